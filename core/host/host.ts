@@ -1,0 +1,22 @@
+// The virtio-gpu commands the guest driver would queue to the host (spec §8), as decoded objects.
+// Pluggable: the default RecordingHost keeps the ordered log; an emulated HSAKMT host can implement the same.
+
+export interface Box { x: number; y: number; z: number; w: number; h: number; d: number }
+export interface MemEntry { addr: number; length: number }
+
+export type HostCommand =
+  | { cmd: 'CTX_CREATE'; ctxId: number; contextInit: number; debugName: string }
+  | { cmd: 'CTX_DESTROY'; ctxId: number }
+  | { cmd: 'RESOURCE_CREATE_BLOB'; resId: number; ctxId: number; blobMem: number; blobFlags: number; blobId: bigint; size: bigint; entries: MemEntry[] }
+  | { cmd: 'RESOURCE_CREATE_3D'; resId: number; ctxId: number; target: number; format: number; bind: number; width: number; height: number; depth: number; arraySize: number; lastLevel: number; nrSamples: number; flags: number }
+  | { cmd: 'CTX_ATTACH_RESOURCE'; ctxId: number; resId: number }
+  | { cmd: 'CTX_DETACH_RESOURCE'; ctxId: number; resId: number }
+  | { cmd: 'RESOURCE_UNREF'; resId: number }
+  | { cmd: 'SUBMIT_3D'; ctxId: number; ringIdx: number; data: Uint8Array; resIds: number[] }
+  | { cmd: 'TRANSFER_TO_HOST_3D' | 'TRANSFER_FROM_HOST_3D'; ctxId: number; resId: number; box: Box; level: number; offset: bigint; stride: number; layerStride: number };
+
+export type HostCommandName = HostCommand['cmd'];
+
+export interface Host {
+  submit(c: HostCommand): void;
+}

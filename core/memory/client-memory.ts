@@ -1,0 +1,78 @@
+// What core needs from a client's address space and from whatever watches it. Implemented by uffd/ for real
+// processes and by sim-memory.ts for tests. Addresses are user virtual addresses (< 2^47), kept as JS numbers:
+// exact below 2^53; u64 values from the uAPI are converted once at the codec edge (see `addrOf`).
+import type { Errno } from '../errno';
+
+export const PAGE_SIZE = 4096;
+export const PAGE_SHIFT = 12;
+/** End of the x86-64 user address space (TASK_SIZE_MAX): a userptr range must end at or below it. */
+export const USER_ADDR_END = 0x7ffffffff000;
+/** Frame value for "page not present" (pagemap's present bit clear). */
+export const NOT_PRESENT = 0;
+
+/** u64 from the uAPI → number. Values ≥ 2^53 lose precision but stay far above USER_ADDR_END, so range checks still fail them. */
+export function addrOf(v: bigint): number { return Number(v); }
+export const pageDown = (a: number): number => a - (a % PAGE_SIZE);
+
+/** copy_from_user / copy_to_user for one ioctl's embedded pointers. */
+export interface UserCopy {
+  read(addr: number, len: number): Uint8Array | Errno;
+  /** Returns an Errno (EFAULT) if any byte cannot be written. */
+  write(addr: number, data: Uint8Array): Errno | undefined;
+}
+
+export type Backing = 'anon' | 'shmem' | 'file' | 'special';
+export interface Mapping {
+  start: number; end: number; // [start, end)
+  read: boolean; write: boolean; exec: boolean;
+  shared: boolean; backing: Backing;
+}
+
+/** A client process's address space. */
+export interface ClientMemory extends UserCopy {
+  readonly pid: number;
+  /** Mappings overlapping [start, end), sorted; holes are unmapped. */
+  mappings(start: number, end: number): Mapping[];
+  /** Fault in untouched pages of [start, start+len) (MADV_POPULATE_WRITE, or _READ when !write). */
+  populate(start: number, len: number, write: boolean): Errno | undefined;
+  /** Frame identity of `npages` pages from `start` (page aligned); NOT_PRESENT where no page is mapped. */
+  frames(start: number, npages: number): Float64Array;
+}
+
+/** Notifier events of spec §4 (end exclusive, page aligned; core clips them to each userptr). */
+export type NotifierEventKind = 'UNMAP' | 'CLEAR' | 'PROTECTION_VMA' | 'PROTECTION_PAGE' | 'RELEASE';
+export interface NotifierEvent {
+  event: NotifierEventKind;
+  start: number;
+  end: number;
+  /** CLEAR only: true when the pages were removed (DONTNEED/REMOVE), false for MADV_FREE. */
+  removed?: boolean;
+  /** Free text for the trace (e.g. "uffd REMOVE, advice unknown: treated as DONTNEED"). */
+  note?: string;
+}
+
+/**
+ * The watcher of one client process, pulled by core (spec §5 "Ordering"): core calls drain() at the entry of
+ * every ioctl of that client, so an event read before the client's munmap returned is always seen.
+ */
+export interface NotifierSource {
+  register(id: number, start: number, last: number): void;
+  unregister(id: number): void;
+  drain(): readonly NotifierEvent[];
+  /** True when removals in [start, last] are reported synchronously (userfaultfd); false: /proc checker only (approximate). */
+  exact(start: number, last: number): boolean;
+  /** Live registrations, for snapshots and leak checks. */
+  registrations(): number;
+}
+
+/** Everything core knows about one client process (thread-group id). */
+export interface ClientEnv {
+  readonly pid: number;
+  readonly memory: ClientMemory;
+  readonly events: NotifierSource;
+  /** Called once when core holds no more references (no open file of it, no userptr created by it). */
+  release(): void;
+}
+
+/** Transports/watchers give core a ClientEnv for a thread-group id on first use. */
+export type ClientProvider = (pid: number) => ClientEnv;

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# One idempotent set-up for both README commands: system packages, npm deps + addon, TypeScript, C clients.
+# Fast when nothing changed (each step checks a stamp), so `npm start` / `npm test` can always call it.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+log() { printf 'setup: %s\n' "$*" >&2; }
+
+# 1. Debian packages: libdrm-dev (C clients), libfuse3-dev (bench baseline only),
+#    qemu/busybox/cpio/kmod (the CUSE VM tests, see tests/vm/README.md).
+PKGS=(libdrm-dev libfuse3-dev pkg-config qemu-system-x86 busybox-static cpio kmod)
+missing=()
+for p in "${PKGS[@]}"; do dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || missing+=("$p"); done
+if ((${#missing[@]})); then
+  if [ "$(id -u)" != 0 ]; then log "missing packages ${missing[*]} and not root: install them first"; exit 1; fi
+  log "apt-get install ${missing[*]}"
+  apt-get update -qq >&2
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
+fi
+
+# 2. npm dependencies; npm also runs `node-gyp rebuild` for our binding.gyp (the uffd addon).
+stamp=node_modules/.virtgpu-emu-stamp
+want="$(cat package.json package-lock.json binding.gyp uffd/native/*.cc 2>/dev/null | sha1sum | cut -d' ' -f1)"
+if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
+  log "npm install (deps + native addon)"
+  npm install --no-audit --no-fund --loglevel=error >&2
+  echo "$want" > "$stamp"
+fi
+
+# 3. TypeScript -> dist/ (tests, CLI and the VM all run the compiled JS).
+log "tsc"
+node_modules/.bin/tsc -p . >&2
+
+# 4. C clients built against the system's libdrm and kernel headers.
+if [ -f tests/c/Makefile ]; then make -s -C tests/c >&2; fi
