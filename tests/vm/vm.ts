@@ -23,6 +23,8 @@ export interface RunInVmOptions {
   timeoutMs: number;
   /** Console output as it arrives (CR stripped), boot messages included; use it to show progress in CI logs. */
   onOutput?: (chunk: string) => void;
+  /** Only the command's own output as it arrives, line-buffered (boot noise and markers filtered out). */
+  onCommandOutput?: (chunk: string) => void;
   /** Extra host directories shared writable at the same path in the guest. */
   writableDirs?: string[];
   /** Keep the job dir (VM_JOB_DIR) after the run; default: removed. */
@@ -56,6 +58,12 @@ export class VmError extends Error {
 }
 
 const QEMU = 'qemu-system-x86_64';
+// eslint-disable-next-line no-control-regex
+const ANSI_ESCAPES = /\x1b(?:\[[0-9;?]*[ -\/]*[@-~]|[@-Z\\-_]|c)/g;
+// eslint-disable-next-line no-control-regex
+const ANSI_COMPLETE_AT_END = /^\x1b(?:\[[0-9;?]*[ -\/]*[@-~]|[@-Z\\-_]|c)/;
+/** How far back from new console text a marker can start (marker lines are < 100 chars). */
+const MARKER_WINDOW = 256;
 const BASE_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 /** After the exit marker, qemu must be gone within this (poweroff -f is instant). */
 const POWEROFF_GRACE_MS = 10_000;
@@ -77,11 +85,17 @@ function findInPath(bin: string): string | undefined {
   return undefined;
 }
 
-/** True when /dev/kvm exists and opens read-write (else qemu runs TCG, ~300× slower syscalls). */
+/**
+ * True when KVM can run a stock kernel: /dev/kvm opens read-write AND the CPU advertises vmx/svm. The second check
+ * matters: this project's machines expose a /dev/kvm backed by kvm-pvm (no vmx), which only boots PVM-enabled guests
+ * (a stock kernel hangs right after SeaBIOS). VM_ACCEL=tcg|kvm overrides.
+ */
 export function kvmUsable(): boolean {
+  const forced = process.env.VM_ACCEL;
+  if (forced === 'tcg' || forced === 'kvm') return forced === 'kvm';
   try {
     fs.closeSync(fs.openSync('/dev/kvm', 'r+'));
-    return true;
+    return /^flags\s*:.*\b(vmx|svm)\b/m.test(fs.readFileSync('/proc/cpuinfo', 'utf8'));
   } catch {
     return false;
   }
@@ -202,41 +216,76 @@ export function runInVm(o: RunInVmOptions): Promise<RunInVmResult> {
     let exit: { code: number; idx: number } | undefined;
     let failure: string | undefined;
     let graceTimer: NodeJS.Timeout | undefined;
+    let emitted = -1; // consoleText index up to which onCommandOutput has been fed
+    const feedCommandOutput = () => {
+      if (!o.onCommandOutput || startIdx < 0) return;
+      if (emitted < 0) emitted = startIdx;
+      // Hold back a partial last line: the exit marker may follow unterminated output on the same line.
+      const limit = exit ? exit.idx : consoleText.lastIndexOf('\n') + 1;
+      if (limit > emitted) {
+        o.onCommandOutput(consoleText.slice(emitted, limit));
+        emitted = limit;
+      }
+    };
     const startRe = new RegExp(`@@VM-START-${token}[^\\n]*\\n`);
-    const exitRe = new RegExp(`@@VM-EXIT-${token} status=(\\d+)`);
+    const exitRe = new RegExp(`@@VM-EXIT-${token} status=(\\d+) `); // the trailing space: status digits may arrive split
     const fail = (why: string) => {
       if (!failure) failure = why;
       killGroup(child);
     };
     const hard = setTimeout(() => fail(`vm: timed out after ${o.timeoutMs} ms (qemu killed)`), o.timeoutMs);
-    const onData = (buf: Buffer) => {
-      const s = buf.toString('utf8').replace(/\r/g, '');
+    /** Console text arrives in tiny chunks (often one byte): keep a partial escape sequence for the next chunk. */
+    const makeOnData = () => {
+      let carry = '';
+      return (chunk: string) => {
+        let s = carry + chunk.replace(/\r/g, '');
+        carry = '';
+        const esc = s.lastIndexOf('\x1b');
+        if (esc >= 0 && s.length - esc < 32 && !ANSI_COMPLETE_AT_END.test(s.slice(esc))) {
+          carry = s.slice(esc);
+          s = s.slice(0, esc);
+        }
+        // Strip terminal control (SeaBIOS sends ESC c / ESC[2J, which would clear a developer's terminal).
+        s = s.replace(ANSI_ESCAPES, '');
+        if (s) onText(s);
+      };
+    };
+    const onText = (s: string) => {
+      const prevLen = consoleText.length;
       consoleText += s;
       o.onOutput?.(s);
+      // Markers are searched only near the new text: output can be large and arrive byte by byte.
+      const from = Math.max(startIdx < 0 ? 0 : startIdx, prevLen - MARKER_WINDOW);
+      const recent = consoleText.slice(from);
       if (startIdx < 0) {
-        const m = startRe.exec(consoleText);
+        const m = startRe.exec(recent);
         if (m) {
-          startIdx = m.index + m[0].length;
+          startIdx = from + m.index + m[0].length;
           bootMs = Date.now() - start;
         }
       }
       if (!exit && startIdx >= 0) {
-        const m = exitRe.exec(consoleText.slice(startIdx));
+        const from2 = Math.max(startIdx, prevLen - MARKER_WINDOW);
+        const m = exitRe.exec(consoleText.slice(from2));
         if (m) {
-          exit = { code: Number(m[1]), idx: startIdx + m.index };
+          exit = { code: Number(m[1]), idx: from2 + m.index };
           graceTimer = setTimeout(() => killGroup(child), POWEROFF_GRACE_MS);
         }
       }
-      if (!exit && /vm-init: FATAL/.test(s)) failure ??= 'vm: guest init failed';
+      feedCommandOutput();
+      if (!exit && startIdx < 0 && /vm-init: FATAL/.test(recent)) failure ??= 'vm: guest init failed';
     };
-    child.stdout!.on('data', onData);
-    child.stderr!.on('data', onData);
+    child.stdout!.setEncoding('utf8');
+    child.stderr!.setEncoding('utf8');
+    child.stdout!.on('data', makeOnData());
+    child.stderr!.on('data', makeOnData());
     child.on('error', (e) => fail(`vm: cannot spawn timeout/qemu: ${e.message}`));
     child.on('close', (code, signal) => {
       clearTimeout(hard);
       if (graceTimer) clearTimeout(graceTimer);
       live.delete(child);
       const totalMs = Date.now() - start;
+      if (!exit && startIdx >= 0 && o.onCommandOutput && emitted < consoleText.length) o.onCommandOutput(consoleText.slice(Math.max(emitted, startIdx)));
       if (!o.keepJobDir) fs.rmSync(jobDir, { recursive: true, force: true });
       if (exit && !failure) {
         resolve({
