@@ -17,6 +17,7 @@ function mk(code: string): Errno {
 export const EPERM = mk('EPERM');
 export const ENOENT = mk('ENOENT');
 export const EIO = mk('EIO');
+export const EBADF = mk('EBADF');
 export const ENOMEM = mk('ENOMEM');
 export const EACCES = mk('EACCES');
 export const EFAULT = mk('EFAULT');
@@ -33,7 +34,7 @@ export const EAGAIN = mk('EAGAIN');
 export const EINTR = mk('EINTR');
 
 const byNumber = new Map<number, Errno>();
-for (const e of [EPERM, ENOENT, EIO, ENOMEM, EACCES, EFAULT, EBUSY, EEXIST, ENODEV, EINVAL, ENOTTY, ENOSPC, ERANGE, ENOSYS, EOPNOTSUPP, EAGAIN, EINTR]) byNumber.set(e.errno, e);
+for (const e of [EPERM, ENOENT, EIO, EBADF, ENOMEM, EACCES, EFAULT, EBUSY, EEXIST, ENODEV, EINVAL, ENOTTY, ENOSPC, ERANGE, ENOSYS, EOPNOTSUPP, EAGAIN, EINTR]) byNumber.set(e.errno, e);
 
 /** The Errno for a number (any valid Linux errno; unknown numbers get a generic code). */
 export function errnoOf(n: number): Errno {

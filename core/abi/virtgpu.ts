@@ -84,3 +84,6 @@ export const VIRTIO_GPU_CAPSET_HSAKMT = 8;
 export const virtio_gpu_hsakmt_capset = struct('virtio_gpu_hsakmt_capset', {
   wire_format_version: u32, version_major: u32, version_minor: u32, version_patchlevel: u32, context_type: u32, pad: pad(4, 4),
 });
+
+/** Driver ioctl nrs are DRM_COMMAND_BASE + DRM_VIRTGPU_*. */
+export const DRM_COMMAND_BASE_OFFSET = 0x40;

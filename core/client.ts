@@ -1,0 +1,12 @@
+// A client is a process (thread-group id, spec §5): one memory view and one watcher, shared by all its files.
+import type { ClientEnv, ClientMemory, NotifierSource } from './memory/client-memory';
+
+export class Client {
+  /** References: open files that used this client + live userptrs it created. */
+  refs = 0;
+  released = false;
+  constructor(readonly env: ClientEnv) {}
+  get pid(): number { return this.env.pid; }
+  get memory(): ClientMemory { return this.env.memory; }
+  get events(): NotifierSource { return this.env.events; }
+}

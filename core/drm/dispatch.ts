@@ -1,0 +1,100 @@
+// drm_ioctl(): row lookup by nr, _IOC size negotiation, render-node permission, errno edge (drivers/gpu/drm/drm_ioctl.c).
+import { Errno, EACCES, EINVAL, EIO, ENOTTY, EOPNOTSUPP, MAX_ERRNO, isErr } from '../errno';
+import { DRM_COMMAND_BASE, DRM_COMMAND_END, DRM_IOCTL_BASE, IOC, IOC_IN, IOC_NR, IOC_OUT, IOC_SIZE, IOC_TYPE } from '../abi/ioc';
+import { DRM_CORE_NOT_RENDER, DRM_CORE_RENDER_UNSUPPORTED } from '../abi/drm';
+import type { Struct } from '../abi/layout';
+import type { UserCopy } from '../memory/client-memory';
+import type { DrmFile } from './file';
+import type { Client } from '../client';
+
+export interface Range { addr: number; len: number }
+export interface PointerPlan { in: Range[]; out: Range[] }
+
+export interface IoctlCtx {
+  readonly file: DrmFile;
+  readonly client: Client;
+  readonly user: UserCopy;
+}
+
+/** One row of an ioctl table, like DRM_IOCTL_DEF_DRV: the struct layout drives sizes, the number and the trace. */
+export interface IoctlRow<T = any> {
+  readonly nr: number;
+  readonly name: string;
+  readonly layout: Struct<T>;
+  /** _IOC direction of the table's own cmd (IOC_WRITE|IOC_READ for _IOWR). */
+  readonly dir: number;
+  readonly renderAllow: boolean;
+  /** Every errno the handler may return (asserted by tests). */
+  readonly errnos: readonly Errno[];
+  /** Embedded user ranges the handler will read/write, from the struct (+ what `user` can already read): CUSE RETRY. */
+  readonly pointers?: (args: T, ctx: IoctlCtx) => PointerPlan;
+  readonly handler: (ctx: IoctlCtx, args: T) => number | Errno;
+}
+
+export function defineRow<T>(row: IoctlRow<T>): IoctlRow<T> { return row; }
+export function cmdOf(row: IoctlRow): number { return IOC(row.dir, DRM_IOCTL_BASE, row.nr, row.layout.size); }
+
+export interface Negotiated { row: IoctlRow; inSize: number; outSize: number; ksize: number }
+export interface IoctlResult { result: number | Errno; out: Uint8Array }
+
+const EMPTY = new Uint8Array(0);
+
+export class IoctlTable {
+  private readonly rows: (IoctlRow | undefined)[] = new Array(256);
+  constructor(rows: IoctlRow[]) {
+    for (const r of rows) {
+      if (this.rows[r.nr]) throw new Error(`ioctl nr 0x${r.nr.toString(16)} defined twice`);
+      this.rows[r.nr] = r;
+    }
+  }
+  all(): IoctlRow[] { return this.rows.filter((r): r is IoctlRow => !!r); }
+  byNr(nr: number): IoctlRow | undefined { return this.rows[nr]; }
+
+  /** The kernel's checks before any copy: type, table entry, render permission, sizes. */
+  negotiate(cmd: number): Negotiated | Errno {
+    if (IOC_TYPE(cmd) !== DRM_IOCTL_BASE) return ENOTTY;
+    const nr = IOC_NR(cmd);
+    const row = this.rows[nr];
+    if (!row) {
+      if (nr < DRM_COMMAND_BASE || nr >= DRM_COMMAND_END) {
+        if (DRM_CORE_NOT_RENDER[nr]) return EACCES;
+        if (DRM_CORE_RENDER_UNSUPPORTED[nr]) return EOPNOTSUPP;
+      }
+      return EINVAL;
+    }
+    if (!row.renderAllow) return EACCES;
+    const rowCmd = cmdOf(row);
+    let inSize = IOC_SIZE(cmd);
+    let outSize = inSize;
+    if (((cmd & rowCmd & IOC_IN) >>> 0) === 0) inSize = 0;
+    if (((cmd & rowCmd & IOC_OUT) >>> 0) === 0) outSize = 0;
+    return { row, inSize, outSize, ksize: Math.max(inSize, outSize, row.layout.size) };
+  }
+
+  /** Build the zero-filled kernel buffer from the caller's in-bytes (copy min, zero-fill the rest). */
+  static kbuf(n: Negotiated, argIn: Uint8Array): Uint8Array {
+    const k = new Uint8Array(n.ksize);
+    k.set(argIn.length > n.inSize ? argIn.subarray(0, n.inSize) : argIn);
+    return k;
+  }
+
+  /** Run one ioctl. Nothing thrown by a handler escapes: a bug becomes EIO and is reported through `onBug`. */
+  call(cmd: number, argIn: Uint8Array, ctx: IoctlCtx, onBug: (e: unknown, row: IoctlRow) => void): IoctlResult & { row?: IoctlRow; args?: unknown } {
+    const n = this.negotiate(cmd);
+    if (isErr(n)) return { result: n, out: EMPTY };
+    const k = IoctlTable.kbuf(n, argIn);
+    const args = n.row.layout.decode(k);
+    let result: number | Errno;
+    try {
+      result = n.row.handler(ctx, args);
+      if (!isErr(result) && (!Number.isInteger(result) || result < 0)) throw new Error(`handler returned ${String(result)}`);
+      if (isErr(result) && (result.errno < 1 || result.errno > MAX_ERRNO)) throw new Error(`errno ${result.errno} out of range`);
+    } catch (e) {
+      onBug(e, n.row);
+      result = EIO;
+    }
+    n.row.layout.encode(args, k);
+    // drm_ioctl copies `out_size` bytes back even when the handler failed.
+    return { result, out: n.outSize ? k.subarray(0, n.outSize) : EMPTY, row: n.row, args };
+  }
+}

@@ -1,0 +1,85 @@
+// GEM objects and the per-file handle idr (lowest free handle >= 1, like the kernel's idr_alloc(…, 1, 0)).
+import type { DrmFile } from './file';
+import type { Userptr } from '../userptr/userptr';
+
+/** Per-kind operations (virtgpu_object.c style): kind checks compare this object, never flag bits. */
+export interface BoKind {
+  readonly name: 'guest' | 'host3d' | 'userptr' | 'resource3d';
+  /** Undo what creation did beyond the resource id (pins, registrations). Called once, before RESOURCE_UNREF. */
+  release(bo: GemObject): void;
+}
+
+export class GemObject {
+  handle = 0;
+  deleted = false;
+  userptr: Userptr | null = null;
+  constructor(
+    readonly file: DrmFile,
+    readonly kind: BoKind,
+    readonly resId: number,
+    /** Bytes as RESOURCE_INFO reports them (page aligned for guest memory). */
+    readonly size: number,
+    readonly blobMem: number,
+    readonly blobFlags: number,
+    /** Context the object was attached to at handle creation (0: none). */
+    readonly attachedCtx: number,
+  ) {}
+}
+
+/** Min-heap of freed handles + a high-water mark: O(log n) lowest-free allocation. */
+export class HandleIdr<T> {
+  private readonly map = new Map<number, T>();
+  private readonly free: number[] = [];
+  private next = 1;
+
+  get size(): number { return this.map.size; }
+  get(h: number): T | undefined { return this.map.get(h); }
+  values(): IterableIterator<T> { return this.map.values(); }
+  /** Handles in ascending order (file close releases them in idr order). */
+  sortedHandles(): number[] { return [...this.map.keys()].sort((a, b) => a - b); }
+
+  alloc(v: T): number {
+    const h = this.free.length ? this.popMin() : this.next++;
+    this.map.set(h, v);
+    return h;
+  }
+
+  remove(h: number): boolean {
+    if (!this.map.delete(h)) return false;
+    if (h === this.next - 1) { this.next--; this.trimTop(); } else this.pushFree(h);
+    return true;
+  }
+
+  // Keep `next` tight so the heap only holds holes below it.
+  private trimTop(): void {
+    while (this.next > 1 && !this.map.has(this.next - 1)) {
+      const i = this.free.indexOf(this.next - 1);
+      if (i < 0) break;
+      this.removeAt(i);
+      this.next--;
+    }
+  }
+  private pushFree(h: number): void {
+    const a = this.free; a.push(h);
+    let i = a.length - 1;
+    while (i > 0) { const p = (i - 1) >> 1; if (a[p] <= a[i]) break; [a[p], a[i]] = [a[i], a[p]]; i = p; }
+  }
+  private popMin(): number { return this.removeAt(0); }
+  private removeAt(i: number): number {
+    const a = this.free; const v = a[i]; const last = a.pop()!;
+    if (i < a.length) {
+      a[i] = last;
+      // sift up then down
+      let j = i;
+      while (j > 0) { const p = (j - 1) >> 1; if (a[p] <= a[j]) break; [a[p], a[j]] = [a[j], a[p]]; j = p; }
+      for (;;) {
+        const l = 2 * j + 1, r = l + 1; let m = j;
+        if (l < a.length && a[l] < a[m]) m = l;
+        if (r < a.length && a[r] < a[m]) m = r;
+        if (m === j) break;
+        [a[m], a[j]] = [a[j], a[m]]; j = m;
+      }
+    }
+    return v;
+  }
+}

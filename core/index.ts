@@ -1,0 +1,20 @@
+// core/: the virtio-gpu driver model with userptr + notifier semantics. Pure TypeScript, no I/O.
+export { createDevice, Device, type DeviceOptions, type Mode, type TransportCaps, type Counts, type Stats } from './device';
+export { DrmFile, type Context } from './drm/file';
+export { IoctlTable, cmdOf, type IoctlRow, type IoctlResult, type IoctlCtx, type Range, type PointerPlan } from './drm/dispatch';
+export * from './errno';
+export * as ioc from './abi/ioc';
+export * as layout from './abi/layout';
+export * as drm from './abi/drm';
+export * as virtgpu from './abi/virtgpu';
+export { virtgpuRows, virtgpuTable } from './virtgpu/ioctls';
+export { PROFILES, profileByName, type DeviceProfile, type Capset } from './virtgpu/profile';
+export type { Host, HostCommand, HostCommandName, MemEntry, Box } from './host/host';
+export { RecordingHost, type Recorded } from './host/recording-host';
+export * from './memory/client-memory';
+export { captureRange, diffRange, protKey, type RangeState } from './memory/range-diff';
+export { SimMachine, SimProcess, SimObject, SimEvents, simProvider, PROT_R, PROT_RW, PROT_NONE, type Prot } from './memory/sim-memory';
+export { DeferredScheduler, immediateScheduler, type WorkScheduler } from './userptr/worklist';
+export { USERPTR_EXISTS } from './userptr/create';
+export type { Snapshot, FileSnap, HandleSnap, UserptrSnap } from './snapshot';
+export type { TraceEvent } from './trace-events';

@@ -1,0 +1,25 @@
+// Read-only introspection of a device, for tests, the CLI and traces.
+import type { Device, Counts, Stats } from './device';
+
+export interface UserptrSnap { start: number; last: number; origStart: number; npages: number; op: string | null; queued: boolean; inRelease: boolean; valid: boolean; registered: [number, number] | null; rdonly: boolean }
+export interface HandleSnap { handle: number; resId: number; kind: string; size: number; blobMem: number; blobFlags: number; userptr?: UserptrSnap }
+export interface FileSnap { id: number; pid: number; clients: number[]; ctx: { id: number; capsetId: number; numRings: number; debugName: string } | null; handles: HandleSnap[]; queued: number }
+export interface Snapshot { mode: string; profile: string; counts: Counts; stats: Stats; files: FileSnap[]; clients: { pid: number; refs: number; registrations: number }[] }
+
+export function snapshotDevice(d: Device): Snapshot {
+  const files: FileSnap[] = [];
+  for (const f of d.files) {
+    const handles: HandleSnap[] = [];
+    for (const h of f.handles.sortedHandles()) {
+      const bo = f.handles.get(h)!;
+      const u = bo.userptr;
+      handles.push({
+        handle: h, resId: bo.resId, kind: bo.kind.name, size: bo.size, blobMem: bo.blobMem, blobFlags: bo.blobFlags,
+        userptr: u ? { start: u.start, last: u.last, origStart: u.origStart, npages: u.npages, op: u.op, queued: u.queued, inRelease: u.inRelease, valid: u.valid, registered: u.regLast >= 0 ? [u.regStart, u.regLast] : null, rdonly: u.rdonly } : undefined,
+      });
+    }
+    files.push({ id: f.id, pid: f.opener.pid, clients: [...f.clients].map((c) => c.pid), ctx: f.ctx ? { id: f.ctx.id, capsetId: f.ctx.capsetId, numRings: f.ctx.numRings, debugName: f.ctx.debugName } : null, handles, queued: f.work.length });
+  }
+  const clients = [...d.clients.values()].map((c) => ({ pid: c.pid, refs: c.refs, registrations: c.events.registrations() }));
+  return { mode: d.mode, profile: d.profile.name, counts: d.counts(), stats: { ...d.stats }, files, clients };
+}

@@ -1,0 +1,145 @@
+// Invalidate → work list → worker (spec §4–§6): what stands in for the MMU notifier and its work item.
+import type { DrmFile } from '../drm/file';
+import type { Client } from '../client';
+import type { NotifierEvent } from '../memory/client-memory';
+import { NOT_PRESENT, PAGE_SIZE } from '../memory/client-memory';
+import type { Userptr } from './userptr';
+import { split } from './split';
+
+/** Route a client's drained events to the userptrs of this file that the client created. */
+export function applyEvents(f: DrmFile, c: Client, evs: readonly NotifierEvent[]): void {
+  for (const ev of evs) {
+    if (ev.event === 'RELEASE') continue; // exit/exec: ignored, as in the series
+    if (ev.end <= ev.start) continue;
+    for (const u of f.tree.overlapping(ev.start, ev.end - 1)) {
+      if (u.client !== c || u.deleted) continue;
+      invalidate(f, u, ev);
+    }
+  }
+}
+
+/** The invalidate handler for one userptr (never runs the work itself). */
+export function invalidate(f: DrmFile, u: Userptr, ev: NotifierEvent): void {
+  // Clip to the userptr's *current* range, page aligned.
+  const s = Math.max(ev.start - (ev.start % PAGE_SIZE), u.start);
+  const e = Math.min(Math.ceil(ev.end / PAGE_SIZE) * PAGE_SIZE, u.last + 1);
+  if (e <= s) return;
+  const trace = f.device.trace;
+  if (u.queued && u.op === 'UNMAP') { trace?.({ t: 'notifier', pid: u.client.pid, event: ev.event, start: s, end: e, file: f.id, handle: u.bo.handle, action: 'unmap already queued' }); return; }
+  if (ev.event === 'UNMAP' || (ev.event === 'CLEAR' && ev.removed)) markRemoved(u, s, e);
+  let action: string;
+  if (ev.event === 'UNMAP') {
+    action = unmapRange(f, u, s, e);
+  } else {
+    if (u.evictEnd > u.evictStart) { u.evictStart = Math.min(u.evictStart, s); u.evictEnd = Math.max(u.evictEnd, e); }
+    else { u.evictStart = s; u.evictEnd = e; }
+    f.work.queue(u, 'EVICT');
+    action = 'queue EVICT';
+  }
+  trace?.({ t: 'notifier', pid: u.client.pid, event: ev.event, start: s, end: e, removed: ev.removed, file: f.id, handle: u.bo.handle, action });
+}
+
+/** UNMAP of [s, e) (already clipped): whole → in_release + UNMAP; part → split + UPDATE. */
+function unmapRange(f: DrmFile, u: Userptr, s: number, e: number): string {
+  if (s <= u.start && e - 1 >= u.last) {
+    u.inRelease = true;
+    f.work.queue(u, 'UNMAP');
+    return 'queue UNMAP';
+  }
+  split(u, s, e - 1);
+  f.tree.update(u);
+  f.device.stats.userptrsSplit++;
+  f.work.queue(u, 'UPDATE');
+  return `split to [0x${u.start.toString(16)}, 0x${u.last.toString(16)}], queue UPDATE`;
+}
+
+function markRemoved(u: Userptr, s: number, e: number): void {
+  if (!u.removed) u.removed = new Uint8Array(u.npages);
+  for (let a = s; a < e; a += PAGE_SIZE) u.removed[u.pageIndex(a)] = 1;
+}
+
+/** Run the worker until the list is empty. */
+export function runWorker(f: DrmFile): void {
+  const trace = f.device.trace;
+  for (let u = f.work.shift(); u; u = f.work.shift()) {
+    if (u.deleted) continue; // closed meanwhile: dropped
+    const op = u.op;
+    let outcome = 'done';
+    switch (op) {
+      case 'UNMAP':
+        // Delete the handle only if it still names this object (v1 deletes by number and can hit a reused handle).
+        if (f.handles.get(u.bo.handle) === u.bo) {
+          f.device.gemClose(f, u.bo);
+          f.device.stats.userptrsUnmapped++;
+          outcome = 'handle deleted';
+        } else outcome = 'stale: dropped';
+        break;
+      case 'UPDATE':
+        u.op = null;
+        syncRegistration(u);
+        // An EVICT that this UPDATE replaced (coalescing) must still be checked: never keep a stale page.
+        if (u.evictEnd > u.evictStart) outcome = evictCheck(f, u);
+        else outcome = `range [0x${u.start.toString(16)}, 0x${u.last.toString(16)}] re-registered`;
+        break;
+      case 'EVICT':
+        u.op = null;
+        outcome = evictCheck(f, u);
+        syncRegistration(u);
+        break;
+      default:
+        outcome = 'no op';
+    }
+    trace?.({ t: 'work', file: f.id, op: op ?? 'NULL', handle: u.bo.handle, resId: u.bo.resId, outcome, start: u.start, last: u.last });
+  }
+}
+
+/**
+ * EVICT (spec §5 + "Frames and pins" §4): re-read the frames of the evict range; a page is changed when it is not
+ * present, or was removed (private: always; shared: if its frame differs), or its frame differs where no
+ * userfaultfd reports removals (/proc only). A frame that changed with no removal is updated silently.
+ */
+function evictCheck(f: DrmFile, u: Userptr): string {
+  const s = Math.max(u.evictStart, u.start);
+  const e = Math.min(u.evictEnd, u.last + 1);
+  u.evictStart = u.evictEnd = 0;
+  if (e <= s) return 'evict range outside the kept range';
+  const n = (e - s) / PAGE_SIZE;
+  const cur = u.client.memory.frames(s, n);
+  const exact = u.client.events.exact(s, e - 1);
+  const i0 = u.pageIndex(s);
+  let changed = false;
+  for (let k = 0; k < n; k++) {
+    const i = i0 + k;
+    const fr = cur[k];
+    const pinned = u.frames[i];
+    const removed = u.removed ? u.removed[i] === 1 : false;
+    if (fr === NOT_PRESENT || (removed && (!u.shared[i] || fr !== pinned)) || (fr !== pinned && !exact)) { changed = true; break; }
+  }
+  if (!changed) {
+    for (let k = 0; k < n; k++) {
+      const i = i0 + k;
+      if (cur[k] !== u.frames[i]) { u.frames[i] = cur[k]; f.device.stats.silentFrameUpdates++; }
+      if (u.removed) u.removed[i] = 0;
+    }
+    return 'frames unchanged';
+  }
+  if (u.removed) for (let k = 0; k < n; k++) u.removed[i0 + k] = 0;
+  f.device.stats.userptrsEvicted++;
+  return 'changed: ' + unmapRange(f, u, s, e);
+}
+
+/** Keep the watcher's registration equal to the current range (UPDATE's job; EVICT may have replaced it). */
+export function syncRegistration(u: Userptr): void {
+  if (u.deleted || (u.regStart === u.start && u.regLast === u.last)) return;
+  const ev = u.client.events;
+  if (u.regLast >= 0) ev.unregister(u.id);
+  ev.register(u.id, u.start, u.last);
+  u.regStart = u.start;
+  u.regLast = u.last;
+}
+
+export function unregister(u: Userptr): void {
+  if (u.regLast < 0) return;
+  u.client.events.unregister(u.id);
+  u.regLast = -1;
+}

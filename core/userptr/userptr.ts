@@ -1,0 +1,50 @@
+// The userptr object: the range it still covers, its pinned frames (indexed from the ORIGINAL start, spec §9),
+// and its notifier state (op, in_release, evict range).
+import type { GemObject } from '../drm/gem';
+import type { Client } from '../client';
+import { PAGE_SIZE } from '../memory/client-memory';
+
+export type WorkOp = 'UNMAP' | 'UPDATE' | 'EVICT';
+
+let nextId = 1;
+
+export class Userptr {
+  readonly id = nextId++;
+  /** [start, last]: page-aligned, inclusive; shrinks on split. */
+  start: number;
+  last: number;
+  op: WorkOp | null = null;
+  queued = false;
+  inRelease = false;
+  deleted = false;
+  /** Pending evict range [evictStart, evictEnd), or evictEnd = 0 when none. */
+  evictStart = 0;
+  evictEnd = 0;
+  /** Per-page "removed by UNMAP/REMOVE" marks, allocated on first use. */
+  removed: Uint8Array | null = null;
+  /** Range currently registered with the watcher (regLast < 0: none). */
+  regStart = 0;
+  regLast = -1;
+  /** Key under which it sits in the file's interval tree (null: not in the tree). */
+  treeKey: [number, number] | null = null;
+
+  constructor(
+    readonly bo: GemObject,
+    readonly client: Client,
+    /** align_down(userptr) at creation: the anchor of page indexes and dedup offsets. */
+    readonly origStart: number,
+    readonly npages: number,
+    readonly rdonly: boolean,
+    /** Frame of each pinned page (index 0 = origStart). */
+    readonly frames: Float64Array,
+    /** 1 where the page is shared memory (memfd/shm/tmpfs): compared by frame after a removal. */
+    readonly shared: Uint8Array,
+  ) {
+    this.start = origStart;
+    this.last = origStart + npages * PAGE_SIZE - 1;
+  }
+
+  /** Valid iff not in release and no op pending (spec §5); only valid userptrs are returned by dedup. */
+  get valid(): boolean { return !this.inRelease && this.op === null && !this.deleted; }
+  pageIndex(addr: number): number { return Math.floor((addr - this.origStart) / PAGE_SIZE); }
+}

@@ -1,0 +1,86 @@
+// RESOURCE_CREATE (3D), RESOURCE_INFO, WAIT, MAP, TRANSFER_{FROM,TO}_HOST.
+import { EINVAL, ENOENT, ENOSYS } from '../errno';
+import { IOC_READ, IOC_WRITE } from '../abi/ioc';
+import * as V from '../abi/virtgpu';
+import { defineRow } from '../drm/dispatch';
+import type { BoKind } from '../drm/gem';
+
+const resource3dKind: BoKind = { name: 'resource3d', release: () => undefined };
+const PAGE = 4096;
+/** DRM_FILE_PAGE_OFFSET_START in bytes: fake mmap offsets live above 4 GiB, one 4 GiB window per resource. */
+const MAP_OFFSET_BASE = 0x100000000n;
+
+export const resourceCreateRow = defineRow({
+  nr: V.DRM_COMMAND_BASE_OFFSET + V.DRM_VIRTGPU_RESOURCE_CREATE, name: 'DRM_IOCTL_VIRTGPU_RESOURCE_CREATE', layout: V.drm_virtgpu_resource_create, dir: IOC_READ | IOC_WRITE, renderAllow: true,
+  errnos: [EINVAL],
+  handler: ({ file: f, client }, a) => {
+    const dev = f.device;
+    if (!dev.profile.has3d) {
+      // 2D: only simple 2D textures (virtio_gpu_resource_create_ioctl)
+      if (a.depth > 1 || a.nr_samples > 1 || a.last_level > 1 || a.target !== 2 || a.array_size > 1) return EINVAL;
+    }
+    dev.ensureContext(f, client);
+    const size = a.size === 0 ? PAGE : Math.ceil(a.size / PAGE) * PAGE;
+    const resId = dev.allocResId();
+    dev.host.submit({ cmd: 'RESOURCE_CREATE_3D', resId, ctxId: f.ctx?.id ?? 0, target: a.target, format: a.format, bind: a.bind, width: a.width, height: a.height, depth: a.depth, arraySize: a.array_size, lastLevel: a.last_level, nrSamples: a.nr_samples, flags: a.flags });
+    const bo = dev.addObject(f, resource3dKind, resId, size, 0, 0);
+    a.bo_handle = bo.handle;
+    a.res_handle = resId;
+    return 0;
+  },
+});
+
+const HOST3D_MEMS = new Set([V.VIRTGPU_BLOB_MEM_HOST3D, V.VIRTGPU_BLOB_MEM_HOST3D_GUEST]);
+
+export const resourceInfoRow = defineRow({
+  nr: V.DRM_COMMAND_BASE_OFFSET + V.DRM_VIRTGPU_RESOURCE_INFO, name: 'DRM_IOCTL_VIRTGPU_RESOURCE_INFO', layout: V.drm_virtgpu_resource_info, dir: IOC_READ | IOC_WRITE, renderAllow: true,
+  errnos: [ENOENT],
+  handler: ({ file }, a) => {
+    const bo = file.handles.get(a.bo_handle);
+    if (!bo) return ENOENT;
+    a.size = bo.size >>> 0;
+    a.res_handle = bo.resId;
+    // The kernel reports blob_mem for host3d blobs; the userptr series for userptrs (spec §3).
+    if (HOST3D_MEMS.has(bo.blobMem) || bo.kind.name === 'userptr') a.blob_mem = bo.blobMem;
+    return 0;
+  },
+});
+
+export const waitRow = defineRow({
+  nr: V.DRM_COMMAND_BASE_OFFSET + V.DRM_VIRTGPU_WAIT, name: 'DRM_IOCTL_VIRTGPU_WAIT', layout: V.drm_virtgpu_3d_wait, dir: IOC_READ | IOC_WRITE, renderAllow: true,
+  errnos: [ENOENT],
+  // The recording host completes every command at once: nothing is ever busy.
+  handler: ({ file }, a) => (file.handles.get(a.handle) ? 0 : ENOENT),
+});
+
+export const mapRow = defineRow({
+  nr: V.DRM_COMMAND_BASE_OFFSET + V.DRM_VIRTGPU_MAP, name: 'DRM_IOCTL_VIRTGPU_MAP', layout: V.drm_virtgpu_map, dir: IOC_READ | IOC_WRITE, renderAllow: true,
+  errnos: [ENOENT],
+  // A fake offset: a later mmap of the node fails (CUSE/FUSE cannot map device memory), see the README.
+  handler: ({ file }, a) => {
+    const bo = file.handles.get(a.handle);
+    if (!bo) return ENOENT;
+    a.offset = MAP_OFFSET_BASE + (BigInt(bo.resId) << 32n);
+    return 0;
+  },
+});
+
+function transferRow(nr: number, name: string, cmd: 'TRANSFER_TO_HOST_3D' | 'TRANSFER_FROM_HOST_3D') {
+  return defineRow({
+    nr: V.DRM_COMMAND_BASE_OFFSET + nr, name, layout: V.drm_virtgpu_3d_transfer, dir: IOC_READ | IOC_WRITE, renderAllow: true,
+    errnos: [ENOENT, EINVAL, ENOSYS],
+    handler: ({ file: f, client }, a) => {
+      const dev = f.device;
+      if (!dev.profile.has3d && cmd === 'TRANSFER_FROM_HOST_3D') return ENOSYS;
+      const bo = f.handles.get(a.bo_handle);
+      if (!bo) return ENOENT;
+      if (bo.blobMem === V.VIRTGPU_BLOB_MEM_GUEST) return EINVAL; // guest-only blobs have no host storage
+      if (!HOST3D_MEMS.has(bo.blobMem) && (a.stride || a.layer_stride)) return EINVAL;
+      dev.ensureContext(f, client);
+      dev.host.submit({ cmd, ctxId: f.ctx?.id ?? 0, resId: bo.resId, box: { ...a.box }, level: a.level, offset: BigInt(a.offset), stride: a.stride, layerStride: a.layer_stride });
+      return 0;
+    },
+  });
+}
+export const transferFromHostRow = transferRow(V.DRM_VIRTGPU_TRANSFER_FROM_HOST, 'DRM_IOCTL_VIRTGPU_TRANSFER_FROM_HOST', 'TRANSFER_FROM_HOST_3D');
+export const transferToHostRow = transferRow(V.DRM_VIRTGPU_TRANSFER_TO_HOST, 'DRM_IOCTL_VIRTGPU_TRANSFER_TO_HOST', 'TRANSFER_TO_HOST_3D');
