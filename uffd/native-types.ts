@@ -1,0 +1,218 @@
+// Typed surface of the virtgpu_uffd addon (uffd/native/uffd.cc): syscall wrappers only, all policy lives in TS.
+//
+// Numbers: user addresses and lengths are `number` (x86-64 user addresses < 2^47 are exact); every address/length
+// argument also accepts a `bigint`. u64 feature/ioctl masks are `bigint`.
+// Errors: a failing syscall throws (or rejects with) SyscallError {errno (positive, os.constants.errno), code
+// ('EINVAL'), syscall ('munmap', 'ioctl(UFFDIO_REGISTER)', ...)} once loadUffd() installed the constructor; a bad
+// argument throws TypeError whose message ends in "; usage: <signature>".
+// Blocking: every call is one short synchronous syscall on the calling thread, except ioctlAsync (libuv
+// threadpool) and the reader thread. Note munmap/madvise/mremap/fork of a range registered on a uffd of THIS
+// process block until some reader read()s the event: only do that with a reader running.
+
+/** Raw `struct uffd_msg` size. */
+export const UFFD_MSG_SIZE = 32;
+
+/**
+ * readerDrain()/readerStop() return concatenated records, each 8-byte aligned, little-endian:
+ *
+ *   off  size  field
+ *     0     4  recordSize   u32  total bytes of this record including header and padding (multiple of 8)
+ *     4     4  snapshotLen  u32  bytes of syscall snapshot text at off 56 (0 = none)
+ *     8     8  batchSeq     u64  increments per read(); records of one read() share it (and one snapshot)
+ *    16     8  readNs       u64  CLOCK_MONOTONIC ns right after the read() that returned this message
+ *    24    32  msg          struct uffd_msg exactly as read from the uffd (event at byte 0; arg at byte 8)
+ *    56     n  snapshot     ASCII, only on UFFD_EVENT_REMOVE records when opts.taskSyscallsPid was given;
+ *                           zero padding follows up to recordSize
+ *
+ * Snapshot text: for each entry of /proc/<pid>/task (readdir order) one line "<tid> <raw contents of
+ * /proc/<pid>/task/<tid>/syscall>", i.e. "<tid> <nr> 0x<a0> .. 0x<a5> 0x<sp> 0x<pc>", "<tid> running" or
+ * "<tid> -1 0x<sp> 0x<pc>". It is taken just BEFORE the read() (a thread in madvise stays blocked until the REMOVE
+ * is read, so its line shows nr 28 with start, len, advice). Race: an event queued between snapshot and read() may
+ * have no matching line; the TS side must treat an unmatched REMOVE conservatively.
+ * UFFD_EVENT_FORK: msg.arg.fork.ufd is a new uffd fd already installed in THIS process; the drainer owns it.
+ */
+export const READER_RECORD_HEADER_SIZE = 24;
+
+export interface ReaderOptions {
+  /** Attach /proc/<pid>/task/{tid}/syscall snapshots to REMOVE records (to tell MADV_FREE from DONTNEED). */
+  taskSyscallsPid?: number;
+}
+
+export interface ReaderStats {
+  id: number;
+  uffd: number;
+  /** false once the thread stopped on an error (errno/code say which); records stay drainable. */
+  running: boolean;
+  errno: number;
+  code: string | null;
+  /** read() drains several messages per call only on an O_NONBLOCK uffd. */
+  nonblocking: boolean;
+  events: number;
+  reads: number;
+  batches: number;
+  queuedRecords: number;
+  queuedBytes: number;
+  /** onPending calls made (at most one outstanding between drains). */
+  notifications: number;
+  snapshots: number;
+  snapshotErrors: number;
+}
+
+export interface Iov {
+  addr: number;
+  len: number;
+}
+
+/** x86-64 `struct user_regs_struct` field byte offsets (each field is a u64). */
+export interface UserRegsOffsets {
+  r15: number; r14: number; r13: number; r12: number; rbp: number; rbx: number; r11: number; r10: number;
+  r9: number; r8: number; rax: number; rcx: number; rdx: number; rsi: number; rdi: number; orig_rax: number;
+  rip: number; cs: number; eflags: number; rsp: number; ss: number; fs_base: number; gs_base: number;
+  ds: number; es: number; fs: number; gs: number;
+}
+
+export interface UffdConstants {
+  O_CLOEXEC: number; O_NONBLOCK: number; O_RDONLY: number; O_RDWR: number;
+  UFFD_USER_MODE_ONLY: number; USERFAULTFD_IOC_NEW: number;
+  UFFD_API: bigint;
+  UFFD_FEATURE_PAGEFAULT_FLAG_WP: bigint; UFFD_FEATURE_EVENT_FORK: bigint; UFFD_FEATURE_EVENT_REMAP: bigint;
+  UFFD_FEATURE_EVENT_REMOVE: bigint; UFFD_FEATURE_MISSING_HUGETLBFS: bigint; UFFD_FEATURE_MISSING_SHMEM: bigint;
+  UFFD_FEATURE_EVENT_UNMAP: bigint; UFFD_FEATURE_SIGBUS: bigint; UFFD_FEATURE_THREAD_ID: bigint;
+  UFFD_FEATURE_MINOR_HUGETLBFS: bigint; UFFD_FEATURE_MINOR_SHMEM: bigint; UFFD_FEATURE_EXACT_ADDRESS: bigint;
+  UFFD_FEATURE_WP_HUGETLBFS_SHMEM: bigint; UFFD_FEATURE_WP_UNPOPULATED: bigint; UFFD_FEATURE_POISON: bigint;
+  UFFD_FEATURE_WP_ASYNC: bigint; UFFD_FEATURE_MOVE: bigint;
+  UFFDIO_REGISTER_MODE_MISSING: number; UFFDIO_REGISTER_MODE_WP: number; UFFDIO_REGISTER_MODE_MINOR: number;
+  UFFDIO_WRITEPROTECT_MODE_WP: number; UFFDIO_WRITEPROTECT_MODE_DONTWAKE: number;
+  UFFD_EVENT_PAGEFAULT: number; UFFD_EVENT_FORK: number; UFFD_EVENT_REMAP: number; UFFD_EVENT_REMOVE: number;
+  UFFD_EVENT_UNMAP: number;
+  UFFD_PAGEFAULT_FLAG_WRITE: number; UFFD_PAGEFAULT_FLAG_WP: number; UFFD_PAGEFAULT_FLAG_MINOR: number;
+  /** Bit numbers inside the `ioctls` masks returned by uffdApi/uffdRegister. */
+  _UFFDIO_REGISTER: number; _UFFDIO_UNREGISTER: number; _UFFDIO_WAKE: number; _UFFDIO_COPY: number;
+  _UFFDIO_ZEROPAGE: number; _UFFDIO_MOVE: number; _UFFDIO_WRITEPROTECT: number; _UFFDIO_CONTINUE: number;
+  _UFFDIO_POISON: number; _UFFDIO_API: number;
+  /** ioctl request numbers for ioctl()/ioctlAsync(). */
+  UFFDIO_API: number; UFFDIO_REGISTER: number; UFFDIO_UNREGISTER: number; UFFDIO_WAKE: number; UFFDIO_COPY: number;
+  UFFDIO_ZEROPAGE: number; UFFDIO_MOVE: number; UFFDIO_WRITEPROTECT: number; UFFDIO_CONTINUE: number;
+  UFFDIO_POISON: number;
+  MADV_NORMAL: number; MADV_RANDOM: number; MADV_SEQUENTIAL: number; MADV_WILLNEED: number; MADV_DONTNEED: number;
+  MADV_FREE: number; MADV_REMOVE: number; MADV_DONTFORK: number; MADV_DOFORK: number; MADV_MERGEABLE: number;
+  MADV_UNMERGEABLE: number; MADV_HUGEPAGE: number; MADV_NOHUGEPAGE: number; MADV_DONTDUMP: number;
+  MADV_DODUMP: number; MADV_WIPEONFORK: number; MADV_KEEPONFORK: number; MADV_COLD: number; MADV_PAGEOUT: number;
+  MADV_POPULATE_READ: number; MADV_POPULATE_WRITE: number; MADV_DONTNEED_LOCKED: number; MADV_COLLAPSE: number;
+  PROT_NONE: number; PROT_READ: number; PROT_WRITE: number; PROT_EXEC: number;
+  MAP_SHARED: number; MAP_PRIVATE: number; MAP_FIXED: number; MAP_ANONYMOUS: number; MAP_NORESERVE: number;
+  MAP_POPULATE: number; MAP_FIXED_NOREPLACE: number; MAP_HUGETLB: number; MAP_GROWSDOWN: number; MAP_LOCKED: number;
+  MREMAP_MAYMOVE: number; MREMAP_FIXED: number; MREMAP_DONTUNMAP: number;
+  MFD_CLOEXEC: number; MFD_ALLOW_SEALING: number; MFD_HUGETLB: number;
+  WNOHANG: number; WUNTRACED: number; WCONTINUED: number; __WALL: number; __WCLONE: number; __WNOTHREAD: number;
+  PTRACE_TRACEME: number; PTRACE_PEEKTEXT: number; PTRACE_PEEKDATA: number; PTRACE_PEEKUSER: number;
+  PTRACE_POKETEXT: number; PTRACE_POKEDATA: number; PTRACE_POKEUSER: number; PTRACE_CONT: number;
+  PTRACE_KILL: number; PTRACE_SINGLESTEP: number; PTRACE_GETREGS: number; PTRACE_SETREGS: number;
+  PTRACE_ATTACH: number; PTRACE_DETACH: number; PTRACE_SYSCALL: number; PTRACE_SETOPTIONS: number;
+  PTRACE_GETEVENTMSG: number; PTRACE_GETSIGINFO: number; PTRACE_SEIZE: number; PTRACE_INTERRUPT: number;
+  PTRACE_LISTEN: number;
+  PTRACE_O_TRACESYSGOOD: number; PTRACE_O_EXITKILL: number; PTRACE_O_TRACEEXEC: number; PTRACE_O_TRACEFORK: number;
+  PTRACE_EVENT_STOP: number;
+  PIDFD_NONBLOCK: number;
+  FIONREAD: number; FIONBIO: number;
+  IOV_MAX: number;
+  SYS_read: number; SYS_write: number; SYS_close: number; SYS_mmap: number; SYS_munmap: number;
+  SYS_mprotect: number; SYS_madvise: number; SYS_mremap: number; SYS_ioctl: number; SYS_getpid: number;
+  SYS_gettid: number; SYS_clock_nanosleep: number; SYS_nanosleep: number; SYS_userfaultfd: number;
+  SYS_pidfd_open: number; SYS_pidfd_getfd: number; SYS_process_madvise: number; SYS_exit_group: number;
+  /** forkChild ops: Float64Array of [op, a, b, c] steps. */
+  FORK_OP_EXIT: number;      // [EXIT, code]
+  FORK_OP_SLEEP_MS: number;  // [SLEEP_MS, ms]
+  FORK_OP_WRITE_U8: number;  // [WRITE_U8, addr, value]
+  FORK_OP_READ_U8: number;   // [READ_U8, addr]
+  FORK_OP_MUNMAP: number;    // [MUNMAP, addr, len]
+  FORK_OP_MADVISE: number;   // [MADVISE, addr, len, advice]
+  FORK_OP_MPROTECT: number;  // [MPROTECT, addr, len, prot]
+  FORK_OP_WRITE_FD: number;  // [WRITE_FD, fd, byte]
+  FORK_OP_CLOSE: number;     // [CLOSE, fd]
+  FORK_OP_WIDTH: number;     // 4
+  /** A failing step i makes the child exit with FORK_FAIL_BASE + min(i, 99); no EXIT step -> exit 0. */
+  FORK_FAIL_BASE: number;
+  UFFD_MSG_SIZE: number;
+  READER_RECORD_HEADER_SIZE: number;
+  PAGE_SIZE: number;
+  USER_REGS_SIZE: number;
+  USER_REGS_OFFSETS: UserRegsOffsets;
+}
+
+export type ErrorConstructorLike = new (message: string, errno: number, code: string, syscall: string) => Error;
+
+export interface UffdBinding {
+  /** Per JS thread: native failures are then constructed with `new ctor(message, errno, code, syscall)`. */
+  setErrorConstructor?(ctor: ErrorConstructorLike): void;
+  readonly constants: UffdConstants;
+
+  /** userfaultfd(2), falling back to /dev/userfaultfd + USERFAULTFD_IOC_NEW. Pass O_CLOEXEC|O_NONBLOCK. */
+  userfaultfd(flags: number): number;
+  /** UFFDIO_API; the kernel allows it once per uffd. */
+  uffdApi(fd: number, features: bigint): { features: bigint; ioctls: bigint };
+  /** UFFDIO_REGISTER; returns the range's ioctls mask. Ranges resolve in the mm that CREATED the uffd. */
+  uffdRegister(fd: number, start: number, len: number, mode: number | bigint): bigint;
+  uffdUnregister(fd: number, start: number, len: number): void;
+  /** UFFDIO_WRITEPROTECT; EAGAIN (mmap_changing, e.g. right after FORK) is thrown, retry is the caller's. */
+  uffdWriteProtect(fd: number, start: number, len: number, wp: boolean, dontWake?: boolean): void;
+
+  /**
+   * Starts the reader thread; the uffd fd is OWNED by the reader from now on (still usable for ioctls; never
+   * close it yourself: readerStop does). onPending runs on the starting JS thread, at most once per drain
+   * (it is unref'd: a reader alone does not keep the process alive). Any JS thread may drain by id.
+   */
+  readerStart(uffd: number, opts: ReaderOptions, onPending?: () => void): number;
+  /** Swaps out the queued records (format: READER_RECORD_HEADER_SIZE). Every read() event is visible here. */
+  readerDrain(id: number): Buffer;
+  /** Wakes and joins the thread, closes the uffd (releases blocked clients), returns records never drained. */
+  readerStop(id: number): Buffer;
+  readerStats(id: number): ReaderStats;
+
+  pidfdOpen(pid: number, flags?: number): number;
+  /** pidfd_getfd(2); the new fd is O_CLOEXEC. */
+  pidfdGetfd(pidfd: number, targetfd: number): number;
+  /** poll(pidfd, 0 ms): true once the process exited (zombie or reaped). */
+  pidfdExited(pidfd: number): boolean;
+  close(fd: number): void;
+
+  /** glibc ptrace(); PEEK* return the word read. Must be called on the tracer's thread (the one that seized). */
+  ptrace(request: number, pid: number, addr: number | bigint, data: number | bigint): bigint;
+  /** PTRACE_GETREGS: USER_REGS_SIZE (216) bytes; fields at USER_REGS_OFFSETS, u64 little-endian. */
+  ptraceGetRegs(pid: number): Buffer;
+  ptraceSetRegs(pid: number, regs: Uint8Array): void;
+  /** Synchronous waitpid; blocks unless options has WNOHANG (then pid 0 = nothing yet). EINTR is retried. */
+  waitpid(pid: number, options: number): { pid: number; status: number };
+  /** process_vm_readv into one new Buffer (iovs concatenated); batches IOV_MAX, resumes partial; fault -> EFAULT. */
+  processVmRead(pid: number, iovs: Iov[]): Buffer;
+  processVmWrite(pid: number, addr: number, data: Uint8Array): void;
+  /** data.length must equal the sum of remote lens. */
+  processVmWritev(pid: number, remote: Iov[], data: Uint8Array): void;
+
+  mmap(addr: number, len: number, prot: number, flags: number, fd: number, offset: number): number;
+  munmap(addr: number, len: number): void;
+  mprotect(addr: number, len: number, prot: number): void;
+  madvise(addr: number, len: number, advice: number): void;
+  mremap(oldAddr: number, oldLen: number, newLen: number, flags: number, newAddr?: number): number;
+  memfdCreate(name: string, flags: number): number;
+  /** process_madvise(2) (syscall 440), one call, at most IOV_MAX iovs; returns bytes advised. */
+  processMadvise(pidfd: number, iovs: Iov[], advice: number): number;
+  /** memcpy from/to OUR OWN memory (tests). An unmapped address crashes the process. */
+  peek(addr: number, len: number): Buffer;
+  poke(addr: number, data: Uint8Array): void;
+  /** Address of the first byte of a Buffer/TypedArray view (keep the buffer alive while it is used). */
+  bufferAddress(buf: Uint8Array): number;
+  getpid(): number;
+  gettid(): number;
+
+  /** Synchronous ioctl: a Buffer arg passes a pointer to its bytes, number/bigint passes the raw value. */
+  ioctl(fd: number, cmd: number, arg: Uint8Array | number | bigint): { result: number };
+  /** Same on the libuv threadpool (for a server answering on this JS thread); the Buffer is kept alive. */
+  ioctlAsync(fd: number, cmd: number, arg: Uint8Array | number | bigint): Promise<number>;
+
+  /**
+   * fork() via raw clone (no atfork handlers); the child runs `ops` with raw syscalls only (no JS) and exits.
+   * Returns the child pid; reap it with waitpid.
+   */
+  forkChild(ops: Float64Array): number;
+}
