@@ -1,0 +1,33 @@
+// The slice of core's public API the session uses, stated structurally so the session can be driven by the real
+// Device (core/index.ts) or by a test double. The one place that knows what core calls these things.
+import type { Errno } from '../../core/errno';
+import type { UserCopy } from '../../core/memory/client-memory';
+
+export interface Range { addr: number; len: number }
+
+/** dev.plan(): struct bytes to fetch/return at `arg`, plus embedded user ranges (prefix-stable as more data arrives). */
+export interface IoctlPlan { inSize: number; outSize: number; in: Range[]; out: Range[] }
+
+export interface IoctlOutcome { result: number | Errno; out: Uint8Array }
+
+export interface CoreFile {
+  ioctl(pid: number, cmd: number, argIn: Uint8Array, user?: UserCopy): IoctlOutcome;
+  close(): void;
+}
+
+export interface CoreDevice {
+  open(pid: number): CoreFile;
+  plan(cmd: number, argIn: Uint8Array | null, file: CoreFile, user: UserCopy): Errno | IoctlPlan;
+  counts(): object;
+  snapshot(): unknown;
+  shutdown(): void;
+  /** Core's running totals (clients, ioctls, userptrs created/split/evicted/unmapped…), when it has them. */
+  stats?: object | (() => object);
+}
+
+export function statsOf(dev: CoreDevice): Record<string, number> {
+  const s: unknown = dev.stats;
+  if (!s) return {};
+  const v: unknown = typeof s === 'function' ? (s as () => object).call(dev) : s;
+  return { ...(v as Record<string, number>) };
+}

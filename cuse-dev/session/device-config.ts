@@ -1,0 +1,58 @@
+// Builds the Device inside the serving thread: core + the client provider chosen by --watch.
+import { createDevice, type TraceEvent } from '../../core';
+import type { ClientProvider } from '../../core/memory/client-memory';
+import type { CoreDevice } from './core-api';
+import { procClientProvider } from './pidmem';
+
+export type WatchChoice = 'auto' | 'uffd' | 'proc' | 'none';
+export type DeviceMode = 'notifier' | 'pin';
+
+export interface DeviceConfig {
+  mode: DeviceMode;
+  profile?: string;
+  watch: WatchChoice;
+}
+
+export interface ProviderChoice { provider: ClientProvider; watcher: string; reasons: string[] }
+
+/**
+ * The uffd engineer's module is loaded by path at run time, so this package builds and serves without it.
+ * Expected export (uffd/watch.ts): createWatchProvider({ watch: 'auto'|'uffd'|'proc', log }) → { provider, watcher }.
+ */
+const WATCH_MODULE = '../../uffd/watch';
+
+interface WatchModule {
+  createWatchProvider(o: { watch: 'auto' | 'uffd' | 'proc'; log?: (m: string) => void }): { provider: ClientProvider; watcher: string };
+}
+
+function loadWatchModule(): WatchModule | string {
+  try {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const m = require(WATCH_MODULE) as Partial<WatchModule>;
+    if (typeof m.createWatchProvider !== 'function') return 'uffd/watch has no createWatchProvider()';
+    return m as WatchModule;
+  } catch (e) {
+    return `uffd/watch not available (${(e as Error).message.split('\n')[0]})`;
+  }
+}
+
+/** --watch policy: auto tries the real watchers and falls back, announcing why; explicit choices fail loudly. */
+export function chooseProvider(watch: WatchChoice, log?: (m: string) => void): ProviderChoice {
+  const none = (): ProviderChoice => ({ provider: procClientProvider(), watcher: 'none', reasons: [] });
+  if (watch === 'none') return none();
+  const m = loadWatchModule();
+  if (typeof m === 'string') {
+    if (watch !== 'auto') throw new Error(`--watch ${watch}: ${m}`);
+    const c = none();
+    c.reasons.push(`${m}: pointer copies via /proc/PID/mem, no invalidation events`);
+    return c;
+  }
+  const r = m.createWatchProvider({ watch, log });
+  return { provider: r.provider, watcher: r.watcher, reasons: [] };
+}
+
+export function makeDevice(cfg: DeviceConfig, trace?: (ev: TraceEvent) => void, log?: (m: string) => void, provider?: ProviderChoice): { device: CoreDevice; watcher: string; reasons: string[] } {
+  const p = provider ?? chooseProvider(cfg.watch, log);
+  const device = createDevice({ mode: cfg.mode, profile: cfg.profile, clients: p.provider, caps: { fdPassing: false, mmap: false }, trace, log });
+  return { device, watcher: p.watcher, reasons: p.reasons };
+}

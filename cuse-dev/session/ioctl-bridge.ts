@@ -1,0 +1,147 @@
+// FUSE_IOCTL → core. Two regimes (fs/fuse/ioctl.c):
+//  restricted (FUSE files; CUSE without CUSE_UNRESTRICTED_IOCTL): the kernel already copied _IOC_SIZE bytes in and
+//    copies back what we return; embedded pointers go through the caller's ClientMemory (core's default UserCopy);
+//  unrestricted (CUSE): the kernel decodes nothing; each pass we recompute from (cmd, arg, in-data) which iovecs are
+//    still missing and answer FUSE_IOCTL_RETRY until they are all present (stateless, as libfuse example/cuse.c).
+import { EFAULT, EIO, ENOMEM, Errno, isErr } from '../../core/errno';
+import type { UserCopy } from '../../core/memory/client-memory';
+import { FUSE_IOCTL_MAX_BYTES, FUSE_IOCTL_MAX_IOV, FUSE_IOCTL_UNRESTRICTED } from '../abi/fuse';
+import type { CoreDevice, CoreFile, IoctlPlan, Range } from './core-api';
+import { replyError, replyIoctl, replyIoctlRetry, type BadErrnoSink } from './reply';
+
+export interface IoctlRequest {
+  unique: bigint;
+  pid: number; // thread-group id of the caller
+  flags: number;
+  cmd: number;
+  arg: number;
+  /** Concatenated in-iovec data (restricted: the _IOC_SIZE struct). */
+  inData: Uint8Array;
+  /** Bytes the kernel will scatter over its out iovecs at most. */
+  outSize: number;
+}
+
+/** Plans may only grow by appending as data arrives; more rounds than this means a plan that never converges. */
+const MAX_PLAN_ROUNDS = 16;
+const EMPTY = new Uint8Array(0);
+
+export interface BridgeCtx {
+  dev: CoreDevice;
+  bad: BadErrnoSink;
+  logOnce: (key: string, msg: string) => void;
+  /** Counts RETRY replies, for the trace and tests. */
+  onRetry?: (inIov: readonly Range[], outIov: readonly Range[]) => void;
+}
+
+export function bridgeIoctl(ctx: BridgeCtx, file: CoreFile, req: IoctlRequest): Uint8Array {
+  if (req.flags & FUSE_IOCTL_UNRESTRICTED) return unrestricted(ctx, file, req);
+  const r = file.ioctl(req.pid, req.cmd, req.inData);
+  // Never hand back more than the kernel mapped: more than out_size makes the caller's ioctl fail with EIO.
+  const out = r.out.length > req.outSize ? r.out.subarray(0, req.outSize) : r.out;
+  return replyIoctl(req.unique, r.result, [out], ctx.bad);
+}
+
+/** A UserCopy over the iovec data the kernel handed us (reads) and capture buffers for the out iovecs (writes). */
+export class IovecUser implements UserCopy {
+  readonly outBufs: Uint8Array[];
+  constructor(private readonly inR: readonly Range[], private readonly inData: Uint8Array, private readonly outR: readonly Range[] = [], private readonly strict = false) {
+    this.outBufs = outR.map((o) => {
+      const b = new Uint8Array(o.len);
+      // Bytes the handler does not write must reach the caller unchanged: seed from the same bytes fetched as input.
+      const src = this.slice(o.addr, o.len);
+      if (src) b.set(src);
+      return b;
+    });
+  }
+  /** Offset-mapped copy of [addr, addr+len) if one fetched range holds it entirely. */
+  private slice(addr: number, len: number): Uint8Array | undefined {
+    let off = 0;
+    for (const r of this.inR) {
+      if (addr >= r.addr && addr + len <= r.addr + r.len && off + (addr - r.addr) + len <= this.inData.length) {
+        const s = off + (addr - r.addr);
+        return this.inData.slice(s, s + len);
+      }
+      off += r.len;
+    }
+    return undefined;
+  }
+  /** Missing bytes are EFAULT: during planning that means "not fetched yet", after planning a plan that missed a range. */
+  read(addr: number, len: number): Uint8Array | Errno {
+    if (len === 0) return EMPTY;
+    return this.slice(addr, len) ?? (this.missed('read', addr, len), EFAULT);
+  }
+  write(addr: number, data: Uint8Array): Errno | undefined {
+    for (let i = 0; i < this.outR.length; i++) {
+      const o = this.outR[i]!;
+      if (addr >= o.addr && addr + data.length <= o.addr + o.len) { this.outBufs[i]!.set(data, addr - o.addr); return undefined; }
+    }
+    this.missed('write', addr, data.length);
+    return EFAULT;
+  }
+  onMiss?: (what: string) => void;
+  private missed(op: string, addr: number, len: number): void {
+    if (this.strict) this.onMiss?.(`${op} of ${len} bytes at 0x${addr.toString(16)} outside the planned iovecs`);
+  }
+}
+
+const NO_USER = new IovecUser([], EMPTY);
+const sum = (rs: readonly Range[]): number => { let n = 0; for (const r of rs) n += r.len; return n; };
+const sameRange = (a: Range, b: Range): boolean => a.addr === b.addr && a.len === b.len;
+
+function unrestricted(ctx: BridgeCtx, file: CoreFile, req: IoctlRequest): Uint8Array {
+  const { dev, bad } = ctx;
+  let p = dev.plan(req.cmd, null, file, NO_USER);
+  if (isErr(p)) return replyError(req.unique, p, bad);
+  const inSize = p.inSize;
+  const outSize = p.outSize;
+  const structIov = (n: number): Range[] => (n > 0 ? [{ addr: req.arg, len: n }] : []);
+  // Pass 1 of a data-carrying ioctl always lands here: in_size = out_size = 0.
+  if (req.inData.length < inSize) return retry(ctx, req, structIov(inSize), structIov(outSize));
+  const structIn = req.inData.subarray(0, inSize);
+  const rest = req.inData.subarray(inSize);
+  let known: Range[] = [];
+  for (let round = 0; ; round++) {
+    if (round >= MAX_PLAN_ROUNDS) {
+      ctx.logOnce(`plan-diverges:${req.cmd}`, `ioctl 0x${req.cmd.toString(16)}: pointer plan did not converge in ${MAX_PLAN_ROUNDS} rounds, answered EIO`);
+      return replyError(req.unique, EIO, bad);
+    }
+    p = dev.plan(req.cmd, structIn, file, new IovecUser(known, rest));
+    if (isErr(p)) return replyError(req.unique, p, bad);
+    if (p.inSize !== inSize || p.outSize !== outSize || !known.every((r, i) => p && !isErr(p) && p.in[i] && sameRange(r, p.in[i]!))) {
+      ctx.logOnce(`plan-unstable:${req.cmd}`, `ioctl 0x${req.cmd.toString(16)}: pointer plan is not prefix-stable, answered EIO`);
+      return replyError(req.unique, EIO, bad);
+    }
+    if (p.in.length === known.length) break;
+    if (sum(p.in) > rest.length) {
+      return retry(ctx, req, [...structIov(inSize), ...p.in], [...structIov(outSize), ...p.out]);
+    }
+    known = p.in;
+  }
+  const plan: IoctlPlan = p;
+  // All input present; the kernel must also have mapped exactly the out iovecs the handler will write.
+  if (req.outSize !== outSize + sum(plan.out)) {
+    return retry(ctx, req, [...structIov(inSize), ...plan.in], [...structIov(outSize), ...plan.out]);
+  }
+  const user = new IovecUser(plan.in, rest, plan.out, true);
+  user.onMiss = (what) => ctx.logOnce(`plan-miss:${req.cmd}:${what}`, `ioctl 0x${req.cmd.toString(16)}: handler ${what} (core plan bug): EFAULT`);
+  const r = file.ioctl(req.pid, req.cmd, structIn, user);
+  let structOut = r.out;
+  if (structOut.length !== outSize) {
+    // The out iovecs are laid out by position: the struct part must be exactly outSize bytes.
+    const fixed = new Uint8Array(outSize);
+    fixed.set(structIn.subarray(0, outSize));
+    fixed.set(structOut.subarray(0, outSize));
+    structOut = fixed;
+  }
+  return replyIoctl(req.unique, r.result, [structOut, ...user.outBufs], bad);
+}
+
+function retry(ctx: BridgeCtx, req: IoctlRequest, inIov: Range[], outIov: Range[]): Uint8Array {
+  // The kernel would fail the caller with ENOMEM for either excess (fs/fuse/ioctl.c fuse_do_ioctl): answer it directly.
+  if (inIov.length + outIov.length > FUSE_IOCTL_MAX_IOV || sum(inIov) > FUSE_IOCTL_MAX_BYTES || sum(outIov) > FUSE_IOCTL_MAX_BYTES) {
+    ctx.logOnce(`too-big:${req.cmd}`, `ioctl 0x${req.cmd.toString(16)}: ${inIov.length + outIov.length} iovecs, ${sum(inIov)} B in, ${sum(outIov)} B out exceed CUSE limits (${FUSE_IOCTL_MAX_IOV}, ${FUSE_IOCTL_MAX_BYTES} B): ENOMEM`);
+    return replyError(req.unique, ENOMEM, ctx.bad);
+  }
+  ctx.onRetry?.(inIov, outIov);
+  return replyIoctlRetry(req.unique, inIov, outIov);
+}

@@ -1,0 +1,390 @@
+// One FUSE/CUSE session over any byte stream: `handle(request) → reply | null`. Protocol gates live here
+// (INIT first and once, unknown opcode ENOSYS, no-reply opcodes), plus the per-open-file map fh → core file.
+// Nothing thrown below escapes handle(): a bug becomes EIO for that request and one log line.
+import { EBADF, EINVAL, EIO, EISDIR, ENOENT, ENOSYS, ENOTDIR, ENOTTY, EAGAIN, EPROTO, Errno } from './errnos';
+import * as F from '../abi/fuse';
+import { FuseOpcode, opcodeName, opcodeRow } from '../abi/opcodes';
+import type { CoreDevice, CoreFile, Range } from './core-api';
+import { bridgeIoctl, type BridgeCtx } from './ioctl-bridge';
+import { replyError, replyOk, replyStruct } from './reply';
+import type { FileTree, TreeNode } from './tree';
+import { tgidResolver, type TgidResolver } from './tgid';
+
+export type SessionKind = 'fuse' | 'cuse';
+
+export interface CuseParams {
+  /** Name under /dev, e.g. "dri/renderD128" (DEVNAME=…). */
+  devname: string;
+  /** 0 = let the kernel pick (dynamic). */
+  major: number;
+  minor: number;
+  /** Ask for CUSE_UNRESTRICTED_IOCTL (embedded pointers via RETRY); otherwise restricted like FUSE files. */
+  unrestricted: boolean;
+}
+
+/** Transport-level trace events (core's own events are forwarded unchanged by the trace sink). */
+export type SessionTraceEvent =
+  | { t: 'transport'; op: string; unique: string; pid: number; error?: string; us?: number }
+  | { t: 'transport'; op: 'RETRY'; unique: string; pid: number; in: Range[]; out: Range[] }
+  | { t: 'transport'; op: 'INIT'; kernel: string; answered: string; flags: number };
+
+export interface SessionOptions {
+  kind: SessionKind;
+  device: CoreDevice;
+  /** FUSE: the namespace served (required for kind 'fuse'). */
+  tree?: FileTree;
+  /** CUSE: CUSE_INIT answer (required for kind 'cuse'). */
+  cuse?: CuseParams;
+  /** Opens by this thread-group id are control handles (the serving process waking its own loop), not DRM files. */
+  controlPid?: number;
+  tgid?: TgidResolver;
+  log?: (msg: string) => void;
+  trace?: (ev: SessionTraceEvent) => void;
+  /** max_read/max_write we announce (ioctl data is limited separately to 128 KiB per direction). */
+  maxWrite?: number;
+  /** Entry/attr cache lifetime for the FUSE tree, seconds. */
+  attrTimeout?: number;
+}
+
+export interface SessionStats {
+  requests: number; ioctls: number; retries: number; malformed: number; interrupts: number;
+  opens: number; releases: number; clients: number;
+}
+
+type Handle = { kind: 'dev'; file: CoreFile; pid: number } | { kind: 'control' } | { kind: 'dir'; ino: number };
+
+const IN_HDR = F.fuse_in_header.size;
+/** fuse_out_header.unique sits at offset 8 of fuse_in_header too: usable to answer even a truncated header. */
+const UNIQUE_OFF = F.fuse_in_header.offsetOf('unique');
+const LOG_ONCE_MAX = 1024;
+const DEFAULT_MAX_WRITE = 128 * 1024;
+const DEV_OPEN_FLAGS = F.FOPEN_DIRECT_IO | F.FOPEN_NONSEEKABLE;
+const IOCTL_IN = F.fuse_ioctl_in.size;
+
+export class Session {
+  readonly kind: SessionKind;
+  state: 'new' | 'ready' | 'destroyed' = 'new';
+  readonly stats: SessionStats = { requests: 0, ioctls: 0, retries: 0, malformed: 0, interrupts: 0, opens: 0, releases: 0, clients: 0 };
+  /** Protocol version the kernel offered and the one we answered, after INIT. */
+  proto?: { kernelMinor: number; minor: number; flags: number };
+  private readonly dev: CoreDevice;
+  private readonly handles = new Map<number, Handle>();
+  private readonly seenClients = new Set<number>();
+  private nextFh = 1;
+  private readonly tgid: TgidResolver;
+  private readonly logged = new Set<string>();
+  private readonly bridge: BridgeCtx;
+  private readonly initOp: number;
+
+  constructor(private readonly opts: SessionOptions) {
+    this.kind = opts.kind;
+    this.dev = opts.device;
+    if (opts.kind === 'fuse' && !opts.tree) throw new Error('a FUSE session needs a tree');
+    if (opts.kind === 'cuse' && !opts.cuse) throw new Error('a CUSE session needs CUSE parameters');
+    this.initOp = opts.kind === 'fuse' ? FuseOpcode.FUSE_INIT : FuseOpcode.CUSE_INIT;
+    this.tgid = opts.tgid ?? tgidResolver();
+    const trace = opts.trace;
+    this.bridge = {
+      dev: this.dev,
+      bad: (what) => this.logOnce(`bad:${what}`, `reply edge: ${what}`),
+      logOnce: (k, m) => this.logOnce(k, m),
+      onRetry: (inIov, outIov) => {
+        this.stats.retries++;
+        if (trace) trace({ t: 'transport', op: 'RETRY', unique: '', pid: 0, in: [...inIov], out: [...outIov] });
+      },
+    };
+  }
+
+  /** Control handles (the serving process's own wake-up opens) not yet released. */
+  controlHandles(): number { let n = 0; for (const h of this.handles.values()) if (h.kind === 'control') n++; return n; }
+
+  /** Open device files (DRM files held for clients). */
+  openFiles(): number { let n = 0; for (const h of this.handles.values()) if (h.kind === 'dev') n++; return n; }
+
+  /** Log a message the first time `key` is seen (bounded, so a hostile stream cannot grow it). */
+  logOnce(key: string, msg: string): void {
+    if (this.logged.has(key)) return;
+    if (this.logged.size >= LOG_ONCE_MAX) return;
+    this.logged.add(key);
+    this.opts.log?.(msg);
+  }
+
+  /** One request in, at most one reply out (the caller writes it with a single write(2)). Never throws. */
+  handle(buf: Uint8Array): Uint8Array | null {
+    this.stats.requests++;
+    let unique = -1n;
+    let op = -1;
+    try {
+      if (buf.length < IN_HDR) {
+        this.stats.malformed++;
+        if (buf.length < UNIQUE_OFF + 8) { this.logOnce('short-drop', `dropped a ${buf.length}-byte request (no header)`); return null; }
+        unique = new DataView(buf.buffer, buf.byteOffset, buf.byteLength).getBigUint64(UNIQUE_OFF, true);
+        this.logOnce('short', `request of ${buf.length} bytes is shorter than fuse_in_header: EINVAL`);
+        return replyError(unique, EINVAL);
+      }
+      const h = F.fuse_in_header.decode(buf);
+      unique = h.unique;
+      op = h.opcode;
+      const row = opcodeRow(op);
+      const noReply = row?.noReply ?? false;
+      if (h.len !== buf.length) {
+        this.stats.malformed++;
+        this.logOnce(`len:${op}`, `${opcodeName(op)}: header len ${h.len} but ${buf.length} bytes read: ${noReply ? 'dropped' : 'EINVAL'}`);
+        return noReply ? null : replyError(unique, EINVAL);
+      }
+      const body = buf.subarray(IN_HDR);
+      // Gate 1: INIT first and once (libfuse fuse_session_process_buf_int).
+      if (this.state === 'new') {
+        if (op === this.initOp && row) {
+          if (body.length < row.minBody) return this.malformed(unique, op, body.length);
+          return this.kind === 'fuse' ? this.fuseInit(unique, body) : this.cuseInit(unique, body);
+        }
+        if (noReply) return null;
+        this.logOnce(`preinit:${op}`, `${opcodeName(op)} before INIT: EIO`);
+        return replyError(unique, EIO);
+      }
+      if (op === FuseOpcode.FUSE_INIT || op === FuseOpcode.CUSE_INIT) {
+        this.logOnce('init-twice', `${opcodeName(op)} after INIT: EIO`);
+        return replyError(unique, EIO);
+      }
+      // Gate 2: unknown opcodes.
+      if (!row) {
+        this.logOnce(`enosys:${op}`, `${opcodeName(op)} not implemented: ENOSYS`);
+        return replyError(unique, ENOSYS);
+      }
+      if (body.length < row.minBody) return noReply ? (this.stats.malformed++, null) : this.malformed(unique, op, body.length);
+      return this.dispatch(op, unique, h.nodeid, h.pid, body);
+    } catch (e) {
+      this.logOnce(`bug:${op}`, `BUG handling ${opcodeName(op)}: ${e instanceof Error ? e.stack ?? e.message : String(e)}`);
+      const row = opcodeRow(op);
+      if (unique < 0n || row?.noReply) return null;
+      return replyError(unique, EIO);
+    }
+  }
+
+  private malformed(unique: bigint, op: number, got: number): Uint8Array {
+    this.stats.malformed++;
+    this.logOnce(`body:${op}`, `${opcodeName(op)}: body of ${got} bytes is too short: EINVAL`);
+    return replyError(unique, EINVAL);
+  }
+
+  private dispatch(op: number, unique: bigint, nodeid: bigint, tid: number, body: Uint8Array): Uint8Array | null {
+    switch (op) {
+      case FuseOpcode.FUSE_IOCTL: return this.ioctl(unique, tid, body);
+      case FuseOpcode.FUSE_OPEN: return this.open(unique, nodeid, tid);
+      case FuseOpcode.FUSE_FLUSH: return replyOk(unique);
+      case FuseOpcode.FUSE_RELEASE: return this.release(unique, body);
+      case FuseOpcode.FUSE_RELEASEDIR: return this.release(unique, body);
+      case FuseOpcode.FUSE_INTERRUPT:
+        // Requests run to completion before the next read, so the interrupted one is already answered (or is answered
+        // now by the kernel with EINTR); a reply that arrives too late fails with ENOENT and is ignored by the writer.
+        this.stats.interrupts++;
+        return null;
+      case FuseOpcode.FUSE_FORGET:
+      case FuseOpcode.FUSE_BATCH_FORGET:
+      case FuseOpcode.FUSE_NOTIFY_REPLY:
+        return null; // the tree is static: lookup counts do not matter
+      case FuseOpcode.FUSE_READ: return this.read(unique, body);
+      case FuseOpcode.FUSE_WRITE: return replyError(unique, EINVAL); // a DRM node has no write()
+      case FuseOpcode.FUSE_POLL: return replyError(unique, ENOSYS); // kernel then reports DEFAULT_POLLMASK
+      case FuseOpcode.FUSE_DESTROY:
+        this.state = 'destroyed';
+        return replyOk(unique);
+      default:
+        if (this.kind === 'fuse') return this.tree(op, unique, nodeid, body);
+        this.logOnce(`enosys:${op}`, `${opcodeName(op)} on CUSE: ENOSYS`);
+        return replyError(unique, ENOSYS);
+    }
+  }
+
+  // ---- INIT ----
+
+  private fuseInit(unique: bigint, body: Uint8Array): Uint8Array {
+    const i = F.fuse_init_in.decode(body);
+    const bad = this.checkVersion(i.major, i.minor);
+    if (bad) return replyError(unique, bad);
+    const minor = Math.min(i.minor, F.FUSE_KERNEL_MINOR_VERSION);
+    const maxWrite = this.opts.maxWrite ?? DEFAULT_MAX_WRITE;
+    this.state = 'ready';
+    this.proto = { kernelMinor: i.minor, minor, flags: 0 };
+    this.opts.trace?.({ t: 'transport', op: 'INIT', kernel: `${i.major}.${i.minor}`, answered: `7.${minor}`, flags: 0 });
+    return replyStruct(unique, F.fuse_init_out, {
+      major: F.FUSE_KERNEL_VERSION, minor, max_readahead: i.max_readahead, flags: 0,
+      max_background: 16, congestion_threshold: 12, max_write: maxWrite, time_gran: 1, max_pages: 0, map_alignment: 0,
+      flags2: 0, max_stack_depth: 0, request_timeout: 0,
+    });
+  }
+
+  private cuseInit(unique: bigint, body: Uint8Array): Uint8Array {
+    const i = F.cuse_init_in.decode(body);
+    const bad = this.checkVersion(i.major, i.minor);
+    if (bad) return replyError(unique, bad);
+    const c = this.opts.cuse!;
+    const info = cuseInfo(c.devname);
+    if (info instanceof Errno) { this.logOnce('devname', `CUSE DEVNAME "${c.devname}" is invalid: EINVAL`); return replyError(unique, info); }
+    const minor = Math.min(i.minor, F.FUSE_KERNEL_MINOR_VERSION);
+    const flags = c.unrestricted && (i.flags & F.CUSE_UNRESTRICTED_IOCTL) ? F.CUSE_UNRESTRICTED_IOCTL : 0;
+    if (c.unrestricted && !flags) this.logOnce('restricted', 'kernel did not offer CUSE_UNRESTRICTED_IOCTL: embedded pointers go through process memory');
+    const maxWrite = this.opts.maxWrite ?? DEFAULT_MAX_WRITE;
+    this.state = 'ready';
+    this.proto = { kernelMinor: i.minor, minor, flags };
+    this.opts.trace?.({ t: 'transport', op: 'INIT', kernel: `${i.major}.${i.minor}`, answered: `7.${minor}`, flags });
+    return replyStruct(unique, F.cuse_init_out, {
+      major: F.FUSE_KERNEL_VERSION, minor, unused: 0, flags, max_read: maxWrite, max_write: maxWrite,
+      dev_major: c.major, dev_minor: c.minor, spare: [],
+    }, info);
+  }
+
+  private checkVersion(major: number, minor: number): Errno | undefined {
+    if (major !== F.FUSE_KERNEL_VERSION || minor < F.FUSE_MIN_MINOR) {
+      this.logOnce('proto', `kernel speaks FUSE ${major}.${minor}; need 7.${F.FUSE_MIN_MINOR}+: EPROTO`);
+      return EPROTO;
+    }
+    return undefined;
+  }
+
+  // ---- files ----
+
+  private open(unique: bigint, nodeid: bigint, tid: number): Uint8Array {
+    if (this.kind === 'fuse') {
+      const n = this.opts.tree!.get(Number(nodeid));
+      if (!n) return replyError(unique, ENOENT);
+      if (n.dir) return replyError(unique, EISDIR);
+    }
+    // A tid may have been reused by another process since it was cached: resolve afresh on OPEN.
+    this.tgid.forget(tid);
+    const pid = this.tgid(tid);
+    const fh = this.nextFh++;
+    if (this.opts.controlPid !== undefined && pid === this.opts.controlPid) {
+      this.handles.set(fh, { kind: 'control' });
+    } else {
+      const file = this.dev.open(pid);
+      this.handles.set(fh, { kind: 'dev', file, pid });
+      this.stats.opens++;
+      if (!this.seenClients.has(pid)) { this.seenClients.add(pid); this.stats.clients++; }
+    }
+    return replyStruct(unique, F.fuse_open_out, { fh: BigInt(fh), open_flags: DEV_OPEN_FLAGS, backing_id: 0 });
+  }
+
+  private release(unique: bigint, body: Uint8Array): Uint8Array {
+    const r = F.fuse_release_in.decode(body);
+    const fh = Number(r.fh);
+    const h = this.handles.get(fh);
+    if (h) {
+      this.handles.delete(fh);
+      if (h.kind === 'dev') { this.stats.releases++; h.file.close(); }
+    } else {
+      this.logOnce('release-unknown', `RELEASE of unknown fh ${fh}: answered 0`);
+    }
+    return replyOk(unique);
+  }
+
+  private read(unique: bigint, body: Uint8Array): Uint8Array {
+    const r = F.fuse_read_in.decode(body);
+    const h = this.handles.get(Number(r.fh));
+    if (h?.kind === 'dir') return this.readdir(unique, h.ino, r.offset, r.size);
+    // drm_read() with no pending event: the emulator never queues DRM events (no vblank/page flip on a render node).
+    return replyError(unique, EAGAIN);
+  }
+
+  private ioctl(unique: bigint, tid: number, body: Uint8Array): Uint8Array {
+    const i = F.fuse_ioctl_in.decode(body);
+    if (body.length < IOCTL_IN + i.in_size) return this.malformed(unique, FuseOpcode.FUSE_IOCTL, body.length);
+    const h = this.handles.get(Number(i.fh));
+    if (!h) return replyError(unique, EBADF);
+    if (h.kind !== 'dev') return replyError(unique, ENOTTY);
+    this.stats.ioctls++;
+    return bridgeIoctl(this.bridge, h.file, {
+      unique, pid: this.tgid(tid), flags: i.flags, cmd: i.cmd, arg: Number(i.arg),
+      inData: body.subarray(IOCTL_IN, IOCTL_IN + i.in_size), outSize: i.out_size,
+    });
+  }
+
+  // ---- the FUSE tree ----
+
+  private tree(op: number, unique: bigint, nodeid: bigint, body: Uint8Array): Uint8Array {
+    const tree = this.opts.tree!;
+    const node = tree.get(Number(nodeid));
+    switch (op) {
+      case FuseOpcode.FUSE_LOOKUP: {
+        if (!node) return replyError(unique, ENOENT);
+        if (!node.dir) return replyError(unique, ENOTDIR);
+        const nul = body.indexOf(0);
+        const name = Buffer.from(body.subarray(0, nul < 0 ? body.length : nul)).toString('utf8');
+        const child = tree.lookup(node.ino, name);
+        if (!child) return replyError(unique, ENOENT);
+        const t = BigInt(this.opts.attrTimeout ?? 1);
+        return replyStruct(unique, F.fuse_entry_out, {
+          nodeid: BigInt(child.ino), generation: 1n, entry_valid: t, attr_valid: t, entry_valid_nsec: 0, attr_valid_nsec: 0, attr: this.attr(child),
+        });
+      }
+      case FuseOpcode.FUSE_GETATTR: {
+        if (!node) return replyError(unique, ENOENT);
+        return replyStruct(unique, F.fuse_attr_out, { attr_valid: BigInt(this.opts.attrTimeout ?? 1), attr_valid_nsec: 0, dummy: 0, attr: this.attr(node) });
+      }
+      case FuseOpcode.FUSE_OPENDIR: {
+        if (!node) return replyError(unique, ENOENT);
+        if (!node.dir) return replyError(unique, ENOTDIR);
+        const fh = this.nextFh++;
+        this.handles.set(fh, { kind: 'dir', ino: node.ino });
+        return replyStruct(unique, F.fuse_open_out, { fh: BigInt(fh), open_flags: 0, backing_id: 0 });
+      }
+      case FuseOpcode.FUSE_READDIR: {
+        const r = F.fuse_read_in.decode(body);
+        const h = this.handles.get(Number(r.fh));
+        return this.readdir(unique, h?.kind === 'dir' ? h.ino : Number(nodeid), r.offset, r.size);
+      }
+      case FuseOpcode.FUSE_ACCESS:
+        return node ? replyOk(unique) : replyError(unique, ENOENT);
+      default:
+        this.logOnce(`enosys:${op}`, `${opcodeName(op)} not implemented: ENOSYS`);
+        return replyError(unique, ENOSYS);
+    }
+  }
+
+  private attr(n: TreeNode): ReturnType<typeof F.fuse_attr.zero> {
+    const tree = this.opts.tree!;
+    const t = BigInt(tree.created);
+    return {
+      ino: BigInt(n.ino), size: 0n, blocks: 0n, atime: t, mtime: t, ctime: t, atimensec: 0, mtimensec: 0, ctimensec: 0,
+      mode: tree.mode(n), nlink: n.dir ? 2 : 1, uid: tree.uid, gid: tree.gid, rdev: 0, blksize: 4096, flags: 0,
+    };
+  }
+
+  private readdir(unique: bigint, ino: number, offset: bigint, size: number): Uint8Array {
+    const tree = this.opts.tree!;
+    const dir = tree.get(ino);
+    if (!dir || !dir.dir) return replyError(unique, ENOTDIR);
+    const all = tree.entries(dir);
+    const parts: Uint8Array[] = [];
+    let used = 0;
+    for (let i = Number(offset); i < all.length; i++) {
+      const e = all[i]!;
+      const name = Buffer.from(e.name, 'utf8');
+      const len = Math.ceil((F.fuse_dirent.size + name.length) / F.FUSE_DIRENT_ALIGN) * F.FUSE_DIRENT_ALIGN;
+      if (used + len > size) break;
+      const b = new Uint8Array(len);
+      F.fuse_dirent.encode({ ino: BigInt(e.ino), off: BigInt(i + 1), namelen: name.length, type: e.type }, b);
+      b.set(name, F.fuse_dirent.size);
+      parts.push(b);
+      used += len;
+    }
+    return replyOk(unique, ...parts);
+  }
+
+  /** Close every open device file (server stop): core sees a RELEASE for each. */
+  closeAll(): void {
+    for (const [fh, h] of this.handles) {
+      this.handles.delete(fh);
+      if (h.kind === 'dev') { try { h.file.close(); } catch (e) { this.logOnce('close-bug', `close failed: ${String(e)}`); } }
+    }
+  }
+}
+
+/** The CUSE_INIT info string: packed "KEY=VAL\0" pairs, NUL-terminated, ≤ CUSE_INIT_INFO_MAX; only DEVNAME is known. */
+export function cuseInfo(devname: string): Uint8Array | Errno {
+  if (!devname || devname.includes('\0') || devname.startsWith('/') || devname.split('/').some((p) => p === '' || p === '.' || p === '..')) return EINVAL;
+  const b = Buffer.from(`DEVNAME=${devname}\0`, 'utf8');
+  if (b.length > F.CUSE_INIT_INFO_MAX) return EINVAL;
+  return new Uint8Array(b.buffer, b.byteOffset, b.length);
+}

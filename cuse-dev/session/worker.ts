@@ -1,0 +1,226 @@
+// The serving thread: a worker_threads Worker doing blocking readSync/writeSync on the /dev/fuse or /dev/cuse fd,
+// with the Device living in it (no cross-thread hop per ioctl). The main thread only mounts, handles signals and
+// asks for snapshots/stop; messages are polled synchronously (receiveMessageOnPort) after each request, and the
+// main thread wakes an idle loop by opening+closing the node itself (a "control" open, never a DRM file).
+import * as fs from 'fs';
+import { Worker, isMainThread, parentPort, receiveMessageOnPort, workerData } from 'worker_threads';
+import { Session, type CuseParams, type SessionKind, type SessionStats } from './session';
+import { FileTree } from './tree';
+import { makeDevice, type DeviceConfig } from './device-config';
+import { statsOf, type CoreDevice } from './core-api';
+import { JsonlSink } from '../trace/jsonl';
+import { FUSE_MIN_READ_BUFFER } from '../abi/fuse';
+
+export interface WorkerConfig {
+  fd: number;
+  kind: SessionKind;
+  tree?: { devicePath: string; modeBits: number };
+  cuse?: CuseParams;
+  device: DeviceConfig;
+  trace?: string;
+  /** Thread-group id whose opens are wake-ups (the serving process itself). */
+  controlPid: number;
+  maxWrite?: number;
+}
+
+export type ToWorker = { type: 'stop' } | { type: 'snapshot'; id: number };
+
+export interface Summary {
+  clients: number; ioctls: number; opens: number; releases: number; retries: number; malformed: number; interrupts: number;
+  userptrsCreated: number; userptrsSplit: number; userptrsEvicted: number; userptrsUnmapped: number; userptrsDeduped: number;
+  /** Device files still open when the server stopped (closed by the stop). */
+  openAtStop: number;
+  /** Why the loop ended: 'stop', 'unmounted' (ENODEV), 'eof', or an errno code. */
+  reason: string;
+}
+
+export type FromWorker =
+  | { type: 'started'; watcher: string; reasons: string[] }
+  | { type: 'init'; minor: number; kernelMinor: number; flags: number }
+  | { type: 'log'; msg: string }
+  | { type: 'snapshot'; id: number; counts: unknown; snapshot: unknown; stats: Record<string, number>; session: SessionStats; openFiles: number }
+  | { type: 'summary'; summary: Summary }
+  | { type: 'fatal'; msg: string };
+
+export interface LoopHooks {
+  /** After each request (and its reply): return true to leave the loop. */
+  afterRequest?: () => boolean;
+  log?: (msg: string) => void;
+}
+
+const errCode = (e: unknown): string => (e as NodeJS.ErrnoException)?.code ?? String(e);
+
+/**
+ * The blocking loop: one read = one request, one write = one reply. Returns why it ended.
+ * ENOENT on write = the request was interrupted meanwhile (kernel dropped it); ENODEV on read = unmounted/aborted.
+ */
+export function serveLoop(fd: number, session: Session, hooks: LoopHooks = {}, bufferSize = 256 * 1024): string {
+  const buf = Buffer.allocUnsafe(Math.max(bufferSize, FUSE_MIN_READ_BUFFER));
+  let writeErrors = 0;
+  for (;;) {
+    let n: number;
+    try {
+      n = fs.readSync(fd, buf, 0, buf.length, null);
+    } catch (e) {
+      const c = errCode(e);
+      if (c === 'EINTR' || c === 'EAGAIN' || c === 'ENOENT') continue; // ENOENT: request aborted before we read it
+      return c === 'ENODEV' ? 'unmounted' : c;
+    }
+    if (n === 0) return 'eof';
+    const reply = session.handle(buf.subarray(0, n));
+    if (reply) {
+      try {
+        fs.writeSync(fd, reply);
+      } catch (e) {
+        const c = errCode(e);
+        if (c === 'ENODEV') return 'unmounted';
+        if (c !== 'ENOENT' && writeErrors++ < 3) hooks.log?.(`reply write failed: ${c}`);
+      }
+    }
+    if (hooks.afterRequest?.()) return 'stop';
+  }
+}
+
+export function summarize(session: Session, dev: CoreDevice, openAtStop: number, reason: string): Summary {
+  const s = statsOf(dev);
+  const n = (k: string): number => (typeof s[k] === 'number' ? s[k]! : 0);
+  return {
+    clients: session.stats.clients, ioctls: session.stats.ioctls, opens: session.stats.opens, releases: session.stats.releases,
+    retries: session.stats.retries, malformed: session.stats.malformed, interrupts: session.stats.interrupts,
+    userptrsCreated: n('userptrsCreated'), userptrsSplit: n('userptrsSplit'), userptrsEvicted: n('userptrsEvicted'),
+    userptrsUnmapped: n('userptrsUnmapped'), userptrsDeduped: n('userptrsDeduped'), openAtStop, reason,
+  };
+}
+
+// ---------------- worker side ----------------
+
+function workerMain(cfg: WorkerConfig): void {
+  const port = parentPort!;
+  const post = (m: FromWorker): void => port.postMessage(m);
+  const log = (msg: string): void => post({ type: 'log', msg });
+  const sink = cfg.trace ? new JsonlSink(cfg.trace) : undefined;
+  let session: Session;
+  let dev: CoreDevice;
+  try {
+    const made = makeDevice(cfg.device, sink ? (ev) => sink.write(ev) : undefined, log);
+    dev = made.device;
+    session = new Session({
+      kind: cfg.kind, device: dev, controlPid: cfg.controlPid, log, maxWrite: cfg.maxWrite,
+      tree: cfg.tree ? new FileTree(cfg.tree.devicePath, cfg.tree.modeBits) : undefined,
+      cuse: cfg.cuse,
+      trace: sink ? (ev) => sink.write(ev) : undefined,
+    });
+    post({ type: 'started', watcher: made.watcher, reasons: made.reasons });
+  } catch (e) {
+    post({ type: 'fatal', msg: (e as Error).message });
+    sink?.close();
+    return;
+  }
+  let stopping = false;
+  let announcedInit = false;
+  const afterRequest = (): boolean => {
+    if (!announcedInit && session.proto) {
+      announcedInit = true;
+      post({ type: 'init', minor: session.proto.minor, kernelMinor: session.proto.kernelMinor, flags: session.proto.flags });
+    }
+    for (let m = receiveMessageOnPort(port); m; m = receiveMessageOnPort(port)) {
+      const msg = m.message as ToWorker;
+      if (msg.type === 'stop') stopping = true;
+      else if (msg.type === 'snapshot') {
+        let snapshot: unknown;
+        try { snapshot = dev.snapshot(); } catch (e) { snapshot = { error: String(e) }; }
+        post({ type: 'snapshot', id: msg.id, counts: dev.counts(), snapshot, stats: statsOf(dev), session: { ...session.stats }, openFiles: session.openFiles() });
+      }
+    }
+    // Leave only once the wake-up open was released, so the kernel never waits on an unanswered FLUSH/RELEASE.
+    return stopping && session.controlHandles() === 0;
+  };
+  const reason = serveLoop(cfg.fd, session, { afterRequest, log }, (cfg.maxWrite ?? 128 * 1024) + 4096);
+  const openAtStop = session.openFiles();
+  session.closeAll();
+  try { dev.shutdown(); } catch (e) { log(`shutdown failed: ${String(e)}`); }
+  sink?.close();
+  post({ type: 'summary', summary: summarize(session, dev, openAtStop, reason) });
+}
+
+if (!isMainThread && (workerData as { virtgpuServe?: WorkerConfig } | null)?.virtgpuServe) {
+  workerMain((workerData as { virtgpuServe: WorkerConfig }).virtgpuServe);
+}
+
+// ---------------- main-thread side ----------------
+
+export interface ServeWorkerEvents {
+  log?: (msg: string) => void;
+}
+
+/** Main-thread handle on the serving worker. `poke` makes the kernel send a request (open+close the node). */
+export class ServeWorker {
+  readonly worker: Worker;
+  readonly started: Promise<{ watcher: string; reasons: string[] }>;
+  readonly inited: Promise<{ minor: number; kernelMinor: number; flags: number }>;
+  readonly exited: Promise<number>;
+  private summaryP: Promise<Summary>;
+  private snapshots = new Map<number, (m: Extract<FromWorker, { type: 'snapshot' }>) => void>();
+  private nextId = 1;
+  private stopP?: Promise<Summary>;
+
+  constructor(cfg: WorkerConfig, private readonly poke: () => Promise<void>, ev: ServeWorkerEvents = {}) {
+    this.worker = new Worker(__filename, { workerData: { virtgpuServe: cfg } });
+    let started!: (v: { watcher: string; reasons: string[] }) => void, startFail!: (e: Error) => void;
+    let inited!: (v: { minor: number; kernelMinor: number; flags: number }) => void, initFail!: (e: Error) => void;
+    let summary!: (s: Summary) => void, summaryFail!: (e: Error) => void;
+    this.started = new Promise((res, rej) => { started = res; startFail = rej; });
+    this.inited = new Promise((res, rej) => { inited = res; initFail = rej; });
+    this.summaryP = new Promise((res, rej) => { summary = res; summaryFail = rej; });
+    for (const p of [this.started, this.inited, this.summaryP]) p.catch(() => undefined);
+    this.worker.on('message', (m: FromWorker) => {
+      switch (m.type) {
+        case 'started': started({ watcher: m.watcher, reasons: m.reasons }); break;
+        case 'init': inited(m); break;
+        case 'log': ev.log?.(m.msg); break;
+        case 'snapshot': this.snapshots.get(m.id)?.(m); this.snapshots.delete(m.id); break;
+        case 'summary': summary(m.summary); initFail(new Error(`serving loop ended before INIT (${m.summary.reason})`)); break;
+        case 'fatal': startFail(new Error(m.msg)); initFail(new Error(m.msg)); summaryFail(new Error(m.msg)); break;
+      }
+    });
+    this.exited = new Promise((res) => this.worker.once('exit', (code) => {
+      const e = new Error(`serving worker exited (code ${code})`);
+      startFail(e); initFail(e); summaryFail(e);
+      res(code);
+    }));
+    this.worker.on('error', (e) => ev.log?.(`serving worker error: ${e.stack ?? e.message}`));
+  }
+
+  /** The loop's summary, whenever it ends (stop, unmount, error). */
+  summary(): Promise<Summary> { return this.summaryP; }
+
+  /** Counts/snapshot/stats from inside the worker (wakes an idle loop with a control open). */
+  async snapshot(timeoutMs = 5000): Promise<Extract<FromWorker, { type: 'snapshot' }>> {
+    const id = this.nextId++;
+    const p = new Promise<Extract<FromWorker, { type: 'snapshot' }>>((res, rej) => {
+      const t = setTimeout(() => { this.snapshots.delete(id); rej(new Error('snapshot timed out')); }, timeoutMs);
+      this.snapshots.set(id, (m) => { clearTimeout(t); res(m); });
+    });
+    this.worker.postMessage({ type: 'snapshot', id } satisfies ToWorker);
+    await this.poke().catch(() => undefined);
+    return p;
+  }
+
+  /** Ask the loop to end; resolves with its summary, or rejects after `timeoutMs` (caller then aborts the fd). */
+  stop(timeoutMs = 3000): Promise<Summary> {
+    if (this.stopP) return this.stopP;
+    this.worker.postMessage({ type: 'stop' } satisfies ToWorker);
+    void this.poke().catch(() => undefined);
+    this.stopP = new Promise<Summary>((res, rej) => {
+      const t = setTimeout(() => rej(new Error('serving loop did not stop in time')), timeoutMs);
+      this.summaryP.then((s) => { clearTimeout(t); res(s); }, (e: Error) => { clearTimeout(t); rej(e); });
+    });
+    return this.stopP;
+  }
+}
+
+/** Open and close the node from this process: the kernel sends OPEN(+FLUSH)+RELEASE, which wakes the loop. */
+export async function pokeNode(path: string): Promise<void> {
+  const fh = await fs.promises.open(path, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
+  await fh.close();
+}

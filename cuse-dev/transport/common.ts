@@ -1,0 +1,51 @@
+// What every served transport hands back to the CLI and tests.
+import type { Summary } from '../session/worker';
+
+export type TransportName = 'cuse' | 'fuse';
+
+export interface ServeOptions {
+  /** Device path to present. CUSE: must be under /dev (default /dev/dri/renderD<minor>). FUSE: bind target (implies bind). */
+  path?: string;
+  /** Render minor N (renderD<N>); default: first free from 128. */
+  minor?: number;
+  mode?: 'notifier' | 'pin';
+  profile?: string;
+  watch?: 'auto' | 'uffd' | 'proc' | 'none';
+  trace?: string;
+  /** Permission bits of the node (default 0o666). */
+  modeBits?: number;
+  /** FUSE: also bind-mount the served file onto `path` (default /dev/dri/renderD<N>). */
+  bind?: boolean;
+  /** FUSE: where to mount (default /run/virtgpu-emu/<pid>). */
+  mountDir?: string;
+  /** CUSE: ask for unrestricted ioctls (default true: embedded pointers via RETRY). */
+  unrestricted?: boolean;
+  log?: (msg: string) => void;
+}
+
+export interface RunningServer {
+  readonly transport: TransportName;
+  /** The node clients open. */
+  readonly path: string;
+  readonly watcher: string;
+  readonly mode: 'notifier' | 'pin';
+  /** Why fallbacks were taken (auto transport, auto watcher). */
+  readonly notes: string[];
+  snapshot(): Promise<{ counts: unknown; snapshot: unknown; stats: Record<string, number>; openFiles: number }>;
+  /** Stop serving, release the node (unmount / close /dev/cuse), end the worker. Idempotent. */
+  stop(): Promise<Summary>;
+}
+
+export const RENDER_MINOR_BASE = 128;
+export const RENDER_MINOR_MAX = 255;
+/** DRM's char major (include/uapi/drm/drm.h DRM_MAJOR). */
+export const DRM_MAJOR = 226;
+
+export function readyLine(s: RunningServer): string {
+  return `virtgpu-emu: serving ${s.path} (transport=${s.transport}, watcher=${s.watcher}, mode=${s.mode})`;
+}
+
+export function summaryLine(s: Summary): string {
+  return `virtgpu-emu: stopped (${s.reason}): clients=${s.clients} ioctls=${s.ioctls} userptrs created=${s.userptrsCreated} ` +
+    `split=${s.userptrsSplit} evicted=${s.userptrsEvicted} unmapped=${s.userptrsUnmapped}` + (s.openAtStop ? ` files-open-at-stop=${s.openAtStop}` : '');
+}

@@ -1,0 +1,128 @@
+// FUSE transport: /dev/fuse + mount(8) with the fd inherited as fd 3 (no libfuse, no fusermount), serving a
+// tree <mountDir>/dri/renderD<N> whose file takes ioctls in restricted mode (the kernel copies _IOC_SIZE bytes).
+// The file is S_IFREG, not a char device: returning S_IFCHR would send open() to the real chrdev (ENXIO).
+import * as fs from 'fs';
+import * as path from 'path';
+import { spawn } from 'child_process';
+import { ServeWorker, pokeNode, type Summary } from '../session/worker';
+import { RENDER_MINOR_BASE, type RunningServer, type ServeOptions } from './common';
+
+export function defaultMountDir(): string { return `/run/virtgpu-emu/${process.pid}`; }
+
+/** Run a command to completion; resolves with its exit code and stderr. */
+export function run(cmd: string, args: string[], extraFd?: number): Promise<{ code: number; stderr: string }> {
+  return new Promise((resolve) => {
+    const stdio: ('ignore' | 'pipe' | number)[] = ['ignore', 'ignore', 'pipe'];
+    if (extraFd !== undefined) stdio.push(extraFd);
+    const p = spawn(cmd, args, { stdio });
+    let err = '';
+    p.stderr!.on('data', (d: Buffer) => { err += d.toString(); });
+    p.on('error', (e) => resolve({ code: 127, stderr: e.message }));
+    p.on('close', (code) => resolve({ code: code ?? 128, stderr: err.trim() }));
+  });
+}
+
+async function waitFor(pred: () => Promise<boolean>, ms: number): Promise<boolean> {
+  const until = Date.now() + ms;
+  for (;;) {
+    if (await pred()) return true;
+    if (Date.now() >= until) return false;
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+export async function startFuse(o: ServeOptions): Promise<RunningServer> {
+  const log = o.log ?? (() => undefined);
+  const minor = o.minor ?? RENDER_MINOR_BASE;
+  const rel = `dri/renderD${minor}`;
+  const mountDir = o.mountDir ?? defaultMountDir();
+  const mode = o.mode ?? 'notifier';
+  const notes: string[] = [];
+  const fd = fs.openSync('/dev/fuse', fs.constants.O_RDWR);
+  let createdMountDir = false;
+  let mounted = false;
+  try {
+    if (!fs.existsSync(mountDir)) { fs.mkdirSync(mountDir, { recursive: true, mode: 0o755 }); createdMountDir = true; }
+    // Reading /dev/fuse before the mount is attached fails with EPERM: start the loop only after mount(8) exits.
+    const m = await run('mount', ['-i', '-t', 'fuse.virtgpu', '-o', 'fd=3,rootmode=40000,user_id=0,group_id=0,allow_other,default_permissions', 'virtgpu', mountDir], fd);
+    if (m.code !== 0) throw new Error(`mount -t fuse.virtgpu ${mountDir} failed (${m.code}): ${m.stderr}`);
+    mounted = true;
+  } catch (e) {
+    fs.closeSync(fd);
+    if (createdMountDir) fs.rmSync(mountDir, { recursive: true, force: true });
+    throw e;
+  }
+  const served = path.join(mountDir, rel);
+  const worker = new ServeWorker({
+    fd, kind: 'fuse', tree: { devicePath: rel, modeBits: o.modeBits ?? 0o666 },
+    device: { mode, profile: o.profile, watch: o.watch ?? 'auto' }, trace: o.trace, controlPid: process.pid,
+  }, () => pokeNode(served), { log });
+
+  let bindTarget: string | undefined;
+  let createdTarget = false;
+  let createdTargetDir: string | undefined;
+  let stopped: Promise<Summary> | undefined;
+
+  const teardown = async (): Promise<void> => {
+    if (bindTarget) {
+      await run('umount', ['-l', bindTarget]);
+      if (createdTarget) fs.rmSync(bindTarget, { force: true });
+      if (createdTargetDir) fs.rmSync(createdTargetDir, { recursive: true, force: true });
+      bindTarget = undefined;
+    }
+    if (mounted) {
+      // Lazy: a client still holding the file keeps the (detached) mount alive; closing /dev/fuse aborts it anyway.
+      const u = await run('umount', ['-l', mountDir]);
+      if (u.code !== 0) log(`umount -l ${mountDir}: ${u.stderr}`);
+      mounted = false;
+    }
+    try { fs.closeSync(fd); } catch { /* already closed */ }
+    if (createdMountDir) { try { fs.rmSync(mountDir, { recursive: true, force: true }); } catch { /* busy: leave it */ } }
+  };
+
+  const stop = (): Promise<Summary> => {
+    if (stopped) return stopped;
+    stopped = (async () => {
+      let summary: Summary;
+      try { summary = await worker.stop(); } catch (e) {
+        log(`${(e as Error).message}: unmounting under it`);
+        await teardown();
+        summary = await Promise.race([worker.summary(), new Promise<Summary>((_, rej) => setTimeout(() => rej(new Error('no summary')), 2000))])
+          .catch(() => ({ clients: 0, ioctls: 0, opens: 0, releases: 0, retries: 0, malformed: 0, interrupts: 0, userptrsCreated: 0, userptrsSplit: 0, userptrsEvicted: 0, userptrsUnmapped: 0, userptrsDeduped: 0, openAtStop: 0, reason: 'aborted' }));
+      }
+      await teardown();
+      const exited = await Promise.race([worker.exited, new Promise<null>((r) => setTimeout(() => r(null), 2000))]);
+      if (exited === null) await worker.worker.terminate();
+      return summary;
+    })();
+    return stopped;
+  };
+
+  try {
+    const st = await worker.started;
+    notes.push(...st.reasons);
+    // The first stat goes through INIT + LOOKUPs served by the worker: the node is usable once it answers.
+    const ok = await waitFor(async () => { try { await fs.promises.stat(served); return true; } catch { return false; } }, 5000);
+    if (!ok) throw new Error(`${served} did not appear`);
+    if (o.bind || o.path) {
+      const target = o.path ?? `/dev/${rel}`;
+      const dir = path.dirname(target);
+      if (!fs.existsSync(dir)) { fs.mkdirSync(dir, { recursive: true }); createdTargetDir = dir; }
+      if (!fs.existsSync(target)) { fs.writeFileSync(target, ''); createdTarget = true; }
+      const b = await run('mount', ['--bind', served, target]);
+      if (b.code !== 0) {
+        if (createdTarget) fs.rmSync(target, { force: true });
+        throw new Error(`mount --bind ${served} ${target} failed: ${b.stderr}`);
+      }
+      bindTarget = target;
+    }
+    return {
+      transport: 'fuse', path: bindTarget ?? served, watcher: st.watcher, mode, notes,
+      snapshot: async () => { const s = await worker.snapshot(); return { counts: s.counts, snapshot: s.snapshot, stats: s.stats, openFiles: s.openFiles }; },
+      stop,
+    };
+  } catch (e) {
+    await stop().catch(() => undefined);
+    throw e;
+  }
+}
