@@ -144,12 +144,6 @@ export function struct<F extends Fields>(name: string, spec: F): Struct<Infer<F>
 
 export function alignUp(n: number, a: number): number { return Math.ceil(n / a) * a; }
 
-const views = new WeakMap<ArrayBufferLike, DataView>();
 export function view(buf: Uint8Array): DataView {
-  if (buf.byteOffset === 0 && buf.byteLength === buf.buffer.byteLength) {
-    let dv = views.get(buf.buffer);
-    if (!dv) { dv = new DataView(buf.buffer); views.set(buf.buffer, dv); }
-    return dv;
-  }
   return new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
 }

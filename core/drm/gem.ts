@@ -46,19 +46,10 @@ export class HandleIdr<T> {
 
   remove(h: number): boolean {
     if (!this.map.delete(h)) return false;
-    if (h === this.next - 1) { this.next--; this.trimTop(); } else this.pushFree(h);
+    this.pushFree(h); // every free handle below the high-water mark sits in the heap: its min is the lowest free
     return true;
   }
 
-  // Keep `next` tight so the heap only holds holes below it.
-  private trimTop(): void {
-    while (this.next > 1 && !this.map.has(this.next - 1)) {
-      const i = this.free.indexOf(this.next - 1);
-      if (i < 0) break;
-      this.removeAt(i);
-      this.next--;
-    }
-  }
   private pushFree(h: number): void {
     const a = this.free; a.push(h);
     let i = a.length - 1;

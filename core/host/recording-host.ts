@@ -9,7 +9,7 @@ export class RecordingHost implements Host {
   private live = new Set<number>();
   /** Optional observer (the trace sink). */
   onCommand?: (c: Recorded) => void;
-  /** Keep at most this many entries (a long-running server must not grow without bound); 0 = unbounded. */
+  /** Keep at least the last `limit` entries (at most 2×limit) (a long-running server must not grow without bound); 0 = unbounded. */
   constructor(private readonly limit = 0) {}
 
   submit(c: HostCommand): void {
@@ -17,7 +17,8 @@ export class RecordingHost implements Host {
     if (c.cmd === 'RESOURCE_CREATE_BLOB' || c.cmd === 'RESOURCE_CREATE_3D') this.live.add(c.resId);
     else if (c.cmd === 'RESOURCE_UNREF') this.live.delete(c.resId);
     this.log.push(r);
-    if (this.limit && this.log.length > this.limit) this.log.splice(0, this.log.length - this.limit);
+    // Trim in halves so a bounded log costs O(1) amortized per command.
+    if (this.limit && this.log.length > 2 * this.limit) this.log.splice(0, this.log.length - this.limit);
     this.onCommand?.(r);
   }
 
