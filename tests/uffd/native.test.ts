@@ -327,6 +327,12 @@ test.serial('ptrace SEIZE/INTERRUPT, regs, PEEK/POKE and process_vm on a stopped
   u.poke(addr, init);
   const pid = u.forkChild(ops([C.FORK_OP_SLEEP_MS, 10000]));
   try {
+    // The child may still be returning from fork (orig_rax = clone): wait until it sleeps.
+    for (let i = 0; i < 2000; i++) {
+      const sc = fs.readFileSync(`/proc/${pid}/syscall`, 'utf8');
+      if (sc.startsWith(`${C.SYS_clock_nanosleep} `)) break;
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 1);
+    }
     u.ptrace(C.PTRACE_SEIZE, pid, 0, C.PTRACE_O_EXITKILL);
     u.ptrace(C.PTRACE_INTERRUPT, pid, 0, 0);
     const w = u.waitpid(pid, C.__WALL);
