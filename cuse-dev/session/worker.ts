@@ -163,6 +163,8 @@ export class ServeWorker {
   private snapshots = new Map<number, (m: Extract<FromWorker, { type: 'snapshot' }>) => void>();
   private nextId = 1;
   private stopP?: Promise<Summary>;
+  /** True once the worker thread ended (a thread blocked in read(2) would make process.exit hang). */
+  hasExited = false;
 
   constructor(cfg: WorkerConfig, private readonly poke: () => Promise<void>, ev: ServeWorkerEvents = {}) {
     this.worker = new Worker(__filename, { workerData: { virtgpuServe: cfg } });
@@ -184,6 +186,7 @@ export class ServeWorker {
       }
     });
     this.exited = new Promise((res) => this.worker.once('exit', (code) => {
+      this.hasExited = true;
       const e = new Error(`serving worker exited (code ${code})`);
       startFail(e); initFail(e); summaryFail(e);
       res(code);

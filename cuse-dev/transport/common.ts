@@ -34,6 +34,8 @@ export interface RunningServer {
   snapshot(): Promise<{ counts: unknown; snapshot: unknown; stats: Record<string, number>; openFiles: number }>;
   /** Stop serving, release the node (unmount / close /dev/cuse), end the worker. Idempotent. */
   stop(): Promise<Summary>;
+  /** After stop(): true if the serving thread is still blocked (the process must then be killed, not exited). */
+  stuck(): boolean;
 }
 
 export const RENDER_MINOR_BASE = 128;

@@ -22,6 +22,37 @@ export function run(cmd: string, args: string[], extraFd?: number): Promise<{ co
   });
 }
 
+/**
+ * fusectl's connection id of a FUSE mount = the minor of its anonymous device, read from /proc/self/mountinfo
+ * (a stat of the mount would itself wait for the server).
+ */
+export function fuseConnectionId(mountDir: string): number {
+  const want = path.resolve(mountDir);
+  for (const line of fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n')) {
+    const f = line.split(' ');
+    if (f[4] === want && f[2]) return Number(f[2].split(':')[1]);
+  }
+  return -1;
+}
+
+const FUSECTL = '/sys/fs/fuse/connections';
+
+/**
+ * Abort a FUSE connection through fusectl (mounting it for the moment if needed): pending and future requests fail
+ * with ENOTCONN and the server's blocked read returns ENODEV. The only way to wake a loop whose clients keep the mount busy.
+ */
+export async function abortFuseConnection(id: number): Promise<boolean> {
+  let mountedCtl = false;
+  if (!fs.existsSync(`${FUSECTL}/${id}`)) {
+    const m = await run('mount', ['-t', 'fusectl', 'fusectl', FUSECTL]);
+    mountedCtl = m.code === 0;
+  }
+  let ok = false;
+  try { fs.writeFileSync(`${FUSECTL}/${id}/abort`, '1'); ok = true; } catch { /* connection already gone */ }
+  if (mountedCtl) await run('umount', [FUSECTL]);
+  return ok;
+}
+
 async function waitFor(pred: () => Promise<boolean>, ms: number): Promise<boolean> {
   const until = Date.now() + ms;
   for (;;) {
@@ -53,6 +84,8 @@ export async function startFuse(o: ServeOptions): Promise<RunningServer> {
     throw e;
   }
   const served = path.join(mountDir, rel);
+  let connId = -1;
+  try { connId = fuseConnectionId(mountDir); } catch { /* stat of a mount not yet answering: abort unavailable */ }
   const worker = new ServeWorker({
     fd, kind: 'fuse', tree: { devicePath: rel, modeBits: o.modeBits ?? 0o666 },
     device: { mode, profile: o.profile, watch: o.watch ?? 'auto' }, trace: o.trace, controlPid: process.pid,
@@ -85,7 +118,8 @@ export async function startFuse(o: ServeOptions): Promise<RunningServer> {
     stopped = (async () => {
       let summary: Summary;
       try { summary = await worker.stop(); } catch (e) {
-        log(`${(e as Error).message}: unmounting under it`);
+        log(`${(e as Error).message}: aborting the FUSE connection`);
+        if (connId >= 0) await abortFuseConnection(connId);
         await teardown();
         summary = await Promise.race([worker.summary(), new Promise<Summary>((_, rej) => setTimeout(() => rej(new Error('no summary')), 2000))])
           .catch(() => ({ clients: 0, ioctls: 0, opens: 0, releases: 0, retries: 0, malformed: 0, interrupts: 0, userptrsCreated: 0, userptrsSplit: 0, userptrsEvicted: 0, userptrsUnmapped: 0, userptrsDeduped: 0, openAtStop: 0, reason: 'aborted' }));
@@ -120,6 +154,7 @@ export async function startFuse(o: ServeOptions): Promise<RunningServer> {
       transport: 'fuse', path: bindTarget ?? served, watcher: st.watcher, mode, notes,
       snapshot: async () => { const s = await worker.snapshot(); return { counts: s.counts, snapshot: s.snapshot, stats: s.stats, openFiles: s.openFiles }; },
       stop,
+      stuck: () => !worker.hasExited,
     };
   } catch (e) {
     await stop().catch(() => undefined);

@@ -1,0 +1,34 @@
+// `doctor`: what can serve here and why (the same probes `--transport auto` / `--watch auto` use).
+import { probeTransports, type Probe } from '../transport/auto';
+
+const WATCH_MODULE = '../../uffd/watch';
+
+/** Watcher probes from uffd/watch when it is built (probeWatchers(): Probe[]), else why not. */
+export function probeWatchers(): Probe[] {
+  const none: Probe = { name: 'none', ok: true, reason: 'always: pointer copies via /proc/PID/mem, no invalidation events (userptrs live until closed)' };
+  try {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const m = require(WATCH_MODULE) as { probeWatchers?: () => Probe[] };
+    if (typeof m.probeWatchers === 'function') return [...m.probeWatchers(), none];
+    return [{ name: 'uffd', ok: false, reason: 'uffd/watch has no probeWatchers()' }, none];
+  } catch (e) {
+    const why = `uffd/watch not available (${(e as Error).message.split('\n')[0]})`;
+    return [{ name: 'uffd', ok: false, reason: why }, { name: 'proc', ok: false, reason: why }, none];
+  }
+}
+
+export function table(title: string, rows: Probe[]): string {
+  const w = Math.max(title.length, ...rows.map((r) => r.name.length));
+  const lines = [`${title.padEnd(w)}  ok   reason`];
+  for (const r of rows) lines.push(`${r.name.padEnd(w)}  ${(r.ok ? 'yes' : 'no').padEnd(3)}  ${r.reason}`);
+  return lines.join('\n');
+}
+
+export function doctor(): number {
+  const t = probeTransports();
+  const w = probeWatchers();
+  process.stdout.write(table('transport', t) + '\n\n' + table('watcher', w) + '\n');
+  const pick = t.find((p) => p.ok && p.name !== 'in-process');
+  process.stdout.write(`\nserve --transport auto would use: ${pick ? pick.name : 'nothing (see reasons above)'}\n`);
+  return pick ? 0 : 1;
+}

@@ -1,0 +1,62 @@
+// argv → options for serve/run (shared), with usage errors as thrown UsageError.
+import type { ServeOptions } from '../transport/common';
+import type { TransportChoice } from '../transport/auto';
+
+export class UsageError extends Error {}
+
+export interface CliServeOptions extends ServeOptions { transport: TransportChoice }
+
+export const USAGE = `usage:
+  virtgpu-emu serve [--transport auto|cuse|fuse] [--path P] [--minor N] [--mode notifier|pin]
+                    [--watch auto|uffd|proc|none] [--trace FILE] [--mode-bits 0666] [--bind]
+                    [--mount-dir DIR] [--profile NAME]
+  virtgpu-emu run [serve options] -- CMD [ARGS...]
+  virtgpu-emu doctor
+  virtgpu-emu demo`;
+
+function oneOf<T extends string>(name: string, v: string, allowed: readonly T[]): T {
+  if (!(allowed as readonly string[]).includes(v)) throw new UsageError(`${name} must be one of ${allowed.join('|')}, got "${v}"`);
+  return v as T;
+}
+
+/** Parse serve options; stops at "--" and returns the rest. */
+export function parseServe(argv: string[]): { opts: CliServeOptions; rest: string[] } {
+  const opts: CliServeOptions = { transport: 'auto' };
+  let i = 0;
+  for (; i < argv.length; i++) {
+    let a = argv[i]!;
+    if (a === '--') { i++; break; }
+    let val: string | undefined;
+    const eq = a.indexOf('=');
+    if (a.startsWith('--') && eq > 0) { val = a.slice(eq + 1); a = a.slice(0, eq); }
+    const next = (): string => {
+      if (val !== undefined) return val;
+      const v = argv[++i];
+      if (v === undefined) throw new UsageError(`${a} needs a value`);
+      return v;
+    };
+    switch (a) {
+      case '--transport': opts.transport = oneOf(a, next(), ['auto', 'cuse', 'fuse'] as const); break;
+      case '--path': opts.path = next(); break;
+      case '--minor': {
+        const n = Number(next());
+        if (!Number.isInteger(n) || n < 0 || n > 1048575) throw new UsageError('--minor must be an integer');
+        opts.minor = n; break;
+      }
+      case '--mode': opts.mode = oneOf(a, next(), ['notifier', 'pin'] as const); break;
+      case '--watch': opts.watch = oneOf(a, next(), ['auto', 'uffd', 'proc', 'none'] as const); break;
+      case '--trace': opts.trace = next(); break;
+      case '--mode-bits': {
+        const v = next();
+        if (!/^0?[0-7]{1,4}$/.test(v)) throw new UsageError(`--mode-bits must be octal like 0666, got "${v}"`);
+        opts.modeBits = parseInt(v, 8); break;
+      }
+      case '--bind': opts.bind = true; break;
+      case '--mount-dir': opts.mountDir = next(); break;
+      case '--profile': opts.profile = next(); break;
+      default:
+        throw new UsageError(`unknown option ${a}`);
+    }
+  }
+  return { opts, rest: argv.slice(i) };
+}

@@ -1,0 +1,28 @@
+// `run [serve options] -- CMD ARGS…`: serve, run CMD with VIRTGPU_EMU_DEVICE=<node>, stop, exit with CMD's status.
+// Our own lines go to stderr so CMD's stdout stays its own.
+import { spawn } from 'child_process';
+import { constants } from 'os';
+import { readyLine, summaryLine } from '../transport/common';
+import { startServer, exitProcess } from './serve';
+import { UsageError, type CliServeOptions } from './options';
+
+export async function runCommand(opts: CliServeOptions, cmd: string[]): Promise<never> {
+  if (cmd.length === 0) throw new UsageError('run needs a command after --');
+  const s = await startServer(opts);
+  process.stderr.write(readyLine(s) + '\n');
+  const child = spawn(cmd[0]!, cmd.slice(1), { stdio: 'inherit', env: { ...process.env, VIRTGPU_EMU_DEVICE: s.path } });
+  const forward = (sig: NodeJS.Signals): void => { child.kill(sig); };
+  process.on('SIGINT', forward);
+  process.on('SIGTERM', forward);
+  const status = await new Promise<number>((resolve) => {
+    child.on('error', (e) => { process.stderr.write(`virtgpu-emu: cannot run ${cmd[0]}: ${e.message}\n`); resolve(127); });
+    child.on('exit', (code, signal) => resolve(code ?? 128 + ((signal && (constants.signals as Record<string, number>)[signal]) || 0)));
+  });
+  try {
+    const sum = await s.stop();
+    process.stderr.write(summaryLine(sum) + '\n');
+  } catch (e) {
+    process.stderr.write(`virtgpu-emu: stop failed: ${(e as Error).message}\n`);
+  }
+  return exitProcess(s, status);
+}

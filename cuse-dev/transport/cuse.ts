@@ -1,0 +1,125 @@
+// CUSE transport: /dev/cuse, CUSE_INIT answered with DEVNAME=dri/renderD<N> (and CUSE_UNRESTRICTED_IOCTL), so the
+// kernel creates a real char device; no mount. Closing the /dev/cuse fd removes the device.
+// Untestable on hosts without CONFIG_CUSE: the protocol logic is the shared Session (tests replay byte vectors);
+// the VM harness (tests/vm) runs this file for real.
+import * as fs from 'fs';
+import { ServeWorker, pokeNode, type Summary } from '../session/worker';
+import { DRM_MAJOR, RENDER_MINOR_BASE, RENDER_MINOR_MAX, type RunningServer, type ServeOptions } from './common';
+import { run } from './fuse';
+
+/** Character majors registered right now (the "Character devices:" part of /proc/devices). */
+export function charMajors(text: string = safeRead('/proc/devices')): Map<number, string> {
+  const out = new Map<number, string>();
+  let inChar = false;
+  for (const line of text.split('\n')) {
+    if (/^Character devices:/.test(line)) { inChar = true; continue; }
+    if (/^Block devices:/.test(line)) { inChar = false; continue; }
+    const m = inChar ? /^\s*(\d+)\s+(\S.*)$/.exec(line) : null;
+    if (m) out.set(Number(m[1]), m[2]!);
+  }
+  return out;
+}
+
+function safeRead(p: string): string { try { return fs.readFileSync(p, 'utf8'); } catch { return ''; } }
+
+export interface DevNumbers { major: number; minor: number; note?: string }
+
+/**
+ * Major 226 / minor N when nothing owns 226 (drm.ko not loaded; CUSE then registers the region itself),
+ * else 0/0 = dynamic: the kernel would refuse a busy region and abort the connection.
+ */
+export function chooseDevNumbers(minor: number, majors = charMajors(), exists: (p: string) => boolean = fs.existsSync): DevNumbers {
+  const owner = majors.get(DRM_MAJOR);
+  if (owner === undefined && !exists(`/sys/dev/char/${DRM_MAJOR}:${minor}`)) return { major: DRM_MAJOR, minor };
+  return { major: 0, minor: 0, note: `major ${DRM_MAJOR} is taken by "${owner ?? 'another device'}": dynamic major` };
+}
+
+/** First renderD<N> (N ≥ 128) with no node under /dev/dri. */
+export function firstFreeMinor(exists: (p: string) => boolean = fs.existsSync): number {
+  for (let n = RENDER_MINOR_BASE; n <= RENDER_MINOR_MAX; n++) if (!exists(`/dev/dri/renderD${n}`)) return n;
+  throw new Error('no free renderD minor in 128..255');
+}
+
+/** /dev/<devname> from a --path (must be under /dev/). */
+export function devnameOf(p: string): string {
+  if (!p.startsWith('/dev/') || p.length <= 5) throw new Error(`CUSE device path must be under /dev/: ${p}`);
+  return p.slice(5);
+}
+
+async function sleep(ms: number): Promise<void> { await new Promise((r) => setTimeout(r, ms)); }
+
+/**
+ * Wait for devtmpfs to create the node; without devtmpfs/udev create it from sysfs ('/' in the name is '!' there).
+ * Returns a note when we had to mknod (the node is then ours to remove).
+ */
+async function waitForNode(devPath: string, devname: string): Promise<{ created: boolean }> {
+  for (let i = 0; i < 100; i++) {
+    if (fs.existsSync(devPath)) return { created: false };
+    if (i === 50) {
+      const sys = `/sys/class/cuse/${devname.replace(/\//g, '!')}/dev`;
+      const mm = safeRead(sys).trim();
+      if (mm) {
+        const [maj, min] = mm.split(':');
+        fs.mkdirSync(devPath.slice(0, devPath.lastIndexOf('/')), { recursive: true });
+        const r = await run('mknod', [devPath, 'c', maj!, min!]);
+        if (r.code === 0) return { created: true };
+      }
+    }
+    await sleep(20);
+  }
+  throw new Error(`${devPath} did not appear after CUSE_INIT`);
+}
+
+export async function startCuse(o: ServeOptions): Promise<RunningServer> {
+  const log = o.log ?? (() => undefined);
+  const notes: string[] = [];
+  const minor = o.minor ?? (o.path ? RENDER_MINOR_BASE : firstFreeMinor());
+  const devPath = o.path ?? `/dev/dri/renderD${minor}`;
+  const devname = devnameOf(devPath);
+  if (fs.existsSync(devPath)) throw new Error(`${devPath} already exists (a real GPU or another server): pick --minor or --path`);
+  const nums = chooseDevNumbers(minor);
+  if (nums.note) notes.push(nums.note);
+  const mode = o.mode ?? 'notifier';
+  const fd = fs.openSync('/dev/cuse', fs.constants.O_RDWR);
+  const worker = new ServeWorker({
+    fd, kind: 'cuse', cuse: { devname, major: nums.major, minor: nums.minor, unrestricted: o.unrestricted ?? true },
+    device: { mode, profile: o.profile, watch: o.watch ?? 'auto' }, trace: o.trace, controlPid: process.pid,
+  }, () => pokeNode(devPath), { log });
+  let createdNode = false;
+  let stopped: Promise<Summary> | undefined;
+  const stop = (): Promise<Summary> => {
+    if (stopped) return stopped;
+    stopped = (async () => {
+      let summary: Summary;
+      try { summary = await worker.stop(); } catch (e) {
+        log(`${(e as Error).message}`);
+        summary = { clients: 0, ioctls: 0, opens: 0, releases: 0, retries: 0, malformed: 0, interrupts: 0, userptrsCreated: 0, userptrsSplit: 0, userptrsEvicted: 0, userptrsUnmapped: 0, userptrsDeduped: 0, openAtStop: 0, reason: 'aborted' };
+      }
+      // Closing /dev/cuse aborts the connection and removes the char device (fs/fuse/cuse.c cuse_channel_release).
+      try { fs.closeSync(fd); } catch { /* closed */ }
+      if (createdNode) fs.rmSync(devPath, { force: true });
+      const exited = await Promise.race([worker.exited, sleep(2000).then(() => null)]);
+      if (exited === null) await worker.worker.terminate();
+      return summary;
+    })();
+    return stopped;
+  };
+  try {
+    const st = await worker.started;
+    notes.push(...st.reasons);
+    const init = await worker.inited;
+    if ((o.unrestricted ?? true) && !init.flags) notes.push('kernel did not grant CUSE_UNRESTRICTED_IOCTL: restricted ioctls');
+    createdNode = (await waitForNode(devPath, devname)).created;
+    // devtmpfs creates CUSE nodes 0600 root (no udev rules for them): apply --mode-bits ourselves.
+    fs.chmodSync(devPath, o.modeBits ?? 0o666);
+    return {
+      transport: 'cuse', path: devPath, watcher: st.watcher, mode, notes,
+      snapshot: async () => { const s = await worker.snapshot(); return { counts: s.counts, snapshot: s.snapshot, stats: s.stats, openFiles: s.openFiles }; },
+      stop,
+      stuck: () => !worker.hasExited,
+    };
+  } catch (e) {
+    await stop().catch(() => undefined);
+    throw e;
+  }
+}

@@ -1,0 +1,44 @@
+// In-process transport: the same core, called directly from JS/TS (no kernel, no session). For tools and
+// core-level tests that want "an ioctl on the node" semantics: buf is in/out like the C argument.
+import { createDevice, type Device, type DeviceOptions } from '../../core';
+import { Errno, isErr } from '../../core/errno';
+import type { UserCopy } from '../../core/memory/client-memory';
+import type { CoreFile, IoctlOutcome } from '../session/core-api';
+import { procClientProvider } from '../session/pidmem';
+
+export interface InProcessOptions extends Partial<DeviceOptions> {
+  /** Use this device (shared between several opens) instead of creating one. */
+  device?: Device;
+  /** Thread-group id the opener acts as (default: this process). */
+  pid?: number;
+}
+
+export interface InProcessNode {
+  readonly device: Device;
+  readonly pid: number;
+  /**
+   * ioctl(2) semantics: returns the result (≥ 0) or -errno; the out bytes are copied back into `buf` (up to its
+   * length), also on failure, as drm_ioctl does. `user` resolves embedded pointers (default: the client's memory).
+   */
+  ioctl(cmd: number, buf: Uint8Array, user?: UserCopy): number;
+  /** Same call, unflattened: {result: number | Errno, out}. */
+  call(cmd: number, argIn: Uint8Array, user?: UserCopy): IoctlOutcome;
+  close(): void;
+}
+
+export function openDevice(opts: InProcessOptions = {}): InProcessNode {
+  const device = opts.device ?? createDevice({ ...opts, clients: opts.clients ?? procClientProvider() });
+  const pid = opts.pid ?? process.pid;
+  let file: CoreFile | null = device.open(pid);
+  const live = (): CoreFile => { if (!file) throw new Error('in-process node is closed'); return file; };
+  return {
+    device, pid,
+    call: (cmd, argIn, user) => live().ioctl(pid, cmd, argIn, user),
+    ioctl(cmd, buf, user) {
+      const r = live().ioctl(pid, cmd, buf, user);
+      buf.set(r.out.subarray(0, Math.min(r.out.length, buf.length)));
+      return isErr(r.result) ? -(r.result as Errno).errno : r.result;
+    },
+    close() { if (file) { file.close(); file = null; } },
+  };
+}
