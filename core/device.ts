@@ -107,10 +107,9 @@ export class Device {
   /** Close: flush work, release every handle as GEM_CLOSE does, then CTX_DESTROY (spec §3). Idempotent. */
   closeFile(f: DrmFile): void {
     if (f.closed) return;
-    for (const c of f.clients) this.drainInto(c);
-    runWorker(f);
+    this.guard(`close:${f.id}`, () => { for (const c of f.clients) this.drainInto(c); runWorker(f); });
     f.closed = true;
-    for (const h of f.handles.sortedHandles()) this.gemClose(f, f.handles.get(h)!);
+    for (const h of f.handles.sortedHandles()) this.guard(`close:${f.id}:${h}`, () => this.gemClose(f, f.handles.get(h)!));
     if (f.ctx) {
       this.host.submit({ cmd: 'CTX_DESTROY', ctxId: f.ctx.id });
       this.contexts.remove(f.ctx.id);
@@ -174,8 +173,16 @@ export class Device {
 
   /** Ioctl entry (spec §5): drain the client's events, run the invalidate handlers, then the worker. */
   private entry(f: DrmFile, c: Client): void {
-    this.drainInto(c);
-    if (this.scheduler.runAtEntry()) for (const g of this.filesOf(c)) runWorker(g);
+    this.guard(`entry:${c.pid}`, () => {
+      this.drainInto(c);
+      if (this.scheduler.runAtEntry()) for (const g of this.filesOf(c)) runWorker(g);
+    });
+    void f;
+  }
+
+  /** Watchers touch real processes that may vanish: a failure there is logged once and never escapes to a transport. */
+  private guard(key: string, fn: () => void): void {
+    try { fn(); } catch (e) { this.logOnce(`bug:${key}:${String(e)}`, `${key}: ${e instanceof Error ? e.stack : String(e)}`); }
   }
 
   /** Drain a client's pending events into the work lists of every file holding its userptrs. */
@@ -192,8 +199,7 @@ export class Device {
   service(pid: number): void {
     const c = this.clients.get(pid);
     if (!c) return;
-    this.drainInto(c);
-    for (const f of this.filesOf(c)) runWorker(f);
+    this.guard(`service:${pid}`, () => { this.drainInto(c); for (const f of this.filesOf(c)) runWorker(f); });
   }
 
   /** Flush a file's work (create and close always do, whatever the scheduler says). */
@@ -242,7 +248,8 @@ export class Device {
     bo.deleted = true;
     f.handles.remove(bo.handle);
     if (bo.attachedCtx) this.host.submit({ cmd: 'CTX_DETACH_RESOURCE', ctxId: bo.attachedCtx, resId: bo.resId });
-    bo.kind.release(bo);
+    // Release pins/registrations even if the watcher of a vanished process fails: the host must still get UNREF.
+    this.guard(`release:${bo.resId}`, () => bo.kind.release(bo));
     this.host.submit({ cmd: 'RESOURCE_UNREF', resId: bo.resId });
     this.resources--;
   }
