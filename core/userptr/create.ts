@@ -21,8 +21,8 @@ const userptrKind: BoKind = {
     if (!u) return;
     u.deleted = true;
     bo.file.tree.remove(u);
-    unregister(u);
     bo.file.device.pins -= u.npages;
+    unregister(u); // last: it talks to a watcher of a process that may be gone
   },
 };
 export function isUserptr(bo: GemObject): boolean { return bo.kind === userptrKind; }

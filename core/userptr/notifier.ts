@@ -140,6 +140,6 @@ export function syncRegistration(u: Userptr): void {
 
 export function unregister(u: Userptr): void {
   if (u.regLast < 0) return;
-  u.client.events.unregister(u.id);
   u.regLast = -1;
+  u.client.events.unregister(u.id);
 }
