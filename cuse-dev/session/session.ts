@@ -60,6 +60,8 @@ const LOG_ONCE_MAX = 1024;
 const DEFAULT_MAX_WRITE = 128 * 1024;
 const DEV_OPEN_FLAGS = F.FOPEN_DIRECT_IO | F.FOPEN_NONSEEKABLE;
 const IOCTL_IN = F.fuse_ioctl_in.size;
+/** Opcodes the kernel probes and handles ENOSYS for by itself (STATX falls back to GETATTR, xattrs are off): not worth a log line. */
+const QUIET_ENOSYS = new Set<number>([FuseOpcode.FUSE_STATX, FuseOpcode.FUSE_GETXATTR, FuseOpcode.FUSE_LISTXATTR, FuseOpcode.FUSE_STATFS, FuseOpcode.FUSE_POLL]);
 
 export class Session {
   readonly kind: SessionKind;
@@ -149,7 +151,7 @@ export class Session {
       }
       // Gate 2: unknown opcodes.
       if (!row) {
-        this.logOnce(`enosys:${op}`, `${opcodeName(op)} not implemented: ENOSYS`);
+        if (!QUIET_ENOSYS.has(op)) this.logOnce(`enosys:${op}`, `${opcodeName(op)} not implemented: ENOSYS`);
         return replyError(unique, ENOSYS);
       }
       if (body.length < row.minBody) return noReply ? (this.stats.malformed++, null) : this.malformed(unique, op, body.length);
@@ -337,7 +339,7 @@ export class Session {
       case FuseOpcode.FUSE_ACCESS:
         return node ? replyOk(unique) : replyError(unique, ENOENT);
       default:
-        this.logOnce(`enosys:${op}`, `${opcodeName(op)} not implemented: ENOSYS`);
+        if (!QUIET_ENOSYS.has(op)) this.logOnce(`enosys:${op}`, `${opcodeName(op)} not implemented: ENOSYS`);
         return replyError(unique, ENOSYS);
     }
   }

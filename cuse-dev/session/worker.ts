@@ -53,8 +53,9 @@ const errCode = (e: unknown): string => (e as NodeJS.ErrnoException)?.code ?? St
 /**
  * The blocking loop: one read = one request, one write = one reply. Returns why it ended.
  * ENOENT on write = the request was interrupted meanwhile (kernel dropped it); ENODEV on read = unmounted/aborted.
+ * `writeFd` differs from `fd` only for stream stand-ins (a pipe pair in tests); /dev/fuse is one fd both ways.
  */
-export function serveLoop(fd: number, session: Session, hooks: LoopHooks = {}, bufferSize = 256 * 1024): string {
+export function serveLoop(fd: number, session: Session, hooks: LoopHooks = {}, bufferSize = 256 * 1024, writeFd = fd): string {
   const buf = Buffer.allocUnsafe(Math.max(bufferSize, FUSE_MIN_READ_BUFFER));
   let writeErrors = 0;
   for (;;) {
@@ -70,7 +71,7 @@ export function serveLoop(fd: number, session: Session, hooks: LoopHooks = {}, b
     const reply = session.handle(buf.subarray(0, n));
     if (reply) {
       try {
-        fs.writeSync(fd, reply);
+        fs.writeSync(writeFd, reply);
       } catch (e) {
         const c = errCode(e);
         if (c === 'ENODEV') return 'unmounted';

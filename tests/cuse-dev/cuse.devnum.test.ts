@@ -1,0 +1,51 @@
+// CUSE set-up decisions that do not need /dev/cuse: device numbers, DEVNAME, thread → process mapping.
+import test from 'ava';
+import { charMajors, chooseDevNumbers, devnameOf, firstFreeMinor } from '../../cuse-dev/transport/cuse';
+import { cuseInfo } from '../../cuse-dev/session/session';
+import { tgidResolver } from '../../cuse-dev/session/tgid';
+import { Errno } from '../../core/errno';
+
+const PROC_DEVICES = 'Character devices:\n  1 mem\n 10 misc\n226 drm\n\nBlock devices:\n  8 sd\n226 bogus-block\n';
+
+test('charMajors reads only the character section of /proc/devices', (t) => {
+  const m = charMajors(PROC_DEVICES);
+  t.is(m.get(226), 'drm');
+  t.is(m.get(8), undefined);
+});
+
+test('major 226 when free, dynamic when drm owns it', (t) => {
+  t.deepEqual(chooseDevNumbers(128, charMajors('Character devices:\n  1 mem\n'), () => false), { major: 226, minor: 128 });
+  const d = chooseDevNumbers(128, charMajors(PROC_DEVICES), () => false);
+  t.like(d, { major: 0, minor: 0 });
+  t.regex(d.note!, /taken by "drm"/);
+  t.like(chooseDevNumbers(128, new Map(), (p) => p === '/sys/dev/char/226:128'), { major: 0 });
+});
+
+test('first free renderD minor skips existing nodes', (t) => {
+  t.is(firstFreeMinor((p) => p === '/dev/dri/renderD128'), 129);
+  t.is(firstFreeMinor(() => false), 128);
+});
+
+test('DEVNAME: path under /dev, packed KEY=VAL NUL-terminated, bad names rejected', (t) => {
+  t.is(devnameOf('/dev/dri/renderD130'), 'dri/renderD130');
+  t.throws(() => devnameOf('/tmp/x'));
+  t.deepEqual(Buffer.from(cuseInfo('dri/renderD128') as Uint8Array).toString('latin1'), 'DEVNAME=dri/renderD128\0');
+  for (const bad of ['', '/abs', 'a//b', 'a/../b', 'x\0y', 'n'.repeat(5000)]) t.true(cuseInfo(bad) instanceof Errno, bad);
+});
+
+test('thread id → thread-group id via /proc/TID/status; vanished tid maps to itself; cached until OPEN forgets it', (t) => {
+  let reads = 0;
+  const r = tgidResolver((p) => {
+    reads++;
+    if (p === '/proc/11/status') return 'Name:\tx\nTgid:\t10\nPid:\t11\n';
+    throw Object.assign(new Error('ENOENT'), { code: 'ENOENT' });
+  });
+  t.is(r(11), 10);
+  t.is(r(11), 10);
+  t.is(reads, 1);
+  t.is(r(99), 99);
+  r.forget(11);
+  t.is(r(11), 10);
+  t.is(reads, 3);
+  t.is(r(0), 0); // RELEASE comes with pid 0
+});
