@@ -8,9 +8,11 @@ export function probeWatchers(): Probe[] {
   const none: Probe = { name: 'none', ok: true, reason: 'always: pointer copies via /proc/PID/mem, no invalidation events (userptrs live until closed)' };
   try {
     // eslint-disable-next-line @typescript-eslint/no-require-imports
-    const m = require(WATCH_MODULE) as { probeWatchers?: () => Probe[] };
+    const m = require(WATCH_MODULE) as { probeWatchers?: () => Probe[]; createClientProvider?: unknown };
     if (typeof m.probeWatchers === 'function') return [...m.probeWatchers(), none];
-    return [{ name: 'uffd', ok: false, reason: 'uffd/watch has no probeWatchers()' }, none];
+    const ok = typeof m.createClientProvider === 'function';
+    const why = ok ? 'uffd/watch loads (per-client choice is announced when a client first opens; no probeWatchers() yet)' : 'uffd/watch has no createClientProvider()';
+    return [{ name: 'uffd', ok, reason: why }, { name: 'proc', ok, reason: why }, none];
   } catch (e) {
     const why = `uffd/watch not available (${(e as Error).message.split('\n')[0]})`;
     return [{ name: 'uffd', ok: false, reason: why }, { name: 'proc', ok: false, reason: why }, none];

@@ -18,6 +18,8 @@ export interface CoreFile {
 export interface CoreDevice {
   open(pid: number): CoreFile;
   plan(cmd: number, argIn: Uint8Array | null, file: CoreFile, user: UserCopy): Errno | IoctlPlan;
+  /** Drain + run a client's work now (async watcher wake-ups). */
+  service(pid: number): void;
   counts(): object;
   snapshot(): unknown;
   shutdown(): void;

@@ -13,23 +13,29 @@ export interface DeviceConfig {
   watch: WatchChoice;
 }
 
-export interface ProviderChoice { provider: ClientProvider; watcher: string; reasons: string[] }
+export interface ProviderChoice {
+  provider: ClientProvider; watcher: string; reasons: string[];
+  /** Release every live client (closes uffds so no client stays blocked); called when the loop ends. */
+  shutdown?: () => void;
+  /** Late binding for async wake-ups (watcher → device.service(pid)). */
+  bindService?: (service: (pid: number) => void) => void;
+}
 
 /**
  * The uffd engineer's module is loaded by path at run time, so this package builds and serves without it.
- * Expected export (uffd/watch.ts): createWatchProvider({ watch: 'auto'|'uffd'|'proc', log }) → { provider, watcher }.
+ * Used export (uffd/watch.ts): createClientProvider({ watch, log, onPending }) → ClientProvider & { shutdown() }.
  */
 const WATCH_MODULE = '../../uffd/watch';
 
 interface WatchModule {
-  createWatchProvider(o: { watch: 'auto' | 'uffd' | 'proc'; log?: (m: string) => void }): { provider: ClientProvider; watcher: string };
+  createClientProvider(o: { watch: 'auto' | 'uffd' | 'proc'; log?: (m: string) => void; onPending?: (pid: number) => void }): ClientProvider & { shutdown?: () => void };
 }
 
 function loadWatchModule(): WatchModule | string {
   try {
     // eslint-disable-next-line @typescript-eslint/no-require-imports
     const m = require(WATCH_MODULE) as Partial<WatchModule>;
-    if (typeof m.createWatchProvider !== 'function') return 'uffd/watch has no createWatchProvider()';
+    if (typeof m.createClientProvider !== 'function') return 'uffd/watch has no createClientProvider()';
     return m as WatchModule;
   } catch (e) {
     return `uffd/watch not available (${(e as Error).message.split('\n')[0]})`;
@@ -47,12 +53,26 @@ export function chooseProvider(watch: WatchChoice, log?: (m: string) => void): P
     c.reasons.push(`${m}: pointer copies via /proc/PID/mem, no invalidation events`);
     return c;
   }
-  const r = m.createWatchProvider({ watch, log });
-  return { provider: r.provider, watcher: r.watcher, reasons: [] };
+  let service: (pid: number) => void = () => undefined;
+  let provider: ClientProvider & { shutdown?: () => void };
+  try {
+    provider = m.createClientProvider({ watch, log, onPending: (pid) => service(pid) });
+  } catch (e) {
+    if (watch !== 'auto') throw new Error(`--watch ${watch}: ${(e as Error).message.split('\n')[0]}`);
+    const c = none();
+    c.reasons.push(`uffd watchers unavailable (${(e as Error).message.split('\n')[0]}): pointer copies via /proc/PID/mem, no invalidation events`);
+    return c;
+  }
+  return {
+    provider, watcher: watch, reasons: [],
+    shutdown: () => provider.shutdown?.(),
+    bindService: (f) => { service = f; },
+  };
 }
 
-export function makeDevice(cfg: DeviceConfig, trace?: (ev: TraceEvent) => void, log?: (m: string) => void, provider?: ProviderChoice): { device: CoreDevice; watcher: string; reasons: string[] } {
+export function makeDevice(cfg: DeviceConfig, trace?: (ev: TraceEvent) => void, log?: (m: string) => void, provider?: ProviderChoice): { device: CoreDevice; watcher: string; reasons: string[]; shutdown: () => void } {
   const p = provider ?? chooseProvider(cfg.watch, log);
   const device = createDevice({ mode: cfg.mode, profile: cfg.profile, clients: p.provider, caps: { fdPassing: false, mmap: false }, trace, log });
-  return { device, watcher: p.watcher, reasons: p.reasons };
+  p.bindService?.((pid) => device.service(pid));
+  return { device, watcher: p.watcher, reasons: p.reasons, shutdown: () => p.shutdown?.() };
 }

@@ -102,9 +102,11 @@ function workerMain(cfg: WorkerConfig): void {
   const sink = cfg.trace ? new JsonlSink(cfg.trace) : undefined;
   let session: Session;
   let dev: CoreDevice;
+  let releaseClients: () => void = () => undefined;
   try {
     const made = makeDevice(cfg.device, sink ? (ev) => sink.write(ev) : undefined, log);
     dev = made.device;
+    releaseClients = made.shutdown;
     session = new Session({
       kind: cfg.kind, device: dev, controlPid: cfg.controlPid, log, maxWrite: cfg.maxWrite,
       tree: cfg.tree ? new FileTree(cfg.tree.devicePath, cfg.tree.modeBits) : undefined,
@@ -140,6 +142,7 @@ function workerMain(cfg: WorkerConfig): void {
   const openAtStop = session.openFiles();
   session.closeAll();
   try { dev.shutdown(); } catch (e) { log(`shutdown failed: ${String(e)}`); }
+  try { releaseClients(); } catch (e) { log(`client release failed: ${String(e)}`); }
   sink?.close();
   post({ type: 'summary', summary: summarize(session, dev, openAtStop, reason) });
 }
