@@ -9,6 +9,16 @@
       "cflags_cc!": ["-fno-exceptions", "-std=gnu++17", "-std=gnu++1y"],
       "cflags": ["-Wall", "-Wextra", "-Wno-unused-parameter"],
       "cflags_cc": ["-std=c++17", "-fexceptions"]
+    },
+    {
+      "target_name": "virtgpu-emu-preload",
+      "type": "shared_library",
+      "product_prefix": "",
+      "product_extension": "so",
+      "sources": ["uffd/preload/virtgpu-emu-preload.c"],
+      "cflags": ["-Wall", "-Wextra", "-fPIC", "-fvisibility=hidden"],
+      "ldflags": ["-Wl,--no-undefined"],
+      "libraries": []
     }
   ]
 }

@@ -30,6 +30,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <cstdio>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -429,7 +430,15 @@ struct Reader {
 
   void Notify() {
     std::lock_guard<std::mutex> g(cbMu);
-    if (hasCb) tsfn.NonBlockingCall();  // napi_closing after env teardown is fine to ignore
+    // napi_closing after env teardown is fine to ignore. The call must never let a C++ exception escape: during
+    // env teardown Function::Call fails (napi_cannot_run_js) and an uncaught Napi::Error would abort the process.
+    if (hasCb) tsfn.NonBlockingCall([](Napi::Env env, Napi::Function cb) {
+      try {
+        cb.Call({});
+      } catch (const Napi::Error& e) {
+        if (!e.Message().empty()) fprintf(stderr, "virtgpu_uffd: reader onPending threw: %s\n", e.Message().c_str());
+      }
+    });
   }
 
   void Fail(int err) {
@@ -630,6 +639,7 @@ Napi::Value ReaderStop(const Napi::CallbackInfo& info) {
   uint64_t one = 1;
   if (write(r->wake.Get(), &one, sizeof one) < 0) { /* eventfd counter cannot overflow here */ }
   if (r->thread.joinable()) r->thread.join();  // short: the thread only ever blocks in poll()
+  r->wake.Reset();  // now, not when the tsfn finalizer drops the last reference (a later loop turn): fd counts settle
   r->uffd.Reset();  // dropping our reference releases clients blocked on unread events (if we held the last one)
   {
     std::lock_guard<std::mutex> g(r->cbMu);

@@ -1,0 +1,280 @@
+// Real memory of THIS test process as the client, watched by the uffd/ provider (uffd + /proc), driven through a core
+// Device: every row of the facts list gives its spec §4 event and its spec §7 outcome. Serial: munmap of a registered
+// range blocks the JS thread until the native reader has read the event (that is the point).
+import test from 'ava';
+import { RealHarness, u, C, PG, mapAnon, openFds, vmFlags, until } from './real-harness';
+import type { NotifierEvent } from '../../core';
+
+const ME = process.pid;
+const RW = C.PROT_READ | C.PROT_WRITE;
+const ANON = C.MAP_PRIVATE | C.MAP_ANONYMOUS;
+const HUGE = 2 * 1024 * 1024;
+
+function ready(opts: ConstructorParameters<typeof RealHarness>[0] = {}) {
+  const h = new RealHarness(opts);
+  const f = h.open(ME);
+  const env = h.provider.live.get(ME)!;
+  return { h, f, env };
+}
+
+/** Events as core drained them (trace lines without a handle = the drained event itself). */
+function traced(h: RealHarness): NotifierEvent[] {
+  const evs: NotifierEvent[] = [];
+  h.dev.trace = (e) => {
+    if (e.t === 'notifier' && (e as { handle?: number }).handle === undefined) evs.push({ event: e.event as NotifierEvent['event'], start: e.start, end: e.end, removed: e.removed, note: e.note });
+  };
+  return evs;
+}
+
+test.serial('munmap whole → uffd UNMAP → handle deleted (§7.1), host DETACH + UNREF; range was exact (uffd)', (t) => {
+  const { h, f, env } = ready();
+  const evs = traced(h);
+  const a = mapAnon(4);
+  const r = h.create(f, ME, a, 4 * PG);
+  t.is(r.ret, 0);
+  t.is(env.events.uffd!.registrations(), 1);
+  t.true(env.events.exact(a, a + 4 * PG - 1));
+  t.regex(vmFlags('self', a), / uw/);
+  u.munmap(a, 4 * PG); // returns once the reader thread read UNMAP
+  t.is(h.info(f, ME, r.handle), 'ENOENT');
+  t.is(h.gemClose(f, ME, r.handle), 'EINVAL');
+  t.deepEqual(h.hostOf(r.resId).slice(-2), ['CTX_DETACH_RESOURCE', 'RESOURCE_UNREF']);
+  t.like(evs.find((e) => e.event === 'UNMAP'), { start: a, end: a + 4 * PG, note: 'uffd UNMAP' });
+  f.close();
+  t.is(h.dev.counts().registrations, 0);
+});
+
+test.serial('munmap middle → UNMAP of the hole → split (§6/§7.2): head dedups +3, the hole after re-mmap is a new BO', (t) => {
+  const { h, f } = ready();
+  const a = mapAnon(8);
+  const r = h.create(f, ME, a, 8 * PG);
+  u.munmap(a + 3 * PG, 2 * PG);
+  const d = h.create(f, ME, a + PG, PG);
+  t.is(d.ret, 3);
+  t.is(d.handle, r.handle);
+  t.is(d.offset, BigInt(PG));
+  t.is(h.handle(f, r.handle)!.userptr!.last, a + 3 * PG - 1);
+  u.mmap(a + 3 * PG, 2 * PG, RW, ANON | C.MAP_FIXED, -1, 0);
+  const n = h.create(f, ME, a + 3 * PG, PG);
+  t.is(n.ret, 0);
+  t.not(n.handle, r.handle);
+  f.close();
+  u.munmap(a, 8 * PG);
+});
+
+test.serial('madvise DONTNEED → CLEAR removed → EVICT deletes the BO (§7.4)', (t) => {
+  const { h, f } = ready();
+  const evs = traced(h);
+  const a = mapAnon(4);
+  const r = h.create(f, ME, a, 4 * PG);
+  u.madvise(a, 4 * PG, C.MADV_DONTNEED);
+  u.poke(a, Buffer.from([9])); // refault (may even get the same frame back: removal still counts)
+  t.is(h.info(f, ME, r.handle), 'ENOENT');
+  t.like(evs.find((e) => e.event === 'CLEAR'), { start: a, end: a + 4 * PG, removed: true, note: 'uffd REMOVE, madvise DONTNEED' });
+  t.is(h.dev.stats.userptrsEvicted, 1);
+  f.close();
+  u.munmap(a, 4 * PG);
+});
+
+test.serial('madvise DONTNEED of part → the removed part is split off, the rest lives', (t) => {
+  const { h, f } = ready();
+  const a = mapAnon(4);
+  const r = h.create(f, ME, a, 4 * PG);
+  u.madvise(a + 2 * PG, 2 * PG, C.MADV_DONTNEED);
+  t.is(h.info(f, ME, r.handle), 0);
+  t.is(h.handle(f, r.handle)!.userptr!.last, a + 2 * PG - 1);
+  f.close();
+  u.munmap(a, 4 * PG);
+});
+
+test.serial('madvise FREE → CLEAR not removed → BO unchanged', (t) => {
+  const { h, f } = ready();
+  const evs = traced(h);
+  const a = mapAnon(4);
+  const r = h.create(f, ME, a, 4 * PG);
+  u.madvise(a, 4 * PG, C.MADV_FREE);
+  t.is(h.info(f, ME, r.handle), 0);
+  t.like(evs.find((e) => e.event === 'CLEAR'), { removed: false, note: 'uffd REMOVE, madvise FREE' });
+  t.is(h.create(f, ME, a, 4 * PG).ret, 3, 'still valid for dedup');
+  f.close();
+  u.munmap(a, 4 * PG);
+});
+
+test.serial('mremap move → REMAP + UNMAP of the old range → BO deleted; the moved VMA is unregistered', (t) => {
+  const { h, f, env } = ready();
+  const a = mapAnon(4);
+  const r = h.create(f, ME, a, 4 * PG);
+  const dest = u.mmap(0, 4 * PG, C.PROT_NONE, ANON, -1, 0);
+  t.is(u.mremap(a, 4 * PG, 4 * PG, C.MREMAP_MAYMOVE | C.MREMAP_FIXED, dest), dest);
+  t.is(h.info(f, ME, r.handle), 'ENOENT');
+  t.notRegex(vmFlags('self', dest), / uw/, 'registration dropped at the destination');
+  t.is(env.events.uffd!.counters.remap, 1);
+  u.munmap(dest, 4 * PG); // would block forever if it were still registered with nobody reading... it is read; and not registered
+  f.close();
+});
+
+test.serial('mremap shrink → UNMAP of the tail → split; grow-with-move → BO deleted', (t) => {
+  const { h, f } = ready();
+  const a = mapAnon(4);
+  const r = h.create(f, ME, a, 4 * PG);
+  t.is(u.mremap(a, 4 * PG, PG, 0), a);
+  t.is(h.info(f, ME, r.handle), 0);
+  t.is(h.handle(f, r.handle)!.userptr!.last, a + PG - 1);
+  const b = mapAnon(2);
+  u.mmap(b + 2 * PG, PG, C.PROT_NONE, ANON | C.MAP_FIXED, -1, 0); // block in-place growth
+  const rb = h.create(f, ME, b, 2 * PG);
+  const moved = u.mremap(b, 2 * PG, 64 * PG, C.MREMAP_MAYMOVE);
+  t.not(moved, b);
+  t.is(h.info(f, ME, rb.handle), 'ENOENT');
+  f.close();
+  u.munmap(a, PG);
+  u.munmap(b + 2 * PG, PG);
+  u.munmap(moved, 64 * PG);
+});
+
+test.serial('mprotect RO then RW → /proc PROTECTION_VMA → EVICT finds the same frames → unchanged (§7.4)', (t) => {
+  const { h, f } = ready();
+  const evs = traced(h);
+  const a = mapAnon(4);
+  const r = h.create(f, ME, a, 4 * PG);
+  u.mprotect(a, 2 * PG, C.PROT_READ);
+  h.poke(f, ME);
+  u.mprotect(a, 2 * PG, RW);
+  t.is(h.info(f, ME, r.handle), 0);
+  t.true(evs.some((e) => e.event === 'PROTECTION_VMA' && e.start === a && e.end === a + 2 * PG));
+  t.is(h.dev.stats.userptrsEvicted, 0);
+  f.close();
+  u.munmap(a, 4 * PG);
+});
+
+test.serial('fork → FORK → PROTECTION_PAGE; parent writes while the child lives and after it exits: BO stays alive', async (t) => {
+  const { h, f, env } = ready();
+  const evs = traced(h);
+  const a = mapAnon(4);
+  const r = h.create(f, ME, a, 4 * PG);
+  const fds = openFds();
+  const child = u.forkChild(Float64Array.from([C.FORK_OP_SLEEP_MS, 100, 0, 0, C.FORK_OP_WRITE_U8, a + PG, 7, 0, C.FORK_OP_EXIT, 0, 0, 0]));
+  u.poke(a, Buffer.from([1])); // parent COW write while the child lives: a silent frame change
+  t.is(h.info(f, ME, r.handle), 0);
+  t.is(openFds(), fds, 'the child\'s new uffd was closed at the first drain');
+  t.true(evs.some((e) => e.event === 'PROTECTION_PAGE' && e.note === 'uffd FORK'));
+  t.is(u.waitpid(child, 0).status, 0);
+  u.poke(a + 2 * PG, Buffer.from([2]));
+  h.poke(f, ME);
+  t.is(h.info(f, ME, r.handle), 0);
+  t.is(env.events.uffd!.counters.forkFdsClosed, 1);
+  f.close();
+  u.munmap(a, 4 * PG);
+});
+
+test.serial('forced frame change with no event (process_madvise MADV_COLLAPSE) leaves the userptr alive; frames updated silently', (t) => {
+  const { h, f } = ready();
+  const raw = u.mmap(0, 2 * HUGE, RW, ANON, -1, 0);
+  const a = Math.ceil(raw / HUGE) * HUGE;
+  for (let off = 0; off < HUGE; off += PG) u.poke(a + off, Buffer.from([1]));
+  const r = h.create(f, ME, a, HUGE);
+  t.is(r.ret, 0);
+  const mem = h.dev.clients.get(ME)!.memory;
+  const before = mem.frames(a, 512);
+  const pidfd = u.pidfdOpen(ME);
+  try {
+    u.processMadvise(pidfd, [{ addr: a, len: HUGE }], C.MADV_COLLAPSE);
+  } catch (e) {
+    u.close(pidfd);
+    u.munmap(raw, 2 * HUGE);
+    f.close();
+    t.log(`MADV_COLLAPSE unavailable: ${String(e)}`);
+    t.pass();
+    return;
+  }
+  u.close(pidfd);
+  const after = mem.frames(a, 512);
+  t.true(after.some((x, i) => x !== before[i]), 'collapse moved pages');
+  u.mprotect(a, PG, C.PROT_READ); // an EVICT check over the first page…
+  h.poke(f, ME);
+  u.mprotect(a, PG, RW);
+  t.is(h.info(f, ME, r.handle), 0, '…finds a changed frame with no removal: not an invalidation');
+  t.true(h.dev.stats.silentFrameUpdates > 0);
+  f.close();
+  u.munmap(raw, 2 * HUGE);
+});
+
+test.serial('two userptrs over the same pages: closing one keeps the other registered', (t) => {
+  const { h, f, env } = ready();
+  const a = mapAnon(4);
+  const r1 = h.create(f, ME, a, 4 * PG);
+  const ctx = h.open(ME); // a second file of the same process: no dedup across files
+  const r2 = h.create(ctx, ME, a + PG, 2 * PG);
+  t.is(r2.ret, 0);
+  t.is(env.events.uffd!.registrations(), 2);
+  t.is(h.gemClose(f, ME, r1.handle), 0);
+  t.regex(vmFlags('self', a + PG), / uw/);
+  t.true(env.events.exact(a + PG, a + 3 * PG - 1));
+  u.munmap(a, 4 * PG);
+  t.is(h.info(ctx, ME, r2.handle), 'ENOENT');
+  f.close(); ctx.close();
+});
+
+test.serial('async wake-up: munmap alone (no further ioctl) deletes the BO via onPending → service()', async (t) => {
+  const { h, f } = ready();
+  const a = mapAnon(2);
+  const r = h.create(f, ME, a, 2 * PG);
+  u.munmap(a, 2 * PG);
+  t.true(await until(() => h.handle(f, r.handle) === undefined, 2000));
+  t.true(h.serviced > 0);
+  f.close();
+});
+
+test.serial('/proc mode: munmap → UNMAP at the next ioctl, mprotect unchanged, DONTNEED evicts; exact() false', (t) => {
+  const { h, f, env } = ready({ watch: 'proc', procIntervalMs: 0 });
+  t.is(env.events.uffd, null);
+  const a = mapAnon(4), b = mapAnon(4), c = mapAnon(4);
+  const ra = h.create(f, ME, a, 4 * PG), rb = h.create(f, ME, b, 4 * PG), rc = h.create(f, ME, c, 4 * PG);
+  t.false(env.events.exact(a, a + PG - 1));
+  u.munmap(a, 4 * PG);
+  u.mprotect(b, 4 * PG, C.PROT_READ);
+  u.madvise(c, 4 * PG, C.MADV_DONTNEED);
+  t.is(h.info(f, ME, ra.handle), 'ENOENT');
+  t.is(h.info(f, ME, rb.handle), 0);
+  t.is(h.info(f, ME, rc.handle), 'ENOENT');
+  f.close();
+  u.munmap(b, 4 * PG);
+  u.munmap(c, 4 * PG);
+});
+
+test.serial('§5 ordering: 10k free/re-register cycles at the same address never return the stale BO', (t) => {
+  const { h, f } = ready();
+  const a = mapAnon(1);
+  let prev = -1, bad = 0;
+  const N = 10000;
+  for (let i = 0; i < N; i++) {
+    const r = h.create(f, ME, a, PG);
+    if (r.ret !== 0 || r.resId === prev) bad++;
+    prev = r.resId;
+    u.munmap(a, PG);
+    u.mmap(a, PG, RW, ANON | C.MAP_FIXED, -1, 0);
+    u.poke(a, Buffer.from([i & 0xff]));
+  }
+  t.is(bad, 0);
+  t.is(h.dev.counts().handles, 1);
+  f.close();
+  u.munmap(a, PG);
+});
+
+test.serial('counts, registrations, readers and fds return to zero after release', (t) => {
+  const fds0 = openFds();
+  const { h, f, env } = ready();
+  const a = mapAnon(8);
+  for (let i = 0; i < 4; i++) h.create(f, ME, a + i * 2 * PG, 2 * PG);
+  const w = env.events.uffd!;
+  t.truthy(w.readerStats()?.running);
+  t.true(openFds() > fds0);
+  f.close();
+  t.like(h.dev.counts(), { files: 0, clients: 0, handles: 0, resources: 0, pins: 0, registrations: 0, queued: 0 });
+  t.is(h.provider.live.size, 0);
+  t.true(w.released);
+  t.is(w.readerStats(), null);
+  t.notRegex(vmFlags('self', a), / uw/);
+  t.is(openFds(), fds0);
+  u.munmap(a, 8 * PG);
+});

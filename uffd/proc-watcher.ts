@@ -1,0 +1,112 @@
+// ProcWatcher: the /proc checker of one client process, for what no userfaultfd reports. At drain() (= every ioctl
+// entry of that client, spec §5) and on an optional interval it re-reads /proc/PID/maps (once per check) and
+// /proc/PID/pagemap (one pread per range, only for ranges whose frames it compares) and emits the range-diff events
+// (core/memory/range-diff.ts): mapping gone → UNMAP, protection changed → PROTECTION_VMA, frame changed or not
+// present → CLEAR (frames only where no userfaultfd covers the range). Cost: one maps read + O(registered pages).
+import { PAGE_SIZE, type Mapping, type NotifierEvent } from '../core/memory/client-memory';
+import { captureRange, diffRange, type RangeState } from '../core/memory/range-diff';
+import { parseMaps } from './proc-maps';
+
+/** What the checker needs from the process (ProcessMemory provides it). */
+export interface ProcSource {
+  readonly pid: number;
+  mapsText(): string;
+  frames(start: number, npages: number): Float64Array;
+}
+
+interface Reg { start: number; npages: number; framesToo: boolean; state: RangeState }
+
+export interface ProcWatcherOptions {
+  /** Check on a timer too (ms; 0 = only at drain). Found events are queued and onPending is called. */
+  intervalMs?: number;
+  onPending?: () => void;
+}
+
+export class ProcWatcher {
+  private readonly regs = new Map<number, Reg>();
+  private queue: NotifierEvent[] = [];
+  private timer: NodeJS.Timeout | null = null;
+  private readonly onPending?: () => void;
+  checks = 0;
+  pagesChecked = 0;
+
+  constructor(private readonly src: ProcSource, opts: ProcWatcherOptions = {}) {
+    this.onPending = opts.onPending;
+    if (opts.intervalMs && opts.intervalMs > 0) {
+      this.timer = setInterval(() => this.tick(), opts.intervalMs);
+      this.timer.unref();
+    }
+  }
+
+  /** framesToo: compare frames (no userfaultfd covers the range) or only mappings (gone, protection). */
+  register(id: number, start: number, last: number, framesToo: boolean): void {
+    const npages = (last + 1 - start) / PAGE_SIZE;
+    const maps = parseMaps(this.src.mapsText(), start, last + 1);
+    this.regs.set(id, { start, npages, framesToo, state: this.capture(start, npages, maps, framesToo) });
+  }
+
+  unregister(id: number): void { this.regs.delete(id); }
+  registrations(): number { return this.regs.size; }
+  has(id: number): boolean { return this.regs.has(id); }
+
+  /** Switch a range to mapping-only checks (a userfaultfd now covers it) or back. */
+  setFramesToo(id: number, framesToo: boolean): void {
+    const r = this.regs.get(id);
+    if (!r || r.framesToo === framesToo) return;
+    r.framesToo = framesToo;
+    if (framesToo) r.state = { ...r.state, frames: this.src.frames(r.start, r.npages) };
+  }
+
+  private capture(start: number, npages: number, maps: Mapping[], framesToo: boolean): RangeState {
+    return captureRange(start, npages, maps, framesToo ? this.src.frames(start, npages) : new Float64Array(npages));
+  }
+
+  /** One pass over every registered range. */
+  check(): void {
+    if (this.regs.size === 0) return;
+    this.checks++;
+    let lo = Infinity, hi = 0;
+    for (const r of this.regs.values()) { lo = Math.min(lo, r.start); hi = Math.max(hi, r.start + r.npages * PAGE_SIZE); }
+    const all = parseMaps(this.src.mapsText(), lo, hi); // lines outside the registered span are skipped unparsed
+    for (const r of this.regs.values()) {
+      const end = r.start + r.npages * PAGE_SIZE;
+      const now = this.capture(r.start, r.npages, sliceMaps(all, r.start, end), r.framesToo);
+      if (r.framesToo) this.pagesChecked += r.npages;
+      const evs = diffRange(r.state, now, r.framesToo);
+      for (const e of evs) this.queue.push(e.note ? e : { ...e, note: '/proc' });
+      r.state = now;
+    }
+  }
+
+  private tick(): void {
+    const had = this.queue.length;
+    try { this.check(); } catch { /* process gone: the exit check reports it */ }
+    if (this.queue.length > had) this.onPending?.();
+  }
+
+  drain(): readonly NotifierEvent[] {
+    this.check();
+    if (this.queue.length === 0) return EMPTY;
+    const q = this.queue;
+    this.queue = [];
+    return q;
+  }
+
+  release(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = null;
+    this.regs.clear();
+    this.queue = [];
+  }
+}
+
+/** Mappings of a sorted list overlapping [start, end) (binary search for the first). */
+export function sliceMaps<M extends Mapping>(all: M[], start: number, end: number): M[] {
+  let lo = 0, hi = all.length;
+  while (lo < hi) { const mid = (lo + hi) >> 1; if (all[mid].end <= start) lo = mid + 1; else hi = mid; }
+  const out: M[] = [];
+  for (let i = lo; i < all.length && all[i].start < end; i++) out.push(all[i]);
+  return out;
+}
+
+const EMPTY: readonly NotifierEvent[] = Object.freeze([]);

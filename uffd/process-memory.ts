@@ -1,0 +1,138 @@
+// ClientMemory for a real process: bytes through process_vm_readv/writev, mappings from /proc/PID/maps, frames from
+// /proc/PID/pagemap, populate by madvise (own process) or by touching the pages from outside (another process).
+import * as fs from 'fs';
+import { EFAULT, ENOMEM, type Errno } from '../core/errno';
+import { PAGE_SIZE, type ClientMemory, type Mapping } from '../core/memory/client-memory';
+import { loadUffd } from './load';
+import type { Iov, UffdBinding } from './native-types';
+import { PagemapReader } from './pagemap';
+import { parseMaps, type ProcMapping } from './proc-maps';
+
+/** How pages of another process are faulted in (see populate()). */
+export type PopulateMethod = 'madvise' | 'process_madvise' | 'touch';
+
+export interface ProcessMemoryOptions {
+  binding?: UffdBinding;
+  /** Fallbacks are announced once per process through this. */
+  announce?: (key: string, msg: string) => void;
+}
+
+/** Most iovecs per process_vm_* call batch we build here (the addon splits at IOV_MAX anyway). */
+const TOUCH_BATCH = 4096;
+
+export class ProcessMemory implements ClientMemory {
+  private readonly u: UffdBinding;
+  private readonly pagemap: PagemapReader;
+  private readonly announce: (key: string, msg: string) => void;
+  private readonly self: boolean;
+  /** process_madvise(MADV_POPULATE_*) is refused with EINVAL by every kernel so far (only COLD/PAGEOUT/WILLNEED/COLLAPSE are allowed); tried once, then 'touch'. */
+  populateMethod: PopulateMethod;
+  private closed = false;
+
+  constructor(readonly pid: number, opts: ProcessMemoryOptions = {}) {
+    this.u = opts.binding ?? loadUffd();
+    this.announce = opts.announce ?? (() => undefined);
+    this.self = pid === process.pid;
+    this.populateMethod = this.self ? 'madvise' : 'process_madvise';
+    this.pagemap = new PagemapReader(pid);
+  }
+
+  // ---- UserCopy ----
+
+  read(addr: number, len: number): Uint8Array | Errno {
+    if (len === 0) return new Uint8Array(0);
+    try { return this.u.processVmRead(this.pid, [{ addr, len }]); } catch { return EFAULT; }
+  }
+
+  write(addr: number, data: Uint8Array): Errno | undefined {
+    if (data.length === 0) return undefined;
+    try { this.u.processVmWrite(this.pid, addr, data); return undefined; } catch { return EFAULT; }
+  }
+
+  // ---- ClientMemory ----
+
+  /** Raw maps text ('' once the process is gone). */
+  mapsText(): string {
+    try { return fs.readFileSync(`/proc/${this.pid}/maps`, 'latin1'); } catch { return ''; }
+  }
+
+  mappings(start: number, end: number): ProcMapping[] { return parseMaps(this.mapsText(), start, end); }
+
+  frames(start: number, npages: number): Float64Array {
+    try { return this.pagemap.frames(start, npages); } catch { return new Float64Array(npages); }
+  }
+
+  /** True once a present page was seen with PFN 0 (no CAP_SYS_ADMIN): frames are per-page identities (pagemap.ts). */
+  get framesApproximate(): boolean { return this.pagemap.hiddenPfns; }
+
+  /**
+   * Fault in [start, start+len): MADV_POPULATE_WRITE (or _READ when !write) on our own process; for another process
+   * process_madvise(MADV_POPULATE_*) when the kernel allows it, else 'touch': one process_vm_readv of the first byte
+   * of every page that needs a fault (read fault), and for write, one process_vm_writev of those same bytes back
+   * (write fault: allocates the private page / breaks copy-on-write like the kernel's FOLL_WRITE pin does).
+   * Pages needing it: not present; for write on private mappings also present pages not exclusively mapped (the
+   * zero page, pages shared copy-on-write with a forked child, private file pages not yet copied).
+   * RACE (documented approximation): a client thread writing that very byte between our read and write-back loses
+   * its write; only pages not yet written by the client (or shared COW) are touched, during its own create ioctl.
+   */
+  populate(start: number, len: number, write: boolean): Errno | undefined {
+    if (len <= 0) return undefined;
+    const C = this.u.constants;
+    const advice = write ? C.MADV_POPULATE_WRITE : C.MADV_POPULATE_READ;
+    if (this.populateMethod === 'madvise') {
+      try { this.u.madvise(start, len, advice); return undefined; } catch { return ENOMEM; }
+    }
+    if (this.populateMethod === 'process_madvise') {
+      let pidfd = -1;
+      try {
+        pidfd = this.u.pidfdOpen(this.pid);
+        this.u.processMadvise(pidfd, [{ addr: start, len }], advice);
+        return undefined;
+      } catch (e) {
+        const code = (e as { code?: string }).code;
+        if (code !== 'EINVAL' && code !== 'EPERM' && code !== 'ENOSYS') return ENOMEM;
+        this.populateMethod = 'touch';
+        this.announce('populate', `pid ${this.pid}: process_madvise(MADV_POPULATE_${write ? 'WRITE' : 'READ'}) -> ${code}; populating by touching pages through process_vm_readv/writev`);
+      } finally {
+        if (pidfd >= 0) this.u.close(pidfd);
+      }
+    }
+    return this.touch(start, len, write);
+  }
+
+  private touch(start: number, len: number, write: boolean): Errno | undefined {
+    const npages = Math.ceil((start % PAGE_SIZE + len) / PAGE_SIZE);
+    const first = start - (start % PAGE_SIZE);
+    const maps = write ? this.mappings(first, first + npages * PAGE_SIZE) : [];
+    const ents = this.pagemap.entries(first, npages);
+    const iovs: Iov[] = [];
+    let mi = 0;
+    for (let i = 0; i < npages; i++) {
+      const a = first + i * PAGE_SIZE;
+      const e = ents[i];
+      let need = !e.present || e.swapped;
+      if (!need && write) {
+        while (mi < maps.length && maps[mi].end <= a) mi++;
+        const m: Mapping | undefined = maps[mi] && maps[mi].start <= a ? maps[mi] : undefined;
+        need = !!m && !m.shared && (!e.exclusive || e.file);
+      }
+      if (need) iovs.push({ addr: a, len: 1 });
+    }
+    try {
+      for (let k = 0; k < iovs.length; k += TOUCH_BATCH) {
+        const part = iovs.slice(k, k + TOUCH_BATCH);
+        const bytes = this.u.processVmRead(this.pid, part);
+        if (write) this.u.processVmWritev(this.pid, part, bytes);
+      }
+    } catch {
+      return ENOMEM;
+    }
+    return undefined;
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.pagemap.close();
+  }
+}

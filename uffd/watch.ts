@@ -1,0 +1,205 @@
+// The watch policy for real client processes, and the ClientProvider the transports hand to core.
+//   auto (default): userfaultfd for the synchronous events (UNMAP, REMOVE, REMAP, FORK) + the /proc checker for what
+//                   uffd cannot see (mapping protection; frames are not compared where uffd covers the range);
+//   uffd:           userfaultfd only (no /proc pass where it covers; mprotect is then not reported — it never changes
+//                   an outcome); ranges it cannot register still fall back to /proc;
+//   proc:           the /proc checker only (approximate, spec §4).
+// Every fallback is announced once with its reason.
+import { USER_ADDR_END, type ClientEnv, type ClientProvider, type NotifierEvent, type NotifierSource } from '../core/memory/client-memory';
+import { createOwnUffd, type UffdHandoff } from './acquire';
+import { loadUffd } from './load';
+import type { UffdBinding } from './native-types';
+import { ProcessMemory } from './process-memory';
+import { ProcWatcher } from './proc-watcher';
+import { UffdWatcher } from './uffd-watcher';
+
+export type WatchMode = 'uffd' | 'proc' | 'auto';
+export const WATCH_MODES: readonly WatchMode[] = ['auto', 'uffd', 'proc'];
+
+export function parseWatchMode(s: string): WatchMode {
+  if ((WATCH_MODES as readonly string[]).includes(s)) return s as WatchMode;
+  throw new Error(`unknown --watch ${JSON.stringify(s)}; valid: ${WATCH_MODES.join(', ')}`);
+}
+
+export interface ClientWatchOptions {
+  mode: WatchMode;
+  memory: ProcessMemory;
+  /** null: no uffd for this client (then uffdReason says why). */
+  uffd: UffdWatcher | null;
+  uffdReason?: string;
+  procIntervalMs?: number;
+  onPending?: () => void;
+  announce: (key: string, msg: string) => void;
+  binding?: UffdBinding;
+}
+
+/** NotifierSource of one client process: uffd + /proc per the mode, exit via pidfd → RELEASE. */
+export class ClientWatch implements NotifierSource {
+  readonly pid: number;
+  readonly mode: WatchMode;
+  private readonly u: UffdBinding;
+  readonly uffd: UffdWatcher | null;
+  readonly proc: ProcWatcher;
+  private readonly via = new Map<number, 'uffd' | 'proc'>();
+  private readonly announce: (key: string, msg: string) => void;
+  private pidfd = -1;
+  private exitReported = false;
+  released = false;
+
+  constructor(o: ClientWatchOptions) {
+    this.pid = o.memory.pid;
+    this.mode = o.mode;
+    this.u = o.binding ?? loadUffd();
+    this.uffd = o.uffd;
+    this.announce = o.announce;
+    this.proc = new ProcWatcher(o.memory, { intervalMs: o.procIntervalMs, onPending: o.onPending });
+    if (this.pid !== process.pid) {
+      try { this.pidfd = this.u.pidfdOpen(this.pid); } catch { /* already gone: drain reports RELEASE via /proc */ }
+    }
+    if (!this.uffd && o.mode !== 'proc') this.announce('no-uffd', `pid ${this.pid}: no userfaultfd (${o.uffdReason ?? 'unavailable'}); using the /proc checker only (approximate: frames compared at each ioctl)`);
+  }
+
+  register(id: number, start: number, last: number): void {
+    if (this.uffd) {
+      const r = this.uffd.tryRegister(id, start, last);
+      if (r.ok) {
+        this.via.set(id, 'uffd');
+        if (this.mode === 'auto') this.proc.register(id, start, last, false);
+        return;
+      }
+      this.announce(`register:${r.code}`, `pid ${this.pid}: ${r.reason}; the range falls back to the /proc checker`);
+    }
+    this.via.set(id, 'proc');
+    this.proc.register(id, start, last, true);
+  }
+
+  unregister(id: number): void {
+    this.uffd?.unregister(id);
+    this.proc.unregister(id);
+    this.via.delete(id);
+  }
+
+  /** uffd events first (they happened before anything /proc can show now), then the /proc diff, then exit. */
+  drain(): readonly NotifierEvent[] {
+    if (this.released) return [];
+    const a = this.uffd ? this.uffd.drain() : [];
+    const b = this.proc.drain();
+    const exit = this.exited();
+    if (a.length === 0 && !exit) return b;
+    const out = [...a, ...b];
+    if (exit) out.push({ event: 'RELEASE', start: 0, end: USER_ADDR_END, note: 'client exited' });
+    return out;
+  }
+
+  private exited(): boolean {
+    if (this.exitReported || this.pidfd < 0) return false;
+    if (!this.u.pidfdExited(this.pidfd)) return false;
+    this.exitReported = true;
+    return true;
+  }
+
+  exact(start: number, last: number): boolean { return this.uffd ? this.uffd.exact(start, last) : false; }
+  registrations(): number { return this.via.size; }
+  /** How a registered range is watched (tests, doctor). */
+  watchedBy(id: number): 'uffd' | 'proc' | undefined { return this.via.get(id); }
+  get hasExited(): boolean { return this.exitReported || (this.pidfd >= 0 && this.u.pidfdExited(this.pidfd)); }
+
+  release(): void {
+    if (this.released) return;
+    this.released = true;
+    this.uffd?.release();
+    this.proc.release();
+    this.via.clear();
+    if (this.pidfd >= 0) { this.u.close(this.pidfd); this.pidfd = -1; }
+  }
+}
+
+export interface ClientProviderOptions {
+  watch?: WatchMode;
+  log?: (msg: string) => void;
+  /** Async wake-up: wire to `(pid) => device.service(pid)`. Runs on the JS thread that created the client. */
+  onPending?: (pid: number) => void;
+  /** /proc checker interval (ms) in addition to every ioctl entry; 0 = ioctl entry only. Default 100. */
+  procIntervalMs?: number;
+  /** Where handed-over uffds come from (the preload handshake); none: only our own process gets a uffd. */
+  handoff?: UffdHandoff | null;
+  binding?: UffdBinding;
+  /** Tests: build the UffdWatcher without its reader (a daemon that never reads). */
+  startReader?: boolean;
+}
+
+export interface RealClientEnv extends ClientEnv {
+  readonly memory: ProcessMemory;
+  readonly events: ClientWatch;
+}
+
+/** A ClientProvider with the bookkeeping a daemon needs. */
+export interface RealClientProvider extends ClientProvider {
+  readonly live: ReadonlyMap<number, RealClientEnv>;
+  /** Every fallback announcement made so far (also sent to log). */
+  readonly announcements: readonly string[];
+  /** Release every client still alive (daemon shutdown): closes every uffd, so no client stays blocked. */
+  shutdown(): void;
+}
+
+/**
+ * Maps a thread-group id to ProcessMemory + its watcher, one per process; core's release() frees it.
+ * uffd source, in order: our own process → create one; a uffd handed over through `handoff` → take it; else none
+ * (announced; /proc only). Injection (uffd/inject.ts) is not done here: see the transports' notes in inject.ts.
+ */
+export function createClientProvider(opts: ClientProviderOptions = {}): RealClientProvider {
+  const u = opts.binding ?? loadUffd();
+  const mode = opts.watch ?? 'auto';
+  const log = opts.log ?? (() => undefined);
+  const live = new Map<number, RealClientEnv>();
+  const announced = new Set<string>();
+  const announcements: string[] = [];
+
+  const provider = ((pid: number): ClientEnv => {
+    const existing = live.get(pid);
+    if (existing) return existing;
+    const announce = (key: string, msg: string): void => {
+      const k = `${pid}:${key}`;
+      if (announced.has(k)) return;
+      announced.add(k);
+      announcements.push(msg);
+      log(msg);
+    };
+    const memory = new ProcessMemory(pid, { binding: u, announce });
+    const onPending = opts.onPending ? () => opts.onPending!(pid) : undefined;
+    let uffd: UffdWatcher | null = null;
+    let reason = '';
+    if (mode !== 'proc') {
+      let fd: number | null = null;
+      if (pid === process.pid) {
+        try { fd = createOwnUffd(u); } catch (e) { reason = `userfaultfd(): ${(e as { code?: string }).code ?? String(e)}`; }
+      } else {
+        fd = opts.handoff ? opts.handoff.take(pid) : null;
+        if (fd === null) reason = opts.handoff ? 'the client handed over no uffd (not started through `virtgpu-emu run` / the preload library)' : 'no uffd handoff configured';
+      }
+      if (fd !== null) {
+        try {
+          uffd = new UffdWatcher({ binding: u, pid, uffd: fd, onPending, log, startReader: opts.startReader });
+        } catch (e) {
+          reason = `reader: ${(e as { code?: string }).code ?? String(e)}`;
+        }
+      }
+    }
+    const events = new ClientWatch({ mode, memory, uffd, uffdReason: reason, procIntervalMs: opts.procIntervalMs ?? 100, onPending, announce, binding: u });
+    const env: RealClientEnv = {
+      pid, memory, events,
+      release(): void {
+        if (live.get(pid) === env) live.delete(pid);
+        events.release();
+        memory.close();
+      },
+    };
+    live.set(pid, env);
+    return env;
+  }) as RealClientProvider;
+
+  Object.defineProperty(provider, 'live', { get: () => live });
+  Object.defineProperty(provider, 'announcements', { get: () => announcements });
+  provider.shutdown = (): void => { for (const env of [...live.values()]) env.release(); };
+  return provider;
+}
