@@ -64,10 +64,12 @@ export class ProcWatcher {
   /** One pass over every registered range. */
   check(): void {
     if (this.regs.size === 0) return;
+    const text = this.src.mapsText();
+    if (text === '') return; // process gone: exit tears the mm down without unmapping (RELEASE, not UNMAP)
     this.checks++;
     let lo = Infinity, hi = 0;
     for (const r of this.regs.values()) { lo = Math.min(lo, r.start); hi = Math.max(hi, r.start + r.npages * PAGE_SIZE); }
-    const all = parseMaps(this.src.mapsText(), lo, hi); // lines outside the registered span are skipped unparsed
+    const all = parseMaps(text, lo, hi); // lines outside the registered span are skipped unparsed
     for (const r of this.regs.values()) {
       const end = r.start + r.npages * PAGE_SIZE;
       const now = this.capture(r.start, r.npages, sliceMaps(all, r.start, end), r.framesToo);

@@ -168,6 +168,15 @@ export function procState(pid: number): string {
 
 export function openFds(): number { return fs.readdirSync('/proc/self/fd').length; }
 
+/** Our fds of the kinds a watcher opens (uffd, pidfd, pagemap, reader eventfd); pipes of dead children excluded. */
+export function watcherFds(): number {
+  let n = 0;
+  for (const x of fs.readdirSync('/proc/self/fd')) {
+    try { if (/userfaultfd|pidfd|pagemap|eventfd/.test(fs.readlinkSync(`/proc/self/fd/${x}`))) n++; } catch { /* raced */ }
+  }
+  return n;
+}
+
 /** VmFlags line of the VMA holding addr in /proc/PID/smaps (" uw" = registered with a uffd in WP mode). */
 export function vmFlags(pid: number | 'self', addr: number): string {
   const lines = fs.readFileSync(`/proc/${pid}/smaps`, 'latin1').split('\n');

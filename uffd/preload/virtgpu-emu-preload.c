@@ -52,24 +52,31 @@ static int make_uffd(void) {
   return fd;
 }
 
-static int connect_to(const char *name) {
-  struct sockaddr_un sa;
-  memset(&sa, 0, sizeof sa);
-  sa.sun_family = AF_UNIX;
-  size_t n = strlen(name);
-  if (n == 0 || n >= sizeof sa.sun_path) return -1;
-  memcpy(sa.sun_path, name, n);
-  socklen_t len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + n);
-  if (name[0] == '@') sa.sun_path[0] = '\0';  // abstract namespace: no file to clean up
-  else len += 1;
+static int connect_len(const struct sockaddr_un *sa, socklen_t len) {
   int s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (s < 0) return -1;
   struct timeval tv = {HANDOFF_TIMEOUT_S, 0};
   setsockopt(s, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
   setsockopt(s, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
   int r;
-  do r = connect(s, (struct sockaddr *)&sa, len); while (r < 0 && errno == EINTR);
-  if (r < 0) { close(s); return -1; }
+  do r = connect(s, (const struct sockaddr *)sa, len); while (r < 0 && errno == EINTR);
+  if (r < 0) { int e = errno; close(s); errno = e; return -1; }
+  return s;
+}
+
+static int connect_to(const char *name) {
+  struct sockaddr_un sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sun_family = AF_UNIX;
+  size_t n = strlen(name);
+  if (n == 0 || n >= sizeof sa.sun_path) { errno = ENAMETOOLONG; return -1; }
+  memcpy(sa.sun_path, name, n);
+  if (name[0] != '@') return connect_len(&sa, (socklen_t)(offsetof(struct sockaddr_un, sun_path) + n + 1));
+  // Abstract namespace ("@name": no file to clean up). The name's length is part of the address: libuv before
+  // uv_pipe_bind2 (Node 20) binds the whole zero-padded sun_path, newer ones the exact length; try both.
+  sa.sun_path[0] = '\0';
+  int s = connect_len(&sa, (socklen_t)(offsetof(struct sockaddr_un, sun_path) + n));
+  if (s < 0 && errno == ECONNREFUSED) s = connect_len(&sa, (socklen_t)sizeof sa);
   return s;
 }
 
