@@ -86,7 +86,7 @@ int main(int argc, char **argv) {
 	          "already registered: same handle %u, offset 0x%llx inside it, no new host resource", d.handle, (unsigned long long)d.offset);
 	if (pin && rc == 0) emu_gem_close(fd, d.handle);
 
-	step("Free the last 4 pages (munmap pages 12..15): the BO shrinks to pages 0..11");
+	step("Free the last 4 pages (munmap pages 12..15): %s", pin ? "pin mode keeps the BO whole (the pages stay pinned)" : "the BO shrinks to pages 0..11");
 	munmap(mem + 12 * PG, 4 * PG);
 	rc = emu_create_userptr(fd, mem + 2 * PG, 0x10, 0, &d);
 	if (pin) {
@@ -102,13 +102,14 @@ int main(int argc, char **argv) {
 	said(rc == 0 && tail.handle != bo.handle, "mmap pages 12..15 again, CREATE_BLOB there", rc,
 	     "new memory at the old address is a new BO (handle %u, resource %u), never the stale one", tail.handle, tail.res);
 
-	step("Tell the kernel the first 12 pages are not needed (madvise DONTNEED): their contents are gone");
+	step("Tell the kernel the first 12 pages are not needed (madvise DONTNEED): %s",
+	     pin ? "pin mode: the BO keeps its pinned pages" : "their contents are gone, so is the BO");
 	madvise(mem, 12 * PG, MADV_DONTNEED);
 	rc = emu_create_userptr(fd, mem + 12 * PG + 0x10, 0x10, 0, &d); /* any create flushes the notifier's work first */
 	if (pin) { if (rc == 0) emu_gem_close(fd, d.handle); }
 	info(bo.handle, pin, "the notifier saw the pages removed and evicted the BO");
 
-	step("Free the re-mapped tail (munmap pages 12..15): its BO is deleted without a GEM_CLOSE");
+	step("Free the re-mapped tail (munmap pages 12..15): %s", pin ? "pin mode: its BO lives until GEM_CLOSE" : "its BO is deleted without a GEM_CLOSE");
 	munmap(mem + 12 * PG, 4 * PG);
 	int wv;
 	emu_getparam(fd, VIRTGPU_PARAM_RESOURCE_USERPTR, &wv); /* any ioctl entry applies what the notifier queued */

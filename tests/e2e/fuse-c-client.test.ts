@@ -1,6 +1,7 @@
 // End to end: unmodified libdrm C clients (tests/c) against the real FUSE-mounted render node.
-// - `virtgpu-emu run -- tests/c/bin/userptr_scenarios` in notifier and pin mode: one ava test per scenario line
-//   of the client's TAP-like output, so a failure names the scenario and says what was expected;
+// - `virtgpu-emu run -- tests/c/bin/userptr_scenarios` in notifier mode (default, /proc and uffd watchers) and pin
+//   mode: one ava test per scenario line of the client's TAP-like output, so a failure names the scenario and says
+//   what was expected; the narrated demo that `npm start` shows;
 // - the free/re-register ordering loop (10k cycles) under `run`;
 // - two clients at once on one server, then every count back to zero (spec §7.5);
 // - a client SIGKILLed in the middle of its ioctl loop: the server keeps serving another client and releases all
@@ -76,38 +77,65 @@ if (scenarioNames.length === 0) {
   });
 }
 
-const runs = new Map<Mode, Promise<Done & { dir: string; tap: Map<string, TapLine> }>>();
-function scenariosRun(mode: Mode) {
-  let r = runs.get(mode);
+/** Server variants the scenarios run under: the product default (auto watcher), each watcher forced, and pin mode. */
+interface Variant { label: string; mode: Mode; args: string[] }
+const VARIANTS: Variant[] = [
+  { label: 'notifier', mode: 'notifier', args: [] },
+  { label: 'notifier+proc', mode: 'notifier', args: ['--watch', 'proc'] },
+  { label: 'notifier+uffd', mode: 'notifier', args: ['--watch', 'uffd'] },
+  { label: 'pin', mode: 'pin', args: [] },
+];
+
+const runs = new Map<string, Promise<Done & { dir: string; tap: Map<string, TapLine> }>>();
+function scenariosRun(v: Variant) {
+  let r = runs.get(v.label);
   if (!r) {
-    r = cliRun(mode, [SCENARIOS]).then((d) => ({ ...d, tap: parseTap(d.stdout) }));
-    runs.set(mode, r);
+    r = cliRun(v.mode, [SCENARIOS], 90_000, v.args).then((d) => ({ ...d, tap: parseTap(d.stdout) }));
+    runs.set(v.label, r);
   }
   return r;
 }
 
-for (const mode of MODES) {
-  maybe(`${mode}: virtgpu-emu run -- userptr_scenarios exits 0 and the server stops cleanly${skipWhy}`, async (t) => {
-    const r = await scenariosRun(mode);
-    t.log(r.stderr.split('\n').find((l) => l.includes('serving')) ?? '(no ready line)');
+for (const v of VARIANTS) {
+  maybe(`${v.label}: virtgpu-emu run -- userptr_scenarios exits 0 and the server stops cleanly${skipWhy}`, async (t) => {
+    const r = await scenariosRun(v);
+    t.log(r.stderr.split('\n').filter((l) => /serving|userfaultfd|checker/.test(l)).join('\n') || '(no ready line)');
     const failed = [...r.tap.values()].filter((l) => !l.ok).map((l) => l.name);
     t.is(r.code, 0, `exit ${r.code}${r.signal ? ` (${r.signal})` : ''}; failed scenarios: ${failed.join(', ') || 'none'}\n${tail(r.stderr)}`);
     t.is(r.tap.size, scenarioNames.length, `one result line per scenario\n${tail(r.stdout)}`);
-    t.regex(r.stderr, new RegExp(`serving \\S+ \\(transport=fuse, watcher=\\S+, mode=${mode}\\)`));
+    t.regex(r.stderr, new RegExp(`serving \\S+ \\(transport=fuse, watcher=\\S+, mode=${v.mode}\\)`));
     // The client closed its file before exiting: nothing may still be open when the server stops.
     t.regex(r.stderr, /virtgpu-emu: stopped \(stop\): clients=1 /);
     t.notRegex(r.stderr, /files-open-at-stop/, 'the client closed its fd and exited, yet `run` stopped the server with its file still open: run must let the pending RELEASE (async, pid 0) arrive before stopping');
     fs.rmSync(r.dir, { recursive: true, force: true });
   });
+  if (v.args.includes('uffd')) {
+    maybe(`${v.label}: the client's memory is watched through its own userfaultfd (preload handoff under run)${skipWhy}`, async (t) => {
+      const r = await scenariosRun(v);
+      const fallback = r.stderr.split('\n').find((l) => /no userfaultfd/.test(l));
+      t.is(fallback, undefined, '`run --watch uffd` must hand the client\'s userfaultfd to the server (VIRTGPU_EMU_UFFD_SOCK + LD_PRELOAD of virtgpu-emu-preload.so in CMD\'s environment); it fell back to the /proc checker');
+    });
+  }
   for (const name of scenarioNames) {
-    maybe(`${mode}: ${name}${skipWhy}`, async (t) => {
-      const r = await scenariosRun(mode);
+    maybe(`${v.label}: ${name}${skipWhy}`, async (t) => {
+      const r = await scenariosRun(v);
       const line = r.tap.get(name);
       if (!line) return t.fail(`no result line for ${name} (client exit ${r.code}${r.signal ? `, ${r.signal}` : ''})\nstdout:\n${tail(r.stdout)}\nstderr:\n${tail(r.stderr)}`);
       if (line.ok) t.pass();
       else t.fail(`not ok ${line.n} - ${name}: ${line.detail}`);
     });
   }
+}
+
+// ---- what `npm start` shows ----
+
+for (const mode of MODES) {
+  maybe(`${mode}: the narrated demo (npm start) behaves as the spec says${skipWhy}`, async (t) => {
+    const r = await cliRun(mode, [path.join(BIN, 'demo')], 60_000);
+    t.is(r.code, 0, `${tail(r.stdout, 20)}\n${tail(r.stderr, 5)}`);
+    t.regex(r.stdout, /Done: every step behaved as the spec says/);
+    fs.rmSync(r.dir, { recursive: true, force: true });
+  });
 }
 
 // ---- the ordering acceptance ----
