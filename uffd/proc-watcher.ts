@@ -3,8 +3,8 @@
 // /proc/PID/pagemap (one pread per range, only for ranges whose frames it compares) and emits the range-diff events
 // (core/memory/range-diff.ts): mapping gone → UNMAP, protection changed → PROTECTION_VMA, frame changed or not
 // present → CLEAR (frames only where no userfaultfd covers the range). Cost: one maps read + O(registered pages).
-import { PAGE_SIZE, type Mapping, type NotifierEvent } from '../core/memory/client-memory';
-import { captureRange, diffRange, type RangeState } from '../core/memory/range-diff';
+import { NOT_PRESENT, PAGE_SIZE, type Mapping, type NotifierEvent } from '../core/memory/client-memory';
+import { captureRange, diffRange, protKey, type RangeState } from '../core/memory/range-diff';
 import { parseMaps } from './proc-maps';
 
 /** What the checker needs from the process (ProcessMemory provides it). */
@@ -14,7 +14,8 @@ export interface ProcSource {
   frames(start: number, npages: number): Float64Array;
 }
 
-interface Reg { start: number; npages: number; framesToo: boolean; state: RangeState }
+/** sig: the range's mappings clipped to it with their protection; equal sig + equal frames = nothing to diff. */
+interface Reg { start: number; npages: number; framesToo: boolean; state: RangeState; sig: string }
 
 export interface ProcWatcherOptions {
   /** Check on a timer too (ms; 0 = only at drain). Found events are queued and onPending is called. */
@@ -42,7 +43,7 @@ export class ProcWatcher {
   register(id: number, start: number, last: number, framesToo: boolean): void {
     const npages = (last + 1 - start) / PAGE_SIZE;
     const maps = parseMaps(this.src.mapsText(), start, last + 1);
-    this.regs.set(id, { start, npages, framesToo, state: this.capture(start, npages, maps, framesToo) });
+    this.regs.set(id, { start, npages, framesToo, state: this.capture(start, npages, maps, framesToo), sig: signature(maps, start, last + 1) });
   }
 
   unregister(id: number): void { this.regs.delete(id); }
@@ -72,11 +73,16 @@ export class ProcWatcher {
     const all = parseMaps(text, lo, hi); // lines outside the registered span are skipped unparsed
     for (const r of this.regs.values()) {
       const end = r.start + r.npages * PAGE_SIZE;
-      const now = this.capture(r.start, r.npages, sliceMaps(all, r.start, end), r.framesToo);
+      const maps = sliceMaps(all, r.start, end);
+      const sig = signature(maps, r.start, end);
+      const frames = r.framesToo ? this.src.frames(r.start, r.npages) : null;
       if (r.framesToo) this.pagesChecked += r.npages;
-      const evs = diffRange(r.state, now, r.framesToo);
-      for (const e of evs) this.queue.push(e.note ? e : { ...e, note: '/proc' });
+      // Fast path (the common case): same mappings and, where compared, the same present frames → no event.
+      if (sig === r.sig && (!frames || sameFrames(frames, r.state.frames))) continue;
+      const now = captureRange(r.start, r.npages, maps, frames ?? new Float64Array(r.npages));
+      for (const e of diffRange(r.state, now, r.framesToo)) this.queue.push(e.note ? e : { ...e, note: '/proc' });
       r.state = now;
+      r.sig = sig;
     }
   }
 
@@ -100,6 +106,19 @@ export class ProcWatcher {
     this.regs.clear();
     this.queue = [];
   }
+}
+
+/** Mappings clipped to [start, end) with protection: equal strings ⇔ captureRange would give equal prot arrays. */
+function signature(maps: Mapping[], start: number, end: number): string {
+  let s = '';
+  for (const m of maps) s += `${Math.max(m.start, start)}-${Math.min(m.end, end)}:${protKey(m)};`;
+  return s;
+}
+
+/** Equal and all present (a NOT_PRESENT page must go through diffRange, which reports it). */
+function sameFrames(a: Float64Array, b: Float64Array): boolean {
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i] || a[i] === NOT_PRESENT) return false;
+  return true;
 }
 
 /** Mappings of a sorted list overlapping [start, end) (binary search for the first). */
