@@ -179,6 +179,7 @@ async function withServer(t: ExecutionContext, mode: Mode, body: (s: RunningServ
     await body(s, trace);
   } finally {
     const sum = await s.stop();
+    t.log(`server summary: clients=${sum.clients} ioctls=${sum.ioctls} opens=${sum.opens} releases=${sum.releases} interrupts=${sum.interrupts}`);
     t.is(sum.openAtStop, 0, 'no file left open when the server stopped');
     lines = fs.existsSync(trace) ? fs.readFileSync(trace, 'utf8').split('\n').filter(Boolean) : [];
     fs.rmSync(dir, { recursive: true, force: true });
