@@ -93,8 +93,8 @@ function clientCost(n: number): { munmapReg: Sample; munmapUnreg: Sample; dnReg:
   const out = {
     munmapUnreg: summarize('munmap 16 KiB, unregistered', 'µs', run(() => munmapOnce(false))),
     munmapReg: summarize('munmap 16 KiB, registered (uffd UNMAP round trip)', 'µs', run(() => munmapOnce(true))),
-    dnUnreg: summarize('touch + madvise(DONTNEED) 4 KiB, unregistered', 'µs', run(() => dontneed(b))),
-    dnReg: summarize('touch + madvise(DONTNEED) 4 KiB, registered (uffd REMOVE round trip)', 'µs', run(() => { const x = dontneed(a); if (Math.random() < 0.01) w.drain(); return x; })),
+    dnUnreg: summarize('madvise(DONTNEED) 4 KiB of a touched page, unregistered', 'µs', run(() => dontneed(b))),
+    dnReg: summarize('madvise(DONTNEED) 4 KiB of a touched page, registered (uffd REMOVE round trip)', 'µs', run(() => { const x = dontneed(a); if (Math.random() < 0.01) w.drain(); return x; })),
   };
   w.drain();
   w.release();

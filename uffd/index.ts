@@ -1,0 +1,13 @@
+// uffd/: real client processes for core — the native addon's typed surface, the memory view of a real pid, and the
+// watchers that stand in for MMU notifiers (userfaultfd events + the /proc checker).
+export { loadUffd, defaultAddonPaths, type LoadUffdOptions } from './load';
+export { SyscallError, isSyscallError, errnoName } from './errors';
+export type { UffdBinding, UffdConstants, ReaderOptions, ReaderStats, Iov } from './native-types';
+export { uffd_msg, reader_record, decodeReaderRecords, removeVerdict, parseSyscallSnapshot, type UffdRecord, type BlockedMadvise } from './abi';
+export { parseMaps, parseMapsLine, backingOf, type ProcMapping } from './proc-maps';
+export { PagemapReader, decodeEntry, readEntries, type PagemapEntry } from './pagemap';
+export { ProcessMemory, type PopulateMethod, type ProcessMemoryOptions } from './process-memory';
+export { UffdWatcher, type UffdWatcherOptions, type RegisterResult } from './uffd-watcher';
+export { ProcWatcher, sliceMaps, type ProcSource, type ProcWatcherOptions } from './proc-watcher';
+export { UffdHandoff, createOwnUffd, findPreload, preloadPaths, ENV_UFFD_SOCK, PRELOAD_FILE, HANDOFF_MAGIC, type UffdHandoffOptions } from './acquire';
+export { ClientWatch, createClientProvider, probeWatchers, parseWatchMode, WATCH_MODES, type WatchMode, type ClientProviderOptions, type RealClientProvider, type RealClientEnv, type WatcherProbe } from './watch';
