@@ -29,16 +29,16 @@ function check(watcher: RunConfig['watcher'], mode: RunConfig['mode'], runs: num
 }
 
 test('model: uffd watcher, notifier mode — core agrees with the reference model step by step', (t) => {
-  check('uffd', 'notifier', 400);
+  check('uffd', 'notifier', 500);
   t.pass();
 });
 
 test('model: /proc watcher (approximate mode), notifier mode — core agrees with the reference model', (t) => {
-  check('proc', 'notifier', 300);
+  check('proc', 'notifier', 400);
   t.pass();
 });
 
 test('model: pin mode — no dedup, no notifier; handles live until GEM_CLOSE or close', (t) => {
-  check('uffd', 'pin', 100);
+  check('uffd', 'pin', 150);
   t.pass();
 });
