@@ -191,19 +191,21 @@ function client(bin: string, args: string[], s: RunningServer, mode: Mode): Chil
   return spawn(bin, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, VIRTGPU_EMU_DEVICE: s.path, VIRTGPU_EMU_MODE: mode } });
 }
 
-maybeSerial(`notifier: two userptr_scenarios clients at once on one server, then every count back to zero${skipWhy}`, async (t) => {
-  await withServer(t, 'notifier', async (s) => {
-    const [a, b] = await Promise.all([collect(client(SCENARIOS, [], s, 'notifier'), 90_000), collect(client(SCENARIOS, [], s, 'notifier'), 90_000)]);
-    for (const [who, r] of [['client A', a], ['client B', b]] as const) {
-      const bad = [...parseTap(r.stdout).values()].filter((l) => !l.ok).map((l) => `${l.name}: ${l.detail}`);
-      t.is(r.code, 0, `${who} exit ${r.code}; failed:\n${bad.join('\n')}\n${tail(r.stderr, 5)}`);
-    }
-    // Spec §7.5: handles, resources, pins, registrations back to zero once both files are released.
-    const c = await until('both files released and every count at zero', () => counts(s), allZero).catch((e: Error) => e);
-    if (c instanceof Error) t.fail(c.message);
-    else t.pass();
+for (const mode of MODES) {
+  maybeSerial(`${mode}: two userptr_scenarios clients at once on one server, then every count back to zero${skipWhy}`, async (t) => {
+    await withServer(t, mode, async (s) => {
+      const [a, b] = await Promise.all([collect(client(SCENARIOS, [], s, mode), 90_000), collect(client(SCENARIOS, [], s, mode), 90_000)]);
+      for (const [who, r] of [['client A', a], ['client B', b]] as const) {
+        const bad = [...parseTap(r.stdout).values()].filter((l) => !l.ok).map((l) => `${l.name}: ${l.detail}`);
+        t.is(r.code, 0, `${who} exit ${r.code}; failed:\n${bad.join('\n')}\n${tail(r.stderr, 5)}`);
+      }
+      // Spec §7.5: handles, resources, pins, registrations back to zero once both files are released.
+      const c = await until('both files released and every count at zero', () => counts(s), allZero).catch((e: Error) => e);
+      if (c instanceof Error) t.fail(c.message);
+      else t.pass();
+    });
   });
-});
+}
 
 /** Reads stdout lines of a child as they come. */
 function lineReader(p: ChildProcess) {
