@@ -50,7 +50,7 @@ export function parseMapsLine(line: string): ProcMapping | null {
  * Mappings overlapping [start, end) (all of them when omitted), in address order (maps is sorted). Lines outside the
  * window are skipped on their start/end columns alone, so a window query over a large maps file stays cheap.
  */
-export function parseMaps(text: string, start = 0, end = Number.MAX_SAFE_INTEGER): ProcMapping[] {
+export function parseMaps(text: string, start = 0, end = Infinity): ProcMapping[] {
   const out: ProcMapping[] = [];
   let pos = 0;
   while (pos < text.length) {
