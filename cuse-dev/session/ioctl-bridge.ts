@@ -29,8 +29,8 @@ export interface BridgeCtx {
   dev: CoreDevice;
   bad: BadErrnoSink;
   logOnce: (key: string, msg: string) => void;
-  /** Counts RETRY replies, for the trace and tests. */
-  onRetry?: (inIov: readonly Range[], outIov: readonly Range[]) => void;
+  /** Counts RETRY replies, for the trace and tests (`req` names the request being retried). */
+  onRetry?: (req: IoctlRequest, inIov: readonly Range[], outIov: readonly Range[]) => void;
 }
 
 export function bridgeIoctl(ctx: BridgeCtx, file: CoreFile, req: IoctlRequest): Uint8Array {
@@ -142,6 +142,6 @@ function retry(ctx: BridgeCtx, req: IoctlRequest, inIov: Range[], outIov: Range[
     ctx.logOnce(`too-big:${req.cmd}`, `ioctl 0x${req.cmd.toString(16)}: ${inIov.length + outIov.length} iovecs, ${sum(inIov)} B in, ${sum(outIov)} B out exceed CUSE limits (${FUSE_IOCTL_MAX_IOV}, ${FUSE_IOCTL_MAX_BYTES} B): ENOMEM`);
     return replyError(req.unique, ENOMEM, ctx.bad);
   }
-  ctx.onRetry?.(inIov, outIov);
+  ctx.onRetry?.(req, inIov, outIov);
   return replyIoctlRetry(req.unique, inIov, outIov);
 }

@@ -25,7 +25,7 @@ export interface CuseParams {
 /** Transport-level trace events (core's own events are forwarded unchanged by the trace sink). */
 export type SessionTraceEvent =
   | { t: 'transport'; op: string; unique: string; pid: number; error?: string; us?: number }
-  | { t: 'transport'; op: 'RETRY'; unique: string; pid: number; in: Range[]; out: Range[] }
+  | { t: 'transport'; op: 'RETRY'; unique: string; pid: number; cmd: number; in: Range[]; out: Range[] }
   | { t: 'transport'; op: 'INIT'; kernel: string; answered: string; flags: number };
 
 export interface SessionOptions {
@@ -90,9 +90,9 @@ export class Session {
       dev: this.dev,
       bad: (what) => this.logOnce(`bad:${what}`, `reply edge: ${what}`),
       logOnce: (k, m) => this.logOnce(k, m),
-      onRetry: (inIov, outIov) => {
+      onRetry: (req, inIov, outIov) => {
         this.stats.retries++;
-        if (trace) trace({ t: 'transport', op: 'RETRY', unique: '', pid: 0, in: [...inIov], out: [...outIov] });
+        if (trace) trace({ t: 'transport', op: 'RETRY', unique: req.unique.toString(), pid: req.pid, cmd: req.cmd, in: [...inIov], out: [...outIov] });
       },
     };
   }
