@@ -1,0 +1,49 @@
+// What --trace records at the transport edge: a RETRY names the request it answers (unique, caller tgid, cmd), and
+// the serving device forwards every host command (found missing when the CUSE e2e in tests/vm read a real trace).
+import test from 'ava';
+import { SimMachine, simProvider, type SimProcess } from '../../core';
+import { makeDevice, type ProviderChoice } from '../../cuse-dev/session/device-config';
+import { Session, type SessionTraceEvent } from '../../cuse-dev/session/session';
+import { tgidResolver } from '../../cuse-dev/session/tgid';
+import * as H from './helpers/fuse-bytes';
+
+const UNRESTRICTED = 2;
+const TID = 1001; // a thread of process 1000
+
+function setup() {
+  const events: { t: string; [k: string]: unknown }[] = [];
+  const provider: ProviderChoice = { provider: simProvider(new SimMachine(), new Map<number, SimProcess>()), watcher: 'sim', reasons: [] };
+  const { device } = makeDevice({ mode: 'notifier', watch: 'none' }, (ev) => events.push(ev), undefined, provider);
+  const tgid = tgidResolver((p) => (p === `/proc/${TID}/status` ? 'Name:\tumd\nTgid:\t1000\nPid:\t1001\n' : 'Tgid:\t0\n'));
+  const s = new Session({
+    kind: 'cuse', device, tgid, cuse: { devname: 'dri/renderD128', major: 226, minor: 128, unrestricted: true },
+    trace: (ev: SessionTraceEvent) => events.push(ev),
+  });
+  let unique = 10n;
+  const send = (op: number, body: Buffer) => H.parseOut(s.handle(H.request(op, ++unique, body, { pid: TID }))!);
+  send(H.OP.CUSE_INIT, H.cuseInitIn(7, 38, 1));
+  const fh = send(H.OP.OPEN, H.openIn()).body.readBigUInt64LE(0);
+  return { events, send, fh, unique: () => unique };
+}
+
+test('RETRY trace events carry the request unique, the caller tgid and the cmd', (t) => {
+  const { events, send, fh, unique } = setup();
+  send(H.OP.IOCTL, H.ioctlIn(fh, UNRESTRICTED, H.DRM_IOCTL_VIRTGPU_GETPARAM, 0x10000n, 0));
+  const retry = events.find((e) => e.t === 'transport' && e.op === 'RETRY');
+  t.like(retry, { unique: unique().toString(), pid: 1000, cmd: H.DRM_IOCTL_VIRTGPU_GETPARAM });
+});
+
+test('the serving device traces every host command (CTX_CREATE at CONTEXT_INIT, CTX_DESTROY at RELEASE)', (t) => {
+  const { events, send, fh } = setup();
+  const params = 0x30000n; // CONTEXT_INIT with no params: the kernel's default context (num_params 0)
+  const ci = Buffer.alloc(16);
+  ci.writeUInt32LE(0, 0);
+  ci.writeBigUInt64LE(params, 8);
+  const CONTEXT_INIT = H.iowr(0x4b, 16);
+  send(H.OP.IOCTL, H.ioctlIn(fh, UNRESTRICTED, CONTEXT_INIT, 0x20000n, 0));
+  const r = H.parseIoctlOut(send(H.OP.IOCTL, H.ioctlIn(fh, UNRESTRICTED, CONTEXT_INIT, 0x20000n, 16, ci)).body);
+  t.is(r.result, 0);
+  send(H.OP.RELEASE, H.releaseIn(fh));
+  const host = events.filter((e) => e.t === 'host').map((e) => (e.cmd as { cmd: string }).cmd);
+  t.deepEqual(host, ['CTX_CREATE', 'CTX_DESTROY']);
+});
