@@ -88,9 +88,11 @@ export class SimProcess implements ClientMemory {
   }
 
   /** mremap: shrink in place, or move (to `fixed` or a new address) keeping the frames. Returns the new address. */
-  mremap(addr: number, oldLen: number, newLen: number, fixed?: number): number {
+  mremap(addr: number, oldLen: number, newLen: number, fixed?: number): number | Errno {
     const oldEnd = addr + pageUp(oldLen);
     const newSize = pageUp(newLen);
+    // The old range must be one mapped region (the kernel: EFAULT for holes).
+    for (let a = addr; a < oldEnd; a += PAGE_SIZE) if (!this.vmaAt(a)) return EFAULT;
     if (newSize <= pageUp(oldLen) && fixed === undefined) {
       this.unmapRange(addr + newSize, oldEnd, true);
       return addr;

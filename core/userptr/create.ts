@@ -7,6 +7,7 @@ import type { MemEntry } from '../host/host';
 import { VIRTGPU_BLOB_FLAG_USERPTR_RDONLY, VIRTGPU_BLOB_MEM_GUEST, VIRTIO_GPU_CAPSET_HSAKMT } from '../abi/virtgpu';
 import { Userptr } from './userptr';
 import { unregister, syncRegistration } from './notifier';
+import { KMALLOC_MAX } from '../virtgpu/execbuf';
 
 /** v1's "already exists" return value, which the HSAKMT UMD relies on. */
 export const USERPTR_EXISTS = 3;
@@ -85,19 +86,24 @@ function findContaining(cands: Userptr[], client: IoctlCtx['client'], lo: number
  * pinned writable); untouched pages are faulted in. Every failure is ENOMEM, as in v1.
  */
 export function pin(mem: ClientMemory, start: number, npages: number, rdonly: boolean): { frames: Float64Array; shared: Uint8Array } | Errno {
+  // v1 kvmalloc()s one page pointer per page: above INT_MAX bytes that fails before anything is pinned.
+  if (npages * 8 > KMALLOC_MAX) return ENOMEM;
   const end = start + npages * PAGE_SIZE;
   const maps = mem.mappings(start, end);
   let at = start;
-  const shared = new Uint8Array(npages);
   for (const m of maps) {
     if (m.start > at) return ENOMEM; // hole
     if (!pinnable(m, rdonly)) return ENOMEM;
-    const s = Math.max(m.start, start), e = Math.min(m.end, end);
-    if (m.shared) for (let a = s; a < e; a += PAGE_SIZE) shared[(a - start) / PAGE_SIZE] = 1;
-    at = Math.max(at, e);
+    at = Math.max(at, Math.min(m.end, end));
     if (at >= end) break;
   }
   if (at < end) return ENOMEM;
+  const shared = new Uint8Array(npages);
+  for (const m of maps) {
+    if (!m.shared) continue;
+    const s = Math.max(m.start, start), e = Math.min(m.end, end);
+    for (let a = s; a < e; a += PAGE_SIZE) shared[(a - start) / PAGE_SIZE] = 1;
+  }
   if (mem.populate(start, npages * PAGE_SIZE, !rdonly)) return ENOMEM;
   const frames = mem.frames(start, npages);
   for (let i = 0; i < npages; i++) if (frames[i] === NOT_PRESENT) return ENOMEM;

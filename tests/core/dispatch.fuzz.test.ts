@@ -18,10 +18,7 @@ const DRM_TYPE = 0x64;
 const EFAULT_CODE = 'EFAULT';
 
 /** Handler exceptions already reported (see the test.failing repros at the end of this file). */
-const KNOWN_BUGS: { row: string; signature: RegExp }[] = [
-  { row: 'DRM_IOCTL_VIRTGPU_EXECBUFFER', signature: /^BUG in DRM_IOCTL_VIRTGPU_EXECBUFFER: RangeError: Invalid typed array length: N at SimProcess\.read/ },
-  { row: 'DRM_IOCTL_VIRTGPU_RESOURCE_CREATE_BLOB', signature: /^BUG in DRM_IOCTL_VIRTGPU_RESOURCE_CREATE_BLOB: RangeError: Invalid typed array length: N at pin \(/ },
-];
+const KNOWN_BUGS: { row: string; signature: RegExp }[] = [];
 
 function ok(v: unknown, what: string): void { if (v !== 0 && v !== 3) throw new Error(`setup: ${what} → ${String(v)}`); }
 
@@ -193,12 +190,9 @@ test(`dispatch fuzz (virgl and 2d profiles): ${CALLS / 4} calls each, ENOSYS/EIN
   fuzz(t, '2d', CALLS / 4, SEED + 2);
 });
 
-// ---- KNOWN CORE BUGS found by this fuzzer (reported to the lead; core is not ours to edit). ----------------------
-// Each is tolerated by the fuzz loop above only with its exact signature, and has a minimal repro below written
-// as test.failing: it passes while the bug exists and fails ("passed unexpectedly") once core is fixed — then
-// delete the repro's `.failing`, its KNOWN_BUGS entry, and add the errno the fix returns to the row if needed.
+// ---- Core bugs this fuzzer found (fixed); their minimal repros stay as regression tests. ----------------------
 
-test.failing('KNOWN CORE BUG 1: EXECBUFFER with num_bo_handles ≥ 2^30 → handler exception (EIO); the kernel fails kvmalloc_array → ENOMEM', (t) => {
+test('fixed bug 1: EXECBUFFER with num_bo_handles ≥ 2^30 → ENOMEM (kvmalloc_array), not a handler exception', (t) => {
   const logs: string[] = [];
   const h = new Harness({ log: (m) => logs.push(m) });
   const p = h.proc();
@@ -210,7 +204,7 @@ test.failing('KNOWN CORE BUG 1: EXECBUFFER with num_bo_handles ≥ 2^30 → hand
   t.true(['ENOMEM', 'EFAULT'].includes(String(r.ret)));
 });
 
-test.failing('KNOWN CORE BUG 2: userptr CREATE_BLOB over ≥ 2^32 pages (16 TiB) → handler exception in pin() (EIO); want ENOMEM (v1: every pin failure)', (t) => {
+test('fixed bug 2: userptr CREATE_BLOB over ≥ 2^32 pages (16 TiB) → ENOMEM (v1: every pin failure), not a handler exception', (t) => {
   const logs: string[] = [];
   const h = new Harness({ log: (m) => logs.push(m) });
   const p = h.proc();

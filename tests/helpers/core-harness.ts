@@ -52,7 +52,7 @@ export class Harness {
   close(f: DrmFile, p: SimProcess, h: number): number | string { return this.ioctl(f, p, B.DRM_IOCTL_GEM_CLOSE, B.gemClose(h)).ret; }
   info(f: DrmFile, p: SimProcess, h: number): { ret: number | string; resId: number; size: number; blobMem: number } {
     const r = this.ioctl(f, p, B.VIRTGPU_RESOURCE_INFO, B.resourceInfo(h));
-    const rr = new B.R(r.out);
+    const rr = new B.R(r.out.length >= 16 ? r.out : new Uint8Array(16)); // nothing copied back on a closed file
     return { ret: r.ret, resId: rr.u32(4), size: rr.u32(8), blobMem: rr.u32(12) };
   }
   /** A harmless ioctl: its entry drains events and runs the worker. */
