@@ -49,6 +49,8 @@ export class ProcWatcher {
   unregister(id: number): void { this.regs.delete(id); }
   registrations(): number { return this.regs.size; }
   has(id: number): boolean { return this.regs.has(id); }
+  /** [start, last] of a registration. */
+  range(id: number): [number, number] | null { const r = this.regs.get(id); return r ? [r.start, r.start + r.npages * PAGE_SIZE - 1] : null; }
 
   /** Switch a range to mapping-only checks (a userfaultfd now covers it) or back. */
   setFramesToo(id: number, framesToo: boolean): void {

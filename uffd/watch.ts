@@ -12,6 +12,7 @@ import type { UffdBinding } from './native-types';
 import { ProcessMemory } from './process-memory';
 import { ProcWatcher } from './proc-watcher';
 import { UffdWatcher } from './uffd-watcher';
+import { injectUffdAsync } from './inject';
 
 export type WatchMode = 'uffd' | 'proc' | 'auto';
 export const WATCH_MODES: readonly WatchMode[] = ['auto', 'uffd', 'proc'];
@@ -38,8 +39,10 @@ export class ClientWatch implements NotifierSource {
   readonly pid: number;
   readonly mode: WatchMode;
   private readonly u: UffdBinding;
-  readonly uffd: UffdWatcher | null;
+  private uffdW: UffdWatcher | null;
   readonly proc: ProcWatcher;
+  /** Ranges moved from /proc to a late uffd (injection): their frames are compared once more, then no longer. */
+  private readonly upgraded = new Set<number>();
   private readonly via = new Map<number, 'uffd' | 'proc'>();
   private readonly announce: (key: string, msg: string) => void;
   private pidfd = -1;
@@ -50,13 +53,32 @@ export class ClientWatch implements NotifierSource {
     this.pid = o.memory.pid;
     this.mode = o.mode;
     this.u = o.binding ?? loadUffd();
-    this.uffd = o.uffd;
+    this.uffdW = o.uffd;
     this.announce = o.announce;
     this.proc = new ProcWatcher(o.memory, { intervalMs: o.procIntervalMs, onPending: o.onPending });
     if (this.pid !== process.pid) {
       try { this.pidfd = this.u.pidfdOpen(this.pid); } catch { /* already gone: drain reports RELEASE via /proc */ }
     }
     if (!this.uffd && o.mode !== 'proc') this.announce('no-uffd', `pid ${this.pid}: no userfaultfd (${o.uffdReason ?? 'unavailable'}); using the /proc checker only (approximate: frames compared at each ioctl)`);
+  }
+
+  get uffd(): UffdWatcher | null { return this.uffdW; }
+
+  /**
+   * A uffd obtained late (ptrace injection after the client's first ioctl): register every range watched by /proc
+   * so far on it. Their frames are still compared at the next check (anything between their registration and now
+   * is only visible there), after which the /proc checker keeps watching mappings only ('auto') or nothing ('uffd').
+   */
+  attachUffd(w: UffdWatcher): boolean {
+    if (this.uffdW || this.released || this.mode === 'proc') { w.release(); return false; }
+    this.uffdW = w;
+    for (const [id, via] of this.via) {
+      const r = via === 'proc' ? this.proc.range(id) : null;
+      if (!r) continue;
+      const res = w.tryRegister(id, r[0], r[1]);
+      if (res.ok) { this.via.set(id, 'uffd'); this.upgraded.add(id); } else this.announce(`register:${res.code}`, `pid ${this.pid}: ${res.reason}; the range falls back to the /proc checker`);
+    }
+    return true;
   }
 
   register(id: number, start: number, last: number): void {
@@ -77,6 +99,7 @@ export class ClientWatch implements NotifierSource {
     this.uffd?.unregister(id);
     this.proc.unregister(id);
     this.via.delete(id);
+    this.upgraded.delete(id);
   }
 
   /** uffd events first (they happened before anything /proc can show now), then the /proc diff, then exit. */
@@ -84,6 +107,10 @@ export class ClientWatch implements NotifierSource {
     if (this.released) return [];
     const a = this.uffd ? this.uffd.drain() : [];
     const b = this.proc.drain();
+    if (this.upgraded.size) {
+      for (const id of this.upgraded) if (this.mode === 'auto') this.proc.setFramesToo(id, false); else this.proc.unregister(id);
+      this.upgraded.clear();
+    }
     const exit = this.exited();
     if (a.length === 0 && !exit) return b;
     const out = [...a, ...b];
@@ -110,6 +137,7 @@ export class ClientWatch implements NotifierSource {
     this.uffd?.release();
     this.proc.release();
     this.via.clear();
+    this.upgraded.clear();
     if (this.pidfd >= 0) { this.u.close(this.pidfd); this.pidfd = -1; }
   }
 }
@@ -126,6 +154,12 @@ export interface ClientProviderOptions {
   binding?: UffdBinding;
   /** Tests: build the UffdWatcher without its reader (a daemon that never reads). */
   startReader?: boolean;
+  /**
+   * ptrace-inject a uffd into clients that handed none over (x86-64; needs ptrace rights over the client). Runs in
+   * the background from the event loop (inject.ts explains why it cannot be synchronous); the client is watched by
+   * /proc until it completes. Transports may instead call provider.inject(pid, tid) with the requesting thread.
+   */
+  inject?: boolean;
 }
 
 export interface RealClientEnv extends ClientEnv {
@@ -140,6 +174,8 @@ export interface RealClientProvider extends ClientProvider {
   readonly announcements: readonly string[];
   /** Release every client still alive (daemon shutdown): closes every uffd, so no client stays blocked. */
   shutdown(): void;
+  /** Inject a uffd into a live client without one (thread `tid`, default its main thread); true once attached. */
+  inject(pid: number, tid?: number): Promise<boolean>;
 }
 
 /**
@@ -175,7 +211,7 @@ export function createClientProvider(opts: ClientProviderOptions = {}): RealClie
         try { fd = createOwnUffd(u); } catch (e) { reason = `userfaultfd(): ${(e as { code?: string }).code ?? String(e)}`; }
       } else {
         fd = opts.handoff ? opts.handoff.take(pid) : null;
-        if (fd === null) reason = opts.handoff ? 'the client handed over no uffd (not started through `virtgpu-emu run` / the preload library)' : 'no uffd handoff configured';
+        if (fd === null) reason = (opts.handoff ? 'the client handed over no uffd (not started through `virtgpu-emu run` / the preload library)' : 'no uffd handoff configured') + (opts.inject ? '; ptrace injection started' : '');
       }
       if (fd !== null) {
         try {
@@ -195,12 +231,33 @@ export function createClientProvider(opts: ClientProviderOptions = {}): RealClie
       },
     };
     live.set(pid, env);
+    if (!uffd && mode !== 'proc' && opts.inject && pid !== process.pid) void provider.inject(pid);
     return env;
   }) as RealClientProvider;
 
   Object.defineProperty(provider, 'live', { get: () => live });
   Object.defineProperty(provider, 'announcements', { get: () => announcements });
   provider.shutdown = (): void => { for (const env of [...live.values()]) env.release(); };
+  const injecting = new Set<number>();
+  provider.inject = async (pid: number, tid?: number): Promise<boolean> => {
+    const env = live.get(pid);
+    if (!env || env.events.uffd || injecting.has(pid) || mode === 'proc') return false;
+    injecting.add(pid);
+    try {
+      const r = await injectUffdAsync(pid, { tid, binding: u });
+      const cur = live.get(pid);
+      if (cur !== env || env.events.released) { u.close(r.fd); return false; }
+      const w = new UffdWatcher({ binding: u, pid, uffd: r.fd, onPending: opts.onPending ? () => opts.onPending!(pid) : undefined, log, startReader: opts.startReader });
+      const ok = env.events.attachUffd(w);
+      if (ok) log(`pid ${pid}: userfaultfd injected by ptrace into thread ${r.tid} in ${r.ms.toFixed(2)} ms${r.userModeOnly ? ' (UFFD_USER_MODE_ONLY)' : ''}`);
+      return ok;
+    } catch (e) {
+      log(`pid ${pid}: ptrace injection failed (${(e as { code?: string }).code ?? String(e)}: ${e instanceof Error ? e.message : ''}); staying on the /proc checker`);
+      return false;
+    } finally {
+      injecting.delete(pid);
+    }
+  };
   return provider;
 }
 

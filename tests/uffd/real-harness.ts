@@ -106,8 +106,12 @@ export class ChildClient {
   private waiting: ((l: string) => void) | null = null;
   pid: number;
 
-  private constructor(env: Record<string, string>) {
-    this.proc = spawn(CLIENT_BIN, [], { env: { ...process.env, ...env }, stdio: ['pipe', 'pipe', 'pipe'] });
+  private constructor(env: Record<string, string>, grandchild: boolean) {
+    // grandchild: run it under sh, so it is NOT our child (libuv's SIGCHLD reaping must not see its ptrace stops,
+    // exactly like a real client we inject into); fd 3 carries stdin past sh's </dev/null for background jobs.
+    this.proc = grandchild
+      ? spawn('/bin/sh', ['-c', `exec 3<&0; "${CLIENT_BIN}" <&3 3<&- & wait`], { env: { ...process.env, ...env }, stdio: ['pipe', 'pipe', 'pipe'] })
+      : spawn(CLIENT_BIN, [], { env: { ...process.env, ...env }, stdio: ['pipe', 'pipe', 'pipe'] });
     this.pid = this.proc.pid!;
     readline.createInterface({ input: this.proc.stdout }).on('line', (l) => {
       if (this.waiting) { const w = this.waiting; this.waiting = null; w(l); } else this.lines.push(l);
@@ -116,9 +120,9 @@ export class ChildClient {
   }
 
   /** Spawn; with a handoff, under the preload library (the client hands its uffd over at load time). */
-  static async start(handoff?: UffdHandoff): Promise<ChildClient> {
+  static async start(handoff?: UffdHandoff, opts: { grandchild?: boolean } = {}): Promise<ChildClient> {
     const env = handoff ? handoff.env(process.env, findPreload()) : {};
-    const c = new ChildClient(env);
+    const c = new ChildClient(env, !!opts.grandchild);
     const [pid] = await c.cmd('pid');
     c.pid = Number(pid);
     return c;
@@ -155,7 +159,10 @@ export class ChildClient {
     await done;
   }
 
-  kill(): void { try { this.proc.kill('SIGKILL'); } catch { /* gone */ } }
+  kill(): void {
+    try { process.kill(this.pid, 'SIGKILL'); } catch { /* gone */ }
+    try { this.proc.kill('SIGKILL'); } catch { /* gone */ }
+  }
 }
 
 /** Scheduler state letter of a process from /proc/PID/stat ('R', 'S', 'D', 'Z', ...; '' when gone). */
