@@ -7,9 +7,11 @@ const FLUSH_MS = 200;
 
 /** JSON with bigint as decimal strings and byte arrays as hex (trace lines must never throw). */
 export function traceJson(ev: unknown): string {
-  return JSON.stringify(ev, (_k, v: unknown) => {
+  // The holder's raw value, not `v`: JSON.stringify applies Buffer's toJSON ({type,data}) before the replacer sees it.
+  return JSON.stringify(ev, function (this: Record<string, unknown>, k: string, v: unknown) {
+    const raw = this[k];
     if (typeof v === 'bigint') return v.toString();
-    if (v instanceof Uint8Array) return Buffer.from(v.buffer, v.byteOffset, v.byteLength).toString('hex');
+    if (raw instanceof Uint8Array) return Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength).toString('hex');
     return v;
   });
 }

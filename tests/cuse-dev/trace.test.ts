@@ -5,6 +5,7 @@ import { SimMachine, simProvider, type SimProcess } from '../../core';
 import { makeDevice, type ProviderChoice } from '../../cuse-dev/session/device-config';
 import { Session, type SessionTraceEvent } from '../../cuse-dev/session/session';
 import { tgidResolver } from '../../cuse-dev/session/tgid';
+import { traceJson } from '../../cuse-dev/trace/jsonl';
 import * as H from './helpers/fuse-bytes';
 
 const UNRESTRICTED = 2;
@@ -46,4 +47,9 @@ test('the serving device traces every host command (CTX_CREATE at CONTEXT_INIT, 
   send(H.OP.RELEASE, H.releaseIn(fh));
   const host = events.filter((e) => e.t === 'host').map((e) => (e.cmd as { cmd: string }).cmd);
   t.deepEqual(host, ['CTX_CREATE', 'CTX_DESTROY']);
+});
+
+test('trace lines write byte arrays as hex, Buffers included (SUBMIT_3D data is a Buffer slice of the request)', (t) => {
+  const req = Buffer.from('..hi..');
+  t.is(traceJson({ data: req.subarray(2, 4), u8: new Uint8Array([1, 255]), n: 5n }), '{"data":"6869","u8":"01ff","n":"5"}');
 });
