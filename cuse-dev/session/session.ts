@@ -181,6 +181,8 @@ export class Session {
         // Requests run to completion before the next read, so the interrupted one is already answered (or is answered
         // now by the kernel with EINTR); a reply that arrives too late fails with ENOENT and is ignored by the writer.
         this.stats.interrupts++;
+        // unique = the interrupted request (a client killed mid-ioctl shows up here); the header's own pid is 0.
+        this.opts.trace?.({ t: 'transport', op: 'INTERRUPT', unique: F.fuse_interrupt_in.decode(body).unique.toString(), pid: 0 });
         return null;
       case FuseOpcode.FUSE_FORGET:
       case FuseOpcode.FUSE_BATCH_FORGET:

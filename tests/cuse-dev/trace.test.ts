@@ -24,7 +24,7 @@ function setup() {
   const send = (op: number, body: Buffer) => H.parseOut(s.handle(H.request(op, ++unique, body, { pid: TID }))!);
   send(H.OP.CUSE_INIT, H.cuseInitIn(7, 38, 1));
   const fh = send(H.OP.OPEN, H.openIn()).body.readBigUInt64LE(0);
-  return { events, send, fh, unique: () => unique };
+  return { events, send, fh, unique: () => unique, session: s };
 }
 
 test('RETRY trace events carry the request unique, the caller tgid and the cmd', (t) => {
@@ -52,4 +52,11 @@ test('the serving device traces every host command (CTX_CREATE at CONTEXT_INIT, 
 test('trace lines write byte arrays as hex, Buffers included (SUBMIT_3D data is a Buffer slice of the request)', (t) => {
   const req = Buffer.from('..hi..');
   t.is(traceJson({ data: req.subarray(2, 4), u8: new Uint8Array([1, 255]), n: 5n }), '{"data":"6869","u8":"01ff","n":"5"}');
+});
+
+test('an INTERRUPT (a client killed mid-ioctl) is traced with the interrupted request unique, and gets no reply', (t) => {
+  const { events, session } = setup();
+  // The kernel sets FUSE_INT_REQ_BIT (1) in the header's unique; the body names the interrupted request.
+  t.is(session.handle(H.request(H.OP.INTERRUPT, 41n, H.interruptIn(40n))), null);
+  t.like(events.find((e) => e.t === 'transport' && e.op === 'INTERRUPT'), { unique: '40' });
 });
