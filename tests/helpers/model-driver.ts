@@ -285,6 +285,7 @@ export class Driver {
       if (n < 2) { this.log.push(`P${pi} mremap shrink skipped (1 page)`); return; }
       const newSize = (1 + (c.k % (n - 1))) * PAGE;
       this.log.push(`P${pi} mremap shrink [${hx(s)}, ${hx(e)}) → ${newSize / PAGE} pages`);
+      if (!this.mappedWhole(p.sim, s, e)) { this.log.push('  → EFAULT (not one mapping)'); return; }
       this.model.mremapShrink(pid, s, e, newSize);
       p.sim.mremap(s, size, newSize);
       return;
@@ -298,9 +299,16 @@ export class Driver {
     }
     if (dst === null) { dst = p.sim.mmap(size); fresh = true; }
     this.log.push(`P${pi} mremap move [${hx(s)}, ${hx(e)}) → ${hx(dst)}${fresh ? ' (fresh)' : ''}`);
+    if (fresh) p.regions.push({ start: dst, npages: n });
+    if (!this.mappedWhole(p.sim, s, e)) { this.log.push('  → EFAULT (not one mapping)'); return; }
     this.model.mremapMove(pid, s, e, dst, size);
     p.sim.mremap(s, size, size, dst);
-    if (fresh) p.regions.push({ start: dst, npages: n });
+  }
+
+  /** The kernel's mremap refuses a range with holes (EFAULT): then nothing happens on either side. */
+  private mappedWhole(sim: { vmaAt(a: number): unknown }, s: number, e: number): boolean {
+    for (let a = s; a < e; a += PAGE) if (!sim.vmaAt(a)) return false;
+    return true;
   }
 
   // ------------------------------------------------------------------ comparison
