@@ -35,7 +35,51 @@ export function findPreload(dir?: string): string | null {
 
 interface Handed { fd: number; pidfd: number; at: number }
 
+/** Where a ClientProvider takes handed-over uffds from (ownership of the fd moves to the caller). */
+export interface UffdSource { take(pid: number): number | null }
+
+/**
+ * A cross-thread mailbox of handed-over uffds: (pid, fd) pairs in a SharedArrayBuffer. The handshake must run on a
+ * thread whose event loop is free (the CLI's main thread) while the provider lives in the serving worker, blocked in
+ * read(2) between requests; fds are process-wide, so only the numbers cross. A slot is claimed by compare-exchange
+ * on its pid, so the taker and the sweeper never both own an fd. Single writer: the thread that calls put().
+ */
+export class HandoffMailbox implements UffdSource {
+  static readonly SLOTS = 256;
+  readonly sab: SharedArrayBuffer;
+  private readonly a: Int32Array;
+  constructor(sab?: SharedArrayBuffer) {
+    this.sab = sab ?? new SharedArrayBuffer(HandoffMailbox.SLOTS * 2 * Int32Array.BYTES_PER_ELEMENT);
+    this.a = new Int32Array(this.sab);
+  }
+  /** Publish a uffd for pid (fd first, then the pid that makes the slot visible). False when full. */
+  put(pid: number, fd: number): boolean {
+    for (let i = 0; i < this.a.length; i += 2) {
+      if (Atomics.load(this.a, i) !== 0) continue;
+      Atomics.store(this.a, i + 1, fd);
+      if (Atomics.compareExchange(this.a, i, 0, pid) === 0) return true;
+    }
+    return false;
+  }
+  take(pid: number): number | null {
+    for (let i = 0; i < this.a.length; i += 2) {
+      if (Atomics.load(this.a, i) !== pid) continue;
+      const fd = Atomics.load(this.a, i + 1);
+      if (Atomics.compareExchange(this.a, i, pid, 0) === pid) return fd;
+    }
+    return null;
+  }
+  /** Pids with an unclaimed uffd. */
+  pids(): number[] {
+    const r: number[] = [];
+    for (let i = 0; i < this.a.length; i += 2) { const p = Atomics.load(this.a, i); if (p) r.push(p); }
+    return r;
+  }
+}
+
 export interface UffdHandoffOptions {
+  /** Publish accepted uffds here (for a provider on another thread) instead of keeping them for take(). */
+  mailbox?: HandoffMailbox;
   binding?: UffdBinding;
   /** Socket name: "@name" = abstract (default, nothing to clean up) or a filesystem path. */
   name?: string;
@@ -56,6 +100,8 @@ export class UffdHandoff {
   private readonly handed = new Map<number, Handed>();
   private readonly waiters = new Map<number, Array<() => void>>();
   private readonly log: (msg: string) => void;
+  private readonly mailbox: HandoffMailbox | undefined;
+  private readonly mailboxPidfds = new Map<number, number>();
   private server: net.Server | null = null;
   readonly name: string;
   accepted = 0;
@@ -65,6 +111,7 @@ export class UffdHandoff {
     this.u = opts.binding ?? loadUffd();
     this.name = name;
     this.log = opts.log ?? (() => undefined);
+    this.mailbox = opts.mailbox;
   }
 
   static async listen(opts: UffdHandoffOptions = {}): Promise<UffdHandoff> {
@@ -119,6 +166,13 @@ export class UffdHandoff {
       return `ERR ${code}`;
     }
     this.drop(pid); // an exec'd process hands over again: the old uffd belongs to its old mm
+    if (this.mailbox) {
+      this.sweep();
+      if (!this.mailbox.put(pid, mine)) { this.u.close(mine); this.u.close(pidfd); this.refused++; return 'ERR ENOSPC'; }
+      this.mailboxPidfds.set(pid, pidfd);
+      this.accepted++;
+      return 'OK';
+    }
     this.handed.set(pid, { fd: mine, pidfd, at: Date.now() });
     this.accepted++;
     for (const w of this.waiters.get(pid) ?? []) w();
@@ -151,6 +205,12 @@ export class UffdHandoff {
   get size(): number { this.sweep(); return this.handed.size; }
 
   private drop(pid: number): void {
+    if (this.mailbox) {
+      const fd = this.mailbox.take(pid);
+      if (fd !== null) this.u.close(fd);
+      const pidfd = this.mailboxPidfds.get(pid);
+      if (pidfd !== undefined) { this.u.close(pidfd); this.mailboxPidfds.delete(pid); }
+    }
     const h = this.handed.get(pid);
     if (!h) return;
     this.handed.delete(pid);
@@ -161,10 +221,18 @@ export class UffdHandoff {
   /** Close the uffds of processes that exited without becoming clients. */
   sweep(): void {
     for (const [pid, h] of [...this.handed]) if (this.u.pidfdExited(h.pidfd)) this.drop(pid);
+    if (this.mailbox) {
+      const waiting = new Set(this.mailbox.pids());
+      for (const [pid, pidfd] of [...this.mailboxPidfds]) {
+        // taken by the provider (its pidfd is no longer needed here), or its process exited before becoming a client
+        if (!waiting.has(pid)) { this.u.close(pidfd); this.mailboxPidfds.delete(pid); }
+        else if (this.u.pidfdExited(pidfd)) this.drop(pid);
+      }
+    }
   }
 
   close(): Promise<void> {
-    for (const pid of [...this.handed.keys()]) this.drop(pid);
+    for (const pid of [...this.handed.keys(), ...this.mailboxPidfds.keys()]) this.drop(pid);
     const s = this.server;
     this.server = null;
     return new Promise((resolve) => (s ? s.close(() => resolve()) : resolve()));

@@ -9,6 +9,6 @@ export { PagemapReader, decodeEntry, readEntries, type PagemapEntry } from './pa
 export { ProcessMemory, type PopulateMethod, type ProcessMemoryOptions } from './process-memory';
 export { UffdWatcher, type UffdWatcherOptions, type RegisterResult } from './uffd-watcher';
 export { ProcWatcher, sliceMaps, type ProcSource, type ProcWatcherOptions } from './proc-watcher';
-export { UffdHandoff, createOwnUffd, findPreload, preloadPaths, ENV_UFFD_SOCK, PRELOAD_FILE, HANDOFF_MAGIC, type UffdHandoffOptions } from './acquire';
+export { UffdHandoff, HandoffMailbox, createOwnUffd, findPreload, preloadPaths, ENV_UFFD_SOCK, PRELOAD_FILE, HANDOFF_MAGIC, type UffdHandoffOptions, type UffdSource } from './acquire';
 export { Injection, injectUffd, injectUffdAsync, type InjectResult } from './inject';
 export { ClientWatch, createClientProvider, probeWatchers, parseWatchMode, WATCH_MODES, type WatchMode, type ClientProviderOptions, type RealClientProvider, type RealClientEnv, type WatcherProbe } from './watch';

@@ -6,7 +6,7 @@
 //   proc:           the /proc checker only (approximate, spec §4).
 // Every fallback is announced once with its reason.
 import { PAGE_SIZE, USER_ADDR_END, type ClientEnv, type ClientProvider, type NotifierEvent, type NotifierSource } from '../core/memory/client-memory';
-import { createOwnUffd, findPreload, type UffdHandoff } from './acquire';
+import { createOwnUffd, findPreload, type UffdSource } from './acquire';
 import { loadUffd } from './load';
 import type { UffdBinding } from './native-types';
 import { ProcessMemory } from './process-memory';
@@ -150,7 +150,7 @@ export interface ClientProviderOptions {
   /** /proc checker interval (ms) in addition to every ioctl entry; 0 = ioctl entry only. Default 100. */
   procIntervalMs?: number;
   /** Where handed-over uffds come from (the preload handshake); none: only our own process gets a uffd. */
-  handoff?: UffdHandoff | null;
+  handoff?: UffdSource | null;
   binding?: UffdBinding;
   /** Tests: build the UffdWatcher without its reader (a daemon that never reads). */
   startReader?: boolean;

@@ -10,7 +10,7 @@ export async function runCommand(opts: CliServeOptions, cmd: string[]): Promise<
   if (cmd.length === 0) throw new UsageError('run needs a command after --');
   const s = await startServer(opts);
   process.stderr.write(readyLine(s) + '\n');
-  const child = spawn(cmd[0]!, cmd.slice(1), { stdio: 'inherit', env: { ...process.env, VIRTGPU_EMU_DEVICE: s.path } });
+  const child = spawn(cmd[0]!, cmd.slice(1), { stdio: 'inherit', env: { ...process.env, ...s.clientEnv /* LD_PRELOAD (ours first, the caller's kept) + handoff socket */, VIRTGPU_EMU_DEVICE: s.path } });
   const forward = (sig: NodeJS.Signals): void => { child.kill(sig); };
   process.on('SIGINT', forward);
   process.on('SIGTERM', forward);
@@ -18,6 +18,12 @@ export async function runCommand(opts: CliServeOptions, cmd: string[]): Promise<
     child.on('error', (e) => { process.stderr.write(`virtgpu-emu: cannot run ${cmd[0]}: ${e.message}\n`); resolve(127); });
     child.on('exit', (code, signal) => resolve(code ?? 128 + ((signal && (constants.signals as Record<string, number>)[signal]) || 0)));
   });
+  // RELEASE reaches us after the client's close() returned (or its exit): give the kernel a moment to deliver it,
+  // so the summary counts a clean release instead of closing the file ourselves.
+  for (const deadline = Date.now() + 2000; Date.now() < deadline;) {
+    try { if ((await s.snapshot()).openFiles === 0) break; } catch { break; }
+    await new Promise((r) => setTimeout(r, 10));
+  }
   try {
     const sum = await s.stop();
     process.stderr.write(summaryLine(sum) + '\n');

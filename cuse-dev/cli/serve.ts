@@ -5,10 +5,43 @@ import type { CliServeOptions } from './options';
 
 const err = (m: string): void => { process.stderr.write(`virtgpu-emu: ${m}\n`); };
 
+/**
+ * The preload handshake runs HERE, on the main thread: the serving worker is blocked in read(2) between requests,
+ * while a preloaded client hands its userfaultfd over before its main() runs. Accepted fds are published to the
+ * worker's provider through a shared mailbox (uffd/acquire.ts HandoffMailbox).
+ */
+async function startHandoff(opts: CliServeOptions): Promise<{ sab: SharedArrayBuffer; env: Record<string, string>; close: () => Promise<void> } | null> {
+  if (opts.watch === 'proc' || opts.watch === 'none' || opts.mode === 'pin') return null;
+  try {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const u = require('../../uffd') as typeof import('../../uffd');
+    const mailbox = new u.HandoffMailbox();
+    const h = await u.UffdHandoff.listen({ mailbox, log: (m) => err(m) });
+    const env = h.env();
+    if (!env.LD_PRELOAD) err('note: the preload library is not built (npm install): clients cannot hand over a userfaultfd');
+    return { sab: mailbox.sab, env, close: () => h.close() };
+  } catch (e) {
+    err(`note: no userfaultfd handoff (${(e as Error).message.split('\n')[0]}): clients are watched through /proc`);
+    return null;
+  }
+}
+
 export async function startServer(opts: CliServeOptions): Promise<RunningServer> {
-  const s = await startTransport(opts.transport, { ...opts, log: (m) => err(m) });
+  const handoff = await startHandoff(opts);
+  let s: RunningServer;
+  try {
+    s = await startTransport(opts.transport, { ...opts, handoff: handoff?.sab, log: (m) => err(m) });
+  } catch (e) {
+    await handoff?.close();
+    throw e;
+  }
   for (const n of s.notes) err(`note: ${n}`);
-  return s;
+  if (!handoff) return s;
+  const stop = s.stop.bind(s);
+  return Object.assign(s, {
+    clientEnv: handoff.env,
+    stop: async () => { try { return await stop(); } finally { await handoff.close(); } },
+  });
 }
 
 /** Exit without hanging on a serving thread blocked in read(2) (process.exit would join it forever). */
@@ -23,6 +56,7 @@ export function exitProcess(s: RunningServer | undefined, code: number): never {
 export async function serve(opts: CliServeOptions): Promise<never> {
   const s = await startServer(opts);
   process.stdout.write(readyLine(s) + '\n');
+  if (s.clientEnv) err(`clients hand their userfaultfd over when started with: ${Object.entries(s.clientEnv).map(([k, v]) => `${k}=${v}`).join(' ')}`);
   return new Promise<never>(() => {
     let stopping = false;
     const onSignal = (sig: NodeJS.Signals): void => {

@@ -11,6 +11,8 @@ export interface DeviceConfig {
   mode: DeviceMode;
   profile?: string;
   watch: WatchChoice;
+  /** The main thread's HandoffMailbox buffer: uffds of preloaded clients, by pid. */
+  handoff?: SharedArrayBuffer;
 }
 
 export interface ProviderChoice {
@@ -25,10 +27,11 @@ export interface ProviderChoice {
  * The uffd engineer's module is loaded by path at run time, so this package builds and serves without it.
  * Used export (uffd/watch.ts): createClientProvider({ watch, log, onPending }) → ClientProvider & { shutdown() }.
  */
-const WATCH_MODULE = '../../uffd/watch';
+const WATCH_MODULE = '../../uffd';
 
 interface WatchModule {
-  createClientProvider(o: { watch: 'auto' | 'uffd' | 'proc'; log?: (m: string) => void; onPending?: (pid: number) => void }): ClientProvider & { shutdown?: () => void };
+  createClientProvider(o: { watch: 'auto' | 'uffd' | 'proc'; log?: (m: string) => void; onPending?: (pid: number) => void; handoff?: { take(pid: number): number | null } | null }): ClientProvider & { shutdown?: () => void };
+  HandoffMailbox: new (sab: SharedArrayBuffer) => { take(pid: number): number | null };
 }
 
 function loadWatchModule(): WatchModule | string {
@@ -43,7 +46,7 @@ function loadWatchModule(): WatchModule | string {
 }
 
 /** --watch policy: auto tries the real watchers and falls back, announcing why; explicit choices fail loudly. */
-export function chooseProvider(watch: WatchChoice, log?: (m: string) => void): ProviderChoice {
+export function chooseProvider(watch: WatchChoice, log?: (m: string) => void, handoff?: SharedArrayBuffer): ProviderChoice {
   const none = (): ProviderChoice => ({ provider: procClientProvider(), watcher: 'none', reasons: [] });
   if (watch === 'none') return none();
   const m = loadWatchModule();
@@ -56,7 +59,7 @@ export function chooseProvider(watch: WatchChoice, log?: (m: string) => void): P
   let service: (pid: number) => void = () => undefined;
   let provider: ClientProvider & { shutdown?: () => void };
   try {
-    provider = m.createClientProvider({ watch, log, onPending: (pid) => service(pid) });
+    provider = m.createClientProvider({ watch, log, onPending: (pid) => service(pid), handoff: handoff ? new m.HandoffMailbox(handoff) : null });
   } catch (e) {
     if (watch !== 'auto') throw new Error(`--watch ${watch}: ${(e as Error).message.split('\n')[0]}`);
     const c = none();
@@ -74,7 +77,7 @@ export function chooseProvider(watch: WatchChoice, log?: (m: string) => void): P
 const HOST_LOG_KEEP = 1000;
 
 export function makeDevice(cfg: DeviceConfig, trace?: (ev: TraceEvent) => void, log?: (m: string) => void, provider?: ProviderChoice): { device: CoreDevice; watcher: string; reasons: string[]; shutdown: () => void } {
-  const p = provider ?? chooseProvider(cfg.watch, log);
+  const p = provider ?? chooseProvider(cfg.watch, log, cfg.handoff);
   // --trace promises every host command (issue 4): core's RecordingHost only keeps them, so forward each one.
   const host = new RecordingHost(HOST_LOG_KEEP);
   if (trace) host.onCommand = (cmd) => trace({ t: 'host', cmd });

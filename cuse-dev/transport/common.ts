@@ -20,6 +20,8 @@ export interface ServeOptions {
   mountDir?: string;
   /** CUSE: ask for unrestricted ioctls (default true: embedded pointers via RETRY). */
   unrestricted?: boolean;
+  /** Uffds handed over by preloaded clients, published by the main thread (uffd/acquire.ts HandoffMailbox). */
+  handoff?: SharedArrayBuffer;
   log?: (msg: string) => void;
 }
 
@@ -36,6 +38,8 @@ export interface RunningServer {
   stop(): Promise<Summary>;
   /** After stop(): true if the serving thread is still blocked (the process must then be killed, not exited). */
   stuck(): boolean;
+  /** Environment a client needs to hand its userfaultfd over (LD_PRELOAD + socket), when the watcher takes one. */
+  clientEnv?: Record<string, string>;
 }
 
 export const RENDER_MINOR_BASE = 128;
