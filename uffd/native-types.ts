@@ -36,6 +36,8 @@ export const READER_RECORD_HEADER_SIZE = 24;
 export interface ReaderOptions {
   /** Attach /proc/<pid>/task/{tid}/syscall snapshots to REMOVE records (to tell MADV_FREE from DONTNEED). */
   taskSyscallsPid?: number;
+  /** An eventfd (not owned) the reader bumps whenever it would call onPending: wakes a thread blocked in poll. */
+  notifyFd?: number;
 }
 
 export interface ReaderStats {
@@ -175,6 +177,12 @@ export interface UffdBinding {
   /** poll(pidfd, 0 ms): true once the process exited (zombie or reaped). */
   pidfdExited(pidfd: number): boolean;
   close(fd: number): void;
+  /** eventfd(2); default flags EFD_CLOEXEC|EFD_NONBLOCK. */
+  eventfd(flags?: number): number;
+  /** Read (reset) a non-blocking eventfd: its count, 0 if nothing was signalled. */
+  eventfdDrain(fd: number): number;
+  /** poll(2) for input on 1..8 fds: bit i set when fds[i] is readable (or hung up). Blocks the calling thread. */
+  pollReadable(fds: number[], timeoutMs: number): number;
 
   /** glibc ptrace(); PEEK* return the word read. Must be called on the tracer's thread (the one that seized). */
   ptrace(request: number, pid: number, addr: number | bigint, data: number | bigint): bigint;

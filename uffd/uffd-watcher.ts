@@ -19,6 +19,8 @@ export interface UffdWatcherOptions {
   log?: (msg: string) => void;
   /** false: never start the reader (tests: a daemon that stalls; the client then blocks in munmap). */
   startReader?: boolean;
+  /** An eventfd the reader bumps on new events: wakes a serving loop blocked in poll (onPending cannot run there). */
+  notifyFd?: number;
 }
 
 export type RegisterResult = { ok: true } | { ok: false; code: string; reason: string };
@@ -33,6 +35,7 @@ export class UffdWatcher {
   private readonly regs = new Map<number, Reg>();
   private queue: NotifierEvent[] = [];
   private readonly onPending?: () => void;
+  private readonly notifyFd?: number;
   private readonly log: (msg: string) => void;
   /** Features enabled by our UFFDIO_API (null: the uffd was already initialized by someone else). */
   readonly features: bigint | null;
@@ -46,6 +49,7 @@ export class UffdWatcher {
     this.pid = opts.pid;
     this.fd = opts.uffd;
     this.onPending = opts.onPending;
+    this.notifyFd = opts.notifyFd;
     this.log = opts.log ?? (() => undefined);
     const C = this.u.constants;
     const events = C.UFFD_FEATURE_EVENT_UNMAP | C.UFFD_FEATURE_EVENT_REMOVE | C.UFFD_FEATURE_EVENT_REMAP;
@@ -66,7 +70,7 @@ export class UffdWatcher {
     this.forkEvents = enabled !== null && (enabled & C.UFFD_FEATURE_EVENT_FORK) !== 0n;
     if (opts.startReader !== false) {
       try {
-        this.readerId = this.u.readerStart(this.fd, { taskSyscallsPid: this.pid }, () => this.pending());
+        this.readerId = this.u.readerStart(this.fd, { taskSyscallsPid: this.pid, notifyFd: this.notifyFd }, () => this.pending());
       } catch (e) {
         this.u.close(this.fd);
         this.fd = -1;

@@ -147,6 +147,8 @@ export interface ClientProviderOptions {
   log?: (msg: string) => void;
   /** Async wake-up: wire to `(pid) => device.service(pid)`. Runs on the JS thread that created the client. */
   onPending?: (pid: number) => void;
+  /** An eventfd every uffd reader bumps on new events, for a serving loop that blocks in poll() instead of the event loop. */
+  notifyFd?: number;
   /** /proc checker interval (ms) in addition to every ioctl entry; 0 = ioctl entry only. Default 100. */
   procIntervalMs?: number;
   /** Where handed-over uffds come from (the preload handshake); none: only our own process gets a uffd. */
@@ -215,7 +217,7 @@ export function createClientProvider(opts: ClientProviderOptions = {}): RealClie
       }
       if (fd !== null) {
         try {
-          uffd = new UffdWatcher({ binding: u, pid, uffd: fd, onPending, log, startReader: opts.startReader });
+          uffd = new UffdWatcher({ binding: u, pid, uffd: fd, onPending, log, startReader: opts.startReader, notifyFd: opts.notifyFd });
         } catch (e) {
           reason = `reader: ${(e as { code?: string }).code ?? String(e)}`;
         }
@@ -247,7 +249,7 @@ export function createClientProvider(opts: ClientProviderOptions = {}): RealClie
       const r = await injectUffdAsync(pid, { tid, binding: u });
       const cur = live.get(pid);
       if (cur !== env || env.events.released) { u.close(r.fd); return false; }
-      const w = new UffdWatcher({ binding: u, pid, uffd: r.fd, onPending: opts.onPending ? () => opts.onPending!(pid) : undefined, log, startReader: opts.startReader });
+      const w = new UffdWatcher({ binding: u, pid, uffd: r.fd, onPending: opts.onPending ? () => opts.onPending!(pid) : undefined, log, startReader: opts.startReader, notifyFd: opts.notifyFd });
       const ok = env.events.attachUffd(w);
       if (ok) log(`pid ${pid}: userfaultfd injected by ptrace into thread ${r.tid} in ${r.ms.toFixed(2)} ms${r.userModeOnly ? ' (UFFD_USER_MODE_ONLY)' : ''}`);
       return ok;

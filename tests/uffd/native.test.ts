@@ -511,3 +511,42 @@ test.serial('another JS thread (worker_threads) drains a reader by id', async (t
     unwatch(w, [[w.addr + PAGE, 3 * PAGE]]);
   }
 });
+
+// ---- eventfd / poll / reader notifyFd (the serving loop's async wake-up) ----
+
+test.serial('eventfd + pollReadable: nothing pending → 0; a write → bit set; eventfdDrain resets it', (t) => {
+  const e = u.eventfd();
+  try {
+    t.is(u.pollReadable([e], 0), 0);
+    t.is(u.eventfdDrain(e), 0);
+    fs.writeSync(e, Buffer.from([2, 0, 0, 0, 0, 0, 0, 0]));
+    t.is(u.pollReadable([e], 0), 1);
+    t.is(u.eventfdDrain(e), 2);
+    t.is(u.pollReadable([e], 0), 0);
+    t.throws(() => u.pollReadable([], 0), { instanceOf: TypeError });
+  } finally {
+    u.close(e);
+  }
+});
+
+test.serial('a reader with notifyFd bumps that eventfd when an event is queued (wakes a thread blocked in poll)', (t) => {
+  const e = u.eventfd();
+  const fd = u.userfaultfd(C.O_CLOEXEC | C.O_NONBLOCK);
+  u.uffdApi(fd, BASE_FEATURES);
+  const addr = mapAnon(4);
+  touch(addr, 4);
+  u.uffdRegister(fd, addr, 4 * PAGE, C.UFFDIO_REGISTER_MODE_WP);
+  const id = u.readerStart(fd, { notifyFd: e });
+  try {
+    t.is(u.pollReadable([e], 0), 0);
+    u.munmap(addr + PAGE, PAGE); // returns once the reader thread has read the event
+    t.is(u.pollReadable([e], 1000), 1);
+    t.true(u.eventfdDrain(e) >= 1);
+    t.true(u.readerDrain(id).length > 0);
+  } finally {
+    u.readerStop(id);
+    u.munmap(addr, PAGE);
+    u.munmap(addr + 2 * PAGE, 2 * PAGE);
+    u.close(e);
+  }
+});

@@ -403,6 +403,7 @@ struct Reader {
   int id = 0;
   Fd uffd;
   Fd wake;  // eventfd: readerStop writes it to end the poll loop
+  int notifyFd = -1;  // caller's eventfd (not owned): bumped with every onPending, for a JS thread blocked elsewhere
   int snapshotPid = 0;
   bool nonblocking = false;
   std::thread thread;
@@ -429,6 +430,10 @@ struct Reader {
   }
 
   void Notify() {
+    if (notifyFd >= 0) {
+      uint64_t one = 1;
+      (void)!write(notifyFd, &one, sizeof one);  // EAGAIN only at a saturated counter: the waiter is awake anyway
+    }
     std::lock_guard<std::mutex> g(cbMu);
     // napi_closing after env teardown is fine to ignore. The call must never let a C++ exception escape: during
     // env teardown Function::Call fails (napi_cannot_run_js) and an uncaught Napi::Error would abort the process.
@@ -558,7 +563,7 @@ Napi::Value DrainQueue(Napi::Env env, Reader& r) {
 }
 
 Napi::Value ReaderStart(const Napi::CallbackInfo& info) {
-  Args a(info, "readerStart(uffd: number, opts: {taskSyscallsPid?: number}, onPending?: () => void)", 2, 3);
+  Args a(info, "readerStart(uffd: number, opts: {taskSyscallsPid?: number, notifyFd?: number}, onPending?: () => void)", 2, 3);
   Napi::Env env = info.Env();
   int fd = a.Fd(0, "uffd");
   if (!info[1].IsObject()) a.Fail("opts must be an object");
@@ -568,6 +573,13 @@ Napi::Value ReaderStart(const Napi::CallbackInfo& info) {
     uint64_t p = a.U64Of(pidV, "opts.taskSyscallsPid");
     if (p == 0 || p > INT_MAX) a.Fail("opts.taskSyscallsPid must be a pid");
     snapPid = static_cast<int>(p);
+  }
+  Napi::Value nfdV = info[1].As<Napi::Object>().Get("notifyFd");
+  int notifyFd = -1;
+  if (!nfdV.IsUndefined()) {
+    uint64_t n = a.U64Of(nfdV, "opts.notifyFd");
+    if (n > INT_MAX) a.Fail("opts.notifyFd must be an fd");
+    notifyFd = static_cast<int>(n);
   }
   bool hasCb = a.Has(2);
   if (hasCb && !info[2].IsFunction()) a.Fail("onPending must be a function");
@@ -580,6 +592,7 @@ Napi::Value ReaderStart(const Napi::CallbackInfo& info) {
   auto r = std::make_shared<Reader>();
   r->wake = std::move(wake);
   r->snapshotPid = snapPid;
+  r->notifyFd = notifyFd;
   r->nonblocking = (fl & O_NONBLOCK) != 0;
   if (hasCb) {
     r->tsfn = Napi::ThreadSafeFunction::New(env, info[2].As<Napi::Function>(), "virtgpu_uffd.reader", 0, 1,
@@ -704,6 +717,45 @@ Napi::Value PidfdExited(const Napi::CallbackInfo& info) {
   if (n < 0) ThrowSys(info.Env(), "poll", errno);
   if (p.revents & POLLNVAL) ThrowSys(info.Env(), "poll", EBADF, "pidfd " + std::to_string(p.fd));
   return Napi::Boolean::New(info.Env(), (p.revents & (POLLIN | POLLHUP)) != 0);
+}
+
+Napi::Value Eventfd(const Napi::CallbackInfo& info) {
+  Args a(info, "eventfd(flags?: number)", 0, 1);
+  int flags = a.Has(0) ? a.I32(0, "flags") : (EFD_CLOEXEC | EFD_NONBLOCK);
+  int fd = eventfd(0, flags);
+  if (fd < 0) ThrowSys(info.Env(), "eventfd", errno);
+  return Napi::Number::New(info.Env(), fd);
+}
+
+// Reads (and so resets) a non-blocking eventfd: the count, 0 when nothing was signalled.
+Napi::Value EventfdDrain(const Napi::CallbackInfo& info) {
+  Args a(info, "eventfdDrain(fd: number)", 1, 1);
+  uint64_t v = 0;
+  ssize_t n;
+  do n = read(a.Fd(0), &v, sizeof v); while (n < 0 && errno == EINTR);
+  if (n < 0 && errno != EAGAIN) ThrowSys(info.Env(), "read(eventfd)", errno);
+  return Napi::Number::New(info.Env(), n < 0 ? 0 : static_cast<double>(v));
+}
+
+// poll(2) for POLLIN on up to 8 fds; returns a bitmask (bit i: fds[i] readable or hung up). Blocks the calling
+// JS thread: meant for a worker whose only job is to wait (the serving loop), never for the main thread.
+Napi::Value PollReadable(const Napi::CallbackInfo& info) {
+  Args a(info, "pollReadable(fds: number[], timeoutMs: number)", 2, 2);
+  if (!info[0].IsArray()) a.Fail("fds must be an array");
+  Napi::Array arr = info[0].As<Napi::Array>();
+  if (arr.Length() == 0 || arr.Length() > 8) a.Fail("fds must hold 1 to 8 fds");
+  struct pollfd p[8];
+  for (uint32_t i = 0; i < arr.Length(); i++) p[i] = {static_cast<int>(a.U64Of(arr.Get(i), "fd")), POLLIN, 0};
+  int timeout = a.I32(1, "timeoutMs");
+  int n;
+  do n = poll(p, arr.Length(), timeout); while (n < 0 && errno == EINTR);
+  if (n < 0) ThrowSys(info.Env(), "poll", errno);
+  uint32_t mask = 0;
+  for (uint32_t i = 0; i < arr.Length(); i++) {
+    if (p[i].revents & POLLNVAL) ThrowSys(info.Env(), "poll", EBADF, "fd " + std::to_string(p[i].fd));
+    if (p[i].revents & (POLLIN | POLLHUP | POLLERR)) mask |= 1u << i;
+  }
+  return Napi::Number::New(info.Env(), mask);
 }
 
 Napi::Value Close(const Napi::CallbackInfo& info) {
@@ -1162,6 +1214,9 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   fn("pidfdGetfd", PidfdGetfd);
   fn("pidfdExited", PidfdExited);
   fn("close", Close);
+  fn("eventfd", Eventfd);
+  fn("eventfdDrain", EventfdDrain);
+  fn("pollReadable", PollReadable);
   fn("ptrace", Ptrace);
   fn("ptraceGetRegs", PtraceGetRegs);
   fn("ptraceSetRegs", PtraceSetRegs);
