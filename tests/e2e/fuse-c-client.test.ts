@@ -140,14 +140,16 @@ for (const mode of MODES) {
 
 // ---- the ordering acceptance ----
 
-maybeSerial(`notifier: free/re-register loop, 10000 cycles at one address, never the stale BO${skipWhy}`, async (t) => {
-  const r = await cliRun('notifier', [path.join(BIN, 'free_reregister_loop'), '-n', '10000'], 110_000);
-  const tap = parseTap(r.stdout).get('free_reregister_loop');
-  t.log(tap?.detail ?? tail(r.stdout));
-  t.is(r.code, 0, `${tail(r.stdout, 3)}\n${tail(r.stderr)}`);
-  t.true(tap?.ok, tap ? tap.detail : 'no result line');
-  fs.rmSync(r.dir, { recursive: true, force: true });
-});
+for (const watch of ['auto', 'proc'] as const) {
+  maybeSerial(`notifier (--watch ${watch}): free/re-register loop, 10000 cycles at one address, never the stale BO${skipWhy}`, async (t) => {
+    const r = await cliRun('notifier', [path.join(BIN, 'free_reregister_loop'), '-n', '10000'], 110_000, ['--watch', watch]);
+    const tap = parseTap(r.stdout).get('free_reregister_loop');
+    t.log(tap?.detail ?? tail(r.stdout));
+    t.is(r.code, 0, `${tail(r.stdout, 3)}\n${tail(r.stderr)}`);
+    t.true(tap?.ok, tap ? tap.detail : 'no result line');
+    fs.rmSync(r.dir, { recursive: true, force: true });
+  });
+}
 
 // ---- several clients on one server, observed through the snapshot ----
 
