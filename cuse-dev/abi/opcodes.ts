@@ -98,8 +98,10 @@ export const OPCODES: readonly OpcodeRow[] = [
   row(FuseOpcode.CUSE_INIT, 'CUSE_INIT', F.cuse_init_in),
 ];
 
-const byOp = new Map<number, OpcodeRow>(OPCODES.map((r) => [r.op, r]));
-export function opcodeRow(op: number): OpcodeRow | undefined { return byOp.get(op); }
+/** Indexed by opcode (a plain array lookup per request; the largest opcode is CUSE_INIT = 4096). */
+const byOp: (OpcodeRow | undefined)[] = new Array<OpcodeRow | undefined>(FuseOpcode.CUSE_INIT + 1).fill(undefined);
+for (const r of OPCODES) byOp[r.op] = r;
+export function opcodeRow(op: number): OpcodeRow | undefined { return op >= 0 && op < byOp.length ? byOp[op] : undefined; }
 
 const names: Record<number, string> = {
   1: 'LOOKUP', 2: 'FORGET', 3: 'GETATTR', 4: 'SETATTR', 5: 'READLINK', 6: 'SYMLINK', 8: 'MKNOD', 9: 'MKDIR', 10: 'UNLINK',

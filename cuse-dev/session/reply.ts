@@ -13,11 +13,41 @@ const OFF_UNIQUE = fuse_out_header.offsetOf('unique');
 /** Reported once per distinct bad value by the session (a bug upstream of the edge, never the kernel's problem). */
 export type BadErrnoSink = (what: string) => void;
 
+// Replies are carved out of 64 KiB slabs written through ONE DataView: a DataView per reply costs more than the
+// rest of a no-op ioctl reply (bench/transport). A slab is never reused, so each reply is fresh, zeroed and owned by
+// the caller; a slab is freed by GC once its last reply is gone.
+const SLAB_BYTES = 64 * 1024;
+/** Replies start 8-byte aligned, like every fuse.h struct. */
+const SLAB_ALIGN = 8;
+let slab = new ArrayBuffer(SLAB_BYTES);
+let slabView = new DataView(slab);
+let slabOff = 0;
+/** The reply alloc() returned last: the reply being built (identity is cheaper to test than `.buffer`). */
+let lastAlloc: Uint8Array | null = null;
+
+/** A zeroed reply buffer of `n` bytes inside the current slab (a new slab when it is full or `n` is larger). */
+function alloc(n: number): Uint8Array {
+  if (slabOff + n > slab.byteLength) {
+    slab = new ArrayBuffer(Math.max(SLAB_BYTES, n));
+    slabView = new DataView(slab);
+    slabOff = 0;
+  }
+  const buf = new Uint8Array(slab, slabOff, n);
+  slabOff += (n + SLAB_ALIGN - 1) & -SLAB_ALIGN;
+  lastAlloc = buf;
+  return buf;
+}
+
+/** A DataView over ALL of buf's ArrayBuffer (write at buf.byteOffset + off): the slab's one when buf came from alloc(). */
+function viewOf(buf: Uint8Array): DataView {
+  return buf === lastAlloc || buf.buffer === slab ? slabView : new DataView(buf.buffer);
+}
+
 function header(buf: Uint8Array, unique: bigint, error: number): void {
-  const dv = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
-  dv.setUint32(OFF_LEN, buf.length, LE);
-  dv.setInt32(OFF_ERROR, error, LE);
-  dv.setBigUint64(OFF_UNIQUE, unique, LE);
+  const dv = viewOf(buf), base = buf.byteOffset;
+  dv.setUint32(base + OFF_LEN, buf.length, LE);
+  dv.setInt32(base + OFF_ERROR, error, LE);
+  dv.setBigUint64(base + OFF_UNIQUE, unique, LE);
 }
 
 /** Valid errno → itself; anything else → EIO, reported. */
@@ -29,7 +59,7 @@ export function checkedErrno(e: Errno, bad?: BadErrnoSink): Errno {
 
 /** Error reply: header only, error = -errno. */
 export function replyError(unique: bigint, e: Errno, bad?: BadErrnoSink): Uint8Array {
-  const buf = new Uint8Array(HDR);
+  const buf = alloc(HDR);
   header(buf, unique, -checkedErrno(e, bad).errno);
   return buf;
 }
@@ -38,7 +68,7 @@ export function replyError(unique: bigint, e: Errno, bad?: BadErrnoSink): Uint8A
 export function replyOk(unique: bigint, ...parts: Uint8Array[]): Uint8Array {
   let n = HDR;
   for (const p of parts) n += p.length;
-  const buf = new Uint8Array(n);
+  const buf = alloc(n);
   let off = HDR;
   for (const p of parts) { buf.set(p, off); off += p.length; }
   header(buf, unique, 0);
@@ -47,7 +77,7 @@ export function replyOk(unique: bigint, ...parts: Uint8Array[]): Uint8Array {
 
 /** Success reply whose fixed part is a layout struct value. */
 export function replyStruct<T>(unique: bigint, layout: { size: number; encode(v: T, buf?: Uint8Array, off?: number): Uint8Array }, v: T, tail?: Uint8Array): Uint8Array {
-  const buf = new Uint8Array(HDR + layout.size + (tail?.length ?? 0));
+  const buf = alloc(HDR + layout.size + (tail?.length ?? 0));
   layout.encode(v, buf, HDR);
   if (tail) buf.set(tail, HDR + layout.size);
   header(buf, unique, 0);
@@ -55,6 +85,10 @@ export function replyStruct<T>(unique: bigint, layout: { size: number; encode(v:
 }
 
 const IOCTL_OUT = fuse_ioctl_out.size;
+const OFF_IOCTL_RESULT = fuse_ioctl_out.offsetOf('result');
+const OFF_IOCTL_FLAGS = fuse_ioctl_out.offsetOf('flags');
+const OFF_IOCTL_IN_IOVS = fuse_ioctl_out.offsetOf('in_iovs');
+const OFF_IOCTL_OUT_IOVS = fuse_ioctl_out.offsetOf('out_iovs');
 
 /**
  * Final FUSE_IOCTL reply: fuse_ioctl_out{result} + out data (scattered by the kernel over the out iovecs in order).
@@ -67,8 +101,13 @@ export function replyIoctl(unique: bigint, result: number | Errno, out: readonly
   else { bad?.(`ioctl result ${String(result)} is not an int >= 0, answered EIO`); res = -EIO.errno; }
   let n = HDR + IOCTL_OUT;
   for (const p of out) n += p.length;
-  const buf = new Uint8Array(n);
-  fuse_ioctl_out.encode({ result: res, flags: 0, in_iovs: 0, out_iovs: 0 }, buf, HDR);
+  const buf = alloc(n);
+  // The hot path of every ioctl: fuse_ioctl_out written field by field (flags, in_iovs, out_iovs = 0) through the slab view.
+  const dv = viewOf(buf), base = buf.byteOffset;
+  dv.setInt32(base + HDR + OFF_IOCTL_RESULT, res, LE);
+  dv.setUint32(base + HDR + OFF_IOCTL_FLAGS, 0, LE);
+  dv.setUint32(base + HDR + OFF_IOCTL_IN_IOVS, 0, LE);
+  dv.setUint32(base + HDR + OFF_IOCTL_OUT_IOVS, 0, LE);
   let off = HDR + IOCTL_OUT;
   for (const p of out) { buf.set(p, off); off += p.length; }
   header(buf, unique, 0);
@@ -78,7 +117,7 @@ export function replyIoctl(unique: bigint, result: number | Errno, out: readonly
 /** FUSE_IOCTL_RETRY: ask the kernel to fetch `inIov` and map `outIov` and send the request again (CUSE unrestricted only). */
 export function replyIoctlRetry(unique: bigint, inIov: readonly Range[], outIov: readonly Range[]): Uint8Array {
   const IOV = fuse_ioctl_iovec.size;
-  const buf = new Uint8Array(HDR + IOCTL_OUT + (inIov.length + outIov.length) * IOV);
+  const buf = alloc(HDR + IOCTL_OUT + (inIov.length + outIov.length) * IOV);
   fuse_ioctl_out.encode({ result: 0, flags: FUSE_IOCTL_RETRY, in_iovs: inIov.length, out_iovs: outIov.length }, buf, HDR);
   let off = HDR + IOCTL_OUT;
   for (const r of [...inIov, ...outIov]) {

@@ -60,6 +60,21 @@ const LOG_ONCE_MAX = 1024;
 const DEFAULT_MAX_WRITE = 128 * 1024;
 const DEV_OPEN_FLAGS = F.FOPEN_DIRECT_IO | F.FOPEN_NONSEEKABLE;
 const IOCTL_IN = F.fuse_ioctl_in.size;
+// Hot-path field offsets, from the tables.
+const IN_LEN = F.fuse_in_header.offsetOf('len');
+const IN_OPCODE = F.fuse_in_header.offsetOf('opcode');
+const IN_UNIQUE = F.fuse_in_header.offsetOf('unique');
+const IN_NODEID = F.fuse_in_header.offsetOf('nodeid');
+const IN_PID = F.fuse_in_header.offsetOf('pid');
+const IOCTL_FH = F.fuse_ioctl_in.offsetOf('fh');
+const IOCTL_FLAGS = F.fuse_ioctl_in.offsetOf('flags');
+const IOCTL_CMD = F.fuse_ioctl_in.offsetOf('cmd');
+const IOCTL_ARG = F.fuse_ioctl_in.offsetOf('arg');
+const IOCTL_IN_SIZE = F.fuse_ioctl_in.offsetOf('in_size');
+const IOCTL_OUT_SIZE = F.fuse_ioctl_in.offsetOf('out_size');
+const TWO_POW_32 = 2 ** 32;
+/** A little-endian u64 as the nearest number (exact below 2^53), without a bigint. */
+const u64Number = (dv: DataView, off: number): number => dv.getUint32(off, true) + dv.getUint32(off + 4, true) * TWO_POW_32;
 /** Opcodes the kernel probes and handles ENOSYS for by itself (STATX falls back to GETATTR, xattrs are off): not worth a log line. */
 const QUIET_ENOSYS = new Set<number>([FuseOpcode.FUSE_STATX, FuseOpcode.FUSE_GETXATTR, FuseOpcode.FUSE_LISTXATTR, FuseOpcode.FUSE_STATFS, FuseOpcode.FUSE_POLL]);
 
@@ -77,6 +92,8 @@ export class Session {
   private readonly logged = new Set<string>();
   private readonly bridge: BridgeCtx;
   private readonly initOp: number;
+  private viewBuffer: ArrayBufferLike | null = null;
+  private view: DataView | null = null;
 
   constructor(private readonly opts: SessionOptions) {
     this.kind = opts.kind;
@@ -124,14 +141,16 @@ export class Session {
         this.logOnce('short', `request of ${buf.length} bytes is shorter than fuse_in_header: EINVAL`);
         return replyError(unique, EINVAL);
       }
-      const h = F.fuse_in_header.decode(buf);
-      unique = h.unique;
-      op = h.opcode;
+      // The header fields read in place (one cached DataView over the loop's buffer): no decoded object per request.
+      const dv = this.viewOf(buf), at = buf.byteOffset;
+      const len = dv.getUint32(at + IN_LEN, true);
+      unique = dv.getBigUint64(at + IN_UNIQUE, true);
+      op = dv.getUint32(at + IN_OPCODE, true);
       const row = opcodeRow(op);
       const noReply = row?.noReply ?? false;
-      if (h.len !== buf.length) {
+      if (len !== buf.length) {
         this.stats.malformed++;
-        this.logOnce(`len:${op}`, `${opcodeName(op)}: header len ${h.len} but ${buf.length} bytes read: ${noReply ? 'dropped' : 'EINVAL'}`);
+        this.logOnce(`len:${op}`, `${opcodeName(op)}: header len ${len} but ${buf.length} bytes read: ${noReply ? 'dropped' : 'EINVAL'}`);
         return noReply ? null : replyError(unique, EINVAL);
       }
       const body = buf.subarray(IN_HDR);
@@ -155,7 +174,7 @@ export class Session {
         return replyError(unique, ENOSYS);
       }
       if (body.length < row.minBody) return noReply ? (this.stats.malformed++, null) : this.malformed(unique, op, body.length);
-      return this.dispatch(op, unique, h.nodeid, h.pid, body);
+      return this.dispatch(op, unique, dv.getBigUint64(at + IN_NODEID, true), dv.getUint32(at + IN_PID, true), body);
     } catch (e) {
       this.logOnce(`bug:${op}`, `BUG handling ${opcodeName(op)}: ${e instanceof Error ? e.stack ?? e.message : String(e)}`);
       const row = opcodeRow(op);
@@ -292,16 +311,25 @@ export class Session {
   }
 
   private ioctl(unique: bigint, tid: number, body: Uint8Array): Uint8Array {
-    const i = F.fuse_ioctl_in.decode(body);
-    if (body.length < IOCTL_IN + i.in_size) return this.malformed(unique, FuseOpcode.FUSE_IOCTL, body.length);
-    const h = this.handles.get(Number(i.fh));
+    // fuse_ioctl_in read in place (the hot path): u64s straight to numbers, as Number(bigint) would round them.
+    // `body` is a part of the request handle() just viewed: its cached view covers it.
+    const dv = this.view!, at = body.byteOffset;
+    const inSize = dv.getUint32(at + IOCTL_IN_SIZE, true);
+    if (body.length < IOCTL_IN + inSize) return this.malformed(unique, FuseOpcode.FUSE_IOCTL, body.length);
+    const h = this.handles.get(u64Number(dv, at + IOCTL_FH));
     if (!h) return replyError(unique, EBADF);
     if (h.kind !== 'dev') return replyError(unique, ENOTTY);
     this.stats.ioctls++;
     return bridgeIoctl(this.bridge, h.file, {
-      unique, pid: this.tgid(tid), flags: i.flags, cmd: i.cmd, arg: Number(i.arg),
-      inData: body.subarray(IOCTL_IN, IOCTL_IN + i.in_size), outSize: i.out_size,
+      unique, pid: this.tgid(tid), flags: dv.getUint32(at + IOCTL_FLAGS, true), cmd: dv.getUint32(at + IOCTL_CMD, true),
+      arg: u64Number(dv, at + IOCTL_ARG), inData: body.subarray(IOCTL_IN, IOCTL_IN + inSize), outSize: dv.getUint32(at + IOCTL_OUT_SIZE, true),
     });
+  }
+
+  /** A DataView over ALL of `buf`'s ArrayBuffer (read at buf.byteOffset + off), cached: the loop reads into one buffer. */
+  private viewOf(buf: Uint8Array): DataView {
+    if (buf.buffer !== this.viewBuffer) { this.viewBuffer = buf.buffer; this.view = new DataView(buf.buffer); }
+    return this.view!;
   }
 
   // ---- the FUSE tree ----

@@ -1,0 +1,93 @@
+// Floors for bench/transport: a FUSE server in a Node worker with blocking readSync/writeSync, like ours, minus parts.
+//   raw:     IOCTL answered in place from one preallocated buffer (result 0, in bytes echoed, rest zero), like the
+//            libfuse3 server: the cost of Node + worker + fs.readSync/writeSync alone;
+//   session: every request through cuse-dev's Session + serveLoop, over a stub device whose ioctl echoes its input:
+//            the transport's own cost without core/ and without a client watcher.
+// Other requests (INIT, LOOKUP, GETATTR, OPEN, FLUSH, RELEASE) always go through the Session.
+// Usage: node dist/bench/lib/fuse-floor.js raw|session MOUNTDIR  → prints "fuse-floor: serving <file>"; SIGTERM stops.
+import * as fs from 'fs';
+import * as path from 'path';
+import { Worker, isMainThread, workerData } from 'worker_threads';
+import * as F from '../../cuse-dev/abi/fuse';
+import { FuseOpcode } from '../../cuse-dev/abi/opcodes';
+import { Session } from '../../cuse-dev/session/session';
+import { serveLoop } from '../../cuse-dev/session/worker';
+import { FileTree } from '../../cuse-dev/session/tree';
+import { run } from '../../cuse-dev/transport/fuse';
+import type { CoreDevice, CoreFile } from '../../cuse-dev/session/core-api';
+
+export type FloorMode = 'raw' | 'session';
+const DEVICE = 'dev';
+const BUF = 256 * 1024;
+
+function stubDevice(): CoreDevice {
+  const file: CoreFile = { ioctl: (_pid, _cmd, argIn) => ({ result: 0, out: argIn }), close: () => undefined };
+  return {
+    open: () => file, plan: () => ({ inSize: 0, outSize: 0, in: [], out: [] }), service: () => undefined,
+    counts: () => ({}), snapshot: () => ({}), shutdown: () => undefined,
+  };
+}
+
+const IN_HDR = F.fuse_in_header.size;
+const OUT_HDR = F.fuse_out_header.size;
+const IOCTL_OUT = F.fuse_ioctl_out.size;
+const IN_OPCODE = F.fuse_in_header.offsetOf('opcode');
+const IN_UNIQUE = F.fuse_in_header.offsetOf('unique');
+const OUT_LEN = F.fuse_out_header.offsetOf('len');
+const OUT_UNIQUE = F.fuse_out_header.offsetOf('unique');
+const IOCTL_IN_SIZE = IN_HDR + F.fuse_ioctl_in.offsetOf('in_size');
+const IOCTL_OUT_SIZE = IN_HDR + F.fuse_ioctl_in.offsetOf('out_size');
+
+function workerMain(fd: number, mode: FloorMode): void {
+  const session = new Session({ kind: 'fuse', device: stubDevice(), tree: new FileTree(DEVICE, 0o666) });
+  if (mode === 'session') { serveLoop(fd, session, {}, BUF); return; }
+  const buf = new Uint8Array(BUF), dv = new DataView(buf.buffer);
+  const out = new Uint8Array(OUT_HDR + IOCTL_OUT + (1 << 14)), odv = new DataView(out.buffer);
+  for (;;) {
+    let n: number;
+    try { n = fs.readSync(fd, buf, 0, buf.length, null); } catch (e) {
+      const c = (e as NodeJS.ErrnoException).code;
+      if (c === 'EINTR' || c === 'EAGAIN' || c === 'ENOENT') continue;
+      return;
+    }
+    let reply: Uint8Array | null;
+    if (dv.getUint32(IN_OPCODE, true) === FuseOpcode.FUSE_IOCTL && session.state === 'ready') {
+      const inSize = dv.getUint32(IOCTL_IN_SIZE, true), outSize = Math.min(dv.getUint32(IOCTL_OUT_SIZE, true), 1 << 14);
+      const len = OUT_HDR + IOCTL_OUT + outSize;
+      odv.setUint32(OUT_LEN, len, true);
+      odv.setBigUint64(OUT_UNIQUE, dv.getBigUint64(IN_UNIQUE, true), true);
+      const echo = Math.min(inSize, outSize), data = OUT_HDR + IOCTL_OUT;
+      out.set(buf.subarray(IN_HDR + F.fuse_ioctl_in.size, IN_HDR + F.fuse_ioctl_in.size + echo), data);
+      out.fill(0, data + echo, data + outSize);
+      reply = out.subarray(0, len);
+    } else {
+      reply = session.handle(buf.subarray(0, n));
+    }
+    if (reply) { try { fs.writeSync(fd, reply); } catch { /* ENOENT: interrupted */ } }
+  }
+}
+
+async function main(mode: FloorMode, mnt: string): Promise<void> {
+  fs.mkdirSync(mnt, { recursive: true });
+  const fd = fs.openSync('/dev/fuse', fs.constants.O_RDWR);
+  const m = await run('mount', ['-i', '-t', 'fuse.virtgpu-floor', '-o', 'fd=3,rootmode=40000,user_id=0,group_id=0,allow_other', 'virtgpu-floor', mnt], fd);
+  if (m.code !== 0) throw new Error(`mount failed: ${m.stderr}`);
+  const w = new Worker(__filename, { workerData: { floor: { fd, mode } } });
+  // The worker ends when the mount goes away (read → ENODEV).
+  const stop = (): void => { void run('umount', ['-l', mnt]).then(() => setTimeout(() => process.exit(0), 1000).unref()); };
+  process.on('SIGTERM', stop);
+  process.on('SIGINT', stop);
+  w.on('exit', () => process.exit(0));
+  const file = path.join(mnt, DEVICE);
+  await fs.promises.stat(file);
+  process.stdout.write(`fuse-floor: serving ${file}\n`);
+}
+
+if (!isMainThread && (workerData as { floor?: unknown } | null)?.floor) {
+  const { fd, mode } = (workerData as { floor: { fd: number; mode: FloorMode } }).floor;
+  workerMain(fd, mode);
+} else if (isMainThread && require.main === module) {
+  const [mode, mnt] = process.argv.slice(2);
+  if ((mode !== 'raw' && mode !== 'session') || !mnt) { console.error('usage: fuse-floor raw|session MOUNTDIR'); process.exit(2); }
+  main(mode, mnt).catch((e: Error) => { console.error(e.message); process.exit(1); });
+}
