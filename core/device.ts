@@ -82,6 +82,7 @@ export class Device {
     const f = new DrmFile(this, this.nextFileId++, client);
     this.files.add(f);
     f.clients.add(client);
+    client.files.add(f);
     client.refs++;
     this.trace?.({ t: 'file', op: 'open', file: f.id, pid });
     return f;
@@ -117,7 +118,7 @@ export class Device {
     }
     this.files.delete(f);
     this.trace?.({ t: 'file', op: 'close', file: f.id, pid: f.opener.pid });
-    for (const c of f.clients) this.unrefClient(c);
+    for (const c of f.clients) { c.files.delete(f); this.unrefClient(c); }
     f.clients.clear();
   }
 
@@ -129,7 +130,7 @@ export class Device {
     if (f.closed) return { result: EBADF, out: new Uint8Array(0) };
     const client = this.useClient(f, pid);
     this.stats.ioctls++;
-    this.entry(f, client);
+    this.entry(client);
     const ctx: IoctlCtx = { file: f, client, user: user ?? client.memory };
     const t0 = this.trace ? performance.now() : 0;
     const r = this.table.call(cmd, argIn, ctx, (e, row) => this.logOnce(`bug:${row.name}:${String(e)}`, `BUG in ${row.name}: ${e instanceof Error ? e.stack : String(e)}`));
@@ -167,17 +168,18 @@ export class Device {
 
   private useClient(f: DrmFile, pid: number): Client {
     const c = this.clientFor(pid);
-    if (!f.clients.has(c)) { f.clients.add(c); c.refs++; }
+    if (!f.clients.has(c)) { f.clients.add(c); c.files.add(f); c.refs++; }
     return c;
   }
 
   /** Ioctl entry (spec §5): drain the client's events, run the invalidate handlers, then the worker. */
-  private entry(f: DrmFile, c: Client): void {
-    this.guard(`entry:${c.pid}`, () => {
+  private entry(c: Client): void {
+    try {
       this.drainInto(c);
       if (this.scheduler.runAtEntry()) for (const g of this.filesOf(c)) runWorker(g);
-    });
-    void f;
+    } catch (e) {
+      this.logOnce(`bug:entry:${c.pid}:${String(e)}`, `entry of pid ${c.pid}: ${e instanceof Error ? e.stack : String(e)}`);
+    }
   }
 
   /** Watchers touch real processes that may vanish: a failure there is logged once and never escapes to a transport. */
@@ -208,10 +210,10 @@ export class Device {
     runWorker(f);
   }
 
-  filesOf(c: Client): DrmFile[] {
-    const r: DrmFile[] = [];
-    for (const f of this.files) if (f.clients.has(c)) r.push(f);
-    return r;
+  /** The client's files in open order (deterministic host command order across files). */
+  filesOf(c: Client): Iterable<DrmFile> {
+    if (c.files.size < 2) return c.files;
+    return [...c.files].sort((a, b) => a.id - b.id);
   }
 
   // ---- objects ----

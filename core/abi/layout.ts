@@ -4,6 +4,8 @@
 
 export interface FieldType<T> {
   readonly kind: string;
+  /** DataView accessor suffix for scalars ('Uint32', 'BigUint64', …): lets Struct compile straight-line codecs. */
+  readonly accessor?: string;
   readonly size: number;
   readonly align: number;
   read(dv: DataView, off: number): T;
@@ -15,17 +17,17 @@ export interface FieldType<T> {
 const LE = true;
 const hex = (v: bigint | number): string => '0x' + v.toString(16);
 
-function scalar<T>(kind: string, size: number, read: FieldType<T>['read'], write: FieldType<T>['write'], zero: T, dump: (v: T) => unknown = (v) => v): FieldType<T> {
-  return { kind, size, align: size, read, write, zero: () => zero, dump };
+function scalar<T>(kind: string, size: number, accessor: string, read: FieldType<T>['read'], write: FieldType<T>['write'], zero: T, dump: (v: T) => unknown = (v) => v): FieldType<T> {
+  return { kind, size, align: size, accessor, read, write, zero: () => zero, dump };
 }
 
-export const u8 = scalar<number>('u8', 1, (d, o) => d.getUint8(o), (d, o, v) => d.setUint8(o, v), 0);
-export const u16 = scalar<number>('u16', 2, (d, o) => d.getUint16(o, LE), (d, o, v) => d.setUint16(o, v, LE), 0);
-export const u32 = scalar<number>('u32', 4, (d, o) => d.getUint32(o, LE), (d, o, v) => d.setUint32(o, v, LE), 0);
-export const i32 = scalar<number>('i32', 4, (d, o) => d.getInt32(o, LE), (d, o, v) => d.setInt32(o, v, LE), 0);
-/** u64 stays a bigint at the codec edge; convert addresses once with `toAddr` (core/memory/addr.ts). */
-export const u64 = scalar<bigint>('u64', 8, (d, o) => d.getBigUint64(o, LE), (d, o, v) => d.setBigUint64(o, v, LE), 0n, hex);
-export const i64 = scalar<bigint>('i64', 8, (d, o) => d.getBigInt64(o, LE), (d, o, v) => d.setBigInt64(o, v, LE), 0n);
+export const u8 = scalar<number>('u8', 1, 'Uint8', (d, o) => d.getUint8(o), (d, o, v) => d.setUint8(o, v), 0);
+export const u16 = scalar<number>('u16', 2, 'Uint16', (d, o) => d.getUint16(o, LE), (d, o, v) => d.setUint16(o, v, LE), 0);
+export const u32 = scalar<number>('u32', 4, 'Uint32', (d, o) => d.getUint32(o, LE), (d, o, v) => d.setUint32(o, v, LE), 0);
+export const i32 = scalar<number>('i32', 4, 'Int32', (d, o) => d.getInt32(o, LE), (d, o, v) => d.setInt32(o, v, LE), 0);
+/** u64 stays a bigint at the codec edge; addresses are converted once with `addrOf` (core/memory/client-memory.ts). */
+export const u64 = scalar<bigint>('u64', 8, 'BigUint64', (d, o) => d.getBigUint64(o, LE), (d, o, v) => d.setBigUint64(o, v, LE), 0n, hex);
+export const i64 = scalar<bigint>('i64', 8, 'BigInt64', (d, o) => d.getBigInt64(o, LE), (d, o, v) => d.setBigInt64(o, v, LE), 0n);
 
 /** Padding: decodes to nothing, encode leaves the caller's bytes as they were (the kernel copies them back untouched). */
 export interface PadType extends FieldType<undefined> { readonly kind: 'pad' }
@@ -81,6 +83,9 @@ export class Struct<T> implements FieldType<T> {
     this.live = fields.filter((f) => f.type.kind !== 'pad');
     this.align = align;
     this.size = alignUp(off, align);
+    const c = compile(this.live);
+    this.read = c.read as (dv: DataView, off: number) => T;
+    this.write = c.write as (dv: DataView, off: number, v: T) => void;
   }
 
   offsetOf(field: keyof T & string): number {
@@ -89,16 +94,9 @@ export class Struct<T> implements FieldType<T> {
     return f.offset;
   }
 
-  read(dv: DataView, off: number): T {
-    const o: Record<string, unknown> = {};
-    for (const f of this.live) o[f.name] = f.type.read(dv, off + f.offset);
-    return o as T;
-  }
-
-  write(dv: DataView, off: number, v: T): void {
-    const r = v as Record<string, unknown>;
-    for (const f of this.live) f.type.write(dv, off + f.offset, (r[f.name] ?? f.type.zero()) as never);
-  }
+  /** Straight-line codecs compiled from the table (see `compile`): one object shape per struct, no per-field calls. */
+  readonly read: (dv: DataView, off: number) => T;
+  readonly write: (dv: DataView, off: number, v: T) => void;
 
   zero(): T {
     const o: Record<string, unknown> = {};
@@ -136,6 +134,35 @@ export class Struct<T> implements FieldType<T> {
     for (const f of this.live) o[f.name] = f.type.dump(r[f.name] as never);
     return o;
   }
+}
+
+/**
+ * Compile a table into two straight-line functions (the hot path of every ioctl decodes and encodes a struct):
+ * scalars become direct DataView calls at constant offsets, other field types call their own read/write.
+ * Only table data reaches the generated source: names are JSON-quoted, offsets and accessors are our own constants.
+ */
+function compile(live: readonly FieldInfo[]): { read: (dv: DataView, off: number) => unknown; write: (dv: DataView, off: number, v: unknown) => void } {
+  const key = (n: string): string => JSON.stringify(n);
+  const r: string[] = [];
+  const w: string[] = [];
+  live.forEach((f, i) => {
+    const acc = f.type.accessor;
+    const le = acc && acc !== 'Uint8' ? ', true' : '';
+    if (acc) {
+      r.push(`${key(f.name)}: dv.get${acc}(o + ${f.offset}${le})`);
+      const zero = acc.startsWith('Big') ? '0n' : '0';
+      w.push(`dv.set${acc}(o + ${f.offset}, v[${key(f.name)}] ?? ${zero}${le});`);
+    } else {
+      r.push(`${key(f.name)}: T[${i}].read(dv, o + ${f.offset})`);
+      w.push(`{ const x = v[${key(f.name)}]; T[${i}].write(dv, o + ${f.offset}, x === undefined ? T[${i}].zero() : x); }`);
+    }
+  });
+  const types = live.map((f) => f.type);
+  // eslint-disable-next-line @typescript-eslint/no-implied-eval
+  const read = new Function('T', `return function read(dv, o) { return { ${r.join(', ')} }; };`)(types);
+  // eslint-disable-next-line @typescript-eslint/no-implied-eval
+  const write = new Function('T', `return function write(dv, o, v) { ${w.join(' ')} };`)(types);
+  return { read, write };
 }
 
 export function struct<F extends Fields>(name: string, spec: F): Struct<Infer<F>> {

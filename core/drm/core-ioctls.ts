@@ -6,15 +6,20 @@ import { defineRow, type Range } from './dispatch';
 
 export const DRIVER = { major: 0, minor: 1, patch: 0, name: 'virtio_gpu', date: '0', desc: 'virtio GPU' } as const;
 const enc = new TextEncoder();
-const STRINGS = { name: enc.encode(DRIVER.name), date: enc.encode(DRIVER.date), desc: enc.encode(DRIVER.desc) };
-
 type V = ReturnType<typeof drm_version.zero>;
+/** The three strings drm_version returns, with the struct fields that carry each one's length and pointer. */
+const FIELDS = [
+  { bytes: enc.encode(DRIVER.name), len: 'name_len', ptr: 'name' },
+  { bytes: enc.encode(DRIVER.date), len: 'date_len', ptr: 'date' },
+  { bytes: enc.encode(DRIVER.desc), len: 'desc_len', ptr: 'desc' },
+].map((f) => ({ ...f, trueLen: BigInt(f.bytes.length) })) as { bytes: Uint8Array; len: 'name_len' | 'date_len' | 'desc_len'; ptr: 'name' | 'date' | 'desc'; trueLen: bigint }[];
+
 /** drm_copy_field: copy min(len, strlen) bytes (no NUL) when buf and len are set; always report the true length. */
 function versionRanges(a: V): Range[] {
   const r: Range[] = [];
-  for (const k of ['name', 'date', 'desc'] as const) {
-    const len = Math.min(Number(a[`${k}_len`]), STRINGS[k].length);
-    if (len > 0 && a[k] !== 0n) r.push({ addr: Number(a[k]), len });
+  for (const f of FIELDS) {
+    const len = a[f.len] < f.trueLen ? Number(a[f.len]) : f.bytes.length;
+    if (len > 0 && a[f.ptr] !== 0n) r.push({ addr: Number(a[f.ptr]), len });
   }
   return r;
 }
@@ -25,13 +30,10 @@ export const versionRow = defineRow({
   pointers: (a) => ({ in: [], out: versionRanges(a) }),
   handler: ({ user }, a) => {
     a.version_major = DRIVER.major; a.version_minor = DRIVER.minor; a.version_patchlevel = DRIVER.patch;
-    for (const k of ['name', 'date', 'desc'] as const) {
-      const len = Math.min(Number(a[`${k}_len`]), STRINGS[k].length);
-      a[`${k}_len`] = BigInt(STRINGS[k].length);
-      if (len > 0 && a[k] !== 0n) {
-        const e = user.write(Number(a[k]), STRINGS[k].subarray(0, len));
-        if (e) return EFAULT;
-      }
+    for (const f of FIELDS) {
+      const len = a[f.len] < f.trueLen ? Number(a[f.len]) : f.bytes.length;
+      a[f.len] = f.trueLen;
+      if (len > 0 && a[f.ptr] !== 0n && user.write(Number(a[f.ptr]), f.bytes.subarray(0, len))) return EFAULT;
     }
     return 0;
   },
