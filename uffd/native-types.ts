@@ -170,6 +170,11 @@ export interface UffdBinding {
   /** Wakes and joins the thread, closes the uffd (releases blocked clients), returns records never drained. */
   readerStop(id: number): Buffer;
   readerStats(id: number): ReaderStats;
+  /**
+   * Lock-free hint words of a reader: [0] a read() may be in progress, [1] records are queued. Load [0] then [1]
+   * with Atomics.load; both 0 ⇒ readerDrain would return nothing (every event already read was drained).
+   */
+  readerPendingView(id: number): Int32Array;
 
   pidfdOpen(pid: number, flags?: number): number;
   /** pidfd_getfd(2); the new fd is O_CLOEXEC. */

@@ -32,6 +32,7 @@ export class UffdWatcher {
   readonly pid: number;
   private fd: number;
   private readerId = -1;
+  private hint: Int32Array | null = null;
   private readonly regs = new Map<number, Reg>();
   private queue: NotifierEvent[] = [];
   private readonly onPending?: () => void;
@@ -143,6 +144,9 @@ export class UffdWatcher {
 
   private pull(): void {
     if (this.readerId < 0) return;
+    // Hot path (every ioctl entry): skip the native drain when the reader says nothing was read since the last one.
+    const h = this.hint ??= this.u.readerPendingView(this.readerId);
+    if (Atomics.load(h, 0) === 0 && Atomics.load(h, 1) === 0) return;
     const buf = this.u.readerDrain(this.readerId);
     if (buf.length) this.convert(decodeReaderRecords(buf));
   }
@@ -214,6 +218,7 @@ export class UffdWatcher {
     if (this.readerId >= 0) {
       const rest = this.u.readerStop(this.readerId);
       this.readerId = -1;
+      this.hint = null;
       for (const r of decodeReaderRecords(rest)) if (r.kind === 'FORK') this.closeForkFd(r.ufd);
     } else if (this.fd >= 0) {
       this.u.close(this.fd);

@@ -550,3 +550,17 @@ test.serial('a reader with notifyFd bumps that eventfd when an event is queued (
     u.close(e);
   }
 });
+
+test.serial('readerPendingView: both hint words 0 when idle; an event read sets "queued"; readerDrain clears it', (t) => {
+  const w = watch(4);
+  try {
+    const h = u.readerPendingView(w.id);
+    t.deepEqual([Atomics.load(h, 0), Atomics.load(h, 1)], [0, 0]);
+    u.munmap(w.addr + PAGE, PAGE); // returns after the reader read the event
+    t.is(Atomics.load(h, 1), 1);
+    t.true(u.readerDrain(w.id).length > 0);
+    t.deepEqual([Atomics.load(h, 0), Atomics.load(h, 1)], [0, 0]);
+  } finally {
+    unwatch(w, [[w.addr, PAGE], [w.addr + 2 * PAGE, 2 * PAGE]]);
+  }
+});

@@ -195,6 +195,7 @@ t0('client exit → RELEASE (ignored: handles live until close); counts and fds 
   const a = await c.num('mmap 4');
   const r = h.create(f, pid, a, 4 * PG);
   await c.exit();
+  await new Promise((res) => setTimeout(res, 150)); // exit is polled at most every 100 ms (off the ioctl hot path)
   h.poke(f, pid);
   t.true(evs.some((x) => x.event === 'RELEASE'));
   t.is(h.handle(f, r.handle)?.handle, r.handle);

@@ -404,6 +404,9 @@ struct Reader {
   Fd uffd;
   Fd wake;  // eventfd: readerStop writes it to end the poll loop
   int notifyFd = -1;  // caller's eventfd (not owned): bumped with every onPending, for a JS thread blocked elsewhere
+  // Lock-free hint for JS (readerPendingView): [0] = a read() may be in progress, [1] = records queued. JS reads
+  // [0] then [1]; both 0 means every event already read has been drained, so drain() can skip the native call.
+  int32_t hint[2] = {0, 0};
   int snapshotPid = 0;
   bool nonblocking = false;
   std::thread thread;
@@ -483,6 +486,7 @@ struct Reader {
       }
       bool notify = false;
       int readErr = 0;
+      __atomic_store_n(&hint[0], 1, __ATOMIC_SEQ_CST);  // before read(): the client is released by the read
       {
         std::lock_guard<std::mutex> g(mu);
         if (snapshotPid > 0) (haveSnap ? snapshots : snapshotErrors)++;
@@ -520,6 +524,7 @@ struct Reader {
           }
           events += count;
           queuedRecords += count;
+          if (queuedRecords > 0) __atomic_store_n(&hint[1], 1, __ATOMIC_SEQ_CST);
           if (count > 0 && !notified) {
             notified = true;
             notifications++;
@@ -528,6 +533,7 @@ struct Reader {
           if (count < kBatch) break;
         }
       }
+      __atomic_store_n(&hint[0], 0, __ATOMIC_SEQ_CST);
       if (notify) Notify();
       if (readErr != 0) return Fail(readErr);
     }
@@ -558,6 +564,7 @@ Napi::Value DrainQueue(Napi::Env env, Reader& r) {
     out.swap(r.queue);
     r.queuedRecords = 0;
     r.notified = false;
+    __atomic_store_n(&r.hint[1], 0, __ATOMIC_SEQ_CST);
   }
   return Napi::Buffer<uint8_t>::Copy(env, out.data(), out.size());
 }
@@ -635,6 +642,17 @@ Napi::Value ReaderDrain(const Napi::CallbackInfo& info) {
   Args a(info, "readerDrain(id: number)", 1, 1);
   auto r = FindReader(info.Env(), a.I32(0, "id"), "readerDrain");
   return DrainQueue(info.Env(), *r);
+}
+
+// An Int32Array(2) over the reader's hint words (see Reader::hint); the ArrayBuffer keeps the Reader alive.
+Napi::Value ReaderPendingView(const Napi::CallbackInfo& info) {
+  Args a(info, "readerPendingView(id: number)", 1, 1);
+  Napi::Env env = info.Env();
+  auto r = FindReader(env, a.I32(0, "id"), "readerPendingView");
+  auto* keep = new std::shared_ptr<Reader>(r);
+  Napi::ArrayBuffer ab = Napi::ArrayBuffer::New(env, r->hint, sizeof r->hint,
+                                                [](Napi::Env, void*, std::shared_ptr<Reader>* k) { delete k; }, keep);
+  return Napi::Int32Array::New(env, 2, ab, 0);
 }
 
 Napi::Value ReaderStop(const Napi::CallbackInfo& info) {
@@ -1209,6 +1227,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   fn("readerStart", ReaderStart);
   fn("readerDrain", ReaderDrain);
   fn("readerStop", ReaderStop);
+  fn("readerPendingView", ReaderPendingView);
   fn("readerStats", ReaderStats);
   fn("pidfdOpen", PidfdOpen);
   fn("pidfdGetfd", PidfdGetfd);
