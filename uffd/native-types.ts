@@ -188,6 +188,10 @@ export interface UffdBinding {
   eventfdDrain(fd: number): number;
   /** poll(2) for input on 1..8 fds: bit i set when fds[i] is readable (or hung up). Blocks the calling thread. */
   pollReadable(fds: number[], timeoutMs: number): number;
+  /** read(2) into buf; with wakeFd >= 0, poll both first and return -1 (wakeFd drained) when only it is readable. */
+  readOrWake(fd: number, buf: Uint8Array, wakeFd: number): number;
+  /** One write(2) of the whole buffer; bytes written. */
+  writeFd(fd: number, buf: Uint8Array): number;
 
   /** glibc ptrace(); PEEK* return the word read. Must be called on the tracer's thread (the one that seized). */
   ptrace(request: number, pid: number, addr: number | bigint, data: number | bigint): bigint;

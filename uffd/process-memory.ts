@@ -20,6 +20,9 @@ export interface ProcessMemoryOptions {
 /** Most iovecs per process_vm_* call batch we build here (the addon splits at IOV_MAX anyway). */
 const TOUCH_BATCH = 4096;
 
+/** The kernel refused process_madvise(MADV_POPULATE_*) once: every later client goes straight to 'touch'. */
+let processMadviseRefused = false;
+
 export class ProcessMemory implements ClientMemory {
   private readonly u: UffdBinding;
   private readonly pagemap: PagemapReader;
@@ -33,7 +36,7 @@ export class ProcessMemory implements ClientMemory {
     this.u = opts.binding ?? loadUffd();
     this.announce = opts.announce ?? (() => undefined);
     this.self = pid === process.pid;
-    this.populateMethod = this.self ? 'madvise' : 'process_madvise';
+    this.populateMethod = this.self ? 'madvise' : processMadviseRefused ? 'touch' : 'process_madvise';
     this.pagemap = new PagemapReader(pid);
   }
 
@@ -92,6 +95,7 @@ export class ProcessMemory implements ClientMemory {
         const code = (e as { code?: string }).code;
         if (code !== 'EINVAL' && code !== 'EPERM' && code !== 'ENOSYS') return ENOMEM;
         this.populateMethod = 'touch';
+        processMadviseRefused = true; // a property of the kernel: said once, not once per client
         this.announce('populate', `pid ${this.pid}: process_madvise(MADV_POPULATE_${write ? 'WRITE' : 'READ'}) -> ${code}; populating by touching pages through process_vm_readv/writev`);
       } finally {
         if (pidfd >= 0) this.u.close(pidfd);

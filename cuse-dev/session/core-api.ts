@@ -25,6 +25,8 @@ export interface CoreDevice {
   shutdown(): void;
   /** Core's running totals (clients, ioctls, userptrs created/split/evicted/unmapped…), when it has them. */
   stats?: object | (() => object);
+  /** Live clients by pid, with their watcher (the loop waits for memory events only while ranges are watched). */
+  readonly clients?: ReadonlyMap<number, { events: { registrations(): number } }>;
 }
 
 export function statsOf(dev: CoreDevice): Record<string, number> {

@@ -13,6 +13,8 @@ export interface DeviceConfig {
   watch: WatchChoice;
   /** The main thread's HandoffMailbox buffer: uffds of preloaded clients, by pid. */
   handoff?: SharedArrayBuffer;
+  /** An eventfd the uffd readers bump on new events (set inside the serving worker). */
+  notifyFd?: number;
 }
 
 export interface ProviderChoice {
@@ -30,7 +32,7 @@ export interface ProviderChoice {
 const WATCH_MODULE = '../../uffd';
 
 interface WatchModule {
-  createClientProvider(o: { watch: 'auto' | 'uffd' | 'proc'; log?: (m: string) => void; onPending?: (pid: number) => void; handoff?: { take(pid: number): number | null } | null }): ClientProvider & { shutdown?: () => void };
+  createClientProvider(o: { watch: 'auto' | 'uffd' | 'proc'; log?: (m: string) => void; onPending?: (pid: number) => void; handoff?: { take(pid: number): number | null } | null; notifyFd?: number }): ClientProvider & { shutdown?: () => void };
   HandoffMailbox: new (sab: SharedArrayBuffer) => { take(pid: number): number | null };
 }
 
@@ -46,7 +48,7 @@ function loadWatchModule(): WatchModule | string {
 }
 
 /** --watch policy: auto tries the real watchers and falls back, announcing why; explicit choices fail loudly. */
-export function chooseProvider(watch: WatchChoice, log?: (m: string) => void, handoff?: SharedArrayBuffer): ProviderChoice {
+export function chooseProvider(watch: WatchChoice, log?: (m: string) => void, handoff?: SharedArrayBuffer, notifyFd?: number): ProviderChoice {
   const none = (): ProviderChoice => ({ provider: procClientProvider(), watcher: 'none', reasons: [] });
   if (watch === 'none') return none();
   const m = loadWatchModule();
@@ -59,7 +61,7 @@ export function chooseProvider(watch: WatchChoice, log?: (m: string) => void, ha
   let service: (pid: number) => void = () => undefined;
   let provider: ClientProvider & { shutdown?: () => void };
   try {
-    provider = m.createClientProvider({ watch, log, onPending: (pid) => service(pid), handoff: handoff ? new m.HandoffMailbox(handoff) : null });
+    provider = m.createClientProvider({ watch, log, onPending: (pid) => service(pid), handoff: handoff ? new m.HandoffMailbox(handoff) : null, notifyFd });
   } catch (e) {
     if (watch !== 'auto') throw new Error(`--watch ${watch}: ${(e as Error).message.split('\n')[0]}`);
     const c = none();
@@ -77,7 +79,7 @@ export function chooseProvider(watch: WatchChoice, log?: (m: string) => void, ha
 const HOST_LOG_KEEP = 1000;
 
 export function makeDevice(cfg: DeviceConfig, trace?: (ev: TraceEvent) => void, log?: (m: string) => void, provider?: ProviderChoice): { device: CoreDevice; watcher: string; reasons: string[]; shutdown: () => void } {
-  const p = provider ?? chooseProvider(cfg.watch, log, cfg.handoff);
+  const p = provider ?? chooseProvider(cfg.watch, log, cfg.handoff, cfg.notifyFd);
   // --trace promises every host command (issue 4): core's RecordingHost only keeps them, so forward each one.
   const host = new RecordingHost(HOST_LOG_KEEP);
   if (trace) host.onCommand = (cmd) => trace({ t: 'host', cmd });

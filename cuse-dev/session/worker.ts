@@ -46,6 +46,34 @@ export interface LoopHooks {
   /** After each request (and its reply): return true to leave the loop. */
   afterRequest?: () => boolean;
   log?: (msg: string) => void;
+  /** An eventfd to wait on besides the device (memory events of watched clients), or -1 when none is needed now. */
+  wakeFd?: () => number;
+  /** The wake fd fired: run the work it stands for (core's service() for clients with pending events). */
+  onWake?: () => void;
+}
+
+/** How the loop reads and writes the device fd: native read/poll when the addon loads, else Node's fs. */
+export interface LoopIO {
+  /** Bytes read, or -1 when only `wakeFd` (>= 0) became readable (it is drained). Throws errors with `.code`. */
+  read(fd: number, buf: Buffer, wakeFd: number): number;
+  write(fd: number, buf: Uint8Array): void;
+}
+
+export const fsIO: LoopIO = {
+  read: (fd, buf) => fs.readSync(fd, buf, 0, buf.length, null),
+  write: (fd, buf) => { fs.writeSync(fd, buf); },
+};
+
+/** The addon's read/poll/write (cheaper per request than fs.*Sync); fsIO if the addon cannot load. */
+export function nativeIO(log?: (m: string) => void): LoopIO {
+  try {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const u = (require('../../uffd/load') as typeof import('../../uffd/load')).loadUffd();
+    return { read: (fd, buf, w) => u.readOrWake(fd, buf, w), write: (fd, buf) => { u.writeFd(fd, buf); } };
+  } catch (e) {
+    log?.(`native addon unavailable (${(e as Error).message.split('\n')[0]}): serving through fs.readSync/writeSync`);
+    return fsIO;
+  }
 }
 
 const errCode = (e: unknown): string => (e as NodeJS.ErrnoException)?.code ?? String(e);
@@ -55,13 +83,14 @@ const errCode = (e: unknown): string => (e as NodeJS.ErrnoException)?.code ?? St
  * ENOENT on write = the request was interrupted meanwhile (kernel dropped it); ENODEV on read = unmounted/aborted.
  * `writeFd` differs from `fd` only for stream stand-ins (a pipe pair in tests); /dev/fuse is one fd both ways.
  */
-export function serveLoop(fd: number, session: Session, hooks: LoopHooks = {}, bufferSize = 256 * 1024, writeFd = fd): string {
+export function serveLoop(fd: number, session: Session, hooks: LoopHooks = {}, bufferSize = 256 * 1024, writeFd = fd, io: LoopIO = fsIO): string {
   const buf = Buffer.allocUnsafe(Math.max(bufferSize, FUSE_MIN_READ_BUFFER));
   let writeErrors = 0;
   for (;;) {
     let n: number;
     try {
-      n = fs.readSync(fd, buf, 0, buf.length, null);
+      n = io.read(fd, buf, hooks.wakeFd ? hooks.wakeFd() : -1);
+      if (n < 0) { hooks.onWake?.(); continue; }
     } catch (e) {
       const c = errCode(e);
       if (c === 'EINTR' || c === 'EAGAIN' || c === 'ENOENT') continue; // ENOENT: request aborted before we read it
@@ -71,7 +100,7 @@ export function serveLoop(fd: number, session: Session, hooks: LoopHooks = {}, b
     const reply = session.handle(buf.subarray(0, n));
     if (reply) {
       try {
-        fs.writeSync(writeFd, reply);
+        io.write(writeFd, reply);
       } catch (e) {
         const c = errCode(e);
         if (c === 'ENODEV') return 'unmounted';
@@ -103,8 +132,18 @@ function workerMain(cfg: WorkerConfig): void {
   let session: Session;
   let dev: CoreDevice;
   let releaseClients: () => void = () => undefined;
+  const io = nativeIO(log);
+  // Memory events of watched clients wake the loop through this eventfd (the event loop never runs here: the
+  // thread is blocked in read(2)), so a BO is deleted right after the client's munmap, as the kernel's worker would.
+  let wakeFd = -1;
+  if (cfg.device.watch !== 'none' && cfg.device.watch !== 'proc' && io !== fsIO) {
+    try {
+      // eslint-disable-next-line @typescript-eslint/no-require-imports
+      wakeFd = (require('../../uffd/load') as typeof import('../../uffd/load')).loadUffd().eventfd();
+    } catch (e) { log(`no wake eventfd (${String(e)}): BOs are invalidated at the client's next ioctl only`); }
+  }
   try {
-    const made = makeDevice(cfg.device, sink ? (ev) => sink.write(ev) : undefined, log);
+    const made = makeDevice({ ...cfg.device, notifyFd: wakeFd >= 0 ? wakeFd : undefined }, sink ? (ev) => sink.write(ev) : undefined, log);
     dev = made.device;
     releaseClients = made.shutdown;
     session = new Session({
@@ -138,7 +177,15 @@ function workerMain(cfg: WorkerConfig): void {
     // Leave only once the wake-up open was released, so the kernel never waits on an unanswered FLUSH/RELEASE.
     return stopping && session.controlHandles() === 0;
   };
-  const reason = serveLoop(cfg.fd, session, { afterRequest, log }, (cfg.maxWrite ?? 128 * 1024) + 4096);
+  // Wait on the wake fd only while some client has watched ranges: otherwise a plain read, one syscall per request.
+  const wakeNeeded = (): number => {
+    if (wakeFd < 0 || !dev.clients) return -1;
+    for (const c of dev.clients.values()) if (c.events.registrations() > 0) return wakeFd;
+    return -1;
+  };
+  const onWake = (): void => { for (const pid of [...(dev.clients?.keys() ?? [])]) dev.service(pid); };
+  const reason = serveLoop(cfg.fd, session, { afterRequest, log, wakeFd: wakeNeeded, onWake }, (cfg.maxWrite ?? 128 * 1024) + 4096, cfg.fd, io);
+  if (wakeFd >= 0) try { (require("../../uffd/load") as typeof import("../../uffd/load")).loadUffd().close(wakeFd); } catch { /* already closed */ }
   const openAtStop = session.openFiles();
   session.closeAll();
   try { dev.shutdown(); } catch (e) { log(`shutdown failed: ${String(e)}`); }

@@ -776,6 +776,44 @@ Napi::Value PollReadable(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), mask);
 }
 
+// The serving loop's I/O (a FUSE/CUSE device fd): one read(2) into a Buffer, cheaper than fs.readSync's request
+// machinery. With wakeFd >= 0 it first polls both fds; a readable wakeFd is drained and -1 returned instead.
+Napi::Value ReadOrWake(const Napi::CallbackInfo& info) {
+  Args a(info, "readOrWake(fd: number, buf: Buffer, wakeFd: number)", 3, 3);
+  Napi::Env env = info.Env();
+  int fd = a.Fd(0);
+  if (!info[1].IsTypedArray()) a.Fail("buf must be a Buffer/Uint8Array");
+  Napi::Uint8Array buf = info[1].As<Napi::Uint8Array>();
+  int wakeFd = a.I32(2, "wakeFd");
+  if (wakeFd >= 0) {
+    struct pollfd p[2] = {{fd, POLLIN, 0}, {wakeFd, POLLIN, 0}};
+    int n;
+    do n = poll(p, 2, -1); while (n < 0 && errno == EINTR);
+    if (n < 0) ThrowSys(env, "poll", errno);
+    if ((p[1].revents & POLLIN) && !(p[0].revents & (POLLIN | POLLERR | POLLHUP))) {
+      uint64_t v;
+      (void)!read(wakeFd, &v, sizeof v);
+      return Napi::Number::New(env, -1);
+    }
+  }
+  ssize_t got;
+  do got = read(fd, buf.Data(), buf.ByteLength()); while (got < 0 && errno == EINTR);
+  if (got < 0) ThrowSys(env, "read", errno);
+  return Napi::Number::New(env, static_cast<double>(got));
+}
+
+// One write(2) of the whole reply (a FUSE reply must be a single write); returns bytes written.
+Napi::Value WriteFd(const Napi::CallbackInfo& info) {
+  Args a(info, "writeFd(fd: number, buf: Buffer)", 2, 2);
+  int fd = a.Fd(0);
+  if (!info[1].IsTypedArray()) a.Fail("buf must be a Buffer/Uint8Array");
+  Napi::Uint8Array buf = info[1].As<Napi::Uint8Array>();
+  ssize_t n;
+  do n = write(fd, buf.Data(), buf.ByteLength()); while (n < 0 && errno == EINTR);
+  if (n < 0) ThrowSys(info.Env(), "write", errno);
+  return Napi::Number::New(info.Env(), static_cast<double>(n));
+}
+
 Napi::Value Close(const Napi::CallbackInfo& info) {
   Args a(info, "close(fd: number)", 1, 1);
   int fd = a.Fd(0);
@@ -1236,6 +1274,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   fn("eventfd", Eventfd);
   fn("eventfdDrain", EventfdDrain);
   fn("pollReadable", PollReadable);
+  fn("readOrWake", ReadOrWake);
+  fn("writeFd", WriteFd);
   fn("ptrace", Ptrace);
   fn("ptraceGetRegs", PtraceGetRegs);
   fn("ptraceSetRegs", PtraceSetRegs);
