@@ -20,7 +20,7 @@ function load(name: string): BenchModule | string {
 }
 
 export async function runAll(filters: string[]): Promise<number> {
-  const chosen = BENCHES.filter((b) => filters.length === 0 || filters.some((f) => b.includes(f)));
+  const chosen = BENCHES.filter((b) => filters.length === 0 || filters.some((f) => b === f || (!(BENCHES as readonly string[]).includes(f) && b.includes(f))));
   if (chosen.length === 0) {
     console.error(`no bench matches ${filters.join(', ')}; known: ${BENCHES.join(', ')}`);
     return 2;

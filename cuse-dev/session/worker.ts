@@ -13,6 +13,8 @@ import { FUSE_MIN_READ_BUFFER } from '../abi/fuse';
 
 export interface WorkerConfig {
   fd: number;
+  /** Int32Array(1) over shared memory: the main thread sets [0] before posting, so the loop polls its port only then. */
+  mail?: SharedArrayBuffer;
   kind: SessionKind;
   tree?: { devicePath: string; modeBits: number };
   cuse?: CuseParams;
@@ -160,12 +162,17 @@ function workerMain(cfg: WorkerConfig): void {
   }
   let stopping = false;
   let announcedInit = false;
+  const mail = cfg.mail ? new Int32Array(cfg.mail) : null;
   const afterRequest = (): boolean => {
     if (!announcedInit && session.proto) {
       announcedInit = true;
       post({ type: 'init', minor: session.proto.minor, kernelMinor: session.proto.kernelMinor, flags: session.proto.flags });
     }
+    // receiveMessageOnPort costs ~0.1 µs: look at the port only when the main thread flagged a message.
+    if (mail && Atomics.exchange(mail, 0, 0) === 0) return stopping && session.controlHandles() === 0;
+    let got = false;
     for (let m = receiveMessageOnPort(port); m; m = receiveMessageOnPort(port)) {
+      got = true;
       const msg = m.message as ToWorker;
       if (msg.type === 'stop') stopping = true;
       else if (msg.type === 'snapshot') {
@@ -174,6 +181,7 @@ function workerMain(cfg: WorkerConfig): void {
         post({ type: 'snapshot', id: msg.id, counts: dev.counts(), snapshot, stats: statsOf(dev), session: { ...session.stats }, openFiles: session.openFiles() });
       }
     }
+    if (mail && !got) Atomics.store(mail, 0, 1); // flagged but not visible yet: look again after the next request
     // Leave only once the wake-up open was released, so the kernel never waits on an unanswered FLUSH/RELEASE.
     return stopping && session.controlHandles() === 0;
   };
@@ -217,8 +225,10 @@ export class ServeWorker {
   /** True once the worker thread ended (a thread blocked in read(2) would make process.exit hang). */
   hasExited = false;
 
+  private readonly mail = new Int32Array(new SharedArrayBuffer(4));
+
   constructor(cfg: WorkerConfig, private readonly poke: () => Promise<void>, ev: ServeWorkerEvents = {}) {
-    this.worker = new Worker(__filename, { workerData: { virtgpuServe: cfg } });
+    this.worker = new Worker(__filename, { workerData: { virtgpuServe: { ...cfg, mail: this.mail.buffer } } });
     let started!: (v: { watcher: string; reasons: string[] }) => void, startFail!: (e: Error) => void;
     let inited!: (v: { minor: number; kernelMinor: number; flags: number }) => void, initFail!: (e: Error) => void;
     let summary!: (s: Summary) => void, summaryFail!: (e: Error) => void;
@@ -245,6 +255,11 @@ export class ServeWorker {
     this.worker.on('error', (e) => ev.log?.(`serving worker error: ${e.stack ?? e.message}`));
   }
 
+  private post(m: ToWorker): void {
+    this.worker.postMessage(m);
+    Atomics.store(this.mail, 0, 1); // after the post: the loop that sees the flag finds the message
+  }
+
   /** The loop's summary, whenever it ends (stop, unmount, error). */
   summary(): Promise<Summary> { return this.summaryP; }
 
@@ -255,7 +270,7 @@ export class ServeWorker {
       const t = setTimeout(() => { this.snapshots.delete(id); rej(new Error('snapshot timed out')); }, timeoutMs);
       this.snapshots.set(id, (m) => { clearTimeout(t); res(m); });
     });
-    this.worker.postMessage({ type: 'snapshot', id } satisfies ToWorker);
+    this.post({ type: 'snapshot', id });
     await this.poke().catch(() => undefined);
     return p;
   }
@@ -263,7 +278,7 @@ export class ServeWorker {
   /** Ask the loop to end; resolves with its summary, or rejects after `timeoutMs` (caller then aborts the fd). */
   stop(timeoutMs = 3000): Promise<Summary> {
     if (this.stopP) return this.stopP;
-    this.worker.postMessage({ type: 'stop' } satisfies ToWorker);
+    this.post({ type: 'stop' });
     void this.poke().catch(() => undefined);
     this.stopP = new Promise<Summary>((res, rej) => {
       const t = setTimeout(() => rej(new Error('serving loop did not stop in time')), timeoutMs);
