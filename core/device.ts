@@ -126,6 +126,9 @@ export class Device {
 
   // ---- the ioctl path ----
 
+  private readonly onBug = (e: unknown, row: IoctlRow): void =>
+    this.logOnce(`bug:${row.name}:${String(e)}`, `BUG in ${row.name}: ${e instanceof Error ? e.stack : String(e)}`);
+
   ioctl(f: DrmFile, pid: number, cmd: number, argIn: Uint8Array, user?: UserCopy): IoctlResult {
     if (f.closed) return { result: EBADF, out: new Uint8Array(0) };
     const client = this.useClient(f, pid);
@@ -133,7 +136,7 @@ export class Device {
     this.entry(client);
     const ctx: IoctlCtx = { file: f, client, user: user ?? client.memory };
     const t0 = this.trace ? performance.now() : 0;
-    const r = this.table.call(cmd, argIn, ctx, (e, row) => this.logOnce(`bug:${row.name}:${String(e)}`, `BUG in ${row.name}: ${e instanceof Error ? e.stack : String(e)}`));
+    const r = this.table.call(cmd, argIn, ctx, this.onBug);
     if (isErr(r.result)) {
       this.stats.errors++;
       this.logOnce(`err:${f.id}:${cmd}:${r.result.code}`, `file ${f.id} pid ${pid}: ioctl 0x${cmd.toString(16)} (${r.row?.name ?? 'unknown'}) -> ${r.result.code}`);
@@ -147,7 +150,7 @@ export class Device {
         result: isErr(r.result) ? r.result.code : r.result, us: Math.round((performance.now() - t0) * 1000) / 1000,
       });
     }
-    return { result: r.result, out: r.out };
+    return r;
   }
 
   /** For CUSE's stateless RETRY: sizes at `arg` and the embedded ranges the handler will touch. */
