@@ -29,6 +29,11 @@ int emu_pin_mode(void) {
 	return m && strcmp(m, "pin") == 0;
 }
 
+int emu_proc_watch(void) {
+	const char *w = getenv("VIRTGPU_EMU_WATCH");
+	return w && strcmp(w, "proc") == 0;
+}
+
 int emu_ioctl(int fd, unsigned long req, void *arg) {
 	int r = drmIoctl(fd, req, arg);
 	return r < 0 ? -errno : r;

@@ -12,6 +12,8 @@
 int emu_open_device(const char *prog, const char *fallback);
 /* "pin" when $VIRTGPU_EMU_MODE=pin (spec §7.3), else "notifier". */
 int emu_pin_mode(void);
+/* 1 when $VIRTGPU_EMU_WATCH=proc: the /proc checker alone (spec §4: a changed frame is the only signal, approximate). */
+int emu_proc_watch(void);
 
 /* Each wrapper returns the ioctl's non-negative result, or -errno (drmIoctl already retries EINTR/EAGAIN). */
 int emu_ioctl(int fd, unsigned long req, void *arg);
