@@ -125,9 +125,11 @@ function procCost(mib: number, reps: number): { frames: Sample; maps: Sample } {
   return { frames, maps };
 }
 
-async function main(): Promise<void> {
+export async function main(): Promise<string> {
   const keepAlive = setInterval(() => undefined, 1000); // the reader's wake-up is unref'd: keep the loop alive while awaiting it
-  console.log(header(`node dist/bench/watch.js${quick ? ' --quick' : ''}`));
+  const out: string[] = [];
+  const print = (s: string): void => { out.push(s); };
+  print(header(`npm run bench -- watch${quick ? ' (--quick)' : ''}`));
   const n = quick ? 300 : 3000;
   const lat1 = await munmapToDeleted(n, 1);
   const lat16 = await munmapToDeleted(n, 16);
@@ -135,24 +137,25 @@ async function main(): Promise<void> {
   const mib = quick ? 256 : 1024;
   const pc = procCost(mib, quick ? 5 : 15);
   const perGiB = (s: Sample) => (s.median * 1024) / mib;
-  console.log('');
-  console.log(table('munmap → BO deleted, uffd path (client = this process; async wake-up → device.service(), no further ioctl)', [
+  print('');
+  print(table('munmap → BO deleted, uffd path (client = this process; async wake-up → device.service(), no further ioctl)', [
     { name: `${lat1.name}, median`, value: lat1.median, unit: 'µs', note: `p99 ${fmt(lat1.p99)} µs, n=${lat1.n}` },
     { name: `${lat16.name}, median`, value: lat16.median, unit: 'µs', note: `p99 ${fmt(lat16.p99)} µs, n=${lat16.n}` },
   ]));
-  console.log('');
-  console.log(table('client-side cost of the blocking event round trip (baseline: same call, unregistered range)', [
+  print('');
+  print(table('client-side cost of the blocking event round trip (baseline: same call, unregistered range)', [
     { name: cc.munmapUnreg.name, value: cc.munmapUnreg.median, unit: 'µs', note: `p99 ${fmt(cc.munmapUnreg.p99)} µs (baseline)` },
     { name: cc.munmapReg.name, value: cc.munmapReg.median, unit: 'µs', baseline: cc.munmapUnreg.median, note: `p99 ${fmt(cc.munmapReg.p99)} µs` },
     { name: cc.dnUnreg.name, value: cc.dnUnreg.median, unit: 'µs', note: `p99 ${fmt(cc.dnUnreg.p99)} µs (baseline)` },
     { name: cc.dnReg.name, value: cc.dnReg.median, unit: 'µs', baseline: cc.dnUnreg.median, note: `p99 ${fmt(cc.dnReg.p99)} µs` },
   ]));
-  console.log('');
-  console.log(table(`/proc checker cost (measured over ${mib} MiB of 4 KiB pages, scaled per GiB)`, [
+  print('');
+  print(table(`/proc checker cost (measured over ${mib} MiB of 4 KiB pages, scaled per GiB)`, [
     { name: 'frames compared (no uffd on the range), per GiB', value: perGiB(pc.frames), unit: 'ms', note: `median of ${pc.frames.n}; p99 ${fmt((pc.frames.p99 * 1024) / mib)} ms/GiB` },
     { name: 'mappings only (uffd covers the range), per GiB', value: perGiB(pc.maps), unit: 'ms', baseline: perGiB(pc.frames), note: `ratio to the frames check; p99 ${fmt((pc.maps.p99 * 1024) / mib)} ms/GiB` },
   ]));
   clearInterval(keepAlive);
+  return out.join('\n');
 }
 
-main().catch((e) => { console.error(e); process.exit(1); });
+if (require.main === module) main().then((s) => console.log(s), (e) => { console.error(e); process.exit(1); });
