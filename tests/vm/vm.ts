@@ -173,7 +173,10 @@ export function runInVm(o: RunInVmOptions): Promise<RunInVmResult> {
   // The job dir lives under /tmp: the guest mounts a tmpfs on /tmp and recreates the same path there.
   const jobDir = fs.mkdtempSync('/tmp/virtgpu-vm-');
   const token = randomBytes(8).toString('hex');
-  const shares = (o.writableDirs ?? []).map((d, i) => ({ tag: `rw${i}`, dir: path.resolve(d) }));
+  // The guest mounts tmpfs over /tmp and /run: a cwd below them (a CI clone in /tmp, say) must be shared explicitly.
+  const hidden = (d: string) => /^\/(tmp|run)(\/|$)/.test(d);
+  const wanted = [...(o.writableDirs ?? []).map((d) => path.resolve(d)), ...(hidden(o.cwd) ? [path.resolve(o.cwd)] : [])];
+  const shares = [...new Set(wanted)].map((dir, i) => ({ tag: `rw${i}`, dir }));
   for (const s of shares) if (!fs.statSync(s.dir).isDirectory()) throw new Error(`vm: ${s.dir} is not a directory`);
   fs.writeFileSync(
     path.join(jobDir, 'init.conf'),
