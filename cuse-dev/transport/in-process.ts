@@ -2,7 +2,7 @@
 // core-level tests that want "an ioctl on the node" semantics: buf is in/out like the C argument.
 import { createDevice, type Device, type DeviceOptions } from '../../core';
 import { Errno, isErr } from '../../core/errno';
-import type { UserCopy } from '../../core/memory/client-memory';
+import type { ClientProvider, UserCopy } from '../../core/memory/client-memory';
 import type { CoreFile, IoctlOutcome } from '../session/core-api';
 import { procClientProvider } from '../session/pidmem';
 
@@ -26,8 +26,30 @@ export interface InProcessNode {
   close(): void;
 }
 
+/**
+ * The default watcher for callers in this process: the uffd/ provider (our own userfaultfd, events read by a native
+ * thread and serviced asynchronously), else pointer copies through /proc/PID/mem with no invalidation events.
+ */
+function defaultClients(service: (pid: number) => void): { clients: ClientProvider; shutdown?: () => void } {
+  try {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const u = require('../../uffd') as typeof import('../../uffd');
+    const p = u.createClientProvider({ watch: 'auto', onPending: service });
+    return { clients: p, shutdown: () => p.shutdown() };
+  } catch {
+    return { clients: procClientProvider() };
+  }
+}
+
 export function openDevice(opts: InProcessOptions = {}): InProcessNode {
-  const device = opts.device ?? createDevice({ ...opts, clients: opts.clients ?? procClientProvider() });
+  let device: Device;
+  let shutdown: (() => void) | undefined;
+  if (opts.device) device = opts.device;
+  else {
+    const d = opts.clients ? { clients: opts.clients } : defaultClients((pid) => device.service(pid));
+    shutdown = d.shutdown;
+    device = createDevice({ ...opts, clients: d.clients });
+  }
   const pid = opts.pid ?? process.pid;
   let file: CoreFile | null = device.open(pid);
   const live = (): CoreFile => { if (!file) throw new Error('in-process node is closed'); return file; };
@@ -39,6 +61,6 @@ export function openDevice(opts: InProcessOptions = {}): InProcessNode {
       buf.set(r.out.subarray(0, Math.min(r.out.length, buf.length)));
       return isErr(r.result) ? -(r.result as Errno).errno : r.result;
     },
-    close() { if (file) { file.close(); file = null; } },
+    close() { if (file) { file.close(); file = null; shutdown?.(); } },
   };
 }
