@@ -1,3 +1,4 @@
+import * as fs from 'fs';
 // The watch policy for real client processes, and the ClientProvider the transports hand to core.
 //   auto (default): userfaultfd for the synchronous events (UNMAP, REMOVE, REMAP, FORK) + the /proc checker for what
 //                   uffd cannot see (mapping protection; frames are not compared where uffd covers the range);
@@ -12,7 +13,8 @@ import type { UffdBinding } from './native-types';
 import { ProcessMemory } from './process-memory';
 import { ProcWatcher } from './proc-watcher';
 import { UffdWatcher } from './uffd-watcher';
-import { injectUffdAsync } from './inject';
+import { Injection, injectUffdAsync, type InjectResult } from './inject';
+import { performance } from 'perf_hooks';
 
 export type WatchMode = 'uffd' | 'proc' | 'auto';
 export const WATCH_MODES: readonly WatchMode[] = ['auto', 'uffd', 'proc'];
@@ -188,6 +190,16 @@ export interface RealClientProvider extends ClientProvider {
   shutdown(): void;
   /** Inject a uffd into a live client without one (thread `tid`, default its main thread); true once attached. */
   inject(pid: number, tid?: number): Promise<boolean>;
+  /**
+   * For a serving loop that blocks in read(2) (no event loop): seize + interrupt thread `tid` of a client without a
+   * uffd, BEFORE replying to its request; the thread stops at its syscall exit, before running any user code.
+   * False when there is nothing to do (has a uffd, already pending, /proc mode) or ptrace is refused (announced).
+   */
+  beginInjection(pid: number, tid: number): boolean;
+  /** After the reply was written: complete the pending injections whose thread stopped, waiting up to `budgetMs`. */
+  completeInjections(budgetMs?: number): void;
+  /** Injections begun and not completed yet. */
+  readonly pendingInjections: number;
 }
 
 /**
@@ -270,7 +282,72 @@ export function createClientProvider(opts: ClientProviderOptions = {}): RealClie
       injecting.delete(pid);
     }
   };
+  const pending = new Map<number, Injection>();
+  const attach = (pid: number, r: InjectResult): boolean => {
+    const env = live.get(pid);
+    if (!env || env.events.released) { u.close(r.fd); return false; }
+    const w = new UffdWatcher({ binding: u, pid, uffd: r.fd, onPending: opts.onPending ? () => opts.onPending!(pid) : undefined, log, startReader: opts.startReader, notifyFd: opts.notifyFd });
+    const ok = env.events.attachUffd(w);
+    if (ok) log(`pid ${pid}: userfaultfd injected by ptrace into thread ${r.tid} in ${r.ms.toFixed(2)} ms${r.userModeOnly ? ' (UFFD_USER_MODE_ONLY)' : ''}`);
+    return ok;
+  };
+  provider.beginInjection = (pid: number, tid: number): boolean => {
+    const env = live.get(pid);
+    if (!env || env.events.uffd || pending.has(pid) || injecting.has(pid) || mode === 'proc' || pid === process.pid) return false;
+    // Our own children: Node's child watcher (waitpid on SIGCHLD, main thread) would reap the ptrace stop we wait for
+    // and leave the child stopped for ever. `run` starts its command with the preload instead.
+    if (parentOf(pid) === process.pid) {
+      const k = 'inject:child';
+      if (!announced.has(k)) { announced.add(k); announcements.push(k); log(`pid ${pid}: not injecting into a child of this server (Node reaps its ptrace stops); use the preload library (virtgpu-emu run)`); }
+      return false;
+    }
+    try {
+      pending.set(pid, new Injection(pid, tid, u));
+      return true;
+    } catch (e) {
+      const code = (e as { code?: string }).code ?? String(e);
+      const k = `inject:${code}`;
+      if (!announced.has(k)) { announced.add(k); announcements.push(k); log(`pid ${pid}: ptrace injection refused (${code}); clients without a handed-over uffd stay on the /proc checker`); }
+      return false;
+    }
+  };
+  provider.completeInjections = (budgetMs = 50): void => {
+    if (pending.size === 0) return;
+    const deadline = performance.now() + budgetMs;
+    const nap = new Int32Array(new SharedArrayBuffer(4));
+    while (pending.size) {
+      for (const [pid, inj] of [...pending]) {
+        try {
+          const r = inj.poll();
+          if (!r) continue;
+          pending.delete(pid);
+          attach(pid, r);
+        } catch (e) {
+          pending.delete(pid);
+          log(`pid ${pid}: ptrace injection failed (${(e as { code?: string }).code ?? String(e)}: ${e instanceof Error ? e.message : ''}); staying on the /proc checker`);
+        }
+      }
+      if (!pending.size || performance.now() > deadline) break;
+      Atomics.wait(nap, 0, 0, 0.05); // the thread returns from our reply within microseconds; do not spin a whole CPU
+    }
+  };
+  Object.defineProperty(provider, 'pendingInjections', { get: () => pending.size });
+  const shutdown = provider.shutdown;
+  provider.shutdown = (): void => {
+    provider.completeInjections(200); // never leave a seized thread behind with a pending interrupt trap
+    for (const inj of pending.values()) inj.cancel();
+    pending.clear();
+    shutdown();
+  };
   return provider;
+}
+
+/** The parent pid from /proc/PID/stat (the comm field may hold spaces and parentheses: parse after the last ')'). */
+function parentOf(pid: number): number {
+  try {
+    const st = fs.readFileSync(`/proc/${pid}/stat`, 'latin1');
+    return Number(st.slice(st.lastIndexOf(')') + 2).split(' ')[1]);
+  } catch { return -1; }
 }
 
 export interface WatcherProbe { name: string; ok: boolean; reason: string }

@@ -9,7 +9,7 @@ export interface CliServeOptions extends ServeOptions { transport: TransportChoi
 export const USAGE = `usage:
   virtgpu-emu serve [--transport auto|cuse|fuse] [--path P] [--minor N] [--mode notifier|pin]
                     [--watch auto|uffd|proc|none] [--trace FILE] [--mode-bits 0666] [--bind]
-                    [--mount-dir DIR] [--profile NAME]
+                    [--mount-dir DIR] [--profile NAME] [--no-inject]
   virtgpu-emu run [serve options] -- CMD [ARGS...]
   virtgpu-emu doctor
   virtgpu-emu demo`;
@@ -52,6 +52,7 @@ export function parseServe(argv: string[]): { opts: CliServeOptions; rest: strin
         opts.modeBits = parseInt(v, 8); break;
       }
       case '--bind': opts.bind = true; break;
+      case '--no-inject': opts.inject = false; break;
       case '--mount-dir': opts.mountDir = next(); break;
       case '--profile': opts.profile = next(); break;
       default:

@@ -15,6 +15,8 @@ export interface DeviceConfig {
   handoff?: SharedArrayBuffer;
   /** An eventfd the uffd readers bump on new events (set inside the serving worker). */
   notifyFd?: number;
+  /** ptrace-inject a userfaultfd into clients that handed none over (default: on with the uffd/auto watchers). */
+  inject?: boolean;
 }
 
 export interface ProviderChoice {
@@ -23,6 +25,9 @@ export interface ProviderChoice {
   shutdown?: () => void;
   /** Late binding for async wake-ups (watcher → device.service(pid)). */
   bindService?: (service: (pid: number) => void) => void;
+  /** Synchronous injection for a loop blocked in read(2): begin before the reply, complete after it. */
+  beginInjection?: (pid: number, tid: number) => boolean;
+  completeInjections?: () => void;
 }
 
 /**
@@ -32,7 +37,7 @@ export interface ProviderChoice {
 const WATCH_MODULE = '../../uffd';
 
 interface WatchModule {
-  createClientProvider(o: { watch: 'auto' | 'uffd' | 'proc'; log?: (m: string) => void; onPending?: (pid: number) => void; handoff?: { take(pid: number): number | null } | null; notifyFd?: number }): ClientProvider & { shutdown?: () => void };
+  createClientProvider(o: { watch: 'auto' | 'uffd' | 'proc'; log?: (m: string) => void; onPending?: (pid: number) => void; handoff?: { take(pid: number): number | null } | null; notifyFd?: number }): ClientProvider & { shutdown?: () => void; beginInjection?: (pid: number, tid: number) => boolean; completeInjections?: (budgetMs?: number) => void };
   HandoffMailbox: new (sab: SharedArrayBuffer) => { take(pid: number): number | null };
 }
 
@@ -48,7 +53,7 @@ function loadWatchModule(): WatchModule | string {
 }
 
 /** --watch policy: auto tries the real watchers and falls back, announcing why; explicit choices fail loudly. */
-export function chooseProvider(watch: WatchChoice, log?: (m: string) => void, handoff?: SharedArrayBuffer, notifyFd?: number): ProviderChoice {
+export function chooseProvider(watch: WatchChoice, log?: (m: string) => void, handoff?: SharedArrayBuffer, notifyFd?: number, inject = true): ProviderChoice {
   const none = (): ProviderChoice => ({ provider: procClientProvider(), watcher: 'none', reasons: [] });
   if (watch === 'none') return none();
   const m = loadWatchModule();
@@ -59,7 +64,7 @@ export function chooseProvider(watch: WatchChoice, log?: (m: string) => void, ha
     return c;
   }
   let service: (pid: number) => void = () => undefined;
-  let provider: ClientProvider & { shutdown?: () => void };
+  let provider: ReturnType<WatchModule['createClientProvider']>;
   try {
     provider = m.createClientProvider({ watch, log, onPending: (pid) => service(pid), handoff: handoff ? new m.HandoffMailbox(handoff) : null, notifyFd });
   } catch (e) {
@@ -72,18 +77,20 @@ export function chooseProvider(watch: WatchChoice, log?: (m: string) => void, ha
     provider, watcher: watch, reasons: [],
     shutdown: () => provider.shutdown?.(),
     bindService: (f) => { service = f; },
+    beginInjection: inject && provider.beginInjection ? (pid, tid) => provider.beginInjection!(pid, tid) : undefined,
+    completeInjections: inject && provider.completeInjections ? () => provider.completeInjections!() : undefined,
   };
 }
 
 /** Host commands kept in memory by a serving device (a long-running server must not grow its log without bound). */
 const HOST_LOG_KEEP = 1000;
 
-export function makeDevice(cfg: DeviceConfig, trace?: (ev: TraceEvent) => void, log?: (m: string) => void, provider?: ProviderChoice): { device: CoreDevice; watcher: string; reasons: string[]; shutdown: () => void } {
-  const p = provider ?? chooseProvider(cfg.watch, log, cfg.handoff, cfg.notifyFd);
+export function makeDevice(cfg: DeviceConfig, trace?: (ev: TraceEvent) => void, log?: (m: string) => void, provider?: ProviderChoice): { device: CoreDevice; watcher: string; reasons: string[]; shutdown: () => void } & Pick<ProviderChoice, 'beginInjection' | 'completeInjections'> {
+  const p = provider ?? chooseProvider(cfg.watch, log, cfg.handoff, cfg.notifyFd, cfg.inject ?? true);
   // --trace promises every host command (issue 4): core's RecordingHost only keeps them, so forward each one.
   const host = new RecordingHost(HOST_LOG_KEEP);
   if (trace) host.onCommand = (cmd) => trace({ t: 'host', cmd });
   const device = createDevice({ mode: cfg.mode, profile: cfg.profile, clients: p.provider, host, caps: { fdPassing: false, mmap: false }, trace, log });
   p.bindService?.((pid) => device.service(pid));
-  return { device, watcher: p.watcher, reasons: p.reasons, shutdown: () => p.shutdown?.() };
+  return { device, watcher: p.watcher, reasons: p.reasons, shutdown: () => p.shutdown?.(), beginInjection: p.beginInjection, completeInjections: p.completeInjections };
 }

@@ -40,6 +40,8 @@ export interface SessionOptions {
   tgid?: TgidResolver;
   log?: (msg: string) => void;
   trace?: (ev: SessionTraceEvent) => void;
+  /** A device file was opened by thread `tid` of `pid`, before the reply (the watcher may begin a ptrace injection). */
+  onClientOpen?: (pid: number, tid: number) => void;
   /** max_read/max_write we announce (ioctl data is limited separately to 128 KiB per direction). */
   maxWrite?: number;
   /** Entry/attr cache lifetime for the FUSE tree, seconds. */
@@ -283,6 +285,7 @@ export class Session {
     } else {
       const file = this.dev.open(pid);
       this.handles.set(fh, { kind: 'dev', file, pid });
+      try { this.opts.onClientOpen?.(pid, tid); } catch (e) { this.logOnce(`client-open:${String(e)}`, `client open hook failed: ${String(e)}`); }
       this.stats.opens++;
       if (!this.seenClients.has(pid)) { this.seenClients.add(pid); this.stats.clients++; }
     }

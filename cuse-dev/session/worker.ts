@@ -134,6 +134,7 @@ function workerMain(cfg: WorkerConfig): void {
   let session: Session;
   let dev: CoreDevice;
   let releaseClients: () => void = () => undefined;
+  let completeInjections: (() => void) | undefined;
   const io = nativeIO(log);
   // Memory events of watched clients wake the loop through this eventfd (the event loop never runs here: the
   // thread is blocked in read(2)), so a BO is deleted right after the client's munmap, as the kernel's worker would.
@@ -148,11 +149,13 @@ function workerMain(cfg: WorkerConfig): void {
     const made = makeDevice({ ...cfg.device, notifyFd: wakeFd >= 0 ? wakeFd : undefined }, sink ? (ev) => sink.write(ev) : undefined, log);
     dev = made.device;
     releaseClients = made.shutdown;
+    completeInjections = made.completeInjections;
     session = new Session({
       kind: cfg.kind, device: dev, controlPid: cfg.controlPid, log, maxWrite: cfg.maxWrite,
       tree: cfg.tree ? new FileTree(cfg.tree.devicePath, cfg.tree.modeBits) : undefined,
       cuse: cfg.cuse,
       trace: sink ? (ev) => sink.write(ev) : undefined,
+      onClientOpen: made.beginInjection ? (pid, tid) => { made.beginInjection!(pid, tid); } : undefined,
     });
     post({ type: 'started', watcher: made.watcher, reasons: made.reasons });
   } catch (e) {
@@ -164,6 +167,8 @@ function workerMain(cfg: WorkerConfig): void {
   let announcedInit = false;
   const mail = cfg.mail ? new Int32Array(cfg.mail) : null;
   const afterRequest = (): boolean => {
+    // A client thread seized at OPEN stops right after our reply: inject its userfaultfd now (~1 ms, once per client).
+    completeInjections?.();
     if (!announcedInit && session.proto) {
       announcedInit = true;
       post({ type: 'init', minor: session.proto.minor, kernelMinor: session.proto.kernelMinor, flags: session.proto.flags });

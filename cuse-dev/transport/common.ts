@@ -20,6 +20,8 @@ export interface ServeOptions {
   mountDir?: string;
   /** CUSE: ask for unrestricted ioctls (default true: embedded pointers via RETRY). */
   unrestricted?: boolean;
+  /** ptrace-inject a userfaultfd into clients that handed none over (default true; --no-inject). */
+  inject?: boolean;
   /** Uffds handed over by preloaded clients, published by the main thread (uffd/acquire.ts HandoffMailbox). */
   handoff?: SharedArrayBuffer;
   log?: (msg: string) => void;

@@ -88,7 +88,7 @@ export async function startFuse(o: ServeOptions): Promise<RunningServer> {
   try { connId = fuseConnectionId(mountDir); } catch { /* stat of a mount not yet answering: abort unavailable */ }
   const worker = new ServeWorker({
     fd, kind: 'fuse', tree: { devicePath: rel, modeBits: o.modeBits ?? 0o666 },
-    device: { mode, profile: o.profile, watch: o.watch ?? 'auto', handoff: o.handoff }, trace: o.trace, controlPid: process.pid,
+    device: { mode, profile: o.profile, watch: o.watch ?? 'auto', handoff: o.handoff, inject: o.inject }, trace: o.trace, controlPid: process.pid,
   }, () => pokeNode(served), { log });
 
   let bindTarget: string | undefined;

@@ -2,7 +2,9 @@
  * With a userfaultfd watcher the server deletes the BO right away (its serving loop is woken by the event),
  * as the kernel's notifier worker would; the test watches that from the server's snapshot.
  * stdout: "bo <handle> <res>" after create, "unmapped" after munmap; exits when stdin closes. */
+#include <errno.h>
 #include <stdio.h>
+#include <string.h>
 #include <stdlib.h>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -21,7 +23,9 @@ int main(int argc, char **argv) {
   printf("unmapped\n");
   fflush(stdout);
   char c;
-  while (read(0, &c, 1) > 0) { /* wait for the test to close stdin */ }
+  ssize_t n;
+  while ((n = read(0, &c, 1)) > 0 || (n < 0 && errno == EINTR)) { /* wait for the test to close stdin */ }
+  if (n < 0) fprintf(stderr, "async_unmap: read(stdin): %s\n", strerror(errno));
   close(fd);
   return 0;
 }
