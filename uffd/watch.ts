@@ -372,7 +372,7 @@ export function probeWatchers(binding?: UffdBinding): WatcherProbe[] {
     let fork = true;
     try { u.uffdApi(fd, ev | C.UFFD_FEATURE_EVENT_FORK); } catch { fork = false; u.uffdApi(fd, ev); }
     const pre = findPreload();
-    uffd = { name: 'uffd', ok: true, reason: `userfaultfd + UFFDIO_API ok${fork ? '' : ' (no EVENT_FORK: needs CAP_SYS_PTRACE)'}; clients hand theirs over through ${pre ?? 'the preload library (NOT BUILT: npm install)'} under \`virtgpu-emu run\`; others fall back to /proc` };
+    uffd = { name: 'uffd', ok: true, reason: `userfaultfd + UFFDIO_API ok${fork ? '' : ' (no EVENT_FORK: needs CAP_SYS_PTRACE)'}; clients hand theirs over through ${pre ?? 'the preload library (NOT BUILT: npm install)'} under \`virtgpu-emu run\`; others get one by ptrace injection at their first open (serve), else /proc` };
   } catch (e) {
     uffd = { name: 'uffd', ok: false, reason: `userfaultfd unavailable here: ${(e as { code?: string }).code ?? String(e)}` };
   } finally {

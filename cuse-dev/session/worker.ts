@@ -113,6 +113,11 @@ export function serveLoop(fd: number, session: Session, hooks: LoopHooks = {}, b
   }
 }
 
+/** The summary of a loop that had to be aborted (no counts could be collected). */
+export function abortedSummary(): Summary {
+  return { clients: 0, ioctls: 0, opens: 0, releases: 0, retries: 0, malformed: 0, interrupts: 0, userptrsCreated: 0, userptrsSplit: 0, userptrsEvicted: 0, userptrsUnmapped: 0, userptrsDeduped: 0, openAtStop: 0, reason: 'aborted' };
+}
+
 export function summarize(session: Session, dev: CoreDevice, openAtStop: number, reason: string): Summary {
   const s = statsOf(dev);
   const n = (k: string): number => (typeof s[k] === 'number' ? s[k]! : 0);
@@ -263,6 +268,18 @@ export class ServeWorker {
   private post(m: ToWorker): void {
     this.worker.postMessage(m);
     Atomics.store(this.mail, 0, 1); // after the post: the loop that sees the flag finds the message
+  }
+
+  /** Counts, snapshot and stats as RunningServer.snapshot() returns them. */
+  async counts(): Promise<{ counts: unknown; snapshot: unknown; stats: Record<string, number>; openFiles: number }> {
+    const s = await this.snapshot();
+    return { counts: s.counts, snapshot: s.snapshot, stats: s.stats, openFiles: s.openFiles };
+  }
+
+  /** Wait up to `ms` for the thread to end once its fd is gone, then terminate it. */
+  async end(ms = 2000): Promise<void> {
+    const exited = await Promise.race([this.exited, new Promise<null>((r) => setTimeout(() => r(null), ms))]);
+    if (exited === null) await this.worker.terminate();
   }
 
   /** The loop's summary, whenever it ends (stop, unmount, error). */

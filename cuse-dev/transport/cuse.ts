@@ -3,7 +3,7 @@
 // Untestable on hosts without CONFIG_CUSE: the protocol logic is the shared Session (tests replay byte vectors);
 // the VM harness (tests/vm) runs this file for real.
 import * as fs from 'fs';
-import { ServeWorker, pokeNode, type Summary } from '../session/worker';
+import { ServeWorker, abortedSummary, pokeNode, type Summary } from '../session/worker';
 import { DRM_MAJOR, RENDER_MINOR_BASE, RENDER_MINOR_MAX, type RunningServer, type ServeOptions } from './common';
 import { run } from './fuse';
 
@@ -93,13 +93,12 @@ export async function startCuse(o: ServeOptions): Promise<RunningServer> {
       let summary: Summary;
       try { summary = await worker.stop(); } catch (e) {
         log(`${(e as Error).message}`);
-        summary = { clients: 0, ioctls: 0, opens: 0, releases: 0, retries: 0, malformed: 0, interrupts: 0, userptrsCreated: 0, userptrsSplit: 0, userptrsEvicted: 0, userptrsUnmapped: 0, userptrsDeduped: 0, openAtStop: 0, reason: 'aborted' };
+        summary = abortedSummary();
       }
       // Closing /dev/cuse aborts the connection and removes the char device (fs/fuse/cuse.c cuse_channel_release).
       try { fs.closeSync(fd); } catch { /* closed */ }
       if (createdNode) fs.rmSync(devPath, { force: true });
-      const exited = await Promise.race([worker.exited, sleep(2000).then(() => null)]);
-      if (exited === null) await worker.worker.terminate();
+      await worker.end();
       return summary;
     })();
     return stopped;
@@ -114,7 +113,7 @@ export async function startCuse(o: ServeOptions): Promise<RunningServer> {
     fs.chmodSync(devPath, o.modeBits ?? 0o666);
     return {
       transport: 'cuse', path: devPath, watcher: st.watcher, mode, notes,
-      snapshot: async () => { const s = await worker.snapshot(); return { counts: s.counts, snapshot: s.snapshot, stats: s.stats, openFiles: s.openFiles }; },
+      snapshot: () => worker.counts(),
       stop,
       stuck: () => !worker.hasExited,
     };

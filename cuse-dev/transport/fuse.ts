@@ -4,7 +4,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { spawn } from 'child_process';
-import { ServeWorker, pokeNode, type Summary } from '../session/worker';
+import { ServeWorker, abortedSummary, pokeNode, type Summary } from '../session/worker';
 import { RENDER_MINOR_BASE, type RunningServer, type ServeOptions } from './common';
 
 export function defaultMountDir(): string { return `/run/virtgpu-emu/${process.pid}`; }
@@ -122,11 +122,10 @@ export async function startFuse(o: ServeOptions): Promise<RunningServer> {
         if (connId >= 0) await abortFuseConnection(connId);
         await teardown();
         summary = await Promise.race([worker.summary(), new Promise<Summary>((_, rej) => setTimeout(() => rej(new Error('no summary')), 2000))])
-          .catch(() => ({ clients: 0, ioctls: 0, opens: 0, releases: 0, retries: 0, malformed: 0, interrupts: 0, userptrsCreated: 0, userptrsSplit: 0, userptrsEvicted: 0, userptrsUnmapped: 0, userptrsDeduped: 0, openAtStop: 0, reason: 'aborted' }));
+          .catch(() => abortedSummary());
       }
       await teardown();
-      const exited = await Promise.race([worker.exited, new Promise<null>((r) => setTimeout(() => r(null), 2000))]);
-      if (exited === null) await worker.worker.terminate();
+      await worker.end();
       return summary;
     })();
     return stopped;
@@ -152,7 +151,7 @@ export async function startFuse(o: ServeOptions): Promise<RunningServer> {
     }
     return {
       transport: 'fuse', path: bindTarget ?? served, watcher: st.watcher, mode, notes,
-      snapshot: async () => { const s = await worker.snapshot(); return { counts: s.counts, snapshot: s.snapshot, stats: s.stats, openFiles: s.openFiles }; },
+      snapshot: () => worker.counts(),
       stop,
       stuck: () => !worker.hasExited,
     };
