@@ -72,11 +72,12 @@ function transferRow(nr: number, name: string, cmd: 'TRANSFER_TO_HOST_3D' | 'TRA
     handler: ({ file: f, client }, a) => {
       const dev = f.device;
       if (!dev.profile.has3d && cmd === 'TRANSFER_FROM_HOST_3D') return ENOSYS;
+      // As the kernel: the default context comes first, even when the handle turns out to be unknown.
+      dev.ensureContext(f, client);
       const bo = f.handles.get(a.bo_handle);
       if (!bo) return ENOENT;
       if (bo.blobMem === V.VIRTGPU_BLOB_MEM_GUEST) return EINVAL; // guest-only blobs have no host storage
       if (!HOST3D_MEMS.has(bo.blobMem) && (a.stride || a.layer_stride)) return EINVAL;
-      dev.ensureContext(f, client);
       dev.host.submit({ cmd, ctxId: f.ctx?.id ?? 0, resId: bo.resId, box: { ...a.box }, level: a.level, offset: BigInt(a.offset), stride: a.stride, layerStride: a.layer_stride });
       return 0;
     },

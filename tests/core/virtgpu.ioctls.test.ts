@@ -188,3 +188,10 @@ test('each row documents its errnos (style: "Valid replies")', (t) => {
   const { h } = ready();
   for (const row of h.dev.rows()) t.true(row.errnos.length > 0 || row.name === 'none', row.name);
 });
+
+test('TRANSFER_TO_HOST on an unknown handle still creates the default context first (ENOENT, then CONTEXT_INIT → EEXIST)', (t) => {
+  const { h, p, f } = ready();
+  t.is(h.ioctl(f, p, B.VIRTGPU_TRANSFER_TO_HOST, new B.W(44).u32(0, 77).b).ret, 'ENOENT');
+  t.is(h.host.ofType('CTX_CREATE').length, 1);
+  t.is(h.initHsakmt(f, p), 'EEXIST');
+});
