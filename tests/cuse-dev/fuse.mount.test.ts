@@ -123,3 +123,21 @@ maybe(`FUSE stop while a client still holds the node: loop ends, client sees ENO
   t.false(s.stuck());
   fs.rmSync(dir, { recursive: true, force: true });
 });
+
+maybe('FUSE --path: the served file is bind-mounted where asked (a file created for it), and both go at stop', async (t) => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'virtgpu-bind-'));
+  const target = path.join(dir, 'dev', 'dri', 'renderD200');
+  const s = await startFuse({ mountDir: path.join(dir, 'mnt'), path: target, minor: 200, watch: 'none' });
+  try {
+    t.is(s.path, target);
+    t.true(mounted(target));
+    const c = client(target);
+    const out = JSON.parse(await c.line(0)) as ClientOut;
+    t.is(out.name, 'virtio_gpu', 'ioctls through the bind mount reach the server');
+    t.is(await c.exited, 0);
+  } finally {
+    await s.stop();
+  }
+  t.false(mounted(target));
+  t.false(fs.existsSync(target), 'the placeholder file created for the bind is removed');
+});
