@@ -50,8 +50,21 @@ export class IoctlTable {
   all(): IoctlRow[] { return this.rows.filter((r): r is IoctlRow => !!r); }
   byNr(nr: number): IoctlRow | undefined { return this.rows[nr]; }
 
+  /** negotiate() by cmd: a UMD uses a handful of numbers over and over (bounded: fuzzers send many). */
+  private readonly negotiated = new Map<number, Negotiated | Errno>();
+
   /** The kernel's checks before any copy: type, table entry, render permission, sizes. */
   negotiate(cmd: number): Negotiated | Errno {
+    let n = this.negotiated.get(cmd);
+    if (n === undefined) {
+      if (this.negotiated.size >= 1024) this.negotiated.clear();
+      n = this.negotiateUncached(cmd);
+      this.negotiated.set(cmd, n);
+    }
+    return n;
+  }
+
+  private negotiateUncached(cmd: number): Negotiated | Errno {
     if (IOC_TYPE(cmd) !== DRM_IOCTL_BASE) return ENOTTY;
     const nr = IOC_NR(cmd);
     const row = this.rows[nr];
