@@ -190,6 +190,8 @@ export interface UffdBinding {
   pollReadable(fds: number[], timeoutMs: number): number;
   /** read(2) into buf; with wakeFd >= 0, poll both first and return -1 (wakeFd drained) when only it is readable. */
   readOrWake(fd: number, buf: Uint8Array, wakeFd: number): number;
+  /** write(fd, reply) (ENOENT ignored), then readOrWake(fd, buf, wakeFd): one call per request in a serving loop. */
+  writeThenRead(fd: number, reply: Uint8Array, buf: Uint8Array, wakeFd: number): number;
   /** One write(2) of the whole buffer; bytes written. */
   writeFd(fd: number, buf: Uint8Array): number;
 

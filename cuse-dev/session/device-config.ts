@@ -28,6 +28,7 @@ export interface ProviderChoice {
   /** Synchronous injection for a loop blocked in read(2): begin before the reply, complete after it. */
   beginInjection?: (pid: number, tid: number) => boolean;
   completeInjections?: () => void;
+  pendingInjections?: () => number;
 }
 
 /**
@@ -79,18 +80,19 @@ export function chooseProvider(watch: WatchChoice, log?: (m: string) => void, ha
     bindService: (f) => { service = f; },
     beginInjection: inject && provider.beginInjection ? (pid, tid) => provider.beginInjection!(pid, tid) : undefined,
     completeInjections: inject && provider.completeInjections ? () => provider.completeInjections!() : undefined,
+    pendingInjections: inject && provider.completeInjections ? () => (provider as { pendingInjections?: number }).pendingInjections ?? 0 : undefined,
   };
 }
 
 /** Host commands kept in memory by a serving device (a long-running server must not grow its log without bound). */
 const HOST_LOG_KEEP = 1000;
 
-export function makeDevice(cfg: DeviceConfig, trace?: (ev: TraceEvent) => void, log?: (m: string) => void, provider?: ProviderChoice): { device: CoreDevice; watcher: string; reasons: string[]; shutdown: () => void } & Pick<ProviderChoice, 'beginInjection' | 'completeInjections'> {
+export function makeDevice(cfg: DeviceConfig, trace?: (ev: TraceEvent) => void, log?: (m: string) => void, provider?: ProviderChoice): { device: CoreDevice; watcher: string; reasons: string[]; shutdown: () => void } & Pick<ProviderChoice, 'beginInjection' | 'completeInjections' | 'pendingInjections'> {
   const p = provider ?? chooseProvider(cfg.watch, log, cfg.handoff, cfg.notifyFd, cfg.inject ?? true);
   // --trace promises every host command (issue 4): core's RecordingHost only keeps them, so forward each one.
   const host = new RecordingHost(HOST_LOG_KEEP);
   if (trace) host.onCommand = (cmd) => trace({ t: 'host', cmd });
   const device = createDevice({ mode: cfg.mode, profile: cfg.profile, clients: p.provider, host, caps: { fdPassing: false, mmap: false }, trace, log });
   p.bindService?.((pid) => device.service(pid));
-  return { device, watcher: p.watcher, reasons: p.reasons, shutdown: () => p.shutdown?.(), beginInjection: p.beginInjection, completeInjections: p.completeInjections };
+  return { device, watcher: p.watcher, reasons: p.reasons, shutdown: () => p.shutdown?.(), beginInjection: p.beginInjection, completeInjections: p.completeInjections, pendingInjections: p.pendingInjections };
 }

@@ -52,6 +52,8 @@ export interface LoopHooks {
   wakeFd?: () => number;
   /** The wake fd fired: run the work it stands for (core's service() for clients with pending events). */
   onWake?: () => void;
+  /** True when afterRequest() has nothing to do now: the reply may then go out in the same call as the next read. */
+  quiet?: () => boolean;
 }
 
 /** How the loop reads and writes the device fd: native read/poll when the addon loads, else Node's fs. */
@@ -59,6 +61,8 @@ export interface LoopIO {
   /** Bytes read, or -1 when only `wakeFd` (>= 0) became readable (it is drained). Throws errors with `.code`. */
   read(fd: number, buf: Buffer, wakeFd: number): number;
   write(fd: number, buf: Uint8Array): void;
+  /** Optional: write the reply, then read as read() does, in one native call. Errors carry `.syscall`. */
+  writeRead?(fd: number, reply: Uint8Array, buf: Buffer, wakeFd: number): number;
 }
 
 export const fsIO: LoopIO = {
@@ -71,7 +75,7 @@ export function nativeIO(log?: (m: string) => void): LoopIO {
   try {
     // eslint-disable-next-line @typescript-eslint/no-require-imports
     const u = (require('../../uffd/load') as typeof import('../../uffd/load')).loadUffd();
-    return { read: (fd, buf, w) => u.readOrWake(fd, buf, w), write: (fd, buf) => { u.writeFd(fd, buf); } };
+    return { read: (fd, buf, w) => u.readOrWake(fd, buf, w), write: (fd, buf) => { u.writeFd(fd, buf); }, writeRead: (fd, r, buf, w) => u.writeThenRead(fd, r, buf, w) };
   } catch (e) {
     log?.(`native addon unavailable (${(e as Error).message.split('\n')[0]}): serving through fs.readSync/writeSync`);
     return fsIO;
@@ -90,18 +94,30 @@ export function serveLoop(fd: number, session: Session, hooks: LoopHooks = {}, b
   // The session slices requests many times: views of a plain Uint8Array are cheaper than Buffer's FastBuffer ones.
   const bytes = new Uint8Array(buf.buffer, buf.byteOffset, buf.length);
   let writeErrors = 0;
+  // Steady state: the reply goes out in the same native call that reads the next request (one JS→C transition per
+  // request), whenever afterRequest() has nothing to do; otherwise write, afterRequest, read as separate steps.
+  const combined = io.writeRead && writeFd === fd && hooks.quiet ? io.writeRead : undefined;
+  let pending: Uint8Array | null = null;
   for (;;) {
     let n: number;
     try {
-      n = io.read(fd, buf, hooks.wakeFd ? hooks.wakeFd() : -1);
+      const wake = hooks.wakeFd ? hooks.wakeFd() : -1;
+      if (pending) { const r = pending; pending = null; n = combined!(fd, r, buf, wake); }
+      else n = io.read(fd, buf, wake);
       if (n < 0) { hooks.onWake?.(); continue; }
     } catch (e) {
       const c = errCode(e);
+      if ((e as { syscall?: string }).syscall === 'write') { // the reply of the combined call
+        if (c === 'ENODEV') return 'unmounted';
+        if (writeErrors++ < 3) hooks.log?.(`reply write failed: ${c}`);
+        continue;
+      }
       if (c === 'EINTR' || c === 'EAGAIN' || c === 'ENOENT') continue; // ENOENT: request aborted before we read it
       return c === 'ENODEV' ? 'unmounted' : c;
     }
     if (n === 0) return 'eof';
     const reply = session.handle(bytes.subarray(0, n));
+    if (reply && combined && hooks.quiet!()) { pending = reply; continue; }
     if (reply) {
       try {
         io.write(writeFd, reply);
@@ -142,6 +158,7 @@ function workerMain(cfg: WorkerConfig): void {
   let dev: CoreDevice;
   let releaseClients: () => void = () => undefined;
   let completeInjections: (() => void) | undefined;
+  let pendingInjections: (() => number) | undefined;
   const io = nativeIO(log);
   // Memory events of watched clients wake the loop through this eventfd (the event loop never runs here: the
   // thread is blocked in read(2)), so a BO is deleted right after the client's munmap, as the kernel's worker would.
@@ -157,6 +174,7 @@ function workerMain(cfg: WorkerConfig): void {
     dev = made.device;
     releaseClients = made.shutdown;
     completeInjections = made.completeInjections;
+    pendingInjections = made.pendingInjections;
     session = new Session({
       kind: cfg.kind, device: dev, controlPid: cfg.controlPid, log, maxWrite: cfg.maxWrite,
       tree: cfg.tree ? new FileTree(cfg.tree.devicePath, cfg.tree.modeBits) : undefined,
@@ -204,7 +222,8 @@ function workerMain(cfg: WorkerConfig): void {
     return -1;
   };
   const onWake = (): void => { for (const pid of [...(dev.clients?.keys() ?? [])]) dev.service(pid); };
-  const reason = serveLoop(cfg.fd, session, { afterRequest, log, wakeFd: wakeNeeded, onWake }, (cfg.maxWrite ?? 128 * 1024) + 4096, cfg.fd, io);
+  const quiet = (): boolean => announcedInit && !stopping && (!mail || Atomics.load(mail, 0) === 0) && !(pendingInjections?.() ?? 0);
+  const reason = serveLoop(cfg.fd, session, { afterRequest, log, wakeFd: wakeNeeded, onWake, quiet }, (cfg.maxWrite ?? 128 * 1024) + 4096, cfg.fd, io);
   if (wakeFd >= 0) try { (require("../../uffd/load") as typeof import("../../uffd/load")).loadUffd().close(wakeFd); } catch { /* already closed */ }
   const openAtStop = session.openFiles();
   session.closeAll();

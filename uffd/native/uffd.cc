@@ -802,6 +802,36 @@ Napi::Value ReadOrWake(const Napi::CallbackInfo& info) {
   return Napi::Number::New(env, static_cast<double>(got));
 }
 
+// The steady state of the serving loop in ONE call: write the reply (one write(2); ENOENT = the request was
+// interrupted meanwhile, ignored), then read the next request as readOrWake does. Errors name the failing syscall.
+Napi::Value WriteThenRead(const Napi::CallbackInfo& info) {
+  Args a(info, "writeThenRead(fd: number, reply: Uint8Array, buf: Buffer, wakeFd: number)", 4, 4);
+  Napi::Env env = info.Env();
+  int fd = a.Fd(0);
+  if (!info[1].IsTypedArray() || !info[2].IsTypedArray()) a.Fail("reply and buf must be Uint8Arrays");
+  Napi::Uint8Array reply = info[1].As<Napi::Uint8Array>();
+  ssize_t w;
+  do w = write(fd, reply.Data(), reply.ByteLength()); while (w < 0 && errno == EINTR);
+  if (w < 0 && errno != ENOENT) ThrowSys(env, "write", errno);
+  Napi::Uint8Array buf = info[2].As<Napi::Uint8Array>();
+  int wakeFd = a.I32(3, "wakeFd");
+  if (wakeFd >= 0) {
+    struct pollfd p[2] = {{fd, POLLIN, 0}, {wakeFd, POLLIN, 0}};
+    int n;
+    do n = poll(p, 2, -1); while (n < 0 && errno == EINTR);
+    if (n < 0) ThrowSys(env, "poll", errno);
+    if ((p[1].revents & POLLIN) && !(p[0].revents & (POLLIN | POLLERR | POLLHUP))) {
+      uint64_t v;
+      (void)!read(wakeFd, &v, sizeof v);
+      return Napi::Number::New(env, -1);
+    }
+  }
+  ssize_t got;
+  do got = read(fd, buf.Data(), buf.ByteLength()); while (got < 0 && errno == EINTR);
+  if (got < 0) ThrowSys(env, "read", errno);
+  return Napi::Number::New(env, static_cast<double>(got));
+}
+
 // One write(2) of the whole reply (a FUSE reply must be a single write); returns bytes written.
 Napi::Value WriteFd(const Napi::CallbackInfo& info) {
   Args a(info, "writeFd(fd: number, buf: Buffer)", 2, 2);
@@ -1276,6 +1306,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   fn("pollReadable", PollReadable);
   fn("readOrWake", ReadOrWake);
   fn("writeFd", WriteFd);
+  fn("writeThenRead", WriteThenRead);
   fn("ptrace", Ptrace);
   fn("ptraceGetRegs", PtraceGetRegs);
   fn("ptraceSetRegs", PtraceSetRegs);
