@@ -776,15 +776,9 @@ Napi::Value PollReadable(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), mask);
 }
 
-// The serving loop's I/O (a FUSE/CUSE device fd): one read(2) into a Buffer, cheaper than fs.readSync's request
-// machinery. With wakeFd >= 0 it first polls both fds; a readable wakeFd is drained and -1 returned instead.
-Napi::Value ReadOrWake(const Napi::CallbackInfo& info) {
-  Args a(info, "readOrWake(fd: number, buf: Buffer, wakeFd: number)", 3, 3);
-  Napi::Env env = info.Env();
-  int fd = a.Fd(0);
-  if (!info[1].IsTypedArray()) a.Fail("buf must be a Buffer/Uint8Array");
-  Napi::Uint8Array buf = info[1].As<Napi::Uint8Array>();
-  int wakeFd = a.I32(2, "wakeFd");
+// The serving loop's read: with wakeFd >= 0, poll both fds first; a readable wakeFd (and no request) is drained and
+// -1 returned instead of a request. Otherwise one read(2) of the next request into buf.
+Napi::Value PollThenRead(Napi::Env env, int fd, Napi::Uint8Array buf, int wakeFd) {
   if (wakeFd >= 0) {
     struct pollfd p[2] = {{fd, POLLIN, 0}, {wakeFd, POLLIN, 0}};
     int n;
@@ -802,6 +796,13 @@ Napi::Value ReadOrWake(const Napi::CallbackInfo& info) {
   return Napi::Number::New(env, static_cast<double>(got));
 }
 
+// read(2) of one request (cheaper than fs.readSync's request machinery), woken early by wakeFd.
+Napi::Value ReadOrWake(const Napi::CallbackInfo& info) {
+  Args a(info, "readOrWake(fd: number, buf: Buffer, wakeFd: number)", 3, 3);
+  if (!info[1].IsTypedArray()) a.Fail("buf must be a Buffer/Uint8Array");
+  return PollThenRead(info.Env(), a.Fd(0), info[1].As<Napi::Uint8Array>(), a.I32(2, "wakeFd"));
+}
+
 // The steady state of the serving loop in ONE call: write the reply (one write(2); ENOENT = the request was
 // interrupted meanwhile, ignored), then read the next request as readOrWake does. Errors name the failing syscall.
 Napi::Value WriteThenRead(const Napi::CallbackInfo& info) {
@@ -813,23 +814,7 @@ Napi::Value WriteThenRead(const Napi::CallbackInfo& info) {
   ssize_t w;
   do w = write(fd, reply.Data(), reply.ByteLength()); while (w < 0 && errno == EINTR);
   if (w < 0 && errno != ENOENT) ThrowSys(env, "write", errno);
-  Napi::Uint8Array buf = info[2].As<Napi::Uint8Array>();
-  int wakeFd = a.I32(3, "wakeFd");
-  if (wakeFd >= 0) {
-    struct pollfd p[2] = {{fd, POLLIN, 0}, {wakeFd, POLLIN, 0}};
-    int n;
-    do n = poll(p, 2, -1); while (n < 0 && errno == EINTR);
-    if (n < 0) ThrowSys(env, "poll", errno);
-    if ((p[1].revents & POLLIN) && !(p[0].revents & (POLLIN | POLLERR | POLLHUP))) {
-      uint64_t v;
-      (void)!read(wakeFd, &v, sizeof v);
-      return Napi::Number::New(env, -1);
-    }
-  }
-  ssize_t got;
-  do got = read(fd, buf.Data(), buf.ByteLength()); while (got < 0 && errno == EINTR);
-  if (got < 0) ThrowSys(env, "read", errno);
-  return Napi::Number::New(env, static_cast<double>(got));
+  return PollThenRead(env, fd, info[2].As<Napi::Uint8Array>(), a.I32(3, "wakeFd"));
 }
 
 // One write(2) of the whole reply (a FUSE reply must be a single write); returns bytes written.
