@@ -9,7 +9,7 @@ import test, { type ExecutionContext } from 'ava';
 import { execFileSync, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { defaultCacheDir, repoRoot, runInVm, type RunInVmResult } from './vm';
+import { defaultCacheDir, lineLogger, repoRoot, runInVm, type RunInVmResult } from './vm';
 
 const ROOT = repoRoot();
 const MINOR = 128;
@@ -112,16 +112,6 @@ interface E2E {
   traceAfterKill: Ev[];
 }
 
-/** Console lines go to stderr as they arrive, so CI's log shows what the guest did even if the run hangs. */
-function lineLogger(prefix: string): (chunk: string) => void {
-  let pending = '';
-  return (chunk) => {
-    pending += chunk;
-    const lines = pending.split('\n');
-    pending = lines.pop() ?? '';
-    for (const l of lines) process.stderr.write(`${prefix}${l}\n`);
-  };
-}
 
 let run: Promise<E2E> | undefined;
 function e2e(): Promise<E2E> {

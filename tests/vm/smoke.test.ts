@@ -3,18 +3,8 @@
 import test from 'ava';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { repoRoot, runInVm } from './vm';
+import { lineLogger, repoRoot, runInVm } from './vm';
 
-/** Console lines go to stderr as they arrive so a failing CI run shows what the guest did. */
-function lineLogger(prefix: string): (chunk: string) => void {
-  let pending = '';
-  return (chunk) => {
-    pending += chunk;
-    const lines = pending.split('\n');
-    pending = lines.pop() ?? '';
-    for (const l of lines) process.stderr.write(`${prefix}${l}\n`);
-  };
-}
 
 const GUEST_SCRIPT = [
   'echo "SMOKE cuse-dev $(stat -c \'%F %t:%T\' /dev/cuse 2>&1)"',

@@ -311,3 +311,14 @@ export function runInVm(o: RunInVmOptions): Promise<RunInVmResult> {
     });
   });
 }
+
+/** Console lines go to stderr as they arrive (prefixed), so a failing or hanging CI run shows what the guest did. */
+export function lineLogger(prefix: string): (chunk: string) => void {
+  let pending = '';
+  return (chunk) => {
+    pending += chunk;
+    const lines = pending.split('\n');
+    pending = lines.pop() ?? '';
+    for (const l of lines) process.stderr.write(`${prefix}${l}\n`);
+  };
+}
