@@ -13,6 +13,7 @@ import { applyEvents, runWorker } from './userptr/notifier';
 import { immediateScheduler, type WorkScheduler } from './userptr/worklist';
 import type { TraceEvent } from './trace-events';
 import { snapshotDevice, type Snapshot } from './snapshot';
+import { LogLimiter } from './log-limit';
 
 export type Mode = 'notifier' | 'pin';
 
@@ -28,6 +29,8 @@ export interface DeviceOptions {
   scheduler?: WorkScheduler;
   trace?: (ev: TraceEvent) => void;
   log?: (msg: string) => void;
+  /** The server's one limiter, shared with the transport's session; default: the device's own over `log`. */
+  logger?: LogLimiter;
 }
 
 export interface Stats {
@@ -55,8 +58,9 @@ export class Device {
   resources = 0;
   trace?: (ev: TraceEvent) => void;
   private readonly provider: ClientProvider;
-  private readonly logFn: (msg: string) => void;
-  private readonly logged = new Set<string>();
+  /** Every line core logs goes through it: once per key, once per errno class of a file, rate-limited. */
+  readonly logger: LogLimiter;
+  private readonly ownLogger: boolean;
   // Resource ids start at 2 and are never reused (the kernel's virglrenderer workaround).
   private nextResId = 2;
   private nextFileId = 1;
@@ -71,7 +75,9 @@ export class Device {
     this.scheduler = opts.scheduler ?? immediateScheduler;
     this.provider = opts.clients;
     this.trace = opts.trace;
-    this.logFn = opts.log ?? (() => undefined);
+    const logFn = opts.log ?? (() => undefined);
+    this.ownLogger = !opts.logger;
+    this.logger = opts.logger ?? new LogLimiter({ sink: (msg) => { logFn(msg); this.trace?.({ t: 'log', msg }); } });
     this.table = virtgpuTable;
   }
 
@@ -120,9 +126,14 @@ export class Device {
     this.trace?.({ t: 'file', op: 'close', file: f.id, pid: f.opener.pid });
     for (const c of f.clients) { c.files.delete(f); this.unrefClient(c); }
     f.clients.clear();
+    this.logger.closeFile(f.id);
   }
 
-  shutdown(): void { for (const f of [...this.files]) this.closeFile(f); }
+  /** Close every file; a device that owns its logger then logs what it suppressed (a shared one is stopped by its owner). */
+  shutdown(): void {
+    for (const f of [...this.files]) this.closeFile(f);
+    if (this.ownLogger) this.logger.stop();
+  }
 
   // ---- the ioctl path ----
 
@@ -139,7 +150,8 @@ export class Device {
     const r = this.table.call(cmd, argIn, ctx, this.onBug);
     if (isErr(r.result)) {
       this.stats.errors++;
-      this.logOnce(`err:${f.id}:${cmd}:${r.result.code}`, `file ${f.id} pid ${pid}: ioctl 0x${cmd.toString(16)} (${r.row?.name ?? 'unknown'}) -> ${r.result.code}`);
+      // One line per errno class and file (a fuzzing client must not flood the log); the rest is counted.
+      this.logger.fileError(f.id, f.opener.pid, r.result.code, `file ${f.id} pid ${pid}: ioctl 0x${cmd.toString(16)} (${r.row?.name ?? 'unknown'}) -> ${r.result.code} (further ${r.result.code} on this file are counted, told at close)`);
     }
     if (this.trace) {
       const row = r.row;
@@ -270,14 +282,8 @@ export class Device {
 
   snapshot(): Snapshot { return snapshotDevice(this); }
 
-  /** Log a message once per key (malformed input must not flood the log). */
-  logOnce(key: string, msg: string): void {
-    if (this.logged.has(key)) return;
-    if (this.logged.size > 10000) this.logged.clear();
-    this.logged.add(key);
-    this.logFn(msg);
-    this.trace?.({ t: 'log', msg });
-  }
+  /** Log a message once per key (malformed input must not flood the log): see LogLimiter.once. */
+  logOnce(key: string, msg: string): void { this.logger.once(key, msg); }
 
   rows(): IoctlRow[] { return this.table.all(); }
 }

@@ -18,3 +18,4 @@ export { DeferredScheduler, immediateScheduler, type WorkScheduler } from './use
 export { USERPTR_EXISTS } from './userptr/create';
 export type { Snapshot, FileSnap, HandleSnap, UserptrSnap } from './snapshot';
 export type { TraceEvent } from './trace-events';
+export { LogLimiter, LOG_RATE, LOG_BURST, type LogLimitOptions, type LogLimitStats } from './log-limit';

@@ -1,5 +1,5 @@
 // Builds the Device inside the serving thread: core + the client provider chosen by --watch.
-import { createDevice, RecordingHost, type TraceEvent } from '../../core';
+import { createDevice, RecordingHost, type LogLimiter, type TraceEvent } from '../../core';
 import type { ClientProvider } from '../../core/memory/client-memory';
 import type { CoreDevice } from './core-api';
 import { procClientProvider } from './pidmem';
@@ -87,12 +87,12 @@ export function chooseProvider(watch: WatchChoice, log?: (m: string) => void, ha
 /** Host commands kept in memory by a serving device (a long-running server must not grow its log without bound). */
 const HOST_LOG_KEEP = 1000;
 
-export function makeDevice(cfg: DeviceConfig, trace?: (ev: TraceEvent) => void, log?: (m: string) => void, provider?: ProviderChoice): { device: CoreDevice; watcher: string; reasons: string[]; shutdown: () => void } & Pick<ProviderChoice, 'beginInjection' | 'completeInjections' | 'pendingInjections'> {
+export function makeDevice(cfg: DeviceConfig, trace?: (ev: TraceEvent) => void, log?: (m: string) => void, provider?: ProviderChoice, logger?: LogLimiter): { device: CoreDevice; watcher: string; reasons: string[]; shutdown: () => void } & Pick<ProviderChoice, 'beginInjection' | 'completeInjections' | 'pendingInjections'> {
   const p = provider ?? chooseProvider(cfg.watch, log, cfg.handoff, cfg.notifyFd, cfg.inject ?? true);
   // --trace promises every host command (issue 4): core's RecordingHost only keeps them, so forward each one.
   const host = new RecordingHost(HOST_LOG_KEEP);
   if (trace) host.onCommand = (cmd) => trace({ t: 'host', cmd });
-  const device = createDevice({ mode: cfg.mode, profile: cfg.profile, clients: p.provider, host, caps: { fdPassing: false, mmap: false }, trace, log });
+  const device = createDevice({ mode: cfg.mode, profile: cfg.profile, clients: p.provider, host, caps: { fdPassing: false, mmap: false }, trace, log, logger });
   p.bindService?.((pid) => device.service(pid));
   return { device, watcher: p.watcher, reasons: p.reasons, shutdown: () => p.shutdown?.(), beginInjection: p.beginInjection, completeInjections: p.completeInjections, pendingInjections: p.pendingInjections };
 }

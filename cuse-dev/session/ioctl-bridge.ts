@@ -102,13 +102,13 @@ function unrestricted(ctx: BridgeCtx, file: CoreFile, req: IoctlRequest): Uint8A
   let known: Range[] = [];
   for (let round = 0; ; round++) {
     if (round >= MAX_PLAN_ROUNDS) {
-      ctx.logOnce(`plan-diverges:${req.cmd}`, `ioctl 0x${req.cmd.toString(16)}: pointer plan did not converge in ${MAX_PLAN_ROUNDS} rounds, answered EIO`);
+      ctx.logOnce('plan-diverges', `ioctl 0x${req.cmd.toString(16)}: pointer plan did not converge in ${MAX_PLAN_ROUNDS} rounds, answered EIO`);
       return replyError(req.unique, EIO, bad);
     }
     p = dev.plan(req.cmd, structIn, file, new IovecUser(known, rest));
     if (isErr(p)) return replyError(req.unique, p, bad);
     if (p.inSize !== inSize || p.outSize !== outSize || !known.every((r, i) => p && !isErr(p) && p.in[i] && sameRange(r, p.in[i]!))) {
-      ctx.logOnce(`plan-unstable:${req.cmd}`, `ioctl 0x${req.cmd.toString(16)}: pointer plan is not prefix-stable, answered EIO`);
+      ctx.logOnce('plan-unstable', `ioctl 0x${req.cmd.toString(16)}: pointer plan is not prefix-stable, answered EIO`);
       return replyError(req.unique, EIO, bad);
     }
     if (p.in.length === known.length) break;
@@ -123,7 +123,7 @@ function unrestricted(ctx: BridgeCtx, file: CoreFile, req: IoctlRequest): Uint8A
     return retry(ctx, req, [...structIov(inSize), ...plan.in], [...structIov(outSize), ...plan.out]);
   }
   const user = new IovecUser(plan.in, rest, plan.out, true);
-  user.onMiss = (what) => ctx.logOnce(`plan-miss:${req.cmd}:${what}`, `ioctl 0x${req.cmd.toString(16)}: handler ${what} (core plan bug): EFAULT`);
+  user.onMiss = (what) => ctx.logOnce(`plan-miss:${what}`, `ioctl 0x${req.cmd.toString(16)}: handler ${what} (core plan bug): EFAULT`);
   const r = file.ioctl(req.pid, req.cmd, structIn, user);
   let structOut = r.out;
   if (structOut.length !== outSize) {
@@ -139,7 +139,7 @@ function unrestricted(ctx: BridgeCtx, file: CoreFile, req: IoctlRequest): Uint8A
 function retry(ctx: BridgeCtx, req: IoctlRequest, inIov: Range[], outIov: Range[]): Uint8Array {
   // The kernel would fail the caller with ENOMEM for either excess (fs/fuse/ioctl.c fuse_do_ioctl): answer it directly.
   if (inIov.length + outIov.length > FUSE_IOCTL_MAX_IOV || sum(inIov) > FUSE_IOCTL_MAX_BYTES || sum(outIov) > FUSE_IOCTL_MAX_BYTES) {
-    ctx.logOnce(`too-big:${req.cmd}`, `ioctl 0x${req.cmd.toString(16)}: ${inIov.length + outIov.length} iovecs, ${sum(inIov)} B in, ${sum(outIov)} B out exceed CUSE limits (${FUSE_IOCTL_MAX_IOV}, ${FUSE_IOCTL_MAX_BYTES} B): ENOMEM`);
+    ctx.logOnce('too-big', `ioctl 0x${req.cmd.toString(16)}: ${inIov.length + outIov.length} iovecs, ${sum(inIov)} B in, ${sum(outIov)} B out exceed CUSE limits (${FUSE_IOCTL_MAX_IOV}, ${FUSE_IOCTL_MAX_BYTES} B): ENOMEM`);
     return replyError(req.unique, ENOMEM, ctx.bad);
   }
   ctx.onRetry?.(req, inIov, outIov);

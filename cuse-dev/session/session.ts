@@ -9,6 +9,7 @@ import { bridgeIoctl, type BridgeCtx } from './ioctl-bridge';
 import { replyError, replyOk, replyStruct } from './reply';
 import type { FileTree, TreeNode } from './tree';
 import { tgidResolver, type TgidResolver } from './tgid';
+import { LogLimiter } from '../../core/log-limit';
 
 export type SessionKind = 'fuse' | 'cuse';
 
@@ -39,6 +40,8 @@ export interface SessionOptions {
   controlPid?: number;
   tgid?: TgidResolver;
   log?: (msg: string) => void;
+  /** The server's one limiter, shared with core (default: the session's own over `log`). */
+  logger?: LogLimiter;
   trace?: (ev: SessionTraceEvent) => void;
   /** A device file was opened by thread `tid` of `pid`, before the reply (the watcher may begin a ptrace injection). */
   onClientOpen?: (pid: number, tid: number) => void;
@@ -58,7 +61,6 @@ type Handle = { kind: 'dev'; file: CoreFile; pid: number } | { kind: 'control' }
 const IN_HDR = F.fuse_in_header.size;
 /** fuse_out_header.unique sits at offset 8 of fuse_in_header too: usable to answer even a truncated header. */
 const UNIQUE_OFF = F.fuse_in_header.offsetOf('unique');
-const LOG_ONCE_MAX = 1024;
 const DEFAULT_MAX_WRITE = 128 * 1024;
 const DEV_OPEN_FLAGS = F.FOPEN_DIRECT_IO | F.FOPEN_NONSEEKABLE;
 const IOCTL_IN = F.fuse_ioctl_in.size;
@@ -91,7 +93,7 @@ export class Session {
   private readonly seenClients = new Set<number>();
   private nextFh = 1;
   private readonly tgid: TgidResolver;
-  private readonly logged = new Set<string>();
+  private readonly logger: LogLimiter;
   private readonly bridge: BridgeCtx;
   private readonly initOp: number;
   private viewBuffer: ArrayBufferLike | null = null;
@@ -104,6 +106,8 @@ export class Session {
     if (opts.kind === 'cuse' && !opts.cuse) throw new Error('a CUSE session needs CUSE parameters');
     this.initOp = opts.kind === 'fuse' ? FuseOpcode.FUSE_INIT : FuseOpcode.CUSE_INIT;
     this.tgid = opts.tgid ?? tgidResolver();
+    const log = opts.log;
+    this.logger = opts.logger ?? new LogLimiter({ sink: (m) => log?.(m) });
     const trace = opts.trace;
     this.bridge = {
       dev: this.dev,
@@ -122,13 +126,8 @@ export class Session {
   /** Open device files (DRM files held for clients). */
   openFiles(): number { let n = 0; for (const h of this.handles.values()) if (h.kind === 'dev') n++; return n; }
 
-  /** Log a message the first time `key` is seen (bounded, so a hostile stream cannot grow it). */
-  logOnce(key: string, msg: string): void {
-    if (this.logged.has(key)) return;
-    if (this.logged.size >= LOG_ONCE_MAX) return;
-    this.logged.add(key);
-    this.opts.log?.(msg);
-  }
+  /** Log a message the first time `key` is seen (bounded and rate-limited: see LogLimiter.once). */
+  logOnce(key: string, msg: string): void { this.logger.once(key, msg); }
 
   /** One request in, at most one reply out (the caller writes it with a single write(2)). Never throws. */
   handle(buf: Uint8Array): Uint8Array | null {

@@ -10,6 +10,7 @@ import { makeDevice, type DeviceConfig } from './device-config';
 import { statsOf, type CoreDevice } from './core-api';
 import { JsonlSink } from '../trace/jsonl';
 import { FUSE_MIN_READ_BUFFER } from '../abi/fuse';
+import { LogLimiter } from '../../core/log-limit';
 
 export interface WorkerConfig {
   fd: number;
@@ -152,8 +153,10 @@ export function summarize(session: Session, dev: CoreDevice, openAtStop: number,
 function workerMain(cfg: WorkerConfig): void {
   const port = parentPort!;
   const post = (m: FromWorker): void => port.postMessage(m);
-  const log = (msg: string): void => post({ type: 'log', msg });
   const sink = cfg.trace ? new JsonlSink(cfg.trace) : undefined;
+  // One limiter for every line of this server (core, session, watchers): no client can flood the log.
+  const logger = new LogLimiter({ sink: (msg) => { post({ type: 'log', msg }); sink?.write({ t: 'log', msg }); } });
+  const log = (msg: string): void => { logger.line(msg); };
   let session: Session;
   let dev: CoreDevice;
   let releaseClients: () => void = () => undefined;
@@ -170,13 +173,13 @@ function workerMain(cfg: WorkerConfig): void {
     } catch (e) { log(`no wake eventfd (${String(e)}): BOs are invalidated at the client's next ioctl only`); }
   }
   try {
-    const made = makeDevice({ ...cfg.device, notifyFd: wakeFd >= 0 ? wakeFd : undefined }, sink ? (ev) => sink.write(ev) : undefined, log);
+    const made = makeDevice({ ...cfg.device, notifyFd: wakeFd >= 0 ? wakeFd : undefined }, sink ? (ev) => sink.write(ev) : undefined, log, undefined, logger);
     dev = made.device;
     releaseClients = made.shutdown;
     completeInjections = made.completeInjections;
     pendingInjections = made.pendingInjections;
     session = new Session({
-      kind: cfg.kind, device: dev, controlPid: cfg.controlPid, log, maxWrite: cfg.maxWrite,
+      kind: cfg.kind, device: dev, controlPid: cfg.controlPid, log, logger, maxWrite: cfg.maxWrite,
       tree: cfg.tree ? new FileTree(cfg.tree.devicePath, cfg.tree.modeBits) : undefined,
       cuse: cfg.cuse,
       trace: sink ? (ev) => sink.write(ev) : undefined,
@@ -229,6 +232,7 @@ function workerMain(cfg: WorkerConfig): void {
   session.closeAll();
   try { dev.shutdown(); } catch (e) { log(`shutdown failed: ${String(e)}`); }
   try { releaseClients(); } catch (e) { log(`client release failed: ${String(e)}`); }
+  logger.stop();
   sink?.close();
   post({ type: 'summary', summary: summarize(session, dev, openAtStop, reason) });
 }
