@@ -4,7 +4,9 @@ import type { Device, Counts, Stats } from './device';
 export interface UserptrSnap { start: number; last: number; origStart: number; npages: number; op: string | null; queued: boolean; inRelease: boolean; valid: boolean; registered: [number, number] | null; rdonly: boolean }
 export interface HandleSnap { handle: number; resId: number; kind: string; size: number; blobMem: number; blobFlags: number; userptr?: UserptrSnap }
 export interface FileSnap { id: number; pid: number; clients: number[]; ctx: { id: number; capsetId: number; numRings: number; debugName: string } | null; handles: HandleSnap[]; queued: number }
-export interface Snapshot { mode: string; profile: string; counts: Counts; stats: Stats; files: FileSnap[]; clients: { pid: number; refs: number; registrations: number }[] }
+/** What the host holds: bytes of client data (payload heads, list items) — back to its value once the clients are gone. */
+export interface HostSnap { retainedBytes: number }
+export interface Snapshot { mode: string; profile: string; counts: Counts; stats: Stats; host: HostSnap; files: FileSnap[]; clients: { pid: number; refs: number; registrations: number }[] }
 
 export function snapshotDevice(d: Device): Snapshot {
   const files: FileSnap[] = [];
@@ -21,5 +23,5 @@ export function snapshotDevice(d: Device): Snapshot {
     files.push({ id: f.id, pid: f.opener.pid, clients: [...f.clients].map((c) => c.pid), ctx: f.ctx ? { id: f.ctx.id, capsetId: f.ctx.capsetId, numRings: f.ctx.numRings, debugName: f.ctx.debugName } : null, handles, queued: f.work.length });
   }
   const clients = [...d.clients.values()].map((c) => ({ pid: c.pid, refs: c.refs, registrations: c.events.registrations() }));
-  return { mode: d.mode, profile: d.profile.name, counts: d.counts(), stats: { ...d.stats }, files, clients };
+  return { mode: d.mode, profile: d.profile.name, counts: d.counts(), stats: { ...d.stats }, host: { retainedBytes: d.host.retainedBytes?.() ?? 0 }, files, clients };
 }

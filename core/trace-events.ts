@@ -1,5 +1,5 @@
 // Trace event shapes (no I/O here: transports write them, e.g. as JSON lines).
-import type { Recorded } from './host/recording-host';
+import type { HostCommand } from './host/host';
 import type { NotifierEventKind } from './memory/client-memory';
 
 export type TraceEvent =
@@ -7,5 +7,5 @@ export type TraceEvent =
   | { t: 'ioctl'; file: number; pid: number; cmd: number; name: string; in?: Record<string, unknown>; out?: Record<string, unknown>; result: number | string; us: number }
   | { t: 'notifier'; pid: number; event: NotifierEventKind; start: number; end: number; removed?: boolean; note?: string; file?: number; handle?: number; action?: string }
   | { t: 'work'; file: number; op: string; handle: number; resId: number; outcome: string; start?: number; last?: number }
-  | { t: 'host'; cmd: Recorded }
+  | { t: 'host'; cmd: HostCommand & { seq: number } }
   | { t: 'log'; msg: string };

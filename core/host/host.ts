@@ -19,4 +19,6 @@ export type HostCommandName = HostCommand['cmd'];
 
 export interface Host {
   submit(c: HostCommand): void;
+  /** Bytes of client data the host holds now (shown in snapshots; a host that keeps nothing omits it). */
+  retainedBytes?(): number;
 }

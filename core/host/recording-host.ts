@@ -1,31 +1,118 @@
 // The default host: no GPU, an ordered log of every command with its fields (the mock the brief allows).
-import type { Host, HostCommand, HostCommandName } from './host';
+// The log keeps digests, never a client's payload: a SUBMIT_3D's command bytes become size + SHA-256 + the first
+// HOST_HEAD_BYTES, long lists (BO handles, a blob's page entries) keep their first HOST_LIST_KEEP items and a count.
+// The full commands go to `onCommand` (the --trace sink writes them out and keeps nothing). What the log holds of
+// client data (heads and lists) is counted in retainedBytes() and given back when the owning context is destroyed
+// (SUBMIT_3D) or the resource unref'd (RESOURCE_CREATE_BLOB), or when the entry leaves a bounded log.
+import { createHash } from 'crypto';
+import type { Host, HostCommand, HostCommandName, MemEntry } from './host';
 
-export type Recorded = HostCommand & { seq: number };
+/** Command bytes a SUBMIT_3D digest keeps. */
+export const HOST_HEAD_BYTES = 64;
+/** Items a digest keeps of a list (BO resource ids, blob page entries). */
+export const HOST_LIST_KEEP = 64;
+/** Bytes counted per kept list item (a resource id; a page entry counts twice). */
+const ITEM_BYTES = 8;
+
+type Cmd<N extends HostCommandName> = Extract<HostCommand, { cmd: N }>;
+
+/** SUBMIT_3D as recorded: the payload's size, SHA-256 (hex) and first bytes; the first resource ids and their number. */
+export type SubmitDigest = Omit<Cmd<'SUBMIT_3D'>, 'data'> & { size: number; sha256: string; head: Uint8Array; numResIds: number };
+/** RESOURCE_CREATE_BLOB as recorded: the first page entries and their number. */
+export type BlobDigest = Cmd<'RESOURCE_CREATE_BLOB'> & { numEntries: number };
+
+export type RecordedCommand = Exclude<HostCommand, { cmd: 'SUBMIT_3D' | 'RESOURCE_CREATE_BLOB' }> | SubmitDigest | BlobDigest;
+export type Recorded = RecordedCommand & { seq: number };
+
+/** Digest of a host command (what the log keeps of it). */
+export function digestCommand(c: HostCommand): RecordedCommand {
+  if (c.cmd === 'SUBMIT_3D') {
+    const { data, resIds, ...rest } = c;
+    // slice, not subarray: a view would keep the whole request buffer alive.
+    return { ...rest, size: data.length, sha256: createHash('sha256').update(data).digest('hex'), head: data.slice(0, HOST_HEAD_BYTES), resIds: resIds.slice(0, HOST_LIST_KEEP), numResIds: resIds.length };
+  }
+  if (c.cmd === 'RESOURCE_CREATE_BLOB') {
+    const entries: MemEntry[] = c.entries.length > HOST_LIST_KEEP ? c.entries.slice(0, HOST_LIST_KEEP) : c.entries;
+    return { ...c, entries, numEntries: c.entries.length };
+  }
+  return c;
+}
+
+/** Client data a recorded command holds (payload head, list items). */
+function heldBytes(r: RecordedCommand): number {
+  if (r.cmd === 'SUBMIT_3D') return r.head.length + r.resIds.length * ITEM_BYTES;
+  if (r.cmd === 'RESOURCE_CREATE_BLOB') return r.entries.length * 2 * ITEM_BYTES;
+  return 0;
+}
+
+/** Who owns a recorded command's held bytes: the context (SUBMIT_3D) or the resource (RESOURCE_CREATE_BLOB). */
+function ownerOf(r: RecordedCommand): string | null {
+  if (r.cmd === 'SUBMIT_3D') return `ctx:${r.ctxId}`;
+  if (r.cmd === 'RESOURCE_CREATE_BLOB') return `res:${r.resId}`;
+  return null;
+}
 
 export class RecordingHost implements Host {
   readonly log: Recorded[] = [];
   private seq = 0;
   private live = new Set<number>();
-  /** Optional observer (the trace sink). */
-  onCommand?: (c: Recorded) => void;
+  private retained = 0;
+  /** Entries holding client data, by owner: released together at CTX_DESTROY / RESOURCE_UNREF. */
+  private readonly held = new Map<string, Set<Recorded>>();
+  /** Optional observer of every full command (the trace sink): called before the digest is kept, nothing retained. */
+  onCommand?: (c: HostCommand, seq: number) => void;
   /** Keep at least the last `limit` entries (at most 2×limit) (a long-running server must not grow without bound); 0 = unbounded. */
   constructor(private readonly limit = 0) {}
 
   submit(c: HostCommand): void {
-    const r = { ...c, seq: ++this.seq } as Recorded;
+    const seq = ++this.seq;
+    this.onCommand?.(c, seq);
+    const r = { ...digestCommand(c), seq } as Recorded;
     if (c.cmd === 'RESOURCE_CREATE_BLOB' || c.cmd === 'RESOURCE_CREATE_3D') this.live.add(c.resId);
-    else if (c.cmd === 'RESOURCE_UNREF') this.live.delete(c.resId);
+    else if (c.cmd === 'RESOURCE_UNREF') { this.live.delete(c.resId); this.releaseOwner(`res:${c.resId}`); }
+    else if (c.cmd === 'CTX_DESTROY') this.releaseOwner(`ctx:${c.ctxId}`);
+    const bytes = heldBytes(r);
+    const owner = ownerOf(r);
+    if (bytes && owner) {
+      this.retained += bytes;
+      let s = this.held.get(owner);
+      if (!s) this.held.set(owner, (s = new Set()));
+      s.add(r);
+    }
     this.log.push(r);
     // Trim in halves so a bounded log costs O(1) amortized per command.
-    if (this.limit && this.log.length > 2 * this.limit) this.log.splice(0, this.log.length - this.limit);
-    this.onCommand?.(r);
+    if (this.limit && this.log.length > 2 * this.limit) for (const old of this.log.splice(0, this.log.length - this.limit)) this.forget(old);
   }
 
   /** Host resources created and not yet unref'd. */
   liveResources(): number { return this.live.size; }
+  /** Bytes of client data (payload heads, list items) the log holds now. */
+  retainedBytes(): number { return this.retained; }
   ofType<N extends HostCommandName>(cmd: N): Extract<Recorded, { cmd: N }>[] {
     return this.log.filter((c) => c.cmd === cmd) as Extract<Recorded, { cmd: N }>[];
   }
-  clear(): void { this.log.length = 0; }
+  clear(): void { for (const r of this.log) this.forget(r); this.log.length = 0; }
+
+  /** The owner is gone: its entries stay in the log with their digests (size, hash, counts), their data is dropped. */
+  private releaseOwner(owner: string): void {
+    const s = this.held.get(owner);
+    if (!s) return;
+    this.held.delete(owner);
+    for (const r of s) { this.retained -= heldBytes(r); strip(r); }
+  }
+
+  /** An entry leaves the log. */
+  private forget(r: Recorded): void {
+    const owner = ownerOf(r);
+    const s = owner ? this.held.get(owner) : undefined;
+    if (!s?.delete(r)) return;
+    this.retained -= heldBytes(r);
+    if (s.size === 0) this.held.delete(owner!);
+  }
+}
+
+const EMPTY = new Uint8Array(0);
+function strip(r: Recorded): void {
+  if (r.cmd === 'SUBMIT_3D') { r.head = EMPTY; r.resIds = []; }
+  else if (r.cmd === 'RESOURCE_CREATE_BLOB') r.entries = [];
 }

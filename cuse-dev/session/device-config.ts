@@ -89,9 +89,9 @@ const HOST_LOG_KEEP = 1000;
 
 export function makeDevice(cfg: DeviceConfig, trace?: (ev: TraceEvent) => void, log?: (m: string) => void, provider?: ProviderChoice, logger?: LogLimiter): { device: CoreDevice; watcher: string; reasons: string[]; shutdown: () => void } & Pick<ProviderChoice, 'beginInjection' | 'completeInjections' | 'pendingInjections'> {
   const p = provider ?? chooseProvider(cfg.watch, log, cfg.handoff, cfg.notifyFd, cfg.inject ?? true);
-  // --trace promises every host command (issue 4): core's RecordingHost only keeps them, so forward each one.
+  // --trace gets every host command in full (payloads included): the in-memory log keeps digests only.
   const host = new RecordingHost(HOST_LOG_KEEP);
-  if (trace) host.onCommand = (cmd) => trace({ t: 'host', cmd });
+  if (trace) host.onCommand = (cmd, seq) => trace({ t: 'host', cmd: { ...cmd, seq } });
   const device = createDevice({ mode: cfg.mode, profile: cfg.profile, clients: p.provider, host, caps: { fdPassing: false, mmap: false }, trace, log, logger });
   p.bindService?.((pid) => device.service(pid));
   return { device, watcher: p.watcher, reasons: p.reasons, shutdown: () => p.shutdown?.(), beginInjection: p.beginInjection, completeInjections: p.completeInjections, pendingInjections: p.pendingInjections };

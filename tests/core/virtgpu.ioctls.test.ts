@@ -1,5 +1,6 @@
 // Spec §2: one test per ioctl of the render node, against the default (hsakmt) and other profiles.
 import test from 'ava';
+import { createHash } from 'crypto';
 import { Harness, BLOB_GUEST, BLOB_HOST3D } from '../helpers/core-harness';
 import * as B from '../helpers/bytes';
 import { PROT_R, isErr } from '../../core';
@@ -140,7 +141,9 @@ test('VIRTGPU_EXECBUFFER: SUBMIT_3D with the command bytes and the BOs; bad flag
   t.is(ok.ret, 0);
   t.is(new B.R(ok.out).i32(28), -1, 'fence_fd out = -1');
   const s = h.host.ofType('SUBMIT_3D').pop()!;
-  t.deepEqual([...s.data], [1, 2, 3, 4, 5, 6, 7, 8]);
+  t.deepEqual([...s.head], [1, 2, 3, 4, 5, 6, 7, 8]);
+  t.is(s.size, 8);
+  t.is(s.sha256, createHash('sha256').update(Uint8Array.of(1, 2, 3, 4, 5, 6, 7, 8)).digest('hex'));
   t.deepEqual(s.resIds, [B.blobOut(bo.out).resId]);
   t.is(s.ringIdx, 1);
   t.is(eb(0x8, 8, at, 0, 0).ret, 'EINVAL', 'unknown flag');

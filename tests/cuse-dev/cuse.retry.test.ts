@@ -79,7 +79,8 @@ test('EXECBUFFER over CUSE: the command buffer arrives as an in iovec and reache
   t.is(p3.data.length, 64);
   const submits = host.ofType('SUBMIT_3D');
   t.is(submits.length, 1);
-  t.deepEqual([...submits[0]!.data], [...command]);
+  t.deepEqual([...submits[0]!.head], [...command]);
+  t.is(submits[0]!.size, command.length);
 });
 
 test('retry that would exceed 128 KiB per direction is answered ENOMEM (what the kernel would return)', (t) => {
