@@ -28,8 +28,8 @@ export type Recorded = RecordedCommand & { seq: number };
 export function digestCommand(c: HostCommand): RecordedCommand {
   if (c.cmd === 'SUBMIT_3D') {
     const { data, resIds, ...rest } = c;
-    // slice, not subarray: a view would keep the whole request buffer alive.
-    return { ...rest, size: data.length, sha256: createHash('sha256').update(data).digest('hex'), head: data.slice(0, HOST_HEAD_BYTES), resIds: resIds.slice(0, HOST_LIST_KEEP), numResIds: resIds.length };
+    // A copy, never a view (Buffer#slice is one): a view would keep the whole payload alive.
+    return { ...rest, size: data.length, sha256: createHash('sha256').update(data).digest('hex'), head: new Uint8Array(data.subarray(0, HOST_HEAD_BYTES)), resIds: resIds.slice(0, HOST_LIST_KEEP), numResIds: resIds.length };
   }
   if (c.cmd === 'RESOURCE_CREATE_BLOB') {
     const entries: MemEntry[] = c.entries.length > HOST_LIST_KEEP ? c.entries.slice(0, HOST_LIST_KEEP) : c.entries;
