@@ -21,6 +21,8 @@ export const LOG_RATE = 10;
 export const LOG_BURST = 100;
 const MAX_KEYS = 1024;
 const MAX_KINDS = 64;
+/** Keys are cut to this length (some carry an error's text): the key set's memory stays bounded. */
+const MAX_KEY_CHARS = 256;
 const MAX_CLASSES = 32;
 const OTHER = 'other';
 /** Classes listed in one summary line, by count; the rest are added up as "other". */
@@ -92,6 +94,7 @@ export class LogLimiter {
 
   /** The first line of each key goes out (bucket permitting); later ones are counted and summarized at stop. */
   once(key: string, msg: string): void {
+    if (key.length > MAX_KEY_CHARS) key = key.slice(0, MAX_KEY_CHARS);
     const seen = this.keys.get(key);
     if (seen !== undefined) { this.keys.set(key, seen + 1); this.stats.suppressed++; return; }
     if (this.keys.size >= this.maxKeys) {
