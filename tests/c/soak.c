@@ -1,5 +1,6 @@
 // soak: random (cmd, bytes) ioctls against the render node from one process, then one summary line:
 //   soak n=1000000 seconds=61.2 ioctls_per_s=16340 ok=12345 EINVAL=... (every errno seen, by name)
+// (after a first line "soak pid=PID").
 // Commands are biased towards the driver's: type 'd' mostly, nr near 0x00-0x0d / 0x40-0x4b, any direction, sizes near
 // the uAPI structs' or random up to 16 KiB. Argument words are 0, small numbers, pointers into a scratch area owned by
 // this process (so embedded pointers sometimes succeed), or random. Types the VFS answers itself ('T', 'X', 'f', 0x94:
@@ -100,6 +101,8 @@ int main(int argc, char **argv) {
 	}
 	int fd = emu_open_device("soak", optind < argc ? argv[optind] : NULL);
 	if (xcount) return execbufs(fd, xcount, xmib, wait_line);
+	printf("soak pid=%d\n", (int)getpid()); /* who to kill on a timeout when started detached */
+	fflush(stdout);
 	rng_state = seed * 0x9E3779B97F4A7C15ULL + 1;
 	static uint64_t arg[ARG_BYTES / 8 + 8];
 	uint8_t *scratch = emu_map(SCRATCH_PAGES, 1);

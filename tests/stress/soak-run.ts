@@ -12,7 +12,14 @@ import type { Summary } from '../../cuse-dev/session/worker';
 const ROOT = path.resolve(__dirname, '../../..');
 export const SOAK_BIN = path.join(ROOT, 'tests/c/bin/soak');
 
-export interface SoakOptions { n: number; seed?: number; timeoutMs?: number }
+export interface SoakOptions {
+  n: number; seed?: number; timeoutMs?: number;
+  /**
+   * Start the client outside this process's children (setsid -f), as an unmodified program started by someone else:
+   * the server then injects its userfaultfd with ptrace (it never ptraces its own children). Default true.
+   */
+  detached?: boolean;
+}
 export interface SoakResult {
   n: number; seed: number;
   /** The client's summary line ("soak n=… seconds=… ioctls_per_s=… ok=… EINVAL=…"). */
@@ -38,15 +45,27 @@ export async function runSoak(o: SoakOptions): Promise<SoakResult> {
   const s = await startTransport('fuse', { mountDir: path.join(dir, 'mnt'), log: (m) => { logLines.push(m); logBytes += Buffer.byteLength(m) + 1; } });
   try {
     const rssBeforeMiB = rssMiB();
-    const child = spawn(SOAK_BIN, ['-n', String(o.n), '-s', String(seed)], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, VIRTGPU_EMU_DEVICE: s.path } });
+    const args = ['-n', String(o.n), '-s', String(seed)];
+    // Detached: sh (reparented away from us) runs the client and reports its status; our pipes see both to the end.
+    const child = o.detached ?? true
+      ? spawn('setsid', ['-f', 'sh', '-c', '"$0" "$@"; echo "soak-exit=$?"', SOAK_BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, VIRTGPU_EMU_DEVICE: s.path } })
+      : spawn(SOAK_BIN, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, VIRTGPU_EMU_DEVICE: s.path } });
     let out = '', err = '';
     child.stdout.on('data', (d: Buffer) => { out += d.toString(); });
     child.stderr.on('data', (d: Buffer) => { err += d.toString(); });
     const done = await new Promise<{ code: number | null; signal: string | null }>((res) => {
-      const t = setTimeout(() => { err += `\n[soak: killed after ${o.timeoutMs} ms]`; child.kill('SIGKILL'); }, o.timeoutMs ?? 30 * 60_000);
+      const t = setTimeout(() => {
+        err += `\n[soak: killed after ${o.timeoutMs} ms]`;
+        const pid = Number(/^soak pid=(\d+)$/m.exec(out)?.[1]);
+        if (pid > 0) try { process.kill(pid, 'SIGKILL'); } catch { /* already gone */ }
+        child.kill('SIGKILL');
+      }, o.timeoutMs ?? 30 * 60_000);
       child.on('close', (code, signal) => { clearTimeout(t); res({ code, signal }); });
     });
-    const clientLine = out.split('\n').find((l) => l.startsWith('soak ')) ?? out.trim();
+    const status = /^soak-exit=(\d+)$/m.exec(out);
+    if (status) done.code = Number(status[1]);
+    else if (o.detached ?? true) done.code = null;
+    const clientLine = out.split('\n').find((l) => l.startsWith('soak n=')) ?? out.trim();
     const kv = Object.fromEntries([...clientLine.matchAll(/(\w+)=([\d.]+)/g)].map((m) => [m[1]!, Number(m[2])]));
     const errnos: Record<string, number> = {};
     for (const [k, v] of Object.entries(kv)) if (/^E[A-Z0-9]+$|^other$/.test(k)) errnos[k] = v;
