@@ -123,7 +123,7 @@ export class Injection {
       this.error = e as Error;
       this.phase = 'release';
     }
-    this.stepName = 'stop';
+    this.begin('stop');
   }
 
   /** True once no tracer link is left (detached or reaped): the caller may forget this injection. */
