@@ -12,8 +12,9 @@
 // PTRACE_SINGLESTEP over the `syscall` instruction, whose stop comes within microseconds unless the tracee dies.
 //
 // A tracee that dies at any step (seize, stop, a syscall, restore, detach) is reaped here (waitpid on its tid until
-// the tracer link is gone), so its parent can reap it; a tracee that does not stop within `stopTimeoutMs` (100 ms)
-// is abandoned: it is detached as soon as it stops (a running tracee cannot be detached) or reaped if it dies.
+// the tracer link is gone), so its parent can reap it; a tracee that does not stop within `stopTimeoutMs` (100 ms;
+// more while it is merely waiting for a CPU) is abandoned: it is detached as soon as it stops (a running tracee
+// cannot be detached) or reaped if it dies.
 import * as fs from 'fs';
 import { performance } from 'perf_hooks';
 import { loadUffd } from './load';
@@ -157,7 +158,7 @@ export class Injection {
         const st = this.waitStop();
         if (st === null) {
           if (this.cancelled) { this.settle({ kind: 'failed', error: SyscallError.from('inject', 125 /* ECANCELED */, `thread ${this.tid}: cancelled`) }); this.phase = 'release'; continue; }
-          if (now - this.t0 > this.stopTimeoutMs) { this.settle({ kind: 'abandoned' }); this.phase = 'release'; continue; }
+          if (now - this.t0 > this.stopTimeoutMs && !this.starved(now)) { this.settle({ kind: 'abandoned' }); this.phase = 'release'; continue; }
           return;
         }
         if (st === 'gone') return;
@@ -172,6 +173,19 @@ export class Injection {
       } else return;
       if (this.phase === phase && phase !== 'syscall') return;
     }
+  }
+
+  /**
+   * A runnable thread ('R') past the timeout has only not been given a CPU yet (a loaded machine): it stops as soon
+   * as it runs, so it gets up to 10x the timeout. A sleeping one ('D': vfork, another filesystem) is not waiting on
+   * anything we control.
+   */
+  private starved(now: number): boolean {
+    if (now - this.t0 > this.stopTimeoutMs * 10) return false;
+    try {
+      const st = fs.readFileSync(`/proc/${this.pid}/task/${this.tid}/stat`, 'latin1');
+      return st.slice(st.lastIndexOf(')') + 2, st.lastIndexOf(')') + 3) === 'R';
+    } catch { return false; }
   }
 
   /** waitpid(WNOHANG): a stop status, null (nothing yet), or 'gone' (exited and reaped by this call, or not ours). */
