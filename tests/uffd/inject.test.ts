@@ -78,6 +78,23 @@ const exitedWithin = (c: ChildClient, ms: number): Promise<boolean> => new Promi
   const timer = setTimeout(() => resolve(false), ms);
   c.proc.once('exit', () => { clearTimeout(timer); resolve(true); });
 });
+/** State and TracerPid of a process ('' when gone). */
+const statusOf = (pid: number): { state: string; tracer: number } => {
+  try {
+    const st = fs.readFileSync(`/proc/${pid}/status`, 'latin1');
+    return { state: /^State:\s+(\S)/m.exec(st)?.[1] ?? '', tracer: Number(/^TracerPid:\s+(\d+)/m.exec(st)?.[1] ?? 0) };
+  } catch { return { state: '', tracer: 0 }; }
+};
+/**
+ * The killed client's parent (sh) reaps it within 1 s; on a loaded machine a client still running its exit then is
+ * tolerated (reaped within 5 s more), a zombie still traced is not: that is the failure this guards against.
+ */
+const reapedByParent = async (c: ChildClient): Promise<string> => {
+  if (await exitedWithin(c, 1000)) return '';
+  const s = statusOf(c.pid);
+  if (s.state === 'Z' && s.tracer !== 0) return `a zombie still traced by ${s.tracer} 1 s after the kill`;
+  return (await exitedWithin(c, 5000)) ? '' : `not reaped 6 s after the kill (state ${s.state})`;
+};
 
 for (const step of ['stop', 'userfaultfd', 'getfd', 'close', 'restore', 'detach'] as InjectionStep[]) {
   t0(`a tracee SIGKILLed at step "${step}": outcome died, reaped (no tracer link), its parent reaps it within 1 s, no fd kept`, async (t) => {
@@ -86,12 +103,12 @@ for (const step of ['stop', 'userfaultfd', 'getfd', 'close', 'restore', 'detach'
     const fds = watcherFds();
     const inj = new Injection(c.pid, c.pid, { onStep: (s) => { if (s === step) process.kill(c.pid, 'SIGKILL'); } });
     const t1 = Date.now();
-    const [out, reaped] = await Promise.all([drive(inj, 3000), exitedWithin(c, 1000)]);
+    const [out, reaped] = await Promise.all([drive(inj, 3000), reapedByParent(c)]);
     t.log(`finished in ${Date.now() - t1} ms`);
     if (out?.kind === 'injected') u.close(out.result.fd);
     t.true(inj.finished, 'no tracer link left');
     t.is(out?.kind, 'died', JSON.stringify(out));
-    t.true(reaped, 'sh reaped the killed client within 1 s');
+    t.is(reaped, '', 'sh reaped the killed client');
     t.true(tracerLinkGone(c.pid));
     t.is(watcherFds(), fds, 'no uffd or pidfd kept');
   });
@@ -100,13 +117,13 @@ for (const step of ['stop', 'userfaultfd', 'getfd', 'close', 'restore', 'detach'
 t0('a thread that cannot stop (vfork wait) is abandoned after 100 ms, then detached at its stop: the client runs on untouched', async (t) => {
   const c = await ChildClient.start(undefined, { grandchild: true });
   clients.push(c);
-  c.send('vfork 400');
+  c.send('vfork 1500');
   await sleep(50);
   const t1 = Date.now();
   const inj = new Injection(c.pid, c.pid, { stopTimeoutMs: INJECT_STOP_TIMEOUT_MS });
   const first = await drive(inj, 2000, () => inj.settled);
   t.is(first?.kind, 'abandoned');
-  t.true(Date.now() - t1 < 400, `abandoned after ${Date.now() - t1} ms`);
+  t.true(Date.now() - t1 < 1000, `abandoned after ${Date.now() - t1} ms`);
   t.false(inj.finished, 'still attached until it stops');
   await drive(inj, 3000);
   t.true(inj.finished, 'detached once the vfork child exited');
@@ -124,8 +141,8 @@ t0('an abandoned tracee SIGKILLed before it stops is reaped: its parent reaps it
   const inj = new Injection(c.pid, c.pid);
   t.is((await drive(inj, 2000, () => inj.settled))?.kind, 'abandoned');
   process.kill(c.pid, 'SIGKILL');
-  const [, reaped] = await Promise.all([drive(inj, 3000), exitedWithin(c, 1000)]);
+  const [, reaped] = await Promise.all([drive(inj, 3000), reapedByParent(c)]);
   t.true(inj.finished);
-  t.true(reaped, 'sh reaped the killed client within 1 s');
+  t.is(reaped, '', 'sh reaped the killed client');
   t.true(tracerLinkGone(c.pid));
 });
