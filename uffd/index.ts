@@ -10,5 +10,5 @@ export { ProcessMemory, type PopulateMethod, type ProcessMemoryOptions } from '.
 export { UffdWatcher, type UffdWatcherOptions, type RegisterResult } from './uffd-watcher';
 export { ProcWatcher, sliceMaps, type ProcSource, type ProcWatcherOptions } from './proc-watcher';
 export { UffdHandoff, HandoffMailbox, createOwnUffd, findPreload, preloadPaths, ENV_UFFD_SOCK, PRELOAD_FILE, HANDOFF_MAGIC, type UffdHandoffOptions, type UffdSource } from './acquire';
-export { Injection, injectUffd, injectUffdAsync, type InjectResult } from './inject';
+export { Injection, injectUffd, injectUffdAsync, INJECT_STOP_TIMEOUT_MS, type InjectResult, type InjectionOutcome, type InjectionStep } from './inject';
 export { ClientWatch, createClientProvider, probeWatchers, parseWatchMode, WATCH_MODES, type WatchMode, type ClientProviderOptions, type RealClientProvider, type RealClientEnv, type WatcherProbe } from './watch';

@@ -13,7 +13,7 @@ import type { UffdBinding } from './native-types';
 import { ProcessMemory } from './process-memory';
 import { ProcWatcher } from './proc-watcher';
 import { UffdWatcher } from './uffd-watcher';
-import { Injection, injectUffdAsync, type InjectResult } from './inject';
+import { Injection, INJECT_STOP_TIMEOUT_MS, type InjectionOutcome, type InjectResult } from './inject';
 import { performance } from 'perf_hooks';
 
 export type WatchMode = 'uffd' | 'proc' | 'auto';
@@ -196,11 +196,20 @@ export interface RealClientProvider extends ClientProvider {
    * False when there is nothing to do (has a uffd, already pending, /proc mode) or ptrace is refused (announced).
    */
   beginInjection(pid: number, tid: number): boolean;
-  /** After the reply was written: complete the pending injections whose thread stopped, waiting up to `budgetMs`. */
+  /**
+   * Advance every injection in flight without blocking on any tracee: spins at most `budgetMs` (default 2) while one
+   * is expected to stop within microseconds, then returns; call again when injectionWaitMs() elapses.
+   */
   completeInjections(budgetMs?: number): void;
-  /** Injections begun and not completed yet. */
+  /** Injections not finished yet (in flight, or a tracee still attached until it stops or is reaped). */
   readonly pendingInjections: number;
+  /** How soon completeInjections() should run again (ms), -1 when nothing is in flight. */
+  injectionWaitMs(): number;
+  /** Counters since start: begun, injected, abandoned (no stop in time), tracee died during it, failed, pending. */
+  readonly injectStats: InjectStats;
 }
+
+export interface InjectStats { started: number; completed: number; abandoned: number; traceeDied: number; failed: number; pending: number }
 
 /**
  * Maps a thread-group id to ProcessMemory + its watcher, one per process; core's release() frees it.
@@ -262,27 +271,14 @@ export function createClientProvider(opts: ClientProviderOptions = {}): RealClie
   Object.defineProperty(provider, 'live', { get: () => live });
   Object.defineProperty(provider, 'announcements', { get: () => announcements });
   provider.shutdown = (): void => { for (const env of [...live.values()]) env.release(); };
-  const injecting = new Set<number>();
-  provider.inject = async (pid: number, tid?: number): Promise<boolean> => {
-    const env = live.get(pid);
-    if (!env || env.events.uffd || injecting.has(pid) || mode === 'proc') return false;
-    injecting.add(pid);
-    try {
-      const r = await injectUffdAsync(pid, { tid, binding: u });
-      const cur = live.get(pid);
-      if (cur !== env || env.events.released) { u.close(r.fd); return false; }
-      const w = new UffdWatcher({ binding: u, pid, uffd: r.fd, onPending: opts.onPending ? () => opts.onPending!(pid) : undefined, log, startReader: opts.startReader, notifyFd: opts.notifyFd });
-      const ok = env.events.attachUffd(w);
-      if (ok) log(`pid ${pid}: userfaultfd injected by ptrace into thread ${r.tid} in ${r.ms.toFixed(2)} ms${r.userModeOnly ? ' (UFFD_USER_MODE_ONLY)' : ''}`);
-      return ok;
-    } catch (e) {
-      log(`pid ${pid}: ptrace injection failed (${(e as { code?: string }).code ?? String(e)}: ${e instanceof Error ? e.message : ''}); staying on the /proc checker`);
-      return false;
-    } finally {
-      injecting.delete(pid);
-    }
-  };
+  // Injections in flight, by pid, until no tracer link is left (inject.ts: never a blocking wait on a tracee).
   const pending = new Map<number, Injection>();
+  const waiters = new Map<number, (ok: boolean) => void>();
+  const stats = { started: 0, completed: 0, abandoned: 0, traceeDied: 0, failed: 0 };
+  const once = (key: string, msg: string): void => {
+    if (announced.has(key)) return;
+    announced.add(key); announcements.push(msg); log(msg);
+  };
   const attach = (pid: number, r: InjectResult): boolean => {
     const env = live.get(pid);
     if (!env || env.events.released) { u.close(r.fd); return false; }
@@ -291,52 +287,92 @@ export function createClientProvider(opts: ClientProviderOptions = {}): RealClie
     if (ok) log(`pid ${pid}: userfaultfd injected by ptrace into thread ${r.tid} in ${r.ms.toFixed(2)} ms${r.userModeOnly ? ' (UFFD_USER_MODE_ONLY)' : ''}`);
     return ok;
   };
-  provider.beginInjection = (pid: number, tid: number): boolean => {
-    const env = live.get(pid);
-    if (!env || env.events.uffd || pending.has(pid) || injecting.has(pid) || mode === 'proc' || pid === process.pid) return false;
-    // Our own children: Node's child watcher (waitpid on SIGCHLD, main thread) would reap the ptrace stop we wait for
-    // and leave the child stopped for ever. `run` starts its command with the preload instead.
-    if (parentOf(pid) === process.pid) {
-      const k = 'inject:child';
-      if (!announced.has(k)) { announced.add(k); announcements.push(k); log(`pid ${pid}: not injecting into a child of this server (Node reaps its ptrace stops); use the preload library (virtgpu-emu run)`); }
-      return false;
+  const outcome = (pid: number, o: InjectionOutcome): void => {
+    let ok = false;
+    if (o.kind === 'injected') { stats.completed++; ok = attach(pid, o.result); }
+    else if (o.kind === 'abandoned') {
+      stats.abandoned++;
+      once('inject:abandoned', `pid ${pid}: the ptrace-interrupted thread did not stop within ${INJECT_STOP_TIMEOUT_MS} ms; injection abandoned (detached at its stop), the client stays on the /proc checker (further abandons counted in the stop summary)`);
+    } else if (o.kind === 'died') {
+      stats.traceeDied++;
+      once('inject:died', `pid ${pid}: the client exited during its ptrace injection (at ${o.step}); reaped so that its parent can reap it (further ones counted in the stop summary)`);
+    } else {
+      stats.failed++;
+      log(`pid ${pid}: ptrace injection failed (${(o.error as { code?: string }).code ?? String(o.error)}: ${o.error.message}); staying on the /proc checker`);
     }
+    const w = waiters.get(pid);
+    if (w) { waiters.delete(pid); w(ok); }
+  };
+  const start = (pid: number, tid: number): boolean => {
     try {
-      pending.set(pid, new Injection(pid, tid, u));
+      pending.set(pid, new Injection(pid, tid, { binding: u }));
+      stats.started++;
       return true;
     } catch (e) {
       const code = (e as { code?: string }).code ?? String(e);
-      const k = `inject:${code}`;
-      if (!announced.has(k)) { announced.add(k); announcements.push(k); log(`pid ${pid}: ptrace injection refused (${code}); clients without a handed-over uffd stay on the /proc checker`); }
+      if (code !== 'ESRCH') once(`inject:${code}`, `pid ${pid}: ptrace injection refused (${code}); clients without a handed-over uffd stay on the /proc checker`);
       return false;
     }
   };
-  provider.completeInjections = (budgetMs = 50): void => {
+  const pollAll = (): void => {
+    for (const [pid, inj] of [...pending]) {
+      let o: InjectionOutcome | null;
+      try { o = inj.poll(); } catch (e) { o = { kind: 'failed', error: e as Error }; }
+      if (o) outcome(pid, o);
+      if (inj.finished) pending.delete(pid);
+    }
+  };
+  const anyActive = (): boolean => { for (const i of pending.values()) if (i.active) return true; return false; };
+  // Event-loop users (no serving loop to drive completeInjections): poll from a timer while anything is in flight.
+  let ticker: NodeJS.Timeout | null = null;
+  const tick = (): void => {
+    ticker = null;
+    pollAll();
+    if (pending.size) ticker = setTimeout(tick, anyActive() ? 1 : 10);
+  };
+  provider.inject = (pid: number, tid?: number): Promise<boolean> => {
+    const env = live.get(pid);
+    if (!env || env.events.uffd || pending.has(pid) || mode === 'proc') return Promise.resolve(false);
+    if (!start(pid, tid ?? pid)) return Promise.resolve(false);
+    const p = new Promise<boolean>((resolve) => waiters.set(pid, resolve));
+    if (!ticker) ticker = setTimeout(tick, 0);
+    return p;
+  };
+  provider.beginInjection = (pid: number, tid: number): boolean => {
+    const env = live.get(pid);
+    if (!env || env.events.uffd || pending.has(pid) || mode === 'proc' || pid === process.pid) return false;
+    // Our own children: Node's child watcher (waitpid on SIGCHLD, main thread) would reap the ptrace stop we wait for
+    // and leave the child stopped for ever. `run` starts its command with the preload instead.
+    if (parentOf(pid) === process.pid) {
+      once('inject:child', `pid ${pid}: not injecting into a child of this server (Node reaps its ptrace stops); use the preload library (virtgpu-emu run)`);
+      return false;
+    }
+    return start(pid, tid);
+  };
+  const nap = new Int32Array(new SharedArrayBuffer(4));
+  provider.completeInjections = (budgetMs = 2): void => {
     if (pending.size === 0) return;
     const deadline = performance.now() + budgetMs;
-    const nap = new Int32Array(new SharedArrayBuffer(4));
-    while (pending.size) {
-      for (const [pid, inj] of [...pending]) {
-        try {
-          const r = inj.poll();
-          if (!r) continue;
-          pending.delete(pid);
-          attach(pid, r);
-        } catch (e) {
-          pending.delete(pid);
-          log(`pid ${pid}: ptrace injection failed (${(e as { code?: string }).code ?? String(e)}: ${e instanceof Error ? e.message : ''}); staying on the /proc checker`);
-        }
-      }
-      if (!pending.size || performance.now() > deadline) break;
+    for (;;) {
+      pollAll();
+      if (!anyActive() || performance.now() >= deadline) break;
       Atomics.wait(nap, 0, 0, 0.05); // the thread returns from our reply within microseconds; do not spin a whole CPU
     }
   };
+  provider.injectionWaitMs = (): number => (pending.size === 0 ? -1 : anyActive() ? 1 : 10);
   Object.defineProperty(provider, 'pendingInjections', { get: () => pending.size });
+  Object.defineProperty(provider, 'injectStats', { get: (): InjectStats => ({ ...stats, pending: pending.size }) });
   const shutdown = provider.shutdown;
   provider.shutdown = (): void => {
-    provider.completeInjections(200); // never leave a seized thread behind with a pending interrupt trap
+    // Never leave a seized thread behind: no new injection starts, the ones mid-way finish (µs), tracees are detached
+    // or reaped; whatever is still attached after 200 ms is detached by the kernel when this thread exits.
     for (const inj of pending.values()) inj.cancel();
+    const end = performance.now() + 200;
+    while (pending.size && performance.now() < end) { provider.completeInjections(5); if (pending.size) Atomics.wait(nap, 0, 0, 1); }
+    if (ticker) { clearTimeout(ticker); ticker = null; }
     pending.clear();
+    for (const w of waiters.values()) w(false);
+    waiters.clear();
     shutdown();
   };
   return provider;

@@ -29,6 +29,10 @@ export interface ProviderChoice {
   beginInjection?: (pid: number, tid: number) => boolean;
   completeInjections?: () => void;
   pendingInjections?: () => number;
+  /** How soon completeInjections should run again (ms), -1 when no injection is in flight. */
+  injectionWaitMs?: () => number;
+  /** Injection counters (started, completed, abandoned, traceeDied, failed, pending). */
+  injectStats?: () => Record<string, number>;
 }
 
 /**
@@ -38,7 +42,7 @@ export interface ProviderChoice {
 const WATCH_MODULE = '../../uffd';
 
 interface WatchModule {
-  createClientProvider(o: { watch: 'auto' | 'uffd' | 'proc'; log?: (m: string) => void; onPending?: (pid: number) => void; handoff?: { take(pid: number): number | null } | null; notifyFd?: number }): ClientProvider & { shutdown?: () => void; beginInjection?: (pid: number, tid: number) => boolean; completeInjections?: (budgetMs?: number) => void };
+  createClientProvider(o: { watch: 'auto' | 'uffd' | 'proc'; log?: (m: string) => void; onPending?: (pid: number) => void; handoff?: { take(pid: number): number | null } | null; notifyFd?: number }): ClientProvider & { shutdown?: () => void; beginInjection?: (pid: number, tid: number) => boolean; completeInjections?: (budgetMs?: number) => void; injectionWaitMs?: () => number; injectStats?: Record<string, number> };
   HandoffMailbox: new (sab: SharedArrayBuffer) => { take(pid: number): number | null };
 }
 
@@ -81,18 +85,20 @@ export function chooseProvider(watch: WatchChoice, log?: (m: string) => void, ha
     beginInjection: inject && provider.beginInjection ? (pid, tid) => provider.beginInjection!(pid, tid) : undefined,
     completeInjections: inject && provider.completeInjections ? () => provider.completeInjections!() : undefined,
     pendingInjections: inject && provider.completeInjections ? () => (provider as { pendingInjections?: number }).pendingInjections ?? 0 : undefined,
+    injectionWaitMs: inject && provider.injectionWaitMs ? () => provider.injectionWaitMs!() : undefined,
+    injectStats: inject && provider.completeInjections ? () => ({ ...(provider.injectStats ?? {}) }) : undefined,
   };
 }
 
 /** Host commands kept in memory by a serving device (a long-running server must not grow its log without bound). */
 const HOST_LOG_KEEP = 1000;
 
-export function makeDevice(cfg: DeviceConfig, trace?: (ev: TraceEvent) => void, log?: (m: string) => void, provider?: ProviderChoice, logger?: LogLimiter): { device: CoreDevice; watcher: string; reasons: string[]; shutdown: () => void } & Pick<ProviderChoice, 'beginInjection' | 'completeInjections' | 'pendingInjections'> {
+export function makeDevice(cfg: DeviceConfig, trace?: (ev: TraceEvent) => void, log?: (m: string) => void, provider?: ProviderChoice, logger?: LogLimiter): { device: CoreDevice; watcher: string; reasons: string[]; shutdown: () => void } & Pick<ProviderChoice, 'beginInjection' | 'completeInjections' | 'pendingInjections' | 'injectionWaitMs' | 'injectStats'> {
   const p = provider ?? chooseProvider(cfg.watch, log, cfg.handoff, cfg.notifyFd, cfg.inject ?? true);
   // --trace gets every host command in full (payloads included): the in-memory log keeps digests only.
   const host = new RecordingHost(HOST_LOG_KEEP);
   if (trace) host.onCommand = (cmd, seq) => trace({ t: 'host', cmd: { ...cmd, seq } });
   const device = createDevice({ mode: cfg.mode, profile: cfg.profile, clients: p.provider, host, caps: { fdPassing: false, mmap: false }, trace, log, logger });
   p.bindService?.((pid) => device.service(pid));
-  return { device, watcher: p.watcher, reasons: p.reasons, shutdown: () => p.shutdown?.(), beginInjection: p.beginInjection, completeInjections: p.completeInjections, pendingInjections: p.pendingInjections };
+  return { device, watcher: p.watcher, reasons: p.reasons, shutdown: () => p.shutdown?.(), beginInjection: p.beginInjection, completeInjections: p.completeInjections, pendingInjections: p.pendingInjections, injectionWaitMs: p.injectionWaitMs, injectStats: p.injectStats };
 }

@@ -35,6 +35,8 @@ export interface Summary {
   openAtStop: number;
   /** Why the loop ended: 'stop', 'unmounted' (ENODEV), 'eof', or an errno code. */
   reason: string;
+  /** ptrace injections (when on): begun, injected, abandoned (no stop in time), tracee died during it, failed. */
+  inject?: { started: number; completed: number; abandoned: number; traceeDied: number; failed: number };
 }
 
 export type FromWorker =
@@ -55,6 +57,10 @@ export interface LoopHooks {
   onWake?: () => void;
   /** True when afterRequest() has nothing to do now: the reply may then go out in the same call as the next read. */
   quiet?: () => boolean;
+  /** Wake up after this many ms even with no request (-1: no timer): work driven by time, e.g. injections in flight. */
+  timeoutMs?: () => number;
+  /** The timeoutMs() timer elapsed with no request. */
+  onTimeout?: () => void;
 }
 
 /** How the loop reads and writes the device fd: native read/poll when the addon loads, else Node's fs. */
@@ -64,6 +70,8 @@ export interface LoopIO {
   write(fd: number, buf: Uint8Array): void;
   /** Optional: write the reply, then read as read() does, in one native call. Errors carry `.syscall`. */
   writeRead?(fd: number, reply: Uint8Array, buf: Buffer, wakeFd: number): number;
+  /** Optional: wait up to timeoutMs for fd or wakeFd (if >= 0) to be readable; false on timeout. */
+  waitReadable?(fd: number, wakeFd: number, timeoutMs: number): boolean;
 }
 
 export const fsIO: LoopIO = {
@@ -76,7 +84,7 @@ export function nativeIO(log?: (m: string) => void): LoopIO {
   try {
     // eslint-disable-next-line @typescript-eslint/no-require-imports
     const u = (require('../../uffd/load') as typeof import('../../uffd/load')).loadUffd();
-    return { read: (fd, buf, w) => u.readOrWake(fd, buf, w), write: (fd, buf) => { u.writeFd(fd, buf); }, writeRead: (fd, r, buf, w) => u.writeThenRead(fd, r, buf, w) };
+    return { read: (fd, buf, w) => u.readOrWake(fd, buf, w), write: (fd, buf) => { u.writeFd(fd, buf); }, writeRead: (fd, r, buf, w) => u.writeThenRead(fd, r, buf, w), waitReadable: (fd, w, ms) => u.pollReadable(w >= 0 ? [fd, w] : [fd], ms) !== 0 };
   } catch (e) {
     log?.(`native addon unavailable (${(e as Error).message.split('\n')[0]}): serving through fs.readSync/writeSync`);
     return fsIO;
@@ -103,6 +111,8 @@ export function serveLoop(fd: number, session: Session, hooks: LoopHooks = {}, b
     let n: number;
     try {
       const wake = hooks.wakeFd ? hooks.wakeFd() : -1;
+      const timeout = !pending && io.waitReadable && hooks.timeoutMs ? hooks.timeoutMs() : -1;
+      if (timeout >= 0 && !io.waitReadable!(fd, wake, timeout)) { hooks.onTimeout?.(); continue; }
       if (pending) { const r = pending; pending = null; n = combined!(fd, r, buf, wake); }
       else n = io.read(fd, buf, wake);
       if (n < 0) { hooks.onWake?.(); continue; }
@@ -162,6 +172,8 @@ function workerMain(cfg: WorkerConfig): void {
   let releaseClients: () => void = () => undefined;
   let completeInjections: (() => void) | undefined;
   let pendingInjections: (() => number) | undefined;
+  let injectionWaitMs: (() => number) | undefined;
+  let injectStats: (() => Record<string, number>) | undefined;
   const io = nativeIO(log);
   // Memory events of watched clients wake the loop through this eventfd (the event loop never runs here: the
   // thread is blocked in read(2)), so a BO is deleted right after the client's munmap, as the kernel's worker would.
@@ -178,6 +190,8 @@ function workerMain(cfg: WorkerConfig): void {
     releaseClients = made.shutdown;
     completeInjections = made.completeInjections;
     pendingInjections = made.pendingInjections;
+    injectionWaitMs = made.injectionWaitMs;
+    injectStats = made.injectStats;
     session = new Session({
       kind: cfg.kind, device: dev, controlPid: cfg.controlPid, log, logger, maxWrite: cfg.maxWrite,
       tree: cfg.tree ? new FileTree(cfg.tree.devicePath, cfg.tree.modeBits) : undefined,
@@ -195,7 +209,8 @@ function workerMain(cfg: WorkerConfig): void {
   let announcedInit = false;
   const mail = cfg.mail ? new Int32Array(cfg.mail) : null;
   const afterRequest = (): boolean => {
-    // A client thread seized at OPEN stops right after our reply: inject its userfaultfd now (~1 ms, once per client).
+    // A client thread seized at OPEN stops right after our reply: inject its userfaultfd now (~1 ms, once per client);
+    // never waiting on the tracee for more than a short spin: the rest is driven by the loop's timer (timeoutMs).
     completeInjections?.();
     if (!announcedInit && session.proto) {
       announcedInit = true;
@@ -211,7 +226,7 @@ function workerMain(cfg: WorkerConfig): void {
       else if (msg.type === 'snapshot') {
         let snapshot: unknown;
         try { snapshot = dev.snapshot(); } catch (e) { snapshot = { error: String(e) }; }
-        post({ type: 'snapshot', id: msg.id, counts: dev.counts(), snapshot, stats: statsOf(dev), session: { ...session.stats }, openFiles: session.openFiles() });
+        post({ type: 'snapshot', id: msg.id, counts: dev.counts(), snapshot, stats: { ...statsOf(dev), ...injectCounters() }, session: { ...session.stats }, openFiles: session.openFiles() });
       }
     }
     if (mail && !got) Atomics.store(mail, 0, 1); // flagged but not visible yet: look again after the next request
@@ -225,8 +240,16 @@ function workerMain(cfg: WorkerConfig): void {
     return -1;
   };
   const onWake = (): void => { for (const pid of [...(dev.clients?.keys() ?? [])]) dev.service(pid); };
+  const injectCounters = (): Record<string, number> => {
+    const s = injectStats?.();
+    if (!s) return {};
+    return Object.fromEntries(Object.entries(s).map(([k, v]) => [`inject${k[0].toUpperCase()}${k.slice(1)}`, v]));
+  };
+  // Injections in flight wake the loop on a timer: each step is a waitpid(WNOHANG), never a wait on the tracee.
+  const timeoutMs = (): number => injectionWaitMs?.() ?? -1;
+  const onTimeout = (): void => { completeInjections?.(); };
   const quiet = (): boolean => announcedInit && !stopping && (!mail || Atomics.load(mail, 0) === 0) && !(pendingInjections?.() ?? 0);
-  const reason = serveLoop(cfg.fd, session, { afterRequest, log, wakeFd: wakeNeeded, onWake, quiet }, (cfg.maxWrite ?? 128 * 1024) + 4096, cfg.fd, io);
+  const reason = serveLoop(cfg.fd, session, { afterRequest, log, wakeFd: wakeNeeded, onWake, quiet, timeoutMs, onTimeout }, (cfg.maxWrite ?? 128 * 1024) + 4096, cfg.fd, io);
   if (wakeFd >= 0) try { (require("../../uffd/load") as typeof import("../../uffd/load")).loadUffd().close(wakeFd); } catch { /* already closed */ }
   const openAtStop = session.openFiles();
   session.closeAll();
@@ -234,7 +257,10 @@ function workerMain(cfg: WorkerConfig): void {
   try { releaseClients(); } catch (e) { log(`client release failed: ${String(e)}`); }
   logger.stop();
   sink?.close();
-  post({ type: 'summary', summary: summarize(session, dev, openAtStop, reason) });
+  const summary = summarize(session, dev, openAtStop, reason);
+  const inj = injectStats?.();
+  if (inj) summary.inject = { started: inj.started ?? 0, completed: inj.completed ?? 0, abandoned: inj.abandoned ?? 0, traceeDied: inj.traceeDied ?? 0, failed: inj.failed ?? 0 };
+  post({ type: 'summary', summary });
 }
 
 if (!isMainThread && (workerData as { virtgpuServe?: WorkerConfig } | null)?.virtgpuServe) {

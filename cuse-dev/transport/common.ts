@@ -55,5 +55,6 @@ export function readyLine(s: RunningServer): string {
 
 export function summaryLine(s: Summary): string {
   return `virtgpu-emu: stopped (${s.reason}): clients=${s.clients} ioctls=${s.ioctls} userptrs created=${s.userptrsCreated} ` +
-    `split=${s.userptrsSplit} evicted=${s.userptrsEvicted} unmapped=${s.userptrsUnmapped}` + (s.openAtStop ? ` files-open-at-stop=${s.openAtStop}` : '');
+    `split=${s.userptrsSplit} evicted=${s.userptrsEvicted} unmapped=${s.userptrsUnmapped}` + (s.openAtStop ? ` files-open-at-stop=${s.openAtStop}` : '') +
+    (s.inject?.started ? ` inject: started=${s.inject.started} completed=${s.inject.completed} abandoned=${s.inject.abandoned} tracee-died=${s.inject.traceeDied} failed=${s.inject.failed}` : '');
 }

@@ -14,6 +14,7 @@
 //   mremap <addr> <old> <new> <flags> [<newaddr>] -> ok <addr>
 //   thread <cmd...>                   -> runs one command on a NEW thread, joins it, replies its reply
 //   fork <ms> [<addr> <byte>]         -> ok <childpid>  child: optional write, sleep ms, _exit(0)
+//   vfork <ms>                        -> ok            vfork; the child sleeps ms, _exit(0) (parent unstoppable meanwhile)
 //   wait <pid>                        -> ok <status>
 //   ownuffd <addr> <len>              -> ok <fd>       our OWN uffd registered (WP) over the range + a reader thread
 //   sleep <ms>                        -> ok
@@ -121,6 +122,18 @@ static void run(char **t, int nt, char *out, size_t n) {
       _exit(0);
     }
     snprintf(out, n, "ok %d", (int)pid);
+    return;
+  }
+  if (!strcmp(c, "vfork")) { /* this thread sits in vfork's killable wait (no ptrace stop possible) for MS ms */
+    unsigned long ms = num(t[1]);
+    pid_t pid = vfork();
+    if (pid < 0) { reply_err(out, n, errno); return; }
+    if (pid == 0) {
+      struct timespec ts = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000L};
+      nanosleep(&ts, NULL);
+      _exit(0);
+    }
+    waitpid(pid, NULL, 0);
     return;
   }
   if (!strcmp(c, "wait")) {
