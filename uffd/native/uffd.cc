@@ -340,25 +340,26 @@ Napi::Value UffdRegister(const Napi::CallbackInfo& info) {
   return Napi::BigInt::New(info.Env(), static_cast<uint64_t>(reg.ioctls));
 }
 
-Napi::Value UffdUnregister(const Napi::CallbackInfo& info) {
-  Args a(info, "uffdUnregister(fd: number, start: number, len: number)", 3, 3);
+// UFFDIO_UNREGISTER of args (fd, start, len): 0 or the positive errno.
+int UnregisterErrno(const Args& a) {
   struct uffdio_range range {};
   int fd = a.Fd(0);
   range.start = a.U64(1, "start");
   range.len = a.U64(2, "len");
-  if (ioctl(fd, UFFDIO_UNREGISTER, &range) < 0)
-    ThrowSys(info.Env(), "ioctl(UFFDIO_UNREGISTER)", errno, Hex(range.start) + "+" + Hex(range.len));
+  return ioctl(fd, UFFDIO_UNREGISTER, &range) < 0 ? errno : 0;
+}
+
+Napi::Value UffdUnregister(const Napi::CallbackInfo& info) {
+  Args a(info, "uffdUnregister(fd: number, start: number, len: number)", 3, 3);
+  if (int err = UnregisterErrno(a))
+    ThrowSys(info.Env(), "ioctl(UFFDIO_UNREGISTER)", err, Hex(a.U64(1, "start")) + "+" + Hex(a.U64(2, "len")));
   return info.Env().Undefined();
 }
 
 // Same ioctl, for callers that expect a failure (the range may be gone): returns 0 or the positive errno, no throw.
 Napi::Value UffdUnregisterErrno(const Napi::CallbackInfo& info) {
   Args a(info, "uffdUnregisterErrno(fd: number, start: number, len: number)", 3, 3);
-  struct uffdio_range range {};
-  int fd = a.Fd(0);
-  range.start = a.U64(1, "start");
-  range.len = a.U64(2, "len");
-  return Num(info.Env(), ioctl(fd, UFFDIO_UNREGISTER, &range) < 0 ? errno : 0);
+  return Num(info.Env(), UnregisterErrno(a));
 }
 
 // PROCMAP_QUERY (kernel >= 6.11) on an fd of /proc/PID/maps: the VMA covering addr (or, with next, the first one
