@@ -87,6 +87,42 @@ t0('mremap of a mapping half covered by a userptr succeeds as without the server
   t.deepEqual(results.watched, results.plain);
 });
 
+t0('mremap that keeps the userptr (uncovered half moved away, in-place grow) works as without the server; the BO stays', async (t) => {
+  const results: Record<string, string[]> = {};
+  for (const watched of [false, true]) {
+    const { c, pid, h, f } = await client(watched);
+    const out: string[] = [];
+    // One reservation holds everything, so no neighbour outside it can merge differently in the two runs:
+    // [guard][a: 8 pages][guard][dest: 4 reserved pages][guard][b: 8 pages][4 pages freed for the growth][rest]
+    const r = await c.num('reserve 40');
+    const a = await c.num(`mmapfix ${hex(r + PG)} 8`);
+    const dest = r + 10 * PG;
+    const b = await c.num(`mmapfix ${hex(r + 15 * PG)} 8`);
+    await c.cmd(`munmap ${hex(b + 8 * PG)} ${4 * PG}`); // our own reservation; nothing else maps in this client
+    const ra = h && f ? h.create(f, pid, a, 4 * PG) : null;
+    const rb = h && f ? h.create(f, pid, b, 4 * PG) : null;
+    const before = vmas(pid);
+    for (const cmd of [`mremap ${hex(a + 4 * PG)} ${4 * PG} ${4 * PG} ${C.MREMAP_MAYMOVE | C.MREMAP_FIXED} ${hex(dest)}`, `mremap ${hex(b)} ${8 * PG} ${12 * PG} 0`]) {
+      try { const [at] = await c.cmd(cmd); out.push(Number(at) === b ? 'in place' : 'moved'); } catch (e) { out.push(String((e as Error).message).split('-> ')[1]); }
+    }
+    out.push(`vmas ${vmas(pid) - before}`);
+    if (h && f && ra && rb) {
+      t.is(h.info(f, pid, ra.handle), 0);
+      t.is(h.handle(f, ra.handle)?.userptr?.last, a + 4 * PG - 1);
+      t.is(h.info(f, pid, rb.handle), 0);
+      t.notRegex(vmFlags(pid, dest), / uw/, 'the moved (uncovered) half is let go');
+      t.regex(vmFlags(pid, b + 10 * PG), / uw/, 'grown in place: the kernel keeps the registration on the whole VMA');
+      t.is(h.gemClose(f, pid, rb.handle), 0);
+      t.notRegex(vmFlags(pid, b + 10 * PG), / uw/, 'the whole grown VMA is unregistered with its last userptr');
+      f.close();
+    }
+    results[watched ? 'watched' : 'plain'] = out;
+  }
+  t.log(results);
+  t.deepEqual(results.plain.slice(0, 2), ['moved', 'in place']);
+  t.deepEqual(results.watched, results.plain);
+});
+
 t0('the client\'s own userfaultfd: in another VMA it works as without the server; inside a watched VMA it gets EBUSY', async (t) => {
   const results: Record<string, string[]> = {};
   for (const watched of [false, true]) {
