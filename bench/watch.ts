@@ -117,8 +117,10 @@ function vmaCost(n: number): { munmapIn: Sample; munmapOut: Sample; dnIn: Sample
   const chunk = 8, pages = 4;
   const one = (watched: boolean, op: 'munmap' | 'dontneed'): Sample => {
     const len = (n + 1) * chunk * PG;
-    const a = u.mmap(0, len, RW, ANON | C.MAP_NORESERVE, -1, 0);
-    const w = watched ? new UffdWatcher({ pid: ME, uffd: createOwnUffd(u) }) : null;
+    // inside a PROT_NONE reservation: the VMA under test merges with nothing of Node's (its whole VMA is registered)
+    const res = u.mmap(0, len + 2 * PG, C.PROT_NONE, ANON | C.MAP_NORESERVE, -1, 0);
+    const a = u.mmap(res + PG, len, RW, ANON | C.MAP_NORESERVE | C.MAP_FIXED, -1, 0);
+    const w = watched ? new UffdWatcher({ pid: ME, uffd: createOwnUffd(u), wholeVmas: true }) : null;
     if (w && !w.tryRegister(1, a, a + PG - 1).ok) throw new Error('register');
     for (let i = 1; i <= n; i++) touch(a + i * chunk * PG, pages);
     const xs: number[] = [];
@@ -133,7 +135,7 @@ function vmaCost(n: number): { munmapIn: Sample; munmapOut: Sample; dnIn: Sample
       if (w.counters.dropped !== n) throw new Error(`dropped ${w.counters.dropped} of ${n}`);
       w.release();
     }
-    u.munmap(a, len);
+    u.munmap(res, len + 2 * PG);
     const what = op === 'munmap' ? `munmap ${pages * 4} KiB` : `madvise(DONTNEED) ${pages * 4} KiB of touched pages`;
     return summarize(`${what}, outside the userptr, ${watched ? 'in its watched VMA (event read and dropped)' : 'unwatched VMA'}`, 'µs', xs.slice(Math.min(200, n >> 2)));
   };

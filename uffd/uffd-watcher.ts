@@ -26,6 +26,12 @@ export interface UffdWatcherOptions {
   startReader?: boolean;
   /** An eventfd the reader bumps on new events: wakes a serving loop blocked in poll (onPending cannot run there). */
   notifyFd?: number;
+  /**
+   * Register whole VMAs (default for another process) or exactly the userptr ranges (default for our own process:
+   * its VMAs hold memory of Node and its libraries, whose munmap/madvise would then wait on a reader thread of the
+   * same process — glibc trims a heap with MADV_DONTNEED under its arena lock, and the reader allocates).
+   */
+  wholeVmas?: boolean;
 }
 
 export type RegisterResult = { ok: true } | { ok: false; code: string; reason: string };
@@ -46,6 +52,7 @@ export class UffdWatcher {
   /** An fd of /proc/PID/maps for PROCMAP_QUERY (-1: not opened yet; null: unavailable, parse maps instead). */
   private mapsFd: number | null = -1;
   private readonly q = new Float64Array(3);
+  private readonly wholeVmas: boolean;
   private queue: NotifierEvent[] = [];
   private readonly onPending?: () => void;
   private readonly notifyFd?: number;
@@ -63,6 +70,7 @@ export class UffdWatcher {
     this.fd = opts.uffd;
     this.onPending = opts.onPending;
     this.notifyFd = opts.notifyFd;
+    this.wholeVmas = opts.wholeVmas ?? opts.pid !== process.pid;
     this.log = opts.log ?? (() => undefined);
     const C = this.u.constants;
     const events = C.UFFD_FEATURE_EVENT_UNMAP | C.UFFD_FEATURE_EVENT_REMOVE | C.UFFD_FEATURE_EVENT_REMAP;
@@ -148,8 +156,9 @@ export class UffdWatcher {
     }
   }
 
-  /** The VMAs overlapping [start, end), touching ones joined: [[vmaStart, vmaEnd), ...]. */
+  /** The VMAs overlapping [start, end), touching ones joined: [[vmaStart, vmaEnd), ...] (or the range itself). */
   private vmaSpans(start: number, end: number): Array<[number, number]> {
+    if (!this.wholeVmas) return [[start, end]];
     const out: Array<[number, number]> = [];
     const push = (s: number, e: number): void => {
       const l = out[out.length - 1];
@@ -217,7 +226,7 @@ export class UffdWatcher {
    * in place since) unless that reaches another area; a range gone or now another uffd's fails quietly (counted).
    */
   private unregisterArea(s: number, e: number): void {
-    const fd = this.openMaps();
+    const fd = this.wholeVmas ? this.openMaps() : null;
     let ws = s, we = e;
     if (fd !== null) {
       try {
