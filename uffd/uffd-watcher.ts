@@ -53,6 +53,8 @@ export class UffdWatcher {
   private mapsFd: number | null = -1;
   private readonly q = new Float64Array(3);
   private readonly wholeVmas: boolean;
+  /** The client's mm is gone (ESRCH): its registrations went with it, nothing left to unregister. */
+  private mmGone = false;
   private queue: NotifierEvent[] = [];
   private readonly onPending?: () => void;
   private readonly notifyFd?: number;
@@ -226,22 +228,34 @@ export class UffdWatcher {
    * in place since) unless that reaches another area; a range gone or now another uffd's fails quietly (counted).
    */
   private unregisterArea(s: number, e: number): void {
-    const fd = this.wholeVmas ? this.openMaps() : null;
     let ws = s, we = e;
-    if (fd !== null) {
-      try {
-        if (this.u.procmapQuery(fd, s, false, this.q)) ws = Math.min(ws, this.q[0]);
-        if (this.u.procmapQuery(fd, e - 1, false, this.q)) we = Math.max(we, this.q[1]);
-      } catch { /* keep [s, e) */ }
+    if (this.wholeVmas) {
+      if (this.vmaAt(s)) ws = Math.min(ws, this.q[0]);
+      if (this.vmaAt(e - 1)) we = Math.max(we, this.q[1]);
       if (this.areas.some((a) => a.start < we && a.end > ws)) { ws = s; we = e; }
     }
+    if (this.mmGone) return;
     this.counters.vmaUnregisters++;
     if (this.u.uffdUnregisterErrno(this.fd, ws, we - ws) === 0) return;
     if ((ws !== s || we !== e) && this.u.uffdUnregisterErrno(this.fd, s, e - s) === 0) return;
     this.counters.unregisterErrors++;
   }
 
+  /**
+   * The VMA holding addr into this.q (PROCMAP_QUERY; false: none, or no way to ask). A gone process answers ESRCH:
+   * noted once, so a dead client's userptrs are let go without a syscall or an exception each.
+   */
+  private vmaAt(addr: number): boolean {
+    const fd = this.mmGone ? null : this.openMaps();
+    if (fd === null) return false;
+    try { return this.u.procmapQuery(fd, addr, false, this.q); } catch (e) {
+      if ((e as { code?: string }).code === 'ESRCH') this.mmGone = true;
+      return false;
+    }
+  }
+
   private unregisterRange(s: number, e: number): void {
+    if (this.mmGone) return;
     if (this.u.uffdUnregisterErrno(this.fd, s, e - s) !== 0) this.counters.unregisterErrors++;
   }
 
@@ -302,19 +316,14 @@ export class UffdWatcher {
    * merges VMAs of one userfaultfd only.
    */
   private remapped(to: number, len: number): void {
-    const fd = this.openMaps();
     let s = to, e = to + len;
-    if (fd !== null) {
-      try {
-        if (this.u.procmapQuery(fd, to, false, this.q)) {
-          s = Math.min(s, this.q[0]);
-          e = Math.max(e, this.q[1]);
-          if (this.areas.some((a) => a.start < e && a.end > s)) {
-            this.addArea(s, e, -1).ids.delete(-1);
-            return;
-          }
-        }
-      } catch { /* unregister [to, to + len) */ }
+    if (this.vmaAt(to)) {
+      s = Math.min(s, this.q[0]);
+      e = Math.max(e, this.q[1]);
+      if (this.areas.some((a) => a.start < e && a.end > s)) {
+        this.addArea(s, e, -1).ids.delete(-1);
+        return;
+      }
     }
     for (const [us, ue] of this.uncovered(s, e)) this.unregisterRange(us, ue);
   }

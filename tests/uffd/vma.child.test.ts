@@ -184,3 +184,15 @@ t0('a userptr spanning two VMAs (different protections) registers both whole; a 
   f!.close();
   t.is(vmFlags(pid, a + 8 * PG).includes(' uw'), false);
 });
+
+t0('a client gone before its file is closed: its watched VMAs are let go without a failed syscall each', async (t) => {
+  const { c, pid, h, f } = await client(true);
+  const w = h!.provider.live.get(pid)!.events.uffd!;
+  for (let i = 0; i < 3; i++) t.is(h!.create(f!, pid, await guarded(c, 4), 4 * PG).ret, 0);
+  t.is(w.watchedAreas().length, 3);
+  await c.exit();
+  f!.close();
+  t.is(w.counters.unregisterErrors, 0);
+  t.like(h!.dev.counts(), { files: 0, clients: 0, handles: 0, registrations: 0 });
+  t.is(h!.provider.live.size, 0);
+});
