@@ -4,6 +4,9 @@
 //     no further ioctl. Median / p99.
 //  2. client-side cost of munmap and madvise(DONTNEED) over a registered range vs an unregistered one (ratio): the
 //     blocking round trip through the native reader thread.
+//  2b. what watching whole VMAs costs the client: munmap / madvise(DONTNEED) of a range outside every userptr but in
+//     a VMA holding one (the event is read and dropped) vs the same call in an unwatched VMA; and the VMA lookup a
+//     registration makes (PROCMAP_QUERY vs parsing /proc/PID/maps).
 //  3. /proc checker cost per GiB: one check() over 1 GiB of touched 4 KiB pages, frames compared (no uffd) and
 //     mappings only (uffd covers the range).
 // Run: node dist/bench/watch.js [--quick]
@@ -14,6 +17,8 @@ import { createOwnUffd } from '../uffd/acquire';
 import { UffdWatcher } from '../uffd/uffd-watcher';
 import { ProcWatcher } from '../uffd/proc-watcher';
 import { ProcessMemory } from '../uffd/process-memory';
+import { parseMaps } from '../uffd/proc-maps';
+import * as fs from 'fs';
 import { createClientProvider } from '../uffd/watch';
 import { header, summarize, table, fmt, type Sample } from './lib/measure';
 
@@ -102,6 +107,56 @@ function clientCost(n: number): { munmapReg: Sample; munmapUnreg: Sample; dnReg:
   return out;
 }
 
+/**
+ * 2b. Whole-VMA registration: the client's calls elsewhere in a watched VMA. One VMA of n chunks of 8 pages with a
+ * 1-page userptr at its start (registration covers the whole VMA); each sample unmaps (or DONTNEEDs) 4 touched pages
+ * of another chunk. Nothing is drained during the loop, so every chunk stays registered (the watcher would let go of
+ * the pieces no userptr touches once it processes the UNMAP).
+ */
+function vmaCost(n: number): { munmapIn: Sample; munmapOut: Sample; dnIn: Sample; dnOut: Sample; query: Sample; parse: Sample } {
+  const chunk = 8, pages = 4;
+  const one = (watched: boolean, op: 'munmap' | 'dontneed'): Sample => {
+    const len = (n + 1) * chunk * PG;
+    // inside a PROT_NONE reservation: the VMA under test merges with nothing of Node's (its whole VMA is registered)
+    const res = u.mmap(0, len + 2 * PG, C.PROT_NONE, ANON | C.MAP_NORESERVE, -1, 0);
+    const a = u.mmap(res + PG, len, RW, ANON | C.MAP_NORESERVE | C.MAP_FIXED, -1, 0);
+    const w = watched ? new UffdWatcher({ pid: ME, uffd: createOwnUffd(u), wholeVmas: true }) : null;
+    if (w && !w.tryRegister(1, a, a + PG - 1).ok) throw new Error('register');
+    for (let i = 1; i <= n; i++) touch(a + i * chunk * PG, pages);
+    const xs: number[] = [];
+    for (let i = 1; i <= n; i++) {
+      const at = a + i * chunk * PG;
+      const t0 = now();
+      if (op === 'munmap') u.munmap(at, pages * PG); else u.madvise(at, pages * PG, C.MADV_DONTNEED);
+      xs.push((now() - t0) * 1000);
+    }
+    if (w) {
+      w.drain();
+      if (w.counters.dropped !== n) throw new Error(`dropped ${w.counters.dropped} of ${n}`);
+      w.release();
+    }
+    u.munmap(res, len + 2 * PG);
+    const what = op === 'munmap' ? `munmap ${pages * 4} KiB` : `madvise(DONTNEED) ${pages * 4} KiB of touched pages`;
+    return summarize(`${what}, outside the userptr, ${watched ? 'in its watched VMA (event read and dropped)' : 'unwatched VMA'}`, 'µs', xs.slice(Math.min(200, n >> 2)));
+  };
+  const munmapOut = one(false, 'munmap'), munmapIn = one(true, 'munmap'), dnOut = one(false, 'dontneed'), dnIn = one(true, 'dontneed');
+  const fd = fs.openSync(`/proc/${ME}/maps`, 'r');
+  const q = new Float64Array(3);
+  const probe = u.mmap(0, PG, RW, ANON, -1, 0);
+  const lookups = Math.max(1000, n);
+  const qs: number[] = [], ps: number[] = [];
+  for (let i = 0; i < lookups; i++) { const t0 = now(); u.procmapQuery(fd, probe, false, q); qs.push((now() - t0) * 1000); }
+  for (let i = 0; i < Math.min(lookups, 2000); i++) { const t0 = now(); parseMaps(fs.readFileSync(`/proc/${ME}/maps`, 'latin1'), probe, probe + PG); ps.push((now() - t0) * 1000); }
+  fs.closeSync(fd);
+  u.munmap(probe, PG);
+  const nmaps = fs.readFileSync(`/proc/${ME}/maps`, 'latin1').split('\n').length - 1;
+  return {
+    munmapIn, munmapOut, dnIn, dnOut,
+    query: summarize('VMA lookup: PROCMAP_QUERY on /proc/PID/maps', 'µs', qs),
+    parse: summarize(`VMA lookup: read + parse /proc/PID/maps (${nmaps} lines)`, 'µs', ps),
+  };
+}
+
 /** 3. /proc checker: ms per check over `mib` MiB of touched pages. */
 function procCost(mib: number, reps: number): { frames: Sample; maps: Sample } {
   const len = mib * 1024 * 1024;
@@ -134,6 +189,7 @@ export async function main(): Promise<string> {
   const lat1 = await munmapToDeleted(n, 1);
   const lat16 = await munmapToDeleted(n, 16);
   const cc = clientCost(n);
+  const vc = vmaCost(quick ? 300 : 2000);
   const mib = quick ? 256 : 1024;
   const pc = procCost(mib, quick ? 5 : 15);
   const perGiB = (s: Sample) => (s.median * 1024) / mib;
@@ -148,6 +204,15 @@ export async function main(): Promise<string> {
     { name: cc.munmapReg.name, value: cc.munmapReg.median, unit: 'µs', baseline: cc.munmapUnreg.median, note: `p99 ${fmt(cc.munmapReg.p99)} µs` },
     { name: cc.dnUnreg.name, value: cc.dnUnreg.median, unit: 'µs', note: `p99 ${fmt(cc.dnUnreg.p99)} µs (baseline)` },
     { name: cc.dnReg.name, value: cc.dnReg.median, unit: 'µs', baseline: cc.dnUnreg.median, note: `p99 ${fmt(cc.dnReg.p99)} µs` },
+  ]));
+  print('');
+  print(table('whole-VMA registration: the client\'s calls outside every userptr (baseline: same call in an unwatched VMA), and the lookup per registration', [
+    { name: vc.munmapOut.name, value: vc.munmapOut.median, unit: 'µs', note: `p99 ${fmt(vc.munmapOut.p99)} µs (baseline)` },
+    { name: vc.munmapIn.name, value: vc.munmapIn.median, unit: 'µs', baseline: vc.munmapOut.median, note: `p99 ${fmt(vc.munmapIn.p99)} µs` },
+    { name: vc.dnOut.name, value: vc.dnOut.median, unit: 'µs', note: `p99 ${fmt(vc.dnOut.p99)} µs (baseline)` },
+    { name: vc.dnIn.name, value: vc.dnIn.median, unit: 'µs', baseline: vc.dnOut.median, note: `p99 ${fmt(vc.dnIn.p99)} µs` },
+    { name: vc.parse.name, value: vc.parse.median, unit: 'µs', note: `p99 ${fmt(vc.parse.p99)} µs (baseline: the fallback)` },
+    { name: vc.query.name, value: vc.query.median, unit: 'µs', baseline: vc.parse.median, note: `p99 ${fmt(vc.query.p99)} µs; one per VMA a registration touches` },
   ]));
   print('');
   print(table(`/proc checker cost (measured over ${mib} MiB of 4 KiB pages, scaled per GiB)`, [

@@ -156,6 +156,14 @@ export interface UffdBinding {
   /** UFFDIO_REGISTER; returns the range's ioctls mask. Ranges resolve in the mm that CREATED the uffd. */
   uffdRegister(fd: number, start: number, len: number, mode: number | bigint): bigint;
   uffdUnregister(fd: number, start: number, len: number): void;
+  /** UFFDIO_UNREGISTER that never throws: 0 or the positive errno (EINVAL: nothing mapped there, or another uffd's). */
+  uffdUnregisterErrno(fd: number, start: number, len: number): number;
+  /**
+   * PROCMAP_QUERY (kernel >= 6.11) on an fd of /proc/PID/maps: the VMA covering addr (next: or the first above it);
+   * out[0] = start, out[1] = end, out[2] = flags (1 r, 2 w, 4 x, 8 shared). False when there is none; older kernels
+   * throw ENOTTY.
+   */
+  procmapQuery(mapsFd: number, addr: number, next: boolean, out: Float64Array): boolean;
   /** UFFDIO_WRITEPROTECT; EAGAIN (mmap_changing, e.g. right after FORK) is thrown, retry is the caller's. */
   uffdWriteProtect(fd: number, start: number, len: number, wp: boolean, dontWake?: boolean): void;
 

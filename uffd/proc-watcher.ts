@@ -43,6 +43,7 @@ export class ProcWatcher {
   register(id: number, start: number, last: number, framesToo: boolean): void {
     const npages = (last + 1 - start) / PAGE_SIZE;
     const maps = parseMaps(this.src.mapsText(), start, last + 1);
+    this.regs.delete(id); // a re-registered id goes last, as after unregister + register (the diff's event order)
     this.regs.set(id, { start, npages, framesToo, state: this.capture(start, npages, maps, framesToo), sig: signature(maps, start, last + 1) });
   }
 

@@ -1,10 +1,15 @@
 // UffdWatcher: the userfaultfd of one client process → notifier events (spec §4). Ranges are registered in
 // UFFDIO_REGISTER_MODE_WP and never write-protected, so only the non-cooperative events arrive (UNMAP, REMOVE,
-// REMAP, FORK), no faults to serve. A native reader thread reads them (the client's munmap/madvise/mremap/fork
+// REMAP, FORK), no faults to serve. Registration covers WHOLE VMAs (looked up with PROCMAP_QUERY, else
+// /proc/PID/maps): registering part of a VMA would split it, which the client could see (mremap of the whole
+// mapping fails with EFAULT, one more VMA towards vm.max_map_count). Several userptrs share the registration of the
+// VMAs they touch ("areas", refcounted by userptr id); events outside every userptr are read and dropped. A native reader thread reads them (the client's munmap/madvise/mremap/fork
 // blocks until the event is read, so no JS may sit in between); drain() swaps the reader's queue under its mutex,
 // so an event read before the client's call returned is always seen by the client's next ioctl (spec §5).
 import { PAGE_SIZE, USER_ADDR_END, type NotifierEvent } from '../core/memory/client-memory';
+import * as fs from 'fs';
 import { decodeReaderRecords, removeVerdict, type UffdRecord } from './abi';
+import { parseMaps } from './proc-maps';
 import { loadUffd } from './load';
 import type { UffdBinding } from './native-types';
 
@@ -21,11 +26,19 @@ export interface UffdWatcherOptions {
   startReader?: boolean;
   /** An eventfd the reader bumps on new events: wakes a serving loop blocked in poll (onPending cannot run there). */
   notifyFd?: number;
+  /**
+   * Register whole VMAs (default for another process) or exactly the userptr ranges (default for our own process:
+   * its VMAs hold memory of Node and its libraries, whose munmap/madvise would then wait on a reader thread of the
+   * same process — glibc trims a heap with MADV_DONTNEED under its arena lock, and the reader allocates).
+   */
+  wholeVmas?: boolean;
 }
 
 export type RegisterResult = { ok: true } | { ok: false; code: string; reason: string };
 
-interface Reg { start: number; end: number }
+interface Reg { start: number; end: number; areas: Area[] }
+/** Whole VMAs registered on the uffd (as far as the events read so far tell), and the userptrs inside them. */
+interface Area { start: number; end: number; ids: Set<number> }
 
 export class UffdWatcher {
   private readonly u: UffdBinding;
@@ -34,6 +47,14 @@ export class UffdWatcher {
   private readerId = -1;
   private hint: Int32Array | null = null;
   private readonly regs = new Map<number, Reg>();
+  /** Disjoint, sorted by start; touching areas are merged (the kernel merges such VMAs). */
+  private areas: Area[] = [];
+  /** An fd of /proc/PID/maps for PROCMAP_QUERY (-1: not opened yet; null: unavailable, parse maps instead). */
+  private mapsFd: number | null = -1;
+  private readonly q = new Float64Array(3);
+  private readonly wholeVmas: boolean;
+  /** The client's mm is gone (ESRCH): its registrations went with it, nothing left to unregister. */
+  private mmGone = false;
   private queue: NotifierEvent[] = [];
   private readonly onPending?: () => void;
   private readonly notifyFd?: number;
@@ -43,7 +64,7 @@ export class UffdWatcher {
   /** FORK was refused (no CAP_SYS_PTRACE): a forked child's copies of the ranges are then unwatched (harmless). */
   readonly forkEvents: boolean;
   released = false;
-  readonly counters = { records: 0, unmap: 0, remove: 0, remap: 0, fork: 0, pagefault: 0, unknown: 0, forkFdsClosed: 0, unregisterErrors: 0 };
+  readonly counters = { records: 0, unmap: 0, remove: 0, remap: 0, fork: 0, pagefault: 0, unknown: 0, forkFdsClosed: 0, unregisterErrors: 0, vmaRegisters: 0, vmaUnregisters: 0, dropped: 0 };
 
   constructor(opts: UffdWatcherOptions) {
     this.u = opts.binding ?? loadUffd();
@@ -51,6 +72,7 @@ export class UffdWatcher {
     this.fd = opts.uffd;
     this.onPending = opts.onPending;
     this.notifyFd = opts.notifyFd;
+    this.wholeVmas = opts.wholeVmas ?? opts.pid !== process.pid;
     this.log = opts.log ?? (() => undefined);
     const C = this.u.constants;
     const events = C.UFFD_FEATURE_EVENT_UNMAP | C.UFFD_FEATURE_EVENT_REMOVE | C.UFFD_FEATURE_EVENT_REMAP;
@@ -80,43 +102,171 @@ export class UffdWatcher {
     }
   }
 
-  /** UFFDIO_REGISTER(MODE_WP) of [start, last]; idempotent per page in the kernel, refcounted per page here. */
+  /**
+   * Watch [start, last] for userptr `id` (a new id, or a new range for a known one: the old one is released after
+   * the new one is in place, so no event falls in between): UFFDIO_REGISTER(MODE_WP) of every whole VMA the range
+   * touches. Re-registering a VMA already ours is a no-op in the kernel, so no VMA is ever split.
+   */
   tryRegister(id: number, start: number, last: number): RegisterResult {
     if (this.released) return { ok: false, code: 'EBADF', reason: 'watcher released' };
-    const C = this.u.constants;
-    try {
-      this.u.uffdRegister(this.fd, start, last + 1 - start, C.UFFDIO_REGISTER_MODE_WP);
-    } catch (e) {
+    const old = this.regs.get(id);
+    const end = last + 1;
+    let spans: Array<[number, number]>;
+    try { spans = this.vmaSpans(start, end); } catch (e) {
       const code = (e as { code?: string }).code ?? 'EIO';
-      const why = code === 'EBUSY' ? 'pages already registered on another userfaultfd (the client\'s own?)'
-        : code === 'EINVAL' ? 'mapping type cannot be registered (regular file, special) or not mapped'
-          : code === 'EPERM' ? 'not permitted' : 'registration failed';
-      return { ok: false, code, reason: `UFFDIO_REGISTER [0x${start.toString(16)}, 0x${last.toString(16)}] -> ${code}: ${why}` };
+      if (old) this.unregister(id);
+      return { ok: false, code, reason: `VMA lookup of [0x${start.toString(16)}, 0x${last.toString(16)}] -> ${code}` };
     }
-    this.regs.set(id, { start, end: last + 1 });
+    const C = this.u.constants;
+    const done: Array<[number, number]> = [];
+    for (const [s, e] of spans) {
+      try {
+        this.u.uffdRegister(this.fd, s, e - s, C.UFFDIO_REGISTER_MODE_WP);
+        this.counters.vmaRegisters++;
+        done.push([s, e]);
+      } catch (err) {
+        const code = (err as { code?: string }).code ?? 'EIO';
+        // Undo what only this call registered (VMAs no area holds yet), then drop the old range too.
+        for (const [ds, de] of done) if (!this.areas.some((a) => a.start < de && a.end > ds)) this.unregisterRange(ds, de);
+        if (old) this.unregister(id);
+        const why = code === 'EBUSY' ? 'pages already registered on another userfaultfd (the client\'s own?)'
+          : code === 'EINVAL' ? 'mapping type cannot be registered (regular file, special) or not mapped'
+            : code === 'EPERM' ? 'not permitted' : 'registration failed';
+        return { ok: false, code, reason: `UFFDIO_REGISTER [0x${s.toString(16)}, 0x${(e - 1).toString(16)}] (the VMA holding [0x${start.toString(16)}, 0x${last.toString(16)}]) -> ${code}: ${why}` };
+      }
+    }
+    for (const [s, e] of spans) this.addArea(s, e, id);
+    const areas = this.areas.filter((a) => a.ids.has(id));
+    this.regs.set(id, { start, end, areas });
+    if (old) this.dropRefs(id, old, areas);
     return { ok: true };
   }
 
-  /** Drop a registration; unregister only the pages no other live registration covers (two userptrs may share pages). */
+  /** Drop a registration; unregister the VMAs no other live userptr touches. */
   unregister(id: number): void {
     const r = this.regs.get(id);
     if (!r) return;
     this.regs.delete(id);
-    if (this.released) return;
-    for (const [s, e] of this.uncovered(r.start, r.end)) this.unregisterRange(s, e);
+    this.dropRefs(id, r, []);
+  }
+
+  private dropRefs(id: number, r: Reg, keep: Area[]): void {
+    for (const a of r.areas) {
+      if (keep.includes(a) || !a.ids.delete(id) || a.ids.size > 0) continue;
+      this.removeArea(a);
+      if (!this.released) this.unregisterArea(a.start, a.end);
+    }
+  }
+
+  /** The VMAs overlapping [start, end), touching ones joined: [[vmaStart, vmaEnd), ...] (or the range itself). */
+  private vmaSpans(start: number, end: number): Array<[number, number]> {
+    if (!this.wholeVmas) return [[start, end]];
+    const out: Array<[number, number]> = [];
+    const push = (s: number, e: number): void => {
+      const l = out[out.length - 1];
+      if (l && l[1] === s) l[1] = e; else out.push([s, e]);
+    };
+    const fd = this.openMaps();
+    if (fd !== null) {
+      try {
+        for (let at = start; at < end;) {
+          if (!this.u.procmapQuery(fd, at, true, this.q) || this.q[0] >= end) break;
+          push(this.q[0], this.q[1]);
+          at = this.q[1];
+        }
+        return out;
+      } catch (e) {
+        if ((e as { code?: string }).code !== 'ENOTTY' && (e as { code?: string }).code !== 'EINVAL') throw e;
+        this.closeMaps();
+        this.mapsFd = null; // kernel without PROCMAP_QUERY: parse maps from now on
+      }
+    }
+    for (const m of parseMaps(fs.readFileSync(`/proc/${this.pid}/maps`, 'latin1'), start, end)) push(m.start, m.end);
+    return out;
+  }
+
+  private openMaps(): number | null {
+    if (this.mapsFd === -1) {
+      try { this.mapsFd = fs.openSync(`/proc/${this.pid}/maps`, 'r'); } catch { this.mapsFd = null; }
+    }
+    return this.mapsFd;
+  }
+
+  private closeMaps(): void {
+    if (this.mapsFd !== null && this.mapsFd >= 0) { try { fs.closeSync(this.mapsFd); } catch { /* closed */ } }
+    this.mapsFd = -1;
+  }
+
+  /** Add [s, e) for id, merging every area it overlaps or touches; returns the resulting area. */
+  private addArea(s: number, e: number, id: number): Area {
+    const merged: Area = { start: s, end: e, ids: new Set([id]) };
+    const rest: Area[] = [];
+    for (const a of this.areas) {
+      if (a.start <= merged.end && a.end >= merged.start) {
+        merged.start = Math.min(merged.start, a.start);
+        merged.end = Math.max(merged.end, a.end);
+        for (const x of a.ids) { merged.ids.add(x); this.retarget(x, a, merged); }
+      } else rest.push(a);
+    }
+    rest.push(merged);
+    rest.sort((x, y) => x.start - y.start);
+    this.areas = rest;
+    return merged;
+  }
+
+  private retarget(id: number, from: Area, to: Area): void {
+    const r = this.regs.get(id);
+    if (!r) return;
+    const i = r.areas.indexOf(from);
+    if (i >= 0) { if (r.areas.includes(to)) r.areas.splice(i, 1); else r.areas[i] = to; }
+  }
+
+  private removeArea(a: Area): void { const i = this.areas.indexOf(a); if (i >= 0) this.areas.splice(i, 1); }
+
+  /**
+   * UFFDIO_UNREGISTER of an area that no userptr needs. Widened to the whole VMAs at its ends (a VMA may have grown
+   * in place since) unless that reaches another area; a range gone or now another uffd's fails quietly (counted).
+   */
+  private unregisterArea(s: number, e: number): void {
+    let ws = s, we = e;
+    if (this.wholeVmas) {
+      if (this.vmaAt(s)) ws = Math.min(ws, this.q[0]);
+      if (this.vmaAt(e - 1)) we = Math.max(we, this.q[1]);
+      if (this.areas.some((a) => a.start < we && a.end > ws)) { ws = s; we = e; }
+    }
+    if (this.mmGone) return;
+    this.counters.vmaUnregisters++;
+    if (this.u.uffdUnregisterErrno(this.fd, ws, we - ws) === 0) return;
+    if ((ws !== s || we !== e) && this.u.uffdUnregisterErrno(this.fd, s, e - s) === 0) return;
+    this.counters.unregisterErrors++;
+  }
+
+  /**
+   * The VMA holding addr into this.q (PROCMAP_QUERY; false: none, or no way to ask). A gone process answers ESRCH:
+   * noted once, so a dead client's userptrs are let go without a syscall or an exception each.
+   */
+  private vmaAt(addr: number): boolean {
+    const fd = this.mmGone ? null : this.openMaps();
+    if (fd === null) return false;
+    try { return this.u.procmapQuery(fd, addr, false, this.q); } catch (e) {
+      if ((e as { code?: string }).code === 'ESRCH') this.mmGone = true;
+      return false;
+    }
   }
 
   private unregisterRange(s: number, e: number): void {
-    try { this.u.uffdUnregister(this.fd, s, e - s); } catch { this.counters.unregisterErrors++; } // range gone: nothing registered there
+    if (this.mmGone) return;
+    if (this.u.uffdUnregisterErrno(this.fd, s, e - s) !== 0) this.counters.unregisterErrors++;
   }
 
-  /** Sub-ranges of [s, e) not covered by any live registration. */
+  /** Sub-ranges of [s, e) not covered by any area. */
   private uncovered(s: number, e: number): Array<[number, number]> {
-    const cov = [...this.regs.values()].filter((r) => r.start < e && r.end > s).sort((a, b) => a.start - b.start);
     const out: Array<[number, number]> = [];
     let at = s;
-    for (const r of cov) {
-      if (r.start > at) out.push([at, Math.min(r.start, e)]);
+    for (const r of this.areas) {
+      if (r.end <= at) continue;
+      if (r.start >= e) break;
+      if (r.start > at) out.push([at, r.start]);
       at = Math.max(at, r.end);
       if (at >= e) break;
     }
@@ -124,13 +274,69 @@ export class UffdWatcher {
     return out;
   }
 
-  /** True iff [start, last] lies inside live registrations (removals there are reported synchronously). */
+  /** True iff some live userptr range overlaps [s, e) (events elsewhere in a watched VMA are dropped). */
+  private wanted(s: number, e: number): boolean {
+    for (const a of this.areas) {
+      if (a.start >= e) break;
+      if (a.end <= s) continue;
+      for (const id of a.ids) { const r = this.regs.get(id); if (r && r.start < e && r.end > s) return true; }
+    }
+    return false;
+  }
+
+  /**
+   * The VMAs of [s, e) were unmapped (their registration went with them): cut the areas. A remaining piece no
+   * userptr touches any more is unregistered now (an unmap in the middle of a VMA leaves two registered VMAs).
+   */
+  private cutAreas(s: number, e: number): void {
+    for (const a of [...this.areas]) {
+      if (a.end <= s || a.start >= e) continue;
+      this.removeArea(a);
+      const pieces: Area[] = [];
+      if (a.start < s) pieces.push({ start: a.start, end: s, ids: new Set() });
+      if (a.end > e) pieces.push({ start: e, end: a.end, ids: new Set() });
+      for (const id of a.ids) {
+        const r = this.regs.get(id);
+        if (!r) continue;
+        r.areas = r.areas.filter((x) => x !== a);
+        for (const p of pieces) if (r.start < p.end && r.end > p.start) { p.ids.add(id); r.areas.push(p); }
+      }
+      for (const p of pieces) {
+        if (p.ids.size) { this.areas.push(p); continue; }
+        this.unregisterArea(p.start, p.end);
+      }
+      this.areas.sort((x, y) => x.start - y.start);
+    }
+  }
+
+  /**
+   * A registered VMA moved to [to, to + len) with its registration (REMAP; the UNMAP of the old range follows; a
+   * grow moves it into a larger VMA, registered whole). No userptr lives there: unregister that whole VMA, unless it
+   * merged into a VMA of an area (then it joins that area). A VMA holding the destination is ours whole: the kernel
+   * merges VMAs of one userfaultfd only.
+   */
+  private remapped(to: number, len: number): void {
+    let s = to, e = to + len;
+    if (this.vmaAt(to)) {
+      s = Math.min(s, this.q[0]);
+      e = Math.max(e, this.q[1]);
+      if (this.areas.some((a) => a.start < e && a.end > s)) {
+        this.addArea(s, e, -1).ids.delete(-1);
+        return;
+      }
+    }
+    for (const [us, ue] of this.uncovered(s, e)) this.unregisterRange(us, ue);
+  }
+
+  /** True iff [start, last] lies inside watched VMAs (removals there are reported synchronously). */
   exact(start: number, last: number): boolean {
     if (this.released) return false;
     return this.uncovered(start, last + 1).length === 0;
   }
 
   registrations(): number { return this.regs.size; }
+  /** Watched VMA ranges (tests, doctor). */
+  watchedAreas(): Array<[number, number]> { return this.areas.map((a) => [a.start, a.end]); }
 
   /** The native reader's onPending: pull now (closes FORK uffds at once), then wake core. */
   private pending(): void {
@@ -155,21 +361,24 @@ export class UffdWatcher {
     for (const r of recs) {
       this.counters.records++;
       switch (r.kind) {
-        case 'UNMAP':
+        case 'UNMAP': {
           this.counters.unmap++;
-          this.queue.push({ event: 'UNMAP', start: r.start, end: r.end, note: 'uffd UNMAP' });
+          const want = this.wanted(r.start, r.end);
+          if (!this.released) this.cutAreas(r.start, r.end);
+          if (want) this.queue.push({ event: 'UNMAP', start: r.start, end: r.end, note: 'uffd UNMAP' }); else this.counters.dropped++;
           break;
+        }
         case 'REMOVE': {
           this.counters.remove++;
+          if (!this.wanted(r.start, r.end)) { this.counters.dropped++; break; }
           const v = removeVerdict(r.snapshot, r.start, r.end);
           this.queue.push({ event: 'CLEAR', start: r.start, end: r.end, removed: v.removed, note: v.note });
           break;
         }
         case 'REMAP':
-          // The UNMAP of the old range follows and does the invalidation. The registration moved with the VMA: drop
-          // it at the destination unless a live registration covers it (else it would outlive every userptr).
+          // The UNMAP of the old range follows and does the invalidation. The registration moved with the VMA.
           this.counters.remap++;
-          if (!this.released) for (const [s, e] of this.uncovered(r.to, r.to + r.len)) this.unregisterRange(s, e);
+          if (!this.released) this.remapped(r.to, r.len);
           break;
         case 'FORK':
           // A new uffd for the child's mm, installed in OUR process: close it at once (the child is not watched; a
@@ -224,7 +433,10 @@ export class UffdWatcher {
       this.u.close(this.fd);
     }
     this.fd = -1;
+    this.closeMaps();
+    this.mapsFd = null;
     this.regs.clear();
+    this.areas = [];
     this.queue = [];
   }
 }

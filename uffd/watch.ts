@@ -85,12 +85,13 @@ export class ClientWatch implements NotifierSource {
     return true;
   }
 
+  /** A known id: its range is replaced (the new one is watched before the old one is let go). */
   register(id: number, start: number, last: number): void {
     if (this.uffd) {
       const r = this.uffd.tryRegister(id, start, last);
       if (r.ok) {
         this.via.set(id, 'uffd');
-        if (this.mode === 'auto') this.proc.register(id, start, last, false);
+        if (this.mode === 'auto') this.proc.register(id, start, last, false); else this.proc.unregister(id);
         return;
       }
       this.announce(`register:${r.code}`, `pid ${this.pid}: ${r.reason}; the range falls back to the /proc checker`);

@@ -56,6 +56,7 @@ export interface NotifierEvent {
  * every ioctl of that client, so an event read before the client's munmap returned is always seen.
  */
 export interface NotifierSource {
+  /** Watch [start, last] for userptr `id`; a known id has its range replaced. */
   register(id: number, start: number, last: number): void;
   unregister(id: number): void;
   drain(): readonly NotifierEvent[];

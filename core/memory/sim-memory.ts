@@ -280,6 +280,7 @@ export class SimEvents implements NotifierSource {
 
   register(id: number, start: number, last: number): void {
     const n = (last + 1 - start) / PAGE_SIZE;
+    this.regs.delete(id); // a re-registered id goes last, as after unregister + register (the diff's event order)
     this.regs.set(id, { start, last, state: captureRange(start, n, this.p.mappings(start, last + 1), this.p.frames(start, n)) });
   }
   unregister(id: number): void { this.regs.delete(id); }

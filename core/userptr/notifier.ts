@@ -131,9 +131,8 @@ function evictCheck(f: DrmFile, u: Userptr): string {
 /** Keep the watcher's registration equal to the current range (UPDATE's job; EVICT may have replaced it). */
 export function syncRegistration(u: Userptr): void {
   if (u.deleted || (u.regStart === u.start && u.regLast === u.last)) return;
-  const ev = u.client.events;
-  if (u.regLast >= 0) ev.unregister(u.id);
-  ev.register(u.id, u.start, u.last);
+  // register() of a known id replaces its range: a watcher keeps watching what both ranges share, no gap between.
+  u.client.events.register(u.id, u.start, u.last);
   u.regStart = u.start;
   u.regLast = u.last;
 }

@@ -7,6 +7,7 @@
 //   mmap <pages>                      -> ok <addr>     private anonymous, every page written
 //   mmapshm <pages>                   -> ok <addr>     memfd MAP_SHARED, every page written
 //   mmapfix <addr> <pages>            -> ok <addr>     MAP_FIXED private anonymous over addr, written
+//   reserve <pages>                   -> ok <addr>     PROT_NONE reservation (never written; map inside it with mmapfix)
 //   write <addr> <pages> <byte>       -> ok            write byte at the start of each page
 //   munmap <addr> <len>               -> ok
 //   madvise <addr> <len> <advice>     -> ok
@@ -91,6 +92,12 @@ static void run(char **t, int nt, char *out, size_t n) {
     void *p = mmap((void *)(uintptr_t)num(t[1]), pages * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
     if (p == MAP_FAILED) { reply_err(out, n, errno); return; }
     fill((uintptr_t)p, pages, 0x6b);
+    snprintf(out, n, "ok 0x%lx", (unsigned long)p);
+    return;
+  }
+  if (!strcmp(c, "reserve")) {
+    void *p = mmap(NULL, num(t[1]) * PAGE, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (p == MAP_FAILED) { reply_err(out, n, errno); return; }
     snprintf(out, n, "ok 0x%lx", (unsigned long)p);
     return;
   }

@@ -340,15 +340,57 @@ Napi::Value UffdRegister(const Napi::CallbackInfo& info) {
   return Napi::BigInt::New(info.Env(), static_cast<uint64_t>(reg.ioctls));
 }
 
-Napi::Value UffdUnregister(const Napi::CallbackInfo& info) {
-  Args a(info, "uffdUnregister(fd: number, start: number, len: number)", 3, 3);
+// UFFDIO_UNREGISTER of args (fd, start, len): 0 or the positive errno.
+int UnregisterErrno(const Args& a) {
   struct uffdio_range range {};
   int fd = a.Fd(0);
   range.start = a.U64(1, "start");
   range.len = a.U64(2, "len");
-  if (ioctl(fd, UFFDIO_UNREGISTER, &range) < 0)
-    ThrowSys(info.Env(), "ioctl(UFFDIO_UNREGISTER)", errno, Hex(range.start) + "+" + Hex(range.len));
+  return ioctl(fd, UFFDIO_UNREGISTER, &range) < 0 ? errno : 0;
+}
+
+Napi::Value UffdUnregister(const Napi::CallbackInfo& info) {
+  Args a(info, "uffdUnregister(fd: number, start: number, len: number)", 3, 3);
+  if (int err = UnregisterErrno(a))
+    ThrowSys(info.Env(), "ioctl(UFFDIO_UNREGISTER)", err, Hex(a.U64(1, "start")) + "+" + Hex(a.U64(2, "len")));
   return info.Env().Undefined();
+}
+
+// Same ioctl, for callers that expect a failure (the range may be gone): returns 0 or the positive errno, no throw.
+Napi::Value UffdUnregisterErrno(const Napi::CallbackInfo& info) {
+  Args a(info, "uffdUnregisterErrno(fd: number, start: number, len: number)", 3, 3);
+  return Num(info.Env(), UnregisterErrno(a));
+}
+
+// PROCMAP_QUERY (kernel >= 6.11) on an fd of /proc/PID/maps: the VMA covering addr (or, with next, the first one
+// at or above it). Writes start, end, query flags (r/w/x/shared bits) into out[0..2]; false when there is none.
+struct ProcmapQuery {
+  uint64_t size, query_flags, query_addr, vma_start, vma_end, vma_flags, vma_page_size, vma_offset, inode;
+  uint32_t dev_major, dev_minor, vma_name_size, build_id_size;
+  uint64_t vma_name_addr, build_id_addr;
+};
+constexpr unsigned long kProcmapQuery = _IOWR('f', 17, struct ProcmapQuery);
+constexpr uint64_t kProcmapCoveringOrNext = 0x10;
+
+Napi::Value ProcmapQueryFn(const Napi::CallbackInfo& info) {
+  Args a(info, "procmapQuery(mapsFd: number, addr: number, next: boolean, out: Float64Array)", 4, 4);
+  int fd = a.Fd(0);
+  struct ProcmapQuery q {};
+  q.size = sizeof q;
+  q.query_addr = a.U64(1, "addr");
+  q.query_flags = a.Bool(2, "next") ? kProcmapCoveringOrNext : 0;
+  if (!info[3].IsTypedArray() || info[3].As<Napi::TypedArray>().TypedArrayType() != napi_float64_array ||
+      info[3].As<Napi::Float64Array>().ElementLength() < 3)
+    throw Napi::TypeError::New(info.Env(), "out: Float64Array(3) expected; usage: procmapQuery(mapsFd: number, addr: number, next: boolean, out: Float64Array)");
+  if (ioctl(fd, kProcmapQuery, &q) < 0) {
+    if (errno == ENOENT) return Napi::Boolean::New(info.Env(), false);
+    ThrowSys(info.Env(), "ioctl(PROCMAP_QUERY)", errno, Hex(q.query_addr));
+  }
+  auto out = info[3].As<Napi::Float64Array>();
+  out[0] = static_cast<double>(q.vma_start);
+  out[1] = static_cast<double>(q.vma_end);
+  out[2] = static_cast<double>(q.vma_flags);
+  return Napi::Boolean::New(info.Env(), true);
 }
 
 Napi::Value UffdWriteProtect(const Napi::CallbackInfo& info) {
@@ -1276,6 +1318,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   fn("uffdApi", UffdApi);
   fn("uffdRegister", UffdRegister);
   fn("uffdUnregister", UffdUnregister);
+  fn("uffdUnregisterErrno", UffdUnregisterErrno);
+  fn("procmapQuery", ProcmapQueryFn);
   fn("uffdWriteProtect", UffdWriteProtect);
   fn("readerStart", ReaderStart);
   fn("readerDrain", ReaderDrain);
