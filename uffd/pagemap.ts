@@ -48,7 +48,8 @@ export function readEntries(fd: number, start: number, npages: number): BigUint6
  * events still mark removals exactly; with the /proc checker alone such a change goes unseen.
  */
 export class PagemapReader {
-  private fd: number;
+  /** The open /proc/PID/pagemap (-1 once closed). */
+  fd: number;
   /** Identity per page address, only used when PFNs are hidden. */
   private readonly ident = new Map<number, number>();
   private nextIdent = 1;
