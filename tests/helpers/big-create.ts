@@ -31,9 +31,19 @@ export interface BigCreateResult {
   serverPeakMiB: number;
   serverRssAfterMiB: number;
   serverStderr: string;
+  /** The server's `stopped` line (it is stopped with SIGTERM at the end). */
+  serverSummary: string;
 }
 
-export interface BigCreateOptions { mib: number; witnessMiB?: number; serveArgs?: string[]; timeoutMs?: number }
+export interface BigCreateOptions {
+  mib: number;
+  /** Creator RSS that shows the server is faulting its pages in (default 256 MiB). */
+  witnessMiB?: number;
+  serveArgs?: string[];
+  timeoutMs?: number;
+  /** SIGKILL the creator once witnessed, instead of waiting for its create (createRc is then 'killed'). */
+  killCreator?: boolean;
+}
 
 const monoNs = (): bigint => process.hrtime.bigint(); // CLOCK_MONOTONIC, as the C clients' clock_gettime
 
@@ -113,20 +123,30 @@ export async function runBigCreate(o: BigCreateOptions): Promise<BigCreateResult
       await new Promise((r) => setTimeout(r, 2));
     }
     const seen = once.all.length;
+    if (witnessed && o.killCreator) creator.proc.kill('SIGKILL');
     if (witnessed) once.send('once');
-    const d = await doneP;
+    const d = o.killCreator && witnessed ? ['', '0', 'killed', '0'] as unknown as RegExpMatchArray : await doneP;
     const noop = witnessed ? (await once.wait(/^noop (\d+) (\d+) rc=(\S+)$/, timeoutMs, seen)) : null;
     // Stop the loop only once the create returned: its latencies cover the whole create.
     looper.send('quit');
     const lat = await looper.wait(/^lat n=(\d+) max_us=(\d+) p50_us=([\d.]+) p99_us=([\d.]+)/, timeoutMs);
     const peak = statusKiB(server.pid!, 'VmHWM');
-    creator.send('close');
-    await creator.wait(/^closed/, timeoutMs);
+    if (!o.killCreator) {
+      creator.send('close');
+      await creator.wait(/^closed/, timeoutMs);
+    }
     once.send('quit');
     await new Promise((r) => setTimeout(r, 200)); // RELEASE arrives asynchronously after close()
     const after = statusKiB(server.pid!, 'VmRSS');
+    for (const p of procs) p.stdin!.end();
+    await Promise.all(procs.map((p) => (p.exitCode !== null || p.signalCode !== null ? null : new Promise((r) => p.once('close', r)))));
+    await new Promise((r) => setTimeout(r, 200)); // the last RELEASEs
+    server.kill('SIGTERM');
+    await new Promise((r) => server.once('close', r));
+    const summary = [...srv.all, ...serverErr.split('\n')].find((l) => l.startsWith('virtgpu-emu: stopped')) ?? '';
     return {
       createRc: d[2]!, createMs: Number(d[3]), createStart: BigInt((await creator.wait(/^create-start (\d+)/, 1))[1]!), createEnd: BigInt(d[1]!),
+      serverSummary: summary,
       witnessed, noopStart: noop ? BigInt(noop[1]!) : 0n, noopEnd: noop ? BigInt(noop[2]!) : 0n, noopRc: noop ? noop[3]! : '',
       lat: { n: Number(lat[1]), maxUs: Number(lat[2]), p50Us: Number(lat[3]), p99Us: Number(lat[4]) },
       serverRssBeforeMiB: rssBefore / 1024, serverPeakMiB: peak / 1024, serverRssAfterMiB: after / 1024, serverStderr: serverErr,
