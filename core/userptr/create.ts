@@ -80,8 +80,8 @@ function userptrRange(f: IoctlCtx['file'], a: UserptrArgs): UserptrRange | Errno
 
 /** Creates of at least this many pages get a preparation (64 MiB): below it, the whole create is one short step. */
 export const PREPARE_MIN_PAGES = 16384;
-/** Pages faulted in per preparation step (16 MiB: a few ms of page faults). */
-export const PREPARE_STEP_PAGES = 4096;
+/** Pages faulted in per preparation step (8 MiB: a few ms of page faults; the bound on what a big create adds to another client's ioctl). */
+export const PREPARE_STEP_PAGES = 2048;
 
 /**
  * Step 5's faulting-in of a big userptr range, cut into bounded steps that a transport runs between other
