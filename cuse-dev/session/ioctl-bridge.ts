@@ -58,7 +58,7 @@ export function bridgeIoctl(ctx: BridgeCtx, file: CoreFile, req: IoctlRequest): 
 function parkOrRun(ctx: BridgeCtx, file: CoreFile, req: IoctlRequest, structIn: Uint8Array, run: (inData: Uint8Array) => Uint8Array): Uint8Array | null {
   const prep = ctx.park && file.prepare ? file.prepare(req.pid, req.cmd, structIn) : null;
   if (!prep) return run(req.inData);
-  const inData = req.inData.slice();
+  const inData = Uint8Array.from(req.inData); // a copy even of a Buffer (whose slice() is a view)
   ctx.park!({ unique: req.unique, pid: req.pid, prep, run: () => run(inData) });
   return null;
 }
