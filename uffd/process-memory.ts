@@ -65,8 +65,18 @@ export class ProcessMemory implements ClientMemory {
   mappings(start: number, end: number): ProcMapping[] { return parseMaps(this.mapsText(), start, end); }
 
   frames(start: number, npages: number): Float64Array {
+    const scan = this.lastScan;
+    this.lastScan = null;
+    if (scan && scan.start === start && scan.frames.length === npages) return scan.frames;
     try { return this.pagemap.frames(start, npages); } catch { return new Float64Array(npages); }
   }
+
+  /**
+   * Frames seen by the last 'touch' populate that found every page ready (nothing to fault in): a pin asks for
+   * exactly those right after (core's pin: populate, then frames), and gets them without a second pagemap pass.
+   * Taken by the next frames() call whatever it asks; any other populate replaces it.
+   */
+  private lastScan: { start: number; frames: Float64Array } | null = null;
 
   /** True once a present page was seen with PFN 0 (no CAP_SYS_ADMIN): frames are per-page identities (pagemap.ts). */
   get framesApproximate(): boolean { return this.pagemap.hiddenPfns; }
@@ -112,6 +122,8 @@ export class ProcessMemory implements ClientMemory {
     const first = start - (start % PAGE_SIZE);
     const maps = write ? this.mappings(first, first + npages * PAGE_SIZE) : [];
     let mi = 0;
+    let seen: Float64Array | null = new Float64Array(npages);
+    this.lastScan = null;
     // TOUCH_BATCH pages at a time: one pread of their pagemap entries, decoded in place from u32 halves (no object
     // per page), then one process_vm_readv (+ writev) of the pages that need a fault.
     try {
@@ -132,13 +144,15 @@ export class ProcessMemory implements ClientMemory {
           }
           if (need) iovs.push({ addr: a, len: 1 });
         }
-        if (iovs.length === 0) continue;
+        if (iovs.length === 0) { if (seen) this.pagemap.decode(raw, at, seen, b); continue; }
+        seen = null;
         const bytes = this.u.processVmRead(this.pid, iovs);
         if (write) this.u.processVmWritev(this.pid, iovs, bytes);
       }
     } catch {
       return ENOMEM;
     }
+    if (seen) this.lastScan = { start: first, frames: seen };
     return undefined;
   }
 
