@@ -2,7 +2,8 @@
 // watcher, clients unmodified: ptrace injection) and the C clients of tests/c/big_create: one creates a userptr
 // over an untouched mapping of SIZE MiB, a second issues GETPARAM in a loop meanwhile (its latency), a third one
 // VERSION once the server has begun faulting in the creator's pages. The server's RSS is read from /proc.
-// `node dist/bench/stall.js [MIB…]` (default 1024 4096).
+// `node dist/bench/stall.js [MIB…]` (default 1024 4096); extra node flags for the server (e.g. --cpu-prof) via
+// VIRTGPU_BENCH_SERVER_NODE_ARGS, as in bench/transport.
 import { header, table } from './lib/measure';
 import { runBigCreate } from '../tests/helpers/big-create';
 

@@ -67,7 +67,7 @@ export interface LoopIO {
   write(fd: number, buf: Uint8Array): void;
   /** Optional: write the reply, then read as read() does, in one native call. Errors carry `.syscall`. */
   writeRead?(fd: number, reply: Uint8Array, buf: Buffer, wakeFd: number): number;
-  /** Optional: poll(2) the fds for input without blocking; bit i set when fds[i] is readable. Needed to interleave. */
+  /** Optional: poll(2) [fd, wakeFd?] without blocking; bit i set when fds[i] is readable (a readable wakeFd is drained, as read() does). Needed to interleave. */
   poll?(fds: number[]): number;
 }
 
@@ -81,7 +81,7 @@ export function nativeIO(log?: (m: string) => void): LoopIO {
   try {
     // eslint-disable-next-line @typescript-eslint/no-require-imports
     const u = (require('../../uffd/load') as typeof import('../../uffd/load')).loadUffd();
-    return { read: (fd, buf, w) => u.readOrWake(fd, buf, w), write: (fd, buf) => { u.writeFd(fd, buf); }, writeRead: (fd, r, buf, w) => u.writeThenRead(fd, r, buf, w), poll: (fds) => u.pollReadable(fds, 0) };
+    return { read: (fd, buf, w) => u.readOrWake(fd, buf, w), write: (fd, buf) => { u.writeFd(fd, buf); }, writeRead: (fd, r, buf, w) => u.writeThenRead(fd, r, buf, w), poll: (fds) => { const m = u.pollReadable(fds, 0); if (m & 2) u.eventfdDrain(fds[1]!); return m; } };
   } catch (e) {
     log?.(`native addon unavailable (${(e as Error).message.split('\n')[0]}): serving through fs.readSync/writeSync`);
     return fsIO;
@@ -124,7 +124,8 @@ export function serveLoop(fd: number, session: Session, hooks: LoopHooks = {}, b
       const done = hooks.step!();
       if (done) { const end = send(done); if (end) return end; }
       const wake = hooks.wakeFd ? hooks.wakeFd() : -1;
-      const ready = interleave(wake >= 0 ? [fd, wake] : [fd]);
+      let ready = 1; // a poll failure: let the read report it
+      try { ready = interleave(wake >= 0 ? [fd, wake] : [fd]); } catch { /* below */ }
       if (ready & 2) hooks.onWake?.();
       if (!(ready & 1)) {
         if (done && hooks.afterRequest?.()) return 'stop';

@@ -45,8 +45,6 @@ export interface BigCreateOptions {
   killCreator?: boolean;
 }
 
-const monoNs = (): bigint => process.hrtime.bigint(); // CLOCK_MONOTONIC, as the C clients' clock_gettime
-
 class Lines {
   private buf = '';
   private waiters: { re: RegExp; res: (m: RegExpMatchArray) => void }[] = [];
@@ -90,7 +88,7 @@ export async function runBigCreate(o: BigCreateOptions): Promise<BigCreateResult
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'virtgpu-big-'));
   const procs: ChildProcess[] = [];
   let serverErr = '';
-  const server = spawn(process.execPath, [...(process.env.BIG_NODE_ARGS ? process.env.BIG_NODE_ARGS.split(' ') : []), MAIN, 'serve', '--transport', 'fuse', '--mount-dir', path.join(dir, 'mnt'), ...(o.serveArgs ?? [])], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const server = spawn(process.execPath, [...(process.env.VIRTGPU_BENCH_SERVER_NODE_ARGS ? process.env.VIRTGPU_BENCH_SERVER_NODE_ARGS.split(' ') : []), MAIN, 'serve', '--transport', 'fuse', '--mount-dir', path.join(dir, 'mnt'), ...(o.serveArgs ?? [])], { stdio: ['ignore', 'pipe', 'pipe'] });
   server.stderr!.on('data', (d: Buffer) => { serverErr += d.toString(); });
   const srv = new Lines(server, 'serve');
   try {
@@ -164,4 +162,3 @@ export async function runBigCreate(o: BigCreateOptions): Promise<BigCreateResult
   }
 }
 
-export { monoNs };
