@@ -4,7 +4,7 @@
 import { spawnSync } from 'child_process';
 
 /** Bench modules by name, in run order; each exports main(): string | Promise<string>. */
-const BENCHES = ['core', 'transport', 'watch', 'transport-vm'] as const;
+const BENCHES = ['core', 'transport', 'watch', 'stall', 'transport-vm'] as const;
 
 type BenchModule = { main?: () => string | Promise<string> };
 

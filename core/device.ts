@@ -1,6 +1,6 @@
 // The device: resource ids, contexts, clients, files; the ioctl entry path (drain → invalidate → work → dispatch).
 import { EBADF, Errno, isErr } from './errno';
-import { IoctlTable, type IoctlCtx, type IoctlResult, type IoctlRow, type PointerPlan } from './drm/dispatch';
+import { IoctlTable, type IoctlCtx, type IoctlResult, type IoctlRow, type PointerPlan, type Preparation } from './drm/dispatch';
 import { DrmFile, type Context } from './drm/file';
 import { GemObject, HandleIdr, type BoKind } from './drm/gem';
 import { Client } from './client';
@@ -178,6 +178,25 @@ export class Device {
     } catch (e) {
       this.logOnce(`bug:plan:${n.row.name}`, `BUG in ${n.row.name}.pointers: ${String(e)}`);
       return { inSize: n.inSize, outSize: n.outSize, in: [], out: [] };
+    }
+  }
+
+  /**
+   * The preparation of an ioctl whose handler would run long (a userptr create of at least 64 MiB), or null.
+   * Nothing is drained or changed: the ioctl itself follows once the preparation is done (or abandoned).
+   */
+  prepare(f: DrmFile, pid: number, cmd: number, argIn: Uint8Array): Preparation | null {
+    if (f.closed) return null;
+    const n = this.table.negotiate(cmd);
+    if (isErr(n) || !n.row.prepare) return null;
+    const client = this.clients.get(pid);
+    if (!client) return null;
+    try {
+      const args = n.row.layout.decode(IoctlTable.kbuf(n, argIn));
+      return n.row.prepare({ file: f, client, user: client.memory }, args);
+    } catch (e) {
+      this.logOnce(`bug:prepare:${n.row.name}`, `BUG in ${n.row.name}.prepare: ${String(e)}`);
+      return null;
     }
   }
 

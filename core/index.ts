@@ -1,7 +1,7 @@
 // core/: the virtio-gpu driver model with userptr + notifier semantics. Pure TypeScript, no I/O.
 export { createDevice, Device, type DeviceOptions, type Mode, type TransportCaps, type Counts, type Stats } from './device';
 export { DrmFile, type Context } from './drm/file';
-export { IoctlTable, cmdOf, type IoctlRow, type IoctlResult, type IoctlCtx, type Range, type PointerPlan } from './drm/dispatch';
+export { IoctlTable, cmdOf, type IoctlRow, type IoctlResult, type IoctlCtx, type Range, type PointerPlan, type Preparation } from './drm/dispatch';
 export * from './errno';
 export * as ioc from './abi/ioc';
 export * as layout from './abi/layout';

@@ -48,7 +48,8 @@ export function readEntries(fd: number, start: number, npages: number): BigUint6
  * events still mark removals exactly; with the /proc checker alone such a change goes unseen.
  */
 export class PagemapReader {
-  private fd: number;
+  /** The open /proc/PID/pagemap (-1 once closed). */
+  fd: number;
   /** Identity per page address, only used when PFNs are hidden. */
   private readonly ident = new Map<number, number>();
   private nextIdent = 1;
@@ -61,7 +62,13 @@ export class PagemapReader {
   frames(start: number, npages: number): Float64Array {
     const out = new Float64Array(npages);
     if (npages === 0) return out;
-    const raw = readEntries(this.fd, start, npages);
+    this.decode(readEntries(this.fd, start, npages), start, out, 0);
+    return out;
+  }
+
+  /** Frames of the raw entries of the pages from `start` into out[at…]. */
+  decode(raw: BigUint64Array, start: number, out: Float64Array, at: number): void {
+    const npages = raw.length;
     // u32 halves instead of BigInt shifts (10x faster per entry): hi bit 31 = present (63), bit 30 = swapped (62),
     // PFN = (hi & 0x7fffff) * 2^32 + lo (bits 0-54).
     const w = new Uint32Array(raw.buffer, raw.byteOffset, npages * 2);
@@ -70,18 +77,17 @@ export class PagemapReader {
       const present = (hi & 0x80000000) !== 0 && (hi & 0x40000000) === 0;
       if (!present) {
         if (this.hiddenPfns) this.ident.delete(start + i * PAGE_SIZE);
-        out[i] = NOT_PRESENT;
+        out[at + i] = NOT_PRESENT;
         continue;
       }
       const pfn = (hi & 0x7fffff) * 0x100000000 + w[2 * i];
-      if (pfn !== 0) { out[i] = pfn; continue; }
+      if (pfn !== 0) { out[at + i] = pfn; continue; }
       this.hiddenPfns = true;
       const addr = start + i * PAGE_SIZE;
       let id = this.ident.get(addr);
       if (id === undefined) { id = this.nextIdent++; this.ident.set(addr, id); }
-      out[i] = id;
+      out[at + i] = id;
     }
-    return out;
   }
 
   /** Raw entries (diagnostics, tests). */

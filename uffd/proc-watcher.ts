@@ -14,8 +14,13 @@ export interface ProcSource {
   frames(start: number, npages: number): Float64Array;
 }
 
-/** sig: the range's mappings clipped to it with their protection; equal sig + equal frames = nothing to diff. */
-interface Reg { start: number; npages: number; framesToo: boolean; state: RangeState; sig: string }
+/**
+ * sig: the range's mappings clipped to it with their protection; equal sig + equal frames = nothing to diff.
+ * The per-page state (captureRange: a protection per page) is built only when a diff needs it: a registration
+ * keeps its mappings and, where compared, its frames (one Float64Array), so watching a 4 GiB range costs no
+ * per-page objects while nothing changes.
+ */
+interface Reg { start: number; npages: number; framesToo: boolean; maps: Mapping[]; frames: Float64Array | null; sig: string }
 
 export interface ProcWatcherOptions {
   /** Check on a timer too (ms; 0 = only at drain). Found events are queued and onPending is called. */
@@ -44,7 +49,7 @@ export class ProcWatcher {
     const npages = (last + 1 - start) / PAGE_SIZE;
     const maps = parseMaps(this.src.mapsText(), start, last + 1);
     this.regs.delete(id); // a re-registered id goes last, as after unregister + register (the diff's event order)
-    this.regs.set(id, { start, npages, framesToo, state: this.capture(start, npages, maps, framesToo), sig: signature(maps, start, last + 1) });
+    this.regs.set(id, { start, npages, framesToo, maps, frames: framesToo ? this.src.frames(start, npages) : null, sig: signature(maps, start, last + 1) });
   }
 
   unregister(id: number): void { this.regs.delete(id); }
@@ -58,11 +63,11 @@ export class ProcWatcher {
     const r = this.regs.get(id);
     if (!r || r.framesToo === framesToo) return;
     r.framesToo = framesToo;
-    if (framesToo) r.state = { ...r.state, frames: this.src.frames(r.start, r.npages) };
+    r.frames = framesToo ? this.src.frames(r.start, r.npages) : null;
   }
 
-  private capture(start: number, npages: number, maps: Mapping[], framesToo: boolean): RangeState {
-    return captureRange(start, npages, maps, framesToo ? this.src.frames(start, npages) : new Float64Array(npages));
+  private state(r: Reg, maps: Mapping[], frames: Float64Array | null): RangeState {
+    return captureRange(r.start, r.npages, maps, frames ?? new Float64Array(r.npages));
   }
 
   /** One pass over every registered range. */
@@ -81,10 +86,11 @@ export class ProcWatcher {
       const frames = r.framesToo ? this.src.frames(r.start, r.npages) : null;
       if (r.framesToo) this.pagesChecked += r.npages;
       // Fast path (the common case): same mappings and, where compared, the same present frames → no event.
-      if (sig === r.sig && (!frames || sameFrames(frames, r.state.frames))) continue;
-      const now = captureRange(r.start, r.npages, maps, frames ?? new Float64Array(r.npages));
-      for (const e of diffRange(r.state, now, r.framesToo)) this.queue.push(e.note ? e : { ...e, note: '/proc' });
-      r.state = now;
+      if (sig === r.sig && (!frames || (r.frames && sameFrames(frames, r.frames)))) continue;
+      const before = this.state(r, r.maps, r.frames), now = this.state(r, maps, frames);
+      for (const e of diffRange(before, now, r.framesToo)) this.queue.push(e.note ? e : { ...e, note: '/proc' });
+      r.maps = maps;
+      r.frames = frames;
       r.sig = sig;
     }
   }

@@ -5,7 +5,7 @@ import { EFAULT, ENOMEM, type Errno } from '../core/errno';
 import { PAGE_SIZE, type ClientMemory, type Mapping } from '../core/memory/client-memory';
 import { loadUffd } from './load';
 import type { Iov, UffdBinding } from './native-types';
-import { PagemapReader } from './pagemap';
+import { PagemapReader, readEntries, PM_EXCLUSIVE, PM_FILE, PM_PRESENT, PM_SWAPPED } from './pagemap';
 import { parseMaps, type ProcMapping } from './proc-maps';
 
 /** How pages of another process are faulted in (see populate()). */
@@ -19,6 +19,9 @@ export interface ProcessMemoryOptions {
 
 /** Most iovecs per process_vm_* call batch we build here (the addon splits at IOV_MAX anyway). */
 const TOUCH_BATCH = 4096;
+
+// Pagemap flag bits as bits of an entry's high u32 (bit 63 = bit 31 of the high half).
+const HI_PRESENT = 2 ** (PM_PRESENT - 32), HI_SWAPPED = 2 ** (PM_SWAPPED - 32), HI_FILE = 2 ** (PM_FILE - 32), HI_EXCLUSIVE = 2 ** (PM_EXCLUSIVE - 32);
 
 /** The kernel refused process_madvise(MADV_POPULATE_*) once: every later client goes straight to 'touch'. */
 let processMadviseRefused = false;
@@ -62,8 +65,18 @@ export class ProcessMemory implements ClientMemory {
   mappings(start: number, end: number): ProcMapping[] { return parseMaps(this.mapsText(), start, end); }
 
   frames(start: number, npages: number): Float64Array {
+    const scan = this.lastScan;
+    this.lastScan = null;
+    if (scan && scan.start === start && scan.frames.length === npages) return scan.frames;
     try { return this.pagemap.frames(start, npages); } catch { return new Float64Array(npages); }
   }
+
+  /**
+   * Frames seen by the last 'touch' populate that found every page ready (nothing to fault in): a pin asks for
+   * exactly those right after (core's pin: populate, then frames), and gets them without a second pagemap pass.
+   * Taken by the next frames() call whatever it asks; any other populate replaces it.
+   */
+  private lastScan: { start: number; frames: Float64Array } | null = null;
 
   /** True once a present page was seen with PFN 0 (no CAP_SYS_ADMIN): frames are per-page identities (pagemap.ts). */
   get framesApproximate(): boolean { return this.pagemap.hiddenPfns; }
@@ -108,29 +121,38 @@ export class ProcessMemory implements ClientMemory {
     const npages = Math.ceil((start % PAGE_SIZE + len) / PAGE_SIZE);
     const first = start - (start % PAGE_SIZE);
     const maps = write ? this.mappings(first, first + npages * PAGE_SIZE) : [];
-    const ents = this.pagemap.entries(first, npages);
-    const iovs: Iov[] = [];
     let mi = 0;
-    for (let i = 0; i < npages; i++) {
-      const a = first + i * PAGE_SIZE;
-      const e = ents[i];
-      let need = !e.present || e.swapped;
-      if (!need && write) {
-        while (mi < maps.length && maps[mi].end <= a) mi++;
-        const m: Mapping | undefined = maps[mi] && maps[mi].start <= a ? maps[mi] : undefined;
-        need = !!m && !m.shared && (!e.exclusive || e.file);
-      }
-      if (need) iovs.push({ addr: a, len: 1 });
-    }
+    let seen: Float64Array | null = new Float64Array(npages);
+    this.lastScan = null;
+    // TOUCH_BATCH pages at a time: one pread of their pagemap entries, decoded in place from u32 halves (no object
+    // per page), then one process_vm_readv (+ writev) of the pages that need a fault.
     try {
-      for (let k = 0; k < iovs.length; k += TOUCH_BATCH) {
-        const part = iovs.slice(k, k + TOUCH_BATCH);
-        const bytes = this.u.processVmRead(this.pid, part);
-        if (write) this.u.processVmWritev(this.pid, part, bytes);
+      for (let b = 0; b < npages; b += TOUCH_BATCH) {
+        const n = Math.min(TOUCH_BATCH, npages - b);
+        const at = first + b * PAGE_SIZE;
+        const raw = readEntries(this.pagemap.fd, at, n);
+        const w = new Uint32Array(raw.buffer, raw.byteOffset, n * 2);
+        const iovs: Iov[] = [];
+        for (let i = 0; i < n; i++) {
+          const hi = w[2 * i + 1];
+          const a = at + i * PAGE_SIZE;
+          let need = (hi & HI_PRESENT) === 0 || (hi & HI_SWAPPED) !== 0;
+          if (!need && write) {
+            while (mi < maps.length && maps[mi].end <= a) mi++;
+            const m: Mapping | undefined = maps[mi] && maps[mi].start <= a ? maps[mi] : undefined;
+            need = !!m && !m.shared && ((hi & HI_EXCLUSIVE) === 0 || (hi & HI_FILE) !== 0);
+          }
+          if (need) iovs.push({ addr: a, len: 1 });
+        }
+        if (iovs.length === 0) { if (seen) this.pagemap.decode(raw, at, seen, b); continue; }
+        seen = null;
+        const bytes = this.u.processVmRead(this.pid, iovs);
+        if (write) this.u.processVmWritev(this.pid, iovs, bytes);
       }
     } catch {
       return ENOMEM;
     }
+    if (seen) this.lastScan = { start: first, frames: seen };
     return undefined;
   }
 

@@ -29,7 +29,16 @@ export interface IoctlRow<T = any> {
   /** Embedded user ranges the handler will read/write, from the struct (+ what `user` can already read): CUSE RETRY. */
   readonly pointers?: (args: T, ctx: IoctlCtx) => PointerPlan;
   readonly handler: (ctx: IoctlCtx, args: T) => number | Errno;
+  /** Long work the handler would do that may run beforehand in bounded steps (Device.prepare); null: none. */
+  readonly prepare?: (ctx: IoctlCtx, args: T) => Preparation | null;
 }
+
+/**
+ * Work an ioctl would do first that can take long (faulting in a big userptr range), cut into bounded steps. A
+ * transport runs step() between other requests until it returns true, then issues the ioctl, which decides
+ * everything as if nothing had been prepared (a preparation never changes core's state).
+ */
+export interface Preparation { step(): boolean }
 
 export function defineRow<T>(row: IoctlRow<T>): IoctlRow<T> { return row; }
 export function cmdOf(row: IoctlRow): number { return IOC(row.dir, DRM_IOCTL_BASE, row.nr, row.layout.size); }

@@ -5,7 +5,7 @@ import { GemObject, HandleIdr } from './gem';
 import { UserptrTree } from '../userptr/interval-tree';
 import { WorkList } from '../userptr/worklist';
 import type { UserCopy } from '../memory/client-memory';
-import type { IoctlResult } from './dispatch';
+import type { IoctlResult, Preparation } from './dispatch';
 
 export interface Context {
   id: number;
@@ -40,6 +40,9 @@ export class DrmFile {
   ioctl(pid: number, cmd: number, argIn: Uint8Array, user?: UserCopy): IoctlResult {
     return this.device.ioctl(this, pid, cmd, argIn, user);
   }
+
+  /** Device.prepare for this file. */
+  prepare(pid: number, cmd: number, argIn: Uint8Array): Preparation | null { return this.device.prepare(this, pid, cmd, argIn); }
 
   close(): void { this.device.closeFile(this); }
 }

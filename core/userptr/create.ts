@@ -31,16 +31,10 @@ export function isUserptr(bo: GemObject): boolean { return bo.kind === userptrKi
 export function createUserptr(ctx: IoctlCtx, a: UserptrArgs): UserptrOut | Errno {
   const { file: f, client } = ctx;
   const dev = f.device;
-  // 2. v1 only sets up userptr state for HSAKMT contexts [decision: EINVAL instead of hanging].
-  if (!f.ctx || f.ctx.capsetId !== VIRTIO_GPU_CAPSET_HSAKMT) return EINVAL;
-  // 3. Range (bigint: the u64 sum must not wrap).
-  if (a.size === 0n) return EINVAL;
-  if (a.userptr + a.size > BigInt(USER_ADDR_END)) return EFAULT;
-  const uaddr = Number(a.userptr);
-  const size = Number(a.size);
-  const start = uaddr - (uaddr % PAGE_SIZE);
-  const npages = Math.ceil(((uaddr % PAGE_SIZE) + size) / PAGE_SIZE);
-  const last = start + npages * PAGE_SIZE - 1;
+  // 2-3. Context and range.
+  const r = userptrRange(f, a);
+  if (isErr(r)) return r;
+  const { uaddr, size, start, npages } = r;
   // 4. Flush, then dedup against valid userptrs of this file (and this process) that contain the range.
   if (dev.mode === 'notifier') {
     dev.flush(f);
@@ -56,7 +50,7 @@ export function createUserptr(ctx: IoctlCtx, a: UserptrArgs): UserptrOut | Errno
   if (isErr(pinned)) return pinned;
   // 6. Resource, handle, host commands, tree, watcher.
   const resId = dev.allocResId();
-  const ctxId = a.blobMem === VIRTGPU_BLOB_MEM_GUEST ? 0 : f.ctx.id;
+  const ctxId = a.blobMem === VIRTGPU_BLOB_MEM_GUEST ? 0 : f.ctx!.id;
   dev.host.submit({ cmd: 'RESOURCE_CREATE_BLOB', resId, ctxId, blobMem: a.blobMem, blobFlags: a.blobFlags, blobId: a.blobId, size: a.size, entries: entriesOf(pinned.frames) });
   const bo = dev.addObject(f, userptrKind, resId, npages * PAGE_SIZE, a.blobMem, a.blobFlags);
   const u = new Userptr(bo, client, start, npages, rdonly, pinned.frames, pinned.shared);
@@ -67,8 +61,55 @@ export function createUserptr(ctx: IoctlCtx, a: UserptrArgs): UserptrOut | Errno
     f.tree.insert(u);
     syncRegistration(u);
   }
-  void last;
   return { handle: bo.handle, resId };
+}
+
+interface UserptrRange { uaddr: number; size: number; start: number; npages: number }
+
+/** Steps 2-3: an HSAKMT context, then the range (bigint: the u64 sum must not wrap). */
+function userptrRange(f: IoctlCtx['file'], a: UserptrArgs): UserptrRange | Errno {
+  // 2. v1 only sets up userptr state for HSAKMT contexts [decision: EINVAL instead of hanging].
+  if (!f.ctx || f.ctx.capsetId !== VIRTIO_GPU_CAPSET_HSAKMT) return EINVAL;
+  if (a.size === 0n) return EINVAL;
+  if (a.userptr + a.size > BigInt(USER_ADDR_END)) return EFAULT;
+  const uaddr = Number(a.userptr);
+  const size = Number(a.size);
+  const start = uaddr - (uaddr % PAGE_SIZE);
+  return { uaddr, size, start, npages: Math.ceil(((uaddr % PAGE_SIZE) + size) / PAGE_SIZE) };
+}
+
+/** Creates of at least this many pages get a preparation (64 MiB): below it, the whole create is one short step. */
+export const PREPARE_MIN_PAGES = 16384;
+/** Pages faulted in per preparation step (8 MiB: a few ms of page faults; the bound on what a big create adds to another client's ioctl). */
+export const PREPARE_STEP_PAGES = 2048;
+
+/**
+ * Step 5's faulting-in of a big userptr range, cut into bounded steps that a transport runs between other
+ * requests before it issues the create itself (the create then finds the pages present and only reads frames).
+ * Nothing of core's state changes here: the create that follows takes every decision (dedup, checks, pin) as if
+ * no preparation had run; a page that changed meanwhile is faulted in again or fails the create as usual.
+ */
+export class PinPreparation {
+  private next = 0;
+  constructor(private readonly mem: ClientMemory, readonly start: number, readonly npages: number, private readonly write: boolean) {}
+  get done(): boolean { return this.next >= this.npages; }
+  /** Fault in the next PREPARE_STEP_PAGES pages; true when nothing is left. A failure ends the preparation early. */
+  step(): boolean {
+    if (this.done) return true;
+    const n = Math.min(PREPARE_STEP_PAGES, this.npages - this.next);
+    const err = this.mem.populate(this.start + this.next * PAGE_SIZE, n * PAGE_SIZE, this.write);
+    this.next = err ? this.npages : this.next + n;
+    return this.done;
+  }
+}
+
+/** A preparation for a create that would fault in at least PREPARE_MIN_PAGES pinnable pages; null otherwise. */
+export function preparePin(ctx: IoctlCtx, a: UserptrArgs): PinPreparation | null {
+  const r = userptrRange(ctx.file, a);
+  if (isErr(r) || r.npages < PREPARE_MIN_PAGES) return null;
+  const rdonly = (a.blobFlags & VIRTGPU_BLOB_FLAG_USERPTR_RDONLY) !== 0;
+  if (isErr(pinnableRange(ctx.client.memory, r.start, r.npages, rdonly))) return null;
+  return new PinPreparation(ctx.client.memory, r.start, r.npages, !rdonly);
 }
 
 /** Dedup choice among containing valid userptrs: lowest start, then lowest last, then oldest. */
@@ -86,6 +127,23 @@ function findContaining(cands: Userptr[], client: IoctlCtx['client'], lo: number
  * pinned writable); untouched pages are faulted in. Every failure is ENOMEM, as in v1.
  */
 export function pin(mem: ClientMemory, start: number, npages: number, rdonly: boolean): { frames: Float64Array; shared: Uint8Array } | Errno {
+  const end = start + npages * PAGE_SIZE;
+  const maps = pinnableRange(mem, start, npages, rdonly);
+  if (isErr(maps)) return maps;
+  const shared = new Uint8Array(npages);
+  for (const m of maps) {
+    if (!m.shared) continue;
+    const s = Math.max(m.start, start), e = Math.min(m.end, end);
+    for (let a = s; a < e; a += PAGE_SIZE) shared[(a - start) / PAGE_SIZE] = 1;
+  }
+  if (mem.populate(start, npages * PAGE_SIZE, !rdonly)) return ENOMEM;
+  const frames = mem.frames(start, npages);
+  for (let i = 0; i < npages; i++) if (frames[i] === NOT_PRESENT) return ENOMEM;
+  return { frames, shared };
+}
+
+/** The mappings of [start, start + npages pages) when every page can be pinned (spec §3.5), else ENOMEM. */
+function pinnableRange(mem: ClientMemory, start: number, npages: number, rdonly: boolean): Mapping[] | Errno {
   // v1 kvmalloc()s one page pointer per page: above INT_MAX bytes that fails before anything is pinned.
   if (npages * 8 > KMALLOC_MAX) return ENOMEM;
   const end = start + npages * PAGE_SIZE;
@@ -97,17 +155,7 @@ export function pin(mem: ClientMemory, start: number, npages: number, rdonly: bo
     at = Math.max(at, Math.min(m.end, end));
     if (at >= end) break;
   }
-  if (at < end) return ENOMEM;
-  const shared = new Uint8Array(npages);
-  for (const m of maps) {
-    if (!m.shared) continue;
-    const s = Math.max(m.start, start), e = Math.min(m.end, end);
-    for (let a = s; a < e; a += PAGE_SIZE) shared[(a - start) / PAGE_SIZE] = 1;
-  }
-  if (mem.populate(start, npages * PAGE_SIZE, !rdonly)) return ENOMEM;
-  const frames = mem.frames(start, npages);
-  for (let i = 0; i < npages; i++) if (frames[i] === NOT_PRESENT) return ENOMEM;
-  return { frames, shared };
+  return at < end ? ENOMEM : maps;
 }
 
 function pinnable(m: Mapping, rdonly: boolean): boolean {

@@ -4,7 +4,7 @@ import { IOC_READ, IOC_WRITE } from '../abi/ioc';
 import * as V from '../abi/virtgpu';
 import { defineRow, type IoctlCtx } from '../drm/dispatch';
 import type { BoKind } from '../drm/gem';
-import { createUserptr, USERPTR_EXISTS } from '../userptr/create';
+import { createUserptr, preparePin, USERPTR_EXISTS } from '../userptr/create';
 import { ENOMEM } from '../errno';
 
 type Blob = ReturnType<typeof V.drm_virtgpu_resource_create_blob.zero>;
@@ -47,6 +47,11 @@ export const createBlobRow = defineRow({
   nr: V.DRM_COMMAND_BASE_OFFSET + V.DRM_VIRTGPU_RESOURCE_CREATE_BLOB, name: 'DRM_IOCTL_VIRTGPU_RESOURCE_CREATE_BLOB', layout: V.drm_virtgpu_resource_create_blob, dir: IOC_READ | IOC_WRITE, renderAllow: true,
   errnos: [EINVAL, EFAULT, ENOMEM],
   pointers: (a) => (a.cmd_size && a.blob_mem !== V.VIRTGPU_BLOB_MEM_GUEST ? { in: [{ addr: Number(a.cmd), len: a.cmd_size }], out: [] } : { in: [], out: [] }),
+  prepare: (ctx, a) => {
+    const kind = verifyBlob(ctx, a);
+    if (isErr(kind) || !kind.userptr) return null;
+    return preparePin(ctx, { blobMem: a.blob_mem, blobFlags: a.blob_flags, blobId: a.blob_id, size: a.size, userptr: a.userptr });
+  },
   handler: (ctx, a) => {
     const kind = verifyBlob(ctx, a);
     if (isErr(kind)) return kind;

@@ -10,8 +10,13 @@ export interface IoctlPlan { inSize: number; outSize: number; in: Range[]; out: 
 
 export interface IoctlOutcome { result: number | Errno; out: Uint8Array }
 
+/** Long work an ioctl would do first, in bounded steps: step() until it returns true, then issue the ioctl. */
+export interface CorePreparation { step(): boolean }
+
 export interface CoreFile {
   ioctl(pid: number, cmd: number, argIn: Uint8Array, user?: UserCopy): IoctlOutcome;
+  /** The ioctl's preparation when it would run long (a big userptr create), else null. Optional for test doubles. */
+  prepare?(pid: number, cmd: number, argIn: Uint8Array): CorePreparation | null;
   close(): void;
 }
 

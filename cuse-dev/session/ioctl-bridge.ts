@@ -6,7 +6,7 @@
 import { EFAULT, EIO, ENOMEM, Errno, isErr } from '../../core/errno';
 import type { UserCopy } from '../../core/memory/client-memory';
 import { FUSE_IOCTL_MAX_BYTES, FUSE_IOCTL_MAX_IOV, FUSE_IOCTL_UNRESTRICTED } from '../abi/fuse';
-import type { CoreDevice, CoreFile, IoctlPlan, Range } from './core-api';
+import type { CoreDevice, CoreFile, CorePreparation, IoctlPlan, Range } from './core-api';
 import { replyError, replyIoctl, replyIoctlRetry, type BadErrnoSink } from './reply';
 
 export interface IoctlRequest {
@@ -31,14 +31,36 @@ export interface BridgeCtx {
   logOnce: (key: string, msg: string) => void;
   /** Counts RETRY replies, for the trace and tests (`req` names the request being retried). */
   onRetry?: (req: IoctlRequest, inIov: readonly Range[], outIov: readonly Range[]) => void;
+  /**
+   * Set by a serving loop that can interleave: an ioctl with a long preparation is handed over here instead of
+   * being run (bridgeIoctl then returns null); the loop runs prep.step() between other requests and finally
+   * run(), whose reply it writes then. Unset: everything runs at once (in-process, stream tests).
+   */
+  park?: (job: ParkedIoctl) => void;
 }
 
-export function bridgeIoctl(ctx: BridgeCtx, file: CoreFile, req: IoctlRequest): Uint8Array {
+/** An ioctl waiting for its preparation: the request's unique, the steps, and the dispatch that makes the reply. */
+export interface ParkedIoctl { unique: bigint; pid: number; prep: CorePreparation; run: () => Uint8Array }
+
+/** The reply, or null when the request was parked (ctx.park) and is answered later. */
+export function bridgeIoctl(ctx: BridgeCtx, file: CoreFile, req: IoctlRequest): Uint8Array | null {
   if (req.flags & FUSE_IOCTL_UNRESTRICTED) return unrestricted(ctx, file, req);
-  const r = file.ioctl(req.pid, req.cmd, req.inData);
-  // Never hand back more than the kernel mapped: more than out_size makes the caller's ioctl fail with EIO.
-  const out = r.out.length > req.outSize ? r.out.subarray(0, req.outSize) : r.out;
-  return replyIoctl(req.unique, r.result, [out], ctx.bad);
+  const run = (inData: Uint8Array): Uint8Array => {
+    const r = file.ioctl(req.pid, req.cmd, inData);
+    // Never hand back more than the kernel mapped: more than out_size makes the caller's ioctl fail with EIO.
+    const out = r.out.length > req.outSize ? r.out.subarray(0, req.outSize) : r.out;
+    return replyIoctl(req.unique, r.result, [out], ctx.bad);
+  };
+  return parkOrRun(ctx, file, req, req.inData, run);
+}
+
+/** run(req.inData) now, or park it with a preparation (run then gets a copy: the loop's buffer is reused). */
+function parkOrRun(ctx: BridgeCtx, file: CoreFile, req: IoctlRequest, structIn: Uint8Array, run: (inData: Uint8Array) => Uint8Array): Uint8Array | null {
+  const prep = ctx.park && file.prepare ? file.prepare(req.pid, req.cmd, structIn) : null;
+  if (!prep) return run(req.inData);
+  const inData = Uint8Array.from(req.inData); // a copy even of a Buffer (whose slice() is a view)
+  ctx.park!({ unique: req.unique, pid: req.pid, prep, run: () => run(inData) });
+  return null;
 }
 
 /** A UserCopy over the iovec data the kernel handed us (reads) and capture buffers for the out iovecs (writes). */
@@ -88,7 +110,7 @@ const NO_USER = new IovecUser([], EMPTY);
 const sum = (rs: readonly Range[]): number => { let n = 0; for (const r of rs) n += r.len; return n; };
 const sameRange = (a: Range, b: Range): boolean => a.addr === b.addr && a.len === b.len;
 
-function unrestricted(ctx: BridgeCtx, file: CoreFile, req: IoctlRequest): Uint8Array {
+function unrestricted(ctx: BridgeCtx, file: CoreFile, req: IoctlRequest): Uint8Array | null {
   const { dev, bad } = ctx;
   let p = dev.plan(req.cmd, null, file, NO_USER);
   if (isErr(p)) return replyError(req.unique, p, bad);
@@ -122,18 +144,22 @@ function unrestricted(ctx: BridgeCtx, file: CoreFile, req: IoctlRequest): Uint8A
   if (req.outSize !== outSize + sum(plan.out)) {
     return retry(ctx, req, [...structIov(inSize), ...plan.in], [...structIov(outSize), ...plan.out]);
   }
-  const user = new IovecUser(plan.in, rest, plan.out, true);
-  user.onMiss = (what) => ctx.logOnce(`plan-miss:${what}`, `ioctl 0x${req.cmd.toString(16)}: handler ${what} (core plan bug): EFAULT`);
-  const r = file.ioctl(req.pid, req.cmd, structIn, user);
-  let structOut = r.out;
-  if (structOut.length !== outSize) {
-    // The out iovecs are laid out by position: the struct part must be exactly outSize bytes.
-    const fixed = new Uint8Array(outSize);
-    fixed.set(structIn.subarray(0, outSize));
-    fixed.set(structOut.subarray(0, outSize));
-    structOut = fixed;
-  }
-  return replyIoctl(req.unique, r.result, [structOut, ...user.outBufs], bad);
+  const run = (inData: Uint8Array): Uint8Array => {
+    const structIn = inData.subarray(0, inSize), rest = inData.subarray(inSize);
+    const user = new IovecUser(plan.in, rest, plan.out, true);
+    user.onMiss = (what) => ctx.logOnce(`plan-miss:${what}`, `ioctl 0x${req.cmd.toString(16)}: handler ${what} (core plan bug): EFAULT`);
+    const r = file.ioctl(req.pid, req.cmd, structIn, user);
+    let structOut = r.out;
+    if (structOut.length !== outSize) {
+      // The out iovecs are laid out by position: the struct part must be exactly outSize bytes.
+      const fixed = new Uint8Array(outSize);
+      fixed.set(structIn.subarray(0, outSize));
+      fixed.set(structOut.subarray(0, outSize));
+      structOut = fixed;
+    }
+    return replyIoctl(req.unique, r.result, [structOut, ...user.outBufs], bad);
+  };
+  return parkOrRun(ctx, file, req, structIn, run);
 }
 
 function retry(ctx: BridgeCtx, req: IoctlRequest, inIov: Range[], outIov: Range[]): Uint8Array {

@@ -1,11 +1,11 @@
 // One FUSE/CUSE session over any byte stream: `handle(request) → reply | null`. Protocol gates live here
 // (INIT first and once, unknown opcode ENOSYS, no-reply opcodes), plus the per-open-file map fh → core file.
 // Nothing thrown below escapes handle(): a bug becomes EIO for that request and one log line.
-import { EBADF, EINVAL, EIO, EISDIR, ENOENT, ENOSYS, ENOTDIR, ENOTTY, EAGAIN, EPROTO, Errno } from './errnos';
+import { EBADF, EINVAL, EINTR, EIO, EISDIR, ENODEV, ENOENT, ENOSYS, ENOTDIR, ENOTTY, EAGAIN, EPROTO, Errno } from './errnos';
 import * as F from '../abi/fuse';
 import { FuseOpcode, opcodeName, opcodeRow } from '../abi/opcodes';
 import type { CoreDevice, CoreFile, Range } from './core-api';
-import { bridgeIoctl, type BridgeCtx } from './ioctl-bridge';
+import { bridgeIoctl, type BridgeCtx, type ParkedIoctl } from './ioctl-bridge';
 import { replyError, replyOk, replyStruct } from './reply';
 import type { FileTree, TreeNode } from './tree';
 import { tgidResolver, type TgidResolver } from './tgid';
@@ -49,6 +49,11 @@ export interface SessionOptions {
   maxWrite?: number;
   /** Entry/attr cache lifetime for the FUSE tree, seconds. */
   attrTimeout?: number;
+  /**
+   * The serving loop calls step() between requests (worker.ts): ioctls with a long preparation (a big userptr
+   * create) are then parked instead of run at once, so one client cannot stall the others. Off: all synchronous.
+   */
+  interleave?: boolean;
 }
 
 export interface SessionStats {
@@ -96,6 +101,8 @@ export class Session {
   private readonly logger: LogLimiter;
   private readonly bridge: BridgeCtx;
   private readonly initOp: number;
+  /** Ioctls waiting for their preparation, stepped round-robin (interleave only). */
+  private parkedJobs: ParkedIoctl[] = [];
   private viewBuffer: ArrayBufferLike | null = null;
   private view: DataView | null = null;
 
@@ -113,11 +120,40 @@ export class Session {
       dev: this.dev,
       bad: (what) => this.logOnce(`bad:${what}`, `reply edge: ${what}`),
       logOnce: (k, m) => this.logOnce(k, m),
+      park: opts.interleave ? (job) => { this.parkedJobs.push(job); this.opts.trace?.({ t: 'transport', op: 'PARK', unique: job.unique.toString(), pid: job.pid }); } : undefined,
       onRetry: (req, inIov, outIov) => {
         this.stats.retries++;
         if (trace) trace({ t: 'transport', op: 'RETRY', unique: req.unique.toString(), pid: req.pid, cmd: req.cmd, in: [...inIov], out: [...outIov] });
       },
     };
+  }
+
+  /** Parked ioctls not answered yet. */
+  parked(): number { return this.parkedJobs.length; }
+
+  /**
+   * One bounded step of the oldest parked ioctl (then it goes to the back of the queue); when its preparation is
+   * done, the ioctl runs and its reply is returned. Ordering: the ioctl takes effect when it runs, after every
+   * request served meanwhile — as if the caller's thread had issued it then; its other threads' memory events are
+   * drained at that entry as for any ioctl, and the kernel lets those threads run concurrently anyway.
+   */
+  step(): Uint8Array | null {
+    const job = this.parkedJobs.shift();
+    if (!job) return null;
+    let done = true;
+    try { done = job.prep.step(); } catch (e) { this.logOnce(`bug:prepare:${String(e)}`, `BUG in an ioctl preparation: ${e instanceof Error ? e.stack ?? e.message : String(e)}`); }
+    if (!done) { this.parkedJobs.push(job); return null; }
+    try { return job.run(); } catch (e) {
+      this.logOnce(`bug:parked:${String(e)}`, `BUG running a parked ioctl: ${e instanceof Error ? e.stack ?? e.message : String(e)}`);
+      return replyError(job.unique, EIO);
+    }
+  }
+
+  /** Answer every parked ioctl with ENODEV (the server stops: the device is gone), so no caller stays blocked. */
+  abandonParked(): Uint8Array[] {
+    const out = this.parkedJobs.map((j) => replyError(j.unique, ENODEV));
+    this.parkedJobs = [];
+    return out;
   }
 
   /** Control handles (the serving process's own wake-up opens) not yet released. */
@@ -202,7 +238,13 @@ export class Session {
         // now by the kernel with EINTR); a reply that arrives too late fails with ENOENT and is ignored by the writer.
         this.stats.interrupts++;
         // unique = the interrupted request (a client killed mid-ioctl shows up here); the header's own pid is 0.
-        this.opts.trace?.({ t: 'transport', op: 'INTERRUPT', unique: F.fuse_interrupt_in.decode(body).unique.toString(), pid: 0 });
+        {
+          const target = F.fuse_interrupt_in.decode(body).unique;
+          this.opts.trace?.({ t: 'transport', op: 'INTERRUPT', unique: target.toString(), pid: 0 });
+          // A parked ioctl has not run yet: it ends now with EINTR, as a signal ends a driver's interruptible wait.
+          const i = this.parkedJobs.findIndex((j) => j.unique === target);
+          if (i >= 0) { this.parkedJobs.splice(i, 1); return replyError(target, EINTR); }
+        }
         return null;
       case FuseOpcode.FUSE_FORGET:
       case FuseOpcode.FUSE_BATCH_FORGET:
@@ -312,7 +354,7 @@ export class Session {
     return replyError(unique, EAGAIN);
   }
 
-  private ioctl(unique: bigint, tid: number, body: Uint8Array): Uint8Array {
+  private ioctl(unique: bigint, tid: number, body: Uint8Array): Uint8Array | null {
     // fuse_ioctl_in read in place (the hot path): u64s straight to numbers, as Number(bigint) would round them.
     // `body` is a part of the request handle() just viewed: its cached view covers it.
     const dv = this.view!, at = body.byteOffset;

@@ -61,6 +61,10 @@ export interface LoopHooks {
   timeoutMs?: () => number;
   /** The timeoutMs() timer elapsed with no request. */
   onTimeout?: () => void;
+  /** Parked work is waiting (Session.parked() > 0): the loop then alternates step() with requests instead of blocking. */
+  background?: () => boolean;
+  /** One bounded step of parked work; a reply when a parked request completed. */
+  step?: () => Uint8Array | null;
 }
 
 /** How the loop reads and writes the device fd: native read/poll when the addon loads, else Node's fs. */
@@ -72,6 +76,8 @@ export interface LoopIO {
   writeRead?(fd: number, reply: Uint8Array, buf: Buffer, wakeFd: number): number;
   /** Optional: wait up to timeoutMs for fd or wakeFd (if >= 0) to be readable; false on timeout. */
   waitReadable?(fd: number, wakeFd: number, timeoutMs: number): boolean;
+  /** Optional: poll(2) [fd, wakeFd?] without blocking; bit i set when fds[i] is readable (a readable wakeFd is drained, as read() does). Needed to interleave. */
+  poll?(fds: number[]): number;
 }
 
 export const fsIO: LoopIO = {
@@ -84,7 +90,7 @@ export function nativeIO(log?: (m: string) => void): LoopIO {
   try {
     // eslint-disable-next-line @typescript-eslint/no-require-imports
     const u = (require('../../uffd/load') as typeof import('../../uffd/load')).loadUffd();
-    return { read: (fd, buf, w) => u.readOrWake(fd, buf, w), write: (fd, buf) => { u.writeFd(fd, buf); }, writeRead: (fd, r, buf, w) => u.writeThenRead(fd, r, buf, w), waitReadable: (fd, w, ms) => u.pollReadable(w >= 0 ? [fd, w] : [fd], ms) !== 0 };
+    return { read: (fd, buf, w) => u.readOrWake(fd, buf, w), write: (fd, buf) => { u.writeFd(fd, buf); }, writeRead: (fd, r, buf, w) => u.writeThenRead(fd, r, buf, w), waitReadable: (fd, w, ms) => u.pollReadable(w >= 0 ? [fd, w] : [fd], ms) !== 0, poll: (fds) => { const m = u.pollReadable(fds, 0); if (m & 2) u.eventfdDrain(fds[1]!); return m; } };
   } catch (e) {
     log?.(`native addon unavailable (${(e as Error).message.split('\n')[0]}): serving through fs.readSync/writeSync`);
     return fsIO;
@@ -107,8 +113,35 @@ export function serveLoop(fd: number, session: Session, hooks: LoopHooks = {}, b
   // request), whenever afterRequest() has nothing to do; otherwise write, afterRequest, read as separate steps.
   const combined = io.writeRead && writeFd === fd && hooks.quiet ? io.writeRead : undefined;
   let pending: Uint8Array | null = null;
+  const send = (reply: Uint8Array): string | null => {
+    try {
+      io.write(writeFd, reply);
+    } catch (e) {
+      const c = errCode(e);
+      if (c === 'ENODEV') return 'unmounted';
+      if (c !== 'ENOENT' && writeErrors++ < 3) hooks.log?.(`reply write failed: ${c}`);
+    }
+    return null;
+  };
+  const interleave = hooks.background && hooks.step && io.poll ? io.poll : undefined;
   for (;;) {
     let n: number;
+    // Parked work (a big create's preparation): one bounded step per request read, and steps back to back while
+    // no request waits, so other clients' requests are served within one step's time.
+    if (interleave && hooks.background!()) {
+      if (pending) { const r = pending; pending = null; const end = send(r); if (end) return end; }
+      const done = hooks.step!();
+      if (done) { const end = send(done); if (end) return end; }
+      const wake = hooks.wakeFd ? hooks.wakeFd() : -1;
+      let ready = 1; // a poll failure: let the read report it
+      try { ready = interleave(wake >= 0 ? [fd, wake] : [fd]); } catch { /* below */ }
+      if (ready & 2) hooks.onWake?.();
+      if (!(ready & 1)) {
+        if (done && hooks.afterRequest?.()) return 'stop';
+        if ((hooks.timeoutMs?.() ?? -1) >= 0) hooks.onTimeout?.(); // injections in flight advance between steps too
+        continue;
+      }
+    }
     try {
       const wake = hooks.wakeFd ? hooks.wakeFd() : -1;
       const timeout = !pending && io.waitReadable && hooks.timeoutMs ? hooks.timeoutMs() : -1;
@@ -128,16 +161,8 @@ export function serveLoop(fd: number, session: Session, hooks: LoopHooks = {}, b
     }
     if (n === 0) return 'eof';
     const reply = session.handle(bytes.subarray(0, n));
-    if (reply && combined && hooks.quiet!()) { pending = reply; continue; }
-    if (reply) {
-      try {
-        io.write(writeFd, reply);
-      } catch (e) {
-        const c = errCode(e);
-        if (c === 'ENODEV') return 'unmounted';
-        if (c !== 'ENOENT' && writeErrors++ < 3) hooks.log?.(`reply write failed: ${c}`);
-      }
-    }
+    if (reply && combined && hooks.quiet!() && !(interleave && hooks.background!())) { pending = reply; continue; }
+    if (reply) { const end = send(reply); if (end) return end; }
     if (hooks.afterRequest?.()) return 'stop';
   }
 }
@@ -198,6 +223,7 @@ function workerMain(cfg: WorkerConfig): void {
       cuse: cfg.cuse,
       trace: sink ? (ev) => sink.write(ev) : undefined,
       onClientOpen: made.beginInjection ? (pid, tid) => { made.beginInjection!(pid, tid); } : undefined,
+      interleave: !!io.poll,
     });
     post({ type: 'started', watcher: made.watcher, reasons: made.reasons });
   } catch (e) {
@@ -249,7 +275,11 @@ function workerMain(cfg: WorkerConfig): void {
   const timeoutMs = (): number => injectionWaitMs?.() ?? -1;
   const onTimeout = (): void => { completeInjections?.(); };
   const quiet = (): boolean => announcedInit && !stopping && (!mail || Atomics.load(mail, 0) === 0) && !(pendingInjections?.() ?? 0);
-  const reason = serveLoop(cfg.fd, session, { afterRequest, log, wakeFd: wakeNeeded, onWake, quiet, timeoutMs, onTimeout }, (cfg.maxWrite ?? 128 * 1024) + 4096, cfg.fd, io);
+  const background = (): boolean => session.parked() > 0;
+  const step = (): Uint8Array | null => session.step();
+  const reason = serveLoop(cfg.fd, session, { afterRequest, log, wakeFd: wakeNeeded, onWake, quiet, timeoutMs, onTimeout, background, step }, (cfg.maxWrite ?? 128 * 1024) + 4096, cfg.fd, io);
+  // Parked ioctls still waiting get ENODEV, so no caller stays blocked on a request nobody will answer.
+  for (const r of session.abandonParked()) try { io.write(cfg.fd, r); } catch { /* unmounted: the kernel ends them */ }
   if (wakeFd >= 0) try { (require("../../uffd/load") as typeof import("../../uffd/load")).loadUffd().close(wakeFd); } catch { /* already closed */ }
   const openAtStop = session.openFiles();
   session.closeAll();

@@ -3,6 +3,8 @@ import test from 'ava';
 import { Harness, HSAKMT, BLOB_GUEST, BLOB_HOST3D, BLOB_HOST3D_GUEST, USE_USERPTR, USERPTR_RDONLY, USE_MAPPABLE } from '../helpers/core-harness';
 import * as B from '../helpers/bytes';
 import { PROT_NONE, PROT_R, SimObject } from '../../core';
+import { NOT_PRESENT } from '../../core/memory/client-memory';
+import { PREPARE_MIN_PAGES, PREPARE_STEP_PAGES } from '../../core/userptr/create';
 
 function ready(opts = {}) {
   const h = new Harness(opts);
@@ -223,3 +225,29 @@ test('§1 pin mode: no dedup — the same range twice gives two BOs', (t) => {
   t.is(h.dev.counts().registrations, 0, 'no notifier in pin mode');
 });
 void HSAKMT;
+
+test('big creates get a preparation: its steps fault the pages in and change nothing; the create then pins them as usual', (t) => {
+  const { h, p, f } = ready();
+  const n = PREPARE_MIN_PAGES;
+  const a = p.mmap(n * 4096); // untouched
+  const arg = B.createBlob({ blobMem: BLOB_HOST3D_GUEST, flags: USE_USERPTR, size: n * 4096, userptr: a, blobId: 1 });
+  const prep = f.prepare(p.pid, B.VIRTGPU_RESOURCE_CREATE_BLOB, arg);
+  t.truthy(prep);
+  t.is(p.frames(a, 1)[0], NOT_PRESENT, 'getting a preparation faults nothing in');
+  let steps = 1;
+  while (!prep!.step()) steps++;
+  t.is(steps, Math.ceil(n / PREPARE_STEP_PAGES));
+  t.false(p.frames(a, n).includes(NOT_PRESENT), 'every page present after the steps');
+  t.deepEqual(h.dev.counts(), { ...h.dev.counts(), pins: 0, resources: 0, handles: 0, registrations: 0 }, 'no state changed');
+  const r = h.create(f, p, a, n * 4096);
+  t.is(r.ret, 0);
+  t.is(h.dev.pins, n);
+  // None for: small creates, a file without an HSAKMT context, a range that cannot be pinned, other ioctls.
+  t.is(f.prepare(p.pid, B.VIRTGPU_RESOURCE_CREATE_BLOB, B.createBlob({ blobMem: BLOB_HOST3D_GUEST, flags: USE_USERPTR, size: 16 * 4096, userptr: a, blobId: 2 })), null);
+  const f2 = h.open(p);
+  t.is(f2.prepare(p.pid, B.VIRTGPU_RESOURCE_CREATE_BLOB, arg), null);
+  const ro = p.mmap(n * 4096, PROT_R);
+  t.is(f.prepare(p.pid, B.VIRTGPU_RESOURCE_CREATE_BLOB, B.createBlob({ blobMem: BLOB_HOST3D_GUEST, flags: USE_USERPTR, size: n * 4096, userptr: ro, blobId: 3 })), null, 'read-only mapping, writable pin: the create fails at once');
+  t.truthy(f.prepare(p.pid, B.VIRTGPU_RESOURCE_CREATE_BLOB, B.createBlob({ blobMem: BLOB_HOST3D_GUEST, flags: USE_USERPTR | USERPTR_RDONLY, size: n * 4096, userptr: ro, blobId: 4 })));
+  t.is(f.prepare(p.pid, B.VIRTGPU_GETPARAM, B.getparam(1, a)), null);
+});
