@@ -3,36 +3,21 @@
 // The file is S_IFREG, not a char device: returning S_IFCHR would send open() to the real chrdev (ENXIO).
 import * as fs from 'fs';
 import * as path from 'path';
-import { spawn } from 'child_process';
 import { ServeWorker, abortedSummary, pokeNode, type Summary } from '../session/worker';
 import { RENDER_MINOR_BASE, type RunningServer, type ServeOptions } from './common';
+import { FUSE_FSTYPE, FUSE_SUBTYPE, canonicalMountPath, recoverDeadMount, run, topMount } from './mounts';
+
+export { run };
 
 export function defaultMountDir(): string { return `/run/virtgpu-emu/${process.pid}`; }
-
-/** Run a command to completion; resolves with its exit code and stderr. */
-export function run(cmd: string, args: string[], extraFd?: number): Promise<{ code: number; stderr: string }> {
-  return new Promise((resolve) => {
-    const stdio: ('ignore' | 'pipe' | number)[] = ['ignore', 'ignore', 'pipe'];
-    if (extraFd !== undefined) stdio.push(extraFd);
-    const p = spawn(cmd, args, { stdio });
-    let err = '';
-    p.stderr!.on('data', (d: Buffer) => { err += d.toString(); });
-    p.on('error', (e) => resolve({ code: 127, stderr: e.message }));
-    p.on('close', (code) => resolve({ code: code ?? 128, stderr: err.trim() }));
-  });
-}
 
 /**
  * fusectl's connection id of a FUSE mount = the minor of its anonymous device, read from /proc/self/mountinfo
  * (a stat of the mount would itself wait for the server).
  */
 export function fuseConnectionId(mountDir: string): number {
-  const want = path.resolve(mountDir);
-  for (const line of fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n')) {
-    const f = line.split(' ');
-    if (f[4] === want && f[2]) return Number(f[2].split(':')[1]);
-  }
-  return -1;
+  const m = topMount(canonicalMountPath(mountDir));
+  return m ? Number(m.dev.split(':')[1]) : -1;
 }
 
 const FUSECTL = '/sys/fs/fuse/connections';
@@ -69,14 +54,20 @@ export async function startFuse(o: ServeOptions): Promise<RunningServer> {
   const mountDir = o.mountDir ?? defaultMountDir();
   const mode = o.mode ?? 'notifier';
   const notes: string[] = [];
+  // A server killed before it could unmount left its mounts behind (ENOTCONN on every access): detach ours.
+  const bindAt = o.bind || o.path ? o.path ?? `/dev/${rel}` : undefined;
+  for (const [p, what] of [[mountDir, 'mount dir'], ...(bindAt ? [[bindAt, 'bind target']] : [])] as const) {
+    for (const d of await recoverDeadMount(p, what)) log(`detached the dead mount of a killed server: ${d}`);
+  }
   const fd = fs.openSync('/dev/fuse', fs.constants.O_RDWR);
   let createdMountDir = false;
   let mounted = false;
   try {
     if (!fs.existsSync(mountDir)) { fs.mkdirSync(mountDir, { recursive: true, mode: 0o755 }); createdMountDir = true; }
     // Reading /dev/fuse before the mount is attached fails with EPERM: start the loop only after mount(8) exits.
-    const m = await run('mount', ['-i', '-t', 'fuse.virtgpu', '-o', 'fd=3,rootmode=40000,user_id=0,group_id=0,allow_other,default_permissions', 'virtgpu', mountDir], fd);
-    if (m.code !== 0) throw new Error(`mount -t fuse.virtgpu ${mountDir} failed (${m.code}): ${m.stderr}`);
+    // fstype fuse.virtgpu-emu, source virtgpu-emu: how a later start recognises this mount as ours (mounts.ts).
+    const m = await run('mount', ['-i', '-t', FUSE_FSTYPE, '-o', 'fd=3,rootmode=40000,user_id=0,group_id=0,allow_other,default_permissions', FUSE_SUBTYPE, mountDir], fd);
+    if (m.code !== 0) throw new Error(`mount -t ${FUSE_FSTYPE} ${mountDir} failed (${m.code}): ${m.stderr}`);
     mounted = true;
   } catch (e) {
     fs.closeSync(fd);
@@ -138,7 +129,7 @@ export async function startFuse(o: ServeOptions): Promise<RunningServer> {
     const ok = await waitFor(async () => { try { await fs.promises.stat(served); return true; } catch { return false; } }, 5000);
     if (!ok) throw new Error(`${served} did not appear`);
     if (o.bind || o.path) {
-      const target = o.path ?? `/dev/${rel}`;
+      const target = bindAt!;
       const dir = path.dirname(target);
       if (!fs.existsSync(dir)) { fs.mkdirSync(dir, { recursive: true }); createdTargetDir = dir; }
       if (!fs.existsSync(target)) { fs.writeFileSync(target, ''); createdTarget = true; }
