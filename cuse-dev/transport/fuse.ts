@@ -5,9 +5,13 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { ServeWorker, abortedSummary, pokeNode, type Summary } from '../session/worker';
 import { RENDER_MINOR_BASE, type RunningServer, type ServeOptions } from './common';
+import { handOffUnplugged } from './unplugged';
 import { FUSE_FSTYPE, FUSE_SUBTYPE, canonicalMountPath, recoverDeadMount, run, topMount } from './mounts';
 
 export { run };
+
+/** max_write announced at INIT; read buffers hold one such request plus its headers. */
+const FUSE_MAX_WRITE = 128 * 1024;
 
 export function defaultMountDir(): string { return `/run/virtgpu-emu/${process.pid}`; }
 
@@ -77,8 +81,9 @@ export async function startFuse(o: ServeOptions): Promise<RunningServer> {
   const served = path.join(mountDir, rel);
   let connId = -1;
   try { connId = fuseConnectionId(mountDir); } catch { /* stat of a mount not yet answering: abort unavailable */ }
+  const bufferSize = FUSE_MAX_WRITE + 4096;
   const worker = new ServeWorker({
-    fd, kind: 'fuse', tree: { devicePath: rel, modeBits: o.modeBits ?? 0o666 },
+    fd, kind: 'fuse', maxWrite: FUSE_MAX_WRITE, tree: { devicePath: rel, modeBits: o.modeBits ?? 0o666 },
     device: { mode, profile: o.profile, watch: o.watch ?? 'auto', handoff: o.handoff, inject: o.inject }, trace: o.trace, controlPid: process.pid,
   }, () => pokeNode(served), { log });
 
@@ -87,7 +92,8 @@ export async function startFuse(o: ServeOptions): Promise<RunningServer> {
   let createdTargetDir: string | undefined;
   let stopped: Promise<Summary> | undefined;
 
-  const teardown = async (): Promise<void> => {
+  /** `unplug`: files are still open; they keep answering ENODEV (unplugged.ts) instead of the aborted connection's ENOTCONN. */
+  const teardown = async (unplug = false): Promise<void> => {
     if (bindTarget) {
       await run('umount', ['-l', bindTarget]);
       if (createdTarget) fs.rmSync(bindTarget, { force: true });
@@ -100,6 +106,7 @@ export async function startFuse(o: ServeOptions): Promise<RunningServer> {
       if (u.code !== 0) log(`umount -l ${mountDir}: ${u.stderr}`);
       mounted = false;
     }
+    if (unplug && !handOffUnplugged(fd, bufferSize)) log('could not start the unplugged-device answerer: files still open get ENOTCONN');
     try { fs.closeSync(fd); } catch { /* already closed */ }
     if (createdMountDir) { try { fs.rmSync(mountDir, { recursive: true, force: true }); } catch { /* busy: leave it */ } }
   };
@@ -115,7 +122,7 @@ export async function startFuse(o: ServeOptions): Promise<RunningServer> {
         summary = await Promise.race([worker.summary(), new Promise<Summary>((_, rej) => setTimeout(() => rej(new Error('no summary')), 2000))])
           .catch(() => abortedSummary());
       }
-      await teardown();
+      await teardown(summary.reason === 'stop' && summary.openAtStop > 0);
       await worker.end();
       return summary;
     })();
