@@ -92,8 +92,8 @@ export async function startFuse(o: ServeOptions): Promise<RunningServer> {
   let createdTargetDir: string | undefined;
   let stopped: Promise<Summary> | undefined;
 
-  /** `unplug`: files are still open; they keep answering ENODEV (unplugged.ts) instead of the aborted connection's ENOTCONN. */
-  const teardown = async (unplug = false): Promise<void> => {
+  /** `openFiles` > 0: files are still open; they keep answering ENODEV (unplugged.ts) instead of the aborted connection's ENOTCONN. */
+  const teardown = async (openFiles = 0): Promise<void> => {
     if (bindTarget) {
       await run('umount', ['-l', bindTarget]);
       if (createdTarget) fs.rmSync(bindTarget, { force: true });
@@ -106,7 +106,11 @@ export async function startFuse(o: ServeOptions): Promise<RunningServer> {
       if (u.code !== 0) log(`umount -l ${mountDir}: ${u.stderr}`);
       mounted = false;
     }
-    if (unplug && !handOffUnplugged(fd, bufferSize)) log('could not start the unplugged-device answerer: files still open get ENOTCONN');
+    if (openFiles > 0) {
+      const pid = handOffUnplugged(fd, bufferSize);
+      log(pid !== undefined ? `${openFiles} file(s) still open answer ENODEV until closed (unplugged device; answerer pid ${pid})`
+        : 'could not start the unplugged-device answerer: files still open get ENOTCONN');
+    }
     try { fs.closeSync(fd); } catch { /* already closed */ }
     if (createdMountDir) { try { fs.rmSync(mountDir, { recursive: true, force: true }); } catch { /* busy: leave it */ } }
   };
@@ -122,7 +126,7 @@ export async function startFuse(o: ServeOptions): Promise<RunningServer> {
         summary = await Promise.race([worker.summary(), new Promise<Summary>((_, rej) => setTimeout(() => rej(new Error('no summary')), 2000))])
           .catch(() => abortedSummary());
       }
-      await teardown(summary.reason === 'stop' && summary.openAtStop > 0);
+      await teardown(summary.reason === 'stop' ? summary.openAtStop : 0);
       await worker.end();
       return summary;
     })();

@@ -44,16 +44,17 @@ export function serveUnplugged(fd: number, bufferSize: number): void {
 
 /**
  * Hand `fd` (/dev/fuse, mounts already detached) to a detached answering process; the caller then closes its own
- * copy. False when the process could not be started (the caller's close then aborts the connection: ENOTCONN).
+ * copy. Returns its pid, or undefined when it could not be started (the caller's close then aborts the connection:
+ * ENOTCONN).
  */
-export function handOffUnplugged(fd: number, bufferSize: number): boolean {
+export function handOffUnplugged(fd: number, bufferSize: number): number | undefined {
   try {
     const p = spawn(process.execPath, [__filename, String(bufferSize)], { detached: true, stdio: ['ignore', 'ignore', 'ignore', fd] });
     p.on('error', () => undefined);
     p.unref();
-    return p.pid !== undefined;
+    return p.pid;
   } catch {
-    return false;
+    return undefined;
   }
 }
 

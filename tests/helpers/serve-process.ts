@@ -14,8 +14,8 @@ export interface ServeProcess {
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
   stdout(): string;
   stderr(): string;
-  /** The handoff environment `serve` prints on stderr (LD_PRELOAD + socket), once ready. */
-  clientEnv(): Record<string, string>;
+  /** The handoff environment `serve` prints on stderr (LD_PRELOAD + socket), after its ready line; {} if none in time. */
+  clientEnv(timeoutMs?: number): Promise<Record<string, string>>;
 }
 
 export function startServe(args: string[], opts: { timeoutMs?: number; wrap?: string[] } = {}): ServeProcess {
@@ -40,8 +40,11 @@ export function startServe(args: string[], opts: { timeoutMs?: number; wrap?: st
     }
   })();
   ready.catch(() => undefined);
-  const clientEnv = (): Record<string, string> => {
-    const line = /clients hand their userfaultfd over when started with: (.*)$/m.exec(err)?.[1] ?? '';
+  const clientEnv = async (timeoutMs = 5000): Promise<Record<string, string>> => {
+    await ready;
+    const re = /clients hand their userfaultfd over when started with: (.*)\n/;
+    for (const until = Date.now() + timeoutMs; !re.test(err) && Date.now() < until && p.exitCode === null;) await new Promise<void>((r) => { waiters.push(r); setTimeout(r, 50); });
+    const line = re.exec(err)?.[1] ?? '';
     return Object.fromEntries(line.split(' ').filter(Boolean).map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]));
   };
   return { p, ready, exited, stdout: () => out, stderr: () => err, clientEnv };
