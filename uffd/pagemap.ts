@@ -48,20 +48,27 @@ export function readEntries(fd: number, start: number, npages: number): BigUint6
  * events still mark removals exactly; with the /proc checker alone such a change goes unseen.
  */
 export class PagemapReader {
-  private fd: number;
+  /** Opened at the first read, not with the client: an open of the node needs no fd of the server's (fd limits). */
+  private fd = -1;
   /** Identity per page address, only used when PFNs are hidden. */
   private readonly ident = new Map<number, number>();
   private nextIdent = 1;
   hiddenPfns = false;
 
-  constructor(readonly pid: number) {
-    this.fd = fs.openSync(`/proc/${pid}/pagemap`, 'r');
+  constructor(readonly pid: number) {}
+
+  private closed = false;
+
+  private file(): number {
+    if (this.closed) throw Object.assign(new Error(`pagemap of ${this.pid} read after close`), { code: 'EBADF' });
+    if (this.fd < 0) this.fd = fs.openSync(`/proc/${this.pid}/pagemap`, 'r');
+    return this.fd;
   }
 
   frames(start: number, npages: number): Float64Array {
     const out = new Float64Array(npages);
     if (npages === 0) return out;
-    const raw = readEntries(this.fd, start, npages);
+    const raw = readEntries(this.file(), start, npages);
     // u32 halves instead of BigInt shifts (10x faster per entry): hi bit 31 = present (63), bit 30 = swapped (62),
     // PFN = (hi & 0x7fffff) * 2^32 + lo (bits 0-54).
     const w = new Uint32Array(raw.buffer, raw.byteOffset, npages * 2);
@@ -86,10 +93,11 @@ export class PagemapReader {
 
   /** Raw entries (diagnostics, tests). */
   entries(start: number, npages: number): PagemapEntry[] {
-    return [...readEntries(this.fd, start, npages)].map(decodeEntry);
+    return [...readEntries(this.file(), start, npages)].map(decodeEntry);
   }
 
   close(): void {
+    this.closed = true;
     if (this.fd >= 0) { fs.closeSync(this.fd); this.fd = -1; }
     this.ident.clear();
   }
