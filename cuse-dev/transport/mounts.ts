@@ -70,18 +70,23 @@ export function canonicalMountPath(p: string): string {
 
 export type Liveness = 'dead' | 'alive' | 'hung';
 
+/** Exit codes of the probe process. */
+const PROBE_DEAD = 3, PROBE_ALIVE = 0;
+
 /**
  * Ask the server behind a FUSE mount: statfs always goes to the server (no cache); a dead connection answers
- * ENOTCONN at once, a live one its reply (ours: ENOSYS), a stopped or blocked one nothing (then 'hung').
+ * ENOTCONN at once, a live one its reply (ours: ENOSYS), a stopped or blocked one nothing (then 'hung'). The call
+ * runs in a child process: a statfs waiting on a stopped server cannot be abandoned in this one (it would keep the
+ * process from exiting), while the child can be killed.
  */
-export async function probeFuseMount(p: string, timeoutMs = PROBE_TIMEOUT_MS): Promise<Liveness> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<Liveness>((r) => { timer = setTimeout(() => r('hung'), timeoutMs); });
-  const probe = fs.promises.statfs(p).then(
-    () => 'alive' as const,
-    (e: NodeJS.ErrnoException) => (e.code === 'ENOTCONN' ? 'dead' as const : 'alive' as const),
-  );
-  try { return await Promise.race([probe, timeout]); } finally { clearTimeout(timer); }
+export function probeFuseMount(p: string, timeoutMs = PROBE_TIMEOUT_MS): Promise<Liveness> {
+  const code = `require('fs').statfs(process.argv[1], (e) => process.exit(e && e.code === 'ENOTCONN' ? ${PROBE_DEAD} : ${PROBE_ALIVE}))`;
+  return new Promise((resolve) => {
+    const c = spawn(process.execPath, ['-e', code, p], { stdio: 'ignore' });
+    const timer = setTimeout(() => { c.kill('SIGKILL'); resolve('hung'); }, timeoutMs);
+    c.on('error', () => { clearTimeout(timer); resolve('hung'); });
+    c.on('exit', (status) => { clearTimeout(timer); resolve(status === PROBE_DEAD ? 'dead' : status === PROBE_ALIVE ? 'alive' : 'hung'); });
+  });
 }
 
 export class MountInUseError extends Error {}
