@@ -69,7 +69,7 @@ for (const withPath of [false, true]) {
   });
 }
 
-maybe(`a live server's mount dir and --path are refused with a clear message, and its mounts stay${why}`, async (t) => {
+maybe(`a live (or stopped) server's mount dir and --path are refused with a clear message, and its mounts stay${why}`, async (t) => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'virtgpu-recover-'));
   const mnt = path.join(dir, 'mnt');
   const target = path.join(dir, 'dev', 'renderD131');
@@ -84,6 +84,15 @@ maybe(`a live server's mount dir and --path are refused with a clear message, an
     t.regex(samePath.stderr, /bind target .* is served by another running virtgpu-emu: stop it first/);
     t.false(fs.existsSync(path.join(dir, 'mnt2')), 'refused before mounting anything');
     t.is(clientWorks(target), 'ok', 'the live server still serves');
+    // A server that does not answer (stopped) is not dead either: refused in bounded time, its mount kept.
+    live.p.kill('SIGSTOP');
+    const t0 = Date.now();
+    const stopped = spawnSync(process.execPath, [path.resolve(__dirname, '../../cuse-dev/cli/main.js'), 'serve', '--transport', 'fuse', '--watch', 'none', '--mount-dir', mnt], { encoding: 'utf8', timeout: 15000 });
+    live.p.kill('SIGCONT');
+    t.is(stopped.status, 1, stopped.stderr);
+    t.regex(stopped.stderr, /mount dir .* is a virtgpu-emu mount whose server does not answer \(stopped\?\)/);
+    t.true(Date.now() - t0 < 10000, 'the refusing process exits although its probe of the stopped server never returned');
+    t.is(clientWorks(target), 'ok', 'the resumed server still serves');
   } finally {
     t.is((await killServe(live, 'SIGTERM')).code, 0);
     fs.rmSync(dir, { recursive: true, force: true });
