@@ -6,7 +6,7 @@ import * as path from 'path';
 import { ServeWorker, abortedSummary, pokeNode, type Summary } from '../session/worker';
 import { RENDER_MINOR_BASE, type RunningServer, type ServeOptions } from './common';
 import { handOffUnplugged } from './unplugged';
-import { FUSE_FSTYPE, FUSE_SUBTYPE, canonicalMountPath, recoverDeadMount, run, topMount } from './mounts';
+import { FUSE_FSTYPE, FUSE_SUBTYPE, canonicalMountPath, recoverDeadMount, run, sweepDeadMounts, topMount } from './mounts';
 
 export { run };
 
@@ -63,6 +63,7 @@ export async function startFuse(o: ServeOptions): Promise<RunningServer> {
   for (const [p, what] of [[mountDir, 'mount dir'], ...(bindAt ? [[bindAt, 'bind target']] : [])] as const) {
     for (const d of await recoverDeadMount(p, what)) log(`detached the dead mount of a killed server: ${d}`);
   }
+  for (const d of await sweepDeadMounts(path.dirname(defaultMountDir()))) log(`detached the dead mount of a killed server: ${d}`);
   const fd = fs.openSync('/dev/fuse', fs.constants.O_RDWR);
   let createdMountDir = false;
   let mounted = false;

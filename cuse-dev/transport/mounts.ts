@@ -112,3 +112,20 @@ export async function recoverDeadMount(p: string, what: string): Promise<string[
   }
   return detached;
 }
+
+/**
+ * Detach the dead mounts of ours directly under `parent` (the default mount dirs <parent>/<pid> of killed servers,
+ * which no later start asks for by name) and remove their empty directories. Live or hung ones are left alone.
+ */
+export async function sweepDeadMounts(parent: string): Promise<string[]> {
+  const base = canonicalMountPath(parent);
+  const swept: string[] = [];
+  const seen = new Set<string>();
+  for (const m of readMountInfo()) {
+    if (m.fstype !== FUSE_FSTYPE || path.dirname(m.mountPoint) !== base || seen.has(m.mountPoint)) continue;
+    seen.add(m.mountPoint);
+    try { swept.push(...await recoverDeadMount(m.mountPoint, 'mount dir')); } catch { continue; /* live or hung: not ours to touch */ }
+    if (!topMount(m.mountPoint)) { try { fs.rmdirSync(m.mountPoint); } catch { /* not empty or in use: leave it */ } }
+  }
+  return swept;
+}

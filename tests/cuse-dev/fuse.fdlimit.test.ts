@@ -84,6 +84,7 @@ maybe(`at its fd limit the server answers ENFILE/ENOMEM (never EIO), watches new
   } finally {
     for (const c of clients) if (c.p.exitCode === null) c.p.kill('SIGKILL');
     await killServe(s, 'SIGKILL', 5000);
+    spawnSync('umount', ['-l', '-c', path.join(dir, 'mnt')]); // a server killed here leaves its mount dead
     fs.rmSync(dir, { recursive: true, force: true });
   }
 });

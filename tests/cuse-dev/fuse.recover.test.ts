@@ -124,3 +124,23 @@ maybe(`recovery leaves a mount that is not ours alone, and detaches only the dea
     fs.rmSync(dir, { recursive: true, force: true });
   }
 });
+
+maybe(`the default mount dir of a SIGKILLed server (/run/virtgpu-emu/<pid>) is swept by the next start, whatever its mount dir${why}`, async (t) => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'virtgpu-recover-'));
+  const killed = startServe(['--transport', 'fuse', '--watch', 'none']);
+  const node = await killed.ready;
+  const left = path.dirname(path.dirname(node)); // <default parent>/<pid>
+  await killServe(killed, 'SIGKILL');
+  try {
+    t.true(ours(left));
+    const next = startServe(['--transport', 'fuse', '--watch', 'none', '--mount-dir', path.join(dir, 'mnt')]);
+    t.truthy(await next.ready);
+    t.regex(next.stderr(), new RegExp(`detached the dead mount of a killed server: mount dir ${left} `));
+    t.false(ours(left));
+    t.false(fs.existsSync(left), 'its empty directory is removed');
+    t.is((await killServe(next, 'SIGTERM')).code, 0);
+  } finally {
+    spawnSync('umount', ['-l', '-c', left]);
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
