@@ -11,7 +11,7 @@ export const FUSE_SUBTYPE = 'virtgpu-emu';
 export const FUSE_FSTYPE = `fuse.${FUSE_SUBTYPE}`;
 
 /** How long a live server may take to answer the liveness probe before it counts as hung (not dead). */
-const PROBE_TIMEOUT_MS = 2000;
+const PROBE_TIMEOUT_MS = 5000;
 /** Mounts stacked at one path that a recovery detaches at most (each SIGKILLed server left one). */
 const MAX_STACKED = 16;
 
@@ -70,22 +70,23 @@ export function canonicalMountPath(p: string): string {
 
 export type Liveness = 'dead' | 'alive' | 'hung';
 
-/** Exit codes of the probe process. */
-const PROBE_DEAD = 3, PROBE_ALIVE = 0;
-
 /**
  * Ask the server behind a FUSE mount: statfs always goes to the server (no cache); a dead connection answers
  * ENOTCONN at once, a live one its reply (ours: ENOSYS), a stopped or blocked one nothing (then 'hung'). The call
- * runs in a child process: a statfs waiting on a stopped server cannot be abandoned in this one (it would keep the
- * process from exiting), while the child can be killed.
+ * runs in a child process (stat -f, C locale: the errno's text is stable): a statfs waiting on a stopped server cannot
+ * be abandoned in this one (it would keep the process from exiting), while the child can be killed.
  */
 export function probeFuseMount(p: string, timeoutMs = PROBE_TIMEOUT_MS): Promise<Liveness> {
-  const code = `require('fs').statfs(process.argv[1], (e) => process.exit(e && e.code === 'ENOTCONN' ? ${PROBE_DEAD} : ${PROBE_ALIVE}))`;
   return new Promise((resolve) => {
-    const c = spawn(process.execPath, ['-e', code, p], { stdio: 'ignore' });
+    const c = spawn('stat', ['-f', '-c', '%T', '--', p], { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, LC_ALL: 'C' } });
+    let err = '';
+    c.stderr!.on('data', (d: Buffer) => { err += d.toString(); });
     const timer = setTimeout(() => { c.kill('SIGKILL'); resolve('hung'); }, timeoutMs);
     c.on('error', () => { clearTimeout(timer); resolve('hung'); });
-    c.on('exit', (status) => { clearTimeout(timer); resolve(status === PROBE_DEAD ? 'dead' : status === PROBE_ALIVE ? 'alive' : 'hung'); });
+    c.on('close', (status) => {
+      clearTimeout(timer);
+      resolve(status !== 0 && /Transport endpoint is not connected/.test(err) ? 'dead' : status === null ? 'hung' : 'alive');
+    });
   });
 }
 
@@ -113,9 +114,16 @@ export async function recoverDeadMount(p: string, what: string): Promise<string[
   return detached;
 }
 
+/** kill(pid, 0): true unless no such process (a name that is not a pid counts as gone). */
+function processAlive(pid: number): boolean {
+  if (!Number.isInteger(pid) || pid <= 0) return false;
+  try { process.kill(pid, 0); return true; } catch (e) { return (e as NodeJS.ErrnoException).code === 'EPERM'; }
+}
+
 /**
  * Detach the dead mounts of ours directly under `parent` (the default mount dirs <parent>/<pid> of killed servers,
- * which no later start asks for by name) and remove their empty directories. Live or hung ones are left alone.
+ * which no later start asks for by name) and remove their empty directories. Those whose pid still runs, and live or
+ * hung ones, are left alone.
  */
 export async function sweepDeadMounts(parent: string): Promise<string[]> {
   const base = canonicalMountPath(parent);
@@ -124,6 +132,7 @@ export async function sweepDeadMounts(parent: string): Promise<string[]> {
   for (const m of readMountInfo()) {
     if (m.fstype !== FUSE_FSTYPE || path.dirname(m.mountPoint) !== base || seen.has(m.mountPoint)) continue;
     seen.add(m.mountPoint);
+    if (processAlive(Number(path.basename(m.mountPoint)))) continue; // its server (probably) still runs: no probe
     try { swept.push(...await recoverDeadMount(m.mountPoint, 'mount dir')); } catch { continue; /* live or hung: not ours to touch */ }
     if (!topMount(m.mountPoint)) { try { fs.rmdirSync(m.mountPoint); } catch { /* not empty or in use: leave it */ } }
   }
