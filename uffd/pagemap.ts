@@ -48,14 +48,19 @@ export function readEntries(fd: number, start: number, npages: number): BigUint6
  * events still mark removals exactly; with the /proc checker alone such a change goes unseen.
  */
 export class PagemapReader {
-  /** Opened at the first read, not with the client: an open of the node needs no fd of the server's (fd limits). */
+  /** -1 until opened: at the server's fd limit the client is still served, and the first read opens it (fd-budget.ts). */
   private fd = -1;
   /** Identity per page address, only used when PFNs are hidden. */
   private readonly ident = new Map<number, number>();
   private nextIdent = 1;
   hiddenPfns = false;
 
-  constructor(readonly pid: number) {}
+  constructor(readonly pid: number) {
+    try { this.fd = fs.openSync(`/proc/${pid}/pagemap`, 'r'); } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code !== 'EMFILE' && code !== 'ENFILE' && code !== 'ENOMEM') throw e;
+    }
+  }
 
   private closed = false;
 
