@@ -63,7 +63,7 @@ for (const withPath of [false, true]) {
       t.is(r.code, 0, second.stderr());
       t.false(readMountInfo().some((m) => m.mountPoint === mnt || m.mountPoint === target));
     } finally {
-      for (const p of [target, mnt]) spawnSync('umount', ['-l', '-c', p]);
+      for (const p of [target, mnt]) if (ours(p)) spawnSync('umount', ['-l', '-c', p]);
       fs.rmSync(dir, { recursive: true, force: true });
     }
   });
@@ -95,6 +95,7 @@ maybe(`a live (or stopped) server's mount dir and --path are refused with a clea
     t.is(clientWorks(target), 'ok', 'the resumed server still serves');
   } finally {
     t.is((await killServe(live, 'SIGTERM')).code, 0);
+    for (const p of [target, mnt]) if (ours(p)) spawnSync('umount', ['-l', '-c', p]);
     fs.rmSync(dir, { recursive: true, force: true });
   }
 });
@@ -141,7 +142,7 @@ maybe(`the default mount dir of a SIGKILLed server (/run/virtgpu-emu/<pid>) is s
     const r = await killServe(next, 'SIGTERM', 20_000);
     t.is(r.code, 0, `${JSON.stringify(r)}\n${next.stderr()}`);
   } finally {
-    spawnSync('umount', ['-l', '-c', left]);
+    for (const p of [left, path.join(dir, 'mnt')]) if (ours(p)) spawnSync('umount', ['-l', '-c', p]);
     fs.rmSync(dir, { recursive: true, force: true });
   }
 });
