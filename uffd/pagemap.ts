@@ -48,21 +48,33 @@ export function readEntries(fd: number, start: number, npages: number): BigUint6
  * events still mark removals exactly; with the /proc checker alone such a change goes unseen.
  */
 export class PagemapReader {
-  /** The open /proc/PID/pagemap (-1 once closed). */
-  fd: number;
+  /** -1 until opened: at the server's fd limit the client is still served, and the first read opens it (fd-budget.ts). */
+  private fd = -1;
   /** Identity per page address, only used when PFNs are hidden. */
   private readonly ident = new Map<number, number>();
   private nextIdent = 1;
   hiddenPfns = false;
 
   constructor(readonly pid: number) {
-    this.fd = fs.openSync(`/proc/${pid}/pagemap`, 'r');
+    try { this.fd = fs.openSync(`/proc/${pid}/pagemap`, 'r'); } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code !== 'EMFILE' && code !== 'ENFILE' && code !== 'ENOMEM') throw e;
+    }
+  }
+
+  private closed = false;
+
+  /** The open /proc/PID/pagemap fd, opened now if the open at attach time found no fd left. */
+  file(): number {
+    if (this.closed) throw Object.assign(new Error(`pagemap of ${this.pid} read after close`), { code: 'EBADF' });
+    if (this.fd < 0) this.fd = fs.openSync(`/proc/${this.pid}/pagemap`, 'r');
+    return this.fd;
   }
 
   frames(start: number, npages: number): Float64Array {
     const out = new Float64Array(npages);
     if (npages === 0) return out;
-    this.decode(readEntries(this.fd, start, npages), start, out, 0);
+    this.decode(readEntries(this.file(), start, npages), start, out, 0);
     return out;
   }
 
@@ -92,10 +104,11 @@ export class PagemapReader {
 
   /** Raw entries (diagnostics, tests). */
   entries(start: number, npages: number): PagemapEntry[] {
-    return [...readEntries(this.fd, start, npages)].map(decodeEntry);
+    return [...readEntries(this.file(), start, npages)].map(decodeEntry);
   }
 
   close(): void {
+    this.closed = true;
     if (this.fd >= 0) { fs.closeSync(this.fd); this.fd = -1; }
     this.ident.clear();
   }

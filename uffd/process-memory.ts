@@ -130,7 +130,7 @@ export class ProcessMemory implements ClientMemory {
       for (let b = 0; b < npages; b += TOUCH_BATCH) {
         const n = Math.min(TOUCH_BATCH, npages - b);
         const at = first + b * PAGE_SIZE;
-        const raw = readEntries(this.pagemap.fd, at, n);
+        const raw = readEntries(this.pagemap.file(), at, n);
         const w = new Uint32Array(raw.buffer, raw.byteOffset, n * 2);
         const iovs: Iov[] = [];
         for (let i = 0; i < n; i++) {

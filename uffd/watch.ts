@@ -15,6 +15,7 @@ import { ProcWatcher } from './proc-watcher';
 import { UffdWatcher } from './uffd-watcher';
 import { Injection, INJECT_STOP_TIMEOUT_MS, type InjectionOutcome, type InjectResult } from './inject';
 import { performance } from 'perf_hooks';
+import { fdsLow } from './fd-budget';
 
 export type WatchMode = 'uffd' | 'proc' | 'auto';
 export const WATCH_MODES: readonly WatchMode[] = ['auto', 'uffd', 'proc'];
@@ -58,7 +59,8 @@ export class ClientWatch implements NotifierSource {
     this.uffdW = o.uffd;
     this.announce = o.announce;
     this.proc = new ProcWatcher(o.memory, { intervalMs: o.procIntervalMs, onPending: o.onPending });
-    if (this.pid !== process.pid) {
+    // Near the fd limit no pidfd is kept (fd-budget.ts): the client's exit is then known from its files' RELEASE.
+    if (this.pid !== process.pid && !fdsLow()) {
       try { this.pidfd = this.u.pidfdOpen(this.pid); } catch { /* already gone: drain reports RELEASE via /proc */ }
     }
     if (!this.uffd && o.mode !== 'proc') this.announce('no-uffd', `pid ${this.pid}: no userfaultfd (${o.uffdReason ?? 'unavailable'}); watched through /proc (approximate: frames compared at each ioctl) until a userfaultfd is injected`);

@@ -55,8 +55,7 @@ export function exitProcess(s: RunningServer | undefined, code: number): never {
 
 export async function serve(opts: CliServeOptions): Promise<never> {
   const s = await startServer(opts);
-  process.stdout.write(readyLine(s) + '\n');
-  if (s.clientEnv) err(`clients hand their userfaultfd over when started with: ${Object.entries(s.clientEnv).map(([k, v]) => `${k}=${v}`).join(' ')}`);
+  // Handlers first: a SIGTERM sent as soon as the ready line is read must stop the server, not kill it mid-mount.
   return new Promise<never>(() => {
     let stopping = false;
     const onSignal = (sig: NodeJS.Signals): void => {
@@ -69,5 +68,7 @@ export async function serve(opts: CliServeOptions): Promise<never> {
     };
     process.on('SIGINT', onSignal);
     process.on('SIGTERM', onSignal);
+    process.stdout.write(readyLine(s) + '\n');
+    if (s.clientEnv) err(`clients hand their userfaultfd over when started with: ${Object.entries(s.clientEnv).map(([k, v]) => `${k}=${v}`).join(' ')}`);
   });
 }

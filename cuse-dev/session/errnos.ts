@@ -7,3 +7,4 @@ const n = constants.errno as Record<string, number>;
 export const EISDIR = errnoOf(n.EISDIR!);
 export const ENOTDIR = errnoOf(n.ENOTDIR!);
 export const EPROTO = errnoOf(n.EPROTO!);
+export const ENFILE = errnoOf(n.ENFILE!);

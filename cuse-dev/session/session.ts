@@ -1,7 +1,7 @@
 // One FUSE/CUSE session over any byte stream: `handle(request) → reply | null`. Protocol gates live here
 // (INIT first and once, unknown opcode ENOSYS, no-reply opcodes), plus the per-open-file map fh → core file.
 // Nothing thrown below escapes handle(): a bug becomes EIO for that request and one log line.
-import { EBADF, EINVAL, EINTR, EIO, EISDIR, ENODEV, ENOENT, ENOSYS, ENOTDIR, ENOTTY, EAGAIN, EPROTO, Errno } from './errnos';
+import { EBADF, EINVAL, EINTR, EIO, EISDIR, ENFILE, ENODEV, ENOENT, ENOMEM, ENOSYS, ENOTDIR, ENOTTY, EAGAIN, EPROTO, Errno } from './errnos';
 import * as F from '../abi/fuse';
 import { FuseOpcode, opcodeName, opcodeRow } from '../abi/opcodes';
 import type { CoreDevice, CoreFile, Range } from './core-api';
@@ -213,10 +213,15 @@ export class Session {
       if (body.length < row.minBody) return noReply ? (this.stats.malformed++, null) : this.malformed(unique, op, body.length);
       return this.dispatch(op, unique, dv.getBigUint64(at + IN_NODEID, true), dv.getUint32(at + IN_PID, true), body);
     } catch (e) {
-      this.logOnce(`bug:${op}`, `BUG handling ${opcodeName(op)}: ${e instanceof Error ? e.stack ?? e.message : String(e)}`);
       const row = opcodeRow(op);
+      const exhausted = exhaustionErrno(e, op);
+      if (exhausted) {
+        this.logOnce(`exhausted:${op}:${(e as NodeJS.ErrnoException).code}`, `${opcodeName(op)}: the server is out of ${exhausted === ENOMEM ? 'memory' : 'file descriptors'} (${(e as Error).message}): answered ${exhausted.code}`);
+      } else {
+        this.logOnce(`bug:${op}`, `BUG handling ${opcodeName(op)}: ${e instanceof Error ? e.stack ?? e.message : String(e)}`);
+      }
       if (unique < 0n || row?.noReply) return null;
-      return replyError(unique, EIO);
+      return replyError(unique, exhausted ?? EIO);
     }
   }
 
@@ -455,6 +460,18 @@ export class Session {
       if (h.kind === 'dev') { try { h.file.close(); } catch (e) { this.logOnce('close-bug', `close failed: ${String(e)}`); } }
     }
   }
+}
+
+/**
+ * A resource the server itself ran out of, thrown from below (an fd it must open, memory): answered as a driver
+ * would — OPEN gets ENFILE for a file-table limit (the client's own table is not full: EMFILE would mislead it) and
+ * ENOMEM for memory, any other request ENOMEM. Undefined for anything else (a bug: EIO).
+ */
+export function exhaustionErrno(e: unknown, op: number): Errno | undefined {
+  const code = (e as NodeJS.ErrnoException | null)?.code;
+  if (code === 'ENOMEM') return ENOMEM;
+  if (code === 'EMFILE' || code === 'ENFILE') return op === FuseOpcode.FUSE_OPEN ? ENFILE : ENOMEM;
+  return undefined;
 }
 
 /** The CUSE_INIT info string: packed "KEY=VAL\0" pairs, NUL-terminated, ≤ CUSE_INIT_INFO_MAX; only DEVNAME is known. */

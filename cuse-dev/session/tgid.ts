@@ -7,7 +7,7 @@ const CACHE_MAX = 4096;
 
 export type TgidResolver = ((tid: number) => number) & { forget(tid: number): void };
 
-/** `read` is injectable for tests. A tid that vanished (or a /proc without it) maps to itself. */
+/** `read` is injectable for tests. A tid that vanished (or a /proc without it) maps to itself; EMFILE/ENFILE/ENOMEM throw. */
 export function tgidResolver(read: (path: string) => string = (p) => fs.readFileSync(p, 'latin1')): TgidResolver {
   const cache = new Map<number, number>();
   const resolve = ((tid: number): number => {
@@ -18,7 +18,12 @@ export function tgidResolver(read: (path: string) => string = (p) => fs.readFile
     try {
       const m = TGID_RE.exec(read(`/proc/${tid}/status`));
       if (m) tgid = Number(m[1]);
-    } catch { /* thread already gone: keep the tid */ }
+    } catch (e) {
+      // Out of fds or memory here says nothing about the thread: never key a client by a guess (the caller answers
+      // the request with an errno, session.ts exhaustionErrno); a thread already gone keeps its tid.
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code === 'EMFILE' || code === 'ENFILE' || code === 'ENOMEM') throw e;
+    }
     if (cache.size >= CACHE_MAX) cache.clear();
     cache.set(tid, tgid);
     return tgid;

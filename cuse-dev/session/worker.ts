@@ -11,6 +11,7 @@ import { statsOf, type CoreDevice } from './core-api';
 import { JsonlSink } from '../trace/jsonl';
 import { FUSE_MIN_READ_BUFFER } from '../abi/fuse';
 import { LogLimiter } from '../../core/log-limit';
+import { FD_RESERVE, fdHeadroom } from '../../uffd/fd-budget';
 
 export interface WorkerConfig {
   fd: number;
@@ -185,6 +186,8 @@ export function summarize(session: Session, dev: CoreDevice, openAtStop: number,
 
 // ---------------- worker side ----------------
 
+let fdLowAnnounced = false;
+
 function workerMain(cfg: WorkerConfig): void {
   const port = parentPort!;
   const post = (m: FromWorker): void => port.postMessage(m);
@@ -222,7 +225,17 @@ function workerMain(cfg: WorkerConfig): void {
       tree: cfg.tree ? new FileTree(cfg.tree.devicePath, cfg.tree.modeBits) : undefined,
       cuse: cfg.cuse,
       trace: sink ? (ev) => sink.write(ev) : undefined,
-      onClientOpen: made.beginInjection ? (pid, tid) => { made.beginInjection!(pid, tid); } : undefined,
+      onClientOpen: made.beginInjection ? (pid, tid) => {
+        // Near the fd limit, a new client gets no injected userfaultfd (an fd kept per client) but the /proc checker:
+        // the fds left go to opening the node itself, which then keeps working.
+        const left = fdHeadroom();
+        if (left < FD_RESERVE) {
+          if (!fdLowAnnounced) { fdLowAnnounced = true; log(`only ${left} fds left below the limit: new clients get no userfaultfd (watched through /proc) until fds are freed`); }
+          return;
+        }
+        fdLowAnnounced = false;
+        made.beginInjection!(pid, tid);
+      } : undefined,
       interleave: !!io.poll,
     });
     post({ type: 'started', watcher: made.watcher, reasons: made.reasons });

@@ -3,36 +3,25 @@
 // The file is S_IFREG, not a char device: returning S_IFCHR would send open() to the real chrdev (ENXIO).
 import * as fs from 'fs';
 import * as path from 'path';
-import { spawn } from 'child_process';
 import { ServeWorker, abortedSummary, pokeNode, type Summary } from '../session/worker';
 import { RENDER_MINOR_BASE, type RunningServer, type ServeOptions } from './common';
+import { handOffUnplugged } from './unplugged';
+import { FUSE_FSTYPE, FUSE_SUBTYPE, canonicalMountPath, recoverDeadMount, run, sweepDeadMounts, topMount } from './mounts';
+
+export { run };
+
+/** max_write announced at INIT; read buffers hold one such request plus its headers. */
+const FUSE_MAX_WRITE = 128 * 1024;
 
 export function defaultMountDir(): string { return `/run/virtgpu-emu/${process.pid}`; }
-
-/** Run a command to completion; resolves with its exit code and stderr. */
-export function run(cmd: string, args: string[], extraFd?: number): Promise<{ code: number; stderr: string }> {
-  return new Promise((resolve) => {
-    const stdio: ('ignore' | 'pipe' | number)[] = ['ignore', 'ignore', 'pipe'];
-    if (extraFd !== undefined) stdio.push(extraFd);
-    const p = spawn(cmd, args, { stdio });
-    let err = '';
-    p.stderr!.on('data', (d: Buffer) => { err += d.toString(); });
-    p.on('error', (e) => resolve({ code: 127, stderr: e.message }));
-    p.on('close', (code) => resolve({ code: code ?? 128, stderr: err.trim() }));
-  });
-}
 
 /**
  * fusectl's connection id of a FUSE mount = the minor of its anonymous device, read from /proc/self/mountinfo
  * (a stat of the mount would itself wait for the server).
  */
 export function fuseConnectionId(mountDir: string): number {
-  const want = path.resolve(mountDir);
-  for (const line of fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n')) {
-    const f = line.split(' ');
-    if (f[4] === want && f[2]) return Number(f[2].split(':')[1]);
-  }
-  return -1;
+  const m = topMount(canonicalMountPath(mountDir));
+  return m ? Number(m.dev.split(':')[1]) : -1;
 }
 
 const FUSECTL = '/sys/fs/fuse/connections';
@@ -69,14 +58,21 @@ export async function startFuse(o: ServeOptions): Promise<RunningServer> {
   const mountDir = o.mountDir ?? defaultMountDir();
   const mode = o.mode ?? 'notifier';
   const notes: string[] = [];
+  // A server killed before it could unmount left its mounts behind (ENOTCONN on every access): detach ours.
+  const bindAt = o.bind || o.path ? o.path ?? `/dev/${rel}` : undefined;
+  for (const [p, what] of [[mountDir, 'mount dir'], ...(bindAt ? [[bindAt, 'bind target']] : [])] as const) {
+    for (const d of await recoverDeadMount(p, what)) log(`detached the dead mount of a killed server: ${d}`);
+  }
+  for (const d of await sweepDeadMounts(path.dirname(defaultMountDir()))) log(`detached the dead mount of a killed server: ${d}`);
   const fd = fs.openSync('/dev/fuse', fs.constants.O_RDWR);
   let createdMountDir = false;
   let mounted = false;
   try {
     if (!fs.existsSync(mountDir)) { fs.mkdirSync(mountDir, { recursive: true, mode: 0o755 }); createdMountDir = true; }
     // Reading /dev/fuse before the mount is attached fails with EPERM: start the loop only after mount(8) exits.
-    const m = await run('mount', ['-i', '-t', 'fuse.virtgpu', '-o', 'fd=3,rootmode=40000,user_id=0,group_id=0,allow_other,default_permissions', 'virtgpu', mountDir], fd);
-    if (m.code !== 0) throw new Error(`mount -t fuse.virtgpu ${mountDir} failed (${m.code}): ${m.stderr}`);
+    // fstype fuse.virtgpu-emu, source virtgpu-emu: how a later start recognises this mount as ours (mounts.ts).
+    const m = await run('mount', ['-i', '-t', FUSE_FSTYPE, '-o', 'fd=3,rootmode=40000,user_id=0,group_id=0,allow_other,default_permissions', FUSE_SUBTYPE, mountDir], fd);
+    if (m.code !== 0) throw new Error(`mount -t ${FUSE_FSTYPE} ${mountDir} failed (${m.code}): ${m.stderr}`);
     mounted = true;
   } catch (e) {
     fs.closeSync(fd);
@@ -86,8 +82,9 @@ export async function startFuse(o: ServeOptions): Promise<RunningServer> {
   const served = path.join(mountDir, rel);
   let connId = -1;
   try { connId = fuseConnectionId(mountDir); } catch { /* stat of a mount not yet answering: abort unavailable */ }
+  const bufferSize = FUSE_MAX_WRITE + 4096;
   const worker = new ServeWorker({
-    fd, kind: 'fuse', tree: { devicePath: rel, modeBits: o.modeBits ?? 0o666 },
+    fd, kind: 'fuse', maxWrite: FUSE_MAX_WRITE, tree: { devicePath: rel, modeBits: o.modeBits ?? 0o666 },
     device: { mode, profile: o.profile, watch: o.watch ?? 'auto', handoff: o.handoff, inject: o.inject }, trace: o.trace, controlPid: process.pid,
   }, () => pokeNode(served), { log });
 
@@ -96,7 +93,8 @@ export async function startFuse(o: ServeOptions): Promise<RunningServer> {
   let createdTargetDir: string | undefined;
   let stopped: Promise<Summary> | undefined;
 
-  const teardown = async (): Promise<void> => {
+  /** `openFiles` > 0: files are still open; they keep answering ENODEV (unplugged.ts) instead of the aborted connection's ENOTCONN. */
+  const teardown = async (openFiles = 0): Promise<void> => {
     if (bindTarget) {
       await run('umount', ['-l', bindTarget]);
       if (createdTarget) fs.rmSync(bindTarget, { force: true });
@@ -108,6 +106,11 @@ export async function startFuse(o: ServeOptions): Promise<RunningServer> {
       const u = await run('umount', ['-l', mountDir]);
       if (u.code !== 0) log(`umount -l ${mountDir}: ${u.stderr}`);
       mounted = false;
+    }
+    if (openFiles > 0) {
+      const pid = handOffUnplugged(fd, bufferSize);
+      log(pid !== undefined ? `${openFiles} file(s) still open answer ENODEV until closed (unplugged device; answerer pid ${pid})`
+        : 'could not start the unplugged-device answerer: files still open get ENOTCONN');
     }
     try { fs.closeSync(fd); } catch { /* already closed */ }
     if (createdMountDir) { try { fs.rmSync(mountDir, { recursive: true, force: true }); } catch { /* busy: leave it */ } }
@@ -124,7 +127,7 @@ export async function startFuse(o: ServeOptions): Promise<RunningServer> {
         summary = await Promise.race([worker.summary(), new Promise<Summary>((_, rej) => setTimeout(() => rej(new Error('no summary')), 2000))])
           .catch(() => abortedSummary());
       }
-      await teardown();
+      await teardown(summary.reason === 'stop' ? summary.openAtStop : 0);
       await worker.end();
       return summary;
     })();
@@ -138,7 +141,7 @@ export async function startFuse(o: ServeOptions): Promise<RunningServer> {
     const ok = await waitFor(async () => { try { await fs.promises.stat(served); return true; } catch { return false; } }, 5000);
     if (!ok) throw new Error(`${served} did not appear`);
     if (o.bind || o.path) {
-      const target = o.path ?? `/dev/${rel}`;
+      const target = bindAt!;
       const dir = path.dirname(target);
       if (!fs.existsSync(dir)) { fs.mkdirSync(dir, { recursive: true }); createdTargetDir = dir; }
       if (!fs.existsSync(target)) { fs.writeFileSync(target, ''); createdTarget = true; }

@@ -1,7 +1,8 @@
 // CUSE set-up decisions that do not need /dev/cuse: device numbers, DEVNAME, thread → process mapping.
 import test from 'ava';
 import { charMajors, chooseDevNumbers, devnameOf, firstFreeMinor } from '../../cuse-dev/transport/cuse';
-import { cuseInfo } from '../../cuse-dev/session/session';
+import { cuseInfo, exhaustionErrno } from '../../cuse-dev/session/session';
+import { FuseOpcode } from '../../cuse-dev/abi/opcodes';
 import { tgidResolver } from '../../cuse-dev/session/tgid';
 import { Errno } from '../../core/errno';
 
@@ -48,4 +49,22 @@ test('thread id → thread-group id via /proc/TID/status; vanished tid maps to i
   t.is(r(11), 10);
   t.is(reads, 3);
   t.is(r(0), 0); // RELEASE comes with pid 0
+});
+
+test('out of fds or memory while resolving a tid: thrown (never a guessed tgid, nothing cached); answered ENFILE at OPEN, ENOMEM elsewhere', (t) => {
+  let fail: string | null = 'EMFILE';
+  const r = tgidResolver((p) => {
+    if (fail) throw Object.assign(new Error(fail), { code: fail });
+    return p === '/proc/11/status' ? 'Tgid:\t10\n' : '';
+  });
+  t.throws(() => r(11), { code: 'EMFILE' });
+  fail = null;
+  t.is(r(11), 10, 'resolved once fds are back');
+  const code = (c: string): Error => Object.assign(new Error(c), { code: c });
+  t.is(exhaustionErrno(code('EMFILE'), FuseOpcode.FUSE_OPEN)?.code, 'ENFILE');
+  t.is(exhaustionErrno(code('ENFILE'), FuseOpcode.FUSE_OPEN)?.code, 'ENFILE');
+  t.is(exhaustionErrno(code('ENOMEM'), FuseOpcode.FUSE_OPEN)?.code, 'ENOMEM');
+  t.is(exhaustionErrno(code('EMFILE'), FuseOpcode.FUSE_IOCTL)?.code, 'ENOMEM');
+  t.is(exhaustionErrno(code('EBADF'), FuseOpcode.FUSE_OPEN), undefined);
+  t.is(exhaustionErrno(new Error('bug'), FuseOpcode.FUSE_OPEN), undefined);
 });

@@ -102,9 +102,18 @@ maybe(`FUSE mount: VERSION + GETPARAM round trip from another process, RELEASE c
   fs.rmSync(dir, { recursive: true, force: true });
 });
 
-maybe(`FUSE stop while a client still holds the node: loop ends, client sees ENOTCONN, nothing left mounted${fuse.ok ? '' : ` (skipped: ${fuse.reason})`}`, async (t) => {
+/** Children of this process running the unplugged-device answerer (cuse-dev/transport/unplugged.ts). */
+const answerers = (): number[] => fs.readdirSync('/proc').filter((d) => /^\d+$/.test(d)).filter((d) => {
+  try {
+    const st = fs.readFileSync(`/proc/${d}/stat`, 'latin1');
+    return Number(st.slice(st.lastIndexOf(')') + 2).split(' ')[1]) === process.pid && fs.readFileSync(`/proc/${d}/cmdline`, 'latin1').includes('unplugged.js');
+  } catch { return false; }
+}).map(Number);
+
+maybe(`FUSE stop while a client still holds the node: loop ends, the client's later calls get ENODEV (an unplugged device), its close succeeds, nothing left mounted or running${fuse.ok ? '' : ` (skipped: ${fuse.reason})`}`, async (t) => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'virtgpu-fuse-'));
   const mnt = path.join(dir, 'mnt');
+  const fdsBefore = fuseFds();
   const s = await startFuse({ mountDir: mnt, watch: 'none' });
   const c = client(s.path, true);
   try {
@@ -112,15 +121,21 @@ maybe(`FUSE stop while a client still holds the node: loop ends, client sees ENO
     const sum = await s.stop();
     t.is(sum.openAtStop, 1);
     t.is(sum.clients, 1);
+    t.false(mounted(mnt), 'detached at stop: no new open can reach the node');
+    t.is(answerers().length, 1, 'one process answers the files still open');
     c.p.stdin.write('\n');
-    t.deepEqual(JSON.parse(await c.line(1)), { after: 107 }); // ENOTCONN: the connection was aborted
+    t.deepEqual(JSON.parse(await c.line(1)), { after: 19 }); // ENODEV, as drm_ioctl answers after drm_dev_unplug
+    t.deepEqual(JSON.parse(await c.line(2)), { close: 'ok' });
     t.is(await c.exited, 0);
+    // The last close destroys the detached mount: the answerer's read ends and it exits.
+    await until('answerer exited', async () => answerers().length, (n) => n === 0);
   } finally {
     await s.stop();
     c.p.kill();
   }
   t.false(mounted(mnt));
   t.false(s.stuck());
+  t.is(fuseFds(), fdsBefore, 'our /dev/fuse fd closed');
   fs.rmSync(dir, { recursive: true, force: true });
 });
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 # Minimal DRM client for transport tests (Node cannot ioctl). Usage: drm_client.py NODE [hold]
 # Issues DRM_IOCTL_VERSION and VIRTGPU_GETPARAM (from a second thread), prints one JSON line; with "hold" waits
-# for a line on stdin, then tries one more GETPARAM and prints its outcome before closing.
+# for a line on stdin, then tries one more GETPARAM and prints its outcome, then the outcome of close().
 import ctypes, fcntl, json, os, struct, sys, threading
 
 DRM_IOCTL_VERSION = 0xC0406400           # _IOWR('d', 0x00, struct drm_version) (64 bytes)
@@ -36,5 +36,8 @@ if len(sys.argv) > 2 and sys.argv[2] == 'hold':
         print(json.dumps({'after': e.errno}), flush=True)
 try:
     os.close(fd)
-except OSError:
-    pass  # FLUSH on an aborted connection fails with ENOTCONN; the fd is closed anyway
+    closed = 'ok'
+except OSError as e:
+    closed = e.errno  # FLUSH on an aborted connection fails with ENOTCONN; the fd is closed anyway
+if len(sys.argv) > 2 and sys.argv[2] == 'hold':
+    print(json.dumps({'close': closed}), flush=True)
