@@ -21,6 +21,7 @@ import { parseMaps } from '../uffd/proc-maps';
 import * as fs from 'fs';
 import { createClientProvider } from '../uffd/watch';
 import { header, summarize, table, fmt, type Sample } from './lib/measure';
+import { Reservation, reservation } from '../tests/uffd/reservation';
 
 const u = loadUffd();
 const C = u.constants;
@@ -51,18 +52,21 @@ async function munmapToDeleted(n: number, pages: number): Promise<Sample> {
   const ci = Buffer.alloc(16); ci.writeUInt32LE(1, 0); ci.writeBigUInt64LE(BigInt(u.bufferAddress(params)), 8);
   if (f.ioctl(ME, CONTEXT_INIT, ci).result !== 0) throw new Error('context init');
   const lat: number[] = [];
+  const R = reservation(); // every mapping at one address of our reservation; each munmap's hole is refilled
+  const a = R.take(pages * PG);
   for (let i = 0; i < n + 50; i++) {
-    const a = u.mmap(0, pages * PG, RW, ANON, -1, 0);
+    R.mapAt(a, pages * PG);
     touch(a, pages);
     const r = f.ioctl(ME, CREATE_BLOB, blob(a, pages * PG));
     if (r.result !== 0) throw new Error(`create ${String(r.result)}`);
     const handle = new DataView(r.out.buffer, r.out.byteOffset).getUint32(8, true);
     const gone = new Promise<void>((resolve) => { wake = resolve; });
     const t0 = now();
-    u.munmap(a, pages * PG); // returns once the reader thread read UNMAP
+    R.munmap(a, pages * PG); // returns once the reader thread read UNMAP
     await gone;
     const t1 = now();
     wake = null;
+    if (!R.refill(a, pages * PG)) throw new Error('the munmapped range was taken by another mapping');
     if (f.handles.get(handle)) throw new Error('handle still alive after service()');
     if (i >= 50) lat.push((t1 - t0) * 1000);
   }
@@ -75,18 +79,20 @@ async function munmapToDeleted(n: number, pages: number): Promise<Sample> {
 function clientCost(n: number): { munmapReg: Sample; munmapUnreg: Sample; dnReg: Sample; dnUnreg: Sample } {
   const w = new UffdWatcher({ pid: ME, uffd: createOwnUffd(u) });
   const pages = 4;
+  const R = reservation();
+  const at = R.take(pages * PG);
   const munmapOnce = (reg: boolean): number => {
-    const a = u.mmap(0, pages * PG, RW, ANON, -1, 0);
-    touch(a, pages);
-    if (reg && !w.tryRegister(1, a, a + pages * PG - 1).ok) throw new Error('register');
+    R.mapAt(at, pages * PG);
+    touch(at, pages);
+    if (reg && !w.tryRegister(1, at, at + pages * PG - 1).ok) throw new Error('register');
     const t0 = now();
-    u.munmap(a, pages * PG);
+    R.munmap(at, pages * PG);
     const dt = (now() - t0) * 1000;
+    if (!R.refill(at, pages * PG)) throw new Error('the munmapped range was taken by another mapping');
     if (reg) { w.unregister(1); w.drain(); }
     return dt;
   };
-  const a = u.mmap(0, PG, RW, ANON, -1, 0), b = u.mmap(0, PG, RW, ANON, -1, 0);
-  touch(a, 1); touch(b, 1);
+  const a = R.map(1), b = R.map(1);
   if (!w.tryRegister(2, a, a + PG - 1).ok) throw new Error('register');
   const dontneed = (addr: number): number => {
     u.poke(addr, Buffer.from([1]));
@@ -103,7 +109,7 @@ function clientCost(n: number): { munmapReg: Sample; munmapUnreg: Sample; dnReg:
   };
   w.drain();
   w.release();
-  u.munmap(a, PG); u.munmap(b, PG);
+  R.unmap(a, PG); R.unmap(b, PG);
   return out;
 }
 
@@ -160,7 +166,8 @@ function vmaCost(n: number): { munmapIn: Sample; munmapOut: Sample; dnIn: Sample
 /** 3. /proc checker: ms per check over `mib` MiB of touched pages. */
 function procCost(mib: number, reps: number): { frames: Sample; maps: Sample } {
   const len = mib * 1024 * 1024;
-  const a = u.mmap(0, len, RW, ANON | C.MAP_NORESERVE, -1, 0);
+  const R = new Reservation(len + 2 * PG); // room for the guard pages around the range
+  const a = R.mapAt(R.take(len), len, RW, ANON | C.MAP_NORESERVE);
   u.madvise(a, len, C.MADV_NOHUGEPAGE);
   u.madvise(a, len, C.MADV_POPULATE_WRITE);
   const mem = new ProcessMemory(ME);
@@ -176,7 +183,7 @@ function procCost(mib: number, reps: number): { frames: Sample; maps: Sample } {
   const frames = summarize(`/proc check, frames compared, ${mib} MiB`, 'ms', measure(true));
   const maps = summarize(`/proc check, mappings only, ${mib} MiB`, 'ms', measure(false));
   mem.close();
-  u.munmap(a, len);
+  R.unmap(a, len);
   return { frames, maps };
 }
 

@@ -4,6 +4,7 @@ import test from 'ava';
 import { openDevice } from '../../cuse-dev/transport/in-process';
 import { loadUffd } from '../../uffd/load';
 import * as B from '../helpers/bytes';
+import { reservation } from '../uffd/reservation';
 
 const u = loadUffd();
 const C = u.constants;
@@ -28,7 +29,8 @@ test.serial('GETPARAM writes 4 bytes into our memory; -errno and copy-back on fa
 
 test.serial('a userptr over our own mmap: dedup +3, then our munmap deletes it (own userfaultfd), counts back to zero', async (t) => {
   const node = openDevice();
-  const a = u.mmap(0, 8 * PG, C.PROT_READ | C.PROT_WRITE, C.MAP_PRIVATE | C.MAP_ANONYMOUS, -1, 0);
+  const R = reservation();
+  const a = R.map(8, { touch: false });
   try {
     const params = B.ctxParams([[1, 8]]);
     t.is(node.ioctl(B.VIRTGPU_CONTEXT_INIT, B.contextInit(1, u.bufferAddress(Buffer.from(params.buffer)))), 0);
@@ -39,7 +41,8 @@ test.serial('a userptr over our own mmap: dedup +3, then our munmap deletes it (
     t.is(node.ioctl(B.VIRTGPU_RESOURCE_CREATE_BLOB, inner), 3);
     t.is(B.blobOut(inner).handle, bo.handle);
     t.is(B.blobOut(inner).offset, BigInt(3 * PG));
-    u.munmap(a, 8 * PG); // returns once our reader thread has read the UNMAP event
+    R.munmap(a, 8 * PG); // a real munmap: returns once our reader thread has read the UNMAP event
+    R.refill(a, 8 * PG);
     t.is(node.ioctl(B.VIRTGPU_RESOURCE_INFO, B.resourceInfo(bo.handle)), errno('ENOENT'));
     t.is(node.device.counts().handles, 0);
   } finally {

@@ -16,6 +16,7 @@ import * as path from 'path';
 import { spawn, spawnSync, type ChildProcess } from 'child_process';
 import { probeFuse, startTransport } from '../../cuse-dev/transport/auto';
 import type { RunningServer } from '../../cuse-dev/transport/common';
+import { allZero, collect, parseTap, tail, until, type CountsLike, type Done, type TapLine } from '../helpers/clients';
 
 const ROOT = path.resolve(__dirname, '../../..');
 const MAIN = path.join(ROOT, 'dist/cuse-dev/cli/main.js');
@@ -29,20 +30,6 @@ const maybeSerial = fuse.ok ? test.serial : test.serial.skip;
 type Mode = 'notifier' | 'pin';
 const MODES: Mode[] = ['notifier', 'pin'];
 
-interface Done { code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }
-
-function collect(p: ChildProcess, timeoutMs: number): Promise<Done> {
-  let stdout = '';
-  let stderr = '';
-  p.stdout?.on('data', (d: Buffer) => { stdout += d.toString(); });
-  p.stderr?.on('data', (d: Buffer) => { stderr += d.toString(); });
-  return new Promise((resolve) => {
-    const timer = setTimeout(() => { stderr += `\n[test: killed after ${timeoutMs} ms]`; p.kill('SIGKILL'); }, timeoutMs);
-    p.on('error', (e) => { stderr += `\n[spawn error: ${e.message}]`; });
-    p.on('close', (code, signal) => { clearTimeout(timer); resolve({ code, signal, stdout, stderr }); });
-  });
-}
-
 function tmpDir(): string { return fs.mkdtempSync(path.join(os.tmpdir(), 'virtgpu-e2e-')); }
 
 /** `virtgpu-emu run --transport fuse --mode MODE -- CMD…` with the client told the mode through VIRTGPU_EMU_MODE. */
@@ -53,19 +40,6 @@ function cliRun(mode: Mode, cmd: string[], timeoutMs = 90_000, extra: string[] =
   });
   return collect(p, timeoutMs).then((d) => ({ ...d, dir }));
 }
-
-interface TapLine { n: number; ok: boolean; name: string; detail: string }
-/** "ok N - name" / "not ok N - name: details" (the details follow the first ": "). */
-function parseTap(out: string): Map<string, TapLine> {
-  const m = new Map<string, TapLine>();
-  for (const line of out.split('\n')) {
-    const r = /^(ok|not ok) (\d+) - ([^:\s]+)(?:: (.*)| (.*))?$/.exec(line);
-    if (r) m.set(r[3]!, { n: Number(r[2]), ok: r[1] === 'ok', name: r[3]!, detail: r[4] ?? r[5] ?? '' });
-  }
-  return m;
-}
-
-const tail = (s: string, n = 15): string => s.trim().split('\n').slice(-n).join('\n');
 
 // ---- userptr_scenarios under `virtgpu-emu run`, one ava test per scenario ----
 
@@ -153,22 +127,8 @@ for (const watch of ['auto', 'proc'] as const) {
 
 // ---- several clients on one server, observed through the snapshot ----
 
-interface CountsLike { files: number; clients: number; handles: number; resources: number; pins: number; registrations: number; queued: number; contexts: number }
 interface SnapLike { files: { pid: number; handles: unknown[] }[]; clients: { pid: number }[] }
 const counts = async (s: RunningServer): Promise<CountsLike> => (await s.snapshot()).counts as CountsLike;
-
-async function until<T>(what: string, f: () => Promise<T>, ok: (v: T) => boolean, ms = 10_000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await f();
-    if (ok(v)) return v;
-    if (Date.now() > end) throw new Error(`timed out after ${ms} ms waiting for ${what}; last: ${JSON.stringify(v)}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
-
-const allZero = (c: CountsLike): boolean =>
-  c.files === 0 && c.handles === 0 && c.resources === 0 && c.pins === 0 && c.registrations === 0 && c.queued === 0 && c.contexts === 0;
 
 async function withServer(t: ExecutionContext, mode: Mode, body: (s: RunningServer, trace: string) => Promise<void>): Promise<string[]> {
   const dir = tmpDir();

@@ -9,6 +9,7 @@ import { SyscallError } from '../../uffd/errors';
 import { defaultAddonPaths, loadUffd } from '../../uffd/load';
 import { READER_RECORD_HEADER_SIZE, UFFD_MSG_SIZE, type UffdBinding } from '../../uffd/native-types';
 import { decodeRecords, type TestRecord } from './native-records';
+import { reservation } from './reservation';
 
 const u = loadUffd();
 const C = u.constants;
@@ -22,8 +23,11 @@ const PAGEMAP_UFFD_WP_BIT = 57n; // Documentation/admin-guide/mm/pagemap.rst
 const BASE_FEATURES =
   C.UFFD_FEATURE_EVENT_UNMAP | C.UFFD_FEATURE_EVENT_REMOVE | C.UFFD_FEATURE_EVENT_REMAP | C.UFFD_FEATURE_PAGEFAULT_FLAG_WP;
 
-function mapAnon(pages: number): number {
-  return u.mmap(0, pages * PAGE, RW, ANON, -1, 0);
+// Every mapping lives in the test's reservation: "unmapping" maps PROT_NONE over it, a real munmap is refilled.
+const R = reservation();
+
+function mapAnon(pages: number, align = PAGE): number {
+  return R.map(pages, { align, touch: false });
 }
 
 function touch(addr: number, pages: number): void {
@@ -61,7 +65,7 @@ function watch(pages: number, features = BASE_FEATURES, taskSyscallsPid?: number
 /** Stop the reader first (closing the uffd drops the registration), then unmapping cannot block. */
 function unwatch(w: Watched, mapped: Array<[number, number]> = [[w.addr, w.len]]): Buffer {
   const rest = u.readerStop(w.id);
-  for (const [a, l] of mapped) u.munmap(a, l);
+  for (const [a, l] of mapped) R.unmap(a, l);
   return rest;
 }
 
@@ -142,7 +146,7 @@ test.serial('native failures are SyscallError with errno, code, syscall', (t) =>
   t.is(err.errno, E.EINVAL);
   t.is(err.code, 'EINVAL');
   t.is(err.syscall, 'munmap');
-  u.munmap(addr, PAGE);
+  R.unmap(addr, PAGE);
   const e2 = t.throws(() => u.close(1 << 30), { instanceOf: SyscallError }) as SyscallError;
   t.is(e2.code, 'EBADF');
 });
@@ -165,6 +169,7 @@ test.serial('mmap / poke / peek / mprotect / munmap round trip, bigint addresses
   u.mprotect(addr, PAGE, C.PROT_READ);
   t.is(u.peek(addr + 10, 5).toString(), 'hello');
   u.munmap(BigInt(addr) as unknown as number, 2 * PAGE);
+  R.refill(addr, 2 * PAGE); // PROT_NONE again: still a fault for process_vm_readv
   t.throws(() => u.processVmRead(u.getpid(), [{ addr, len: 1 }]), { code: 'EFAULT' });
 });
 
@@ -172,17 +177,19 @@ test.serial('mremap grows in place or moves; memfd MAP_SHARED mappings alias', (
   const addr = mapAnon(1);
   u.poke(addr, Buffer.from([42]));
   const moved = u.mremap(addr, PAGE, 4 * PAGE, C.MREMAP_MAYMOVE);
+  if (moved !== addr) R.refill(addr, PAGE); // the old range is a true hole now
   t.is(u.peek(moved, 1)[0], 42);
-  u.munmap(moved, 4 * PAGE);
+  if (R.owns(moved, 4 * PAGE)) R.unmap(moved, 4 * PAGE);
+  else u.munmap(moved, 4 * PAGE); // the kernel's new mapping is ours until this munmap; never touched again
 
   const fd = u.memfdCreate('native-test', C.MFD_CLOEXEC);
   fs.ftruncateSync(fd, PAGE);
-  const a = u.mmap(0, PAGE, RW, C.MAP_SHARED, fd, 0);
-  const b = u.mmap(0, PAGE, RW, C.MAP_SHARED, fd, 0);
+  const a = R.mapAt(R.take(PAGE), PAGE, RW, C.MAP_SHARED, fd);
+  const b = R.mapAt(R.take(PAGE), PAGE, RW, C.MAP_SHARED, fd);
   u.poke(a + 7, Buffer.from('shared'));
   t.is(u.peek(b + 7, 6).toString(), 'shared');
-  u.munmap(a, PAGE);
-  u.munmap(b, PAGE);
+  R.unmap(a, PAGE);
+  R.unmap(b, PAGE);
   u.close(fd);
 });
 
@@ -191,11 +198,10 @@ test.serial('processMadvise on our own pidfd: MADV_COLD, and MADV_COLLAPSE on an
   const addr = mapAnon(4);
   touch(addr, 4);
   t.is(u.processMadvise(pidfd, [{ addr, len: 4 * PAGE }], C.MADV_COLD), 4 * PAGE);
-  u.munmap(addr, 4 * PAGE);
+  R.unmap(addr, 4 * PAGE);
 
   const HUGE = 2 * 1024 * 1024;
-  const raw = u.mmap(0, 2 * HUGE, RW, ANON, -1, 0);
-  const aligned = Math.ceil(raw / HUGE) * HUGE;
+  const aligned = mapAnon(HUGE / PAGE, HUGE);
   for (let off = 0; off < HUGE; off += PAGE) u.poke(aligned + off, Buffer.from([1]));
   try {
     t.is(u.processMadvise(pidfd, [{ addr: aligned, len: HUGE }], C.MADV_COLLAPSE), HUGE);
@@ -203,7 +209,7 @@ test.serial('processMadvise on our own pidfd: MADV_COLD, and MADV_COLLAPSE on an
     // THP "never" or no free huge page: the wrapper still reported a proper errno.
     t.true(e instanceof SyscallError && ['EINVAL', 'EAGAIN', 'ENOMEM'].includes(e.code), String(e));
   }
-  u.munmap(raw, 2 * HUGE);
+  R.unmap(aligned, HUGE);
   u.close(pidfd);
 });
 
@@ -221,7 +227,7 @@ test.serial('processVmRead / processVmWrite on our own pid', (t) => {
     { addr: addr + 103, len: 3 },
   ]);
   t.is(got.toString('latin1'), 'abc\0\0def');
-  u.munmap(addr, 2 * PAGE);
+  R.unmap(addr, 2 * PAGE);
 });
 
 test.serial('processVmWritev batches more than IOV_MAX iovecs and round-trips through processVmRead', (t) => {
@@ -236,19 +242,19 @@ test.serial('processVmWritev batches more than IOV_MAX iovecs and round-trips th
   for (let i = 0; i < n; i++) t.true(mem.subarray(i * 5, i * 5 + 4).equals(data.subarray(i * 4, i * 4 + 4)));
   t.true(u.processVmRead(pid, remote).equals(data));
   t.throws(() => u.processVmWritev(pid, remote, data.subarray(1)), { instanceOf: TypeError, message: /sum of remote/ });
-  u.munmap(addr, 2 * PAGE);
+  R.unmap(addr, 2 * PAGE);
 });
 
 test.serial('process_vm fault after a partial transfer is EFAULT', (t) => {
   const pid = u.getpid();
   const addr = mapAnon(2);
-  u.munmap(addr + PAGE, PAGE);
+  R.unmap(addr + PAGE, PAGE); // PROT_NONE: a fault, like a hole
   const err = t.throws(() => u.processVmRead(pid, [{ addr, len: 2 * PAGE }]), { instanceOf: SyscallError }) as SyscallError;
   t.is(err.errno, E.EFAULT);
   t.is(err.syscall, 'process_vm_readv');
   t.regex(err.message, new RegExp(`after ${PAGE} of ${2 * PAGE} bytes`));
   throwsSys(t, () => u.processVmWrite(pid, addr + PAGE - 2, Buffer.alloc(4)), 'EFAULT', 'process_vm_writev');
-  u.munmap(addr, PAGE);
+  R.unmap(addr, PAGE);
 });
 
 // ---- pidfd, ioctl ----
@@ -305,7 +311,7 @@ test.serial('forkChild runs ops in a COW child; waitpid reports exit code and WN
   t.is(exitCode(u.waitpid(bad, 0).status), C.FORK_FAIL_BASE + 0);
   t.is(exitCode(u.waitpid(u.forkChild(new Float64Array(0)), 0).status), 0);
   throwsSys(t, () => u.waitpid(pid, C.WNOHANG), 'ECHILD', 'waitpid');
-  u.munmap(addr, PAGE);
+  R.unmap(addr, PAGE);
 });
 
 test.serial('pidfdExited turns true when a child exits', async (t) => {
@@ -357,7 +363,7 @@ test.serial('ptrace SEIZE/INTERRUPT, regs, PEEK/POKE and process_vm on a stopped
     process.kill(pid, 'SIGKILL');
     const w = u.waitpid(pid, C.__WALL);
     t.is(w.status & 0x7f, os.constants.signals.SIGKILL);
-    u.munmap(addr, PAGE);
+    R.unmap(addr, PAGE);
   }
 });
 
@@ -380,7 +386,8 @@ test.serial('userfaultfd + UFFDIO_API + REGISTER(MODE_WP) report features and io
 test.serial('munmap of part of the range -> UNMAP with the right start/end, onPending called', async (t) => {
   const w = watch(8);
   const start = w.addr + 2 * PAGE;
-  u.munmap(start, 3 * PAGE); // blocks until the reader thread read() the event
+  R.munmap(start, 3 * PAGE); // a real munmap: blocks until the reader thread read() the event
+  R.refill(start, 3 * PAGE);
   const recs = decodeRecords(u.readerDrain(w.id));
   t.deepEqual(recs.map(range), [{ event: C.UFFD_EVENT_UNMAP, start, end: start + 3 * PAGE }]);
   t.true(recs[0].readNs > 0n);
@@ -416,9 +423,10 @@ test.serial('madvise DONTNEED and FREE -> REMOVE, with the blocked thread visibl
 
 test.serial('mremap move -> REMAP(from, to, len) then UNMAP of the old range', (t) => {
   const w = watch(4);
-  const dest = u.mmap(0, 4 * PAGE, C.PROT_NONE, ANON, -1, 0);
+  const dest = R.mapAt(R.take(4 * PAGE), 4 * PAGE, C.PROT_NONE);
   const got = u.mremap(w.addr, w.len, w.len, C.MREMAP_MAYMOVE | C.MREMAP_FIXED, dest);
   t.is(got, dest);
+  R.refill(w.addr, w.len); // the old range is a true hole: take it back, never unmap it again
   const recs = decodeRecords(u.readerDrain(w.id));
   t.is(recs[0].event, C.UFFD_EVENT_REMAP);
   t.deepEqual([recs[0].a, recs[0].b, recs[0].c].map(Number), [w.addr, dest, w.len]);
@@ -467,7 +475,7 @@ test.serial('fork with EVENT_FORK -> FORK record carrying a new uffd installed i
 
 test.serial('readerStop joins, closes the uffd, releases the registration, returns undrained records', (t) => {
   const w = watch(4);
-  u.munmap(w.addr + 3 * PAGE, PAGE);
+  R.unmap(w.addr + 3 * PAGE, PAGE);
   t.regex(vmFlags(w.addr), / uw/);
   const rest = decodeRecords(u.readerStop(w.id));
   t.deepEqual(rest.map(range), [{ event: C.UFFD_EVENT_UNMAP, start: w.addr + 3 * PAGE, end: w.addr + 4 * PAGE }]);
@@ -476,7 +484,7 @@ test.serial('readerStop joins, closes the uffd, releases the registration, retur
   t.throws(() => u.readerDrain(w.id), { instanceOf: SyscallError, code: 'ENOENT' });
   t.throws(() => u.readerStop(w.id), { code: 'ENOENT' });
   t.throws(() => u.readerStats(w.id), { code: 'ENOENT' });
-  u.munmap(w.addr, 3 * PAGE); // would block forever if the registration had survived
+  R.unmap(w.addr, 3 * PAGE); // would block forever if the registration had survived
 });
 
 test.serial('a reader on a uffd without UFFDIO_API stops with EINVAL in its stats', async (t) => {
@@ -500,7 +508,7 @@ test.serial('another JS thread (worker_threads) drains a reader by id', async (t
   });
   try {
     t.is(await next(), 'ready');
-    u.munmap(w.addr, PAGE);
+    R.unmap(w.addr, PAGE);
     worker.postMessage('drain');
     const buf = Buffer.from((await next()) as Uint8Array);
     t.deepEqual(decodeRecords(buf).map(range), [{ event: C.UFFD_EVENT_UNMAP, start: w.addr, end: w.addr + PAGE }]);
@@ -539,25 +547,32 @@ test.serial('a reader with notifyFd bumps that eventfd when an event is queued (
   const id = u.readerStart(fd, { notifyFd: e });
   try {
     t.is(u.pollReadable([e], 0), 0);
-    u.munmap(addr + PAGE, PAGE); // returns once the reader thread has read the event
+    R.unmap(addr + PAGE, PAGE); // returns once the reader thread has read the event
     t.is(u.pollReadable([e], 1000), 1);
     t.true(u.eventfdDrain(e) >= 1);
     t.true(u.readerDrain(id).length > 0);
   } finally {
     u.readerStop(id);
-    u.munmap(addr, PAGE);
-    u.munmap(addr + 2 * PAGE, 2 * PAGE);
+    R.unmap(addr, PAGE);
+    R.unmap(addr + 2 * PAGE, 2 * PAGE);
     u.close(e);
   }
 });
 
-test.serial('readerPendingView: both hint words 0 when idle; an event read sets "queued"; readerDrain clears it', (t) => {
+test.serial('readerPendingView: both hint words 0 when idle; an event read sets "queued"; readerDrain clears it', async (t) => {
   const w = watch(4);
+  const settle = async (ok: () => boolean): Promise<boolean> => {
+    for (const end = Date.now() + 2000; !ok() && Date.now() < end;) await sleep(1);
+    return ok();
+  };
   try {
     const h = u.readerPendingView(w.id);
     t.deepEqual([Atomics.load(h, 0), Atomics.load(h, 1)], [0, 0]);
-    u.munmap(w.addr + PAGE, PAGE); // returns after the reader read the event
-    t.is(Atomics.load(h, 1), 1);
+    // munmap returns once the kernel handed the event to the reader's read(), which may not have returned yet: from
+    // then on "read in progress" [0] or "queued" [1] is set (the protocol JS relies on), and the read sets "queued".
+    R.unmap(w.addr + PAGE, PAGE);
+    t.true(Atomics.load(h, 0) === 1 || Atomics.load(h, 1) === 1, 'a read in progress or a record queued');
+    t.true(await settle(() => Atomics.load(h, 1) === 1 && Atomics.load(h, 0) === 0), 'the read ends with "queued" set');
     t.true(u.readerDrain(w.id).length > 0);
     t.deepEqual([Atomics.load(h, 0), Atomics.load(h, 1)], [0, 0]);
   } finally {

@@ -9,6 +9,7 @@ import * as B from '../helpers/bytes';
 import { UffdHandoff, findPreload } from '../../uffd/acquire';
 import { loadUffd } from '../../uffd/load';
 import { createClientProvider, type ClientProviderOptions, type RealClientProvider } from '../../uffd/watch';
+import { reservation } from './reservation';
 
 export const u = loadUffd();
 export const C = u.constants;
@@ -204,8 +205,7 @@ export async function until(fn: () => boolean, ms = 2000): Promise<boolean> {
   return true;
 }
 
+/** `pages` touched anonymous pages (page i holds byte i + 1) in this process's reservation (tests/uffd/reservation.ts). */
 export function mapAnon(pages: number): number {
-  const a = u.mmap(0, pages * PG, C.PROT_READ | C.PROT_WRITE, C.MAP_PRIVATE | C.MAP_ANONYMOUS, -1, 0);
-  for (let i = 0; i < pages; i++) u.poke(a + i * PG, Buffer.from([i + 1]));
-  return a;
+  return reservation().map(pages);
 }

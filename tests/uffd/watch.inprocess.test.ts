@@ -3,12 +3,15 @@
 // range blocks the JS thread until the native reader has read the event (that is the point).
 import test from 'ava';
 import { RealHarness, u, C, PG, mapAnon, openFds, vmFlags, until } from './real-harness';
+import { reservation } from './reservation';
 import type { NotifierEvent } from '../../core';
 
 const ME = process.pid;
 const RW = C.PROT_READ | C.PROT_WRITE;
-const ANON = C.MAP_PRIVATE | C.MAP_ANONYMOUS;
 const HUGE = 2 * 1024 * 1024;
+// All memory lives in this process's reservation: R.unmap maps PROT_NONE over a range (the kernel reports the old
+// mapping as unmapped), R.munmap is a real munmap whose hole R.refill takes back; nothing is unmapped for good.
+const R = reservation();
 
 function ready(opts: ConstructorParameters<typeof RealHarness>[0] = {}) {
   const h = new RealHarness(opts);
@@ -35,7 +38,8 @@ test.serial('munmap whole → uffd UNMAP → handle deleted (§7.1), host DETACH
   t.is(env.events.uffd!.registrations(), 1);
   t.true(env.events.exact(a, a + 4 * PG - 1));
   t.regex(vmFlags('self', a), / uw/);
-  u.munmap(a, 4 * PG); // returns once the reader thread read UNMAP
+  R.munmap(a, 4 * PG); // a real munmap: returns once the reader thread read UNMAP
+  R.refill(a, 4 * PG);
   t.is(h.info(f, ME, r.handle), 'ENOENT');
   t.is(h.gemClose(f, ME, r.handle), 'EINVAL');
   t.deepEqual(h.hostOf(r.resId).slice(-2), ['CTX_DETACH_RESOURCE', 'RESOURCE_UNREF']);
@@ -48,18 +52,18 @@ test.serial('munmap middle → UNMAP of the hole → split (§6/§7.2): head ded
   const { h, f } = ready();
   const a = mapAnon(8);
   const r = h.create(f, ME, a, 8 * PG);
-  u.munmap(a + 3 * PG, 2 * PG);
+  R.unmap(a + 3 * PG, 2 * PG);
   const d = h.create(f, ME, a + PG, PG);
   t.is(d.ret, 3);
   t.is(d.handle, r.handle);
   t.is(d.offset, BigInt(PG));
   t.is(h.handle(f, r.handle)!.userptr!.last, a + 3 * PG - 1);
-  u.mmap(a + 3 * PG, 2 * PG, RW, ANON | C.MAP_FIXED, -1, 0);
+  R.mapAt(a + 3 * PG, 2 * PG);
   const n = h.create(f, ME, a + 3 * PG, PG);
   t.is(n.ret, 0);
   t.not(n.handle, r.handle);
   f.close();
-  u.munmap(a, 8 * PG);
+  R.unmap(a, 8 * PG);
 });
 
 test.serial('madvise DONTNEED → CLEAR removed → EVICT deletes the BO (§7.4)', (t) => {
@@ -73,7 +77,7 @@ test.serial('madvise DONTNEED → CLEAR removed → EVICT deletes the BO (§7.4)
   t.like(evs.find((e) => e.event === 'CLEAR'), { start: a, end: a + 4 * PG, removed: true, note: 'uffd REMOVE, madvise DONTNEED' });
   t.is(h.dev.stats.userptrsEvicted, 1);
   f.close();
-  u.munmap(a, 4 * PG);
+  R.unmap(a, 4 * PG);
 });
 
 test.serial('madvise DONTNEED of part → the removed part is split off, the rest lives', (t) => {
@@ -84,7 +88,7 @@ test.serial('madvise DONTNEED of part → the removed part is split off, the res
   t.is(h.info(f, ME, r.handle), 0);
   t.is(h.handle(f, r.handle)!.userptr!.last, a + 2 * PG - 1);
   f.close();
-  u.munmap(a, 4 * PG);
+  R.unmap(a, 4 * PG);
 });
 
 test.serial('madvise FREE → CLEAR not removed → BO unchanged', (t) => {
@@ -97,19 +101,20 @@ test.serial('madvise FREE → CLEAR not removed → BO unchanged', (t) => {
   t.like(evs.find((e) => e.event === 'CLEAR'), { removed: false, note: 'uffd REMOVE, madvise FREE' });
   t.is(h.create(f, ME, a, 4 * PG).ret, 3, 'still valid for dedup');
   f.close();
-  u.munmap(a, 4 * PG);
+  R.unmap(a, 4 * PG);
 });
 
 test.serial('mremap move → REMAP + UNMAP of the old range → BO deleted; the moved VMA is unregistered', (t) => {
   const { h, f, env } = ready();
   const a = mapAnon(4);
   const r = h.create(f, ME, a, 4 * PG);
-  const dest = u.mmap(0, 4 * PG, C.PROT_NONE, ANON, -1, 0);
+  const dest = R.mapAt(R.take(4 * PG), 4 * PG, C.PROT_NONE);
   t.is(u.mremap(a, 4 * PG, 4 * PG, C.MREMAP_MAYMOVE | C.MREMAP_FIXED, dest), dest);
+  R.refill(a, 4 * PG); // the old range is a true hole: take it back, never unmap it again
   t.is(h.info(f, ME, r.handle), 'ENOENT');
   t.notRegex(vmFlags('self', dest), / uw/, 'registration dropped at the destination');
   t.is(env.events.uffd!.counters.remap, 1);
-  u.munmap(dest, 4 * PG); // would block forever if it were still registered with nobody reading... it is read; and not registered
+  R.unmap(dest, 4 * PG); // would block forever if it were still registered with nobody reading... it is read; and not registered
   f.close();
 });
 
@@ -118,18 +123,20 @@ test.serial('mremap shrink → UNMAP of the tail → split; grow-with-move → B
   const a = mapAnon(4);
   const r = h.create(f, ME, a, 4 * PG);
   t.is(u.mremap(a, 4 * PG, PG, 0), a);
+  R.refill(a + PG, 3 * PG); // the shrunk tail is a true hole
   t.is(h.info(f, ME, r.handle), 0);
   t.is(h.handle(f, r.handle)!.userptr!.last, a + PG - 1);
   const b = mapAnon(2);
-  u.mmap(b + 2 * PG, PG, C.PROT_NONE, ANON | C.MAP_FIXED, -1, 0); // block in-place growth
+  R.mapAt(b + 2 * PG, PG, C.PROT_NONE); // block in-place growth
   const rb = h.create(f, ME, b, 2 * PG);
-  const moved = u.mremap(b, 2 * PG, 64 * PG, C.MREMAP_MAYMOVE);
+  const moved = u.mremap(b, 2 * PG, 64 * PG, C.MREMAP_MAYMOVE | C.MREMAP_FIXED, R.take(64 * PG));
   t.not(moved, b);
+  R.refill(b, 2 * PG);
   t.is(h.info(f, ME, rb.handle), 'ENOENT');
   f.close();
-  u.munmap(a, PG);
-  u.munmap(b + 2 * PG, PG);
-  u.munmap(moved, 64 * PG);
+  R.unmap(a, PG);
+  R.unmap(b + 2 * PG, PG);
+  R.unmap(moved, 64 * PG);
 });
 
 test.serial('mprotect RO then RW → /proc PROTECTION_VMA → EVICT finds the same frames → unchanged (§7.4)', (t) => {
@@ -144,7 +151,7 @@ test.serial('mprotect RO then RW → /proc PROTECTION_VMA → EVICT finds the sa
   t.true(evs.some((e) => e.event === 'PROTECTION_VMA' && e.start === a && e.end === a + 2 * PG));
   t.is(h.dev.stats.userptrsEvicted, 0);
   f.close();
-  u.munmap(a, 4 * PG);
+  R.unmap(a, 4 * PG);
 });
 
 test.serial('fork → FORK → PROTECTION_PAGE; parent writes while the child lives and after it exits: BO stays alive', async (t) => {
@@ -164,13 +171,12 @@ test.serial('fork → FORK → PROTECTION_PAGE; parent writes while the child li
   t.is(h.info(f, ME, r.handle), 0);
   t.is(env.events.uffd!.counters.forkFdsClosed, 1);
   f.close();
-  u.munmap(a, 4 * PG);
+  R.unmap(a, 4 * PG);
 });
 
 test.serial('forced frame change with no event (process_madvise MADV_COLLAPSE) leaves the userptr alive; frames updated silently', (t) => {
   const { h, f } = ready();
-  const raw = u.mmap(0, 2 * HUGE, RW, ANON, -1, 0);
-  const a = Math.ceil(raw / HUGE) * HUGE;
+  const a = R.map(HUGE / PG, { align: HUGE, touch: false });
   for (let off = 0; off < HUGE; off += PG) u.poke(a + off, Buffer.from([1]));
   const r = h.create(f, ME, a, HUGE);
   t.is(r.ret, 0);
@@ -181,7 +187,7 @@ test.serial('forced frame change with no event (process_madvise MADV_COLLAPSE) l
     u.processMadvise(pidfd, [{ addr: a, len: HUGE }], C.MADV_COLLAPSE);
   } catch (e) {
     u.close(pidfd);
-    u.munmap(raw, 2 * HUGE);
+    R.unmap(a, HUGE);
     f.close();
     t.log(`MADV_COLLAPSE unavailable: ${String(e)}`);
     t.pass();
@@ -196,7 +202,7 @@ test.serial('forced frame change with no event (process_madvise MADV_COLLAPSE) l
   t.is(h.info(f, ME, r.handle), 0, '…finds a changed frame with no removal: not an invalidation');
   t.true(h.dev.stats.silentFrameUpdates > 0);
   f.close();
-  u.munmap(raw, 2 * HUGE);
+  R.unmap(a, HUGE);
 });
 
 test.serial('two userptrs over the same pages: closing one keeps the other registered', (t) => {
@@ -210,7 +216,7 @@ test.serial('two userptrs over the same pages: closing one keeps the other regis
   t.is(h.gemClose(f, ME, r1.handle), 0);
   t.regex(vmFlags('self', a + PG), / uw/);
   t.true(env.events.exact(a + PG, a + 3 * PG - 1));
-  u.munmap(a, 4 * PG);
+  R.unmap(a, 4 * PG);
   t.is(h.info(ctx, ME, r2.handle), 'ENOENT');
   f.close(); ctx.close();
 });
@@ -219,7 +225,8 @@ test.serial('async wake-up: munmap alone (no further ioctl) deletes the BO via o
   const { h, f } = ready();
   const a = mapAnon(2);
   const r = h.create(f, ME, a, 2 * PG);
-  u.munmap(a, 2 * PG);
+  R.munmap(a, 2 * PG); // a real munmap, and no further ioctl
+  R.refill(a, 2 * PG);
   t.true(await until(() => h.handle(f, r.handle) === undefined, 2000));
   t.true(h.serviced > 0);
   f.close();
@@ -231,15 +238,16 @@ test.serial('/proc mode: munmap → UNMAP at the next ioctl, mprotect unchanged,
   const a = mapAnon(4), b = mapAnon(4), c = mapAnon(4);
   const ra = h.create(f, ME, a, 4 * PG), rb = h.create(f, ME, b, 4 * PG), rc = h.create(f, ME, c, 4 * PG);
   t.false(env.events.exact(a, a + PG - 1));
-  u.munmap(a, 4 * PG);
+  R.munmap(a, 4 * PG); // a real munmap: /proc must see the mapping gone
   u.mprotect(b, 4 * PG, C.PROT_READ);
   u.madvise(c, 4 * PG, C.MADV_DONTNEED);
   t.is(h.info(f, ME, ra.handle), 'ENOENT');
+  R.refill(a, 4 * PG);
   t.is(h.info(f, ME, rb.handle), 0);
   t.is(h.info(f, ME, rc.handle), 'ENOENT');
   f.close();
-  u.munmap(b, 4 * PG);
-  u.munmap(c, 4 * PG);
+  R.unmap(b, 4 * PG);
+  R.unmap(c, 4 * PG);
 });
 
 test.serial('§5 ordering: 10k free/re-register cycles at the same address never return the stale BO', (t) => {
@@ -251,14 +259,14 @@ test.serial('§5 ordering: 10k free/re-register cycles at the same address never
     const r = h.create(f, ME, a, PG);
     if (r.ret !== 0 || r.resId === prev) bad++;
     prev = r.resId;
-    u.munmap(a, PG);
-    u.mmap(a, PG, RW, ANON | C.MAP_FIXED, -1, 0);
+    R.unmap(a, PG); // the old mapping is unmapped (uffd UNMAP), the address stays ours
+    R.mapAt(a, PG);
     u.poke(a, Buffer.from([i & 0xff]));
   }
   t.is(bad, 0);
   t.is(h.dev.counts().handles, 1);
   f.close();
-  u.munmap(a, PG);
+  R.unmap(a, PG);
 });
 
 test.serial('counts, registrations, readers and fds return to zero after release', (t) => {
@@ -276,5 +284,5 @@ test.serial('counts, registrations, readers and fds return to zero after release
   t.is(w.readerStats(), null);
   t.notRegex(vmFlags('self', a), / uw/);
   t.is(openFds(), fds0);
-  u.munmap(a, 8 * PG);
+  R.unmap(a, 8 * PG);
 });
