@@ -149,8 +149,10 @@ async function withServer(t: ExecutionContext, mode: Mode, body: (s: RunningServ
   return lines;
 }
 
+// These clients are this process's children with no handoff configured: the server never injects into its own
+// children, so their watcher is /proc, and the scenarios must expect its approximate outcomes (fork + copy-on-write).
 function client(bin: string, args: string[], s: RunningServer, mode: Mode): ChildProcess {
-  return spawn(bin, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, VIRTGPU_EMU_DEVICE: s.path, VIRTGPU_EMU_MODE: mode } });
+  return spawn(bin, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, VIRTGPU_EMU_DEVICE: s.path, VIRTGPU_EMU_MODE: mode, VIRTGPU_EMU_WATCH: 'proc' } });
 }
 
 for (const mode of MODES) {
