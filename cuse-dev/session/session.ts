@@ -66,7 +66,7 @@ type Handle = { kind: 'dev'; file: CoreFile; pid: number } | { kind: 'control' }
 const IN_HDR = F.fuse_in_header.size;
 /** fuse_out_header.unique sits at offset 8 of fuse_in_header too: usable to answer even a truncated header. */
 const UNIQUE_OFF = F.fuse_in_header.offsetOf('unique');
-const DEFAULT_MAX_WRITE = 128 * 1024;
+export const DEFAULT_MAX_WRITE = 128 * 1024;
 const DEV_OPEN_FLAGS = F.FOPEN_DIRECT_IO | F.FOPEN_NONSEEKABLE;
 const IOCTL_IN = F.fuse_ioctl_in.size;
 // Hot-path field offsets, from the tables.

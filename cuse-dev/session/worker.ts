@@ -4,7 +4,7 @@
 // main thread wakes an idle loop by opening+closing the node itself (a "control" open, never a DRM file).
 import * as fs from 'fs';
 import { Worker, isMainThread, parentPort, receiveMessageOnPort, workerData } from 'worker_threads';
-import { Session, type CuseParams, type SessionKind, type SessionStats } from './session';
+import { DEFAULT_MAX_WRITE, Session, type CuseParams, type SessionKind, type SessionStats } from './session';
 import { FileTree } from './tree';
 import { makeDevice, type DeviceConfig } from './device-config';
 import { statsOf, type CoreDevice } from './core-api';
@@ -26,6 +26,9 @@ export interface WorkerConfig {
   controlPid: number;
   maxWrite?: number;
 }
+
+/** The serving loop's read buffer: one request of max_write bytes plus its headers. */
+export function readBufferSize(maxWrite: number = DEFAULT_MAX_WRITE): number { return maxWrite + 4096; }
 
 export type ToWorker = { type: 'stop' } | { type: 'snapshot'; id: number };
 
@@ -290,7 +293,7 @@ function workerMain(cfg: WorkerConfig): void {
   const quiet = (): boolean => announcedInit && !stopping && (!mail || Atomics.load(mail, 0) === 0) && !(pendingInjections?.() ?? 0);
   const background = (): boolean => session.parked() > 0;
   const step = (): Uint8Array | null => session.step();
-  const reason = serveLoop(cfg.fd, session, { afterRequest, log, wakeFd: wakeNeeded, onWake, quiet, timeoutMs, onTimeout, background, step }, (cfg.maxWrite ?? 128 * 1024) + 4096, cfg.fd, io);
+  const reason = serveLoop(cfg.fd, session, { afterRequest, log, wakeFd: wakeNeeded, onWake, quiet, timeoutMs, onTimeout, background, step }, readBufferSize(cfg.maxWrite), cfg.fd, io);
   // Parked ioctls still waiting get ENODEV, so no caller stays blocked on a request nobody will answer.
   for (const r of session.abandonParked()) try { io.write(cfg.fd, r); } catch { /* unmounted: the kernel ends them */ }
   if (wakeFd >= 0) try { (require("../../uffd/load") as typeof import("../../uffd/load")).loadUffd().close(wakeFd); } catch { /* already closed */ }

@@ -1,11 +1,13 @@
 // CUSE transport: /dev/cuse, CUSE_INIT answered with DEVNAME=dri/renderD<N> (and CUSE_UNRESTRICTED_IOCTL), so the
-// kernel creates a real char device; no mount. Closing the /dev/cuse fd removes the device.
+// kernel creates a real char device; no mount. Closing the /dev/cuse fd removes the device (at stop with files still
+// open: once the last of them is closed, see unplugged.ts).
 // Untestable on hosts without CONFIG_CUSE: the protocol logic is the shared Session (tests replay byte vectors);
 // the VM harness (tests/vm) runs this file for real.
 import * as fs from 'fs';
-import { ServeWorker, abortedSummary, pokeNode, type Summary } from '../session/worker';
+import { ServeWorker, abortedSummary, pokeNode, readBufferSize, type Summary } from '../session/worker';
 import { DRM_MAJOR, RENDER_MINOR_BASE, RENDER_MINOR_MAX, type RunningServer, type ServeOptions } from './common';
 import { run } from './fuse';
+import { handOffUnplugged } from './unplugged';
 
 /** Character majors registered right now (the "Character devices:" part of /proc/devices). */
 export function charMajors(text: string = safeRead('/proc/devices')): Map<number, string> {
@@ -95,9 +97,15 @@ export async function startCuse(o: ServeOptions): Promise<RunningServer> {
         log(`${(e as Error).message}`);
         summary = abortedSummary();
       }
-      // Closing /dev/cuse aborts the connection and removes the char device (fs/fuse/cuse.c cuse_channel_release).
+      // Closing /dev/cuse aborts the connection and removes the char device (fs/fuse/cuse.c cuse_channel_release);
+      // files still open would then get ENOTCONN. They get ENODEV instead (unplugged device): the answerer keeps
+      // /dev/cuse open until their last RELEASE, and the node stays until then (new opens: ENODEV).
+      const open = summary.reason === 'stop' ? summary.openAtStop : 0;
+      const pid = open > 0
+        ? handOffUnplugged(fd, readBufferSize(), open, log, { countReleases: true, createdNode: createdNode ? devPath : undefined })
+        : undefined;
       try { fs.closeSync(fd); } catch { /* closed */ }
-      if (createdNode) fs.rmSync(devPath, { force: true });
+      if (createdNode && pid === undefined) fs.rmSync(devPath, { force: true });
       await worker.end();
       return summary;
     })();

@@ -3,7 +3,7 @@
 // The file is S_IFREG, not a char device: returning S_IFCHR would send open() to the real chrdev (ENXIO).
 import * as fs from 'fs';
 import * as path from 'path';
-import { ServeWorker, abortedSummary, pokeNode, type Summary } from '../session/worker';
+import { ServeWorker, abortedSummary, pokeNode, readBufferSize, type Summary } from '../session/worker';
 import { RENDER_MINOR_BASE, type RunningServer, type ServeOptions } from './common';
 import { handOffUnplugged } from './unplugged';
 import { FUSE_FSTYPE, FUSE_SUBTYPE, canonicalMountPath, recoverDeadMount, run, sweepDeadMounts, topMount } from './mounts';
@@ -82,7 +82,7 @@ export async function startFuse(o: ServeOptions): Promise<RunningServer> {
   const served = path.join(mountDir, rel);
   let connId = -1;
   try { connId = fuseConnectionId(mountDir); } catch { /* stat of a mount not yet answering: abort unavailable */ }
-  const bufferSize = FUSE_MAX_WRITE + 4096;
+  const bufferSize = readBufferSize(FUSE_MAX_WRITE);
   const worker = new ServeWorker({
     fd, kind: 'fuse', maxWrite: FUSE_MAX_WRITE, tree: { devicePath: rel, modeBits: o.modeBits ?? 0o666 },
     device: { mode, profile: o.profile, watch: o.watch ?? 'auto', handoff: o.handoff, inject: o.inject }, trace: o.trace, controlPid: process.pid,
@@ -107,11 +107,7 @@ export async function startFuse(o: ServeOptions): Promise<RunningServer> {
       if (u.code !== 0) log(`umount -l ${mountDir}: ${u.stderr}`);
       mounted = false;
     }
-    if (openFiles > 0) {
-      const pid = handOffUnplugged(fd, bufferSize);
-      log(pid !== undefined ? `${openFiles} file(s) still open answer ENODEV until closed (unplugged device; answerer pid ${pid})`
-        : 'could not start the unplugged-device answerer: files still open get ENOTCONN');
-    }
+    if (openFiles > 0) handOffUnplugged(fd, bufferSize, openFiles, log);
     try { fs.closeSync(fd); } catch { /* already closed */ }
     if (createdMountDir) { try { fs.rmSync(mountDir, { recursive: true, force: true }); } catch { /* busy: leave it */ } }
   };
