@@ -1,13 +1,14 @@
 // Real CUSE end to end (issue 5): one VM boot runs tests/vm/fixtures/cuse-e2e.sh, which starts the compiled
 // `virtgpu-emu serve --transport cuse` in the guest and points the C clients of tests/c at /dev/dri/renderD128:
 // the spec §7 scenarios (embedded pointers through the RETRY protocol), EXECBUFFER, two clients at once, a client
-// SIGKILLed mid-ioctl, and SIGTERM. The guest reports over the console (`@@E2E begin|end|fact` lines, see the
+// SIGKILLed mid-ioctl, SIGTERM, and a second server stopped while a client holds the node (unplugged device). The guest reports over the console (`@@E2E begin|end|fact` lines, see the
 // script); the server's --trace lands in the writable job dir and is read here after the run. Every check below is
 // its own ava test so CI's log names the failing scenario and shows its output. Never skipped: without qemu or the
 // kernel package the VM run rejects and every test fails with that message.
 import test, { type ExecutionContext } from 'ava';
 import { execFileSync, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
+import { constants } from 'node:os';
 import * as path from 'node:path';
 import { defaultCacheDir, lineLogger, repoRoot, runInVm, type RunInVmResult } from './vm';
 
@@ -171,7 +172,7 @@ test('cuse-e2e: the VM boots once and the guest script runs every step', async (
   t.log(`accel=${e.r.accel} boot=${e.r.bootMs} ms total=${e.r.totalMs} ms; steps: ` +
     [...e.steps.values()].map((s) => `${s.name} ${s.t1 !== null ? (s.t1 - s.t0).toFixed(1) : '?'} s`).join(', '));
   t.is(e.r.exitCode, 0, e.r.output.slice(-4000));
-  t.deepEqual([...e.steps.keys()], ['serve', 'node', 'scenarios', 'execbuffer', 'two-clients', 'kill-mid-ioctl', 'stop'], e.r.output.slice(-4000));
+  t.deepEqual([...e.steps.keys()], ['serve', 'node', 'scenarios', 'execbuffer', 'two-clients', 'kill-mid-ioctl', 'stop', 'unplugged'], e.r.output.slice(-4000));
 });
 
 test(`cuse-e2e: serve --transport cuse --minor ${MINOR} prints the ready line`, async (t) => {
@@ -363,4 +364,29 @@ test('cuse-e2e: by the stop every file, resource and context was released (spec 
   const ctxs = new Set(hostCmds(e.trace, 'CTX_CREATE').map((c) => c.ctxId));
   for (const c of hostCmds(e.trace, 'CTX_DESTROY')) ctxs.delete(c.ctxId);
   t.deepEqual([...ctxs], [], 'contexts created and never destroyed');
+});
+
+test('cuse-e2e: a file held across the stop answers ENODEV (unplugged DRM device), closes, and then the node and the answerer are gone', async (t) => {
+  const e = await get(t);
+  if (!e) return;
+  const s = e.steps.get('unplugged');
+  const f = (k: string): string => e.facts.get(k) ?? '(no fact)';
+  const json = (k: string): unknown => { try { return JSON.parse(f(k)); } catch { return f(k); } };
+  t.is(s?.rc, 0, show(s));
+  t.like(json('holder-first') as object, { version_rc: 0, name: 'virtio_gpu' }, `the holder's ioctls were answered before the stop\n${show(s)}`);
+  t.is(f('unplug-server-status'), '0', show(s));
+  t.regex(f('unplug-summary'), /^virtgpu-emu: stopped \(stop\): clients=1 .* files-open-at-stop=1\b/, show(s));
+  // The server exited; a detached answerer (cuse-dev/transport/unplugged.ts) holds /dev/cuse for the held file.
+  t.regex(f('answerer-cmd'), /\/cuse-dev\/transport\/unplugged\.js \d+ 1 $/, `the answerer runs, told of 1 open file\n${show(s)}`);
+  t.is(f('node-while-held'), 'present', 'the char device lives as long as /dev/cuse is open');
+  const ENODEV = constants.errno.ENODEV;
+  t.deepEqual(json('holder-after'), { after: ENODEV }, `the held file's next ioctl: ENODEV, as drm_ioctl answers after drm_dev_unplug\n${show(s)}`);
+  // The node is still there (the char device is registered until /dev/cuse is closed), so a new open reaches the
+  // answerer, which refuses FUSE_OPEN with ENODEV: no new file is made, as a real unplugged DRM node refuses opens.
+  t.deepEqual(json('holder-reopen'), { reopen: ENODEV }, show(s));
+  t.deepEqual(json('holder-close'), { close: 'ok' }, show(s));
+  t.is(f('holder-status'), '0', show(s));
+  // The RELEASE of the last file ends the answerer; its exit closes /dev/cuse, which removes the char device.
+  t.is(f('answerer-after-close'), 'exited', show(s));
+  t.is(f('node-after-close'), 'gone', `${DEV} must disappear once the last held file is closed`);
 });

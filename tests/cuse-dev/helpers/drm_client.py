@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
-# Minimal DRM client for transport tests (Node cannot ioctl). Usage: drm_client.py NODE [hold]
+# Minimal DRM client for transport tests (Node cannot ioctl). Usage: drm_client.py NODE [hold [reopen]]
 # Issues DRM_IOCTL_VERSION and VIRTGPU_GETPARAM (from a second thread), prints one JSON line; with "hold" waits
-# for a line on stdin, then tries one more GETPARAM and prints its outcome, then the outcome of close().
+# for a line on stdin, then tries one more GETPARAM and prints its outcome ({"after": errno|"ok"}), with "reopen"
+# then a second open of NODE while the first file is still open ({"reopen": errno|"ok"}), then the outcome of close().
 import ctypes, fcntl, json, os, struct, sys, threading
 
 DRM_IOCTL_VERSION = 0xC0406400           # _IOWR('d', 0x00, struct drm_version) (64 bytes)
@@ -34,6 +35,12 @@ if len(sys.argv) > 2 and sys.argv[2] == 'hold':
         print(json.dumps({'after': 'ok'}), flush=True)
     except OSError as e:
         print(json.dumps({'after': e.errno}), flush=True)
+    if len(sys.argv) > 3 and sys.argv[3] == 'reopen':
+        try:
+            os.close(os.open(sys.argv[1], os.O_RDWR))
+            print(json.dumps({'reopen': 'ok'}), flush=True)
+        except OSError as e:
+            print(json.dumps({'reopen': e.errno}), flush=True)
 try:
     os.close(fd)
     closed = 'ok'
