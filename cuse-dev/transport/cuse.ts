@@ -78,7 +78,7 @@ export async function startCuse(o: ServeOptions): Promise<RunningServer> {
   const minor = o.minor ?? (o.path ? RENDER_MINOR_BASE : firstFreeMinor());
   const devPath = o.path ?? `/dev/dri/renderD${minor}`;
   const devname = devnameOf(devPath);
-  if (fs.existsSync(devPath)) throw new Error(`${devPath} already exists (a real GPU or another server): pick --minor or --path`);
+  if (fs.existsSync(devPath)) throw new Error(`${devPath} already exists (a real GPU, another server, or a stopped server's file still held by a client): pick --minor or --path`);
   const nums = chooseDevNumbers(minor);
   if (nums.note) notes.push(nums.note);
   const mode = o.mode ?? 'notifier';
