@@ -1,6 +1,6 @@
 // core/: the virtio-gpu driver model with userptr + notifier semantics. Pure TypeScript, no I/O.
-export { createDevice, Device, type DeviceOptions, type Mode, type TransportCaps, type Counts, type Stats } from './device';
-export { DrmFile, type Context } from './drm/file';
+export { createDevice, Device, DeviceFile, type DeviceOptions, type Mode, type TransportCaps, type Counts, type Stats } from './device';
+export type { Context } from './virtgpu/fpriv';
 export { IoctlTable, cmdOf, type IoctlRow, type IoctlResult, type IoctlCtx, type Range, type PointerPlan, type Preparation } from './drm/dispatch';
 export * from './errno';
 export * as ioc from './abi/ioc';
