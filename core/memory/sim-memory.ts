@@ -106,7 +106,7 @@ export class SimProcess implements ClientMemory {
       const off = v.start - addr;
       if (off >= keepLen) continue;
       const nv: Vma = { ...v, start: dst + off, end: dst + Math.min(v.end - addr, keepLen), pgoff: v.pgoff };
-      this.insertVmaRaw(nv);
+      this.insertVma(nv);
     }
     for (let a = addr; a < addr + keepLen; a += PAGE_SIZE) { const p = this.pages.get(a); if (p) { this.pages.set(dst + (a - addr), p); this.pages.delete(a); } }
     if (newSize > keepLen) this.insertVma({ ...moved[moved.length - 1], start: dst + keepLen, end: dst + newSize });
@@ -234,15 +234,14 @@ export class SimProcess implements ClientMemory {
     return undefined;
   }
 
-  private insertVma(v: Vma): void { this.insertVmaRaw(v); }
-  private insertVmaRaw(v: Vma): void { this.vmas.push(v); this.vmas.sort((x, y) => x.start - y.start); }
+  private insertVma(v: Vma): void { this.vmas.push(v); this.vmas.sort((x, y) => x.start - y.start); }
 
   private splitAt(a: number): void {
     const v = this.vmaAt(a);
     if (!v || v.start === a) return;
     const right: Vma = { ...v, prot: { ...v.prot }, start: a, pgoff: v.pgoff + (a - v.start) / PAGE_SIZE };
     v.end = a;
-    this.insertVmaRaw(right);
+    this.insertVma(right);
   }
 
   private unmapRange(s: number, e: number, event: boolean): void {
