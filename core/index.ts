@@ -13,8 +13,7 @@ export type { Host, HostCommand, HostCommandName, MemEntry, Box } from './host/h
 export { RecordingHost, digestCommand, HOST_HEAD_BYTES, HOST_LIST_KEEP, type Recorded, type RecordedCommand, type SubmitDigest, type BlobDigest } from './host/recording-host';
 export * from './memory/client-memory';
 export { captureRange, diffRange, protKey, type RangeState } from './memory/range-diff';
-export { SimMachine, SimProcess, SimObject, SimEvents, simProvider, PROT_R, PROT_RW, PROT_NONE, type Prot } from './memory/sim-memory';
-export { DeferredScheduler, immediateScheduler, type WorkScheduler } from './userptr/worklist';
+export { immediateScheduler, type WorkScheduler } from './userptr/worklist';
 export { USERPTR_EXISTS } from './userptr/create';
 export type { Snapshot, FileSnap, HandleSnap, UserptrSnap, HostSnap } from './snapshot';
 export type { TraceEvent } from './trace-events';

@@ -1,5 +1,6 @@
 // A core device over simulated processes, with uAPI-level helpers (tests talk to core only through ioctls + snapshot).
-import { createDevice, RecordingHost, SimMachine, SimProcess, type Device, type DeviceFile, type DeviceOptions, isErr, type Errno } from '../../core';
+import { createDevice, RecordingHost, type Device, type DeviceFile, type DeviceOptions, isErr, type Errno } from '../../core';
+import { SimMachine, SimProcess } from '../../core/testing';
 import * as B from './bytes';
 
 export const HSAKMT = 8;
