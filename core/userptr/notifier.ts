@@ -21,9 +21,7 @@ export function sync(dev: Vgdev, clients: Iterable<Client>, files: Iterable<Virt
  * and its files worked at this ioctl's entry when the scheduler ran the worker there: only the other clients are left.
  */
 export function syncFile(dev: Vgdev, f: VirtgpuFile, caller: Client): void {
-  if (!dev.scheduler.runAtEntry()) return sync(dev, f.clients, [f]);
-  for (const c of f.clients) if (c !== caller) drainInto(dev, c);
-  runWorker(dev, f);
+  sync(dev, dev.scheduler.runAtEntry() ? [...f.clients].filter((c) => c !== caller) : f.clients, [f]);
 }
 
 /** The client's files in open order (deterministic host command order across files). */
