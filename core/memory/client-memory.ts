@@ -11,6 +11,9 @@ export const NOT_PRESENT = 0;
 
 /** u64 from the uAPI → number. Values ≥ 2^53 lose precision but stay far above USER_ADDR_END, so range checks still fail them. */
 export function addrOf(v: bigint): number { return Number(v); }
+/** The page holding address `a` (PAGE_ALIGN_DOWN), and `n` rounded up to whole pages (PAGE_ALIGN). */
+export const pageDown = (a: number): number => a - (a % PAGE_SIZE);
+export const pageUp = (n: number): number => Math.ceil(n / PAGE_SIZE) * PAGE_SIZE;
 
 /** copy_from_user / copy_to_user for one ioctl's embedded pointers. */
 export interface UserCopy {

@@ -2,7 +2,7 @@
 import { EFAULT, EINVAL, ENOMEM, type Errno, isErr } from '../errno';
 import type { GemObject, BoKind } from '../drm/gem';
 import type { Client } from '../client';
-import { addrOf, NOT_PRESENT, PAGE_SIZE, USER_ADDR_END, type ClientMemory, type Mapping } from '../memory/client-memory';
+import { addrOf, NOT_PRESENT, pageDown, PAGE_SIZE, USER_ADDR_END, type ClientMemory, type Mapping } from '../memory/client-memory';
 import type { MemEntry } from '../host/host';
 import { KMALLOC_MAX } from '../abi/limits';
 import { VIRTGPU_BLOB_FLAG_USERPTR_RDONLY, VIRTGPU_BLOB_MEM_GUEST, VIRTIO_GPU_CAPSET_HSAKMT } from '../abi/virtgpu';
@@ -75,7 +75,7 @@ function userptrRange(p: Fpriv, a: UserptrArgs): UserptrRange | Errno {
   if (a.userptr + a.size > BigInt(USER_ADDR_END)) return EFAULT;
   const uaddr = addrOf(a.userptr);
   const size = Number(a.size);
-  const start = uaddr - (uaddr % PAGE_SIZE);
+  const start = pageDown(uaddr);
   return { uaddr, size, start, npages: Math.ceil(((uaddr % PAGE_SIZE) + size) / PAGE_SIZE) };
 }
 

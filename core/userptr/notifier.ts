@@ -1,7 +1,7 @@
 // Drain → invalidate → work list → worker (spec §4–§6): what stands in for the MMU notifier and its work item.
 import type { Client } from '../client';
 import type { NotifierEvent } from '../memory/client-memory';
-import { NOT_PRESENT, PAGE_SIZE } from '../memory/client-memory';
+import { NOT_PRESENT, PAGE_SIZE, pageDown, pageUp } from '../memory/client-memory';
 import type { VirtgpuFile } from '../virtgpu/fpriv';
 import type { Vgdev } from '../virtgpu/vgdev';
 import type { Userptr } from './userptr';
@@ -55,8 +55,8 @@ function applyEvents(dev: Vgdev, f: VirtgpuFile, c: Client, evs: readonly Notifi
 /** The invalidate handler for one userptr (never runs the work itself). */
 function invalidate(dev: Vgdev, f: VirtgpuFile, u: Userptr, ev: NotifierEvent): void {
   // Clip to the userptr's *current* range, page aligned.
-  const s = Math.max(ev.start - (ev.start % PAGE_SIZE), u.start);
-  const e = Math.min(Math.ceil(ev.end / PAGE_SIZE) * PAGE_SIZE, u.last + 1);
+  const s = Math.max(pageDown(ev.start), u.start);
+  const e = Math.min(pageUp(ev.end), u.last + 1);
   if (e <= s) return;
   const trace = dev.trace;
   if (u.queued && u.op === 'UNMAP') { trace?.({ t: 'notifier', pid: u.client.pid, event: ev.event, start: s, end: e, file: f.id, handle: u.bo.handle, action: 'unmap already queued' }); return; }

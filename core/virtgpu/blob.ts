@@ -2,7 +2,7 @@
 import { EFAULT, EINVAL, ENOMEM, type Errno, isErr } from '../errno';
 import * as V from '../abi/virtgpu';
 import type { BoKind } from '../drm/gem';
-import { addrOf, PAGE_SIZE } from '../memory/client-memory';
+import { addrOf, pageUp } from '../memory/client-memory';
 import { createUserptr, preparePin, USERPTR_EXISTS } from '../userptr/create';
 import type { DeviceProfile } from './profile';
 import { driverRow } from './driver-row';
@@ -70,7 +70,7 @@ export const createBlobRow = driverRow('RESOURCE_CREATE_BLOB', V.drm_virtgpu_res
     let size = Number(a.size);
     let entries: { addr: number; length: number }[] = [];
     if (kind.guest) {
-      size = Math.ceil(size / PAGE_SIZE) * PAGE_SIZE; // shmem objects are page aligned
+      size = pageUp(size); // shmem objects are page aligned
       entries = [{ addr: dev.allocGuestAddr(size), length: size }];
     }
     dev.host.submit({ cmd: 'RESOURCE_CREATE_BLOB', resId, ctxId, blobMem: a.blob_mem, blobFlags: a.blob_flags, blobId: a.blob_id, size: a.size, entries });

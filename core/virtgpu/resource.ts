@@ -2,7 +2,7 @@
 import { EINVAL, ENOENT, ENOSYS } from '../errno';
 import * as V from '../abi/virtgpu';
 import type { BoKind } from '../drm/gem';
-import { PAGE_SIZE } from '../memory/client-memory';
+import { PAGE_SIZE, pageUp } from '../memory/client-memory';
 import { isUserptr } from '../userptr/create';
 import { driverRow } from './driver-row';
 
@@ -17,7 +17,7 @@ export const resourceCreateRow = driverRow('RESOURCE_CREATE', V.drm_virtgpu_reso
       if (a.depth > 1 || a.nr_samples > 1 || a.last_level > 1 || a.target !== 2 || a.array_size > 1) return EINVAL;
     }
     dev.ensureContext(f, client);
-    const size = a.size === 0 ? PAGE_SIZE : Math.ceil(a.size / PAGE_SIZE) * PAGE_SIZE;
+    const size = a.size === 0 ? PAGE_SIZE : pageUp(a.size);
     const resId = dev.allocResId();
     dev.host.submit({ cmd: 'RESOURCE_CREATE_3D', resId, ctxId: f.priv.ctx?.id ?? 0, target: a.target, format: a.format, bind: a.bind, width: a.width, height: a.height, depth: a.depth, arraySize: a.array_size, lastLevel: a.last_level, nrSamples: a.nr_samples, flags: a.flags });
     const bo = dev.addObject(f, resource3dKind, resId, size, 0, 0);

@@ -7,7 +7,7 @@ import type { Host } from '../host/host';
 import type { TraceEvent } from '../trace-events';
 import type { LogLimiter } from '../log-limit';
 import type { WorkScheduler } from '../userptr/worklist';
-import { PAGE_SIZE } from '../memory/client-memory';
+import { pageUp } from '../memory/client-memory';
 import type { DeviceProfile } from './profile';
 import type { Context, Fpriv, VirtgpuFile } from './fpriv';
 
@@ -69,7 +69,7 @@ export class Vgdev {
   }
 
   allocResId(): number { return this.nextResId++; }
-  allocGuestAddr(bytes: number): number { const a = this.nextGuestAddr; this.nextGuestAddr += Math.ceil(bytes / PAGE_SIZE) * PAGE_SIZE; return a; }
+  allocGuestAddr(bytes: number): number { const a = this.nextGuestAddr; this.nextGuestAddr += pageUp(bytes); return a; }
   allocUserptrId(): number { return this.nextUserptrId++; }
 
   /** The file's context, creating the default one when the device is 3D capable (virtio_gpu_create_context). */
