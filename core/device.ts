@@ -75,12 +75,9 @@ export class Device {
     this.table = virtgpuTable;
   }
 
-  get mode(): Mode { return this.vg.mode; }
-  get profile(): DeviceProfile { return this.vg.profile; }
-  get host(): Host { return this.vg.host; }
+  /** Running totals, pinned pages and the trace sink (settable) of the driver state. */
   get stats(): Stats { return this.vg.stats; }
   get pins(): number { return this.vg.pins; }
-  get logger(): LogLimiter { return this.vg.logger; }
   get trace(): ((ev: TraceEvent) => void) | undefined { return this.vg.trace; }
   set trace(t: ((ev: TraceEvent) => void) | undefined) { this.vg.trace = t; }
 
