@@ -1,6 +1,7 @@
 // bench/core: userptr creates/s and dedup lookups/s with 1k and 100k live userptrs, heap bytes per live userptr.
 // Baseline in the same run: a GETPARAM round trip through the same dispatcher (the cheapest ioctl).
-import { createDevice, RecordingHost, SimMachine, PROT_RW, type SimProcess, type DrmFile } from '../core';
+import { createDevice, RecordingHost, type DeviceFile } from '../core';
+import { SimMachine, PROT_RW, type SimProcess } from '../core/testing';
 import { header, table, timePerCall } from './lib/measure';
 
 const PG = 4096;

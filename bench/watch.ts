@@ -11,7 +11,7 @@
 //     mappings only (uffd covers the range).
 // Run: node dist/bench/watch.js [--quick]
 import { performance } from 'perf_hooks';
-import { createDevice, RecordingHost, type DrmFile } from '../core';
+import { createDevice, RecordingHost, type DeviceFile } from '../core';
 import { loadUffd } from '../uffd/load';
 import { createOwnUffd } from '../uffd/acquire';
 import { UffdWatcher } from '../uffd/uffd-watcher';
@@ -47,7 +47,7 @@ async function munmapToDeleted(n: number, pages: number): Promise<Sample> {
   let wake: (() => void) | null = null;
   const provider = createClientProvider({ watch: 'auto', procIntervalMs: 0, onPending: (pid) => { dev.service(pid); wake?.(); } });
   const dev = createDevice({ host: new RecordingHost(1000), clients: provider });
-  const f: DrmFile = dev.open(ME);
+  const f: DeviceFile = dev.open(ME);
   const params = Buffer.alloc(16); params.writeBigUInt64LE(1n, 0); params.writeBigUInt64LE(8n, 8);
   const ci = Buffer.alloc(16); ci.writeUInt32LE(1, 0); ci.writeBigUInt64LE(BigInt(u.bufferAddress(params)), 8);
   if (f.ioctl(ME, CONTEXT_INIT, ci).result !== 0) throw new Error('context init');
@@ -67,7 +67,7 @@ async function munmapToDeleted(n: number, pages: number): Promise<Sample> {
     const t1 = now();
     wake = null;
     if (!R.refill(a, pages * PG)) throw new Error('the munmapped range was taken by another mapping');
-    if (f.handles.get(handle)) throw new Error('handle still alive after service()');
+    if (f.drm.handles.get(handle)) throw new Error('handle still alive after service()');
     if (i >= 50) lat.push((t1 - t0) * 1000);
   }
   f.close();

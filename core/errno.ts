@@ -50,5 +50,4 @@ export function errnoOf(n: number): Errno {
 /** Linux errnos are 1..4095 (MAX_ERRNO); anything else must never reach a reply. */
 export const MAX_ERRNO = 4095;
 
-export type Result<T> = T | Errno;
 export function isErr(x: unknown): x is Errno { return x instanceof Errno; }

@@ -1,6 +1,6 @@
 // core/: the virtio-gpu driver model with userptr + notifier semantics. Pure TypeScript, no I/O.
-export { createDevice, Device, type DeviceOptions, type Mode, type TransportCaps, type Counts, type Stats } from './device';
-export { DrmFile, type Context } from './drm/file';
+export { createDevice, Device, DeviceFile, type DeviceOptions, type Mode, type TransportCaps, type Counts, type Stats } from './device';
+export type { Context } from './virtgpu/fpriv';
 export { IoctlTable, cmdOf, type IoctlRow, type IoctlResult, type IoctlCtx, type Range, type PointerPlan, type Preparation } from './drm/dispatch';
 export * from './errno';
 export * as ioc from './abi/ioc';
@@ -13,8 +13,7 @@ export type { Host, HostCommand, HostCommandName, MemEntry, Box } from './host/h
 export { RecordingHost, digestCommand, HOST_HEAD_BYTES, HOST_LIST_KEEP, type Recorded, type RecordedCommand, type SubmitDigest, type BlobDigest } from './host/recording-host';
 export * from './memory/client-memory';
 export { captureRange, diffRange, protKey, type RangeState } from './memory/range-diff';
-export { SimMachine, SimProcess, SimObject, SimEvents, simProvider, PROT_R, PROT_RW, PROT_NONE, type Prot } from './memory/sim-memory';
-export { DeferredScheduler, immediateScheduler, type WorkScheduler } from './userptr/worklist';
+export { immediateScheduler, type WorkScheduler } from './userptr/worklist';
 export { USERPTR_EXISTS } from './userptr/create';
 export type { Snapshot, FileSnap, HandleSnap, UserptrSnap, HostSnap } from './snapshot';
 export type { TraceEvent } from './trace-events';

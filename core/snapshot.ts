@@ -1,6 +1,9 @@
 // Read-only introspection of a device, for tests, the CLI and traces.
-import type { Device, Counts, Stats } from './device';
+import type { Client } from './client';
+import type { VirtgpuFile } from './virtgpu/fpriv';
+import type { Stats, Vgdev } from './virtgpu/vgdev';
 
+export interface Counts { files: number; clients: number; handles: number; resources: number; pins: number; registrations: number; queued: number; contexts: number }
 export interface UserptrSnap { start: number; last: number; origStart: number; npages: number; op: string | null; queued: boolean; inRelease: boolean; valid: boolean; registered: [number, number] | null; rdonly: boolean }
 export interface HandleSnap { handle: number; resId: number; kind: string; size: number; blobMem: number; blobFlags: number; userptr?: UserptrSnap }
 export interface FileSnap { id: number; pid: number; clients: number[]; ctx: { id: number; capsetId: number; numRings: number; debugName: string } | null; handles: HandleSnap[]; queued: number }
@@ -8,9 +11,9 @@ export interface FileSnap { id: number; pid: number; clients: number[]; ctx: { i
 export interface HostSnap { retainedBytes: number }
 export interface Snapshot { mode: string; profile: string; counts: Counts; stats: Stats; host: HostSnap; files: FileSnap[]; clients: { pid: number; refs: number; registrations: number }[] }
 
-export function snapshotDevice(d: Device): Snapshot {
+export function snapshotDevice(d: Vgdev, openFiles: Iterable<VirtgpuFile>, liveClients: Iterable<Client>, counts: Counts): Snapshot {
   const files: FileSnap[] = [];
-  for (const f of d.files) {
+  for (const f of openFiles) {
     const handles: HandleSnap[] = [];
     for (const h of f.handles.sortedHandles()) {
       const bo = f.handles.get(h)!;
@@ -20,8 +23,9 @@ export function snapshotDevice(d: Device): Snapshot {
         userptr: u ? { start: u.start, last: u.last, origStart: u.origStart, npages: u.npages, op: u.op, queued: u.queued, inRelease: u.inRelease, valid: u.valid, registered: u.regLast >= 0 ? [u.regStart, u.regLast] : null, rdonly: u.rdonly } : undefined,
       });
     }
-    files.push({ id: f.id, pid: f.opener.pid, clients: [...f.clients].map((c) => c.pid), ctx: f.ctx ? { id: f.ctx.id, capsetId: f.ctx.capsetId, numRings: f.ctx.numRings, debugName: f.ctx.debugName } : null, handles, queued: f.work.length });
+    const ctx = f.priv.ctx;
+    files.push({ id: f.id, pid: f.opener.pid, clients: [...f.clients].map((c) => c.pid), ctx: ctx ? { id: ctx.id, capsetId: ctx.capsetId, numRings: ctx.numRings, debugName: ctx.debugName } : null, handles, queued: f.priv.work.length });
   }
-  const clients = [...d.clients.values()].map((c) => ({ pid: c.pid, refs: c.refs, registrations: c.events.registrations() }));
-  return { mode: d.mode, profile: d.profile.name, counts: d.counts(), stats: { ...d.stats }, host: { retainedBytes: d.host.retainedBytes?.() ?? 0 }, files, clients };
+  const clients = [...liveClients].map((c) => ({ pid: c.pid, refs: c.refs, registrations: c.events.registrations() }));
+  return { mode: d.mode, profile: d.profile.name, counts, stats: { ...d.stats }, host: { retainedBytes: d.host.retainedBytes?.() ?? 0 }, files, clients };
 }

@@ -14,7 +14,6 @@ export function IOC(dir: number, type: number, nr: number, size: number): number
   if (size > IOC_SIZEMASK) throw new RangeError(`ioctl size ${size} does not fit _IOC`);
   return ((dir << 30) | (size << 16) | (type << 8) | nr) >>> 0;
 }
-export const IOC_DIR = (cmd: number): number => (cmd >>> 30) & 3;
 export const IOC_SIZE = (cmd: number): number => (cmd >>> 16) & IOC_SIZEMASK;
 export const IOC_TYPE = (cmd: number): number => (cmd >>> 8) & 0xff;
 export const IOC_NR = (cmd: number): number => cmd & 0xff;

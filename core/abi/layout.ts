@@ -27,7 +27,6 @@ export const u32 = scalar<number>('u32', 4, 'Uint32', (d, o) => d.getUint32(o, L
 export const i32 = scalar<number>('i32', 4, 'Int32', (d, o) => d.getInt32(o, LE), (d, o, v) => d.setInt32(o, v, LE), 0);
 /** u64 stays a bigint at the codec edge; addresses are converted once with `addrOf` (core/memory/client-memory.ts). */
 export const u64 = scalar<bigint>('u64', 8, 'BigUint64', (d, o) => d.getBigUint64(o, LE), (d, o, v) => d.setBigUint64(o, v, LE), 0n, hex);
-export const i64 = scalar<bigint>('i64', 8, 'BigInt64', (d, o) => d.getBigInt64(o, LE), (d, o, v) => d.setBigInt64(o, v, LE), 0n);
 
 /** Padding: decodes to nothing, encode leaves the caller's bytes as they were (the kernel copies them back untouched). */
 export interface PadType extends FieldType<undefined> { readonly kind: 'pad' }

@@ -22,12 +22,10 @@ export const drm_virtgpu_resource_create_blob = struct('drm_virtgpu_resource_cre
   blob_mem: u32, blob_flags: u32, bo_handle: u32, res_handle: u32, size: u64, pad: pad(4, 4), cmd_size: u32,
   cmd: u64, blob_id: u64, userptr: u64, offset: u64,
 });
-/** Upstream (48-byte) and later-revision (56-byte) callers: the dispatcher zero-fills the rest (spec §2). */
-export const CREATE_BLOB_UPSTREAM_SIZE = 48;
-export const CREATE_BLOB_V2_SIZE = 56;
 export const drm_virtgpu_context_set_param = struct('drm_virtgpu_context_set_param', { param: u64, value: u64 });
 export const drm_virtgpu_context_init = struct('drm_virtgpu_context_init', { num_params: u32, pad: pad(4, 4), ctx_set_params: u64 });
 
+/** Driver ioctl nrs, relative to DRM_COMMAND_BASE (core/abi/ioc.ts). */
 export const DRM_VIRTGPU_MAP = 0x01;
 export const DRM_VIRTGPU_EXECBUFFER = 0x02;
 export const DRM_VIRTGPU_GETPARAM = 0x03;
@@ -84,6 +82,3 @@ export const VIRTIO_GPU_CAPSET_HSAKMT = 8;
 export const virtio_gpu_hsakmt_capset = struct('virtio_gpu_hsakmt_capset', {
   wire_format_version: u32, version_major: u32, version_minor: u32, version_patchlevel: u32, context_type: u32, pad: pad(4, 4),
 });
-
-/** Driver ioctl nrs are DRM_COMMAND_BASE + DRM_VIRTGPU_*. */
-export const DRM_COMMAND_BASE_OFFSET = 0x40;

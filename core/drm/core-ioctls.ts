@@ -1,8 +1,10 @@
 // Core DRM ioctls a render node serves: VERSION, GEM_CLOSE, GET_CAP.
-import { EFAULT, EINVAL, isErr } from '../errno';
+import { EFAULT, EINVAL } from '../errno';
 import { IOC_READ, IOC_WRITE } from '../abi/ioc';
 import { drm_gem_close, drm_get_cap, drm_version, DRM_CAP_PRIME, DRM_CAP_SYNCOBJ, DRM_CAP_SYNCOBJ_TIMELINE, DRM_CAP_TIMESTAMP_MONOTONIC, DRM_NR_GEM_CLOSE, DRM_NR_GET_CAP, DRM_NR_VERSION, DRM_PRIME_CAP_EXPORT, DRM_PRIME_CAP_IMPORT } from '../abi/drm';
-import { defineRow, type Range } from './dispatch';
+import { defineRow, type IoctlCtx, type Range } from './dispatch';
+import type { GemDriver } from './gem';
+import { addrOf } from '../memory/client-memory';
 
 export const DRIVER = { major: 0, minor: 1, patch: 0, name: 'virtio_gpu', date: '0', desc: 'virtio GPU' } as const;
 const enc = new TextEncoder();
@@ -21,9 +23,9 @@ export const versionRow = defineRow({
   pointers: (a) => {
     const out: Range[] = [];
     const n = copyLen(a.name_len, a.name, NAME), d = copyLen(a.date_len, a.date, DATE), e = copyLen(a.desc_len, a.desc, DESC);
-    if (n) out.push({ addr: Number(a.name), len: n });
-    if (d) out.push({ addr: Number(a.date), len: d });
-    if (e) out.push({ addr: Number(a.desc), len: e });
+    if (n) out.push({ addr: addrOf(a.name), len: n });
+    if (d) out.push({ addr: addrOf(a.date), len: d });
+    if (e) out.push({ addr: addrOf(a.desc), len: e });
     return { in: [], out };
   },
   // Written out field by field: this is the no-op every benchmark and libdrm's drmGetVersion call.
@@ -31,9 +33,9 @@ export const versionRow = defineRow({
     a.version_major = DRIVER.major; a.version_minor = DRIVER.minor; a.version_patchlevel = DRIVER.patch;
     const n = copyLen(a.name_len, a.name, NAME), d = copyLen(a.date_len, a.date, DATE), e = copyLen(a.desc_len, a.desc, DESC);
     a.name_len = NAME_LEN; a.date_len = DATE_LEN; a.desc_len = DESC_LEN; // always the true lengths
-    if (n && user.write(Number(a.name), NAME.subarray(0, n))) return EFAULT;
-    if (d && user.write(Number(a.date), DATE.subarray(0, d))) return EFAULT;
-    if (e && user.write(Number(a.desc), DESC.subarray(0, e))) return EFAULT;
+    if (n && user.write(addrOf(a.name), NAME.subarray(0, n))) return EFAULT;
+    if (d && user.write(addrOf(a.date), DATE.subarray(0, d))) return EFAULT;
+    if (e && user.write(addrOf(a.desc), DESC.subarray(0, e))) return EFAULT;
     return 0;
   },
 });
@@ -41,10 +43,10 @@ export const versionRow = defineRow({
 export const gemCloseRow = defineRow({
   nr: DRM_NR_GEM_CLOSE, name: 'DRM_IOCTL_GEM_CLOSE', layout: drm_gem_close, dir: IOC_WRITE, renderAllow: true,
   errnos: [EINVAL],
-  handler: ({ file }, a) => {
+  handler: ({ dev, file }: IoctlCtx<GemDriver>, a) => {
     const bo = file.handles.get(a.handle);
     if (!bo) return EINVAL;
-    file.device.gemClose(file, bo);
+    dev.gemClose(file, bo);
     return 0;
   },
 });
@@ -63,4 +65,3 @@ export const getCapRow = defineRow({
     return 0;
   },
 });
-void isErr;

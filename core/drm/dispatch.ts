@@ -10,14 +10,16 @@ import type { Client } from '../client';
 export interface Range { addr: number; len: number }
 export interface PointerPlan { in: Range[]; out: Range[] }
 
-export interface IoctlCtx {
-  readonly file: DrmFile;
+/** What a handler gets besides its struct (the kernel's dev, file): `D` the driver state, `P` its per-file state. */
+export interface IoctlCtx<D = any, P = any> {
+  readonly dev: D;
+  readonly file: DrmFile<P>;
   readonly client: Client;
   readonly user: UserCopy;
 }
 
 /** One row of an ioctl table, like DRM_IOCTL_DEF_DRV: the struct layout drives sizes, the number and the trace. */
-export interface IoctlRow<T = any> {
+export interface IoctlRow<T = any, C extends IoctlCtx = IoctlCtx> {
   readonly nr: number;
   readonly name: string;
   readonly layout: Struct<T>;
@@ -27,10 +29,10 @@ export interface IoctlRow<T = any> {
   /** Every errno the handler may return (asserted by tests). */
   readonly errnos: readonly Errno[];
   /** Embedded user ranges the handler will read/write, from the struct (+ what `user` can already read): CUSE RETRY. */
-  readonly pointers?: (args: T, ctx: IoctlCtx) => PointerPlan;
-  readonly handler: (ctx: IoctlCtx, args: T) => number | Errno;
+  readonly pointers?: (args: T, ctx: C) => PointerPlan;
+  readonly handler: (ctx: C, args: T) => number | Errno;
   /** Long work the handler would do that may run beforehand in bounded steps (Device.prepare); null: none. */
-  readonly prepare?: (ctx: IoctlCtx, args: T) => Preparation | null;
+  readonly prepare?: (ctx: C, args: T) => Preparation | null;
 }
 
 /**
@@ -40,7 +42,7 @@ export interface IoctlRow<T = any> {
  */
 export interface Preparation { step(): boolean }
 
-export function defineRow<T>(row: IoctlRow<T>): IoctlRow<T> { return row; }
+export function defineRow<T, C extends IoctlCtx = IoctlCtx>(row: IoctlRow<T, C>): IoctlRow<T, C> { return row; }
 export function cmdOf(row: IoctlRow): number { return IOC(row.dir, DRM_IOCTL_BASE, row.nr, row.layout.size); }
 
 export interface Negotiated { row: IoctlRow; inSize: number; outSize: number; ksize: number }
@@ -50,7 +52,7 @@ const EMPTY = new Uint8Array(0);
 
 export class IoctlTable {
   private readonly rows: (IoctlRow | undefined)[] = new Array(256);
-  constructor(rows: IoctlRow[]) {
+  constructor(rows: readonly IoctlRow<any, any>[]) {
     for (const r of rows) {
       if (this.rows[r.nr]) throw new Error(`ioctl nr 0x${r.nr.toString(16)} defined twice`);
       this.rows[r.nr] = r;

@@ -2,11 +2,19 @@
 import type { DrmFile } from './file';
 import type { Userptr } from '../userptr/userptr';
 
-/** Per-kind operations (virtgpu_object.c style): kind checks compare this object, never flag bits. */
-export interface BoKind {
+/**
+ * Per-kind operations (virtgpu_object.c style): kind checks compare this object, never flag bits. `D` is the driver
+ * state and `P` the driver's per-file state the kind's release works on.
+ */
+export interface BoKind<D = any, P = any> {
   readonly name: 'guest' | 'host3d' | 'userptr' | 'resource3d';
   /** Undo what creation did beyond the resource id (pins, registrations). Called once, before RESOURCE_UNREF. */
-  release(bo: GemObject): void;
+  release(dev: D, file: DrmFile<P>, bo: GemObject): void;
+}
+
+/** What the core GEM ioctls need from the driver (drm_gem_handle_delete → the object's close and free). */
+export interface GemDriver {
+  gemClose(file: DrmFile, bo: GemObject): void;
 }
 
 export class GemObject {
@@ -14,7 +22,6 @@ export class GemObject {
   deleted = false;
   userptr: Userptr | null = null;
   constructor(
-    readonly file: DrmFile,
     readonly kind: BoKind,
     readonly resId: number,
     /** Bytes as RESOURCE_INFO reports them (page aligned for guest memory). */

@@ -1,4 +1,4 @@
-// The default host: no GPU, an ordered log of every command with its fields (the mock the brief allows).
+// The default host: no GPU, an ordered log of every command with its fields (the only mock: it stands for the GPU).
 // The log keeps digests, never a client's payload: a SUBMIT_3D's command bytes become size + SHA-256 + the first
 // HOST_HEAD_BYTES, long lists (BO handles, a blob's page entries) keep their first HOST_LIST_KEEP items and a count.
 // The full commands go to `onCommand` (the --trace sink writes them out and keeps nothing). What the log holds of

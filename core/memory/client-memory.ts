@@ -4,7 +4,6 @@
 import type { Errno } from '../errno';
 
 export const PAGE_SIZE = 4096;
-export const PAGE_SHIFT = 12;
 /** End of the x86-64 user address space (TASK_SIZE_MAX): a userptr range must end at or below it. */
 export const USER_ADDR_END = 0x7ffffffff000;
 /** Frame value for "page not present" (pagemap's present bit clear). */
@@ -12,7 +11,9 @@ export const NOT_PRESENT = 0;
 
 /** u64 from the uAPI → number. Values ≥ 2^53 lose precision but stay far above USER_ADDR_END, so range checks still fail them. */
 export function addrOf(v: bigint): number { return Number(v); }
+/** The page holding address `a` (PAGE_ALIGN_DOWN), and `n` rounded up to whole pages (PAGE_ALIGN). */
 export const pageDown = (a: number): number => a - (a % PAGE_SIZE);
+export const pageUp = (n: number): number => Math.ceil(n / PAGE_SIZE) * PAGE_SIZE;
 
 /** copy_from_user / copy_to_user for one ioctl's embedded pointers. */
 export interface UserCopy {

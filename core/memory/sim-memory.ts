@@ -3,7 +3,7 @@
 // userfaultfd reader does) and mprotect comes from the /proc checker; in 'proc' mode everything is the /proc
 // diff (range-diff.ts), computed at drain() like the real ProcWatcher at ioctl entry.
 import { EFAULT, ENOMEM, type Errno } from '../errno';
-import { NOT_PRESENT, PAGE_SIZE, USER_ADDR_END, type ClientEnv, type ClientMemory, type Mapping, type NotifierEvent, type NotifierSource, type Backing } from './client-memory';
+import { NOT_PRESENT, PAGE_SIZE, pageDown, pageUp, USER_ADDR_END, type ClientEnv, type ClientMemory, type Mapping, type NotifierEvent, type NotifierSource, type Backing } from './client-memory';
 import { captureRange, diffRange, type RangeState } from './range-diff';
 
 export interface Prot { read: boolean; write: boolean; exec: boolean }
@@ -106,7 +106,7 @@ export class SimProcess implements ClientMemory {
       const off = v.start - addr;
       if (off >= keepLen) continue;
       const nv: Vma = { ...v, start: dst + off, end: dst + Math.min(v.end - addr, keepLen), pgoff: v.pgoff };
-      this.insertVmaRaw(nv);
+      this.insertVma(nv);
     }
     for (let a = addr; a < addr + keepLen; a += PAGE_SIZE) { const p = this.pages.get(a); if (p) { this.pages.set(dst + (a - addr), p); this.pages.delete(a); } }
     if (newSize > keepLen) this.insertVma({ ...moved[moved.length - 1], start: dst + keepLen, end: dst + newSize });
@@ -126,7 +126,7 @@ export class SimProcess implements ClientMemory {
 
   /** Touch pages (fault them in; a write breaks copy-on-write: a silent frame change, no event). */
   touch(addr: number, len: number, write = true): Errno | undefined {
-    for (let a = addr - (addr % PAGE_SIZE); a < addr + len; a += PAGE_SIZE) {
+    for (let a = pageDown(addr); a < addr + len; a += PAGE_SIZE) {
       const e = this.fault(a, write);
       if (e) return e;
     }
@@ -169,7 +169,7 @@ export class SimProcess implements ClientMemory {
     const out = new Uint8Array(len);
     for (let off = 0; off < len;) {
       const a = addr + off;
-      const pa = a - (a % PAGE_SIZE);
+      const pa = pageDown(a);
       const v = this.vmaAt(pa);
       if (!v || !v.prot.read || this.fault(pa, false)) return EFAULT;
       const n = Math.min(len - off, pa + PAGE_SIZE - a);
@@ -183,7 +183,7 @@ export class SimProcess implements ClientMemory {
   write(addr: number, data: Uint8Array): Errno | undefined {
     for (let off = 0; off < data.length;) {
       const a = addr + off;
-      const pa = a - (a % PAGE_SIZE);
+      const pa = pageDown(a);
       const v = this.vmaAt(pa);
       if (!v || !v.prot.write || this.fault(pa, true)) return EFAULT;
       const n = Math.min(data.length - off, pa + PAGE_SIZE - a);
@@ -234,15 +234,14 @@ export class SimProcess implements ClientMemory {
     return undefined;
   }
 
-  private insertVma(v: Vma): void { this.insertVmaRaw(v); }
-  private insertVmaRaw(v: Vma): void { this.vmas.push(v); this.vmas.sort((x, y) => x.start - y.start); }
+  private insertVma(v: Vma): void { this.vmas.push(v); this.vmas.sort((x, y) => x.start - y.start); }
 
   private splitAt(a: number): void {
     const v = this.vmaAt(a);
     if (!v || v.start === a) return;
     const right: Vma = { ...v, prot: { ...v.prot }, start: a, pgoff: v.pgoff + (a - v.start) / PAGE_SIZE };
     v.end = a;
-    this.insertVmaRaw(right);
+    this.insertVma(right);
   }
 
   private unmapRange(s: number, e: number, event: boolean): void {
@@ -307,7 +306,6 @@ export class SimEvents implements NotifierSource {
 }
 const EMPTY: readonly NotifierEvent[] = Object.freeze([]);
 
-function pageUp(n: number): number { return Math.ceil(n / PAGE_SIZE) * PAGE_SIZE; }
 
 /** A ClientProvider over a SimMachine: each pid gets (or creates) a SimProcess. */
 export function simProvider(machine: SimMachine, procs: Map<number, SimProcess>) {

@@ -1,13 +1,15 @@
 // RESOURCE_CREATE_BLOB on the userptr path (spec §3 steps 2–6): context check, range, flush + dedup (+3), pin, create.
 import { EFAULT, EINVAL, ENOMEM, type Errno, isErr } from '../errno';
-import type { IoctlCtx } from '../drm/dispatch';
 import type { GemObject, BoKind } from '../drm/gem';
-import { NOT_PRESENT, PAGE_SIZE, USER_ADDR_END, type ClientMemory, type Mapping } from '../memory/client-memory';
+import type { Client } from '../client';
+import { addrOf, NOT_PRESENT, pageDown, PAGE_SIZE, USER_ADDR_END, type ClientMemory, type Mapping } from '../memory/client-memory';
 import type { MemEntry } from '../host/host';
+import { KMALLOC_MAX } from '../abi/limits';
 import { VIRTGPU_BLOB_FLAG_USERPTR_RDONLY, VIRTGPU_BLOB_MEM_GUEST, VIRTIO_GPU_CAPSET_HSAKMT } from '../abi/virtgpu';
+import type { Fpriv } from '../virtgpu/fpriv';
+import type { Vgdev, VirtgpuCtx } from '../virtgpu/vgdev';
 import { Userptr } from './userptr';
-import { unregister, syncRegistration } from './notifier';
-import { KMALLOC_MAX } from '../virtgpu/execbuf';
+import { unregister, syncFile, syncRegistration } from './notifier';
 
 /** v1's "already exists" return value, which the HSAKMT UMD relies on. */
 export const USERPTR_EXISTS = 3;
@@ -15,30 +17,29 @@ export const USERPTR_EXISTS = 3;
 export interface UserptrArgs { blobMem: number; blobFlags: number; blobId: bigint; size: bigint; userptr: bigint }
 export interface UserptrOut { handle: number; resId: number; offset?: bigint }
 
-const userptrKind: BoKind = {
+const userptrKind: BoKind<Vgdev, Fpriv> = {
   name: 'userptr',
-  release(bo: GemObject): void {
+  release(dev, file, bo): void {
     const u = bo.userptr;
     if (!u) return;
     u.deleted = true;
-    bo.file.tree.remove(u);
-    bo.file.device.pins -= u.npages;
+    file.priv.tree.remove(u);
+    dev.pins -= u.npages;
     unregister(u); // last: it talks to a watcher of a process that may be gone
   },
 };
 export function isUserptr(bo: GemObject): boolean { return bo.kind === userptrKind; }
 
-export function createUserptr(ctx: IoctlCtx, a: UserptrArgs): UserptrOut | Errno {
-  const { file: f, client } = ctx;
-  const dev = f.device;
+export function createUserptr(ctx: VirtgpuCtx, a: UserptrArgs): UserptrOut | Errno {
+  const { dev, file: f, client } = ctx;
   // 2-3. Context and range.
-  const r = userptrRange(f, a);
+  const r = userptrRange(f.priv, a);
   if (isErr(r)) return r;
   const { uaddr, size, start, npages } = r;
   // 4. Flush, then dedup against valid userptrs of this file (and this process) that contain the range.
   if (dev.mode === 'notifier') {
-    dev.flush(f);
-    const hit = findContaining(f.tree.overlapping(uaddr, uaddr + size - 1), client, uaddr, uaddr + size - 1);
+    syncFile(dev, f, client);
+    const hit = findContaining(f.priv.tree.overlapping(uaddr, uaddr + size - 1), client, uaddr, uaddr + size - 1);
     if (hit) {
       dev.stats.userptrsDeduped++;
       return { handle: hit.bo.handle, resId: hit.bo.resId, offset: BigInt(start - hit.origStart) };
@@ -50,15 +51,15 @@ export function createUserptr(ctx: IoctlCtx, a: UserptrArgs): UserptrOut | Errno
   if (isErr(pinned)) return pinned;
   // 6. Resource, handle, host commands, tree, watcher.
   const resId = dev.allocResId();
-  const ctxId = a.blobMem === VIRTGPU_BLOB_MEM_GUEST ? 0 : f.ctx!.id;
+  const ctxId = a.blobMem === VIRTGPU_BLOB_MEM_GUEST ? 0 : f.priv.ctx!.id;
   dev.host.submit({ cmd: 'RESOURCE_CREATE_BLOB', resId, ctxId, blobMem: a.blobMem, blobFlags: a.blobFlags, blobId: a.blobId, size: a.size, entries: entriesOf(pinned.frames) });
   const bo = dev.addObject(f, userptrKind, resId, npages * PAGE_SIZE, a.blobMem, a.blobFlags);
-  const u = new Userptr(bo, client, start, npages, rdonly, pinned.frames, pinned.shared);
+  const u = new Userptr(dev.allocUserptrId(), bo, client, start, npages, rdonly, pinned.frames, pinned.shared);
   bo.userptr = u;
   dev.pins += npages;
   dev.stats.userptrsCreated++;
   if (dev.mode === 'notifier') {
-    f.tree.insert(u);
+    f.priv.tree.insert(u);
     syncRegistration(u);
   }
   return { handle: bo.handle, resId };
@@ -67,14 +68,14 @@ export function createUserptr(ctx: IoctlCtx, a: UserptrArgs): UserptrOut | Errno
 interface UserptrRange { uaddr: number; size: number; start: number; npages: number }
 
 /** Steps 2-3: an HSAKMT context, then the range (bigint: the u64 sum must not wrap). */
-function userptrRange(f: IoctlCtx['file'], a: UserptrArgs): UserptrRange | Errno {
+function userptrRange(p: Fpriv, a: UserptrArgs): UserptrRange | Errno {
   // 2. v1 only sets up userptr state for HSAKMT contexts [decision: EINVAL instead of hanging].
-  if (!f.ctx || f.ctx.capsetId !== VIRTIO_GPU_CAPSET_HSAKMT) return EINVAL;
+  if (!p.ctx || p.ctx.capsetId !== VIRTIO_GPU_CAPSET_HSAKMT) return EINVAL;
   if (a.size === 0n) return EINVAL;
   if (a.userptr + a.size > BigInt(USER_ADDR_END)) return EFAULT;
-  const uaddr = Number(a.userptr);
+  const uaddr = addrOf(a.userptr);
   const size = Number(a.size);
-  const start = uaddr - (uaddr % PAGE_SIZE);
+  const start = pageDown(uaddr);
   return { uaddr, size, start, npages: Math.ceil(((uaddr % PAGE_SIZE) + size) / PAGE_SIZE) };
 }
 
@@ -104,8 +105,8 @@ export class PinPreparation {
 }
 
 /** A preparation for a create that would fault in at least PREPARE_MIN_PAGES pinnable pages; null otherwise. */
-export function preparePin(ctx: IoctlCtx, a: UserptrArgs): PinPreparation | null {
-  const r = userptrRange(ctx.file, a);
+export function preparePin(ctx: VirtgpuCtx, a: UserptrArgs): PinPreparation | null {
+  const r = userptrRange(ctx.file.priv, a);
   if (isErr(r) || r.npages < PREPARE_MIN_PAGES) return null;
   const rdonly = (a.blobFlags & VIRTGPU_BLOB_FLAG_USERPTR_RDONLY) !== 0;
   if (isErr(pinnableRange(ctx.client.memory, r.start, r.npages, rdonly))) return null;
@@ -113,7 +114,7 @@ export function preparePin(ctx: IoctlCtx, a: UserptrArgs): PinPreparation | null
 }
 
 /** Dedup choice among containing valid userptrs: lowest start, then lowest last, then oldest. */
-function findContaining(cands: Userptr[], client: IoctlCtx['client'], lo: number, hi: number): Userptr | null {
+function findContaining(cands: Userptr[], client: Client, lo: number, hi: number): Userptr | null {
   let best: Userptr | null = null;
   for (const u of cands) {
     if (!u.valid || u.client !== client || u.start > lo || u.last < hi) continue;

@@ -1,55 +1,89 @@
-// Invalidate → work list → worker (spec §4–§6): what stands in for the MMU notifier and its work item.
-import type { DrmFile } from '../drm/file';
+// Drain → invalidate → work list → worker (spec §4–§6): what stands in for the MMU notifier and its work item.
 import type { Client } from '../client';
 import type { NotifierEvent } from '../memory/client-memory';
-import { NOT_PRESENT, PAGE_SIZE } from '../memory/client-memory';
+import { NOT_PRESENT, PAGE_SIZE, pageDown, pageUp } from '../memory/client-memory';
+import type { VirtgpuFile } from '../virtgpu/fpriv';
+import type { Vgdev } from '../virtgpu/vgdev';
 import type { Userptr } from './userptr';
 import { split } from './split';
 
+/**
+ * The one door of "drain, then work": drain the clients' pending events into the work lists of the files holding
+ * their userptrs, then run the worker of each of `files`. Ioctl entry, watcher wake-ups, create and close use it.
+ */
+export function sync(dev: Vgdev, clients: Iterable<Client>, files: Iterable<VirtgpuFile>): void {
+  for (const c of clients) drainInto(dev, c);
+  for (const f of files) runWorker(dev, f);
+}
+
+/**
+ * The flush of create (spec §3 step 4): the file's work done and its clients' events seen. The caller was drained
+ * and its files worked at this ioctl's entry when the scheduler ran the worker there: only the other clients are left.
+ */
+export function syncFile(dev: Vgdev, f: VirtgpuFile, caller: Client): void {
+  sync(dev, dev.scheduler.runAtEntry() ? [...f.clients].filter((c) => c !== caller) : f.clients, [f]);
+}
+
+/** The client's files in open order (deterministic host command order across files). */
+export function filesOf(c: Client): Iterable<VirtgpuFile> {
+  if (c.files.size < 2) return c.files;
+  return [...c.files].sort((a, b) => a.id - b.id);
+}
+
+/** Drain a client's pending events into the work lists of every file holding its userptrs. */
+function drainInto(dev: Vgdev, c: Client): void {
+  const evs = c.events.drain();
+  if (evs.length === 0) return;
+  dev.stats.notifierEvents += evs.length;
+  for (const ev of evs) dev.trace?.({ t: 'notifier', pid: c.pid, event: ev.event, start: ev.start, end: ev.end, removed: ev.removed, note: ev.note });
+  if (dev.mode !== 'notifier') return;
+  for (const f of filesOf(c)) applyEvents(dev, f, c, evs);
+}
+
 /** Route a client's drained events to the userptrs of this file that the client created. */
-export function applyEvents(f: DrmFile, c: Client, evs: readonly NotifierEvent[]): void {
+function applyEvents(dev: Vgdev, f: VirtgpuFile, c: Client, evs: readonly NotifierEvent[]): void {
   for (const ev of evs) {
     if (ev.event === 'RELEASE') continue; // exit/exec: ignored, as in the series
     if (ev.end <= ev.start) continue;
-    for (const u of f.tree.overlapping(ev.start, ev.end - 1)) {
+    for (const u of f.priv.tree.overlapping(ev.start, ev.end - 1)) {
       if (u.client !== c || u.deleted) continue;
-      invalidate(f, u, ev);
+      invalidate(dev, f, u, ev);
     }
   }
 }
 
 /** The invalidate handler for one userptr (never runs the work itself). */
-export function invalidate(f: DrmFile, u: Userptr, ev: NotifierEvent): void {
+function invalidate(dev: Vgdev, f: VirtgpuFile, u: Userptr, ev: NotifierEvent): void {
   // Clip to the userptr's *current* range, page aligned.
-  const s = Math.max(ev.start - (ev.start % PAGE_SIZE), u.start);
-  const e = Math.min(Math.ceil(ev.end / PAGE_SIZE) * PAGE_SIZE, u.last + 1);
+  const s = Math.max(pageDown(ev.start), u.start);
+  const e = Math.min(pageUp(ev.end), u.last + 1);
   if (e <= s) return;
-  const trace = f.device.trace;
+  const trace = dev.trace;
   if (u.queued && u.op === 'UNMAP') { trace?.({ t: 'notifier', pid: u.client.pid, event: ev.event, start: s, end: e, file: f.id, handle: u.bo.handle, action: 'unmap already queued' }); return; }
   if (ev.event === 'UNMAP' || (ev.event === 'CLEAR' && ev.removed)) markRemoved(u, s, e);
   let action: string;
   if (ev.event === 'UNMAP') {
-    action = unmapRange(f, u, s, e);
+    action = unmapRange(dev, f, u, s, e);
   } else {
     if (u.evictEnd > u.evictStart) { u.evictStart = Math.min(u.evictStart, s); u.evictEnd = Math.max(u.evictEnd, e); }
     else { u.evictStart = s; u.evictEnd = e; }
-    f.work.queue(u, 'EVICT');
+    f.priv.work.queue(u, 'EVICT');
     action = 'queue EVICT';
   }
   trace?.({ t: 'notifier', pid: u.client.pid, event: ev.event, start: s, end: e, removed: ev.removed, file: f.id, handle: u.bo.handle, action });
 }
 
 /** UNMAP of [s, e) (already clipped): whole → in_release + UNMAP; part → split + UPDATE. */
-function unmapRange(f: DrmFile, u: Userptr, s: number, e: number): string {
+function unmapRange(dev: Vgdev, f: VirtgpuFile, u: Userptr, s: number, e: number): string {
   if (s <= u.start && e - 1 >= u.last) {
     u.inRelease = true;
-    f.work.queue(u, 'UNMAP');
+    f.priv.work.queue(u, 'UNMAP');
     return 'queue UNMAP';
   }
   split(u, s, e - 1);
-  f.tree.update(u);
-  f.device.stats.userptrsSplit++;
-  f.work.queue(u, 'UPDATE');
+  f.priv.tree.update(u);
+  dev.stats.userptrsSplit++;
+  f.priv.work.queue(u, 'UPDATE');
   return `split to [0x${u.start.toString(16)}, 0x${u.last.toString(16)}], queue UPDATE`;
 }
 
@@ -58,10 +92,11 @@ function markRemoved(u: Userptr, s: number, e: number): void {
   for (let a = s; a < e; a += PAGE_SIZE) u.removed[u.pageIndex(a)] = 1;
 }
 
-/** Run the worker until the list is empty. */
-export function runWorker(f: DrmFile): void {
-  const trace = f.device.trace;
-  for (let u = f.work.shift(); u; u = f.work.shift()) {
+/** Run the worker until the file's list is empty. */
+function runWorker(dev: Vgdev, f: VirtgpuFile): void {
+  const trace = dev.trace;
+  const work = f.priv.work;
+  for (let u = work.shift(); u; u = work.shift()) {
     if (u.deleted) continue; // closed meanwhile: dropped
     const op = u.op;
     let outcome = 'done';
@@ -69,8 +104,8 @@ export function runWorker(f: DrmFile): void {
       case 'UNMAP':
         // Delete the handle only if it still names this object (v1 deletes by number and can hit a reused handle).
         if (f.handles.get(u.bo.handle) === u.bo) {
-          f.device.gemClose(f, u.bo);
-          f.device.stats.userptrsUnmapped++;
+          dev.gemClose(f, u.bo);
+          dev.stats.userptrsUnmapped++;
           outcome = 'handle deleted';
         } else outcome = 'stale: dropped';
         break;
@@ -78,12 +113,12 @@ export function runWorker(f: DrmFile): void {
         u.op = null;
         syncRegistration(u);
         // An EVICT that this UPDATE replaced (coalescing) must still be checked: never keep a stale page.
-        if (u.evictEnd > u.evictStart) outcome = evictCheck(f, u);
+        if (u.evictEnd > u.evictStart) outcome = evictCheck(dev, f, u);
         else outcome = `range [0x${u.start.toString(16)}, 0x${u.last.toString(16)}] re-registered`;
         break;
       case 'EVICT':
         u.op = null;
-        outcome = evictCheck(f, u);
+        outcome = evictCheck(dev, f, u);
         syncRegistration(u);
         break;
       default:
@@ -98,7 +133,7 @@ export function runWorker(f: DrmFile): void {
  * present, or was removed (private: always; shared: if its frame differs), or its frame differs where no
  * userfaultfd reports removals (/proc only). A frame that changed with no removal is updated silently.
  */
-function evictCheck(f: DrmFile, u: Userptr): string {
+function evictCheck(dev: Vgdev, f: VirtgpuFile, u: Userptr): string {
   const s = Math.max(u.evictStart, u.start);
   const e = Math.min(u.evictEnd, u.last + 1);
   u.evictStart = u.evictEnd = 0;
@@ -118,14 +153,14 @@ function evictCheck(f: DrmFile, u: Userptr): string {
   if (!changed) {
     for (let k = 0; k < n; k++) {
       const i = i0 + k;
-      if (cur[k] !== u.frames[i]) { u.frames[i] = cur[k]; f.device.stats.silentFrameUpdates++; }
+      if (cur[k] !== u.frames[i]) { u.frames[i] = cur[k]; dev.stats.silentFrameUpdates++; }
       if (u.removed) u.removed[i] = 0;
     }
     return 'frames unchanged';
   }
   if (u.removed) for (let k = 0; k < n; k++) u.removed[i0 + k] = 0;
-  f.device.stats.userptrsEvicted++;
-  return 'changed: ' + unmapRange(f, u, s, e);
+  dev.stats.userptrsEvicted++;
+  return 'changed: ' + unmapRange(dev, f, u, s, e);
 }
 
 /** Keep the watcher's registration equal to the current range (UPDATE's job; EVICT may have replaced it). */

@@ -6,10 +6,7 @@ import { PAGE_SIZE } from '../memory/client-memory';
 
 export type WorkOp = 'UNMAP' | 'UPDATE' | 'EVICT';
 
-let nextId = 1;
-
 export class Userptr {
-  readonly id = nextId++;
   /** [start, last]: page-aligned, inclusive; shrinks on split. */
   start: number;
   last: number;
@@ -29,6 +26,8 @@ export class Userptr {
   treeKey: [number, number] | null = null;
 
   constructor(
+    /** Unique per device: the key of its registration with the client's watcher, and the age order of dedup. */
+    readonly id: number,
     readonly bo: GemObject,
     readonly client: Client,
     /** align_down(userptr) at creation: the anchor of page indexes and dedup offsets. */

@@ -1,4 +1,5 @@
-// The per-file work list (spec §5): FIFO, each userptr at most once, UNMAP always wins; and its worker.
+// The per-file work list (spec §5): FIFO, each userptr at most once, UNMAP always wins; and when the worker runs.
+// The worker itself is runWorker in notifier.ts.
 import type { Userptr, WorkOp } from './userptr';
 
 export class WorkList {
@@ -37,7 +38,7 @@ export interface WorkScheduler {
 }
 export const immediateScheduler: WorkScheduler = { runAtEntry: () => true };
 
-/** A scheduler that defers the worker until `release()` (or a flush point). For tests of the coalescing rules. */
+/** A scheduler that holds the worker at ioctl entry while `held` (create and close still flush). For tests of the coalescing rules. */
 export class DeferredScheduler implements WorkScheduler {
   held = true;
   runAtEntry(): boolean { return !this.held; }

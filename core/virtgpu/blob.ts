@@ -1,18 +1,17 @@
 // RESOURCE_CREATE_BLOB: verify_blob() (upstream + later-revision rules), then guest / host3d / userptr creation.
-import { EFAULT, EINVAL, type Errno, isErr } from '../errno';
-import { IOC_READ, IOC_WRITE } from '../abi/ioc';
+import { EFAULT, EINVAL, ENOMEM, type Errno, isErr } from '../errno';
 import * as V from '../abi/virtgpu';
-import { defineRow, type IoctlCtx } from '../drm/dispatch';
 import type { BoKind } from '../drm/gem';
+import { addrOf, pageUp } from '../memory/client-memory';
 import { createUserptr, preparePin, USERPTR_EXISTS } from '../userptr/create';
-import { ENOMEM } from '../errno';
+import type { DeviceProfile } from './profile';
+import { driverRow } from './driver-row';
 
 type Blob = ReturnType<typeof V.drm_virtgpu_resource_create_blob.zero>;
 export interface BlobKind { guest: boolean; host3d: boolean; userptr: boolean }
 
 /** Pure checks, before anything happens (spec §3.1); EINVAL on the first failure. */
-export function verifyBlob(ctx: IoctlCtx, a: Blob): BlobKind | Errno {
-  const prof = ctx.file.device.profile;
+export function verifyBlob(prof: DeviceProfile, a: Blob): BlobKind | Errno {
   if (!prof.resourceBlob) return EINVAL;
   if (a.blob_flags & ~V.VIRTGPU_BLOB_FLAG_USE_MASK) return EINVAL;
   if ((a.blob_flags & V.VIRTGPU_BLOB_FLAG_USE_CROSS_DEVICE) && !prof.crossDevice) return EINVAL;
@@ -38,25 +37,18 @@ export function verifyBlob(ctx: IoctlCtx, a: Blob): BlobKind | Errno {
 
 const guestKind: BoKind = { name: 'guest', release: () => undefined };
 const host3dKind: BoKind = { name: 'host3d', release: () => undefined };
-export function isHost3d(kind: BoKind): boolean { return kind === host3dKind; }
-export function isGuestOnly(kind: BoKind): boolean { return kind === guestKind; }
 
-const PAGE = 4096;
-
-export const createBlobRow = defineRow({
-  nr: V.DRM_COMMAND_BASE_OFFSET + V.DRM_VIRTGPU_RESOURCE_CREATE_BLOB, name: 'DRM_IOCTL_VIRTGPU_RESOURCE_CREATE_BLOB', layout: V.drm_virtgpu_resource_create_blob, dir: IOC_READ | IOC_WRITE, renderAllow: true,
-  errnos: [EINVAL, EFAULT, ENOMEM],
-  pointers: (a) => (a.cmd_size && a.blob_mem !== V.VIRTGPU_BLOB_MEM_GUEST ? { in: [{ addr: Number(a.cmd), len: a.cmd_size }], out: [] } : { in: [], out: [] }),
+export const createBlobRow = driverRow('RESOURCE_CREATE_BLOB', V.drm_virtgpu_resource_create_blob, [EINVAL, EFAULT, ENOMEM], {
+  pointers: (a) => (a.cmd_size && a.blob_mem !== V.VIRTGPU_BLOB_MEM_GUEST ? { in: [{ addr: addrOf(a.cmd), len: a.cmd_size }], out: [] } : { in: [], out: [] }),
   prepare: (ctx, a) => {
-    const kind = verifyBlob(ctx, a);
+    const kind = verifyBlob(ctx.dev.profile, a);
     if (isErr(kind) || !kind.userptr) return null;
     return preparePin(ctx, { blobMem: a.blob_mem, blobFlags: a.blob_flags, blobId: a.blob_id, size: a.size, userptr: a.userptr });
   },
   handler: (ctx, a) => {
-    const kind = verifyBlob(ctx, a);
+    const { dev, file: f, client } = ctx;
+    const kind = verifyBlob(dev.profile, a);
     if (isErr(kind)) return kind;
-    const { file: f, client } = ctx;
-    const dev = f.device;
     dev.ensureContext(f, client);
     if (kind.userptr) {
       const r = createUserptr(ctx, { blobMem: a.blob_mem, blobFlags: a.blob_flags, blobId: a.blob_id, size: a.size, userptr: a.userptr });
@@ -69,16 +61,16 @@ export const createBlobRow = defineRow({
     }
     if (a.size === 0n) return EINVAL;
     if (a.cmd_size) {
-      const cmd = ctx.user.read(Number(a.cmd), a.cmd_size);
+      const cmd = ctx.user.read(addrOf(a.cmd), a.cmd_size);
       if (isErr(cmd)) return EFAULT;
-      dev.host.submit({ cmd: 'SUBMIT_3D', ctxId: f.ctx?.id ?? 0, ringIdx: 0, data: cmd, resIds: [] });
+      dev.host.submit({ cmd: 'SUBMIT_3D', ctxId: f.priv.ctx?.id ?? 0, ringIdx: 0, data: cmd, resIds: [] });
     }
     const resId = dev.allocResId();
-    const ctxId = kind.host3d ? (f.ctx?.id ?? 0) : 0;
+    const ctxId = kind.host3d ? (f.priv.ctx?.id ?? 0) : 0;
     let size = Number(a.size);
     let entries: { addr: number; length: number }[] = [];
     if (kind.guest) {
-      size = Math.ceil(size / PAGE) * PAGE; // shmem objects are page aligned
+      size = pageUp(size); // shmem objects are page aligned
       entries = [{ addr: dev.allocGuestAddr(size), length: size }];
     }
     dev.host.submit({ cmd: 'RESOURCE_CREATE_BLOB', resId, ctxId, blobMem: a.blob_mem, blobFlags: a.blob_flags, blobId: a.blob_id, size: a.size, entries });

@@ -1,43 +1,41 @@
 // CONTEXT_INIT (virtio_gpu_context_init_ioctl): params stick to the file as they are parsed, as in the kernel.
 import { EEXIST, EFAULT, EINVAL, isErr } from '../errno';
-import { IOC_READ, IOC_WRITE } from '../abi/ioc';
 import * as V from '../abi/virtgpu';
-import { defineRow, type Range } from '../drm/dispatch';
+import type { Range } from '../drm/dispatch';
+import { addrOf, PAGE_SIZE } from '../memory/client-memory';
+import { driverRow } from './driver-row';
 
 const MAX_PARAMS = 4; // "Number of unique parameters supported at this time."
 const MAX_CAPSET_ID = 63;
 const P = V.drm_virtgpu_context_set_param;
 
 /** DEBUG_NAME strings are read up to 64 bytes, clipped at the page end (strncpy_from_user stops at the NUL). */
-function nameRange(addr: number): Range { return { addr, len: Math.min(V.VIRTGPU_DEBUG_NAME_MAX, 4096 - (addr % 4096)) }; }
+function nameRange(addr: number): Range { return { addr, len: Math.min(V.VIRTGPU_DEBUG_NAME_MAX, PAGE_SIZE - (addr % PAGE_SIZE)) }; }
 
-export const contextInitRow = defineRow({
-  nr: V.DRM_COMMAND_BASE_OFFSET + V.DRM_VIRTGPU_CONTEXT_INIT, name: 'DRM_IOCTL_VIRTGPU_CONTEXT_INIT', layout: V.drm_virtgpu_context_init, dir: IOC_READ | IOC_WRITE, renderAllow: true,
-  errnos: [EINVAL, EFAULT, EEXIST],
+export const contextInitRow = driverRow('CONTEXT_INIT', V.drm_virtgpu_context_init, [EINVAL, EFAULT, EEXIST], {
   pointers: (a, { user }) => {
     if (a.num_params === 0 || a.num_params > MAX_PARAMS) return { in: [], out: [] };
-    const arr: Range = { addr: Number(a.ctx_set_params), len: a.num_params * P.size };
+    const arr: Range = { addr: addrOf(a.ctx_set_params), len: a.num_params * P.size };
     const bytes = user.read(arr.addr, arr.len);
     const r = [arr];
     if (!isErr(bytes)) for (let i = 0; i < a.num_params; i++) {
       const p = P.decode(bytes, i * P.size);
-      if (p.param === BigInt(V.VIRTGPU_CONTEXT_PARAM_DEBUG_NAME)) r.push(nameRange(Number(p.value)));
+      if (p.param === BigInt(V.VIRTGPU_CONTEXT_PARAM_DEBUG_NAME)) r.push(nameRange(addrOf(p.value)));
     }
     return { in: r, out: [] };
   },
-  handler: ({ file, client, user }, a) => {
-    const dev = file.device;
+  handler: ({ dev, file, client, user }, a) => {
     const prof = dev.profile;
     if (!prof.contextInit || !prof.has3d) return EINVAL;
     if (a.num_params > MAX_PARAMS) return EINVAL;
     let bytes: Uint8Array = new Uint8Array(0);
     if (a.num_params) {
-      const b = user.read(Number(a.ctx_set_params), a.num_params * P.size);
+      const b = user.read(addrOf(a.ctx_set_params), a.num_params * P.size);
       if (isErr(b)) return EFAULT;
       bytes = b;
     }
-    if (file.ctx) return EEXIST;
-    const st = file.ctxParams;
+    if (file.priv.ctx) return EEXIST;
+    const st = file.priv.ctxParams;
     for (let i = 0; i < a.num_params; i++) {
       const p = P.decode(bytes, i * P.size);
       const value32 = Number(p.value & 0xffffffffn);
@@ -59,7 +57,7 @@ export const contextInitRow = defineRow({
           break;
         case BigInt(V.VIRTGPU_CONTEXT_PARAM_DEBUG_NAME): {
           if (st.debugName !== null) return EINVAL;
-          const r = nameRange(Number(p.value));
+          const r = nameRange(addrOf(p.value));
           const s = user.read(r.addr, r.len);
           if (isErr(s)) return EFAULT;
           const nul = s.indexOf(0);

@@ -1,30 +1,27 @@
 // EXECBUFFER: checks as virtio_gpu_execbuffer_ioctl, then SUBMIT_3D to the host.
 import { EFAULT, EINVAL, ENOENT, ENOMEM, ENOSYS, EOPNOTSUPP, isErr } from '../errno';
-import { IOC_READ, IOC_WRITE } from '../abi/ioc';
+import { KMALLOC_MAX } from '../abi/limits';
 import * as V from '../abi/virtgpu';
-import { defineRow, type Range } from '../drm/dispatch';
+import type { Range } from '../drm/dispatch';
+import { addrOf } from '../memory/client-memory';
+import { driverRow } from './driver-row';
 
 const HANDLE_SIZE = 4;
-/** kvmalloc() refuses anything above INT_MAX bytes: the kernel answers ENOMEM before touching user memory. */
-export const KMALLOC_MAX = 0x7fffffff;
 
-export const execbufferRow = defineRow({
-  nr: V.DRM_COMMAND_BASE_OFFSET + V.DRM_VIRTGPU_EXECBUFFER, name: 'DRM_IOCTL_VIRTGPU_EXECBUFFER', layout: V.drm_virtgpu_execbuffer, dir: IOC_READ | IOC_WRITE, renderAllow: true,
-  errnos: [ENOSYS, EINVAL, EOPNOTSUPP, EFAULT, ENOENT, ENOMEM],
+export const execbufferRow = driverRow('EXECBUFFER', V.drm_virtgpu_execbuffer, [ENOSYS, EINVAL, EOPNOTSUPP, EFAULT, ENOENT, ENOMEM], {
   pointers: (a) => {
     const r: Range[] = [];
     if (a.num_bo_handles * HANDLE_SIZE > KMALLOC_MAX || a.size > KMALLOC_MAX) return { in: [], out: [] };
-    if (a.num_bo_handles) r.push({ addr: Number(a.bo_handles), len: a.num_bo_handles * HANDLE_SIZE });
-    if (a.size) r.push({ addr: Number(a.command), len: a.size });
+    if (a.num_bo_handles) r.push({ addr: addrOf(a.bo_handles), len: a.num_bo_handles * HANDLE_SIZE });
+    if (a.size) r.push({ addr: addrOf(a.command), len: a.size });
     return { in: r, out: [] };
   },
-  handler: ({ file: f, client, user }, a) => {
-    const dev = f.device;
+  handler: ({ dev, file: f, client, user }, a) => {
     if (!dev.profile.has3d) return ENOSYS;
     if (a.flags & ~V.VIRTGPU_EXECBUF_FLAGS) return EINVAL;
     let ringIdx = 0;
     if (a.flags & V.VIRTGPU_EXECBUF_RING_IDX) {
-      const rings = f.ctx?.numRings ?? f.ctxParams.numRings ?? 0;
+      const rings = f.priv.ctx?.numRings ?? f.priv.ctxParams.numRings ?? 0;
       if (a.ring_idx >= rings) return EINVAL;
       ringIdx = a.ring_idx;
     }
@@ -36,7 +33,7 @@ export const execbufferRow = defineRow({
     if (a.num_bo_handles * HANDLE_SIZE > KMALLOC_MAX || a.size > KMALLOC_MAX) return ENOMEM;
     const resIds: number[] = [];
     if (a.num_bo_handles) {
-      const hb = user.read(Number(a.bo_handles), a.num_bo_handles * HANDLE_SIZE);
+      const hb = user.read(addrOf(a.bo_handles), a.num_bo_handles * HANDLE_SIZE);
       if (isErr(hb)) return EFAULT;
       const dv = new DataView(hb.buffer, hb.byteOffset, hb.byteLength);
       for (let i = 0; i < a.num_bo_handles; i++) {
@@ -45,9 +42,9 @@ export const execbufferRow = defineRow({
         resIds.push(bo.resId);
       }
     }
-    const cmd = a.size ? user.read(Number(a.command), a.size) : new Uint8Array(0);
+    const cmd = a.size ? user.read(addrOf(a.command), a.size) : new Uint8Array(0);
     if (isErr(cmd)) return EFAULT;
-    dev.host.submit({ cmd: 'SUBMIT_3D', ctxId: f.ctx?.id ?? 0, ringIdx, data: cmd, resIds });
+    dev.host.submit({ cmd: 'SUBMIT_3D', ctxId: f.priv.ctx?.id ?? 0, ringIdx, data: cmd, resIds });
     return 0;
   },
 });

@@ -1,28 +1,25 @@
 // RESOURCE_CREATE (3D), RESOURCE_INFO, WAIT, MAP, TRANSFER_{FROM,TO}_HOST.
 import { EINVAL, ENOENT, ENOSYS } from '../errno';
-import { IOC_READ, IOC_WRITE } from '../abi/ioc';
 import * as V from '../abi/virtgpu';
-import { defineRow } from '../drm/dispatch';
 import type { BoKind } from '../drm/gem';
+import { PAGE_SIZE, pageUp } from '../memory/client-memory';
+import { isUserptr } from '../userptr/create';
+import { driverRow } from './driver-row';
 
 const resource3dKind: BoKind = { name: 'resource3d', release: () => undefined };
-const PAGE = 4096;
 /** DRM_FILE_PAGE_OFFSET_START in bytes: fake mmap offsets live above 4 GiB, one 4 GiB window per resource. */
 const MAP_OFFSET_BASE = 0x100000000n;
 
-export const resourceCreateRow = defineRow({
-  nr: V.DRM_COMMAND_BASE_OFFSET + V.DRM_VIRTGPU_RESOURCE_CREATE, name: 'DRM_IOCTL_VIRTGPU_RESOURCE_CREATE', layout: V.drm_virtgpu_resource_create, dir: IOC_READ | IOC_WRITE, renderAllow: true,
-  errnos: [EINVAL],
-  handler: ({ file: f, client }, a) => {
-    const dev = f.device;
+export const resourceCreateRow = driverRow('RESOURCE_CREATE', V.drm_virtgpu_resource_create, [EINVAL], {
+  handler: ({ dev, file: f, client }, a) => {
     if (!dev.profile.has3d) {
       // 2D: only simple 2D textures (virtio_gpu_resource_create_ioctl)
       if (a.depth > 1 || a.nr_samples > 1 || a.last_level > 1 || a.target !== 2 || a.array_size > 1) return EINVAL;
     }
     dev.ensureContext(f, client);
-    const size = a.size === 0 ? PAGE : Math.ceil(a.size / PAGE) * PAGE;
+    const size = a.size === 0 ? PAGE_SIZE : pageUp(a.size);
     const resId = dev.allocResId();
-    dev.host.submit({ cmd: 'RESOURCE_CREATE_3D', resId, ctxId: f.ctx?.id ?? 0, target: a.target, format: a.format, bind: a.bind, width: a.width, height: a.height, depth: a.depth, arraySize: a.array_size, lastLevel: a.last_level, nrSamples: a.nr_samples, flags: a.flags });
+    dev.host.submit({ cmd: 'RESOURCE_CREATE_3D', resId, ctxId: f.priv.ctx?.id ?? 0, target: a.target, format: a.format, bind: a.bind, width: a.width, height: a.height, depth: a.depth, arraySize: a.array_size, lastLevel: a.last_level, nrSamples: a.nr_samples, flags: a.flags });
     const bo = dev.addObject(f, resource3dKind, resId, size, 0, 0);
     a.bo_handle = bo.handle;
     a.res_handle = resId;
@@ -30,32 +27,27 @@ export const resourceCreateRow = defineRow({
   },
 });
 
+/** Blob memory with host storage (HOST3D, HOST3D_GUEST). */
 const HOST3D_MEMS = new Set([V.VIRTGPU_BLOB_MEM_HOST3D, V.VIRTGPU_BLOB_MEM_HOST3D_GUEST]);
 
-export const resourceInfoRow = defineRow({
-  nr: V.DRM_COMMAND_BASE_OFFSET + V.DRM_VIRTGPU_RESOURCE_INFO, name: 'DRM_IOCTL_VIRTGPU_RESOURCE_INFO', layout: V.drm_virtgpu_resource_info, dir: IOC_READ | IOC_WRITE, renderAllow: true,
-  errnos: [ENOENT],
+export const resourceInfoRow = driverRow('RESOURCE_INFO', V.drm_virtgpu_resource_info, [ENOENT], {
   handler: ({ file }, a) => {
     const bo = file.handles.get(a.bo_handle);
     if (!bo) return ENOENT;
     a.size = bo.size >>> 0;
     a.res_handle = bo.resId;
     // The kernel reports blob_mem for host3d blobs; the userptr series for userptrs (spec §3).
-    if (HOST3D_MEMS.has(bo.blobMem) || bo.kind.name === 'userptr') a.blob_mem = bo.blobMem;
+    if (HOST3D_MEMS.has(bo.blobMem) || isUserptr(bo)) a.blob_mem = bo.blobMem;
     return 0;
   },
 });
 
-export const waitRow = defineRow({
-  nr: V.DRM_COMMAND_BASE_OFFSET + V.DRM_VIRTGPU_WAIT, name: 'DRM_IOCTL_VIRTGPU_WAIT', layout: V.drm_virtgpu_3d_wait, dir: IOC_READ | IOC_WRITE, renderAllow: true,
-  errnos: [ENOENT],
+export const waitRow = driverRow('WAIT', V.drm_virtgpu_3d_wait, [ENOENT], {
   // The recording host completes every command at once: nothing is ever busy.
   handler: ({ file }, a) => (file.handles.get(a.handle) ? 0 : ENOENT),
 });
 
-export const mapRow = defineRow({
-  nr: V.DRM_COMMAND_BASE_OFFSET + V.DRM_VIRTGPU_MAP, name: 'DRM_IOCTL_VIRTGPU_MAP', layout: V.drm_virtgpu_map, dir: IOC_READ | IOC_WRITE, renderAllow: true,
-  errnos: [ENOENT],
+export const mapRow = driverRow('MAP', V.drm_virtgpu_map, [ENOENT], {
   // A fake offset: a later mmap of the node fails (CUSE/FUSE cannot map device memory), see the README.
   handler: ({ file }, a) => {
     const bo = file.handles.get(a.handle);
@@ -65,12 +57,9 @@ export const mapRow = defineRow({
   },
 });
 
-function transferRow(nr: number, name: string, cmd: 'TRANSFER_TO_HOST_3D' | 'TRANSFER_FROM_HOST_3D') {
-  return defineRow({
-    nr: V.DRM_COMMAND_BASE_OFFSET + nr, name, layout: V.drm_virtgpu_3d_transfer, dir: IOC_READ | IOC_WRITE, renderAllow: true,
-    errnos: [ENOENT, EINVAL, ENOSYS],
-    handler: ({ file: f, client }, a) => {
-      const dev = f.device;
+function transferRow(name: 'TRANSFER_FROM_HOST' | 'TRANSFER_TO_HOST', cmd: 'TRANSFER_TO_HOST_3D' | 'TRANSFER_FROM_HOST_3D') {
+  return driverRow(name, V.drm_virtgpu_3d_transfer, [ENOENT, EINVAL, ENOSYS], {
+    handler: ({ dev, file: f, client }, a) => {
       if (!dev.profile.has3d && cmd === 'TRANSFER_FROM_HOST_3D') return ENOSYS;
       // As the kernel: the default context comes first, even when the handle turns out to be unknown.
       dev.ensureContext(f, client);
@@ -78,10 +67,10 @@ function transferRow(nr: number, name: string, cmd: 'TRANSFER_TO_HOST_3D' | 'TRA
       if (!bo) return ENOENT;
       if (bo.blobMem === V.VIRTGPU_BLOB_MEM_GUEST) return EINVAL; // guest-only blobs have no host storage
       if (!HOST3D_MEMS.has(bo.blobMem) && (a.stride || a.layer_stride)) return EINVAL;
-      dev.host.submit({ cmd, ctxId: f.ctx?.id ?? 0, resId: bo.resId, box: { ...a.box }, level: a.level, offset: BigInt(a.offset), stride: a.stride, layerStride: a.layer_stride });
+      dev.host.submit({ cmd, ctxId: f.priv.ctx?.id ?? 0, resId: bo.resId, box: { ...a.box }, level: a.level, offset: BigInt(a.offset), stride: a.stride, layerStride: a.layer_stride });
       return 0;
     },
   });
 }
-export const transferFromHostRow = transferRow(V.DRM_VIRTGPU_TRANSFER_FROM_HOST, 'DRM_IOCTL_VIRTGPU_TRANSFER_FROM_HOST', 'TRANSFER_FROM_HOST_3D');
-export const transferToHostRow = transferRow(V.DRM_VIRTGPU_TRANSFER_TO_HOST, 'DRM_IOCTL_VIRTGPU_TRANSFER_TO_HOST', 'TRANSFER_TO_HOST_3D');
+export const transferFromHostRow = transferRow('TRANSFER_FROM_HOST', 'TRANSFER_FROM_HOST_3D');
+export const transferToHostRow = transferRow('TRANSFER_TO_HOST', 'TRANSFER_TO_HOST_3D');

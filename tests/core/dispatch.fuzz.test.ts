@@ -4,7 +4,8 @@
 // consistent; each row only returns errnos its table row lists (+ EFAULT where it reads user pointers); closing
 // everything returns every count to zero. FUZZ_SEED / FUZZ_CALLS override the seed and the number of calls.
 import test, { type ExecutionContext } from 'ava';
-import { isErr, PROT_NONE, PROT_R, PROT_RW, cmdOf, type DrmFile, type IoctlRow, type Snapshot, type SimProcess } from '../../core';
+import { isErr, cmdOf, type DeviceFile, type IoctlRow, type Snapshot } from '../../core';
+import { PROT_NONE, PROT_R, PROT_RW, type SimProcess } from '../../core/testing';
 import { Harness, HSAKMT, USE_USERPTR } from '../helpers/core-harness';
 import * as B from '../helpers/bytes';
 import { Rng, randomArg, randomCmd, type PointerPool } from '../helpers/fuzz-ioctl';
@@ -96,7 +97,7 @@ function fuzz(t: ExecutionContext, profile: 'hsakmt' | 'virgl' | '2d', calls: nu
   const fail = (msg: string): void => { if (failures.length < 20) failures.push(msg); };
   const stats0 = { ...h.dev.stats };
   let errors = 0;
-  const targets: [DrmFile, SimProcess][] = [[fresh, p2], [hsa, p2]];
+  const targets: [DeviceFile, SimProcess][] = [[fresh, p2], [hsa, p2]];
 
   let liveHandles = new Map<number, number[]>();
   for (let i = 0; i < calls; i++) {

@@ -2,7 +2,7 @@
 import test from 'ava';
 import { Harness, HSAKMT, BLOB_GUEST, BLOB_HOST3D, BLOB_HOST3D_GUEST, USE_USERPTR, USERPTR_RDONLY, USE_MAPPABLE } from '../helpers/core-harness';
 import * as B from '../helpers/bytes';
-import { PROT_NONE, PROT_R, SimObject } from '../../core';
+import { PROT_NONE, PROT_R, SimObject } from '../../core/testing';
 import { NOT_PRESENT } from '../../core/memory/client-memory';
 import { PREPARE_MIN_PAGES, PREPARE_STEP_PAGES } from '../../core/userptr/create';
 

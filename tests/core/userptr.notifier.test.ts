@@ -1,7 +1,7 @@
 // Spec §4–§7: invalidation events, the work list, split, evict with frame re-check, observable consequences.
 import test from 'ava';
 import { Harness, USE_USERPTR, USERPTR_RDONLY } from '../helpers/core-harness';
-import { DeferredScheduler, PROT_R, PROT_RW } from '../../core';
+import { DeferredScheduler, PROT_R, PROT_RW } from '../../core/testing';
 
 const PG = 4096;
 function ready(opts: ConstructorParameters<typeof Harness>[0] = {}, mode: 'uffd' | 'proc' = 'uffd') {

@@ -3,7 +3,8 @@ import test from 'ava';
 import { createHash } from 'crypto';
 import { Harness, BLOB_GUEST, BLOB_HOST3D } from '../helpers/core-harness';
 import * as B from '../helpers/bytes';
-import { PROT_R, isErr } from '../../core';
+import { isErr } from '../../core';
+import { PROT_R } from '../../core/testing';
 
 function ready(profile?: string) {
   const h = new Harness(profile ? { profile } : {});

@@ -1,7 +1,8 @@
 // CUSE unrestricted ioctls, replayed as the kernel sends them (fs/fuse/ioctl.c): pass 1 carries no data; we RETRY
 // with the struct; then with the embedded pointer's iovec; the last pass gets result + out data. Byte vectors by hand.
 import test from 'ava';
-import { createDevice, RecordingHost, SimMachine, simProvider, type SimProcess } from '../../core';
+import { createDevice, RecordingHost } from '../../core';
+import { SimMachine, simProvider, type SimProcess } from '../../core/testing';
 import { Session } from '../../cuse-dev/session/session';
 import { tgidResolver } from '../../cuse-dev/session/tgid';
 import * as H from './helpers/fuse-bytes';

@@ -1,7 +1,7 @@
 // What --trace records at the transport edge: a RETRY names the request it answers (unique, caller tgid, cmd), and
 // the serving device forwards every host command (found missing when the CUSE e2e in tests/vm read a real trace).
 import test from 'ava';
-import { SimMachine, simProvider, type SimProcess } from '../../core';
+import { SimMachine, simProvider, type SimProcess } from '../../core/testing';
 import { makeDevice, type ProviderChoice } from '../../cuse-dev/session/device-config';
 import { Session, type SessionTraceEvent } from '../../cuse-dev/session/session';
 import { tgidResolver } from '../../cuse-dev/session/tgid';

@@ -1,7 +1,8 @@
 // Drives core (through the uAPI: Harness ioctls + snapshot) and the reference model with the same command
 // sequence, comparing after every step. Commands are plain data (fast-check shrinks them); selectors are resolved
 // against the model's state at execution time, so the same data always means the same concrete operation.
-import { DeferredScheduler, PROT_NONE, PROT_R, PROT_RW, SimObject, type DrmFile, type SimProcess, type Recorded } from '../../core';
+import { type DeviceFile, type Recorded } from '../../core';
+import { DeferredScheduler, PROT_NONE, PROT_R, PROT_RW, SimObject, type SimProcess } from '../../core/testing';
 import { Harness, HSAKMT, BLOB_GUEST, BLOB_HOST3D_GUEST, USE_USERPTR, USERPTR_RDONLY, USE_MAPPABLE } from './core-harness';
 import * as B from './bytes';
 import { ReferenceModel, PAGE, USER_END, type MFile, type Ret } from './reference-model';
@@ -44,7 +45,7 @@ export class Driver {
   readonly sched = new DeferredScheduler();
   readonly model: ReferenceModel;
   readonly ps: PState[] = [];
-  readonly files: { core: DrmFile; m: MFile }[] = [];
+  readonly files: { core: DeviceFile; m: MFile }[] = [];
   readonly log: string[] = [];
   private hostSeen = 0;
   private modelHostSeen = 0;

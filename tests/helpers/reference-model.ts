@@ -14,7 +14,7 @@
 //  (g) which memory operation reports which event (uffd: only events overlapping a registered range).
 // Ordering detail mirrored from core's interval tree: one event invalidates the overlapping userptrs of a file in
 // (start, last) order, ties in the order they were (re)inserted into the tree (creation or last split).
-import type { SimProcess } from '../../core';
+import type { SimProcess } from '../../core/testing';
 
 export const PAGE = 4096;
 export const USER_END = 0x7ffffffff000;

@@ -4,7 +4,7 @@ import { spawn, execFileSync, type ChildProcessWithoutNullStreams } from 'child_
 import * as fs from 'fs';
 import * as path from 'path';
 import * as readline from 'readline';
-import { createDevice, isErr, RecordingHost, type Device, type DrmFile, type Errno } from '../../core';
+import { createDevice, isErr, RecordingHost, type Device, type DeviceFile, type Errno } from '../../core';
 import * as B from '../helpers/bytes';
 import { UffdHandoff, findPreload } from '../../uffd/acquire';
 import { loadUffd } from '../../uffd/load';
@@ -56,13 +56,13 @@ export class RealHarness {
     return a;
   }
 
-  ioctl(f: DrmFile, pid: number, cmd: number, arg: Uint8Array): { ret: number | string; out: Uint8Array } {
+  ioctl(f: DeviceFile, pid: number, cmd: number, arg: Uint8Array): { ret: number | string; out: Uint8Array } {
     const r = f.ioctl(pid, cmd, arg);
     return { ret: isErr(r.result) ? (r.result as Errno).code : r.result, out: r.out };
   }
 
   /** open + CONTEXT_INIT(HSAKMT). */
-  open(pid: number): DrmFile {
+  open(pid: number): DeviceFile {
     const f = this.dev.open(pid);
     const at = this.scratchOf(pid);
     const mem = this.dev.clients.get(pid)!.memory;
@@ -72,20 +72,20 @@ export class RealHarness {
     return f;
   }
 
-  create(f: DrmFile, pid: number, userptr: number, size: number, flags = USE_USERPTR): { ret: number | string; handle: number; resId: number; offset: bigint } {
+  create(f: DeviceFile, pid: number, userptr: number, size: number, flags = USE_USERPTR): { ret: number | string; handle: number; resId: number; offset: bigint } {
     const arg = B.createBlob({ blobMem: BLOB_HOST3D_GUEST, flags, size, userptr, blobId: 0x1234, offset: 0 });
     const r = this.ioctl(f, pid, B.VIRTGPU_RESOURCE_CREATE_BLOB, arg);
     return { ret: r.ret, ...B.blobOut(r.out) };
   }
 
-  info(f: DrmFile, pid: number, h: number): number | string { return this.ioctl(f, pid, B.VIRTGPU_RESOURCE_INFO, B.resourceInfo(h)).ret; }
-  alive(f: DrmFile, pid: number, h: number): boolean { return this.info(f, pid, h) === 0; }
-  gemClose(f: DrmFile, pid: number, h: number): number | string { return this.ioctl(f, pid, B.DRM_IOCTL_GEM_CLOSE, B.gemClose(h)).ret; }
+  info(f: DeviceFile, pid: number, h: number): number | string { return this.ioctl(f, pid, B.VIRTGPU_RESOURCE_INFO, B.resourceInfo(h)).ret; }
+  alive(f: DeviceFile, pid: number, h: number): boolean { return this.info(f, pid, h) === 0; }
+  gemClose(f: DeviceFile, pid: number, h: number): number | string { return this.ioctl(f, pid, B.DRM_IOCTL_GEM_CLOSE, B.gemClose(h)).ret; }
   /** A harmless ioctl: its entry drains the client's events and runs the worker. */
-  poke(f: DrmFile, pid: number): void { this.ioctl(f, pid, B.VIRTGPU_GETPARAM, B.getparam(1, this.scratchOf(pid))); }
+  poke(f: DeviceFile, pid: number): void { this.ioctl(f, pid, B.VIRTGPU_GETPARAM, B.getparam(1, this.scratchOf(pid))); }
 
   /** Snapshot view of a handle (without an ioctl: no drain). */
-  handle(f: DrmFile, h: number) { return this.dev.snapshot().files.find((x) => x.id === f.id)?.handles.find((x) => x.handle === h); }
+  handle(f: DeviceFile, h: number) { return this.dev.snapshot().files.find((x) => x.id === f.id)?.handles.find((x) => x.handle === h); }
   hostOf(resId: number): string[] { return this.host.log.filter((c) => 'resId' in c && c.resId === resId).map((c) => c.cmd); }
   notifierEvents(): number { return this.dev.stats.notifierEvents; }
 }

@@ -1,6 +1,7 @@
 // Stream stand-in for /dev/fuse: the production serveLoop over stdin (requests) / stdout (replies), in a child process.
 // argv[2] = 'fuse' | 'cuse'. Logs go to stderr as "LOG <msg>"; at the end one line "SUMMARY <json>".
-import { createDevice, SimMachine, simProvider, type SimProcess } from '../../../core';
+import { createDevice } from '../../../core';
+import { SimMachine, simProvider, type SimProcess } from '../../../core/testing';
 import { Session } from '../../../cuse-dev/session/session';
 import { FileTree } from '../../../cuse-dev/session/tree';
 import { tgidResolver } from '../../../cuse-dev/session/tgid';
