@@ -1,5 +1,6 @@
 // `npm run bench [-- NAME…]`: every bench module's main() in order, tables printed as they finish.
-// A NAME argument keeps the benches whose name contains it. A module not present yet is reported, not fatal.
+// A NAME argument keeps the benches whose name contains it. Each module is loaded only when chosen, and one that
+// fails to load (bench/watch needs the native addon) is reported and skipped: the others still run.
 // bench/core needs `node --expose-gc` for its heap numbers: re-exec with it when global.gc is missing.
 import { spawnSync } from 'child_process';
 

@@ -4,6 +4,7 @@
 // VERSION once the server has begun faulting in the creator's pages. The server's RSS is read from /proc.
 // `node dist/bench/stall.js [MIB…]` (default 1024 4096); extra node flags for the server (e.g. --cpu-prof) via
 // VIRTGPU_BENCH_SERVER_NODE_ARGS, as in bench/transport.
+import * as os from 'os';
 import { header, table } from './lib/measure';
 import { runBigCreate } from '../tests/helpers/big-create';
 
@@ -23,7 +24,7 @@ export async function main(sizes = [1024, 4096]): Promise<string> {
       { name: 'server RSS after the creator closed its file', value: r.serverRssAfterMiB, unit: 'MiB', note: '' },
     ]));
   }
-  out.push('', `load average at the end: ${require('os').loadavg().map((x: number) => x.toFixed(2)).join(' ')} (2 CPUs shared with other work: timings vary run to run)`);
+  out.push('', `load average at the end: ${os.loadavg().map((x) => x.toFixed(2)).join(' ')} (${os.cpus().length} CPUs shared with other work: timings vary run to run)`);
   return out.join('\n');
 }
 

@@ -1,5 +1,5 @@
 // bench/transport-vm: CUSE ioctl round trips of our server inside the qemu VM (the only place with real CUSE), against
-// ioctl(/dev/null, FIONREAD) and libfuse3's example/cuse.c in the same boot (issue 5 item 4). Ratios only: under TCG
+// ioctl(/dev/null, FIONREAD) and libfuse3's example/cuse.c in the same boot. Ratios only: under TCG
 // every instruction is emulated, so absolute µs say nothing about a real machine (and JIT'd JS suffers ~100×, C less).
 // Rows are paired by CUSE round trips (unrestricted ioctls: 1 = no data, 2 = struct via RETRY, 3 = + an embedded
 // pointer), both servers single-threaded and up at once, the rows interleaved REPS times; medians are reported.

@@ -1,5 +1,5 @@
 // bench/transport: one ioctl round trip through our FUSE transport vs ioctl(/dev/null) vs a libfuse3 C server, all in
-// the same run (issue 4 item 6). Clients are C: bench/native/ioctl_rt (any cmd on any file) and tests/c/bin/ioctl_bench
+// the same run. Clients are C: bench/native/ioctl_rt (any cmd on any file) and tests/c/bin/ioctl_bench
 // (GETPARAM, CREATE_BLOB userptr + GEM_CLOSE after CONTEXT_INIT HSAKMT). Our server is started through the real CLI.
 // The three servers stay up for the whole run and the repetitions are interleaved, so drift hits every row alike.
 import { execFileSync, spawn, type ChildProcess } from 'child_process';
@@ -206,7 +206,7 @@ export async function main(): Promise<string> {
     add('ours: CREATE_BLOB(userptr, 4 pages) + GEM_CLOSE (2 ioctls)', `tests/c/bin/ioctl_bench -n ${N_CREATE} -o create FILE`,
       `after CONTEXT_INIT HSAKMT; one userptr registered during each op; ${how}`,
       [IOCTL_BENCH, '-n', String(N_CREATE), '-o', 'create', oursSrv.file], oursSrv);
-    // Unpinned, for the spread (scheduler-dependent): the two no-op rows the acceptance compares.
+    // Unpinned, for the spread (scheduler-dependent): the same two no-op rows as the ratio printed at the end.
     const lfSrv = servers.find((x) => x.label === 'libfuse3 C `-s`');
     if (lfSrv) add('unpinned: libfuse3 C `-s`: no-op `_IO`', `ioctl_rt -n ${N_UNPINNED} FILE 0x${NOOP_IO.toString(16)}`, 'scheduler-dependent', [nat.rt, ...rt(lfSrv.file, NOOP_IO, N_UNPINNED)], lfSrv, true);
     add('unpinned: ours: no-op `_IO`', `ioctl_rt -n ${N_UNPINNED} FILE 0x${NOOP_IO.toString(16)}`, `scheduler-dependent; ${watchNote}`, [nat.rt, ...rt(oursSrv.file, NOOP_IO, N_UNPINNED)], oursSrv, true);
@@ -225,7 +225,7 @@ export async function main(): Promise<string> {
     })));
   if (!lf) out.push('', `libfuse3 rows missing: ${nat.fuseWhy}`);
   const ratio = lf && oNoop ? median(oNoop.runs) / lf : NaN;
-  out.push('', `acceptance (issue 4): ours no-op / libfuse3 \`-s\` no-op = ${Number.isNaN(ratio) ? 'n/a' : ratio.toFixed(2) + '×'} (goal ≤ 1.3×, stretch 1.2×), pinned to one CPU, server run with \`--watch uffd\` and no registrations`);
+  out.push('', `ours no-op / libfuse3 \`-s\` no-op = ${Number.isNaN(ratio) ? 'n/a' : ratio.toFixed(2) + '×'} (target ≤ 1.3×), pinned to one CPU, server run with \`--watch uffd\` and no registrations`);
   out.push('', `load average at the end: ${os.loadavg().map((x) => x.toFixed(2)).join(' ')} (${os.cpus().length} CPUs; other work on the machine shows up as run-to-run spread)`);
   out.push('', `commands (FILE = the served file; natives built into build/bench/ from bench/native/):`, '');
   for (const r of rows) out.push(`- ${r.name}: \`${r.cmd}\``);

@@ -1,4 +1,5 @@
-// Typed surface of the virtgpu_uffd addon (uffd/native/uffd.cc): syscall wrappers only, all policy lives in TS.
+// Typed surface of the virtgpu_uffd addon (uffd/native/uffd.cc): syscall wrappers, the uffd reader thread, the
+// serving loop's read/write calls, and a test kit (forkChild's op list, peek/poke); all policy lives in TS.
 //
 // Numbers: user addresses and lengths are `number` (x86-64 user addresses < 2^47 are exact); every address/length
 // argument also accepts a `bigint`. u64 feature/ioctl masks are `bigint`.

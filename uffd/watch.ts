@@ -1,4 +1,3 @@
-import * as fs from 'fs';
 // The watch policy for real client processes, and the ClientProvider the transports hand to core.
 //   auto (default): userfaultfd for the synchronous events (UNMAP, REMOVE, REMAP, FORK) + the /proc checker for what
 //                   uffd cannot see (mapping protection; frames are not compared where uffd covers the range);
@@ -6,6 +5,7 @@ import * as fs from 'fs';
 //                   an outcome); ranges it cannot register still fall back to /proc;
 //   proc:           the /proc checker only (approximate, spec §4).
 // Every fallback is announced once with its reason.
+import * as fs from 'fs';
 import { PAGE_SIZE, USER_ADDR_END, type ClientEnv, type ClientProvider, type NotifierEvent, type NotifierSource } from '../core/memory/client-memory';
 import { createOwnUffd, findPreload, type UffdSource } from './acquire';
 import { loadUffd } from './load';
@@ -217,7 +217,8 @@ export interface InjectStats { started: number; completed: number; abandoned: nu
 /**
  * Maps a thread-group id to ProcessMemory + its watcher, one per process; core's release() frees it.
  * uffd source, in order: our own process → create one; a uffd handed over through `handoff` → take it; else none
- * (announced; /proc only). Injection (uffd/inject.ts) is not done here: see the transports' notes in inject.ts.
+ * (announced; /proc only) until one is injected: with `inject`, started in the background at the client's first
+ * open, or driven by a serving loop through beginInjection/completeInjections (uffd/inject.ts does the ptrace steps).
  */
 export function createClientProvider(opts: ClientProviderOptions = {}): RealClientProvider {
   const u = opts.binding ?? loadUffd();

@@ -3,16 +3,13 @@ import { probeTransports, type Probe } from '../transport/auto';
 
 const WATCH_MODULE = '../../uffd/watch';
 
-/** Watcher probes from uffd/watch when it is built (probeWatchers(): Probe[]), else why not. */
+/** uffd/watch.ts's probes (each says why its watcher can or cannot run here; a missing addon included), then `none`. */
 export function probeWatchers(): Probe[] {
   const none: Probe = { name: 'none', ok: true, reason: 'always: pointer copies via /proc/PID/mem, no invalidation events (userptrs live until closed)' };
   try {
     // eslint-disable-next-line @typescript-eslint/no-require-imports
-    const m = require(WATCH_MODULE) as { probeWatchers?: () => Probe[]; createClientProvider?: unknown };
-    if (typeof m.probeWatchers === 'function') return [...m.probeWatchers(), none];
-    const ok = typeof m.createClientProvider === 'function';
-    const why = ok ? 'uffd/watch loads (per-client choice is announced when a client first opens; no probeWatchers() yet)' : 'uffd/watch has no createClientProvider()';
-    return [{ name: 'uffd', ok, reason: why }, { name: 'proc', ok, reason: why }, none];
+    const m = require(WATCH_MODULE) as { probeWatchers: () => Probe[] };
+    return [...m.probeWatchers(), none];
   } catch (e) {
     const why = `uffd/watch not available (${(e as Error).message.split('\n')[0]})`;
     return [{ name: 'uffd', ok: false, reason: why }, { name: 'proc', ok: false, reason: why }, none];

@@ -36,8 +36,9 @@ export interface ProviderChoice {
 }
 
 /**
- * The uffd engineer's module is loaded by path at run time, so this package builds and serves without it.
- * Used export (uffd/watch.ts): createClientProvider({ watch, log, onPending }) → ClientProvider & { shutdown() }.
+ * uffd/ (compiled with this package) is loaded by path at run time. Its createClientProvider() throws when the native
+ * addon cannot load: --watch auto then falls back to /proc/PID/mem copies, an explicit choice fails.
+ * Used exports (uffd/index.ts): createClientProvider({ watch, log, onPending, handoff, notifyFd }), HandoffMailbox.
  */
 const WATCH_MODULE = '../../uffd';
 

@@ -1,5 +1,6 @@
-// Minimal pointer copies for a real process through /proc/PID/mem (pread/pwrite at the address), used until the
-// uffd engineer's ClientMemory lands; only read/write are real here — frames/mappings/populate are stubs.
+// The client memory of --watch none, and the fallback when the uffd/ provider cannot start: pointer copies through
+// /proc/PID/mem (pread/pwrite at the address) and no invalidation events. It reports no mappings and no frames, so
+// nothing can be pinned and a userptr create fails with ENOMEM; uffd/process-memory.ts is the full ClientMemory.
 import * as fs from 'fs';
 import { EFAULT, EIO, type Errno } from '../../core/errno';
 import type { ClientEnv, ClientMemory, ClientProvider, NotifierSource, UserCopy } from '../../core/memory/client-memory';
@@ -64,7 +65,7 @@ export function noopNotifier(): NotifierSource {
   };
 }
 
-/** ClientMemory over /proc/PID/mem: pointer copies only; userptr pinning needs the uffd engineer's process-memory. */
+/** ClientMemory over /proc/PID/mem: pointer copies only; no mappings, so pinning (userptr create) gets ENOMEM. */
 export function procClientMemory(pid: number): ClientMemory & { close(): void } {
   const m = new ProcPidMem(pid);
   return {
@@ -78,7 +79,7 @@ export function procClientMemory(pid: number): ClientMemory & { close(): void } 
   };
 }
 
-/** Provider for the transports' own tests and for --watch none: /proc/PID/mem copies, no notifier. */
+/** Provider for --watch none, the no-uffd fallback and the transports' own tests: /proc/PID/mem copies, no notifier. */
 export function procClientProvider(): ClientProvider {
   return (pid: number): ClientEnv => {
     const memory = procClientMemory(pid);

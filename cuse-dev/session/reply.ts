@@ -1,5 +1,6 @@
 // The only builders of reply bytes: fuse_out_header + payload in ONE buffer, so each reply is one write(2)
-// (the kernel treats each write on /dev/fuse as one whole reply). Errnos are range-checked here and nowhere else.
+// (the kernel treats each write on /dev/fuse as one whole reply). Every errno sent is range-checked here (core's
+// dispatcher also checks its handlers' errnos); an out-of-range one goes out as EIO.
 import { Errno, EIO, MAX_ERRNO } from '../../core/errno';
 import { fuse_out_header, fuse_ioctl_out, fuse_ioctl_iovec, FUSE_IOCTL_RETRY } from '../abi/fuse';
 import type { Range } from './core-api';

@@ -18,7 +18,7 @@ const IOC_OUT = 2 << 30;
 const DRM_TYPE = 0x64;
 const EFAULT_CODE = 'EFAULT';
 
-/** Handler exceptions already reported (see the test.failing repros at the end of this file). */
+/** Handler exceptions tolerated while their fix is pending; none today (past ones are the "fixed bug" tests at the end). */
 const KNOWN_BUGS: { row: string; signature: RegExp }[] = [];
 
 function ok(v: unknown, what: string): void { if (v !== 0 && v !== 3) throw new Error(`setup: ${what} → ${String(v)}`); }

@@ -1,6 +1,7 @@
 // The in-process transport: ioctl(2) semantics for JS/TS callers, with this process as the client — its real
 // memory and its own userfaultfd (the default watcher), so a munmap here invalidates the BO as over FUSE/CUSE.
 import test from 'ava';
+import * as os from 'os';
 import { openDevice } from '../../cuse-dev/transport/in-process';
 import { loadUffd } from '../../uffd/load';
 import * as B from '../helpers/bytes';
@@ -9,7 +10,7 @@ import { reservation } from '../uffd/reservation';
 const u = loadUffd();
 const C = u.constants;
 const PG = 4096;
-const errno = (code: string): number => -(require('os').constants.errno as Record<string, number>)[code];
+const errno = (code: string): number => -(os.constants.errno as Record<string, number>)[code];
 
 test.serial('GETPARAM writes 4 bytes into our memory; -errno and copy-back on failure', (t) => {
   const node = openDevice();

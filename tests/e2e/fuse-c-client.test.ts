@@ -249,7 +249,7 @@ for (const mode of MODES) {
     t.is(ev.filter((e) => e.t === 'file' && e.op === 'close').length, ev.filter((e) => e.t === 'file' && e.op === 'open').length, 'every file opened was closed');
     const host = ev.filter((e) => e.t === 'host');
     if (host.length === 0) {
-      t.fail(`the trace has no host commands at all (${ev.length} events): --trace must record every host command (issue 4), so the killed clients' RESOURCE_UNREFs cannot be checked there`);
+      t.fail(`the trace has no host commands at all (${ev.length} events): --trace must record every host command, so the killed clients' RESOURCE_UNREFs cannot be checked there`);
     } else {
       const unrefd = new Set(host.filter((e) => e.cmd?.cmd === 'RESOURCE_UNREF').map((e) => e.cmd!.resId));
       t.deepEqual(killedRes.filter((r) => !unrefd.has(r)), [], 'resources of killed clients with no RESOURCE_UNREF in the trace');

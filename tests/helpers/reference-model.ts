@@ -1,9 +1,10 @@
-// A brute-force reference model of /work/shared/spec/userptr-semantics.md (§2 handles/res ids/contexts, §3 create,
+// A brute-force reference model of the userptr semantics (docs/semantics.md: §2 handles/res ids/contexts, §3 create,
 // §4 events + invalidate, §5 work list + worker + ordering, §6 split, §8 host log), written separately from core:
 // it imports nothing from core but types, and uses the SimProcess only as the machine both sides observe
 // (mappings and page frames). Plain arrays and linear scans everywhere: clarity over speed.
 //
-// Core's documented decisions beyond the spec text are mirrored on purpose (see the brief, items a–g):
+// Core's own decisions where the spec leaves a choice are mirrored on purpose (most are listed in the README's
+// "Decisions where the spec is silent"):
 //  (a) dedup choice: lowest start, then lowest last, then oldest;
 //  (b) several evict events before the worker → evict range = hull;
 //  (c) an UPDATE that replaced a pending EVICT also runs the evict check;

@@ -1,4 +1,4 @@
-// Real CUSE end to end (issue 5): one VM boot runs tests/vm/fixtures/cuse-e2e.sh, which starts the compiled
+// Real CUSE end to end: one VM boot runs tests/vm/fixtures/cuse-e2e.sh, which starts the compiled
 // `virtgpu-emu serve --transport cuse` in the guest and points the C clients of tests/c at /dev/dri/renderD128:
 // the spec §7 scenarios (embedded pointers through the RETRY protocol), EXECBUFFER, two clients at once, a client
 // SIGKILLed mid-ioctl, SIGTERM, and a second server stopped while a client holds the node (unplugged device). The guest reports over the console (`@@E2E begin|end|fact` lines, see the

@@ -1,4 +1,5 @@
-// virtgpu_uffd: syscall wrappers only. Every policy decision lives in TypeScript (uffd/*.ts).
+// virtgpu_uffd: syscall wrappers, the uffd reader thread, the serving loop's read/write calls and a test kit
+// (forkChild's op list, peek/poke). Every policy decision lives in TypeScript (uffd/*.ts).
 // Surface and record formats are documented in uffd/native-types.ts; keep the two in sync.
 //
 // Conventions: arguments are checked against a usage string (TypeError); every failing syscall throws one JS

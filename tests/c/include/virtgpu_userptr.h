@@ -2,7 +2,7 @@
  * virtgpu_userptr.h: the uAPI of virtgpu-emu's render node that libdrm 2.4.114's virtgpu_drm.h lacks:
  * blob resources with the userptr series' v1 layout (64 bytes, + userptr + offset), context init, the modern
  * 64-byte execbuffer, the 44-byte transfer, RESOURCE_INFO's blob_mem, params and capset ids incl. HSAKMT.
- * Written from /work/shared/spec/userptr-semantics.md §2 (x86-64, little endian).
+ * Written from the userptr semantics, docs/semantics.md §2 (x86-64, little endian).
  *
  * Coexists with any libdrm: it includes libdrm's virtgpu_drm.h first, defines kernel-named constants only
  * #ifndef, and gives every struct whose layout differs between revisions a distinct name (struct virtgpu_emu_*)

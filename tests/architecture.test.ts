@@ -1,0 +1,76 @@
+// Rules over the whole tree (core/'s own rules are in tests/core/architecture.test.ts): modules are imported
+// statically, so the compiler sees every dependency; the only run-time load by path is the native addon's loader,
+// and the few older by-path loads are listed here by count, so a new one fails this test.
+import test from 'ava';
+import * as fs from 'fs';
+import * as path from 'path';
+
+const root = path.resolve(__dirname, '../..');
+/** Not sources: dependencies, build output, the VM cache. */
+const SKIP = new Set(['node_modules', 'dist', 'build', '.git', path.join('tests', 'vm', 'cache')]);
+
+function tsFiles(dir = ''): string[] {
+  const out: string[] = [];
+  for (const e of fs.readdirSync(path.join(root, dir), { withFileTypes: true })) {
+    const rel = path.join(dir, e.name);
+    if (SKIP.has(rel)) continue;
+    if (e.isDirectory()) out.push(...tsFiles(rel));
+    else if (e.name.endsWith('.ts')) out.push(rel.split(path.sep).join('/'));
+  }
+  return out;
+}
+
+/** Run-time loads in a source: calls of the CommonJS loader and dynamic imports (not `require.main`, not the type
+ *  `typeof import('…')`, not static `import … from`). */
+const LOAD_CALL = /\brequire\s*\(|(?<!typeof\s+)\bimport\s*\(/g;
+const loadCalls = (f: string): number => (fs.readFileSync(path.join(root, f), 'utf8').match(LOAD_CALL) ?? []).length;
+
+/** The addon loader: it tries a list of paths for the compiled .node file (uffd/load.ts). */
+const ADDON_LOADER: Readonly<Record<string, number>> = { 'uffd/load.ts': 1 };
+
+/**
+ * The composition root's remaining by-path loads of uffd/ (and bench's loader of bench modules by name, so that one
+ * bench that cannot load is reported while the others run), with their number of call sites. Lower a count or
+ * delete an entry when a load becomes a static import; never add one.
+ */
+const BY_PATH_LOADS: Readonly<Record<string, number>> = {
+  'cuse-dev/cli/doctor.ts': 1,
+  'cuse-dev/cli/serve.ts': 1,
+  'cuse-dev/session/device-config.ts': 1,
+  'cuse-dev/session/worker.ts': 3,
+  'cuse-dev/transport/in-process.ts': 1,
+  'bench/all.ts': 1,
+};
+
+test('no run-time load by path in TypeScript sources except the addon loader and the listed older sites', (t) => {
+  const files = tsFiles();
+  t.true(files.length > 100, `the walk found the sources (${files.length} files)`);
+  const allowed: Record<string, number> = { ...ADDON_LOADER, ...BY_PATH_LOADS };
+  const found: Record<string, number> = {};
+  for (const f of files) {
+    const n = loadCalls(f);
+    if (n > 0) found[f] = n;
+  }
+  for (const [f, n] of Object.entries(found)) {
+    t.true(n <= (allowed[f] ?? 0), `${f}: ${n} load(s) by path, ${allowed[f] ?? 0} allowed: import it statically instead`);
+  }
+  for (const [f, n] of Object.entries(allowed)) {
+    t.true((found[f] ?? 0) >= n, `${f}: ${found[f] ?? 0} load(s) by path left, the list allows ${n}: lower the count here`);
+  }
+});
+
+/** Folders of the product (what `bin/virtgpu-emu` runs); the ones that do not exist are skipped. */
+const PRODUCT = ['core', 'uffd', 'cuse-dev', 'cli'];
+
+test('the product imports nothing from tests/ or bench/', (t) => {
+  const spec = /(?:^|\n)\s*(?:import|export)[^'"]*?from\s*['"](\.[^'"]+)['"]/g;
+  let checked = 0;
+  for (const f of tsFiles().filter((x) => PRODUCT.includes(x.split('/')[0]))) {
+    checked++;
+    for (const m of fs.readFileSync(path.join(root, f), 'utf8').matchAll(spec)) {
+      const to = path.relative(root, path.resolve(root, path.dirname(f), m[1])).split(path.sep)[0];
+      t.false(to === 'tests' || to === 'bench', `${f} imports ${m[1]}`);
+    }
+  }
+  t.true(checked > 50, `the product's sources were read (${checked} files)`);
+});
