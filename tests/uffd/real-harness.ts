@@ -4,6 +4,7 @@ import { spawn, execFileSync, type ChildProcessWithoutNullStreams } from 'child_
 import * as fs from 'fs';
 import * as path from 'path';
 import * as readline from 'readline';
+import type { TestFn } from 'ava';
 import { createDevice, isErr, RecordingHost, type Device, type DeviceFile, type Errno } from '../../core';
 import * as B from '../helpers/bytes';
 import { UffdHandoff, findPreload } from '../../uffd/acquire';
@@ -208,4 +209,23 @@ export async function until(fn: () => boolean, ms = 2000): Promise<boolean> {
 /** `pages` touched anonymous pages (page i holds byte i + 1) in this process's reservation (tests/uffd/reservation.ts). */
 export function mapAnon(pages: number): number {
   return reservation().map(pages);
+}
+
+export const hex = (n: number): string => `0x${n.toString(16)}`;
+
+/**
+ * The set-up every child-client test file shares: why the file is skipped (no client binary, no preload library),
+ * one handoff socket for the file, and the file's clients killed after each test.
+ */
+export function childClientFixture(test: TestFn): { readonly skip: string | null; readonly handoff: UffdHandoff; readonly clients: ChildClient[] } {
+  const skip = ensureClientBin() ?? (findPreload() ? null : 'preload library not built (npm install)');
+  let handoff: UffdHandoff | undefined;
+  test.before(async () => { if (!skip) handoff = await UffdHandoff.listen(); });
+  test.after.always(async () => { await handoff?.close(); });
+  const clients: ChildClient[] = [];
+  test.afterEach.always(() => { for (const c of clients.splice(0)) c.kill(); });
+  return {
+    skip, clients,
+    get handoff(): UffdHandoff { if (!handoff) throw new Error('no handoff socket: the file is skipped, or before() has not run'); return handoff; },
+  };
 }

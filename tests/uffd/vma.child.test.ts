@@ -5,28 +5,20 @@
 // it never gives up, so neighbours are fixed and never merge with the mappings under test.
 import test from 'ava';
 import * as fs from 'fs';
-import { UffdHandoff, findPreload } from '../../uffd/acquire';
-import { ChildClient, RealHarness, ensureClientBin, vmFlags, C, PG } from './real-harness';
+import { ChildClient, RealHarness, childClientFixture, hex, vmFlags, C, PG } from './real-harness';
 
-const hex = (n: number): string => `0x${n.toString(16)}`;
-const skip = ensureClientBin() ?? (findPreload() ? null : 'preload library not built (npm install)');
-
-let handoff: UffdHandoff;
-test.before(async () => { if (!skip) handoff = await UffdHandoff.listen(); });
-test.after.always(async () => { await handoff?.close(); });
-
-const clients: ChildClient[] = [];
-test.afterEach.always(() => { for (const c of clients.splice(0)) c.kill(); });
+const fx = childClientFixture(test);
+const { skip, clients } = fx;
 
 /** VMA count of a process: lines of /proc/PID/maps, read from outside (the client allocates nothing for it). */
 function vmas(pid: number): number { return fs.readFileSync(`/proc/${pid}/maps`, 'latin1').split('\n').filter(Boolean).length; }
 
 /** A client with the server (watched: handoff + harness) or without it (plain). */
 async function client(watched: boolean) {
-  const c = await ChildClient.start(watched ? handoff : undefined);
+  const c = await ChildClient.start(watched ? fx.handoff : undefined);
   clients.push(c);
   if (!watched) return { c, pid: c.pid, h: null, f: null };
-  const h = new RealHarness({ handoff, procIntervalMs: 0 });
+  const h = new RealHarness({ handoff: fx.handoff, procIntervalMs: 0 });
   h.setScratch(c.pid, await c.num('mmap 1'));
   const f = h.open(c.pid);
   return { c, pid: c.pid, h, f };

@@ -4,25 +4,17 @@
 // a daemon that never reads (client in D state until shutdown), multithreaded client, forced frame change.
 import test from 'ava';
 import * as fs from 'fs';
-import { UffdHandoff, findPreload } from '../../uffd/acquire';
 import type { NotifierEvent } from '../../core';
-import { ChildClient, RealHarness, ensureClientBin, procState, watcherFds, vmFlags, until, sleep, u, C, PG } from './real-harness';
+import { ChildClient, RealHarness, childClientFixture, hex, procState, watcherFds, vmFlags, until, sleep, u, C, PG } from './real-harness';
 
 const HUGE = 2 * 1024 * 1024;
-const hex = (n: number): string => `0x${n.toString(16)}`;
-const skip = ensureClientBin() ?? (findPreload() ? null : 'preload library not built (npm install)');
-
-let handoff: UffdHandoff;
-test.before(async () => { if (!skip) handoff = await UffdHandoff.listen(); });
-test.after.always(async () => { await handoff?.close(); });
-
-const clients: ChildClient[] = [];
-test.afterEach.always(() => { for (const c of clients.splice(0)) c.kill(); });
+const fx = childClientFixture(test);
+const { skip, clients } = fx;
 
 async function ready(opts: ConstructorParameters<typeof RealHarness>[0] = {}, withHandoff = true) {
-  const c = await ChildClient.start(withHandoff ? handoff : undefined);
+  const c = await ChildClient.start(withHandoff ? fx.handoff : undefined);
   clients.push(c);
-  const h = new RealHarness({ handoff, ...opts });
+  const h = new RealHarness({ handoff: fx.handoff, ...opts });
   h.setScratch(c.pid, await c.num('mmap 1'));
   const f = h.open(c.pid);
   const env = h.provider.live.get(c.pid)!;
