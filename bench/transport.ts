@@ -13,7 +13,7 @@ const ROOT = path.resolve(__dirname, '..', '..');
 const BUILD = path.join(ROOT, 'build', 'bench');
 const NATIVE = path.join(ROOT, 'bench', 'native');
 const IOCTL_BENCH = path.join(ROOT, 'tests', 'c', 'bin', 'ioctl_bench');
-const CLI = path.join(ROOT, 'dist', 'cuse-dev', 'cli', 'main.js');
+const CLI = path.join(ROOT, 'dist', 'cli', 'main.js');
 const FLOOR = path.join(__dirname, 'lib', 'fuse-floor.js');
 
 /** Timed calls per run for the cheap ops, and runs per row (the median is reported; this is a 2-core machine). */
@@ -179,7 +179,7 @@ export async function main(): Promise<string> {
     const serveArgs = ['serve', '--transport', 'fuse', '--watch', 'uffd'];
     const ours = await startServer(process.execPath, [...nodeArgs, CLI, ...serveArgs], /^virtgpu-emu: serving (\S+) \((.*)\)$/m);
     const oursSrv: Server = {
-      label: 'ours', proc: ours.proc, file: ours.m[1]!, cmd: `node dist/cuse-dev/cli/main.js ${serveArgs.join(' ')}`,
+      label: 'ours', proc: ours.proc, file: ours.m[1]!, cmd: `node dist/cli/main.js ${serveArgs.join(' ')}`,
       stop: async () => {
         ours.proc.kill('SIGINT');
         if (!(await exited(ours.proc, 5000))) ours.proc.kill('SIGKILL');

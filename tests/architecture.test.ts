@@ -34,8 +34,8 @@ const ADDON_LOADER: Readonly<Record<string, number>> = { 'uffd/load.ts': 1 };
  * delete an entry when a load becomes a static import; never add one.
  */
 const BY_PATH_LOADS: Readonly<Record<string, number>> = {
-  'cuse-dev/cli/doctor.ts': 1,
-  'cuse-dev/cli/serve.ts': 1,
+  'cli/doctor.ts': 1,
+  'cli/serve.ts': 1,
   'cuse-dev/session/device-config.ts': 1,
   'cuse-dev/session/worker.ts': 3,
   'cuse-dev/transport/in-process.ts': 1,

@@ -20,7 +20,7 @@ wait_for() { # FILE-TEST PATH TENTHS
 
 "$BIN/cuse_example" -f -s --name=virtgpu-bench-fioc >"$J/example.log" 2>&1 &
 EXAMPLE=$!
-node dist/cuse-dev/cli/main.js serve --transport cuse --minor "$MINOR" >"$J/serve.out" 2>"$J/serve.err" &
+node dist/cli/main.js serve --transport cuse --minor "$MINOR" >"$J/serve.out" 2>"$J/serve.err" &
 SERVER=$!
 wait_for -c "$FIOC" 100 || { echo "@@BENCH-ERR libfuse example: no $FIOC"; cat "$J/example.log"; exit 1; }
 i=0

@@ -5,9 +5,9 @@ import * as os from 'os';
 import * as path from 'path';
 import { spawn, spawnSync } from 'child_process';
 import { probeFuse } from '../../cuse-dev/transport/auto';
-import { parseServe, UsageError } from '../../cuse-dev/cli/options';
+import { parseServe, UsageError } from '../../cli/options';
 
-const MAIN = path.join(__dirname, '../../cuse-dev/cli/main.js');
+const MAIN = path.join(__dirname, '../../cli/main.js');
 const fuse = probeFuse();
 const maybe = fuse.ok ? test.serial : test.serial.skip;
 const READY = /^virtgpu-emu: serving (\S+) \(transport=(cuse|fuse), watcher=(\S+), mode=(notifier|pin)\)$/;

@@ -76,10 +76,10 @@ maybe(`a live (or stopped) server's mount dir and --path are refused with a clea
   const live = startServe(['--transport', 'fuse', '--watch', 'none', '--mount-dir', mnt, '--path', target, '--minor', '131']);
   try {
     t.is(await live.ready, target);
-    const sameDir = spawnSync(process.execPath, [path.resolve(__dirname, '../../cuse-dev/cli/main.js'), 'serve', '--transport', 'fuse', '--watch', 'none', '--mount-dir', mnt], { encoding: 'utf8', timeout: 15000 });
+    const sameDir = spawnSync(process.execPath, [path.resolve(__dirname, '../../cli/main.js'), 'serve', '--transport', 'fuse', '--watch', 'none', '--mount-dir', mnt], { encoding: 'utf8', timeout: 15000 });
     t.is(sameDir.status, 1);
     t.regex(sameDir.stderr, /mount dir .* is served by another running virtgpu-emu: stop it first/);
-    const samePath = spawnSync(process.execPath, [path.resolve(__dirname, '../../cuse-dev/cli/main.js'), 'serve', '--transport', 'fuse', '--watch', 'none', '--mount-dir', path.join(dir, 'mnt2'), '--path', target], { encoding: 'utf8', timeout: 15000 });
+    const samePath = spawnSync(process.execPath, [path.resolve(__dirname, '../../cli/main.js'), 'serve', '--transport', 'fuse', '--watch', 'none', '--mount-dir', path.join(dir, 'mnt2'), '--path', target], { encoding: 'utf8', timeout: 15000 });
     t.is(samePath.status, 1);
     t.regex(samePath.stderr, /bind target .* is served by another running virtgpu-emu: stop it first/);
     t.false(fs.existsSync(path.join(dir, 'mnt2')), 'refused before mounting anything');
@@ -87,7 +87,7 @@ maybe(`a live (or stopped) server's mount dir and --path are refused with a clea
     // A server that does not answer (stopped) is not dead either: refused in bounded time, its mount kept.
     live.p.kill('SIGSTOP');
     const t0 = Date.now();
-    const stopped = spawnSync(process.execPath, [path.resolve(__dirname, '../../cuse-dev/cli/main.js'), 'serve', '--transport', 'fuse', '--watch', 'none', '--mount-dir', mnt], { encoding: 'utf8', timeout: 15000 });
+    const stopped = spawnSync(process.execPath, [path.resolve(__dirname, '../../cli/main.js'), 'serve', '--transport', 'fuse', '--watch', 'none', '--mount-dir', mnt], { encoding: 'utf8', timeout: 15000 });
     live.p.kill('SIGCONT');
     t.is(stopped.status, 1, stopped.stderr);
     t.regex(stopped.stderr, /mount dir .* is a virtgpu-emu mount whose server does not answer \(stopped\?\)/);

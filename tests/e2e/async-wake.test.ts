@@ -9,7 +9,7 @@ import * as os from 'os';
 import * as path from 'path';
 import { spawn } from 'child_process';
 import { probeFuse } from '../../cuse-dev/transport/auto';
-import { startServer } from '../../cuse-dev/cli/serve';
+import { startServer } from '../../cli/serve';
 
 const BIN = path.resolve(__dirname, '../../../tests/c/bin/async_unmap');
 const fuse = probeFuse();

@@ -19,7 +19,7 @@ import type { RunningServer } from '../../cuse-dev/transport/common';
 import { allZero, collect, parseTap, tail, until, type CountsLike, type Done, type TapLine } from '../helpers/clients';
 
 const ROOT = path.resolve(__dirname, '../../..');
-const MAIN = path.join(ROOT, 'dist/cuse-dev/cli/main.js');
+const MAIN = path.join(ROOT, 'dist/cli/main.js');
 const BIN = path.join(ROOT, 'tests/c/bin');
 const SCENARIOS = path.join(BIN, 'userptr_scenarios');
 const fuse = probeFuse();

@@ -8,7 +8,7 @@ import * as path from 'path';
 import { spawn, type ChildProcess } from 'child_process';
 
 const ROOT = path.resolve(__dirname, '../../..');
-const MAIN = path.join(ROOT, 'dist/cuse-dev/cli/main.js');
+const MAIN = path.join(ROOT, 'dist/cli/main.js');
 const BIG = path.join(ROOT, 'tests/c/bin/big_create');
 
 export interface BigCreateResult {

@@ -10,7 +10,7 @@ import * as path from 'path';
 import * as readline from 'readline';
 import { spawn } from 'child_process';
 import { probeFuse } from '../../cuse-dev/transport/auto';
-import { startServer } from '../../cuse-dev/cli/serve';
+import { startServer } from '../../cli/serve';
 
 const BIN = path.resolve(__dirname, '../../../tests/c/bin/kill_storm');
 const ROUNDS = 220;

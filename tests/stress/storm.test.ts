@@ -9,7 +9,7 @@ import * as os from 'os';
 import * as path from 'path';
 import { spawn } from 'child_process';
 import { probeFuse } from '../../cuse-dev/transport/auto';
-import { startServer } from '../../cuse-dev/cli/serve';
+import { startServer } from '../../cli/serve';
 import type { RunningServer } from '../../cuse-dev/transport/common';
 import { allZero, collect, parseTap, tail, until, type CountsLike, type Done } from '../helpers/clients';
 

@@ -1,7 +1,7 @@
 // `doctor`: what can serve here and why (the same probes `--transport auto` / `--watch auto` use).
-import { probeTransports, type Probe } from '../transport/auto';
+import { probeTransports, type Probe } from '../cuse-dev/transport/auto';
 
-const WATCH_MODULE = '../../uffd/watch';
+const WATCH_MODULE = '../uffd/watch';
 
 /** uffd/watch.ts's probes (each says why its watcher can or cannot run here; a missing addon included), then `none`. */
 export function probeWatchers(): Probe[] {

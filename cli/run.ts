@@ -2,7 +2,7 @@
 // Our own lines go to stderr so CMD's stdout stays its own.
 import { spawn } from 'child_process';
 import { constants } from 'os';
-import { readyLine, summaryLine } from '../transport/common';
+import { readyLine, summaryLine } from '../cuse-dev/transport/common';
 import { startServer, exitProcess } from './serve';
 import { UsageError, type CliServeOptions } from './options';
 

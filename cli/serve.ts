@@ -1,6 +1,6 @@
 // `serve`: start the transport, print exactly one ready line, stop cleanly on SIGINT/SIGTERM with a summary line.
-import { readyLine, summaryLine, type RunningServer } from '../transport/common';
-import { startTransport } from '../transport/auto';
+import { readyLine, summaryLine, type RunningServer } from '../cuse-dev/transport/common';
+import { startTransport } from '../cuse-dev/transport/auto';
 import type { CliServeOptions } from './options';
 
 const err = (m: string): void => { process.stderr.write(`virtgpu-emu: ${m}\n`); };
@@ -14,7 +14,7 @@ async function startHandoff(opts: CliServeOptions): Promise<{ sab: SharedArrayBu
   if (opts.watch === 'proc' || opts.watch === 'none' || opts.mode === 'pin') return null;
   try {
     // eslint-disable-next-line @typescript-eslint/no-require-imports
-    const u = require('../../uffd') as typeof import('../../uffd');
+    const u = require('../uffd') as typeof import('../uffd');
     const mailbox = new u.HandoffMailbox();
     const h = await u.UffdHandoff.listen({ mailbox, log: (m) => err(m) });
     const env = h.env();

@@ -1,6 +1,6 @@
 // argv → options for serve/run (shared), with usage errors as thrown UsageError.
-import type { ServeOptions } from '../transport/common';
-import type { TransportChoice } from '../transport/auto';
+import type { ServeOptions } from '../cuse-dev/transport/common';
+import type { TransportChoice } from '../cuse-dev/transport/auto';
 
 export class UsageError extends Error {}
 

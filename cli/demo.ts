@@ -1,11 +1,11 @@
 // `demo` (npm start): the doctor table, then a few ioctls through the in-process transport.
-import { drm_version } from '../../core/abi/drm';
-import { drm_virtgpu_getparam, VIRTGPU_PARAM_RESOURCE_USERPTR, VIRTGPU_PARAM_SUPPORTED_CAPSET_IDs, DRM_VIRTGPU_GETPARAM } from '../../core/abi/virtgpu';
-import { IOC, IOC_READ, IOC_WRITE, DRM_IOCTL_BASE, DRM_COMMAND_BASE } from '../../core/abi/ioc';
-import { DRM_NR_VERSION } from '../../core/abi/drm';
-import { openDevice } from '../transport/in-process';
-import type { UserCopy } from '../../core/memory/client-memory';
-import { EFAULT } from '../../core/errno';
+import { drm_version } from '../core/abi/drm';
+import { drm_virtgpu_getparam, VIRTGPU_PARAM_RESOURCE_USERPTR, VIRTGPU_PARAM_SUPPORTED_CAPSET_IDs, DRM_VIRTGPU_GETPARAM } from '../core/abi/virtgpu';
+import { IOC, IOC_READ, IOC_WRITE, DRM_IOCTL_BASE, DRM_COMMAND_BASE } from '../core/abi/ioc';
+import { DRM_NR_VERSION } from '../core/abi/drm';
+import { openDevice } from '../cuse-dev/transport/in-process';
+import type { UserCopy } from '../core/memory/client-memory';
+import { EFAULT } from '../core/errno';
 import { doctor } from './doctor';
 
 /** A scratch "address space" for the demo's embedded pointers. */
