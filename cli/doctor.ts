@@ -1,20 +1,9 @@
 // `doctor`: what can serve here and why (the same probes `--transport auto` / `--watch auto` use).
 import { probeTransports, type Probe } from '../cuse-dev/transport/auto';
+import { probeWatchers } from '../uffd';
 
-const WATCH_MODULE = '../uffd/watch';
-
-/** uffd/watch.ts's probes (each says why its watcher can or cannot run here; a missing addon included), then `none`. */
-export function probeWatchers(): Probe[] {
-  const none: Probe = { name: 'none', ok: true, reason: 'always: pointer copies via /proc/PID/mem, no invalidation events (userptrs live until closed)' };
-  try {
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    const m = require(WATCH_MODULE) as { probeWatchers: () => Probe[] };
-    return [...m.probeWatchers(), none];
-  } catch (e) {
-    const why = `uffd/watch not available (${(e as Error).message.split('\n')[0]})`;
-    return [{ name: 'uffd', ok: false, reason: why }, { name: 'proc', ok: false, reason: why }, none];
-  }
-}
+/** `--watch none` needs nothing: listed after uffd's probes (each says why its watcher can or cannot run here). */
+const NONE: Probe = { name: 'none', ok: true, reason: 'always: pointer copies via /proc/PID/mem, no invalidation events (userptrs live until closed)' };
 
 export function table(title: string, rows: Probe[]): string {
   const w = Math.max(title.length, ...rows.map((r) => r.name.length));
@@ -25,7 +14,7 @@ export function table(title: string, rows: Probe[]): string {
 
 export function doctor(): number {
   const t = probeTransports();
-  const w = probeWatchers();
+  const w = [...probeWatchers(), NONE];
   process.stdout.write(table('transport', t) + '\n\n' + table('watcher', w) + '\n');
   const pick = t.find((p) => p.ok && p.name !== 'in-process');
   process.stdout.write(`\nserve --transport auto would use: ${pick ? pick.name : 'nothing (see reasons above)'}\n`);

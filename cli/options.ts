@@ -4,7 +4,8 @@ import type { TransportChoice } from '../cuse-dev/transport/auto';
 
 export class UsageError extends Error {}
 
-export interface CliServeOptions extends ServeOptions { transport: TransportChoice }
+/** The transport's options without the worker entry (startServer adds the composition root's). */
+export interface CliServeOptions extends Omit<ServeOptions, 'workerEntry'> { transport: TransportChoice }
 
 export const USAGE = `usage:
   virtgpu-emu serve [--transport auto|cuse|fuse] [--path P] [--minor N] [--mode notifier|pin]

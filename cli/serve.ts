@@ -1,7 +1,9 @@
 // `serve`: start the transport, print exactly one ready line, stop cleanly on SIGINT/SIGTERM with a summary line.
 import { readyLine, summaryLine, type RunningServer } from '../cuse-dev/transport/common';
 import { startTransport } from '../cuse-dev/transport/auto';
+import { HandoffMailbox, UffdHandoff } from '../uffd';
 import type { CliServeOptions } from './options';
+import { SERVE_WORKER_ENTRY } from './serve-worker-main';
 
 const err = (m: string): void => { process.stderr.write(`virtgpu-emu: ${m}\n`); };
 
@@ -13,10 +15,8 @@ const err = (m: string): void => { process.stderr.write(`virtgpu-emu: ${m}\n`); 
 async function startHandoff(opts: CliServeOptions): Promise<{ sab: SharedArrayBuffer; env: Record<string, string>; close: () => Promise<void> } | null> {
   if (opts.watch === 'proc' || opts.watch === 'none' || opts.mode === 'pin') return null;
   try {
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    const u = require('../uffd') as typeof import('../uffd');
-    const mailbox = new u.HandoffMailbox();
-    const h = await u.UffdHandoff.listen({ mailbox, log: (m) => err(m) });
+    const mailbox = new HandoffMailbox();
+    const h = await UffdHandoff.listen({ mailbox, log: (m) => err(m) });
     const env = h.env();
     if (!env.LD_PRELOAD) err('note: the preload library is not built (npm install): clients cannot hand over a userfaultfd');
     return { sab: mailbox.sab, env, close: () => h.close() };
@@ -30,7 +30,7 @@ export async function startServer(opts: CliServeOptions): Promise<RunningServer>
   const handoff = await startHandoff(opts);
   let s: RunningServer;
   try {
-    s = await startTransport(opts.transport, { ...opts, handoff: handoff?.sab, log: (m) => err(m) });
+    s = await startTransport(opts.transport, { ...opts, workerEntry: SERVE_WORKER_ENTRY, handoff: handoff?.sab, log: (m) => err(m) });
   } catch (e) {
     await handoff?.close();
     throw e;

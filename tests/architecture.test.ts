@@ -1,6 +1,6 @@
 // Rules over the whole tree (core/'s own rules are in tests/core/architecture.test.ts): modules are imported
 // statically, so the compiler sees every dependency; the only run-time load by path is the native addon's loader,
-// and the few older by-path loads are listed here by count, so a new one fails this test.
+// and bench's loader is listed here by count, so a new one fails this test.
 import test from 'ava';
 import * as fs from 'fs';
 import * as path from 'path';
@@ -29,20 +29,14 @@ const loadCalls = (f: string): number => (fs.readFileSync(path.join(root, f), 'u
 const ADDON_LOADER: Readonly<Record<string, number>> = { 'uffd/load.ts': 1 };
 
 /**
- * The composition root's remaining by-path loads of uffd/ (and bench's loader of bench modules by name, so that one
- * bench that cannot load is reported while the others run), with their number of call sites. Lower a count or
- * delete an entry when a load becomes a static import; never add one.
+ * bench's loader of bench modules by name (so that one bench that cannot load is reported while the others run), with
+ * its number of call sites. Lower the count or delete the entry when it becomes a static import; never add one.
  */
 const BY_PATH_LOADS: Readonly<Record<string, number>> = {
-  'cli/doctor.ts': 1,
-  'cli/serve.ts': 1,
-  'cuse-dev/session/device-config.ts': 1,
-  'cuse-dev/session/worker.ts': 3,
-  'cuse-dev/transport/in-process.ts': 1,
   'bench/all.ts': 1,
 };
 
-test('no run-time load by path in TypeScript sources except the addon loader and the listed older sites', (t) => {
+test('no run-time load by path in TypeScript sources except the addon loader and the listed site', (t) => {
   const files = tsFiles();
   t.true(files.length > 100, `the walk found the sources (${files.length} files)`);
   const allowed: Record<string, number> = { ...ADDON_LOADER, ...BY_PATH_LOADS };

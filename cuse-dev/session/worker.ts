@@ -2,16 +2,30 @@
 // with the Device living in it (no cross-thread hop per ioctl). The main thread only mounts, handles signals and
 // asks for snapshots/stop; messages are polled synchronously (receiveMessageOnPort) after each request, and the
 // main thread wakes an idle loop by opening+closing the node itself (a "control" open, never a DRM file).
+// Here: the messages, the serving loop and the main thread's handle; the thread's entry script, which composes the
+// device, is the composition root's and is handed to ServeWorker by its caller.
 import * as fs from 'fs';
-import { Worker, isMainThread, parentPort, receiveMessageOnPort, workerData } from 'worker_threads';
-import { DEFAULT_MAX_WRITE, Session, type CuseParams, type SessionKind, type SessionStats } from './session';
-import { FileTree } from './tree';
-import { makeDevice, type DeviceConfig } from './device-config';
+import { Worker } from 'worker_threads';
+import { DEFAULT_MAX_WRITE, type Session, type CuseParams, type SessionKind, type SessionStats } from './session';
 import { statsOf, type CoreDevice } from './core-api';
-import { JsonlSink } from '../trace/jsonl';
 import { FUSE_MIN_READ_BUFFER } from '../abi/fuse';
-import { LogLimiter } from '../../core/log-limit';
-import { FD_RESERVE, fdHeadroom } from '../../uffd/fd-budget';
+import type { UffdBinding } from '../../uffd/native-types';
+
+export type WatchChoice = 'auto' | 'uffd' | 'proc' | 'none';
+export type DeviceMode = 'notifier' | 'pin';
+
+/** What the serving thread builds its device from (plain data: it crosses to the worker in workerData). */
+export interface DeviceConfig {
+  mode: DeviceMode;
+  profile?: string;
+  watch: WatchChoice;
+  /** The main thread's HandoffMailbox buffer: uffds of preloaded clients, by pid. */
+  handoff?: SharedArrayBuffer;
+  /** An eventfd the uffd readers bump on new events (set inside the serving worker). */
+  notifyFd?: number;
+  /** ptrace-inject a userfaultfd into clients that handed none over (default: on with the uffd/auto watchers). */
+  inject?: boolean;
+}
 
 export interface WorkerConfig {
   fd: number;
@@ -89,16 +103,9 @@ export const fsIO: LoopIO = {
   write: (fd, buf) => { fs.writeSync(fd, buf); },
 };
 
-/** The addon's read/poll/write (cheaper per request than fs.*Sync); fsIO if the addon cannot load. */
-export function nativeIO(log?: (m: string) => void): LoopIO {
-  try {
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    const u = (require('../../uffd/load') as typeof import('../../uffd/load')).loadUffd();
-    return { read: (fd, buf, w) => u.readOrWake(fd, buf, w), write: (fd, buf) => { u.writeFd(fd, buf); }, writeRead: (fd, r, buf, w) => u.writeThenRead(fd, r, buf, w), waitReadable: (fd, w, ms) => u.pollReadable(w >= 0 ? [fd, w] : [fd], ms) !== 0, poll: (fds) => { const m = u.pollReadable(fds, 0); if (m & 2) u.eventfdDrain(fds[1]!); return m; } };
-  } catch (e) {
-    log?.(`native addon unavailable (${(e as Error).message.split('\n')[0]}): serving through fs.readSync/writeSync`);
-    return fsIO;
-  }
+/** The addon's read/poll/write (cheaper per request than fs.*Sync); the caller uses fsIO when the addon cannot load. */
+export function nativeIO(u: UffdBinding): LoopIO {
+  return { read: (fd, buf, w) => u.readOrWake(fd, buf, w), write: (fd, buf) => { u.writeFd(fd, buf); }, writeRead: (fd, r, buf, w) => u.writeThenRead(fd, r, buf, w), waitReadable: (fd, w, ms) => u.pollReadable(w >= 0 ? [fd, w] : [fd], ms) !== 0, poll: (fds) => { const m = u.pollReadable(fds, 0); if (m & 2) u.eventfdDrain(fds[1]!); return m; } };
 }
 
 const errCode = (e: unknown): string => (e as NodeJS.ErrnoException)?.code ?? String(e);
@@ -187,132 +194,6 @@ export function summarize(session: Session, dev: CoreDevice, openAtStop: number,
   };
 }
 
-// ---------------- worker side ----------------
-
-let fdLowAnnounced = false;
-
-function workerMain(cfg: WorkerConfig): void {
-  const port = parentPort!;
-  const post = (m: FromWorker): void => port.postMessage(m);
-  const sink = cfg.trace ? new JsonlSink(cfg.trace) : undefined;
-  // One limiter for every line of this server (core, session, watchers): no client can flood the log.
-  const logger = new LogLimiter({ sink: (msg) => { post({ type: 'log', msg }); sink?.write({ t: 'log', msg }); } });
-  const log = (msg: string): void => { logger.line(msg); };
-  let session: Session;
-  let dev: CoreDevice;
-  let releaseClients: () => void = () => undefined;
-  let completeInjections: (() => void) | undefined;
-  let pendingInjections: (() => number) | undefined;
-  let injectionWaitMs: (() => number) | undefined;
-  let injectStats: (() => Record<string, number>) | undefined;
-  const io = nativeIO(log);
-  // Memory events of watched clients wake the loop through this eventfd (the event loop never runs here: the
-  // thread is blocked in read(2)), so a BO is deleted right after the client's munmap, as the kernel's worker would.
-  let wakeFd = -1;
-  if (cfg.device.watch !== 'none' && cfg.device.watch !== 'proc' && io !== fsIO) {
-    try {
-      // eslint-disable-next-line @typescript-eslint/no-require-imports
-      wakeFd = (require('../../uffd/load') as typeof import('../../uffd/load')).loadUffd().eventfd();
-    } catch (e) { log(`no wake eventfd (${String(e)}): BOs are invalidated at the client's next ioctl only`); }
-  }
-  try {
-    const made = makeDevice({ ...cfg.device, notifyFd: wakeFd >= 0 ? wakeFd : undefined }, sink ? (ev) => sink.write(ev) : undefined, log, undefined, logger);
-    dev = made.device;
-    releaseClients = made.shutdown;
-    completeInjections = made.completeInjections;
-    pendingInjections = made.pendingInjections;
-    injectionWaitMs = made.injectionWaitMs;
-    injectStats = made.injectStats;
-    session = new Session({
-      kind: cfg.kind, device: dev, controlPid: cfg.controlPid, log, logger, maxWrite: cfg.maxWrite,
-      tree: cfg.tree ? new FileTree(cfg.tree.devicePath, cfg.tree.modeBits) : undefined,
-      cuse: cfg.cuse,
-      trace: sink ? (ev) => sink.write(ev) : undefined,
-      onClientOpen: made.beginInjection ? (pid, tid) => {
-        // Near the fd limit, a new client gets no injected userfaultfd (an fd kept per client) but the /proc checker:
-        // the fds left go to opening the node itself, which then keeps working.
-        const left = fdHeadroom();
-        if (left < FD_RESERVE) {
-          if (!fdLowAnnounced) { fdLowAnnounced = true; log(`only ${left} fds left below the limit: new clients get no userfaultfd (watched through /proc) until fds are freed`); }
-          return;
-        }
-        fdLowAnnounced = false;
-        made.beginInjection!(pid, tid);
-      } : undefined,
-      interleave: !!io.poll,
-    });
-    post({ type: 'started', watcher: made.watcher, reasons: made.reasons });
-  } catch (e) {
-    post({ type: 'fatal', msg: (e as Error).message });
-    sink?.close();
-    return;
-  }
-  let stopping = false;
-  let announcedInit = false;
-  const mail = cfg.mail ? new Int32Array(cfg.mail) : null;
-  const afterRequest = (): boolean => {
-    // A client thread seized at OPEN stops right after our reply: inject its userfaultfd now (~1 ms, once per client);
-    // never waiting on the tracee for more than a short spin: the rest is driven by the loop's timer (timeoutMs).
-    completeInjections?.();
-    if (!announcedInit && session.proto) {
-      announcedInit = true;
-      post({ type: 'init', minor: session.proto.minor, kernelMinor: session.proto.kernelMinor, flags: session.proto.flags });
-    }
-    // receiveMessageOnPort costs ~0.1 µs: look at the port only when the main thread flagged a message.
-    if (mail && Atomics.exchange(mail, 0, 0) === 0) return stopping && session.controlHandles() === 0;
-    let got = false;
-    for (let m = receiveMessageOnPort(port); m; m = receiveMessageOnPort(port)) {
-      got = true;
-      const msg = m.message as ToWorker;
-      if (msg.type === 'stop') stopping = true;
-      else if (msg.type === 'snapshot') {
-        let snapshot: unknown;
-        try { snapshot = dev.snapshot(); } catch (e) { snapshot = { error: String(e) }; }
-        post({ type: 'snapshot', id: msg.id, counts: dev.counts(), snapshot, stats: { ...statsOf(dev), ...injectCounters() }, session: { ...session.stats }, openFiles: session.openFiles() });
-      }
-    }
-    if (mail && !got) Atomics.store(mail, 0, 1); // flagged but not visible yet: look again after the next request
-    // Leave only once the wake-up open was released, so the kernel never waits on an unanswered FLUSH/RELEASE.
-    return stopping && session.controlHandles() === 0;
-  };
-  // Wait on the wake fd only while some client has watched ranges: otherwise a plain read, one syscall per request.
-  const wakeNeeded = (): number => {
-    if (wakeFd < 0 || !dev.clients) return -1;
-    for (const c of dev.clients.values()) if (c.events.registrations() > 0) return wakeFd;
-    return -1;
-  };
-  const onWake = (): void => { for (const pid of [...(dev.clients?.keys() ?? [])]) dev.service(pid); };
-  const injectCounters = (): Record<string, number> => {
-    const s = injectStats?.();
-    if (!s) return {};
-    return Object.fromEntries(Object.entries(s).map(([k, v]) => [`inject${k[0].toUpperCase()}${k.slice(1)}`, v]));
-  };
-  // Injections in flight wake the loop on a timer: each step is a waitpid(WNOHANG), never a wait on the tracee.
-  const timeoutMs = (): number => injectionWaitMs?.() ?? -1;
-  const onTimeout = (): void => { completeInjections?.(); };
-  const quiet = (): boolean => announcedInit && !stopping && (!mail || Atomics.load(mail, 0) === 0) && !(pendingInjections?.() ?? 0);
-  const background = (): boolean => session.parked() > 0;
-  const step = (): Uint8Array | null => session.step();
-  const reason = serveLoop(cfg.fd, session, { afterRequest, log, wakeFd: wakeNeeded, onWake, quiet, timeoutMs, onTimeout, background, step }, readBufferSize(cfg.maxWrite), cfg.fd, io);
-  // Parked ioctls still waiting get ENODEV, so no caller stays blocked on a request nobody will answer.
-  for (const r of session.abandonParked()) try { io.write(cfg.fd, r); } catch { /* unmounted: the kernel ends them */ }
-  if (wakeFd >= 0) try { (require("../../uffd/load") as typeof import("../../uffd/load")).loadUffd().close(wakeFd); } catch { /* already closed */ }
-  const openAtStop = session.openFiles();
-  session.closeAll();
-  try { dev.shutdown(); } catch (e) { log(`shutdown failed: ${String(e)}`); }
-  try { releaseClients(); } catch (e) { log(`client release failed: ${String(e)}`); }
-  logger.stop();
-  sink?.close();
-  const summary = summarize(session, dev, openAtStop, reason);
-  const inj = injectStats?.();
-  if (inj) summary.inject = { started: inj.started ?? 0, completed: inj.completed ?? 0, abandoned: inj.abandoned ?? 0, traceeDied: inj.traceeDied ?? 0, failed: inj.failed ?? 0 };
-  post({ type: 'summary', summary });
-}
-
-if (!isMainThread && (workerData as { virtgpuServe?: WorkerConfig } | null)?.virtgpuServe) {
-  workerMain((workerData as { virtgpuServe: WorkerConfig }).virtgpuServe);
-}
-
 // ---------------- main-thread side ----------------
 
 export interface ServeWorkerEvents {
@@ -334,8 +215,9 @@ export class ServeWorker {
 
   private readonly mail = new Int32Array(new SharedArrayBuffer(4));
 
-  constructor(cfg: WorkerConfig, private readonly poke: () => Promise<void>, ev: ServeWorkerEvents = {}) {
-    this.worker = new Worker(__filename, { workerData: { virtgpuServe: { ...cfg, mail: this.mail.buffer } } });
+  /** `entry`: the thread's script (the composition root's), which serves `workerData.virtgpuServe`. */
+  constructor(entry: string, cfg: WorkerConfig, private readonly poke: () => Promise<void>, ev: ServeWorkerEvents = {}) {
+    this.worker = new Worker(entry, { workerData: { virtgpuServe: { ...cfg, mail: this.mail.buffer } } });
     let started!: (v: { watcher: string; reasons: string[] }) => void, startFail!: (e: Error) => void;
     let inited!: (v: { minor: number; kernelMinor: number; flags: number }) => void, initFail!: (e: Error) => void;
     let summary!: (s: Summary) => void, summaryFail!: (e: Error) => void;

@@ -4,6 +4,8 @@ import type { Summary } from '../session/worker';
 export type TransportName = 'cuse' | 'fuse';
 
 export interface ServeOptions {
+  /** The serving thread's entry script (ServeWorker): the composition root's, which builds the device it serves. */
+  workerEntry: string;
   /** Device path to present. CUSE: must be under /dev (default /dev/dri/renderD<minor>). FUSE: bind target (implies bind). */
   path?: string;
   /** Render minor N (renderD<N>); default: first free from 128. */

@@ -83,7 +83,7 @@ export async function startCuse(o: ServeOptions): Promise<RunningServer> {
   if (nums.note) notes.push(nums.note);
   const mode = o.mode ?? 'notifier';
   const fd = fs.openSync('/dev/cuse', fs.constants.O_RDWR);
-  const worker = new ServeWorker({
+  const worker = new ServeWorker(o.workerEntry, {
     fd, kind: 'cuse', cuse: { devname, major: nums.major, minor: nums.minor, unrestricted: o.unrestricted ?? true },
     device: { mode, profile: o.profile, watch: o.watch ?? 'auto', handoff: o.handoff, inject: o.inject }, trace: o.trace, controlPid: process.pid,
   }, () => pokeNode(devPath), { log });

@@ -83,7 +83,7 @@ export async function startFuse(o: ServeOptions): Promise<RunningServer> {
   let connId = -1;
   try { connId = fuseConnectionId(mountDir); } catch { /* stat of a mount not yet answering: abort unavailable */ }
   const bufferSize = readBufferSize(FUSE_MAX_WRITE);
-  const worker = new ServeWorker({
+  const worker = new ServeWorker(o.workerEntry, {
     fd, kind: 'fuse', maxWrite: FUSE_MAX_WRITE, tree: { devicePath: rel, modeBits: o.modeBits ?? 0o666 },
     device: { mode, profile: o.profile, watch: o.watch ?? 'auto', handoff: o.handoff, inject: o.inject }, trace: o.trace, controlPid: process.pid,
   }, () => pokeNode(served), { log });

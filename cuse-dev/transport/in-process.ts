@@ -5,6 +5,7 @@ import { Errno, isErr } from '../../core/errno';
 import type { ClientProvider, UserCopy } from '../../core/memory/client-memory';
 import type { CoreFile, IoctlOutcome } from '../session/core-api';
 import { procClientProvider } from '../session/pidmem';
+import { createClientProvider } from '../../uffd';
 
 export interface InProcessOptions extends Partial<DeviceOptions> {
   /** Use this device (shared between several opens) instead of creating one. */
@@ -32,9 +33,7 @@ export interface InProcessNode {
  */
 function defaultClients(service: (pid: number) => void): { clients: ClientProvider; shutdown?: () => void } {
   try {
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    const u = require('../../uffd') as typeof import('../../uffd');
-    const p = u.createClientProvider({ watch: 'auto', onPending: service });
+    const p = createClientProvider({ watch: 'auto', onPending: service });
     return { clients: p, shutdown: () => p.shutdown() };
   } catch {
     return { clients: procClientProvider() };

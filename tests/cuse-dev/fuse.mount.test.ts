@@ -8,6 +8,7 @@ import { spawn } from 'child_process';
 import { probeFuse } from '../../cuse-dev/transport/auto';
 import { startFuse } from '../../cuse-dev/transport/fuse';
 import type { RunningServer } from '../../cuse-dev/transport/common';
+import { SERVE_WORKER_ENTRY } from '../../cli/serve-worker-main';
 
 const CLIENT = path.resolve(__dirname, '../../../tests/cuse-dev/helpers/drm_client.py');
 const fuse = probeFuse();
@@ -57,7 +58,7 @@ maybe(`FUSE mount: VERSION + GETPARAM round trip from another process, RELEASE c
   const mnt = path.join(dir, 'mnt');
   const fdsBefore = fuseFds();
   const logs: string[] = [];
-  const s = await startFuse({ mountDir: mnt, watch: 'none', log: (m) => logs.push(m) });
+  const s = await startFuse({ workerEntry: SERVE_WORKER_ENTRY, mountDir: mnt, watch: 'none', log: (m) => logs.push(m) });
   try {
     t.is(s.transport, 'fuse');
     t.is(s.path, path.join(mnt, 'dri/renderD128'));
@@ -114,7 +115,7 @@ maybe(`FUSE stop while a client still holds the node: loop ends, the client's la
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'virtgpu-fuse-'));
   const mnt = path.join(dir, 'mnt');
   const fdsBefore = fuseFds();
-  const s = await startFuse({ mountDir: mnt, watch: 'none' });
+  const s = await startFuse({ workerEntry: SERVE_WORKER_ENTRY, mountDir: mnt, watch: 'none' });
   const c = client(s.path, true);
   try {
     JSON.parse(await c.line(0));
@@ -142,7 +143,7 @@ maybe(`FUSE stop while a client still holds the node: loop ends, the client's la
 maybe('FUSE --path: the served file is bind-mounted where asked (a file created for it), and both go at stop', async (t) => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'virtgpu-bind-'));
   const target = path.join(dir, 'dev', 'dri', 'renderD200');
-  const s = await startFuse({ mountDir: path.join(dir, 'mnt'), path: target, minor: 200, watch: 'none' });
+  const s = await startFuse({ workerEntry: SERVE_WORKER_ENTRY, mountDir: path.join(dir, 'mnt'), path: target, minor: 200, watch: 'none' });
   try {
     t.is(s.path, target);
     t.true(mounted(target));

@@ -2,7 +2,7 @@
 // the serving device forwards every host command (found missing when the CUSE e2e in tests/vm read a real trace).
 import test from 'ava';
 import { SimMachine, simProvider, type SimProcess } from '../../core/testing';
-import { makeDevice, type ProviderChoice } from '../../cuse-dev/session/device-config';
+import { makeDevice, type ProviderChoice } from '../../cli/compose';
 import { Session, type SessionTraceEvent } from '../../cuse-dev/session/session';
 import { tgidResolver } from '../../cuse-dev/session/tgid';
 import { traceJson } from '../../cuse-dev/trace/jsonl';

@@ -17,6 +17,7 @@ import { spawn, spawnSync, type ChildProcess } from 'child_process';
 import { probeFuse, startTransport } from '../../cuse-dev/transport/auto';
 import type { RunningServer } from '../../cuse-dev/transport/common';
 import { allZero, collect, parseTap, tail, until, type CountsLike, type Done, type TapLine } from '../helpers/clients';
+import { SERVE_WORKER_ENTRY } from '../../cli/serve-worker-main';
 
 const ROOT = path.resolve(__dirname, '../../..');
 const MAIN = path.join(ROOT, 'dist/cli/main.js');
@@ -134,7 +135,7 @@ async function withServer(t: ExecutionContext, mode: Mode, body: (s: RunningServ
   const dir = tmpDir();
   const trace = path.join(dir, 'trace.jsonl');
   const logs: string[] = [];
-  const s = await startTransport('fuse', { mountDir: path.join(dir, 'mnt'), mode, trace, log: (m) => logs.push(m) });
+  const s = await startTransport('fuse', { workerEntry: SERVE_WORKER_ENTRY, mountDir: path.join(dir, 'mnt'), mode, trace, log: (m) => logs.push(m) });
   t.log(`serving ${s.path} (watcher=${s.watcher}, mode=${s.mode})`);
   let lines: string[] = [];
   try {

@@ -14,6 +14,7 @@ import { probeFuse, startTransport } from '../../cuse-dev/transport/auto';
 import { loadUffd } from '../../uffd/load';
 import * as B from '../helpers/bytes';
 import { SOAK_BIN } from './soak-run';
+import { SERVE_WORKER_ENTRY } from '../../cli/serve-worker-main';
 
 const MiB = 1 << 20;
 const SUBMITS = 20;
@@ -61,7 +62,7 @@ maybe(`FUSE + C client: ${SUBMITS} × 64 MiB EXECBUFFERs, then close: retained b
   if (!fs.existsSync(SOAK_BIN)) return t.fail(`${SOAK_BIN} is missing: run \`make -C tests/c\``);
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'virtgpu-retained-'));
   const logs: string[] = [];
-  const s = await startTransport('fuse', { mountDir: path.join(dir, 'mnt'), log: (m) => logs.push(m) });
+  const s = await startTransport('fuse', { workerEntry: SERVE_WORKER_ENTRY, mountDir: path.join(dir, 'mnt'), log: (m) => logs.push(m) });
   const retained = async (): Promise<{ bytes: number; files: number }> => {
     const snap = await s.snapshot();
     return { bytes: (snap.snapshot as { host: { retainedBytes: number } }).host.retainedBytes, files: (snap.counts as { files: number }).files };

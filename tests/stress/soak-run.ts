@@ -8,6 +8,7 @@ import * as path from 'path';
 import { spawn } from 'child_process';
 import { startTransport } from '../../cuse-dev/transport/auto';
 import type { Summary } from '../../cuse-dev/session/worker';
+import { SERVE_WORKER_ENTRY } from '../../cli/serve-worker-main';
 
 const ROOT = path.resolve(__dirname, '../../..');
 export const SOAK_BIN = path.join(ROOT, 'tests/c/bin/soak');
@@ -42,7 +43,7 @@ export async function runSoak(o: SoakOptions): Promise<SoakResult> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'virtgpu-soak-'));
   const logLines: string[] = [];
   let logBytes = 0;
-  const s = await startTransport('fuse', { mountDir: path.join(dir, 'mnt'), log: (m) => { logLines.push(m); logBytes += Buffer.byteLength(m) + 1; } });
+  const s = await startTransport('fuse', { workerEntry: SERVE_WORKER_ENTRY, mountDir: path.join(dir, 'mnt'), log: (m) => { logLines.push(m); logBytes += Buffer.byteLength(m) + 1; } });
   try {
     const rssBeforeMiB = rssMiB();
     const args = ['-n', String(o.n), '-s', String(seed)];

@@ -1,0 +1,67 @@
+// The composition root of a serving device: core + the client provider chosen by --watch (uffd/ or, without the
+// addon, /proc/PID/mem copies), built inside the serving thread.
+import { createDevice, RecordingHost, type LogLimiter, type TraceEvent } from '../core';
+import type { ClientProvider } from '../core/memory/client-memory';
+import { createClientProvider, HandoffMailbox, type RealClientProvider, type UffdBinding } from '../uffd';
+import type { CoreDevice } from '../cuse-dev/session/core-api';
+import { procClientProvider } from '../cuse-dev/session/pidmem';
+import type { DeviceConfig, WatchChoice } from '../cuse-dev/session/worker';
+
+export interface ProviderChoice {
+  provider: ClientProvider; watcher: string; reasons: string[];
+  /** Release every live client (closes uffds so no client stays blocked); called when the loop ends. */
+  shutdown?: () => void;
+  /** Late binding for async wake-ups (watcher → device.service(pid)). */
+  bindService?: (service: (pid: number) => void) => void;
+  /** Synchronous injection for a loop blocked in read(2): begin before the reply, complete after it. */
+  beginInjection?: (pid: number, tid: number) => boolean;
+  completeInjections?: () => void;
+  pendingInjections?: () => number;
+  /** How soon completeInjections should run again (ms), -1 when no injection is in flight. */
+  injectionWaitMs?: () => number;
+  /** Injection counters (started, completed, abandoned, traceeDied, failed, pending). */
+  injectStats?: () => Record<string, number>;
+}
+
+/**
+ * --watch policy: auto tries the real watchers and falls back, announcing why; explicit choices fail loudly.
+ * createClientProvider() throws when the native addon cannot load (`binding`: the addon the caller loaded already;
+ * without it the provider loads it).
+ */
+export function chooseProvider(watch: WatchChoice, log?: (m: string) => void, handoff?: SharedArrayBuffer, notifyFd?: number, inject = true, binding?: UffdBinding): ProviderChoice {
+  const none = (): ProviderChoice => ({ provider: procClientProvider(), watcher: 'none', reasons: [] });
+  if (watch === 'none') return none();
+  let service: (pid: number) => void = () => undefined;
+  let provider: RealClientProvider;
+  try {
+    provider = createClientProvider({ watch, log, onPending: (pid) => service(pid), handoff: handoff ? new HandoffMailbox(handoff) : null, notifyFd, binding });
+  } catch (e) {
+    if (watch !== 'auto') throw new Error(`--watch ${watch}: ${(e as Error).message.split('\n')[0]}`);
+    const c = none();
+    c.reasons.push(`uffd watchers unavailable (${(e as Error).message.split('\n')[0]}): pointer copies via /proc/PID/mem, no invalidation events`);
+    return c;
+  }
+  return {
+    provider, watcher: watch, reasons: [],
+    shutdown: () => provider.shutdown(),
+    bindService: (f) => { service = f; },
+    beginInjection: inject ? (pid, tid) => provider.beginInjection(pid, tid) : undefined,
+    completeInjections: inject ? () => provider.completeInjections() : undefined,
+    pendingInjections: inject ? () => provider.pendingInjections : undefined,
+    injectionWaitMs: inject ? () => provider.injectionWaitMs() : undefined,
+    injectStats: inject ? () => ({ ...provider.injectStats }) : undefined,
+  };
+}
+
+/** Host commands kept in memory by a serving device (a long-running server must not grow its log without bound). */
+const HOST_LOG_KEEP = 1000;
+
+export function makeDevice(cfg: DeviceConfig, trace?: (ev: TraceEvent) => void, log?: (m: string) => void, provider?: ProviderChoice, logger?: LogLimiter): { device: CoreDevice; watcher: string; reasons: string[]; shutdown: () => void } & Pick<ProviderChoice, 'beginInjection' | 'completeInjections' | 'pendingInjections' | 'injectionWaitMs' | 'injectStats'> {
+  const p = provider ?? chooseProvider(cfg.watch, log, cfg.handoff, cfg.notifyFd, cfg.inject ?? true);
+  // --trace gets every host command in full (payloads included): the in-memory log keeps digests only.
+  const host = new RecordingHost(HOST_LOG_KEEP);
+  if (trace) host.onCommand = (cmd, seq) => trace({ t: 'host', cmd: { ...cmd, seq } });
+  const device = createDevice({ mode: cfg.mode, profile: cfg.profile, clients: p.provider, host, caps: { fdPassing: false, mmap: false }, trace, log, logger });
+  p.bindService?.((pid) => device.service(pid));
+  return { device, watcher: p.watcher, reasons: p.reasons, shutdown: () => p.shutdown?.(), beginInjection: p.beginInjection, completeInjections: p.completeInjections, pendingInjections: p.pendingInjections, injectionWaitMs: p.injectionWaitMs, injectStats: p.injectStats };
+}
