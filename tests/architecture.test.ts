@@ -1,6 +1,7 @@
 // Rules over the whole tree (core/'s own rules are in tests/core/architecture.test.ts): modules are imported
 // statically, so the compiler sees every dependency; the only run-time load by path is the native addon's loader,
-// and bench's loader is listed here by count, so a new one fails this test.
+// and bench's loader is listed here by count, so a new one fails this test. Imports point one way,
+// cli → cuse-dev → uffd → core, types included.
 import test from 'ava';
 import * as fs from 'fs';
 import * as path from 'path';
@@ -67,4 +68,25 @@ test('the product imports nothing from tests/ or bench/', (t) => {
     }
   }
   t.true(checked > 50, `the product's sources were read (${checked} files)`);
+});
+
+/** The product's layers, top to bottom: each imports (values or types) only from the layers below it. */
+const LAYERS = ['cli', 'cuse-dev', 'uffd', 'core'];
+
+/** Relative specifiers of a source: `import … from`, `export … from`, side-effect imports, dynamic imports (also the
+ *  type `typeof import`) and calls of the CommonJS loader. */
+const SPECIFIER = /(?:\bfrom\s*|\bimport\s*\(\s*|\brequire\s*\(\s*|^\s*import\s+)['"](\.{1,2}\/[^'"]*)['"]/gm;
+
+test('imports point down the layers: core → nothing of uffd/cuse-dev/cli, uffd → nothing of cuse-dev/cli, cuse-dev → nothing of cli', (t) => {
+  const read: Record<string, number> = {};
+  for (const f of tsFiles()) {
+    const from = LAYERS.indexOf(f.split('/')[0]);
+    if (from < 0) continue;
+    read[LAYERS[from]] = (read[LAYERS[from]] ?? 0) + 1;
+    for (const m of fs.readFileSync(path.join(root, f), 'utf8').matchAll(SPECIFIER)) {
+      const to = LAYERS.indexOf(path.relative(root, path.resolve(root, path.dirname(f), m[1])).split(path.sep)[0]);
+      t.false(to >= 0 && to < from, `${f} imports ${m[1]}, a layer above its own (${LAYERS.join(' → ')})`);
+    }
+  }
+  for (const l of LAYERS) t.true((read[l] ?? 0) > 0, `${l}/'s sources were read`);
 });
