@@ -1,8 +1,9 @@
-// enum fuse_opcode (linux/fuse.h) with the C names, and one table row per opcode the session knows about.
+// enum fuse_opcode (linux/fuse.h) with the C names (the enum also names them at run time), and one table row per
+// opcode the session knows about.
 import type { Struct } from '../../core/abi/layout';
 import * as F from './fuse';
 
-export const enum FuseOpcode {
+export enum FuseOpcode {
   FUSE_LOOKUP = 1,
   FUSE_FORGET = 2,
   FUSE_GETATTR = 3,
@@ -66,36 +67,47 @@ export interface OpcodeRow {
   readonly minBody: number;
   /** The kernel expects no reply at all (FORGET, BATCH_FORGET, INTERRUPT, NOTIFY_REPLY). */
   readonly noReply: boolean;
+  /**
+   * Not served: answered ENOSYS without a log line, because the kernel probes it and handles ENOSYS by itself
+   * (STATX falls back to GETATTR, xattrs and statfs are turned off for the mount).
+   */
+  readonly quietEnosys: boolean;
 }
 
-function row(op: number, name: string, decode?: Struct<any>, opts: { noReply?: boolean; minBody?: number } = {}): OpcodeRow {
-  return { op, name, decode, minBody: opts.minBody ?? decode?.size ?? 0, noReply: opts.noReply ?? false };
+function row(op: FuseOpcode, decode?: Struct<any>, opts: { noReply?: boolean; minBody?: number; quietEnosys?: boolean } = {}): OpcodeRow {
+  return { op, name: opcodeName(op), decode, minBody: opts.minBody ?? decode?.size ?? 0, noReply: opts.noReply ?? false, quietEnosys: opts.quietEnosys ?? false };
 }
 
-/** Opcodes with a meaning to this server; any other opcode is answered ENOSYS (kernel: ENOTTY/EOPNOTSUPP to callers). */
+/**
+ * Opcodes this server knows: served, or not served but expected (quietEnosys). Any other opcode is answered ENOSYS
+ * with one log line (kernel: ENOTTY/EOPNOTSUPP to callers).
+ */
 export const OPCODES: readonly OpcodeRow[] = [
-  row(FuseOpcode.FUSE_LOOKUP, 'FUSE_LOOKUP', undefined, { minBody: 1 }),
-  row(FuseOpcode.FUSE_FORGET, 'FUSE_FORGET', F.fuse_forget_in, { noReply: true }),
-  row(FuseOpcode.FUSE_GETATTR, 'FUSE_GETATTR', F.fuse_getattr_in, { minBody: 0 }),
-  row(FuseOpcode.FUSE_OPEN, 'FUSE_OPEN', F.fuse_open_in),
-  row(FuseOpcode.FUSE_READ, 'FUSE_READ', F.fuse_read_in),
-  row(FuseOpcode.FUSE_WRITE, 'FUSE_WRITE', F.fuse_write_in),
-  row(FuseOpcode.FUSE_RELEASE, 'FUSE_RELEASE', F.fuse_release_in),
-  row(FuseOpcode.FUSE_FLUSH, 'FUSE_FLUSH', F.fuse_flush_in),
+  row(FuseOpcode.FUSE_LOOKUP, undefined, { minBody: 1 }),
+  row(FuseOpcode.FUSE_FORGET, F.fuse_forget_in, { noReply: true }),
+  row(FuseOpcode.FUSE_GETATTR, F.fuse_getattr_in, { minBody: 0 }),
+  row(FuseOpcode.FUSE_OPEN, F.fuse_open_in),
+  row(FuseOpcode.FUSE_READ, F.fuse_read_in),
+  row(FuseOpcode.FUSE_WRITE, F.fuse_write_in),
+  row(FuseOpcode.FUSE_RELEASE, F.fuse_release_in),
+  row(FuseOpcode.FUSE_FLUSH, F.fuse_flush_in),
   // INIT from kernels before 7.36 carries 16 bytes; the rest decodes as zero.
-  row(FuseOpcode.FUSE_INIT, 'FUSE_INIT', F.fuse_init_in, { minBody: 16 }),
-  row(FuseOpcode.FUSE_OPENDIR, 'FUSE_OPENDIR', F.fuse_open_in),
-  row(FuseOpcode.FUSE_READDIR, 'FUSE_READDIR', F.fuse_read_in),
-  row(FuseOpcode.FUSE_RELEASEDIR, 'FUSE_RELEASEDIR', F.fuse_release_in),
-  row(FuseOpcode.FUSE_ACCESS, 'FUSE_ACCESS', undefined, { minBody: 8 }),
-  row(FuseOpcode.FUSE_INTERRUPT, 'FUSE_INTERRUPT', F.fuse_interrupt_in, { noReply: true }),
-  row(FuseOpcode.FUSE_DESTROY, 'FUSE_DESTROY'),
-  row(FuseOpcode.FUSE_IOCTL, 'FUSE_IOCTL', F.fuse_ioctl_in),
-  row(FuseOpcode.FUSE_POLL, 'FUSE_POLL', F.fuse_poll_in),
-  row(FuseOpcode.FUSE_NOTIFY_REPLY, 'FUSE_NOTIFY_REPLY', undefined, { noReply: true }),
-  row(FuseOpcode.FUSE_BATCH_FORGET, 'FUSE_BATCH_FORGET', F.fuse_batch_forget_in, { noReply: true }),
-  row(FuseOpcode.FUSE_STATFS, 'FUSE_STATFS'),
-  row(FuseOpcode.CUSE_INIT, 'CUSE_INIT', F.cuse_init_in),
+  row(FuseOpcode.FUSE_INIT, F.fuse_init_in, { minBody: 16 }),
+  row(FuseOpcode.FUSE_OPENDIR, F.fuse_open_in),
+  row(FuseOpcode.FUSE_READDIR, F.fuse_read_in),
+  row(FuseOpcode.FUSE_RELEASEDIR, F.fuse_release_in),
+  row(FuseOpcode.FUSE_ACCESS, undefined, { minBody: 8 }),
+  row(FuseOpcode.FUSE_INTERRUPT, F.fuse_interrupt_in, { noReply: true }),
+  row(FuseOpcode.FUSE_DESTROY),
+  row(FuseOpcode.FUSE_IOCTL, F.fuse_ioctl_in),
+  row(FuseOpcode.FUSE_POLL, F.fuse_poll_in),
+  row(FuseOpcode.FUSE_NOTIFY_REPLY, undefined, { noReply: true }),
+  row(FuseOpcode.FUSE_BATCH_FORGET, F.fuse_batch_forget_in, { noReply: true }),
+  row(FuseOpcode.FUSE_STATFS, undefined, { quietEnosys: true }),
+  row(FuseOpcode.FUSE_GETXATTR, undefined, { quietEnosys: true }),
+  row(FuseOpcode.FUSE_LISTXATTR, undefined, { quietEnosys: true }),
+  row(FuseOpcode.FUSE_STATX, undefined, { quietEnosys: true }),
+  row(FuseOpcode.CUSE_INIT, F.cuse_init_in),
 ];
 
 /** Indexed by opcode (a plain array lookup per request; the largest opcode is CUSE_INIT = 4096). */
@@ -103,18 +115,7 @@ const byOp: (OpcodeRow | undefined)[] = new Array<OpcodeRow | undefined>(FuseOpc
 for (const r of OPCODES) byOp[r.op] = r;
 export function opcodeRow(op: number): OpcodeRow | undefined { return op >= 0 && op < byOp.length ? byOp[op] : undefined; }
 
-const names: Record<number, string> = {
-  1: 'LOOKUP', 2: 'FORGET', 3: 'GETATTR', 4: 'SETATTR', 5: 'READLINK', 6: 'SYMLINK', 8: 'MKNOD', 9: 'MKDIR', 10: 'UNLINK',
-  11: 'RMDIR', 12: 'RENAME', 13: 'LINK', 14: 'OPEN', 15: 'READ', 16: 'WRITE', 17: 'STATFS', 18: 'RELEASE', 20: 'FSYNC',
-  21: 'SETXATTR', 22: 'GETXATTR', 23: 'LISTXATTR', 24: 'REMOVEXATTR', 25: 'FLUSH', 26: 'INIT', 27: 'OPENDIR', 28: 'READDIR',
-  29: 'RELEASEDIR', 30: 'FSYNCDIR', 31: 'GETLK', 32: 'SETLK', 33: 'SETLKW', 34: 'ACCESS', 35: 'CREATE', 36: 'INTERRUPT',
-  37: 'BMAP', 38: 'DESTROY', 39: 'IOCTL', 40: 'POLL', 41: 'NOTIFY_REPLY', 42: 'BATCH_FORGET', 43: 'FALLOCATE',
-  44: 'READDIRPLUS', 45: 'RENAME2', 46: 'LSEEK', 47: 'COPY_FILE_RANGE', 48: 'SETUPMAPPING', 49: 'REMOVEMAPPING',
-  50: 'SYNCFS', 51: 'TMPFILE', 52: 'STATX', 53: 'COPY_FILE_RANGE_64',
-};
 /** C name of any opcode, for logs and traces ("FUSE_OP_<n>" when unknown). */
 export function opcodeName(op: number): string {
-  if (op === FuseOpcode.CUSE_INIT) return 'CUSE_INIT';
-  const n = names[op];
-  return n ? `FUSE_${n}` : `FUSE_OP_${op}`;
+  return FuseOpcode[op] ?? `FUSE_OP_${op}`;
 }

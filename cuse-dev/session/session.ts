@@ -1,27 +1,19 @@
 // One FUSE/CUSE session over any byte stream: `handle(request) → reply | null`. Protocol gates live here
-// (INIT first and once, unknown opcode ENOSYS, no-reply opcodes), plus the per-open-file map fh → core file.
-// Nothing thrown below escapes handle(): a bug becomes EIO for that request and one log line.
-import { EBADF, EINVAL, EINTR, EIO, EISDIR, ENFILE, ENODEV, ENOENT, ENOMEM, ENOSYS, ENOTDIR, ENOTTY, EAGAIN, EPROTO, Errno } from './errnos';
+// (INIT first and once, unknown opcode ENOSYS, no-reply opcodes), the dispatch, and the device file's requests
+// (open, release, read, ioctl) over the per-open-file map fh → core file. The INIT answers are in init.ts, the
+// FUSE namespace in tree.ts. Nothing thrown below escapes handle(): a bug becomes EIO for that request and one log line.
+import { EBADF, EINVAL, EINTR, EIO, EISDIR, ENFILE, ENODEV, ENOENT, ENOMEM, ENOSYS, ENOTTY, EAGAIN, Errno } from './errnos';
 import * as F from '../abi/fuse';
 import { FuseOpcode, opcodeName, opcodeRow } from '../abi/opcodes';
 import type { CoreDevice, CoreFile, Range } from './core-api';
 import { bridgeIoctl, type BridgeCtx, type ParkedIoctl } from './ioctl-bridge';
+import { cuseInit, fuseInit, type CuseParams, type InitAnswer, type InitCtx, type Proto } from './init';
 import { replyError, replyOk, replyStruct } from './reply';
-import type { FileTree, TreeNode } from './tree';
+import { readdir, treeRequest, type FileTree, type TreeCtx } from './tree';
 import { tgidResolver, type TgidResolver } from './tgid';
 import { LogLimiter } from '../../core/log-limit';
 
 export type SessionKind = 'fuse' | 'cuse';
-
-export interface CuseParams {
-  /** Name under /dev, e.g. "dri/renderD128" (DEVNAME=…). */
-  devname: string;
-  /** 0 = let the kernel pick (dynamic). */
-  major: number;
-  minor: number;
-  /** Ask for CUSE_UNRESTRICTED_IOCTL (embedded pointers via RETRY); otherwise restricted like FUSE files. */
-  unrestricted: boolean;
-}
 
 /** Transport-level trace events (core's own events are forwarded unchanged by the trace sink). */
 export type SessionTraceEvent =
@@ -66,7 +58,6 @@ type Handle = { kind: 'dev'; file: CoreFile; pid: number } | { kind: 'control' }
 const IN_HDR = F.fuse_in_header.size;
 /** fuse_out_header.unique sits at offset 8 of fuse_in_header too: usable to answer even a truncated header. */
 const UNIQUE_OFF = F.fuse_in_header.offsetOf('unique');
-export const DEFAULT_MAX_WRITE = 128 * 1024;
 const DEV_OPEN_FLAGS = F.FOPEN_DIRECT_IO | F.FOPEN_NONSEEKABLE;
 const IOCTL_IN = F.fuse_ioctl_in.size;
 // Hot-path field offsets, from the tables.
@@ -84,15 +75,13 @@ const IOCTL_OUT_SIZE = F.fuse_ioctl_in.offsetOf('out_size');
 const TWO_POW_32 = 2 ** 32;
 /** A little-endian u64 as the nearest number (exact below 2^53), without a bigint. */
 const u64Number = (dv: DataView, off: number): number => dv.getUint32(off, true) + dv.getUint32(off + 4, true) * TWO_POW_32;
-/** Opcodes the kernel probes and handles ENOSYS for by itself (STATX falls back to GETATTR, xattrs are off): not worth a log line. */
-const QUIET_ENOSYS = new Set<number>([FuseOpcode.FUSE_STATX, FuseOpcode.FUSE_GETXATTR, FuseOpcode.FUSE_LISTXATTR, FuseOpcode.FUSE_STATFS, FuseOpcode.FUSE_POLL]);
 
 export class Session {
   readonly kind: SessionKind;
   state: 'new' | 'ready' | 'destroyed' = 'new';
   readonly stats: SessionStats = { requests: 0, ioctls: 0, retries: 0, malformed: 0, interrupts: 0, opens: 0, releases: 0, clients: 0 };
   /** Protocol version the kernel offered and the one we answered, after INIT. */
-  proto?: { kernelMinor: number; minor: number; flags: number };
+  proto?: Proto;
   private readonly dev: CoreDevice;
   private readonly handles = new Map<number, Handle>();
   private readonly seenClients = new Set<number>();
@@ -101,6 +90,9 @@ export class Session {
   private readonly logger: LogLimiter;
   private readonly bridge: BridgeCtx;
   private readonly initOp: number;
+  private readonly initCtx: InitCtx;
+  /** FUSE: the namespace requests' view of this session. */
+  private readonly treeCtx?: TreeCtx;
   /** Ioctls waiting for their preparation, stepped round-robin (interleave only). */
   private parkedJobs: ParkedIoctl[] = [];
   private viewBuffer: ArrayBufferLike | null = null;
@@ -116,6 +108,14 @@ export class Session {
     const log = opts.log;
     this.logger = opts.logger ?? new LogLimiter({ sink: (m) => log?.(m) });
     const trace = opts.trace;
+    this.initCtx = { logOnce: (k, m) => this.logOnce(k, m), maxWrite: opts.maxWrite };
+    if (opts.kind === 'fuse') {
+      this.treeCtx = {
+        tree: opts.tree!, attrTimeout: opts.attrTimeout ?? 1, logOnce: (k, m) => this.logOnce(k, m),
+        openDir: (ino) => { const fh = this.nextFh++; this.handles.set(fh, { kind: 'dir', ino }); return fh; },
+        dirOf: (fh) => { const h = this.handles.get(fh); return h?.kind === 'dir' ? h.ino : undefined; },
+      };
+    }
     this.bridge = {
       dev: this.dev,
       bad: (what) => this.logOnce(`bad:${what}`, `reply edge: ${what}`),
@@ -195,7 +195,7 @@ export class Session {
       if (this.state === 'new') {
         if (op === this.initOp && row) {
           if (body.length < row.minBody) return this.malformed(unique, op, body.length);
-          return this.kind === 'fuse' ? this.fuseInit(unique, body) : this.cuseInit(unique, body);
+          return this.init(this.kind === 'fuse' ? fuseInit(this.initCtx, unique, body) : cuseInit(this.initCtx, this.opts.cuse!, unique, body));
         }
         if (noReply) return null;
         this.logOnce(`preinit:${op}`, `${opcodeName(op)} before INIT: EIO`);
@@ -205,9 +205,9 @@ export class Session {
         this.logOnce('init-twice', `${opcodeName(op)} after INIT: EIO`);
         return replyError(unique, EIO);
       }
-      // Gate 2: unknown opcodes.
-      if (!row) {
-        if (!QUIET_ENOSYS.has(op)) this.logOnce(`enosys:${op}`, `${opcodeName(op)} not implemented: ENOSYS`);
+      // Gate 2: unknown opcodes, and known ones not served.
+      if (!row || row.quietEnosys) {
+        if (!row) this.logOnce(`enosys:${op}`, `${opcodeName(op)} not implemented: ENOSYS`);
         return replyError(unique, ENOSYS);
       }
       if (body.length < row.minBody) return noReply ? (this.stats.malformed++, null) : this.malformed(unique, op, body.length);
@@ -262,7 +262,7 @@ export class Session {
         this.state = 'destroyed';
         return replyOk(unique);
       default:
-        if (this.kind === 'fuse') return this.tree(op, unique, nodeid, body);
+        if (this.treeCtx) return treeRequest(this.treeCtx, op, unique, nodeid, body);
         this.logOnce(`enosys:${op}`, `${opcodeName(op)} on CUSE: ENOSYS`);
         return replyError(unique, ENOSYS);
     }
@@ -270,48 +270,14 @@ export class Session {
 
   // ---- INIT ----
 
-  private fuseInit(unique: bigint, body: Uint8Array): Uint8Array {
-    const i = F.fuse_init_in.decode(body);
-    const bad = this.checkVersion(i.major, i.minor);
-    if (bad) return replyError(unique, bad);
-    const minor = Math.min(i.minor, F.FUSE_KERNEL_MINOR_VERSION);
-    const maxWrite = this.opts.maxWrite ?? DEFAULT_MAX_WRITE;
-    this.state = 'ready';
-    this.proto = { kernelMinor: i.minor, minor, flags: 0 };
-    this.opts.trace?.({ t: 'transport', op: 'INIT', kernel: `${i.major}.${i.minor}`, answered: `7.${minor}`, flags: 0 });
-    return replyStruct(unique, F.fuse_init_out, {
-      major: F.FUSE_KERNEL_VERSION, minor, max_readahead: i.max_readahead, flags: 0,
-      max_background: 16, congestion_threshold: 12, max_write: maxWrite, time_gran: 1, max_pages: 0, map_alignment: 0,
-      flags2: 0, max_stack_depth: 0, request_timeout: 0,
-    });
-  }
-
-  private cuseInit(unique: bigint, body: Uint8Array): Uint8Array {
-    const i = F.cuse_init_in.decode(body);
-    const bad = this.checkVersion(i.major, i.minor);
-    if (bad) return replyError(unique, bad);
-    const c = this.opts.cuse!;
-    const info = cuseInfo(c.devname);
-    if (info instanceof Errno) { this.logOnce('devname', `CUSE DEVNAME "${c.devname}" is invalid: EINVAL`); return replyError(unique, info); }
-    const minor = Math.min(i.minor, F.FUSE_KERNEL_MINOR_VERSION);
-    const flags = c.unrestricted && (i.flags & F.CUSE_UNRESTRICTED_IOCTL) ? F.CUSE_UNRESTRICTED_IOCTL : 0;
-    if (c.unrestricted && !flags) this.logOnce('restricted', 'kernel did not offer CUSE_UNRESTRICTED_IOCTL: embedded pointers go through process memory');
-    const maxWrite = this.opts.maxWrite ?? DEFAULT_MAX_WRITE;
-    this.state = 'ready';
-    this.proto = { kernelMinor: i.minor, minor, flags };
-    this.opts.trace?.({ t: 'transport', op: 'INIT', kernel: `${i.major}.${i.minor}`, answered: `7.${minor}`, flags });
-    return replyStruct(unique, F.cuse_init_out, {
-      major: F.FUSE_KERNEL_VERSION, minor, unused: 0, flags, max_read: maxWrite, max_write: maxWrite,
-      dev_major: c.major, dev_minor: c.minor, spare: [],
-    }, info);
-  }
-
-  private checkVersion(major: number, minor: number): Errno | undefined {
-    if (major !== F.FUSE_KERNEL_VERSION || minor < F.FUSE_MIN_MINOR) {
-      this.logOnce('proto', `kernel speaks FUSE ${major}.${minor}; need 7.${F.FUSE_MIN_MINOR}+: EPROTO`);
-      return EPROTO;
+  /** A successful INIT makes the session ready (init.ts answers it). */
+  private init(a: InitAnswer): Uint8Array {
+    if (a.proto) {
+      this.state = 'ready';
+      this.proto = a.proto;
+      this.opts.trace?.({ t: 'transport', op: 'INIT', kernel: `${F.FUSE_KERNEL_VERSION}.${a.proto.kernelMinor}`, answered: `${F.FUSE_KERNEL_VERSION}.${a.proto.minor}`, flags: a.proto.flags });
     }
-    return undefined;
+    return a.reply;
   }
 
   // ---- files ----
@@ -354,7 +320,7 @@ export class Session {
   private read(unique: bigint, body: Uint8Array): Uint8Array {
     const r = F.fuse_read_in.decode(body);
     const h = this.handles.get(Number(r.fh));
-    if (h?.kind === 'dir') return this.readdir(unique, h.ino, r.offset, r.size);
+    if (h?.kind === 'dir') return readdir(this.opts.tree!, unique, h.ino, r.offset, r.size);
     // drm_read() with no pending event: the emulator never queues DRM events (no vblank/page flip on a render node).
     return replyError(unique, EAGAIN);
   }
@@ -381,78 +347,6 @@ export class Session {
     return this.view!;
   }
 
-  // ---- the FUSE tree ----
-
-  private tree(op: number, unique: bigint, nodeid: bigint, body: Uint8Array): Uint8Array {
-    const tree = this.opts.tree!;
-    const node = tree.get(Number(nodeid));
-    switch (op) {
-      case FuseOpcode.FUSE_LOOKUP: {
-        if (!node) return replyError(unique, ENOENT);
-        if (!node.dir) return replyError(unique, ENOTDIR);
-        const nul = body.indexOf(0);
-        const name = Buffer.from(body.subarray(0, nul < 0 ? body.length : nul)).toString('utf8');
-        const child = tree.lookup(node.ino, name);
-        if (!child) return replyError(unique, ENOENT);
-        const t = BigInt(this.opts.attrTimeout ?? 1);
-        return replyStruct(unique, F.fuse_entry_out, {
-          nodeid: BigInt(child.ino), generation: 1n, entry_valid: t, attr_valid: t, entry_valid_nsec: 0, attr_valid_nsec: 0, attr: this.attr(child),
-        });
-      }
-      case FuseOpcode.FUSE_GETATTR: {
-        if (!node) return replyError(unique, ENOENT);
-        return replyStruct(unique, F.fuse_attr_out, { attr_valid: BigInt(this.opts.attrTimeout ?? 1), attr_valid_nsec: 0, dummy: 0, attr: this.attr(node) });
-      }
-      case FuseOpcode.FUSE_OPENDIR: {
-        if (!node) return replyError(unique, ENOENT);
-        if (!node.dir) return replyError(unique, ENOTDIR);
-        const fh = this.nextFh++;
-        this.handles.set(fh, { kind: 'dir', ino: node.ino });
-        return replyStruct(unique, F.fuse_open_out, { fh: BigInt(fh), open_flags: 0, backing_id: 0 });
-      }
-      case FuseOpcode.FUSE_READDIR: {
-        const r = F.fuse_read_in.decode(body);
-        const h = this.handles.get(Number(r.fh));
-        return this.readdir(unique, h?.kind === 'dir' ? h.ino : Number(nodeid), r.offset, r.size);
-      }
-      case FuseOpcode.FUSE_ACCESS:
-        return node ? replyOk(unique) : replyError(unique, ENOENT);
-      default:
-        if (!QUIET_ENOSYS.has(op)) this.logOnce(`enosys:${op}`, `${opcodeName(op)} not implemented: ENOSYS`);
-        return replyError(unique, ENOSYS);
-    }
-  }
-
-  private attr(n: TreeNode): ReturnType<typeof F.fuse_attr.zero> {
-    const tree = this.opts.tree!;
-    const t = BigInt(tree.created);
-    return {
-      ino: BigInt(n.ino), size: 0n, blocks: 0n, atime: t, mtime: t, ctime: t, atimensec: 0, mtimensec: 0, ctimensec: 0,
-      mode: tree.mode(n), nlink: n.dir ? 2 : 1, uid: tree.uid, gid: tree.gid, rdev: 0, blksize: 4096, flags: 0,
-    };
-  }
-
-  private readdir(unique: bigint, ino: number, offset: bigint, size: number): Uint8Array {
-    const tree = this.opts.tree!;
-    const dir = tree.get(ino);
-    if (!dir || !dir.dir) return replyError(unique, ENOTDIR);
-    const all = tree.entries(dir);
-    const parts: Uint8Array[] = [];
-    let used = 0;
-    for (let i = Number(offset); i < all.length; i++) {
-      const e = all[i]!;
-      const name = Buffer.from(e.name, 'utf8');
-      const len = Math.ceil((F.fuse_dirent.size + name.length) / F.FUSE_DIRENT_ALIGN) * F.FUSE_DIRENT_ALIGN;
-      if (used + len > size) break;
-      const b = new Uint8Array(len);
-      F.fuse_dirent.encode({ ino: BigInt(e.ino), off: BigInt(i + 1), namelen: name.length, type: e.type }, b);
-      b.set(name, F.fuse_dirent.size);
-      parts.push(b);
-      used += len;
-    }
-    return replyOk(unique, ...parts);
-  }
-
   /** Close every open device file (server stop): core sees a RELEASE for each. */
   closeAll(): void {
     for (const [fh, h] of this.handles) {
@@ -472,12 +366,4 @@ export function exhaustionErrno(e: unknown, op: number): Errno | undefined {
   if (code === 'ENOMEM') return ENOMEM;
   if (code === 'EMFILE' || code === 'ENFILE') return op === FuseOpcode.FUSE_OPEN ? ENFILE : ENOMEM;
   return undefined;
-}
-
-/** The CUSE_INIT info string: packed "KEY=VAL\0" pairs, NUL-terminated, ≤ CUSE_INIT_INFO_MAX; only DEVNAME is known. */
-export function cuseInfo(devname: string): Uint8Array | Errno {
-  if (!devname || devname.includes('\0') || devname.startsWith('/') || devname.split('/').some((p) => p === '' || p === '.' || p === '..')) return EINVAL;
-  const b = Buffer.from(`DEVNAME=${devname}\0`, 'utf8');
-  if (b.length > F.CUSE_INIT_INFO_MAX) return EINVAL;
-  return new Uint8Array(b.buffer, b.byteOffset, b.length);
 }

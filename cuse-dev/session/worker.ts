@@ -6,7 +6,8 @@
 // device, is the composition root's and is handed to ServeWorker by its caller.
 import * as fs from 'fs';
 import { Worker } from 'worker_threads';
-import { DEFAULT_MAX_WRITE, type Session, type CuseParams, type SessionKind, type SessionStats } from './session';
+import type { Session, SessionKind, SessionStats } from './session';
+import { DEFAULT_MAX_WRITE, type CuseParams } from './init';
 import { statsOf, type CoreDevice } from './core-api';
 import { FUSE_MIN_READ_BUFFER } from '../abi/fuse';
 import type { UffdBinding } from '../../uffd/native-types';

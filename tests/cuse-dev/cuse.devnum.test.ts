@@ -1,7 +1,8 @@
 // CUSE set-up decisions that do not need /dev/cuse: device numbers, DEVNAME, thread → process mapping.
 import test from 'ava';
 import { charMajors, chooseDevNumbers, devnameOf, firstFreeMinor } from '../../cuse-dev/transport/cuse';
-import { cuseInfo, exhaustionErrno } from '../../cuse-dev/session/session';
+import { exhaustionErrno } from '../../cuse-dev/session/session';
+import { cuseInfo } from '../../cuse-dev/session/init';
 import { FuseOpcode } from '../../cuse-dev/abi/opcodes';
 import { tgidResolver } from '../../cuse-dev/session/tgid';
 import { Errno } from '../../core/errno';
