@@ -5,7 +5,7 @@ import type { ClientProvider } from '../core/memory/client-memory';
 import { createClientProvider, HandoffMailbox, type RealClientProvider, type UffdBinding } from '../uffd';
 import type { CoreDevice } from '../cuse-dev/session/core-api';
 import { procClientProvider } from '../cuse-dev/session/pidmem';
-import type { DeviceConfig, WatchChoice } from '../cuse-dev/session/worker';
+import type { DeviceConfig, WatchChoice } from '../cuse-dev/transport/serve-worker';
 
 export interface ProviderChoice {
   provider: ClientProvider; watcher: string; reasons: string[];

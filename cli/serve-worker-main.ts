@@ -5,7 +5,8 @@ import { isMainThread, parentPort, receiveMessageOnPort, workerData } from 'work
 import { Session } from '../cuse-dev/session/session';
 import { FileTree } from '../cuse-dev/session/tree';
 import { statsOf, type CoreDevice } from '../cuse-dev/session/core-api';
-import { fsIO, nativeIO, readBufferSize, serveLoop, summarize, type FromWorker, type ToWorker, type WorkerConfig } from '../cuse-dev/session/worker';
+import { fsIO, nativeIO, readBufferSize, serveLoop } from '../cuse-dev/session/loop';
+import { summarize, type FromWorker, type ToWorker, type WorkerConfig } from '../cuse-dev/transport/serve-worker';
 import { JsonlSink } from '../cuse-dev/trace/jsonl';
 import { LogLimiter } from '../core/log-limit';
 import { FD_RESERVE, fdHeadroom } from '../uffd/fd-budget';

@@ -11,9 +11,9 @@ import { Worker, isMainThread, workerData } from 'worker_threads';
 import * as F from '../../cuse-dev/abi/fuse';
 import { FuseOpcode } from '../../cuse-dev/abi/opcodes';
 import { Session } from '../../cuse-dev/session/session';
-import { serveLoop } from '../../cuse-dev/session/worker';
+import { serveLoop } from '../../cuse-dev/session/loop';
 import { FileTree } from '../../cuse-dev/session/tree';
-import { run } from '../../cuse-dev/transport/fuse';
+import { run } from '../../cuse-dev/transport/mounts';
 import type { CoreDevice, CoreFile } from '../../cuse-dev/session/core-api';
 
 export type FloorMode = 'raw' | 'session';

@@ -42,7 +42,7 @@ export interface SessionOptions {
   /** Entry/attr cache lifetime for the FUSE tree, seconds. */
   attrTimeout?: number;
   /**
-   * The serving loop calls step() between requests (worker.ts): ioctls with a long preparation (a big userptr
+   * The serving loop calls step() between requests (loop.ts): ioctls with a long preparation (a big userptr
    * create) are then parked instead of run at once, so one client cannot stall the others. Off: all synchronous.
    */
   interleave?: boolean;

@@ -1,5 +1,5 @@
 // What every served transport hands back to the CLI and tests.
-import type { Summary } from '../session/worker';
+import type { Summary } from './serve-worker';
 
 export type TransportName = 'cuse' | 'fuse';
 

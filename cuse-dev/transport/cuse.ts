@@ -4,9 +4,10 @@
 // Untestable on hosts without CONFIG_CUSE: the protocol logic is the shared Session (tests replay byte vectors);
 // the VM harness (tests/vm) runs this file for real.
 import * as fs from 'fs';
-import { ServeWorker, abortedSummary, pokeNode, readBufferSize, type Summary } from '../session/worker';
+import { readBufferSize } from '../session/loop';
+import { ServeWorker, pokeNode, stopper } from './serve-worker';
 import { DRM_MAJOR, RENDER_MINOR_BASE, RENDER_MINOR_MAX, type RunningServer, type ServeOptions } from './common';
-import { run } from './fuse';
+import { run } from './mounts';
 import { handOffUnplugged } from './unplugged';
 
 /** Character majors registered right now (the "Character devices:" part of /proc/devices). */
@@ -88,29 +89,18 @@ export async function startCuse(o: ServeOptions): Promise<RunningServer> {
     device: { mode, profile: o.profile, watch: o.watch ?? 'auto', handoff: o.handoff, inject: o.inject }, trace: o.trace, controlPid: process.pid,
   }, () => pokeNode(devPath), { log });
   let createdNode = false;
-  let stopped: Promise<Summary> | undefined;
-  const stop = (): Promise<Summary> => {
-    if (stopped) return stopped;
-    stopped = (async () => {
-      let summary: Summary;
-      try { summary = await worker.stop(); } catch (e) {
-        log(`${(e as Error).message}`);
-        summary = abortedSummary();
-      }
+  const stop = stopper(worker, log, {
+    release: async (open) => {
       // Closing /dev/cuse aborts the connection and removes the char device (fs/fuse/cuse.c cuse_channel_release);
       // files still open would then get ENOTCONN. They get ENODEV instead (unplugged device): the answerer keeps
       // /dev/cuse open until their last RELEASE, and the node stays until then (new opens: ENODEV).
-      const open = summary.reason === 'stop' ? summary.openAtStop : 0;
       const pid = open > 0
         ? handOffUnplugged(fd, readBufferSize(), open, log, { countReleases: true, createdNode: createdNode ? devPath : undefined })
         : undefined;
       try { fs.closeSync(fd); } catch { /* closed */ }
       if (createdNode && pid === undefined) fs.rmSync(devPath, { force: true });
-      await worker.end();
-      return summary;
-    })();
-    return stopped;
-  };
+    },
+  });
   try {
     const st = await worker.started;
     notes.push(...st.reasons);

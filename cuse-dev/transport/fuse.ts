@@ -3,12 +3,11 @@
 // The file is S_IFREG, not a char device: returning S_IFCHR would send open() to the real chrdev (ENXIO).
 import * as fs from 'fs';
 import * as path from 'path';
-import { ServeWorker, abortedSummary, pokeNode, readBufferSize, type Summary } from '../session/worker';
+import { readBufferSize } from '../session/loop';
+import { ServeWorker, pokeNode, stopper } from './serve-worker';
 import { RENDER_MINOR_BASE, type RunningServer, type ServeOptions } from './common';
 import { handOffUnplugged } from './unplugged';
 import { FUSE_FSTYPE, FUSE_SUBTYPE, canonicalMountPath, recoverDeadMount, run, sweepDeadMounts, topMount } from './mounts';
-
-export { run };
 
 /** max_write announced at INIT; read buffers hold one such request plus its headers. */
 const FUSE_MAX_WRITE = 128 * 1024;
@@ -91,7 +90,6 @@ export async function startFuse(o: ServeOptions): Promise<RunningServer> {
   let bindTarget: string | undefined;
   let createdTarget = false;
   let createdTargetDir: string | undefined;
-  let stopped: Promise<Summary> | undefined;
 
   /** `openFiles` > 0: files are still open; they keep answering ENODEV (unplugged.ts) instead of the aborted connection's ENOTCONN. */
   const teardown = async (openFiles = 0): Promise<void> => {
@@ -112,23 +110,10 @@ export async function startFuse(o: ServeOptions): Promise<RunningServer> {
     if (createdMountDir) { try { fs.rmSync(mountDir, { recursive: true, force: true }); } catch { /* busy: leave it */ } }
   };
 
-  const stop = (): Promise<Summary> => {
-    if (stopped) return stopped;
-    stopped = (async () => {
-      let summary: Summary;
-      try { summary = await worker.stop(); } catch (e) {
-        log(`${(e as Error).message}: aborting the FUSE connection`);
-        if (connId >= 0) await abortFuseConnection(connId);
-        await teardown();
-        summary = await Promise.race([worker.summary(), new Promise<Summary>((_, rej) => setTimeout(() => rej(new Error('no summary')), 2000))])
-          .catch(() => abortedSummary());
-      }
-      await teardown(summary.reason === 'stop' ? summary.openAtStop : 0);
-      await worker.end();
-      return summary;
-    })();
-    return stopped;
-  };
+  const stop = stopper(worker, log, {
+    abort: { what: 'aborting the FUSE connection', run: async () => { if (connId >= 0) await abortFuseConnection(connId); await teardown(); } },
+    release: teardown,
+  });
 
   try {
     const st = await worker.started;

@@ -7,7 +7,7 @@ import * as os from 'os';
 import * as path from 'path';
 import { spawn } from 'child_process';
 import { startTransport } from '../../cuse-dev/transport/auto';
-import type { Summary } from '../../cuse-dev/session/worker';
+import type { Summary } from '../../cuse-dev/transport/serve-worker';
 import { SERVE_WORKER_ENTRY } from '../../cli/serve-worker-main';
 
 const ROOT = path.resolve(__dirname, '../../..');

@@ -5,7 +5,7 @@ import { SimMachine, simProvider, type SimProcess } from '../../../core/testing'
 import { Session } from '../../../cuse-dev/session/session';
 import { FileTree } from '../../../cuse-dev/session/tree';
 import { tgidResolver } from '../../../cuse-dev/session/tgid';
-import { serveLoop } from '../../../cuse-dev/session/worker';
+import { serveLoop } from '../../../cuse-dev/session/loop';
 
 const kind = process.argv[2] === 'cuse' ? 'cuse' : 'fuse';
 const dev = createDevice({ clients: simProvider(new SimMachine(), new Map<number, SimProcess>()) });
