@@ -1,24 +1,14 @@
-// The slice of core's public API the session uses, stated structurally so the session can be driven by the real
-// Device (core/index.ts) or by a test double. The one place that knows what core calls these things.
-import type { Errno } from '../../core/errno';
+// The slice of core's public API the session uses, so the session can be driven by the real Device (core/index.ts)
+// or by a test double: core's own types where they fit, the device's calls stated structurally. The one place that
+// knows what core calls these things.
+import type { Device, DeviceFile, Errno } from '../../core';
 import type { UserCopy } from '../../core/memory/client-memory';
 
-export interface Range { addr: number; len: number }
-
 /** dev.plan(): struct bytes to fetch/return at `arg`, plus embedded user ranges (prefix-stable as more data arrives). */
-export interface IoctlPlan { inSize: number; outSize: number; in: Range[]; out: Range[] }
+export type IoctlPlan = Exclude<ReturnType<Device['plan']>, Errno>;
 
-export interface IoctlOutcome { result: number | Errno; out: Uint8Array }
-
-/** Long work an ioctl would do first, in bounded steps: step() until it returns true, then issue the ioctl. */
-export interface CorePreparation { step(): boolean }
-
-export interface CoreFile {
-  ioctl(pid: number, cmd: number, argIn: Uint8Array, user?: UserCopy): IoctlOutcome;
-  /** The ioctl's preparation when it would run long (a big userptr create), else null. Optional for test doubles. */
-  prepare?(pid: number, cmd: number, argIn: Uint8Array): CorePreparation | null;
-  close(): void;
-}
+/** An open file as the session holds it: core's DeviceFile's calls; prepare() is optional for test doubles. */
+export type CoreFile = Pick<DeviceFile, 'ioctl' | 'close'> & Partial<Pick<DeviceFile, 'prepare'>>;
 
 export interface CoreDevice {
   open(pid: number): CoreFile;

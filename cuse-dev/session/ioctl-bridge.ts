@@ -6,7 +6,8 @@
 import { EFAULT, EIO, ENOMEM, Errno, isErr } from '../../core/errno';
 import type { UserCopy } from '../../core/memory/client-memory';
 import { FUSE_IOCTL_MAX_BYTES, FUSE_IOCTL_MAX_IOV, FUSE_IOCTL_UNRESTRICTED } from '../abi/fuse';
-import type { CoreDevice, CoreFile, CorePreparation, IoctlPlan, Range } from './core-api';
+import type { Preparation, Range } from '../../core';
+import type { CoreDevice, CoreFile, IoctlPlan } from './core-api';
 import { replyError, replyIoctl, replyIoctlRetry, type BadErrnoSink } from './reply';
 
 export interface IoctlRequest {
@@ -40,7 +41,7 @@ export interface BridgeCtx {
 }
 
 /** An ioctl waiting for its preparation: the request's unique, the steps, and the dispatch that makes the reply. */
-export interface ParkedIoctl { unique: bigint; pid: number; prep: CorePreparation; run: () => Uint8Array }
+export interface ParkedIoctl { unique: bigint; pid: number; prep: Preparation; run: () => Uint8Array }
 
 /** The reply, or null when the request was parked (ctx.park) and is answered later. */
 export function bridgeIoctl(ctx: BridgeCtx, file: CoreFile, req: IoctlRequest): Uint8Array | null {

@@ -3,7 +3,7 @@
 // dispatcher also checks its handlers' errnos); an out-of-range one goes out as EIO.
 import { Errno, EIO, MAX_ERRNO } from '../../core/errno';
 import { fuse_out_header, fuse_ioctl_out, fuse_ioctl_iovec, FUSE_IOCTL_RETRY } from '../abi/fuse';
-import type { Range } from './core-api';
+import type { Range } from '../../core';
 
 const HDR = fuse_out_header.size;
 const LE = true;

@@ -5,7 +5,8 @@
 import { EBADF, EINVAL, EINTR, EIO, EISDIR, ENFILE, ENODEV, ENOENT, ENOMEM, ENOSYS, ENOTTY, EAGAIN, Errno } from './errnos';
 import * as F from '../abi/fuse';
 import { FuseOpcode, opcodeName, opcodeRow } from '../abi/opcodes';
-import type { CoreDevice, CoreFile, Range } from './core-api';
+import type { Range } from '../../core';
+import type { CoreDevice, CoreFile } from './core-api';
 import { bridgeIoctl, type BridgeCtx, type ParkedIoctl } from './ioctl-bridge';
 import { cuseInit, fuseInit, type CuseParams, type InitAnswer, type InitCtx, type Proto } from './init';
 import { replyError, replyOk, replyStruct } from './reply';

@@ -1,9 +1,8 @@
 // In-process transport: the same core, called directly from JS/TS (no kernel, no session). For tools and
 // core-level tests that want "an ioctl on the node" semantics: buf is in/out like the C argument.
-import { createDevice, type Device, type DeviceOptions } from '../../core';
+import { createDevice, type Device, type DeviceFile, type DeviceOptions, type IoctlResult } from '../../core';
 import { Errno, isErr } from '../../core/errno';
 import type { ClientProvider, UserCopy } from '../../core/memory/client-memory';
-import type { CoreFile, IoctlOutcome } from '../session/core-api';
 import { procClientProvider } from '../session/pidmem';
 import { createClientProvider } from '../../uffd';
 
@@ -23,7 +22,7 @@ export interface InProcessNode {
    */
   ioctl(cmd: number, buf: Uint8Array, user?: UserCopy): number;
   /** Same call, unflattened: {result: number | Errno, out}. */
-  call(cmd: number, argIn: Uint8Array, user?: UserCopy): IoctlOutcome;
+  call(cmd: number, argIn: Uint8Array, user?: UserCopy): IoctlResult;
   close(): void;
 }
 
@@ -50,8 +49,8 @@ export function openDevice(opts: InProcessOptions = {}): InProcessNode {
     device = createDevice({ ...opts, clients: d.clients });
   }
   const pid = opts.pid ?? process.pid;
-  let file: CoreFile | null = device.open(pid);
-  const live = (): CoreFile => { if (!file) throw new Error('in-process node is closed'); return file; };
+  let file: DeviceFile | null = device.open(pid);
+  const live = (): DeviceFile => { if (!file) throw new Error('in-process node is closed'); return file; };
   return {
     device, pid,
     call: (cmd, argIn, user) => live().ioctl(pid, cmd, argIn, user),

@@ -6,7 +6,8 @@ import test from 'ava';
 import { constants } from 'os';
 import { Session } from '../../cuse-dev/session/session';
 import { tgidResolver } from '../../cuse-dev/session/tgid';
-import type { CoreDevice, CoreFile, CorePreparation } from '../../cuse-dev/session/core-api';
+import type { Preparation } from '../../core';
+import type { CoreDevice, CoreFile } from '../../cuse-dev/session/core-api';
 import * as H from './helpers/fuse-bytes';
 
 const LONG = 0xc0106401; // the double prepares this cmd in STEPS steps
@@ -19,7 +20,7 @@ function setup(interleave: boolean) {
   let stepsRun = 0;
   const file: CoreFile = {
     ioctl: (_pid, cmd, argIn) => { calls.push({ cmd, data: [...argIn] }); return { result: 0, out: Uint8Array.from(argIn) }; },
-    prepare: (_pid, cmd): CorePreparation | null => {
+    prepare: (_pid, cmd): Preparation | null => {
       if (cmd !== LONG) return null;
       let left = STEPS;
       return { step: () => { stepsRun++; return --left === 0; } };
