@@ -90,3 +90,22 @@ test('imports point down the layers: core → nothing of uffd/cuse-dev/cli, uffd
   }
   for (const l of LAYERS) t.true((read[l] ?? 0) > 0, `${l}/'s sources were read`);
 });
+
+/** Inside cuse-dev/, top to bottom: the transports (threads, mounts, nodes) use the session (the protocol), which
+ *  uses the wire layouts; nothing below reaches up. */
+const CUSE_DEV_LAYERS = ['transport', 'session', 'abi'];
+
+test('inside cuse-dev, imports point down transport → session → abi', (t) => {
+  let checked = 0;
+  for (const f of tsFiles().filter((x) => x.startsWith('cuse-dev/'))) {
+    const from = CUSE_DEV_LAYERS.indexOf(f.split('/')[1]);
+    if (from < 0) continue;
+    checked++;
+    for (const m of fs.readFileSync(path.join(root, f), 'utf8').matchAll(SPECIFIER)) {
+      const rel = path.relative(path.join(root, 'cuse-dev'), path.resolve(root, path.dirname(f), m[1])).split(path.sep);
+      const to = rel[0] === '..' ? -1 : CUSE_DEV_LAYERS.indexOf(rel[0]);
+      t.false(to >= 0 && to < from, `${f} imports ${m[1]}, a folder above its own (${CUSE_DEV_LAYERS.join(' → ')})`);
+    }
+  }
+  t.true(checked > 15, `cuse-dev's sources were read (${checked} files)`);
+});
