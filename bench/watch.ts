@@ -19,7 +19,7 @@ import { ProcWatcher } from '../uffd/proc-watcher';
 import { ProcessMemory } from '../uffd/process-memory';
 import { parseMaps } from '../uffd/proc-maps';
 import * as fs from 'fs';
-import { createClientProvider } from '../uffd/watch';
+import { createClientProvider } from '../uffd/provider';
 import { header, summarize, table, fmt, type Sample } from './lib/measure';
 import { Reservation, reservation } from '../tests/uffd/reservation';
 

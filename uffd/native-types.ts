@@ -10,29 +10,7 @@
 // threadpool) and the reader thread. Note munmap/madvise/mremap/fork of a range registered on a uffd of THIS
 // process block until some reader read()s the event: only do that with a reader running.
 
-/** Raw `struct uffd_msg` size. */
-export const UFFD_MSG_SIZE = 32;
-
-/**
- * readerDrain()/readerStop() return concatenated records, each 8-byte aligned, little-endian:
- *
- *   off  size  field
- *     0     4  recordSize   u32  total bytes of this record including header and padding (multiple of 8)
- *     4     4  snapshotLen  u32  bytes of syscall snapshot text at off 56 (0 = none)
- *     8     8  batchSeq     u64  increments per read(); records of one read() share it (and one snapshot)
- *    16     8  readNs       u64  CLOCK_MONOTONIC ns right after the read() that returned this message
- *    24    32  msg          struct uffd_msg exactly as read from the uffd (event at byte 0; arg at byte 8)
- *    56     n  snapshot     ASCII, only on UFFD_EVENT_REMOVE records when opts.taskSyscallsPid was given;
- *                           zero padding follows up to recordSize
- *
- * Snapshot text: for each entry of /proc/<pid>/task (readdir order) one line "<tid> <raw contents of
- * /proc/<pid>/task/<tid>/syscall>", i.e. "<tid> <nr> 0x<a0> .. 0x<a5> 0x<sp> 0x<pc>", "<tid> running" or
- * "<tid> -1 0x<sp> 0x<pc>". It is taken just BEFORE the read() (a thread in madvise stays blocked until the REMOVE
- * is read, so its line shows nr 28 with start, len, advice). Race: an event queued between snapshot and read() may
- * have no matching line; the TS side must treat an unmatched REMOVE conservatively.
- * UFFD_EVENT_FORK: msg.arg.fork.ufd is a new uffd fd already installed in THIS process; the drainer owns it.
- */
-export const READER_RECORD_HEADER_SIZE = 24;
+// readerDrain()/readerStop() record format: reader_record and uffd_msg in abi.ts.
 
 export interface ReaderOptions {
   /** Attach /proc/<pid>/task/{tid}/syscall snapshots to REMOVE records (to tell MADV_FREE from DONTNEED). */
@@ -174,7 +152,7 @@ export interface UffdBinding {
    * (it is unref'd: a reader alone does not keep the process alive). Any JS thread may drain by id.
    */
   readerStart(uffd: number, opts: ReaderOptions, onPending?: () => void): number;
-  /** Swaps out the queued records (format: READER_RECORD_HEADER_SIZE). Every read() event is visible here. */
+  /** Swaps out the queued records (format: reader_record in abi.ts). Every read() event is visible here. */
   readerDrain(id: number): Buffer;
   /** Wakes and joins the thread, closes the uffd (releases blocked clients), returns records never drained. */
   readerStop(id: number): Buffer;

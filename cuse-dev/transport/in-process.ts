@@ -4,7 +4,7 @@ import { createDevice, type Device, type DeviceOptions } from '../../core';
 import { Errno, isErr } from '../../core/errno';
 import type { ClientProvider, UserCopy } from '../../core/memory/client-memory';
 import type { CoreFile, IoctlOutcome } from '../session/core-api';
-import { procClientProvider } from '../session/pidmem';
+import { procClientProvider } from '../../uffd/proc-pid-mem';
 import { createClientProvider } from '../../uffd';
 
 export interface InProcessOptions extends Partial<DeviceOptions> {

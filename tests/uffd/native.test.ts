@@ -7,7 +7,8 @@ import * as path from 'path';
 import { Worker } from 'worker_threads';
 import { SyscallError } from '../../uffd/errors';
 import { defaultAddonPaths, loadUffd } from '../../uffd/load';
-import { READER_RECORD_HEADER_SIZE, UFFD_MSG_SIZE, type UffdBinding } from '../../uffd/native-types';
+import type { UffdBinding } from '../../uffd/native-types';
+import { READER_RECORD_HEADER_SIZE, UFFD_MSG_SIZE } from '../../uffd/abi';
 import { decodeRecords, type TestRecord } from './native-records';
 import { reservation } from './reservation';
 

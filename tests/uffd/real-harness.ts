@@ -9,7 +9,7 @@ import { createDevice, isErr, RecordingHost, type Device, type DeviceFile, type 
 import * as B from '../helpers/bytes';
 import { UffdHandoff, findPreload } from '../../uffd/acquire';
 import { loadUffd } from '../../uffd/load';
-import { createClientProvider, type ClientProviderOptions, type RealClientProvider } from '../../uffd/watch';
+import { createClientProvider, type ClientProviderOptions, type RealClientProvider } from '../../uffd/provider';
 import { reservation } from './reservation';
 
 export const u = loadUffd();
