@@ -12,7 +12,7 @@
 // Run: node dist/bench/watch.js [--quick]
 import { performance } from 'perf_hooks';
 import { createDevice, RecordingHost, type DeviceFile } from '../core';
-import { loadUffd } from '../uffd/load';
+import { loadTestkit } from '../uffd/load';
 import { createOwnUffd } from '../uffd/acquire';
 import { UffdWatcher } from '../uffd/uffd-watcher';
 import { ProcWatcher } from '../uffd/proc-watcher';
@@ -23,7 +23,7 @@ import { createClientProvider } from '../uffd/provider';
 import { header, summarize, table, fmt, type Sample } from './lib/measure';
 import { Reservation, reservation } from '../tests/uffd/reservation';
 
-const u = loadUffd();
+const u = loadTestkit();
 const C = u.constants;
 const PG = C.PAGE_SIZE;
 const ME = process.pid;

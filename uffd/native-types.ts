@@ -1,5 +1,6 @@
-// Typed surface of the virtgpu_uffd addon (uffd/native/uffd.cc): syscall wrappers, the uffd reader thread, the
-// serving loop's read/write calls, and a test kit (forkChild's op list, peek/poke); all policy lives in TS.
+// Typed surface of the virtgpu_uffd addon (uffd/native/syscalls.cc, reader.cc): syscall wrappers, the uffd reader
+// thread, the serving loop's read/write calls; and of the virtgpu_testkit addon (testkit.cc: forkChild's op list,
+// peek/poke, mmap & co.) that only tests and bench load. All policy lives in TS.
 //
 // Numbers: user addresses and lengths are `number` (x86-64 user addresses < 2^47 are exact); every address/length
 // argument also accepts a `bigint`. u64 feature/ioctl masks are `bigint`.
@@ -101,19 +102,6 @@ export interface UffdConstants {
   SYS_mprotect: number; SYS_madvise: number; SYS_mremap: number; SYS_ioctl: number; SYS_getpid: number;
   SYS_gettid: number; SYS_clock_nanosleep: number; SYS_nanosleep: number; SYS_userfaultfd: number;
   SYS_pidfd_open: number; SYS_pidfd_getfd: number; SYS_process_madvise: number; SYS_exit_group: number;
-  /** forkChild ops: Float64Array of [op, a, b, c] steps. */
-  FORK_OP_EXIT: number;      // [EXIT, code]
-  FORK_OP_SLEEP_MS: number;  // [SLEEP_MS, ms]
-  FORK_OP_WRITE_U8: number;  // [WRITE_U8, addr, value]
-  FORK_OP_READ_U8: number;   // [READ_U8, addr]
-  FORK_OP_MUNMAP: number;    // [MUNMAP, addr, len]
-  FORK_OP_MADVISE: number;   // [MADVISE, addr, len, advice]
-  FORK_OP_MPROTECT: number;  // [MPROTECT, addr, len, prot]
-  FORK_OP_WRITE_FD: number;  // [WRITE_FD, fd, byte]
-  FORK_OP_CLOSE: number;     // [CLOSE, fd]
-  FORK_OP_WIDTH: number;     // 4
-  /** A failing step i makes the child exit with FORK_FAIL_BASE + min(i, 99); no EXIT step -> exit 0. */
-  FORK_FAIL_BASE: number;
   UFFD_MSG_SIZE: number;
   READER_RECORD_HEADER_SIZE: number;
   PAGE_SIZE: number;
@@ -195,19 +183,44 @@ export interface UffdBinding {
   /** data.length must equal the sum of remote lens. */
   processVmWritev(pid: number, remote: Iov[], data: Uint8Array): void;
 
+  madvise(addr: number, len: number, advice: number): void;
+  /** process_madvise(2) (syscall 440), one call, at most IOV_MAX iovs; returns bytes advised. */
+  processMadvise(pidfd: number, iovs: Iov[], advice: number): number;
+  /** Address of the first byte of a Buffer/TypedArray view (keep the buffer alive while it is used). */
+  bufferAddress(buf: Uint8Array): number;
+}
+
+/** forkChild ops: Float64Array of [op, a, b, c] steps (the testkit's constants). */
+export interface TestkitConstants {
+  FORK_OP_EXIT: number;      // [EXIT, code]
+  FORK_OP_SLEEP_MS: number;  // [SLEEP_MS, ms]
+  FORK_OP_WRITE_U8: number;  // [WRITE_U8, addr, value]
+  FORK_OP_READ_U8: number;   // [READ_U8, addr]
+  FORK_OP_MUNMAP: number;    // [MUNMAP, addr, len]
+  FORK_OP_MADVISE: number;   // [MADVISE, addr, len, advice]
+  FORK_OP_MPROTECT: number;  // [MPROTECT, addr, len, prot]
+  FORK_OP_WRITE_FD: number;  // [WRITE_FD, fd, byte]
+  FORK_OP_CLOSE: number;     // [CLOSE, fd]
+  FORK_OP_WIDTH: number;     // 4
+  /** A failing step i makes the child exit with FORK_FAIL_BASE + min(i, 99); no EXIT step -> exit 0. */
+  FORK_FAIL_BASE: number;
+}
+
+/**
+ * The virtgpu_testkit addon (uffd/native/testkit.cc): what only tests and bench call, on this process's own memory.
+ * loadTestkit() returns it merged with the UffdBinding (constants included).
+ */
+export interface TestkitBinding {
+  setErrorConstructor?(ctor: ErrorConstructorLike): void;
+  readonly constants: TestkitConstants;
   mmap(addr: number, len: number, prot: number, flags: number, fd: number, offset: number): number;
   munmap(addr: number, len: number): void;
   mprotect(addr: number, len: number, prot: number): void;
-  madvise(addr: number, len: number, advice: number): void;
   mremap(oldAddr: number, oldLen: number, newLen: number, flags: number, newAddr?: number): number;
   memfdCreate(name: string, flags: number): number;
-  /** process_madvise(2) (syscall 440), one call, at most IOV_MAX iovs; returns bytes advised. */
-  processMadvise(pidfd: number, iovs: Iov[], advice: number): number;
   /** memcpy from/to OUR OWN memory (tests). An unmapped address crashes the process. */
   peek(addr: number, len: number): Buffer;
   poke(addr: number, data: Uint8Array): void;
-  /** Address of the first byte of a Buffer/TypedArray view (keep the buffer alive while it is used). */
-  bufferAddress(buf: Uint8Array): number;
   getpid(): number;
   gettid(): number;
 
@@ -222,3 +235,4 @@ export interface UffdBinding {
    */
   forkChild(ops: Float64Array): number;
 }
+
