@@ -2,7 +2,17 @@
   "targets": [
     {
       "target_name": "virtgpu_uffd",
-      "sources": ["uffd/native/uffd.cc"],
+      "sources": ["uffd/native/syscalls.cc", "uffd/native/reader.cc"],
+      "include_dirs": ["<!@(node -p \"require('node-addon-api').include\")"],
+      "defines": ["NAPI_VERSION=8", "NAPI_CPP_EXCEPTIONS", "_GNU_SOURCE"],
+      "cflags!": ["-fno-exceptions"],
+      "cflags_cc!": ["-fno-exceptions", "-std=gnu++17", "-std=gnu++1y"],
+      "cflags": ["-Wall", "-Wextra", "-Wno-unused-parameter"],
+      "cflags_cc": ["-std=c++17", "-fexceptions"]
+    },
+    {
+      "target_name": "virtgpu_testkit",
+      "sources": ["uffd/native/testkit.cc"],
       "include_dirs": ["<!@(node -p \"require('node-addon-api').include\")"],
       "defines": ["NAPI_VERSION=8", "NAPI_CPP_EXCEPTIONS", "_GNU_SOURCE"],
       "cflags!": ["-fno-exceptions"],

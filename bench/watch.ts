@@ -12,18 +12,18 @@
 // Run: node dist/bench/watch.js [--quick]
 import { performance } from 'perf_hooks';
 import { createDevice, RecordingHost, type DeviceFile } from '../core';
-import { loadUffd } from '../uffd/load';
+import { loadTestkit } from '../uffd/load';
 import { createOwnUffd } from '../uffd/acquire';
 import { UffdWatcher } from '../uffd/uffd-watcher';
 import { ProcWatcher } from '../uffd/proc-watcher';
 import { ProcessMemory } from '../uffd/process-memory';
 import { parseMaps } from '../uffd/proc-maps';
 import * as fs from 'fs';
-import { createClientProvider } from '../uffd/watch';
+import { createClientProvider } from '../uffd/provider';
 import { header, summarize, table, fmt, type Sample } from './lib/measure';
 import { Reservation, reservation } from '../tests/uffd/reservation';
 
-const u = loadUffd();
+const u = loadTestkit();
 const C = u.constants;
 const PG = C.PAGE_SIZE;
 const ME = process.pid;

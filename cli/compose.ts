@@ -4,7 +4,7 @@ import { createDevice, RecordingHost, type LogLimiter, type TraceEvent } from '.
 import type { ClientProvider } from '../core/memory/client-memory';
 import { createClientProvider, HandoffMailbox, type RealClientProvider, type UffdBinding } from '../uffd';
 import type { CoreDevice } from '../cuse-dev/session/core-api';
-import { procClientProvider } from '../cuse-dev/session/pidmem';
+import { procClientProvider } from '../uffd/proc-pid-mem';
 import type { DeviceConfig, WatchChoice } from '../cuse-dev/transport/serve-worker';
 
 export interface ProviderChoice {

@@ -1,12 +1,33 @@
-// uffd_msg (<linux/userfaultfd.h>) and the addon's reader record header (native-types.ts), as layout tables, plus the
+// uffd_msg (<linux/userfaultfd.h>) and the addon's reader record header, as layout tables, plus the
 // production decoder of readerDrain() buffers.
 import { pad, struct, u8, u32, u64 } from '../core/abi/layout';
-import { READER_RECORD_HEADER_SIZE, UFFD_MSG_SIZE } from './native-types';
 
 /** struct uffd_msg: u8 event; u8 reserved1; u16 reserved2; u32 reserved3; union arg (24 bytes), packed. */
 export const uffd_msg = struct('uffd_msg', { event: u8, reserved: pad(7), a: u64, b: u64, c: u64 });
-/** readerDrain record header (native-types.ts). */
+/**
+ * readerDrain()/readerStop() return concatenated records, each 8-byte aligned, little-endian:
+ *
+ *   off  size  field
+ *     0     4  recordSize   u32  total bytes of this record including header and padding (multiple of 8)
+ *     4     4  snapshotLen  u32  bytes of syscall snapshot text at off 56 (0 = none)
+ *     8     8  batchSeq     u64  increments per read(); records of one read() share it (and one snapshot)
+ *    16     8  readNs       u64  CLOCK_MONOTONIC ns right after the read() that returned this message
+ *    24    32  msg          struct uffd_msg exactly as read from the uffd (event at byte 0; arg at byte 8)
+ *    56     n  snapshot     ASCII, only on UFFD_EVENT_REMOVE records when opts.taskSyscallsPid was given;
+ *                           zero padding follows up to recordSize
+ *
+ * Snapshot text: for each entry of /proc/<pid>/task (readdir order) one line "<tid> <raw contents of
+ * /proc/<pid>/task/<tid>/syscall>", i.e. "<tid> <nr> 0x<a0> .. 0x<a5> 0x<sp> 0x<pc>", "<tid> running" or
+ * "<tid> -1 0x<sp> 0x<pc>". It is taken just BEFORE the read() (a thread in madvise stays blocked until the REMOVE
+ * is read, so its line shows nr 28 with start, len, advice). Race: an event queued between snapshot and read() may
+ * have no matching line; the TS side must treat an unmatched REMOVE conservatively.
+ * UFFD_EVENT_FORK: msg.arg.fork.ufd is a new uffd fd already installed in THIS process; the drainer owns it.
+ */
 export const reader_record = struct('reader_record', { recordSize: u32, snapshotLen: u32, batchSeq: u64, readNs: u64 });
+
+/** Sizes as the addon reports them in its constants (a test compares). */
+export const UFFD_MSG_SIZE = uffd_msg.size;
+export const READER_RECORD_HEADER_SIZE = reader_record.size;
 
 // Event numbers (UFFD_EVENT_*), x86-64 and every other arch.
 export const UFFD_EVENT_PAGEFAULT = 0x12;

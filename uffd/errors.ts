@@ -1,13 +1,4 @@
-import { constants as osConstants } from 'os';
-
-const ERRNO_NAMES: ReadonlyMap<number, string> = new Map(
-  Object.entries(osConstants.errno).map(([name, value]) => [value, name] as [number, string]),
-);
-
-/** Name of a positive errno ('EINVAL'), or `E<n>` when unknown. */
-export function errnoName(errno: number): string {
-  return ERRNO_NAMES.get(errno) ?? `E${errno}`;
-}
+import { errnoOf } from '../core/errno';
 
 /**
  * The one error class of every failed native syscall. errno is POSITIVE (kernel vocabulary, equal to
@@ -29,7 +20,7 @@ export class SyscallError extends Error {
 
   /** For TS code reporting a syscall-shaped failure itself. */
   static from(syscall: string, errno: number, detail?: string): SyscallError {
-    const code = errnoName(errno);
+    const code = errnoOf(errno).code;
     return new SyscallError(`${syscall}: ${code}${detail ? `, ${detail}` : ''}`, errno, code, syscall);
   }
 }

@@ -1,7 +1,7 @@
 // uffd/: real client processes for core — the native addon's typed surface, the memory view of a real pid, and the
 // watchers that stand in for MMU notifiers (userfaultfd events + the /proc checker).
 export { loadUffd, defaultAddonPaths, type LoadUffdOptions } from './load';
-export { SyscallError, isSyscallError, errnoName } from './errors';
+export { SyscallError, isSyscallError } from './errors';
 export type { UffdBinding, UffdConstants, ReaderOptions, ReaderStats, Iov } from './native-types';
 export { uffd_msg, reader_record, decodeReaderRecords, removeVerdict, parseSyscallSnapshot, type UffdRecord, type BlockedMadvise } from './abi';
 export { parseMaps, parseMapsLine, backingOf, type ProcMapping } from './proc-maps';
@@ -11,4 +11,7 @@ export { UffdWatcher, type UffdWatcherOptions, type RegisterResult } from './uff
 export { ProcWatcher, sliceMaps, type ProcSource, type ProcWatcherOptions } from './proc-watcher';
 export { UffdHandoff, HandoffMailbox, createOwnUffd, findPreload, preloadPaths, ENV_UFFD_SOCK, PRELOAD_FILE, HANDOFF_MAGIC, type UffdHandoffOptions, type UffdSource } from './acquire';
 export { Injection, injectUffd, injectUffdAsync, INJECT_STOP_TIMEOUT_MS, type InjectResult, type InjectionOutcome, type InjectionStep } from './inject';
-export { ClientWatch, createClientProvider, probeWatchers, parseWatchMode, WATCH_MODES, type WatchMode, type ClientProviderOptions, type RealClientProvider, type RealClientEnv, type WatcherProbe } from './watch';
+export { ClientWatch, parseWatchMode, WATCH_MODES, type WatchMode, type ClientWatchOptions } from './watch';
+export { createClientProvider, type ClientProviderOptions, type RealClientProvider, type RealClientEnv, type InjectStats } from './provider';
+export { probeWatchers, type WatcherProbe } from './probe';
+export { ProcPidMem, procClientProvider } from './proc-pid-mem';

@@ -16,6 +16,7 @@
 // more while it is merely waiting for a CPU) is abandoned: it is detached as soon as it stops (a running tracee
 // cannot be detached) or reaped if it dies.
 import * as fs from 'fs';
+import { constants as osConstants } from 'os';
 import { performance } from 'perf_hooks';
 import { loadUffd } from './load';
 import type { UffdBinding } from './native-types';
@@ -25,7 +26,7 @@ const SYSCALL_INSN = [0x0f, 0x05];
 /** waitpid status: stopped (0x7f in the low byte), stop signal in bits 8-15, ptrace event in bits 16-23. */
 const isStopped = (st: number): boolean => (st & 0xff) === 0x7f;
 const SIGTRAP = 5;
-const ESRCH = 3;
+const { ESRCH, ETIMEDOUT } = osConstants.errno;
 
 /** A thread that does not reach its ptrace stop within this long after the seize is abandoned (ms). */
 export const INJECT_STOP_TIMEOUT_MS = 100;
@@ -328,7 +329,7 @@ export class Injection {
 
 function outcomeError(o: InjectionOutcome, tid: number): Error {
   if (o.kind === 'failed') return o.error;
-  if (o.kind === 'abandoned') return SyscallError.from('inject', 110 /* ETIMEDOUT */, `thread ${tid} did not stop`);
+  if (o.kind === 'abandoned') return SyscallError.from('inject', ETIMEDOUT, `thread ${tid} did not stop`);
   if (o.kind === 'died') return SyscallError.from('inject', ESRCH, `thread ${tid} died during injection (${o.step})`);
   return new Error('unreachable');
 }
@@ -346,7 +347,7 @@ export function injectUffd(pid: number, opts: { tid?: number; binding?: UffdBind
   }
   out = inj.poll() ?? out;
   if (out?.kind === 'injected') return out.result;
-  throw out ? outcomeError(out, tid) : SyscallError.from('inject', 110, `thread ${tid}: no outcome`);
+  throw out ? outcomeError(out, tid) : SyscallError.from('inject', ETIMEDOUT, `thread ${tid}: no outcome`);
 }
 
 /** Asynchronous injection: polled every `pollMs` from the event loop; resolves/rejects at the outcome. */

@@ -1,5 +1,6 @@
-// Typed surface of the virtgpu_uffd addon (uffd/native/uffd.cc): syscall wrappers, the uffd reader thread, the
-// serving loop's read/write calls, and a test kit (forkChild's op list, peek/poke); all policy lives in TS.
+// Typed surface of the virtgpu_uffd addon (uffd/native/syscalls.cc, reader.cc): syscall wrappers, the uffd reader
+// thread, the serving loop's read/write calls; and of the virtgpu_testkit addon (testkit.cc: forkChild's op list,
+// peek/poke, mmap & co.) that only tests and bench load. All policy lives in TS.
 //
 // Numbers: user addresses and lengths are `number` (x86-64 user addresses < 2^47 are exact); every address/length
 // argument also accepts a `bigint`. u64 feature/ioctl masks are `bigint`.
@@ -10,29 +11,7 @@
 // threadpool) and the reader thread. Note munmap/madvise/mremap/fork of a range registered on a uffd of THIS
 // process block until some reader read()s the event: only do that with a reader running.
 
-/** Raw `struct uffd_msg` size. */
-export const UFFD_MSG_SIZE = 32;
-
-/**
- * readerDrain()/readerStop() return concatenated records, each 8-byte aligned, little-endian:
- *
- *   off  size  field
- *     0     4  recordSize   u32  total bytes of this record including header and padding (multiple of 8)
- *     4     4  snapshotLen  u32  bytes of syscall snapshot text at off 56 (0 = none)
- *     8     8  batchSeq     u64  increments per read(); records of one read() share it (and one snapshot)
- *    16     8  readNs       u64  CLOCK_MONOTONIC ns right after the read() that returned this message
- *    24    32  msg          struct uffd_msg exactly as read from the uffd (event at byte 0; arg at byte 8)
- *    56     n  snapshot     ASCII, only on UFFD_EVENT_REMOVE records when opts.taskSyscallsPid was given;
- *                           zero padding follows up to recordSize
- *
- * Snapshot text: for each entry of /proc/<pid>/task (readdir order) one line "<tid> <raw contents of
- * /proc/<pid>/task/<tid>/syscall>", i.e. "<tid> <nr> 0x<a0> .. 0x<a5> 0x<sp> 0x<pc>", "<tid> running" or
- * "<tid> -1 0x<sp> 0x<pc>". It is taken just BEFORE the read() (a thread in madvise stays blocked until the REMOVE
- * is read, so its line shows nr 28 with start, len, advice). Race: an event queued between snapshot and read() may
- * have no matching line; the TS side must treat an unmatched REMOVE conservatively.
- * UFFD_EVENT_FORK: msg.arg.fork.ufd is a new uffd fd already installed in THIS process; the drainer owns it.
- */
-export const READER_RECORD_HEADER_SIZE = 24;
+// readerDrain()/readerStop() record format: reader_record and uffd_msg in abi.ts.
 
 export interface ReaderOptions {
   /** Attach /proc/<pid>/task/{tid}/syscall snapshots to REMOVE records (to tell MADV_FREE from DONTNEED). */
@@ -123,19 +102,6 @@ export interface UffdConstants {
   SYS_mprotect: number; SYS_madvise: number; SYS_mremap: number; SYS_ioctl: number; SYS_getpid: number;
   SYS_gettid: number; SYS_clock_nanosleep: number; SYS_nanosleep: number; SYS_userfaultfd: number;
   SYS_pidfd_open: number; SYS_pidfd_getfd: number; SYS_process_madvise: number; SYS_exit_group: number;
-  /** forkChild ops: Float64Array of [op, a, b, c] steps. */
-  FORK_OP_EXIT: number;      // [EXIT, code]
-  FORK_OP_SLEEP_MS: number;  // [SLEEP_MS, ms]
-  FORK_OP_WRITE_U8: number;  // [WRITE_U8, addr, value]
-  FORK_OP_READ_U8: number;   // [READ_U8, addr]
-  FORK_OP_MUNMAP: number;    // [MUNMAP, addr, len]
-  FORK_OP_MADVISE: number;   // [MADVISE, addr, len, advice]
-  FORK_OP_MPROTECT: number;  // [MPROTECT, addr, len, prot]
-  FORK_OP_WRITE_FD: number;  // [WRITE_FD, fd, byte]
-  FORK_OP_CLOSE: number;     // [CLOSE, fd]
-  FORK_OP_WIDTH: number;     // 4
-  /** A failing step i makes the child exit with FORK_FAIL_BASE + min(i, 99); no EXIT step -> exit 0. */
-  FORK_FAIL_BASE: number;
   UFFD_MSG_SIZE: number;
   READER_RECORD_HEADER_SIZE: number;
   PAGE_SIZE: number;
@@ -174,7 +140,7 @@ export interface UffdBinding {
    * (it is unref'd: a reader alone does not keep the process alive). Any JS thread may drain by id.
    */
   readerStart(uffd: number, opts: ReaderOptions, onPending?: () => void): number;
-  /** Swaps out the queued records (format: READER_RECORD_HEADER_SIZE). Every read() event is visible here. */
+  /** Swaps out the queued records (format: reader_record in abi.ts). Every read() event is visible here. */
   readerDrain(id: number): Buffer;
   /** Wakes and joins the thread, closes the uffd (releases blocked clients), returns records never drained. */
   readerStop(id: number): Buffer;
@@ -217,19 +183,44 @@ export interface UffdBinding {
   /** data.length must equal the sum of remote lens. */
   processVmWritev(pid: number, remote: Iov[], data: Uint8Array): void;
 
+  madvise(addr: number, len: number, advice: number): void;
+  /** process_madvise(2) (syscall 440), one call, at most IOV_MAX iovs; returns bytes advised. */
+  processMadvise(pidfd: number, iovs: Iov[], advice: number): number;
+  /** Address of the first byte of a Buffer/TypedArray view (keep the buffer alive while it is used). */
+  bufferAddress(buf: Uint8Array): number;
+}
+
+/** forkChild ops: Float64Array of [op, a, b, c] steps (the testkit's constants). */
+export interface TestkitConstants {
+  FORK_OP_EXIT: number;      // [EXIT, code]
+  FORK_OP_SLEEP_MS: number;  // [SLEEP_MS, ms]
+  FORK_OP_WRITE_U8: number;  // [WRITE_U8, addr, value]
+  FORK_OP_READ_U8: number;   // [READ_U8, addr]
+  FORK_OP_MUNMAP: number;    // [MUNMAP, addr, len]
+  FORK_OP_MADVISE: number;   // [MADVISE, addr, len, advice]
+  FORK_OP_MPROTECT: number;  // [MPROTECT, addr, len, prot]
+  FORK_OP_WRITE_FD: number;  // [WRITE_FD, fd, byte]
+  FORK_OP_CLOSE: number;     // [CLOSE, fd]
+  FORK_OP_WIDTH: number;     // 4
+  /** A failing step i makes the child exit with FORK_FAIL_BASE + min(i, 99); no EXIT step -> exit 0. */
+  FORK_FAIL_BASE: number;
+}
+
+/**
+ * The virtgpu_testkit addon (uffd/native/testkit.cc): what only tests and bench call, on this process's own memory.
+ * loadTestkit() returns it merged with the UffdBinding (constants included).
+ */
+export interface TestkitBinding {
+  setErrorConstructor?(ctor: ErrorConstructorLike): void;
+  readonly constants: TestkitConstants;
   mmap(addr: number, len: number, prot: number, flags: number, fd: number, offset: number): number;
   munmap(addr: number, len: number): void;
   mprotect(addr: number, len: number, prot: number): void;
-  madvise(addr: number, len: number, advice: number): void;
   mremap(oldAddr: number, oldLen: number, newLen: number, flags: number, newAddr?: number): number;
   memfdCreate(name: string, flags: number): number;
-  /** process_madvise(2) (syscall 440), one call, at most IOV_MAX iovs; returns bytes advised. */
-  processMadvise(pidfd: number, iovs: Iov[], advice: number): number;
   /** memcpy from/to OUR OWN memory (tests). An unmapped address crashes the process. */
   peek(addr: number, len: number): Buffer;
   poke(addr: number, data: Uint8Array): void;
-  /** Address of the first byte of a Buffer/TypedArray view (keep the buffer alive while it is used). */
-  bufferAddress(buf: Uint8Array): number;
   getpid(): number;
   gettid(): number;
 
@@ -244,3 +235,4 @@ export interface UffdBinding {
    */
   forkChild(ops: Float64Array): number;
 }
+

@@ -3,7 +3,7 @@
 import { createDevice, type Device, type DeviceFile, type DeviceOptions, type IoctlResult } from '../../core';
 import { Errno, isErr } from '../../core/errno';
 import type { ClientProvider, UserCopy } from '../../core/memory/client-memory';
-import { procClientProvider } from '../session/pidmem';
+import { procClientProvider } from '../../uffd/proc-pid-mem';
 import { createClientProvider } from '../../uffd';
 
 export interface InProcessOptions extends Partial<DeviceOptions> {

@@ -9,7 +9,7 @@ import * as os from 'os';
 import * as path from 'path';
 import { createHash } from 'crypto';
 import { createDevice, RecordingHost, HOST_HEAD_BYTES, isErr } from '../../core';
-import { procClientProvider } from '../../cuse-dev/session/pidmem';
+import { procClientProvider } from '../../uffd/proc-pid-mem';
 import { probeFuse, startTransport } from '../../cuse-dev/transport/auto';
 import { loadUffd } from '../../uffd/load';
 import * as B from '../helpers/bytes';

@@ -1,5 +1,6 @@
 // Independent decoder of readerDrain() records for the tests, written from <linux/userfaultfd.h> and the record
-// table in uffd/native-types.ts (not the production decoder).
+// format documented above reader_record in uffd/abi.ts and struct RecordHeader in uffd/native/reader.cc (not the
+// production decoder).
 
 export interface TestRecord {
   event: number;

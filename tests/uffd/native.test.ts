@@ -6,12 +6,13 @@ import * as os from 'os';
 import * as path from 'path';
 import { Worker } from 'worker_threads';
 import { SyscallError } from '../../uffd/errors';
-import { defaultAddonPaths, loadUffd } from '../../uffd/load';
-import { READER_RECORD_HEADER_SIZE, UFFD_MSG_SIZE, type UffdBinding } from '../../uffd/native-types';
+import { defaultAddonPaths, loadTestkit, loadUffd } from '../../uffd/load';
+import type { UffdBinding } from '../../uffd/native-types';
+import { READER_RECORD_HEADER_SIZE, UFFD_MSG_SIZE } from '../../uffd/abi';
 import { decodeRecords, type TestRecord } from './native-records';
 import { reservation } from './reservation';
 
-const u = loadUffd();
+const u = loadTestkit();
 const C = u.constants;
 const PAGE = C.PAGE_SIZE;
 const E = os.constants.errno;

@@ -8,11 +8,11 @@ import type { TestFn } from 'ava';
 import { createDevice, isErr, RecordingHost, type Device, type DeviceFile, type Errno } from '../../core';
 import * as B from '../helpers/bytes';
 import { UffdHandoff, findPreload } from '../../uffd/acquire';
-import { loadUffd } from '../../uffd/load';
-import { createClientProvider, type ClientProviderOptions, type RealClientProvider } from '../../uffd/watch';
+import { loadTestkit } from '../../uffd/load';
+import { createClientProvider, type ClientProviderOptions, type RealClientProvider } from '../../uffd/provider';
 import { reservation } from './reservation';
 
-export const u = loadUffd();
+export const u = loadTestkit();
 export const C = u.constants;
 export const PG = C.PAGE_SIZE;
 export const HSAKMT = 8;

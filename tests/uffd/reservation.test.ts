@@ -3,11 +3,11 @@
 // a true hole is taken back with MAP_FIXED_NOREPLACE, which never maps over something already there.
 import test from 'ava';
 import * as fs from 'fs';
-import { loadUffd } from '../../uffd/load';
+import { loadTestkit } from '../../uffd/load';
 import { decodeRecords } from './native-records';
 import { Reservation } from './reservation';
 
-const u = loadUffd();
+const u = loadTestkit();
 const C = u.constants;
 const PAGE = C.PAGE_SIZE;
 const FEATURES = C.UFFD_FEATURE_EVENT_UNMAP | C.UFFD_FEATURE_EVENT_REMOVE | C.UFFD_FEATURE_EVENT_REMAP | C.UFFD_FEATURE_PAGEFAULT_FLAG_WP;

@@ -1,9 +1,9 @@
-// The client memory of --watch none, and the fallback when the uffd/ provider cannot start: pointer copies through
-// /proc/PID/mem (pread/pwrite at the address) and no invalidation events. It reports no mappings and no frames, so
-// nothing can be pinned and a userptr create fails with ENOMEM; uffd/process-memory.ts is the full ClientMemory.
+// The addon-less ClientMemory of --watch none, also the fallback when the native addon cannot load: pointer copies
+// through /proc/PID/mem (pread/pwrite at the address) and no invalidation events. populate() fails and no mappings are
+// reported, so nothing can be pinned and a userptr create fails with ENOMEM; process-memory.ts is the full one.
 import * as fs from 'fs';
-import { EFAULT, EIO, type Errno } from '../../core/errno';
-import type { ClientEnv, ClientMemory, ClientProvider, NotifierSource, UserCopy } from '../../core/memory/client-memory';
+import { EFAULT, EIO, type Errno } from '../core/errno';
+import type { ClientEnv, ClientMemory, ClientProvider, NotifierSource, UserCopy } from '../core/memory/client-memory';
 
 /** copy_from_user/copy_to_user through /proc/PID/mem; an unmapped address (EIO/EFAULT from the kernel) → EFAULT. */
 export class ProcPidMem implements UserCopy {

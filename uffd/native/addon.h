@@ -1,0 +1,300 @@
+// Shared by both addon targets (virtgpu_uffd: syscalls.cc + reader.cc; virtgpu_testkit: testkit.cc): headers,
+// uapi constants newer than the build host's, the one error shape, RAII fds and usage-string argument checks.
+// Surface and record formats are documented in uffd/native-types.ts and uffd/abi.ts; keep them in sync.
+#pragma once
+
+#include <napi.h>
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <linux/userfaultfd.h>
+#include <poll.h>
+#include <signal.h>
+#include <stddef.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/ptrace.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
+#include <sys/user.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstdint>
+#include <cstdio>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+// ---- constants newer than the build host's uapi headers (Debian 12 ships 6.1 headers; the kernel is 6.18) ----
+#ifndef UFFD_FEATURE_WP_HUGETLBFS_SHMEM
+#define UFFD_FEATURE_WP_HUGETLBFS_SHMEM (1 << 12)
+#endif
+#ifndef UFFD_FEATURE_WP_UNPOPULATED
+#define UFFD_FEATURE_WP_UNPOPULATED (1 << 13)
+#endif
+#ifndef UFFD_FEATURE_POISON
+#define UFFD_FEATURE_POISON (1 << 14)
+#endif
+#ifndef UFFD_FEATURE_WP_ASYNC
+#define UFFD_FEATURE_WP_ASYNC (1 << 15)
+#endif
+#ifndef UFFD_FEATURE_MOVE
+#define UFFD_FEATURE_MOVE (1 << 16)
+#endif
+#ifndef UFFD_USER_MODE_ONLY
+#define UFFD_USER_MODE_ONLY 1
+#endif
+#ifndef USERFAULTFD_IOC_NEW
+#define USERFAULTFD_IOC_NEW _IO(0xAA, 0x00)
+#endif
+#ifndef _UFFDIO_MOVE
+#define _UFFDIO_MOVE (0x05)
+#endif
+#ifndef _UFFDIO_POISON
+#define _UFFDIO_POISON (0x08)
+#endif
+#ifndef UFFDIO_MOVE
+// struct uffdio_move { u64 dst, src, len, mode; s64 move; } = 40 bytes
+#define UFFDIO_MOVE _IOC(_IOC_READ | _IOC_WRITE, UFFDIO, _UFFDIO_MOVE, 40)
+#endif
+#ifndef UFFDIO_POISON
+// struct uffdio_poison { struct uffdio_range range; u64 mode; s64 updated; } = 32 bytes
+#define UFFDIO_POISON _IOC(_IOC_READ | _IOC_WRITE, UFFDIO, _UFFDIO_POISON, 32)
+#endif
+#ifndef MADV_COLD
+#define MADV_COLD 20
+#endif
+#ifndef MADV_PAGEOUT
+#define MADV_PAGEOUT 21
+#endif
+#ifndef MADV_POPULATE_READ
+#define MADV_POPULATE_READ 22
+#endif
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23
+#endif
+#ifndef MADV_DONTNEED_LOCKED
+#define MADV_DONTNEED_LOCKED 24
+#endif
+#ifndef MADV_COLLAPSE
+#define MADV_COLLAPSE 25
+#endif
+#ifndef MREMAP_DONTUNMAP
+#define MREMAP_DONTUNMAP 4
+#endif
+#ifndef MAP_FIXED_NOREPLACE
+#define MAP_FIXED_NOREPLACE 0x100000
+#endif
+#ifndef SYS_pidfd_open
+#define SYS_pidfd_open 434
+#endif
+#ifndef SYS_pidfd_getfd
+#define SYS_pidfd_getfd 438
+#endif
+#ifndef SYS_process_madvise
+#define SYS_process_madvise 440
+#endif
+#ifndef PIDFD_NONBLOCK
+#define PIDFD_NONBLOCK O_NONBLOCK
+#endif
+#ifndef PTRACE_EVENT_STOP
+#define PTRACE_EVENT_STOP 128
+#endif
+
+
+namespace vgn {
+
+constexpr size_t kUffdMsgSize = sizeof(struct uffd_msg);  // 32
+static_assert(sizeof(struct uffd_msg) == 32, "uffd_msg is 32 bytes");
+constexpr size_t kMaxSafeInteger = (size_t(1) << 53) - 1;
+
+// ---------------------------------------------------------------------------------------------------------------
+// Errors
+// ---------------------------------------------------------------------------------------------------------------
+
+struct AddonData {
+  Napi::FunctionReference errorCtor;  // set by setErrorConstructor(SyscallError); per env (main or worker)
+};
+
+inline std::string ErrnoName(int err) {
+  const char* n = strerrorname_np(err);
+  return n ? n : ("E" + std::to_string(err));
+}
+
+inline Napi::Value MakeSyscallError(Napi::Env env, const std::string& syscall, int err, const std::string& detail = "") {
+  std::string code = ErrnoName(err);
+  std::string msg = syscall + ": " + code + " (" + strerror(err) + ")";
+  if (!detail.empty()) msg += ", " + detail;
+  AddonData* data = env.GetInstanceData<AddonData>();
+  if (data != nullptr && !data->errorCtor.IsEmpty()) {
+    return data->errorCtor.New({Napi::String::New(env, msg), Napi::Number::New(env, err), Napi::String::New(env, code),
+                                Napi::String::New(env, syscall)});
+  }
+  Napi::Object e = Napi::Error::New(env, msg).Value();
+  e.Set("errno", Napi::Number::New(env, err));
+  e.Set("code", Napi::String::New(env, code));
+  e.Set("syscall", Napi::String::New(env, syscall));
+  return e;
+}
+
+[[noreturn]] inline void ThrowSys(Napi::Env env, const std::string& syscall, int err, const std::string& detail = "") {
+  throw Napi::Error(env, MakeSyscallError(env, syscall, err, detail));
+}
+
+inline std::string Hex(uint64_t v) {
+  char b[32];
+  snprintf(b, sizeof b, "0x%llx", static_cast<unsigned long long>(v));
+  return b;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// RAII
+// ---------------------------------------------------------------------------------------------------------------
+
+class Fd {
+ public:
+  explicit Fd(int fd = -1) : fd_(fd) {}
+  ~Fd() { Reset(); }
+  Fd(const Fd&) = delete;
+  Fd& operator=(const Fd&) = delete;
+  Fd(Fd&& o) noexcept : fd_(o.Release()) {}
+  Fd& operator=(Fd&& o) noexcept {
+    if (this != &o) Reset(o.Release());
+    return *this;
+  }
+  int Get() const { return fd_; }
+  int Release() { int f = fd_; fd_ = -1; return f; }
+  void Reset(int fd = -1) {
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = fd;
+  }
+
+ private:
+  int fd_;
+};
+
+// ---------------------------------------------------------------------------------------------------------------
+// Argument checks: one usage string per function, TypeError on any mismatch
+// ---------------------------------------------------------------------------------------------------------------
+
+class Args {
+ public:
+  Args(const Napi::CallbackInfo& info, const char* usage, size_t minArgs, size_t maxArgs)
+      : info_(info), env_(info.Env()), usage_(usage) {
+    if (info.Length() < minArgs || info.Length() > maxArgs)
+      Fail("expected " + std::to_string(minArgs) + (minArgs == maxArgs ? "" : ".." + std::to_string(maxArgs)) +
+           " arguments, got " + std::to_string(info.Length()));
+  }
+  Napi::Env Env() const { return env_; }
+  size_t Length() const { return info_.Length(); }
+  bool Has(size_t i) const { return i < info_.Length() && !info_[i].IsUndefined(); }
+  Napi::Value At(size_t i) const { return info_[i]; }
+
+  [[noreturn]] void Fail(const std::string& why) const {
+    throw Napi::TypeError::New(env_, why + "; usage: " + usage_);
+  }
+
+  // Non-negative integer given as number (<= 2^53-1) or bigint (< 2^64).
+  uint64_t U64(size_t i, const char* name) const { return U64Of(info_[i], name); }
+  uint64_t U64Of(Napi::Value v, const char* name) const {
+    if (v.IsNumber()) {
+      double d = v.As<Napi::Number>().DoubleValue();
+      if (!(d >= 0) || d != static_cast<double>(static_cast<uint64_t>(d)) || d > static_cast<double>(kMaxSafeInteger))
+        Fail(std::string(name) + " must be a non-negative safe integer");
+      return static_cast<uint64_t>(d);
+    }
+    if (v.IsBigInt()) {
+      bool lossless = false;
+      uint64_t r = v.As<Napi::BigInt>().Uint64Value(&lossless);
+      if (!lossless) Fail(std::string(name) + " must fit in u64");
+      return r;
+    }
+    Fail(std::string(name) + " must be a number or bigint");
+  }
+  // Integer in [lo, hi] given as number.
+  int64_t Int(size_t i, const char* name, int64_t lo, int64_t hi) const {
+    Napi::Value v = info_[i];
+    if (!v.IsNumber()) Fail(std::string(name) + " must be a number");
+    double d = v.As<Napi::Number>().DoubleValue();
+    if (!(d >= static_cast<double>(lo) && d <= static_cast<double>(hi)) || d != static_cast<double>(static_cast<int64_t>(d)))
+      Fail(std::string(name) + " must be an integer in [" + std::to_string(lo) + ", " + std::to_string(hi) + "]");
+    return static_cast<int64_t>(d);
+  }
+  int Fd(size_t i, const char* name = "fd") const { return static_cast<int>(Int(i, name, 0, INT_MAX)); }
+  int I32(size_t i, const char* name) const { return static_cast<int>(Int(i, name, INT_MIN, INT_MAX)); }
+  uint32_t U32(size_t i, const char* name) const { return static_cast<uint32_t>(Int(i, name, 0, UINT32_MAX)); }
+  int Pid(size_t i, const char* name = "pid") const { return static_cast<int>(Int(i, name, INT_MIN, INT_MAX)); }
+  bool Bool(size_t i, const char* name) const {
+    if (!info_[i].IsBoolean()) Fail(std::string(name) + " must be a boolean");
+    return info_[i].As<Napi::Boolean>().Value();
+  }
+  std::string Str(size_t i, const char* name) const {
+    if (!info_[i].IsString()) Fail(std::string(name) + " must be a string");
+    return info_[i].As<Napi::String>().Utf8Value();
+  }
+  // Bytes of a Buffer / Uint8Array / any TypedArray view.
+  std::pair<uint8_t*, size_t> Bytes(size_t i, const char* name) const {
+    Napi::Value v = info_[i];
+    if (!v.IsTypedArray()) Fail(std::string(name) + " must be a Buffer or Uint8Array");
+    Napi::TypedArray ta = v.As<Napi::TypedArray>();
+    uint8_t* base = static_cast<uint8_t*>(ta.ArrayBuffer().Data());
+    return {base == nullptr ? nullptr : base + ta.ByteOffset(), ta.ByteLength()};
+  }
+  // Array of {addr, len}.
+  std::vector<struct iovec> Iovs(size_t i, const char* name) const {
+    Napi::Value v = info_[i];
+    if (!v.IsArray()) Fail(std::string(name) + " must be an array of {addr, len}");
+    Napi::Array a = v.As<Napi::Array>();
+    std::vector<struct iovec> out(a.Length());
+    for (uint32_t k = 0; k < a.Length(); k++) {
+      Napi::Value e = a.Get(k);
+      if (!e.IsObject()) Fail(std::string(name) + "[" + std::to_string(k) + "] must be {addr, len}");
+      Napi::Object o = e.As<Napi::Object>();
+      out[k].iov_base = reinterpret_cast<void*>(U64Of(o.Get("addr"), "iov.addr"));
+      out[k].iov_len = static_cast<size_t>(U64Of(o.Get("len"), "iov.len"));
+    }
+    return out;
+  }
+
+ private:
+  const Napi::CallbackInfo& info_;
+  Napi::Env env_;
+  const char* usage_;
+};
+
+inline Napi::Number Num(Napi::Env env, double v) { return Napi::Number::New(env, v); }
+inline Napi::Number Addr(Napi::Env env, uint64_t v) { return Napi::Number::New(env, static_cast<double>(v)); }
+
+// ---------------------------------------------------------------------------------------------------------------
+// Error constructor
+// ---------------------------------------------------------------------------------------------------------------
+
+inline Napi::Value SetErrorConstructor(const Napi::CallbackInfo& info) {
+  Args a(info, "setErrorConstructor(ctor: new (message, errno, code, syscall) => Error)", 1, 1);
+  if (!info[0].IsFunction()) a.Fail("ctor must be a function");
+  AddonData* data = info.Env().GetInstanceData<AddonData>();
+  data->errorCtor = Napi::Persistent(info[0].As<Napi::Function>());
+  return info.Env().Undefined();
+}
+
+// ---- the uffd reader (reader.cc) ----
+
+/** Bytes of the header in front of each uffd_msg in readerDrain() buffers (struct RecordHeader). */
+extern const size_t kRecordHeaderSize;
+Napi::Value ReaderStart(const Napi::CallbackInfo& info);
+Napi::Value ReaderDrain(const Napi::CallbackInfo& info);
+Napi::Value ReaderStop(const Napi::CallbackInfo& info);
+Napi::Value ReaderPendingView(const Napi::CallbackInfo& info);
+Napi::Value ReaderStats(const Napi::CallbackInfo& info);
+
+}  // namespace vgn

@@ -1,0 +1,360 @@
+// virtgpu_uffd: the uffd reader, one native thread per uffd (process-global registry keyed by id), and the record
+// framing of what it read; drained from JS by readerDrain(). No policy: events are queued as read.
+#include "addon.h"
+
+namespace vgn {
+
+// readerDrain() record header, little-endian, in front of each uffd_msg (uffd/abi.ts reader_record).
+struct RecordHeader {
+  uint32_t recordSize;   // header + msg + snapshot text + zero padding, a multiple of 8
+  uint32_t snapshotLen;  // bytes of /proc/PID/task/*/syscall text after the msg (REMOVE records only)
+  uint64_t batchSeq;     // one per read(); records of one read() share it
+  uint64_t readNs;       // CLOCK_MONOTONIC right after that read()
+};
+static_assert(sizeof(RecordHeader) == 24 && offsetof(RecordHeader, batchSeq) == 8 && offsetof(RecordHeader, readNs) == 16,
+              "reader record header is u32 u32 u64 u64, 24 bytes");
+const size_t kRecordHeaderSize = sizeof(RecordHeader);
+
+namespace {
+
+// ---------------------------------------------------------------------------------------------------------------
+// Event reader: one native thread per uffd, process-global registry keyed by id
+// ---------------------------------------------------------------------------------------------------------------
+
+uint64_t MonotonicNs() {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<uint64_t>(ts.tv_sec) * 1000000000ull + static_cast<uint64_t>(ts.tv_nsec);
+}
+
+// Raw /proc/<pid>/task/*/syscall: "<tid> <file contents>" per task, contents end in '\n'. No parsing here.
+bool SnapshotTaskSyscalls(int pid, std::string& out) {
+  out.clear();
+  std::string dir = "/proc/" + std::to_string(pid) + "/task";
+  DIR* d = opendir(dir.c_str());
+  if (d == nullptr) return false;
+  std::unique_ptr<DIR, int (*)(DIR*)> guard(d, closedir);
+  char buf[512];
+  while (struct dirent* e = readdir(d)) {
+    if (e->d_name[0] < '0' || e->d_name[0] > '9') continue;
+    std::string path = dir + "/" + e->d_name + "/syscall";
+    Fd f(open(path.c_str(), O_RDONLY | O_CLOEXEC));
+    if (f.Get() < 0) continue;  // task exited meanwhile
+    ssize_t n;
+    do n = read(f.Get(), buf, sizeof buf); while (n < 0 && errno == EINTR);
+    if (n <= 0) continue;
+    out += e->d_name;
+    out += ' ';
+    out.append(buf, static_cast<size_t>(n));
+    if (buf[n - 1] != '\n') out += '\n';
+  }
+  return true;
+}
+
+struct Reader {
+  int id = 0;
+  Fd uffd;
+  Fd wake;  // eventfd: readerStop writes it to end the poll loop
+  int notifyFd = -1;  // caller's eventfd (not owned): bumped with every onPending, for a JS thread blocked elsewhere
+  // Lock-free hint for JS (readerPendingView): [0] = a read() may be in progress, [1] = records queued. JS reads
+  // [0] then [1]; both 0 means every event already read has been drained, so drain() can skip the native call.
+  int32_t hint[2] = {0, 0};
+  int snapshotPid = 0;
+  bool nonblocking = false;
+  std::thread thread;
+
+  std::mutex mu;  // guards everything below until cbMu; held across read() so drain() never misses a read event
+  std::vector<uint8_t> queue;
+  uint64_t queuedRecords = 0;
+  bool notified = false;  // an onPending call is outstanding since the last drain
+  bool running = true;
+  int error = 0;
+  uint64_t events = 0, reads = 0, batches = 0, snapshots = 0, snapshotErrors = 0, notifications = 0;
+  uint64_t batchSeq = 0;
+
+  std::mutex cbMu;  // guards hasCb/tsfn: the owning env's finalizer may run on env teardown
+  bool hasCb = false;
+  Napi::ThreadSafeFunction tsfn;
+
+  ~Reader() {
+    if (thread.joinable()) {
+      uint64_t one = 1;
+      (void)!write(wake.Get(), &one, sizeof one);
+      thread.join();
+    }
+  }
+
+  void Notify() {
+    if (notifyFd >= 0) {
+      uint64_t one = 1;
+      (void)!write(notifyFd, &one, sizeof one);  // EAGAIN only at a saturated counter: the waiter is awake anyway
+    }
+    std::lock_guard<std::mutex> g(cbMu);
+    // napi_closing after env teardown is fine to ignore. The call must never let a C++ exception escape: during
+    // env teardown Function::Call fails (napi_cannot_run_js) and an uncaught Napi::Error would abort the process.
+    if (hasCb) tsfn.NonBlockingCall([](Napi::Env env, Napi::Function cb) {
+      try {
+        cb.Call({});
+      } catch (const Napi::Error& e) {
+        if (!e.Message().empty()) fprintf(stderr, "virtgpu_uffd: reader onPending threw: %s\n", e.Message().c_str());
+      }
+    });
+  }
+
+  void Fail(int err) {
+    {
+      std::lock_guard<std::mutex> g(mu);
+      running = false;
+      error = err;
+      notified = true;
+      notifications++;
+    }
+    Notify();
+  }
+
+  void Run() {
+    sigset_t all;
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, nullptr);  // signals go to Node's threads, not here
+    constexpr size_t kBatch = 128;
+    std::vector<struct uffd_msg> msgs(kBatch);
+    std::string snap;
+    for (;;) {
+      struct pollfd p[2] = {{uffd.Get(), POLLIN, 0}, {wake.Get(), POLLIN, 0}};
+      int n = poll(p, 2, -1);
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        return Fail(errno);
+      }
+      if (p[1].revents != 0) return;
+      if (p[0].revents & POLLNVAL) return Fail(EBADF);
+      if (p[0].revents & POLLERR) return Fail(EINVAL);  // uffd not yet initialized by UFFDIO_API
+      if (!(p[0].revents & POLLIN)) continue;
+
+      // Snapshot BEFORE read(): a client thread in madvise() stays blocked until we read its REMOVE.
+      bool haveSnap = false;
+      if (snapshotPid > 0) {
+        haveSnap = SnapshotTaskSyscalls(snapshotPid, snap);
+      }
+      bool notify = false;
+      int readErr = 0;
+      __atomic_store_n(&hint[0], 1, __ATOMIC_SEQ_CST);  // before read(): the client is released by the read
+      {
+        std::lock_guard<std::mutex> g(mu);
+        if (snapshotPid > 0) (haveSnap ? snapshots : snapshotErrors)++;
+        batches++;
+        for (bool first = true;; first = false) {
+          if (!first) {
+            // Only keep reading if more is pending; never block while holding mu (a blocking uffd is read once).
+            if (!nonblocking) break;
+            struct pollfd q = {uffd.Get(), POLLIN, 0};
+            if (poll(&q, 1, 0) <= 0 || !(q.revents & POLLIN)) break;
+          }
+          ssize_t got = read(uffd.Get(), msgs.data(), kBatch * kUffdMsgSize);
+          if (got < 0) {
+            if (errno == EAGAIN || errno == EINTR) break;
+            readErr = errno;
+            break;
+          }
+          reads++;
+          uint64_t now = MonotonicNs();
+          uint64_t seq = ++batchSeq;
+          size_t count = static_cast<size_t>(got) / kUffdMsgSize;
+          for (size_t k = 0; k < count; k++) {
+            const struct uffd_msg& m = msgs[k];
+            uint32_t textLen = (haveSnap && m.event == UFFD_EVENT_REMOVE) ? static_cast<uint32_t>(snap.size()) : 0;
+            uint32_t size = static_cast<uint32_t>((kRecordHeaderSize + kUffdMsgSize + textLen + 7) & ~size_t(7));
+            size_t at = queue.size();
+            queue.resize(at + size, 0);
+            uint8_t* r = queue.data() + at;
+            const RecordHeader h = {size, textLen, seq, now};
+            memcpy(r, &h, sizeof h);
+            memcpy(r + kRecordHeaderSize, &m, kUffdMsgSize);
+            if (textLen > 0) memcpy(r + kRecordHeaderSize + kUffdMsgSize, snap.data(), textLen);
+          }
+          events += count;
+          queuedRecords += count;
+          if (queuedRecords > 0) __atomic_store_n(&hint[1], 1, __ATOMIC_SEQ_CST);
+          if (count > 0 && !notified) {
+            notified = true;
+            notifications++;
+            notify = true;
+          }
+          if (count < kBatch) break;
+        }
+      }
+      __atomic_store_n(&hint[0], 0, __ATOMIC_SEQ_CST);
+      if (notify) Notify();
+      if (readErr != 0) return Fail(readErr);
+    }
+  }
+};
+
+std::mutex& RegistryMutex() {
+  static std::mutex* m = new std::mutex;  // never destroyed: readers may outlive every env
+  return *m;
+}
+std::map<int, std::shared_ptr<Reader>>& Registry() {
+  static auto* m = new std::map<int, std::shared_ptr<Reader>>;
+  return *m;
+}
+int gNextReaderId = 1;
+
+std::shared_ptr<Reader> FindReader(Napi::Env env, int id, const char* op) {
+  std::lock_guard<std::mutex> g(RegistryMutex());
+  auto it = Registry().find(id);
+  if (it == Registry().end()) ThrowSys(env, op, ENOENT, "no reader with id " + std::to_string(id));
+  return it->second;
+}
+
+Napi::Value DrainQueue(Napi::Env env, Reader& r) {
+  std::vector<uint8_t> out;
+  {
+    std::lock_guard<std::mutex> g(r.mu);
+    out.swap(r.queue);
+    r.queuedRecords = 0;
+    r.notified = false;
+    __atomic_store_n(&r.hint[1], 0, __ATOMIC_SEQ_CST);
+  }
+  return Napi::Buffer<uint8_t>::Copy(env, out.data(), out.size());
+}
+
+}  // namespace
+
+Napi::Value ReaderStart(const Napi::CallbackInfo& info) {
+  Args a(info, "readerStart(uffd: number, opts: {taskSyscallsPid?: number, notifyFd?: number}, onPending?: () => void)", 2, 3);
+  Napi::Env env = info.Env();
+  int fd = a.Fd(0, "uffd");
+  if (!info[1].IsObject()) a.Fail("opts must be an object");
+  Napi::Value pidV = info[1].As<Napi::Object>().Get("taskSyscallsPid");
+  int snapPid = 0;
+  if (!pidV.IsUndefined()) {
+    uint64_t p = a.U64Of(pidV, "opts.taskSyscallsPid");
+    if (p == 0 || p > INT_MAX) a.Fail("opts.taskSyscallsPid must be a pid");
+    snapPid = static_cast<int>(p);
+  }
+  Napi::Value nfdV = info[1].As<Napi::Object>().Get("notifyFd");
+  int notifyFd = -1;
+  if (!nfdV.IsUndefined()) {
+    uint64_t n = a.U64Of(nfdV, "opts.notifyFd");
+    if (n > INT_MAX) a.Fail("opts.notifyFd must be an fd");
+    notifyFd = static_cast<int>(n);
+  }
+  bool hasCb = a.Has(2);
+  if (hasCb && !info[2].IsFunction()) a.Fail("onPending must be a function");
+
+  int fl = fcntl(fd, F_GETFL);
+  if (fl < 0) ThrowSys(env, "fcntl(F_GETFL)", errno, "uffd " + std::to_string(fd));
+  Fd wake(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
+  if (wake.Get() < 0) ThrowSys(env, "eventfd", errno);
+
+  auto r = std::make_shared<Reader>();
+  r->wake = std::move(wake);
+  r->snapshotPid = snapPid;
+  r->notifyFd = notifyFd;
+  r->nonblocking = (fl & O_NONBLOCK) != 0;
+  if (hasCb) {
+    r->tsfn = Napi::ThreadSafeFunction::New(env, info[2].As<Napi::Function>(), "virtgpu_uffd.reader", 0, 1,
+                                            new std::shared_ptr<Reader>(r),
+                                            [](Napi::Env, std::shared_ptr<Reader>* ctx) {
+                                              {
+                                                std::lock_guard<std::mutex> g((*ctx)->cbMu);
+                                                (*ctx)->hasCb = false;
+                                              }
+                                              delete ctx;
+                                            });
+    r->tsfn.Unref(env);  // a reader alone does not keep the process alive
+    r->hasCb = true;
+  }
+  {
+    std::lock_guard<std::mutex> g(RegistryMutex());
+    r->id = gNextReaderId++;
+    Registry()[r->id] = r;
+  }
+  r->uffd.Reset(fd);  // ownership moves to the reader; readerStop closes it
+  try {
+    Reader* raw = r.get();
+    r->thread = std::thread([raw] { raw->Run(); });
+  } catch (const std::system_error& e) {
+    r->uffd.Release();  // on failure the caller keeps its fd
+    {
+      std::lock_guard<std::mutex> g(RegistryMutex());
+      Registry().erase(r->id);
+    }
+    {
+      std::lock_guard<std::mutex> g(r->cbMu);
+      if (r->hasCb) { r->hasCb = false; r->tsfn.Release(); }
+    }
+    ThrowSys(env, "pthread_create", e.code().value() ? e.code().value() : EAGAIN);
+  }
+  return Num(env, r->id);
+}
+
+Napi::Value ReaderDrain(const Napi::CallbackInfo& info) {
+  Args a(info, "readerDrain(id: number)", 1, 1);
+  auto r = FindReader(info.Env(), a.I32(0, "id"), "readerDrain");
+  return DrainQueue(info.Env(), *r);
+}
+
+// An Int32Array(2) over the reader's hint words (see Reader::hint); the ArrayBuffer keeps the Reader alive.
+Napi::Value ReaderPendingView(const Napi::CallbackInfo& info) {
+  Args a(info, "readerPendingView(id: number)", 1, 1);
+  Napi::Env env = info.Env();
+  auto r = FindReader(env, a.I32(0, "id"), "readerPendingView");
+  auto* keep = new std::shared_ptr<Reader>(r);
+  Napi::ArrayBuffer ab = Napi::ArrayBuffer::New(env, r->hint, sizeof r->hint,
+                                                [](Napi::Env, void*, std::shared_ptr<Reader>* k) { delete k; }, keep);
+  return Napi::Int32Array::New(env, 2, ab, 0);
+}
+
+Napi::Value ReaderStop(const Napi::CallbackInfo& info) {
+  Args a(info, "readerStop(id: number)", 1, 1);
+  Napi::Env env = info.Env();
+  int id = a.I32(0, "id");
+  std::shared_ptr<Reader> r;
+  {
+    std::lock_guard<std::mutex> g(RegistryMutex());
+    auto it = Registry().find(id);
+    if (it == Registry().end()) ThrowSys(env, "readerStop", ENOENT, "no reader with id " + std::to_string(id));
+    r = it->second;
+    Registry().erase(it);
+  }
+  uint64_t one = 1;
+  if (write(r->wake.Get(), &one, sizeof one) < 0) { /* eventfd counter cannot overflow here */ }
+  if (r->thread.joinable()) r->thread.join();  // short: the thread only ever blocks in poll()
+  r->wake.Reset();  // now, not when the tsfn finalizer drops the last reference (a later loop turn): fd counts settle
+  r->uffd.Reset();  // dropping our reference releases clients blocked on unread events (if we held the last one)
+  {
+    std::lock_guard<std::mutex> g(r->cbMu);
+    if (r->hasCb) {
+      r->hasCb = false;
+      r->tsfn.Release();
+    }
+  }
+  return DrainQueue(env, *r);  // records read but never drained (FORK records carry fds now owned by the caller)
+}
+
+Napi::Value ReaderStats(const Napi::CallbackInfo& info) {
+  Args a(info, "readerStats(id: number)", 1, 1);
+  Napi::Env env = info.Env();
+  auto r = FindReader(env, a.I32(0, "id"), "readerStats");
+  Napi::Object o = Napi::Object::New(env);
+  std::lock_guard<std::mutex> g(r->mu);
+  o.Set("id", Num(env, r->id));
+  o.Set("uffd", Num(env, r->uffd.Get()));
+  o.Set("running", Napi::Boolean::New(env, r->running));
+  o.Set("errno", Num(env, r->error));
+  o.Set("code", r->error ? Napi::String::New(env, ErrnoName(r->error)) : env.Null());
+  o.Set("nonblocking", Napi::Boolean::New(env, r->nonblocking));
+  o.Set("events", Num(env, static_cast<double>(r->events)));
+  o.Set("reads", Num(env, static_cast<double>(r->reads)));
+  o.Set("batches", Num(env, static_cast<double>(r->batches)));
+  o.Set("queuedRecords", Num(env, static_cast<double>(r->queuedRecords)));
+  o.Set("queuedBytes", Num(env, static_cast<double>(r->queue.size())));
+  o.Set("notifications", Num(env, static_cast<double>(r->notifications)));
+  o.Set("snapshots", Num(env, static_cast<double>(r->snapshots)));
+  o.Set("snapshotErrors", Num(env, static_cast<double>(r->snapshotErrors)));
+  return o;
+}
+
+}  // namespace vgn
