@@ -1,6 +1,6 @@
 // The INIT answers (libfuse's do_init and cuse_lowlevel_init): the version gate, then FUSE_INIT's or CUSE_INIT's
 // reply with what this server announces (max_write; for CUSE the device numbers, DEVNAME and unrestricted ioctls).
-import { EINVAL, EPROTO, Errno } from './errnos';
+import { EINVAL, EPROTO, Errno } from '../../core/errno';
 import * as F from '../abi/fuse';
 import { replyError, replyStruct } from './reply';
 

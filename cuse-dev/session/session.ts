@@ -2,7 +2,7 @@
 // (INIT first and once, unknown opcode ENOSYS, no-reply opcodes), the dispatch, and the device file's requests
 // (open, release, read, ioctl) over the per-open-file map fh → core file. The INIT answers are in init.ts, the
 // FUSE namespace in tree.ts. Nothing thrown below escapes handle(): a bug becomes EIO for that request and one log line.
-import { EBADF, EINVAL, EINTR, EIO, EISDIR, ENFILE, ENODEV, ENOENT, ENOMEM, ENOSYS, ENOTTY, EAGAIN, Errno } from './errnos';
+import { EBADF, EINVAL, EINTR, EIO, EISDIR, ENFILE, ENODEV, ENOENT, ENOMEM, ENOSYS, ENOTTY, EAGAIN, Errno } from '../../core/errno';
 import * as F from '../abi/fuse';
 import { FuseOpcode, opcodeName, opcodeRow } from '../abi/opcodes';
 import type { Range } from '../../core';

@@ -3,7 +3,7 @@
 import * as F from '../abi/fuse';
 import { DT_DIR, DT_REG, FUSE_ROOT_ID, S_IFDIR, S_IFREG } from '../abi/fuse';
 import { FuseOpcode, opcodeName } from '../abi/opcodes';
-import { ENOENT, ENOSYS, ENOTDIR } from './errnos';
+import { ENOENT, ENOSYS, ENOTDIR } from '../../core/errno';
 import { replyError, replyOk, replyStruct } from './reply';
 
 export interface TreeNode {

@@ -11,7 +11,7 @@ import * as fs from 'fs';
 import { spawn } from 'child_process';
 import { fuse_in_header, FUSE_MIN_READ_BUFFER } from '../abi/fuse';
 import { FuseOpcode, opcodeRow } from '../abi/opcodes';
-import { ENODEV } from '../session/errnos';
+import { ENODEV } from '../../core/errno';
 import { replyError, replyOk } from '../session/reply';
 
 const IN_OPCODE = fuse_in_header.offsetOf('opcode');
