@@ -32,6 +32,7 @@ function serveWorkerMain(cfg: WorkerConfig): void {
   let pendingInjections: (() => number) | undefined;
   let injectionWaitMs: (() => number) | undefined;
   let injectStats: (() => Record<string, number>) | undefined;
+  let watchingClients: () => number = () => 0;
   // The addon, loaded once for this thread: the loop's read/poll/write and the watchers' syscalls. Without it the
   // loop serves through fs.readSync/writeSync and --watch auto falls back to /proc/PID/mem copies.
   let u: UffdBinding | undefined;
@@ -39,11 +40,12 @@ function serveWorkerMain(cfg: WorkerConfig): void {
     log(`native addon unavailable (${(e as Error).message.split('\n')[0]}): serving through fs.readSync/writeSync`);
   }
   const io = u ? nativeIO(u) : fsIO;
-  // Memory events of watched clients wake the loop through this eventfd (the event loop never runs here: the
-  // thread is blocked in read(2)), so a BO is deleted right after the client's munmap, as the kernel's worker would.
+  // Memory events of watched clients wake the loop through this wake queue's eventfd (the event loop never runs
+  // here: the thread is blocked in read(2)), so a BO is deleted right after the client's munmap, as the kernel's
+  // worker would; the queue names the clients whose readers saw events, and only those are serviced.
   let wakeFd = -1;
   if (cfg.device.watch !== 'none' && cfg.device.watch !== 'proc' && u) {
-    try { wakeFd = u.eventfd(); } catch (e) { log(`no wake eventfd (${String(e)}): BOs are invalidated at the client's next ioctl only`); }
+    try { wakeFd = u.wakeQueueCreate(); } catch (e) { log(`no wake eventfd (${String(e)}): BOs are invalidated at the client's next ioctl only`); }
   }
   try {
     const device = { ...cfg.device, notifyFd: wakeFd >= 0 ? wakeFd : undefined };
@@ -55,6 +57,7 @@ function serveWorkerMain(cfg: WorkerConfig): void {
     pendingInjections = made.pendingInjections;
     injectionWaitMs = made.injectionWaitMs;
     injectStats = made.injectStats;
+    if (made.watchingClients) watchingClients = made.watchingClients;
     session = new Session({
       kind: cfg.kind, device: dev, controlPid: cfg.controlPid, log, logger, maxWrite: cfg.maxWrite,
       tree: cfg.tree ? new FileTree(cfg.tree.devicePath, cfg.tree.modeBits) : undefined,
@@ -107,13 +110,14 @@ function serveWorkerMain(cfg: WorkerConfig): void {
     // Leave only once the wake-up open was released, so the kernel never waits on an unanswered FLUSH/RELEASE.
     return stopping && session.controlHandles() === 0;
   };
-  // Wait on the wake fd only while some client has watched ranges: otherwise a plain read, one syscall per request.
-  const wakeNeeded = (): number => {
-    if (wakeFd < 0 || !dev.clients) return -1;
-    for (const c of dev.clients.values()) if (c.events.registrations() > 0) return wakeFd;
-    return -1;
+  // Wait on the wake fd only while some client has uffd-watched ranges (a counter, not a scan of the clients):
+  // otherwise a plain read, one syscall per request.
+  const wakeNeeded = (): number => (wakeFd >= 0 && watchingClients() > 0 ? wakeFd : -1);
+  const onWake = (): void => {
+    const pids = u!.wakeQueueDrain(wakeFd);
+    if (pids.length === 1) { dev.service(pids[0]!); return; }
+    for (const pid of new Set(pids)) dev.service(pid);
   };
-  const onWake = (): void => { for (const pid of [...(dev.clients?.keys() ?? [])]) dev.service(pid); };
   const injectCounters = (): Record<string, number> => {
     const s = injectStats?.();
     if (!s) return {};
@@ -128,11 +132,12 @@ function serveWorkerMain(cfg: WorkerConfig): void {
   const reason = serveLoop(cfg.fd, session, { afterRequest, log, wakeFd: wakeNeeded, onWake, quiet, timeoutMs, onTimeout, background, step }, readBufferSize(cfg.maxWrite), cfg.fd, io);
   // Parked ioctls still waiting get ENODEV, so no caller stays blocked on a request nobody will answer.
   for (const r of session.abandonParked()) try { io.write(cfg.fd, r); } catch { /* unmounted: the kernel ends them */ }
-  if (wakeFd >= 0) try { u!.close(wakeFd); } catch { /* already closed */ }
   const openAtStop = session.openFiles();
   session.closeAll();
   try { dev.shutdown(); } catch (e) { log(`shutdown failed: ${String(e)}`); }
   try { releaseClients(); } catch (e) { log(`client release failed: ${String(e)}`); }
+  // After the readers stopped (releaseClients): none bumps the eventfd any more.
+  if (wakeFd >= 0) try { u!.wakeQueueClose(wakeFd); } catch { /* already closed */ }
   logger.stop();
   sink?.close();
   const summary = summarize(session, dev, openAtStop, reason);

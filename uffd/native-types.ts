@@ -18,6 +18,8 @@ export interface ReaderOptions {
   taskSyscallsPid?: number;
   /** An eventfd (not owned) the reader bumps whenever it would call onPending: wakes a thread blocked in poll. */
   notifyFd?: number;
+  /** When notifyFd is a wake queue's (wakeQueueCreate): the token queued with each bump (the client's pid). */
+  notifyToken?: number;
 }
 
 export interface ReaderStats {
@@ -150,6 +152,15 @@ export interface UffdBinding {
    * with Atomics.load; both 0 ⇒ readerDrain would return nothing (every event already read was drained).
    */
   readerPendingView(id: number): Int32Array;
+  /**
+   * A wake queue: an eventfd (returned; EFD_CLOEXEC|EFD_NONBLOCK, owned by the queue) that readers started with it
+   * as notifyFd bump, queueing their notifyToken first, so a thread blocked in poll(2) learns WHICH clients to serve.
+   */
+  wakeQueueCreate(): number;
+  /** The tokens queued since the last drain, in order (a token at most once per drain of its reader). */
+  wakeQueueDrain(fd: number): Int32Array;
+  /** Closes the eventfd; readers still holding the queue bump nothing from now on. */
+  wakeQueueClose(fd: number): void;
 
   pidfdOpen(pid: number, flags?: number): number;
   /** pidfd_getfd(2); the new fd is O_CLOEXEC. */

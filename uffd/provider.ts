@@ -8,7 +8,7 @@ import { Injection, INJECT_STOP_TIMEOUT_MS, type InjectionOutcome, type InjectRe
 import { loadUffd } from './load';
 import type { UffdBinding } from './native-types';
 import { ProcessMemory } from './process-memory';
-import { UffdWatcher } from './uffd-watcher';
+import { UffdWatcher, type WatchingCount } from './uffd-watcher';
 import { ClientWatch, type WatchMode } from './watch';
 
 export interface ClientProviderOptions {
@@ -43,6 +43,8 @@ export interface RealClientProvider extends ClientProvider {
   readonly live: ReadonlyMap<number, RealClientEnv>;
   /** Every fallback announcement made so far (also sent to log). */
   readonly announcements: readonly string[];
+  /** Clients whose uffd has at least one range registered now (counted as ranges come and go, never by a scan). */
+  readonly watchingClients: number;
   /** Release every client still alive (daemon shutdown): closes every uffd, so no client stays blocked. */
   shutdown(): void;
   /** Inject a uffd into a live client without one (thread `tid`, default its main thread); true once attached. */
@@ -79,6 +81,7 @@ export function createClientProvider(opts: ClientProviderOptions = {}): RealClie
   const mode = opts.watch ?? 'auto';
   const log = opts.log ?? (() => undefined);
   const live = new Map<number, RealClientEnv>();
+  const watching: WatchingCount = { n: 0 };
   const announced = new Set<string>();
   const announcements: string[] = [];
 
@@ -89,7 +92,7 @@ export function createClientProvider(opts: ClientProviderOptions = {}): RealClie
   };
   const pendingOf = (pid: number): (() => void) | undefined => (opts.onPending ? () => opts.onPending!(pid) : undefined);
   const watcher = (pid: number, fd: number): UffdWatcher =>
-    new UffdWatcher({ binding: u, pid, uffd: fd, onPending: pendingOf(pid), log, startReader: opts.startReader, notifyFd: opts.notifyFd });
+    new UffdWatcher({ binding: u, pid, uffd: fd, onPending: pendingOf(pid), log, startReader: opts.startReader, notifyFd: opts.notifyFd, watching });
 
   const provider = ((pid: number): ClientEnv => {
     const existing = live.get(pid);
@@ -131,6 +134,7 @@ export function createClientProvider(opts: ClientProviderOptions = {}): RealClie
 
   Object.defineProperty(provider, 'live', { get: () => live });
   Object.defineProperty(provider, 'announcements', { get: () => announcements });
+  Object.defineProperty(provider, 'watchingClients', { get: () => watching.n });
   provider.shutdown = (): void => { for (const env of [...live.values()]) env.release(); };
   // Injections in flight, by pid, until no tracer link is left (inject.ts: never a blocking wait on a tracee).
   const pending = new Map<number, Injection>();

@@ -24,8 +24,13 @@ export interface UffdWatcherOptions {
   log?: (msg: string) => void;
   /** false: never start the reader (tests: a daemon that stalls; the client then blocks in munmap). */
   startReader?: boolean;
-  /** An eventfd the reader bumps on new events: wakes a serving loop blocked in poll (onPending cannot run there). */
+  /**
+   * An eventfd the reader bumps on new events: wakes a serving loop blocked in poll (onPending cannot run there).
+   * A wake queue's fd (wakeQueueCreate) also learns this client's pid with each bump.
+   */
   notifyFd?: number;
+  /** Shared by the watchers of one provider: how many of them have at least one range registered now. */
+  watching?: WatchingCount;
   /**
    * Register whole VMAs (default for another process) or exactly the userptr ranges (default for our own process:
    * its VMAs hold memory of Node and its libraries, whose munmap/madvise would then wait on a reader thread of the
@@ -33,6 +38,9 @@ export interface UffdWatcherOptions {
    */
   wholeVmas?: boolean;
 }
+
+/** Watchers with at least one registered range (a serving loop waits on the wake fd only while n > 0). */
+export interface WatchingCount { n: number }
 
 export type RegisterResult = { ok: true } | { ok: false; code: string; reason: string };
 
@@ -58,6 +66,7 @@ export class UffdWatcher {
   private queue: NotifierEvent[] = [];
   private readonly onPending?: () => void;
   private readonly notifyFd?: number;
+  private readonly watching?: WatchingCount;
   private readonly log: (msg: string) => void;
   /** Features enabled by our UFFDIO_API (null: the uffd was already initialized by someone else). */
   readonly features: bigint | null;
@@ -72,6 +81,7 @@ export class UffdWatcher {
     this.fd = opts.uffd;
     this.onPending = opts.onPending;
     this.notifyFd = opts.notifyFd;
+    this.watching = opts.watching;
     this.wholeVmas = opts.wholeVmas ?? opts.pid !== process.pid;
     this.log = opts.log ?? (() => undefined);
     const C = this.u.constants;
@@ -93,7 +103,7 @@ export class UffdWatcher {
     this.forkEvents = enabled !== null && (enabled & C.UFFD_FEATURE_EVENT_FORK) !== 0n;
     if (opts.startReader !== false) {
       try {
-        this.readerId = this.u.readerStart(this.fd, { taskSyscallsPid: this.pid, notifyFd: this.notifyFd }, () => this.pending());
+        this.readerId = this.u.readerStart(this.fd, { taskSyscallsPid: this.pid, notifyFd: this.notifyFd, notifyToken: this.pid }, () => this.pending());
       } catch (e) {
         this.u.close(this.fd);
         this.fd = -1;
@@ -137,6 +147,7 @@ export class UffdWatcher {
     }
     for (const [s, e] of spans) this.addArea(s, e, id);
     const areas = this.areas.filter((a) => a.ids.has(id));
+    if (this.regs.size === 0 && !old && this.watching) this.watching.n++;
     this.regs.set(id, { start, end, areas });
     if (old) this.dropRefs(id, old, areas);
     return { ok: true };
@@ -147,6 +158,7 @@ export class UffdWatcher {
     const r = this.regs.get(id);
     if (!r) return;
     this.regs.delete(id);
+    if (this.regs.size === 0 && this.watching) this.watching.n--;
     this.dropRefs(id, r, []);
   }
 
@@ -435,6 +447,7 @@ export class UffdWatcher {
     this.fd = -1;
     this.closeMaps();
     this.mapsFd = null;
+    if (this.regs.size > 0 && this.watching) this.watching.n--;
     this.regs.clear();
     this.areas = [];
     this.queue = [];

@@ -560,6 +560,55 @@ test.serial('a reader with notifyFd bumps that eventfd when an event is queued (
   }
 });
 
+test.serial('a wake queue learns which readers bumped it: each token once per drain, none after close', (t) => {
+  const q = u.wakeQueueCreate();
+  const readers: Array<{ fd: number; addr: number; id: number }> = [];
+  let closed = false;
+  try {
+    for (const token of [101, 202]) {
+      const fd = u.userfaultfd(C.O_CLOEXEC | C.O_NONBLOCK);
+      u.uffdApi(fd, BASE_FEATURES);
+      const addr = mapAnon(4);
+      touch(addr, 4);
+      u.uffdRegister(fd, addr, 4 * PAGE, C.UFFDIO_REGISTER_MODE_WP);
+      readers.push({ fd, addr, id: u.readerStart(fd, { notifyFd: q, notifyToken: token }) });
+    }
+    t.deepEqual([...u.wakeQueueDrain(q)], []);
+    t.is(u.pollReadable([q], 0), 0);
+    // Two events of the second reader before any drain of it: its token is queued once; the first stays silent.
+    R.unmap(readers[1]!.addr + PAGE, PAGE);
+    R.unmap(readers[1]!.addr + 3 * PAGE, PAGE);
+    t.is(u.pollReadable([q], 1000), 1);
+    t.true(u.eventfdDrain(q) >= 1);
+    t.deepEqual([...u.wakeQueueDrain(q)], [202]);
+    t.deepEqual([...u.wakeQueueDrain(q)], []);
+    // Drained, then an event of each: both tokens, in the order their readers bumped.
+    t.true(u.readerDrain(readers[1]!.id).length > 0);
+    R.unmap(readers[0]!.addr + PAGE, PAGE);
+    t.is(u.pollReadable([q], 1000), 1); // the first reader's token is queued before its bump
+    R.unmap(readers[1]!.addr + 2 * PAGE, PAGE);
+    // munmap returns once the reader read the event; its token is queued just after: collect until both are in.
+    const got: number[] = [];
+    for (const end = Date.now() + 2000; got.length < 2 && Date.now() < end;) if (u.pollReadable([q], 100)) { u.eventfdDrain(q); got.push(...u.wakeQueueDrain(q)); }
+    t.deepEqual(got, [101, 202]);
+    t.throws(() => u.wakeQueueDrain(q + 100000), { code: 'ENOENT' });
+    // Closed while readers still hold it: a later event bumps and queues nothing (no write to a reused fd number).
+    t.true(u.readerDrain(readers[0]!.id).length > 0);
+    u.wakeQueueClose(q);
+    closed = true;
+    t.throws(() => u.wakeQueueDrain(q), { code: 'ENOENT' });
+    R.unmap(readers[0]!.addr + 2 * PAGE, PAGE);
+    t.true(u.readerDrain(readers[0]!.id).length > 0);
+  } finally {
+    const left: Array<[number, number][]> = [
+      [[readers[0]?.addr ?? 0, PAGE], [(readers[0]?.addr ?? 0) + 3 * PAGE, PAGE]],
+      [[readers[1]?.addr ?? 0, PAGE]],
+    ];
+    readers.forEach((r, i) => { u.readerStop(r.id); for (const [a, l] of left[i]!) R.unmap(a, l); });
+    if (!closed) u.wakeQueueClose(q);
+  }
+});
+
 test.serial('readerPendingView: both hint words 0 when idle; an event read sets "queued"; readerDrain clears it', async (t) => {
   const w = watch(4);
   const settle = async (ok: () => boolean): Promise<boolean> => {

@@ -102,15 +102,19 @@ t0('multithreaded client: one uffd per process, events from other threads, FREE 
   const { c, h, f, pid, env } = await ready();
   const evs = traced(h);
   const a = await c.num('thread mmap 4'), b = await c.num('thread mmap 4');
+  t.is(h.provider.watchingClients, 0, 'no range registered yet');
   const ra = h.create(f, pid, a, 4 * PG), rb = h.create(f, pid, b, 4 * PG);
   t.is(env.events.uffd!.registrations(), 2);
+  t.is(h.provider.watchingClients, 1, 'one client with registered ranges, however many ranges');
   await c.cmd(`thread madvise ${hex(a)} ${4 * PG} ${C.MADV_FREE}`);
   await c.cmd(`thread munmap ${hex(b)} ${4 * PG}`);
   t.is(h.info(f, pid, ra.handle), 0);
   t.is(h.info(f, pid, rb.handle), 'ENOENT');
   t.like(evs.find((x) => x.event === 'CLEAR'), { removed: false });
   t.false(h.provider.announcements.some((m) => /EBUSY/.test(m)));
+  t.is(h.provider.watchingClients, 1, 'one range left');
   f.close();
+  t.is(h.provider.watchingClients, 0, 'the last range went with the file');
 });
 
 t0('forced frame change with no event: process_madvise(MADV_COLLAPSE) on the client leaves the userptr alive', async (t) => {

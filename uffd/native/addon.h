@@ -296,5 +296,8 @@ Napi::Value ReaderDrain(const Napi::CallbackInfo& info);
 Napi::Value ReaderStop(const Napi::CallbackInfo& info);
 Napi::Value ReaderPendingView(const Napi::CallbackInfo& info);
 Napi::Value ReaderStats(const Napi::CallbackInfo& info);
+Napi::Value WakeQueueCreate(const Napi::CallbackInfo& info);
+Napi::Value WakeQueueDrain(const Napi::CallbackInfo& info);
+Napi::Value WakeQueueClose(const Napi::CallbackInfo& info);
 
 }  // namespace vgn

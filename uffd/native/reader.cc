@@ -51,11 +51,30 @@ bool SnapshotTaskSyscalls(int pid, std::string& out) {
   return true;
 }
 
+// A wake queue: one eventfd for a serving thread blocked in poll(2), and the tokens (client pids) of the readers
+// that bumped it since its last drain, so the thread services only the clients whose memory changed.
+struct WakeQueue {
+  Fd fd;
+  std::mutex mu;
+  std::vector<int32_t> tokens;
+};
+
+std::mutex& WakeQueuesMutex() {
+  static std::mutex* m = new std::mutex;  // never destroyed: readers may outlive every env
+  return *m;
+}
+std::map<int, std::shared_ptr<WakeQueue>>& WakeQueues() {  // keyed by the queue's own eventfd
+  static auto* m = new std::map<int, std::shared_ptr<WakeQueue>>;
+  return *m;
+}
+
 struct Reader {
   int id = 0;
   Fd uffd;
   Fd wake;  // eventfd: readerStop writes it to end the poll loop
   int notifyFd = -1;  // caller's eventfd (not owned): bumped with every onPending, for a JS thread blocked elsewhere
+  std::shared_ptr<WakeQueue> wakeQueue;  // when notifyFd is a wake queue's: notifyToken is queued before the bump
+  int32_t notifyToken = 0;
   // Lock-free hint for JS (readerPendingView): [0] = a read() may be in progress, [1] = records queued. JS reads
   // [0] then [1]; both 0 means every event already read has been drained, so drain() can skip the native call.
   int32_t hint[2] = {0, 0};
@@ -85,7 +104,15 @@ struct Reader {
   }
 
   void Notify() {
-    if (notifyFd >= 0) {
+    if (wakeQueue) {
+      // The queue's own fd, under its lock: once wakeQueueClose() closed it, nothing is written to a reused number.
+      std::lock_guard<std::mutex> g(wakeQueue->mu);
+      if (wakeQueue->fd.Get() >= 0) {
+        wakeQueue->tokens.push_back(notifyToken);  // at most one per drain of this reader (Reader::notified)
+        uint64_t one = 1;
+        (void)!write(wakeQueue->fd.Get(), &one, sizeof one);
+      }
+    } else if (notifyFd >= 0) {
       uint64_t one = 1;
       (void)!write(notifyFd, &one, sizeof one);  // EAGAIN only at a saturated counter: the waiter is awake anyway
     }
@@ -222,7 +249,7 @@ Napi::Value DrainQueue(Napi::Env env, Reader& r) {
 }  // namespace
 
 Napi::Value ReaderStart(const Napi::CallbackInfo& info) {
-  Args a(info, "readerStart(uffd: number, opts: {taskSyscallsPid?: number, notifyFd?: number}, onPending?: () => void)", 2, 3);
+  Args a(info, "readerStart(uffd: number, opts: {taskSyscallsPid?: number, notifyFd?: number, notifyToken?: number}, onPending?: () => void)", 2, 3);
   Napi::Env env = info.Env();
   int fd = a.Fd(0, "uffd");
   if (!info[1].IsObject()) a.Fail("opts must be an object");
@@ -240,6 +267,19 @@ Napi::Value ReaderStart(const Napi::CallbackInfo& info) {
     if (n > INT_MAX) a.Fail("opts.notifyFd must be an fd");
     notifyFd = static_cast<int>(n);
   }
+  Napi::Value tokV = info[1].As<Napi::Object>().Get("notifyToken");
+  int32_t notifyToken = 0;
+  if (!tokV.IsUndefined()) {
+    uint64_t t = a.U64Of(tokV, "opts.notifyToken");
+    if (t > INT32_MAX) a.Fail("opts.notifyToken must be a non-negative int32");
+    notifyToken = static_cast<int32_t>(t);
+  }
+  std::shared_ptr<WakeQueue> queue;
+  if (notifyFd >= 0) {
+    std::lock_guard<std::mutex> g(WakeQueuesMutex());
+    auto it = WakeQueues().find(notifyFd);
+    if (it != WakeQueues().end()) queue = it->second;
+  }
   bool hasCb = a.Has(2);
   if (hasCb && !info[2].IsFunction()) a.Fail("onPending must be a function");
 
@@ -252,6 +292,8 @@ Napi::Value ReaderStart(const Napi::CallbackInfo& info) {
   r->wake = std::move(wake);
   r->snapshotPid = snapPid;
   r->notifyFd = notifyFd;
+  r->wakeQueue = std::move(queue);
+  r->notifyToken = notifyToken;
   r->nonblocking = (fl & O_NONBLOCK) != 0;
   if (hasCb) {
     r->tsfn = Napi::ThreadSafeFunction::New(env, info[2].As<Napi::Function>(), "virtgpu_uffd.reader", 0, 1,
@@ -332,6 +374,56 @@ Napi::Value ReaderStop(const Napi::CallbackInfo& info) {
     }
   }
   return DrainQueue(env, *r);  // records read but never drained (FORK records carry fds now owned by the caller)
+}
+
+namespace {
+
+// The queue on `fd` (ENOENT if none); `unlist`: also remove it from the registry (close).
+std::shared_ptr<WakeQueue> TakeWakeQueue(Napi::Env env, int fd, const char* op, bool unlist) {
+  std::lock_guard<std::mutex> g(WakeQueuesMutex());
+  auto it = WakeQueues().find(fd);
+  if (it == WakeQueues().end()) ThrowSys(env, op, ENOENT, "no wake queue on fd " + std::to_string(fd));
+  std::shared_ptr<WakeQueue> q = it->second;
+  if (unlist) WakeQueues().erase(it);
+  return q;
+}
+
+}  // namespace
+
+Napi::Value WakeQueueCreate(const Napi::CallbackInfo& info) {
+  Args a(info, "wakeQueueCreate()", 0, 0);
+  Napi::Env env = info.Env();
+  auto q = std::make_shared<WakeQueue>();
+  q->fd.Reset(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
+  if (q->fd.Get() < 0) ThrowSys(env, "eventfd", errno);
+  int fd = q->fd.Get();
+  std::lock_guard<std::mutex> g(WakeQueuesMutex());
+  WakeQueues()[fd] = std::move(q);
+  return Num(env, fd);
+}
+
+Napi::Value WakeQueueDrain(const Napi::CallbackInfo& info) {
+  Args a(info, "wakeQueueDrain(fd: number)", 1, 1);
+  Napi::Env env = info.Env();
+  std::shared_ptr<WakeQueue> q = TakeWakeQueue(env, a.I32(0, "fd"), "wakeQueueDrain", false);
+  std::vector<int32_t> out;
+  {
+    std::lock_guard<std::mutex> g(q->mu);
+    out.swap(q->tokens);
+  }
+  Napi::Int32Array arr = Napi::Int32Array::New(env, out.size());
+  if (!out.empty()) memcpy(arr.Data(), out.data(), out.size() * sizeof(int32_t));
+  return arr;
+}
+
+Napi::Value WakeQueueClose(const Napi::CallbackInfo& info) {
+  Args a(info, "wakeQueueClose(fd: number)", 1, 1);
+  Napi::Env env = info.Env();
+  std::shared_ptr<WakeQueue> q = TakeWakeQueue(env, a.I32(0, "fd"), "wakeQueueClose", true);
+  std::lock_guard<std::mutex> g(q->mu);  // readers still holding the queue see fd -1 from now on (Reader::Notify)
+  q->fd.Reset();
+  q->tokens.clear();
+  return env.Undefined();
 }
 
 Napi::Value ReaderStats(const Napi::CallbackInfo& info) {

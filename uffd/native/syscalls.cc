@@ -500,6 +500,9 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   fn("readerStop", ReaderStop);
   fn("readerPendingView", ReaderPendingView);
   fn("readerStats", ReaderStats);
+  fn("wakeQueueCreate", WakeQueueCreate);
+  fn("wakeQueueDrain", WakeQueueDrain);
+  fn("wakeQueueClose", WakeQueueClose);
   fn("pidfdOpen", PidfdOpen);
   fn("pidfdGetfd", PidfdGetfd);
   fn("pidfdExited", PidfdExited);
