@@ -52,8 +52,7 @@ Napi::Value UffdRegister(const Napi::CallbackInfo& info) {
   Args a(info, "uffdRegister(fd: number, start: number, len: number, mode: number | bigint)", 4, 4);
   struct uffdio_register reg {};
   int fd = a.Fd(0);
-  reg.range.start = a.U64(1, "start");
-  reg.range.len = a.U64(2, "len");
+  reg.range = RangeArgs(a, 1);
   reg.mode = a.U64(3, "mode");
   if (ioctl(fd, UFFDIO_REGISTER, &reg) < 0)
     ThrowSys(info.Env(), "ioctl(UFFDIO_REGISTER)", errno, Hex(reg.range.start) + "+" + Hex(reg.range.len));
@@ -117,8 +116,7 @@ Napi::Value UffdWriteProtect(const Napi::CallbackInfo& info) {
   Args a(info, "uffdWriteProtect(fd: number, start: number, len: number, wp: boolean, dontWake?: boolean)", 4, 5);
   struct uffdio_writeprotect w {};
   int fd = a.Fd(0);
-  w.range.start = a.U64(1, "start");
-  w.range.len = a.U64(2, "len");
+  w.range = RangeArgs(a, 1);
   w.mode = (a.Bool(3, "wp") ? UFFDIO_WRITEPROTECT_MODE_WP : 0) |
            (a.Has(4) && a.Bool(4, "dontWake") ? UFFDIO_WRITEPROTECT_MODE_DONTWAKE : 0);
   // EAGAIN (mmap_changing, e.g. right after a FORK event) is reported, not retried: the retry policy is TS's.
@@ -395,11 +393,8 @@ Napi::Value ProcessVmWritev(const Napi::CallbackInfo& info) {
 // ---------------------------------------------------------------------------------------------------------------
 
 Napi::Value Madvise(const Napi::CallbackInfo& info) {
-  Args a(info, "madvise(addr: number, len: number, advice: number)", 3, 3);
-  uint64_t addr = a.U64(0, "addr"), len = a.U64(1, "len");
-  if (madvise(reinterpret_cast<void*>(addr), len, a.I32(2, "advice")) < 0)
-    ThrowSys(info.Env(), "madvise", errno, Hex(addr) + "+" + Hex(len));
-  return info.Env().Undefined();
+  return RangeCall(info, "madvise(addr: number, len: number, advice: number)", "madvise", 3,
+                   [](void* p, size_t l, int advice) { return madvise(p, l, advice); });
 }
 
 Napi::Value ProcessMadvise(const Napi::CallbackInfo& info) {

@@ -19,18 +19,12 @@ Napi::Value Mmap(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value Munmap(const Napi::CallbackInfo& info) {
-  Args a(info, "munmap(addr: number, len: number)", 2, 2);
-  uint64_t addr = a.U64(0, "addr"), len = a.U64(1, "len");
-  if (munmap(reinterpret_cast<void*>(addr), len) < 0) ThrowSys(info.Env(), "munmap", errno, Hex(addr) + "+" + Hex(len));
-  return info.Env().Undefined();
+  return RangeCall(info, "munmap(addr: number, len: number)", "munmap", 2, [](void* p, size_t l, int) { return munmap(p, l); });
 }
 
 Napi::Value Mprotect(const Napi::CallbackInfo& info) {
-  Args a(info, "mprotect(addr: number, len: number, prot: number)", 3, 3);
-  uint64_t addr = a.U64(0, "addr"), len = a.U64(1, "len");
-  if (mprotect(reinterpret_cast<void*>(addr), len, a.I32(2, "prot")) < 0)
-    ThrowSys(info.Env(), "mprotect", errno, Hex(addr) + "+" + Hex(len));
-  return info.Env().Undefined();
+  return RangeCall(info, "mprotect(addr: number, len: number, prot: number)", "mprotect", 3,
+                   [](void* p, size_t l, int prot) { return mprotect(p, l, prot); });
 }
 
 Napi::Value Mremap(const Napi::CallbackInfo& info) {

@@ -23,12 +23,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#ifndef UFFD_USER_MODE_ONLY
-#define UFFD_USER_MODE_ONLY 1
-#endif
-#ifndef USERFAULTFD_IOC_NEW
-#define USERFAULTFD_IOC_NEW _IO(0xAA, 0x00)
-#endif
+#include "../native/uapi-compat.h"
 
 #define HANDOFF_TIMEOUT_S 5
 
