@@ -4,7 +4,7 @@
 import { isMainThread, parentPort, receiveMessageOnPort, workerData } from 'worker_threads';
 import { Session } from '../cuse-dev/session/session';
 import { FileTree } from '../cuse-dev/session/tree';
-import { statsOf, type CoreDevice } from '../cuse-dev/session/core-api';
+import type { CoreDevice } from '../cuse-dev/session/core-api';
 import { fsIO, nativeIO, readBufferSize, serveLoop } from '../cuse-dev/session/loop';
 import { summarize, type FromWorker, type ToWorker, type WorkerConfig } from '../cuse-dev/transport/serve-worker';
 import { JsonlSink } from '../cuse-dev/trace/jsonl';
@@ -103,7 +103,7 @@ function serveWorkerMain(cfg: WorkerConfig): void {
       else if (msg.type === 'snapshot') {
         let snapshot: unknown;
         try { snapshot = dev.snapshot(); } catch (e) { snapshot = { error: String(e) }; }
-        post({ type: 'snapshot', id: msg.id, counts: dev.counts(), snapshot, stats: { ...statsOf(dev), ...injectCounters() }, session: { ...session.stats }, openFiles: session.openFiles() });
+        post({ type: 'snapshot', id: msg.id, counts: dev.counts(), snapshot, stats: { ...dev.stats, ...injectCounters() }, session: { ...session.stats }, openFiles: session.openFiles() });
       }
     }
     if (mail && !got) Atomics.store(mail, 0, 1); // flagged but not visible yet: look again after the next request

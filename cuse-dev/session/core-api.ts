@@ -1,7 +1,7 @@
 // The slice of core's public API the session uses, so the session can be driven by the real Device (core/index.ts)
 // or by a test double: core's own types where they fit, the device's calls stated structurally. The one place that
 // knows what core calls these things.
-import type { Device, DeviceFile, Errno } from '../../core';
+import type { Device, DeviceFile, Errno, Stats } from '../../core';
 import type { UserCopy } from '../../core/memory/client-memory';
 
 /** dev.plan(): struct bytes to fetch/return at `arg`, plus embedded user ranges (prefix-stable as more data arrives). */
@@ -18,15 +18,6 @@ export interface CoreDevice {
   counts(): object;
   snapshot(): unknown;
   shutdown(): void;
-  /** Core's running totals (clients, ioctls, userptrs created/split/evicted/unmapped…), when it has them. */
-  stats?: object | (() => object);
-  /** Live clients by pid, with their watcher (the loop waits for memory events only while ranges are watched). */
-  readonly clients?: ReadonlyMap<number, { events: { registrations(): number } }>;
-}
-
-export function statsOf(dev: CoreDevice): Record<string, number> {
-  const s: unknown = dev.stats;
-  if (!s) return {};
-  const v: unknown = typeof s === 'function' ? (s as () => object).call(dev) : s;
-  return { ...(v as Record<string, number>) };
+  /** Core's running totals (clients, ioctls, userptrs created/split/evicted/unmapped…); test doubles may have none. */
+  readonly stats?: Readonly<Stats>;
 }

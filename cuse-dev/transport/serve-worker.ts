@@ -8,7 +8,7 @@ import * as fs from 'fs';
 import { Worker } from 'worker_threads';
 import type { Session, SessionKind, SessionStats } from '../session/session';
 import type { CuseParams } from '../session/init';
-import { statsOf, type CoreDevice } from '../session/core-api';
+import type { CoreDevice } from '../session/core-api';
 
 export type WatchChoice = 'auto' | 'uffd' | 'proc' | 'none';
 export type DeviceMode = 'notifier' | 'pin';
@@ -67,13 +67,12 @@ export function abortedSummary(): Summary {
 }
 
 export function summarize(session: Session, dev: CoreDevice, openAtStop: number, reason: string): Summary {
-  const s = statsOf(dev);
-  const n = (k: string): number => (typeof s[k] === 'number' ? s[k]! : 0);
+  const s = dev.stats;
   return {
     clients: session.stats.clients, ioctls: session.stats.ioctls, opens: session.stats.opens, releases: session.stats.releases,
     retries: session.stats.retries, malformed: session.stats.malformed, interrupts: session.stats.interrupts,
-    userptrsCreated: n('userptrsCreated'), userptrsSplit: n('userptrsSplit'), userptrsEvicted: n('userptrsEvicted'),
-    userptrsUnmapped: n('userptrsUnmapped'), userptrsDeduped: n('userptrsDeduped'), openAtStop, reason,
+    userptrsCreated: s?.userptrsCreated ?? 0, userptrsSplit: s?.userptrsSplit ?? 0, userptrsEvicted: s?.userptrsEvicted ?? 0,
+    userptrsUnmapped: s?.userptrsUnmapped ?? 0, userptrsDeduped: s?.userptrsDeduped ?? 0, openAtStop, reason,
   };
 }
 
