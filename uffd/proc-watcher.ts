@@ -55,6 +55,8 @@ export class ProcWatcher {
   unregister(id: number): void { this.regs.delete(id); }
   registrations(): number { return this.regs.size; }
   has(id: number): boolean { return this.regs.has(id); }
+  /** The registered ids, in registration order. */
+  ids(): IterableIterator<number> { return this.regs.keys(); }
   /** [start, last] of a registration. */
   range(id: number): [number, number] | null { const r = this.regs.get(id); return r ? [r.start, r.start + r.npages * PAGE_SIZE - 1] : null; }
 

@@ -153,6 +153,8 @@ export class UffdWatcher {
     return { ok: true };
   }
 
+  has(id: number): boolean { return this.regs.has(id); }
+
   /** Drop a registration; unregister the VMAs no other live userptr touches. */
   unregister(id: number): void {
     const r = this.regs.get(id);

@@ -43,7 +43,6 @@ export class ClientWatch implements NotifierSource {
   readonly proc: ProcWatcher;
   /** Ranges moved from /proc to a late uffd (injection): their frames are compared once more, then no longer. */
   private readonly upgraded = new Set<number>();
-  private readonly via = new Map<number, 'uffd' | 'proc'>();
   private readonly announce: (key: string, msg: string) => void;
   private pidfd = -1;
   private exitReported = false;
@@ -75,11 +74,10 @@ export class ClientWatch implements NotifierSource {
   attachUffd(w: UffdWatcher): boolean {
     if (this.uffdW || this.released || this.mode === 'proc') { w.release(); return false; }
     this.uffdW = w;
-    for (const [id, via] of this.via) {
-      const r = via === 'proc' ? this.proc.range(id) : null;
-      if (!r) continue;
+    for (const id of [...this.proc.ids()]) {
+      const r = this.proc.range(id)!;
       const res = w.tryRegister(id, r[0], r[1]);
-      if (res.ok) { this.via.set(id, 'uffd'); this.upgraded.add(id); } else this.announce(`register:${res.code}`, `pid ${this.pid}: ${res.reason}; the range falls back to the /proc checker`);
+      if (res.ok) this.upgraded.add(id); else this.announce(`register:${res.code}`, `pid ${this.pid}: ${res.reason}; the range falls back to the /proc checker`);
     }
     return true;
   }
@@ -89,20 +87,17 @@ export class ClientWatch implements NotifierSource {
     if (this.uffd) {
       const r = this.uffd.tryRegister(id, start, last);
       if (r.ok) {
-        this.via.set(id, 'uffd');
         if (this.mode === 'auto') this.proc.register(id, start, last, false); else this.proc.unregister(id);
         return;
       }
       this.announce(`register:${r.code}`, `pid ${this.pid}: ${r.reason}; the range falls back to the /proc checker`);
     }
-    this.via.set(id, 'proc');
     this.proc.register(id, start, last, true);
   }
 
   unregister(id: number): void {
     this.uffd?.unregister(id);
     this.proc.unregister(id);
-    this.via.delete(id);
     this.upgraded.delete(id);
   }
 
@@ -135,9 +130,17 @@ export class ClientWatch implements NotifierSource {
   }
 
   exact(start: number, last: number): boolean { return this.uffd ? this.uffd.exact(start, last) : false; }
-  registrations(): number { return this.via.size; }
+  /**
+   * Registered ranges, from the two watchers' own maps: in 'auto' (and 'proc') the /proc checker holds every range
+   * (mappings only where a uffd covers it); in 'uffd' it holds the fallbacks, and the ranges just moved to a late
+   * uffd until their last frame comparison.
+   */
+  registrations(): number {
+    if (this.mode !== 'uffd') return this.proc.registrations();
+    return (this.uffd?.registrations() ?? 0) + this.proc.registrations() - this.upgraded.size;
+  }
   /** How a registered range is watched (tests, doctor). */
-  watchedBy(id: number): 'uffd' | 'proc' | undefined { return this.via.get(id); }
+  watchedBy(id: number): 'uffd' | 'proc' | undefined { return this.uffd?.has(id) ? 'uffd' : this.proc.has(id) ? 'proc' : undefined; }
   get hasExited(): boolean { return this.exitReported || (this.pidfd >= 0 && this.u.pidfdExited(this.pidfd)); }
 
   release(): void {
@@ -145,7 +148,6 @@ export class ClientWatch implements NotifierSource {
     this.released = true;
     this.uffd?.release();
     this.proc.release();
-    this.via.clear();
     this.upgraded.clear();
     if (this.pidfd >= 0) { this.u.close(this.pidfd); this.pidfd = -1; }
   }
