@@ -3,12 +3,12 @@
 // every instruction is emulated, so absolute µs say nothing about a real machine (and JIT'd JS suffers ~100×, C less).
 // Rows are paired by CUSE round trips (unrestricted ioctls: 1 = no data, 2 = struct via RETRY, 3 = + an embedded
 // pointer), both servers single-threaded and up at once, the rows interleaved REPS times; medians are reported.
-// The C programs are built -static on the host into tests/vm/cache/bin/ (gitignored); libfuse's examples are compiled
+// The C programs are built -static on the host into tools/vm/cache/bin/ (gitignored); libfuse's examples are compiled
 // from /usr/share/doc/libfuse3-dev/examples, never copied into the repo.
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { defaultCacheDir, repoRoot, runInVm } from '../tests/vm/vm';
+import { defaultCacheDir, repoRoot, runInVm } from '../tools/vm/vm';
 import { header, summarize, table } from './lib/measure';
 
 const ROOT = repoRoot();
@@ -100,7 +100,7 @@ export async function main(): Promise<string> {
   const cmd = `node dist/bench/transport-vm.js${process.env.BENCH_VM_N ? ` (BENCH_VM_N=${N})` : ''}${process.env.BENCH_VM_REPS ? ` (BENCH_VM_REPS=${REPS})` : ''}`;
   return [
     header(cmd),
-    `inside qemu (accel=${r.accel}), one boot, kernel from tests/vm; ${N} ioctls per row (/dev/null ${N * 20}), ${REPS} interleaved runs, medians; ` +
+    `inside qemu (accel=${r.accel}), one boot, kernel from tools/vm; ${N} ioctls per row (/dev/null ${N * 20}), ${REPS} interleaved runs, medians; ` +
       'our server: `virtgpu-emu serve --transport cuse` defaults (watcher auto, client not preloaded, nothing registered). ' +
       'Ratios only: TCG emulates every instruction (JIT\'d JS far worse than C), so they overstate our cost against a real CPU.',
     '',

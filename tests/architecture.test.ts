@@ -8,7 +8,7 @@ import * as path from 'path';
 
 const root = path.resolve(__dirname, '../..');
 /** Not sources: dependencies, build output, the VM cache. */
-const SKIP = new Set(['node_modules', 'dist', 'build', '.git', path.join('tests', 'vm', 'cache')]);
+const SKIP = new Set(['node_modules', 'dist', 'build', '.git', path.join('tools', 'vm', 'cache')]);
 
 function tsFiles(dir = ''): string[] {
   const out: string[] = [];
@@ -108,4 +108,20 @@ test('inside cuse-dev, imports point down transport → session → abi', (t) =>
     }
   }
   t.true(checked > 15, `cuse-dev's sources were read (${checked} files)`);
+});
+
+test('the README layout block names every top-level folder of the tree, and only folders that exist', (t) => {
+  const lines = fs.readFileSync(path.join(root, 'README.md'), 'utf8').split('\n');
+  // The fenced block whose lines start with "core/" and "uffd/": one line per folder, "name/  description".
+  const start = lines.findIndex((l) => /^core\/\s{2,}/.test(l));
+  t.true(start > 0, 'README.md has a layout block starting with core/');
+  const named: string[] = [];
+  for (let i = start; i < lines.length && !lines[i]!.startsWith('```'); i++) {
+    const m = /^([a-z][\w.-]*)\/\s{2,}/.exec(lines[i]!);
+    if (m) named.push(m[1]!);
+  }
+  const tracked = new Set(fs.readdirSync(root, { withFileTypes: true })
+    .filter((e) => e.isDirectory() && !e.name.startsWith('.') && !SKIP.has(e.name))
+    .map((e) => e.name));
+  t.deepEqual([...named].sort(), [...tracked].sort(), 'README layout folders vs the tree');
 });

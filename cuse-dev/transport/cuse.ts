@@ -2,7 +2,7 @@
 // kernel creates a real char device; no mount. Closing the /dev/cuse fd removes the device (at stop with files still
 // open: once the last of them is closed, see unplugged.ts).
 // Untestable on hosts without CONFIG_CUSE: the protocol logic is the shared Session (tests replay byte vectors);
-// the VM harness (tests/vm) runs this file for real.
+// the VM harness (tools/vm, driven by tests/vm) runs this file for real.
 import * as fs from 'fs';
 import { readBufferSize } from '../session/loop';
 import { ServeWorker, pokeNode, stopper } from './serve-worker';

@@ -10,7 +10,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import { constants } from 'node:os';
 import * as path from 'node:path';
-import { defaultCacheDir, lineLogger, repoRoot, runInVm, type RunInVmResult } from './vm';
+import { defaultCacheDir, lineLogger, repoRoot, runInVm, type RunInVmResult } from '../../tools/vm/vm';
 
 const ROOT = repoRoot();
 const MINOR = 128;

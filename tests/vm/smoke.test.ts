@@ -3,7 +3,7 @@
 import test from 'ava';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { lineLogger, repoRoot, runInVm } from './vm';
+import { lineLogger, repoRoot, runInVm } from '../../tools/vm/vm';
 
 
 const GUEST_SCRIPT = [

@@ -1,4 +1,4 @@
-// Fetches Debian's stock kernel (CUSE=m, FUSE=m, 9p=m) into tests/vm/cache/ without installing it into /boot.
+// Fetches Debian's stock kernel (CUSE=m, FUSE=m, 9p=m) into tools/vm/cache/ without installing it into /boot.
 // The ABI package name changes with security updates, so it is resolved through the linux-image-amd64 metapackage.
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -18,7 +18,7 @@ export interface KernelInfo {
 }
 
 export interface KernelOptions {
-  /** Cache root; default tests/vm/cache of the repo. */
+  /** Cache root; default tools/vm/cache of the repo. */
   cacheDir?: string;
   /** Exact package to use instead of resolving linux-image-amd64 (env VM_KERNEL_PKG does the same). */
   pkg?: string;
@@ -29,11 +29,11 @@ const METAPACKAGE = 'linux-image-amd64';
 const APT_TIMEOUT_MS = 300_000; // apt-get update/download of a ~70 MB package; never hang CI
 const QUICK_TIMEOUT_MS = 60_000;
 
-/** Repo root: the nearest ancestor of this file holding package.json (works from tests/vm and dist/tests/vm). */
+/** Repo root: the nearest ancestor of this file holding package.json (works from tools/vm and dist/tools/vm). */
 export function repoRoot(): string {
   let dir = __dirname;
   for (;;) {
-    if (fs.existsSync(path.join(dir, 'package.json')) && fs.existsSync(path.join(dir, 'tests', 'vm'))) return dir;
+    if (fs.existsSync(path.join(dir, 'package.json')) && fs.existsSync(path.join(dir, 'tools', 'vm'))) return dir;
     const up = path.dirname(dir);
     if (up === dir) throw new Error(`vm: cannot find the repo root above ${__dirname}`);
     dir = up;
@@ -41,7 +41,7 @@ export function repoRoot(): string {
 }
 
 export function defaultCacheDir(): string {
-  return process.env.VM_CACHE_DIR || path.join(repoRoot(), 'tests', 'vm', 'cache');
+  return process.env.VM_CACHE_DIR || path.join(repoRoot(), 'tools', 'vm', 'cache');
 }
 
 function run(cmd: string, args: string[], opts: { cwd?: string; timeoutMs?: number } = {}): string {

@@ -1,11 +1,11 @@
-// node dist/tests/vm/cli.js [--timeout S] [--rw DIR]... [--verbose] -- CMD ARGS...
+// node dist/tools/vm/cli.js [--timeout S] [--rw DIR]... [--verbose] -- CMD ARGS...
 // Runs CMD inside the CUSE-capable VM with cwd = the repo root; prints its output; exits with its status
 // (124 when the VM timed out, 125 when the VM itself failed).
 import { prepareVm, repoRoot, runInVm, VmError } from './vm';
 
 const USAGE =
-  'usage: node dist/tests/vm/cli.js [--timeout SECONDS] [--rw DIR]... [--cwd DIR] [--verbose] -- CMD [ARGS...]\n' +
-  '       node dist/tests/vm/cli.js --prepare   (download the kernel, build the initramfs, print their paths)';
+  'usage: node dist/tools/vm/cli.js [--timeout SECONDS] [--rw DIR]... [--cwd DIR] [--verbose] -- CMD [ARGS...]\n' +
+  '       node dist/tools/vm/cli.js --prepare   (download the kernel, build the initramfs, print their paths)';
 
 async function main(argv: string[]): Promise<number> {
   let timeoutS = 120;
