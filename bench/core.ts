@@ -3,16 +3,11 @@
 import { createDevice, RecordingHost, type DeviceFile } from '../core';
 import { SimMachine, PROT_RW, type SimProcess } from '../core/testing';
 import { header, table, timePerCall } from './lib/measure';
+import { createBlob, DRM_IOCTL_GEM_CLOSE as GEM_CLOSE, VIRTGPU_CONTEXT_INIT as CONTEXT_INIT, VIRTGPU_GETPARAM as GETPARAM, VIRTGPU_RESOURCE_CREATE_BLOB as CREATE_BLOB } from '../tests/helpers/bytes';
 
 const PG = 4096;
-const IOWR = (nr: number, size: number) => ((3 << 30) | (size << 16) | (0x64 << 8) | nr) >>> 0;
-const CREATE_BLOB = IOWR(0x4a, 64), GETPARAM = IOWR(0x43, 16), CONTEXT_INIT = IOWR(0x4b, 16), GEM_CLOSE = ((1 << 30) | (8 << 16) | (0x64 << 8) | 0x09) >>> 0;
-
-function blob(userptr: number, size: number): Uint8Array {
-  const b = new Uint8Array(64); const dv = new DataView(b.buffer);
-  dv.setUint32(0, 3, true); dv.setUint32(4, 8, true); dv.setBigUint64(16, BigInt(size), true); dv.setBigUint64(40, 1n, true); dv.setBigUint64(48, BigInt(userptr), true);
-  return b;
-}
+/** CREATE_BLOB(HOST3D_GUEST, USE_USERPTR, blob_id 1) of [userptr, userptr + size). */
+const blob = (userptr: number, size: number): Uint8Array => createBlob({ blobMem: 3, flags: 8, size, blobId: 1, userptr });
 
 function setup(live: number) {
   const m = new SimMachine();

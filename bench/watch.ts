@@ -22,6 +22,7 @@ import * as fs from 'fs';
 import { createClientProvider } from '../uffd/provider';
 import { header, summarize, table, fmt, type Sample } from './lib/measure';
 import { Reservation, reservation } from '../tests/uffd/reservation';
+import { createBlob, VIRTGPU_CONTEXT_INIT as CONTEXT_INIT, VIRTGPU_RESOURCE_CREATE_BLOB as CREATE_BLOB } from '../tests/helpers/bytes';
 
 const u = loadTestkit();
 const C = u.constants;
@@ -30,17 +31,12 @@ const ME = process.pid;
 const RW = C.PROT_READ | C.PROT_WRITE;
 const ANON = C.MAP_PRIVATE | C.MAP_ANONYMOUS;
 const quick = process.argv.includes('--quick');
-const IOWR = (nr: number, size: number) => ((3 << 30) | (size << 16) | (0x64 << 8) | nr) >>> 0;
-const CREATE_BLOB = IOWR(0x4a, 64), CONTEXT_INIT = IOWR(0x4b, 16);
 
 function touch(a: number, pages: number): void { for (let i = 0; i < pages; i++) u.poke(a + i * PG, Buffer.from([1])); }
 function now(): number { return performance.now(); }
 
-function blob(userptr: number, size: number): Uint8Array {
-  const b = new Uint8Array(64); const dv = new DataView(b.buffer);
-  dv.setUint32(0, 3, true); dv.setUint32(4, 8, true); dv.setBigUint64(16, BigInt(size), true); dv.setBigUint64(40, 1n, true); dv.setBigUint64(48, BigInt(userptr), true);
-  return b;
-}
+/** CREATE_BLOB(HOST3D_GUEST, USE_USERPTR, blob_id 1) of [userptr, userptr + size). */
+const blob = (userptr: number, size: number): Uint8Array => createBlob({ blobMem: 3, flags: 8, size, blobId: 1, userptr });
 
 /** 1. munmap → BO deleted through onPending → service(). */
 async function munmapToDeleted(n: number, pages: number): Promise<Sample> {
