@@ -1,36 +1,28 @@
 // `npm run bench [-- NAME…]`: every bench module's main() in order, tables printed as they finish.
-// A NAME argument keeps the benches whose name contains it. Each module is loaded only when chosen, and one that
-// fails to load (bench/watch needs the native addon) is reported and skipped: the others still run.
+// A NAME argument keeps the benches whose name contains it; one whose main() throws is reported and the others
+// still run. The modules are imported statically (bench/watch loads the native addon when imported: build first).
 // bench/core needs `node --expose-gc` for its heap numbers: re-exec with it when global.gc is missing.
 import { spawnSync } from 'child_process';
+import * as core from './core';
+import * as transport from './transport';
+import * as watch from './watch';
+import * as stall from './stall';
+import * as transportVm from './transport-vm';
 
-/** Bench modules by name, in run order; each exports main(): string | Promise<string>. */
-const BENCHES = ['core', 'transport', 'watch', 'stall', 'transport-vm'] as const;
-
-type BenchModule = { main?: () => string | Promise<string> };
-
-function load(name: string): BenchModule | string {
-  try {
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    return require(`./${name}`) as BenchModule;
-  } catch (e) {
-    const err = e as NodeJS.ErrnoException;
-    if (err.code === 'MODULE_NOT_FOUND' && err.message.includes(`./${name}`)) return `bench/${name}.ts not present`;
-    return `bench/${name} failed to load: ${err.message.split('\n')[0]}`;
-  }
-}
+/** Bench modules by name, in run order. */
+const BENCHES: ReadonlyArray<readonly [string, { main(): string | Promise<string> }]> = [
+  ['core', core], ['transport', transport], ['watch', watch], ['stall', stall], ['transport-vm', transportVm],
+];
+const NAMES = BENCHES.map(([n]) => n);
 
 export async function runAll(filters: string[]): Promise<number> {
-  const chosen = BENCHES.filter((b) => filters.length === 0 || filters.some((f) => b === f || (!(BENCHES as readonly string[]).includes(f) && b.includes(f))));
+  const chosen = BENCHES.filter(([b]) => filters.length === 0 || filters.some((f) => b === f || (!NAMES.includes(f) && b.includes(f))));
   if (chosen.length === 0) {
-    console.error(`no bench matches ${filters.join(', ')}; known: ${BENCHES.join(', ')}`);
+    console.error(`no bench matches ${filters.join(', ')}; known: ${NAMES.join(', ')}`);
     return 2;
   }
   let failed = 0;
-  for (const name of chosen) {
-    const m = load(name);
-    if (typeof m === 'string') { console.log(`## bench/${name}\n\n(skipped: ${m})\n`); continue; }
-    if (typeof m.main !== 'function') { console.log(`## bench/${name}\n\n(skipped: no main() export)\n`); continue; }
+  for (const [name, m] of chosen) {
     console.log(`## bench/${name}\n`);
     try {
       console.log(await m.main());

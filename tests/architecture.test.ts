@@ -1,6 +1,6 @@
 // Rules over the whole tree (core/'s own rules are in tests/core/architecture.test.ts): modules are imported
-// statically, so the compiler sees every dependency; the only run-time load by path is the native addon's loader,
-// and bench's loader is listed here by count, so a new one fails this test. Imports point one way,
+// statically, so the compiler sees every dependency; the only run-time load by path is the native addon's loader
+// (listed by count, so a new one fails this test). Imports point one way,
 // cli → cuse-dev → uffd → core, types included.
 import test from 'ava';
 import * as fs from 'fs';
@@ -29,18 +29,10 @@ const loadCalls = (f: string): number => (fs.readFileSync(path.join(root, f), 'u
 /** The addon loader: it tries a list of paths for the compiled .node file (uffd/load.ts). */
 const ADDON_LOADER: Readonly<Record<string, number>> = { 'uffd/load.ts': 1 };
 
-/**
- * bench's loader of bench modules by name (so that one bench that cannot load is reported while the others run), with
- * its number of call sites. Lower the count or delete the entry when it becomes a static import; never add one.
- */
-const BY_PATH_LOADS: Readonly<Record<string, number>> = {
-  'bench/all.ts': 1,
-};
-
-test('no run-time load by path in TypeScript sources except the addon loader and the listed site', (t) => {
+test('no run-time load by path in TypeScript sources except the addon loader', (t) => {
   const files = tsFiles();
   t.true(files.length > 100, `the walk found the sources (${files.length} files)`);
-  const allowed: Record<string, number> = { ...ADDON_LOADER, ...BY_PATH_LOADS };
+  const allowed: Record<string, number> = { ...ADDON_LOADER };
   const found: Record<string, number> = {};
   for (const f of files) {
     const n = loadCalls(f);
