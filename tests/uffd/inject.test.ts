@@ -96,7 +96,7 @@ const reapedByParent = async (c: ChildClient): Promise<string> => {
   return (await exitedWithin(c, 5000)) ? '' : `not reaped 6 s after the kill (state ${s.state})`;
 };
 
-for (const step of ['stop', 'userfaultfd', 'getfd', 'close', 'restore', 'detach'] as InjectionStep[]) {
+for (const step of ['stop', 'dumpable', 'userfaultfd', 'getfd', 'close', 'restore', 'detach'] as InjectionStep[]) {
   t0(`a tracee SIGKILLed at step "${step}": outcome died, reaped (no tracer link), its parent reaps it within 1 s, no fd kept`, async (t) => {
     const c = await ChildClient.start(undefined, { grandchild: true });
     clients.push(c);
