@@ -17,7 +17,10 @@ export interface Refusal { kind: RefusalKind; detail: string }
 export interface ProcView {
   /** /proc/PID/status (or /proc/PID/task/TID/status) text. */
   status(path: string): string;
-  /** Owner uid of /proc/PID: root's (or the mm's namespace root) instead of the process's own when it is not dumpable. */
+  /**
+   * Owner uid of a /proc/PID file: root's (or its user namespace's root) instead of the process's euid while it is
+   * not dumpable. Not of /proc/PID itself: that directory keeps the euid (fs/proc/base.c task_dump_owner).
+   */
   ownerUid(path: string): number;
   /** /proc/PID/environ bytes. */
   environ(path: string): Buffer;
@@ -82,10 +85,10 @@ export class InjectPolicy {
       const status = this.proc.status(`/proc/${pid}/status`);
       const r = this.uidRefusal(status, who);
       if (r) return r;
-      // The kernel makes /proc/PID root's while the process is not dumpable (a process of an allowed non-root uid).
+      // The kernel makes /proc/PID/status root's while the process is not dumpable (seen for non-root uids only).
       const eff = uidsOf(status)![1];
-      const owner = this.proc.ownerUid(`/proc/${pid}`);
-      if (owner !== eff) return { kind: 'nondumpable', detail: `${who} is not dumpable (/proc/${pid} owned by uid ${owner}, the process runs as ${eff})` };
+      const owner = this.proc.ownerUid(`/proc/${pid}/status`);
+      if (owner !== eff) return { kind: 'nondumpable', detail: `${who} is not dumpable (its /proc files are owned by uid ${owner}, the process runs as ${eff})` };
       if (optedOut(this.proc.environ(`/proc/${pid}/environ`))) return { kind: 'opt-out', detail: `${who} set ${NO_INJECT_ENV}=1` };
       return null;
     } catch (e) {

@@ -46,10 +46,10 @@ test('--inject-uid adds uids; the server\'s euid stays allowed', (t) => {
   t.like(new InjectPolicy([65534], view({ real: 1000 }), 0).check(42), { kind: 'uid' });
 });
 
-test('non-dumpable pre-check: /proc/PID owned by root while the process runs as another uid', (t) => {
+test('non-dumpable pre-check: /proc/PID/status owned by root while the process runs as another uid', (t) => {
   const v = view({ real: 65534, owner: 0 });
   t.like(new InjectPolicy([65534], v, 0).check(42), { kind: 'nondumpable' });
-  t.deepEqual(v.read, ['/proc/42/status', '/proc/42'], 'refused before its environment is read');
+  t.deepEqual(v.read, ['/proc/42/status', '/proc/42/status'], 'refused before its environment is read');
   // A root process looks the same dumpable or not: that is left to the check on the stopped thread (PR_GET_DUMPABLE).
   t.is(new InjectPolicy([], view({ real: 0, owner: 0 }), 0).check(42), null);
 });
