@@ -96,12 +96,17 @@ export class InjectPolicy {
     }
   }
 
-  /** Once thread `tid` is stopped (its credentials cannot change): its uids again. */
+  /**
+   * Once thread `tid` is stopped (its credentials cannot change): its uids again. A thread already gone (killed
+   * while stopped) is not refused here: the next ptrace request finds it dead and it is reaped as such.
+   */
   recheck(pid: number, tid: number): Refusal | null {
     try {
       return this.uidRefusal(this.proc.status(`/proc/${pid}/task/${tid}/status`), `pid ${pid} thread ${tid}`);
     } catch (e) {
-      return { kind: 'unreadable', detail: `pid ${pid} thread ${tid}: ${(e as { code?: string }).code ?? String(e)} reading /proc` };
+      const code = (e as { code?: string }).code;
+      if (code === 'ENOENT' || code === 'ESRCH') return null;
+      return { kind: 'unreadable', detail: `pid ${pid} thread ${tid}: ${code ?? String(e)} reading /proc` };
     }
   }
 }

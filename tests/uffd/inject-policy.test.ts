@@ -76,6 +76,7 @@ test('recheck reads the stopped thread\'s own status', (t) => {
   t.like(new InjectPolicy([], v, 0).recheck(9, 11), { kind: 'uid' });
   t.deepEqual(v.read, ['/proc/9/task/11/status']);
   t.is(new InjectPolicy([65534], view({ real: 65534 }), 0).recheck(9, 11), null);
+  t.is(new InjectPolicy([], view({ real: 0, gone: true }), 0).recheck(9, 11), null, 'gone: left to the next ptrace request (died)');
 });
 
 test('refusal messages name the kind, not the client (announced once per kind)', (t) => {
