@@ -8,8 +8,8 @@ import * as fs from 'fs';
 /** The client-side opt-out: this variable set to 1 in the environment a process was started with. */
 export const NO_INJECT_ENV = 'VIRTGPU_EMU_NO_INJECT';
 
-/** Why a process is not injected into; one announcement per kind. */
-export type RefusalKind = 'uid' | 'nondumpable' | 'opt-out' | 'unreadable';
+/** Why a process is not injected into; one announcement per kind ('gone': exited meanwhile, not announced). */
+export type RefusalKind = 'uid' | 'nondumpable' | 'opt-out' | 'unreadable' | 'gone';
 
 export interface Refusal { kind: RefusalKind; detail: string }
 
@@ -92,7 +92,8 @@ export class InjectPolicy {
       if (optedOut(this.proc.environ(`/proc/${pid}/environ`))) return { kind: 'opt-out', detail: `${who} set ${NO_INJECT_ENV}=1` };
       return null;
     } catch (e) {
-      return { kind: 'unreadable', detail: `${who}: ${(e as { code?: string }).code ?? String(e)} reading /proc` };
+      const code = (e as { code?: string }).code;
+      return { kind: code === 'ENOENT' || code === 'ESRCH' ? 'gone' : 'unreadable', detail: `${who}: ${code ?? String(e)} reading /proc` };
     }
   }
 
@@ -118,6 +119,7 @@ export function refusalMessage(r: Refusal): string {
     nondumpable: 'it is not dumpable (PR_SET_DUMPABLE 0, or a setuid/setgid program)',
     'opt-out': `it opted out (${NO_INJECT_ENV}=1)`,
     unreadable: 'its /proc entries could not be read',
+    gone: 'it has exited',
   };
   return `not injecting a userfaultfd: ${why[r.kind]} (${r.detail}); such clients are watched through /proc (further ones not announced)`;
 }

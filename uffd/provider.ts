@@ -174,8 +174,9 @@ export function createClientProvider(opts: ClientProviderOptions = {}): RealClie
   const start = (pid: number, tid: number): boolean => {
     const refusal = policy.check(pid);
     if (refusal) {
+      if (refusal.kind === 'gone') return false; // exited meanwhile: nothing to refuse, nothing to announce
       stats.declined++;
-      if (!/\b(ENOENT|ESRCH)\b/.test(refusal.detail)) refuse(refusal); // a process already gone is not news
+      refuse(refusal);
       return false;
     }
     try {

@@ -19,12 +19,21 @@ if (why) test(`node-perms: skipped (${why})`, (t) => t.pass());
 
 const GROUP = `vgemu-t${process.pid}`;
 let gid = -1;
-test.before(() => {
+/** groupadd/groupdel fail while another process holds /etc/group's lock: retried for up to 5 s. */
+async function retried(cmd: string, args: string[]): Promise<void> {
+  for (let i = 0; ; i++) {
+    try { execFileSync(cmd, args, { stdio: ['ignore', 'ignore', 'pipe'] }); return; } catch (e) {
+      if (i >= 25) throw e;
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  }
+}
+test.before(async () => {
   if (why) return;
-  execFileSync('groupadd', [GROUP]);
+  await retried('groupadd', [GROUP]);
   gid = Number(execFileSync('getent', ['group', GROUP], { encoding: 'latin1' }).split(':')[2]);
 });
-test.after.always(() => { if (gid >= 0) execFileSync('groupdel', [GROUP]); });
+test.after.always(async () => { if (gid >= 0) await retried('groupdel', [GROUP]); });
 
 const nogroup = (): number => lookupUser('nobody')!.gid;
 /** policy_client as nobody with these groups: its first line ("ready …" or "open EACCES") and exit code. */
