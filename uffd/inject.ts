@@ -1,8 +1,8 @@
 // ptrace injection of userfaultfd() into a client that did not hand one over (x86-64): seize + interrupt one thread,
 // check it may be injected into (the caller's `recheck` of the stopped thread, then `prctl(PR_GET_DUMPABLE)` run in
-// it: anything but 1 detaches with nothing changed), run `userfaultfd(O_CLOEXEC|O_NONBLOCK)` at a `syscall` instruction, take the fd with pidfd_getfd, run `close()` of
-// the client's copy (it must not keep one: a client holding its uffd stays blocked forever if we die), restore every
-// register, detach. ~1 ms once per client.
+// it: anything but 1 detaches with nothing changed), run `userfaultfd(O_CLOEXEC|O_NONBLOCK)` at a `syscall`
+// instruction, take the fd with pidfd_getfd, run `close()` of the client's copy (it must not keep one: a client
+// holding its uffd stays blocked forever if we die), restore every register, detach. ~1 ms once per client.
 //
 // Never blocking on the tracee: a client thread blocked in OUR FUSE/CUSE request cannot reach a ptrace stop until we
 // reply, and a tracee SIGKILLed at any moment closes its files on its way out, which sends FLUSH/RELEASE to the very

@@ -78,7 +78,8 @@ export interface InjectStats { started: number; completed: number; abandoned: nu
  * Maps a thread-group id to ProcessMemory + its watcher, one per process; core's release() frees it.
  * uffd source, in order: our own process → create one; a uffd handed over through `handoff` → take it; else none
  * (announced; /proc only) until one is injected: with `inject`, started in the background at the client's first
- * open, or driven by a serving loop through beginInjection/completeInjections (uffd/inject.ts does the ptrace steps).
+ * open, or driven by a serving loop through beginInjection/completeInjections (uffd/inject.ts does the ptrace steps),
+ * into the processes `injectPolicy` allows (uffd/inject-policy.ts; each refusal announced once per reason).
  */
 export function createClientProvider(opts: ClientProviderOptions = {}): RealClientProvider {
   const u = opts.binding ?? loadUffd();
