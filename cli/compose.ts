@@ -2,7 +2,7 @@
 // addon, /proc/PID/mem copies), built inside the serving thread.
 import { createDevice, RecordingHost, type LogLimiter, type TraceEvent } from '../core';
 import type { ClientProvider } from '../core/memory/client-memory';
-import { createClientProvider, HandoffMailbox, type RealClientProvider, type UffdBinding } from '../uffd';
+import { createClientProvider, HandoffMailbox, InjectPolicy, type RealClientProvider, type UffdBinding } from '../uffd';
 import type { CoreDevice } from '../cuse-dev/session/core-api';
 import { procClientProvider } from '../uffd/proc-pid-mem';
 import type { DeviceConfig, WatchChoice } from '../cuse-dev/transport/serve-worker';
@@ -30,13 +30,13 @@ export interface ProviderChoice {
  * createClientProvider() throws when the native addon cannot load (`binding`: the addon the caller loaded already;
  * without it the provider loads it).
  */
-export function chooseProvider(watch: WatchChoice, log?: (m: string) => void, handoff?: SharedArrayBuffer, notifyFd?: number, inject = true, binding?: UffdBinding): ProviderChoice {
+export function chooseProvider(watch: WatchChoice, log?: (m: string) => void, handoff?: SharedArrayBuffer, notifyFd?: number, inject = true, binding?: UffdBinding, injectUids: number[] = []): ProviderChoice {
   const none = (): ProviderChoice => ({ provider: procClientProvider(), watcher: 'none', reasons: [] });
   if (watch === 'none') return none();
   let service: (pid: number) => void = () => undefined;
   let provider: RealClientProvider;
   try {
-    provider = createClientProvider({ watch, log, onPending: (pid) => service(pid), handoff: handoff ? new HandoffMailbox(handoff) : null, notifyFd, binding });
+    provider = createClientProvider({ watch, log, onPending: (pid) => service(pid), handoff: handoff ? new HandoffMailbox(handoff) : null, notifyFd, binding, injectPolicy: new InjectPolicy(injectUids) });
   } catch (e) {
     if (watch !== 'auto') throw new Error(`--watch ${watch}: ${(e as Error).message.split('\n')[0]}`);
     const c = none();
@@ -60,7 +60,7 @@ export function chooseProvider(watch: WatchChoice, log?: (m: string) => void, ha
 const HOST_LOG_KEEP = 1000;
 
 export function makeDevice(cfg: DeviceConfig, trace?: (ev: TraceEvent) => void, log?: (m: string) => void, provider?: ProviderChoice, logger?: LogLimiter): { device: CoreDevice; watcher: string; reasons: string[]; shutdown: () => void } & Pick<ProviderChoice, 'beginInjection' | 'completeInjections' | 'pendingInjections' | 'injectionWaitMs' | 'injectStats' | 'watchingClients'> {
-  const p = provider ?? chooseProvider(cfg.watch, log, cfg.handoff, cfg.notifyFd, cfg.inject ?? true);
+  const p = provider ?? chooseProvider(cfg.watch, log, cfg.handoff, cfg.notifyFd, cfg.inject ?? true, undefined, cfg.injectUids);
   // --trace gets every host command in full (payloads included): the in-memory log keeps digests only.
   const host = new RecordingHost(HOST_LOG_KEEP);
   if (trace) host.onCommand = (cmd, seq) => trace({ t: 'host', cmd: { ...cmd, seq } });

@@ -1,6 +1,7 @@
 // `doctor`: what can serve here and why (the same probes `--transport auto` / `--watch auto` use).
 import { probeTransports, type Probe } from '../cuse-dev/transport/auto';
 import { probeWatchers } from '../uffd';
+import { policyLines } from './policy';
 
 /** `--watch none` needs nothing: listed after uffd's probes (each says why its watcher can or cannot run here). */
 const NONE: Probe = { name: 'none', ok: true, reason: 'always: pointer copies via /proc/PID/mem, no invalidation events (userptrs live until closed)' };
@@ -18,5 +19,6 @@ export function doctor(): number {
   process.stdout.write(table('transport', t) + '\n\n' + table('watcher', w) + '\n');
   const pick = t.find((p) => p.ok && p.name !== 'in-process');
   process.stdout.write(`\nserve --transport auto would use: ${pick ? pick.name : 'nothing (see reasons above)'}\n`);
+  process.stdout.write(`\n${policyLines().join('\n')}\n`);
   return pick ? 0 : 1;
 }

@@ -1,6 +1,7 @@
 // argv → options for serve/run (shared), with usage errors as thrown UsageError.
 import type { ServeOptions } from '../cuse-dev/transport/common';
 import type { TransportChoice } from '../cuse-dev/transport/auto';
+import { resolveId, resolveUids, systemIds, type IdDb } from '../cuse-dev/transport/node-perms';
 
 export class UsageError extends Error {}
 
@@ -9,8 +10,9 @@ export interface CliServeOptions extends Omit<ServeOptions, 'workerEntry'> { tra
 
 export const USAGE = `usage:
   virtgpu-emu serve [--transport auto|cuse|fuse] [--path P] [--minor N] [--mode notifier|pin]
-                    [--watch auto|uffd|proc|none] [--trace FILE] [--mode-bits 0666] [--bind]
-                    [--mount-dir DIR] [--profile NAME] [--no-inject]
+                    [--watch auto|uffd|proc|none] [--trace FILE] [--bind] [--mount-dir DIR]
+                    [--owner USER] [--group GROUP] [--mode-bits 0660] [--profile NAME]
+                    [--no-inject] [--inject-uid USER[,USER...]]
   virtgpu-emu run [serve options] -- CMD [ARGS...]
   virtgpu-emu doctor
   virtgpu-emu demo`;
@@ -20,8 +22,13 @@ function oneOf<T extends string>(name: string, v: string, allowed: readonly T[])
   return v as T;
 }
 
-/** Parse serve options; stops at "--" and returns the rest. */
-export function parseServe(argv: string[]): { opts: CliServeOptions; rest: string[] } {
+/** A user or group name/number → its id, as a usage error when unknown. */
+function idOf(name: string, db: 'passwd' | 'group', v: string, ids: IdDb): number {
+  try { return resolveId(db, v, ids); } catch (e) { throw new UsageError(`${name}: ${(e as Error).message}`); }
+}
+
+/** Parse serve options; stops at "--" and returns the rest. Users and groups are resolved through `ids` (getent). */
+export function parseServe(argv: string[], ids: IdDb = systemIds): { opts: CliServeOptions; rest: string[] } {
   const opts: CliServeOptions = { transport: 'auto' };
   let i = 0;
   for (; i < argv.length; i++) {
@@ -54,6 +61,15 @@ export function parseServe(argv: string[]): { opts: CliServeOptions; rest: strin
       }
       case '--bind': opts.bind = true; break;
       case '--no-inject': opts.inject = false; break;
+      case '--inject-uid': {
+        const v = next();
+        let uids: number[];
+        try { uids = resolveUids(v, ids); } catch (e) { throw new UsageError(`${a}: ${(e as Error).message}`); }
+        if (!uids.length) throw new UsageError(`${a} needs users (names or numbers, comma-separated)`);
+        opts.injectUids = [...(opts.injectUids ?? []), ...uids]; break;
+      }
+      case '--owner': opts.owner = idOf(a, 'passwd', next(), ids); break;
+      case '--group': opts.group = idOf(a, 'group', next(), ids); break;
       case '--mount-dir': opts.mountDir = next(); break;
       case '--profile': opts.profile = next(); break;
       default:

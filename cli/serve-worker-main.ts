@@ -49,7 +49,7 @@ function serveWorkerMain(cfg: WorkerConfig): void {
   }
   try {
     const device = { ...cfg.device, notifyFd: wakeFd >= 0 ? wakeFd : undefined };
-    const provider = chooseProvider(device.watch, log, device.handoff, device.notifyFd, device.inject ?? true, u);
+    const provider = chooseProvider(device.watch, log, device.handoff, device.notifyFd, device.inject ?? true, u, device.injectUids);
     const made = makeDevice(device, sink ? (ev) => sink.write(ev) : undefined, log, provider, logger);
     dev = made.device;
     releaseClients = made.shutdown;
@@ -60,7 +60,7 @@ function serveWorkerMain(cfg: WorkerConfig): void {
     if (made.watchingClients) watchingClients = made.watchingClients;
     session = new Session({
       kind: cfg.kind, device: dev, controlPid: cfg.controlPid, log, logger, maxWrite: cfg.maxWrite,
-      tree: cfg.tree ? new FileTree(cfg.tree.devicePath, cfg.tree.modeBits) : undefined,
+      tree: cfg.tree ? new FileTree(cfg.tree.devicePath, cfg.tree.modeBits, cfg.tree.uid, cfg.tree.gid) : undefined,
       cuse: cfg.cuse,
       trace: sink ? (ev) => sink.write(ev) : undefined,
       onClientOpen: made.beginInjection ? (pid, tid) => {
@@ -142,7 +142,7 @@ function serveWorkerMain(cfg: WorkerConfig): void {
   sink?.close();
   const summary = summarize(session, dev, openAtStop, reason);
   const inj = injectStats?.();
-  if (inj) summary.inject = { started: inj.started ?? 0, completed: inj.completed ?? 0, abandoned: inj.abandoned ?? 0, traceeDied: inj.traceeDied ?? 0, failed: inj.failed ?? 0 };
+  if (inj) summary.inject = { started: inj.started ?? 0, completed: inj.completed ?? 0, abandoned: inj.abandoned ?? 0, traceeDied: inj.traceeDied ?? 0, failed: inj.failed ?? 0, refused: inj.refused ?? 0, declined: inj.declined ?? 0 };
   post({ type: 'summary', summary });
 }
 

@@ -1,7 +1,9 @@
 // `serve`: start the transport, print exactly one ready line, stop cleanly on SIGINT/SIGTERM with a summary line.
 import { readyLine, summaryLine, type RunningServer } from '../cuse-dev/transport/common';
 import { startTransport } from '../cuse-dev/transport/auto';
+import { formatPerms } from '../cuse-dev/transport/node-perms';
 import { HandoffMailbox, UffdHandoff } from '../uffd';
+import { injectionLine } from './policy';
 import type { CliServeOptions } from './options';
 import { SERVE_WORKER_ENTRY } from './serve-worker-main';
 
@@ -36,6 +38,8 @@ export async function startServer(opts: CliServeOptions): Promise<RunningServer>
     throw e;
   }
   for (const n of s.notes) err(`note: ${n}`);
+  err(`node ${s.path}: ${formatPerms(s.perms)}`);
+  err(injectionLine(opts));
   if (!handoff) return s;
   const stop = s.stop.bind(s);
   return Object.assign(s, {

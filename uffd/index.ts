@@ -11,6 +11,7 @@ export { UffdWatcher, type UffdWatcherOptions, type RegisterResult } from './uff
 export { ProcWatcher, sliceMaps, type ProcSource, type ProcWatcherOptions } from './proc-watcher';
 export { UffdHandoff, HandoffMailbox, createOwnUffd, findPreload, preloadPaths, ENV_UFFD_SOCK, PRELOAD_FILE, HANDOFF_MAGIC, type UffdHandoffOptions, type UffdSource } from './acquire';
 export { Injection, injectUffd, injectUffdAsync, INJECT_STOP_TIMEOUT_MS, type InjectResult, type InjectionOutcome, type InjectionStep } from './inject';
+export { InjectPolicy, NO_INJECT_ENV, optedOut, refusalMessage, uidsOf, realProc, type ProcView, type Refusal, type RefusalKind } from './inject-policy';
 export { ClientWatch, parseWatchMode, WATCH_MODES, type WatchMode, type ClientWatchOptions } from './watch';
 export { createClientProvider, type ClientProviderOptions, type RealClientProvider, type RealClientEnv, type InjectStats } from './provider';
 export { probeWatchers, type WatcherProbe } from './probe';

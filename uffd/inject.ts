@@ -1,7 +1,8 @@
 // ptrace injection of userfaultfd() into a client that did not hand one over (x86-64): seize + interrupt one thread,
-// run `userfaultfd(O_CLOEXEC|O_NONBLOCK)` at a `syscall` instruction, take the fd with pidfd_getfd, run `close()` of
-// the client's copy (it must not keep one: a client holding its uffd stays blocked forever if we die), restore every
-// register, detach. ~1 ms once per client.
+// check it may be injected into (the caller's `recheck` of the stopped thread, then `prctl(PR_GET_DUMPABLE)` run in
+// it: anything but 1 detaches with nothing changed), run `userfaultfd(O_CLOEXEC|O_NONBLOCK)` at a `syscall`
+// instruction, take the fd with pidfd_getfd, run `close()` of the client's copy (it must not keep one: a client
+// holding its uffd stays blocked forever if we die), restore every register, detach. ~1 ms once per client.
 //
 // Never blocking on the tracee: a client thread blocked in OUR FUSE/CUSE request cannot reach a ptrace stop until we
 // reply, and a tracee SIGKILLed at any moment closes its files on its way out, which sends FLUSH/RELEASE to the very
@@ -26,7 +27,11 @@ const SYSCALL_INSN = [0x0f, 0x05];
 /** waitpid status: stopped (0x7f in the low byte), stop signal in bits 8-15, ptrace event in bits 16-23. */
 const isStopped = (st: number): boolean => (st & 0xff) === 0x7f;
 const SIGTRAP = 5;
-const { ESRCH, ETIMEDOUT } = osConstants.errno;
+const { EPERM, ESRCH, ETIMEDOUT } = osConstants.errno;
+/** x86-64 syscall number of prctl (asm/unistd_64.h) and its PR_GET_DUMPABLE / SUID_DUMP_USER (linux/prctl.h, sched/coredump.h). */
+const SYS_prctl = 157;
+const PR_GET_DUMPABLE = 3;
+const SUID_DUMP_USER = 1;
 
 /** A thread that does not reach its ptrace stop within this long after the seize is abandoned (ms). */
 export const INJECT_STOP_TIMEOUT_MS = 100;
@@ -40,10 +45,12 @@ export type InjectionOutcome =
   | { kind: 'abandoned' }
   /** The tracee exited (killed) during the injection, at `step`; reaped. */
   | { kind: 'died'; step: InjectionStep }
+  /** Stopped, then found not to be injectable (`recheck`, or not dumpable): detached with nothing changed. */
+  | { kind: 'refused'; why: string; reason: string }
   | { kind: 'failed'; error: Error };
 
 /** The steps, in order; a tracee may die at any of them. */
-export type InjectionStep = 'seize' | 'stop' | 'userfaultfd' | 'getfd' | 'close' | 'restore' | 'detach';
+export type InjectionStep = 'seize' | 'stop' | 'dumpable' | 'userfaultfd' | 'getfd' | 'close' | 'restore' | 'detach';
 
 export interface InjectionOptions {
   binding?: UffdBinding;
@@ -51,6 +58,11 @@ export interface InjectionOptions {
   stopTimeoutMs?: number;
   /** Tests: called as each step begins (a test may kill the tracee there). */
   onStep?: (step: InjectionStep) => void;
+  /**
+   * Called once the thread is stopped (its credentials can no longer change), before anything is read or run in
+   * it: a reason refuses the injection (detached at once). The dumpable check follows it in any case.
+   */
+  recheck?: (pid: number, tid: number) => { kind: string; detail: string } | null;
 }
 
 interface Regs { buf: Buffer; get(f: string): bigint; set(f: string, v: bigint): void }
@@ -97,6 +109,7 @@ export class Injection {
   private readonly t0 = performance.now();
   private readonly stopTimeoutMs: number;
   private readonly onStep?: (step: InjectionStep) => void;
+  private readonly recheck?: (pid: number, tid: number) => { kind: string; detail: string } | null;
   private phase: Phase = 'stopping';
   private stepName: InjectionStep = 'seize';
   private outcome: InjectionOutcome | null = null;
@@ -115,6 +128,7 @@ export class Injection {
     this.u = o.binding ?? loadUffd();
     this.stopTimeoutMs = o.stopTimeoutMs ?? INJECT_STOP_TIMEOUT_MS;
     this.onStep = o.onStep;
+    this.recheck = o.recheck;
     const C = this.u.constants;
     this.onStep?.('seize');
     this.u.ptrace(C.PTRACE_SEIZE, tid, 0, 0);
@@ -225,9 +239,12 @@ export class Injection {
     const sig = (status >> 8) & 0xff;
     if (event === 0 && sig !== SIGTRAP) this.redeliver = sig;
     if (this.cancelled) { this.settle({ kind: 'failed', error: SyscallError.from('inject', 125, `thread ${this.tid}: cancelled`) }); this.toRelease(); return; }
+    const refused = this.recheck?.(this.pid, this.tid) ?? null;
+    if (refused) { this.settle({ kind: 'refused', why: refused.kind, reason: refused.detail }); this.toRelease(); return; }
     this.saved = u.ptraceGetRegs(this.tid);
     this.at = findSyscallInsn(u, this.pid, Number(regs(u, this.saved).get('rip')));
-    this.syscall('userfaultfd', u.constants.SYS_userfaultfd, u.constants.O_CLOEXEC | u.constants.O_NONBLOCK);
+    // Root's CAP_SYS_PTRACE overrides PR_SET_DUMPABLE 0, and for a process of root's own uid /proc cannot tell: ask it.
+    this.syscall('dumpable', SYS_prctl, PR_GET_DUMPABLE);
   }
 
   /** Set up `nr(args)` at the syscall instruction and single-step over it; its stop is awaited by poll(). */
@@ -255,6 +272,15 @@ export class Injection {
     }
     const ret = Number(BigInt.asIntN(64, r.get('rax')));
     const flags = C.O_CLOEXEC | C.O_NONBLOCK;
+    if (this.stepName === 'dumpable') {
+      if (ret !== SUID_DUMP_USER) {
+        this.settle({ kind: 'refused', why: 'nondumpable', reason: `pid ${this.pid} is not dumpable (PR_GET_DUMPABLE = ${ret})` });
+        this.restoreAndDetach();
+        return;
+      }
+      this.syscall('userfaultfd', C.SYS_userfaultfd, flags);
+      return;
+    }
     if (this.stepName === 'userfaultfd') {
       if (ret < 0 && !this.userModeOnly) { this.userModeOnly = true; this.syscall('userfaultfd', C.SYS_userfaultfd, flags | C.UFFD_USER_MODE_ONLY); return; }
       if (ret < 0) throw SyscallError.from('inject userfaultfd', -ret, `in pid ${this.pid}`);
@@ -331,6 +357,7 @@ function outcomeError(o: InjectionOutcome, tid: number): Error {
   if (o.kind === 'failed') return o.error;
   if (o.kind === 'abandoned') return SyscallError.from('inject', ETIMEDOUT, `thread ${tid} did not stop`);
   if (o.kind === 'died') return SyscallError.from('inject', ESRCH, `thread ${tid} died during injection (${o.step})`);
+  if (o.kind === 'refused') return SyscallError.from('inject', EPERM, o.reason);
   return new Error('unreachable');
 }
 

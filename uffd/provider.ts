@@ -5,6 +5,7 @@ import { performance } from 'perf_hooks';
 import type { ClientEnv, ClientProvider } from '../core/memory/client-memory';
 import { createOwnUffd, type UffdSource } from './acquire';
 import { Injection, INJECT_STOP_TIMEOUT_MS, type InjectionOutcome, type InjectResult } from './inject';
+import { InjectPolicy, refusalMessage, type Refusal, type RefusalKind } from './inject-policy';
 import { loadUffd } from './load';
 import type { UffdBinding } from './native-types';
 import { ProcessMemory } from './process-memory';
@@ -31,6 +32,8 @@ export interface ClientProviderOptions {
    * /proc until it completes. Transports may instead call provider.inject(pid, tid) with the requesting thread.
    */
   inject?: boolean;
+  /** Who may be injected into (inject-policy.ts); default: dumpable processes of this process's euid that did not opt out. */
+  injectPolicy?: InjectPolicy;
 }
 
 export interface RealClientEnv extends ClientEnv {
@@ -64,17 +67,21 @@ export interface RealClientProvider extends ClientProvider {
   readonly pendingInjections: number;
   /** How soon completeInjections() should run again (ms), -1 when nothing is in flight. */
   injectionWaitMs(): number;
-  /** Counters since start: begun, injected, abandoned (no stop in time), tracee died during it, failed, pending. */
+  /**
+   * Counters since start: begun, injected, abandoned (no stop in time), tracee died during it, failed, refused once
+   * stopped (not dumpable), pending; declined: never begun (the policy's /proc checks refused the process).
+   */
   readonly injectStats: InjectStats;
 }
 
-export interface InjectStats { started: number; completed: number; abandoned: number; traceeDied: number; failed: number; pending: number }
+export interface InjectStats { started: number; completed: number; abandoned: number; traceeDied: number; failed: number; refused: number; declined: number; pending: number }
 
 /**
  * Maps a thread-group id to ProcessMemory + its watcher, one per process; core's release() frees it.
  * uffd source, in order: our own process → create one; a uffd handed over through `handoff` → take it; else none
  * (announced; /proc only) until one is injected: with `inject`, started in the background at the client's first
- * open, or driven by a serving loop through beginInjection/completeInjections (uffd/inject.ts does the ptrace steps).
+ * open, or driven by a serving loop through beginInjection/completeInjections (uffd/inject.ts does the ptrace steps),
+ * into the processes `injectPolicy` allows (uffd/inject-policy.ts; each refusal announced once per reason).
  */
 export function createClientProvider(opts: ClientProviderOptions = {}): RealClientProvider {
   const u = opts.binding ?? loadUffd();
@@ -84,6 +91,7 @@ export function createClientProvider(opts: ClientProviderOptions = {}): RealClie
   const watching: WatchingCount = { n: 0 };
   const announced = new Set<string>();
   const announcements: string[] = [];
+  const policy = opts.injectPolicy ?? new InjectPolicy();
 
   /** Every fallback is logged once per key (per-client keys start with the pid). */
   const once = (key: string, msg: string): void => {
@@ -108,7 +116,7 @@ export function createClientProvider(opts: ClientProviderOptions = {}): RealClie
         try { fd = createOwnUffd(u); } catch (e) { reason = `userfaultfd(): ${(e as { code?: string }).code ?? String(e)}`; }
       } else {
         fd = opts.handoff ? opts.handoff.take(pid) : null;
-        if (fd === null) reason = (opts.handoff ? 'the client handed over no uffd (not started through `virtgpu-emu run` / the preload library)' : 'no uffd handoff configured') + (opts.inject ? '; ptrace injection started' : '');
+        if (fd === null) reason = opts.handoff ? 'the client handed over no uffd (not started through `virtgpu-emu run` / the preload library)' : 'no uffd handoff configured';
       }
       if (fd !== null) {
         try {
@@ -139,7 +147,9 @@ export function createClientProvider(opts: ClientProviderOptions = {}): RealClie
   // Injections in flight, by pid, until no tracer link is left (inject.ts: never a blocking wait on a tracee).
   const pending = new Map<number, Injection>();
   const waiters = new Map<number, (ok: boolean) => void>();
-  const stats = { started: 0, completed: 0, abandoned: 0, traceeDied: 0, failed: 0 };
+  const stats = { started: 0, completed: 0, abandoned: 0, traceeDied: 0, failed: 0, refused: 0, declined: 0 };
+  /** A refusal by the policy, before the seize or once stopped: announced once per kind, never per client. */
+  const refuse = (r: Refusal): void => { once(`inject:refused:${r.kind}`, refusalMessage(r)); };
   const attach = (pid: number, r: InjectResult): boolean => {
     const env = live.get(pid);
     if (!env || env.events.released) { u.close(r.fd); return false; }
@@ -153,6 +163,9 @@ export function createClientProvider(opts: ClientProviderOptions = {}): RealClie
     else if (o.kind === 'abandoned') {
       stats.abandoned++;
       once('inject:abandoned', `pid ${pid}: the ptrace-interrupted thread did not stop within ${INJECT_STOP_TIMEOUT_MS} ms; injection abandoned (detached at its stop), the client stays on the /proc checker (further abandons counted in the stop summary)`);
+    } else if (o.kind === 'refused') {
+      stats.refused++;
+      refuse({ kind: o.why as RefusalKind, detail: o.reason });
     } else if (o.kind === 'died') {
       stats.traceeDied++;
       once('inject:died', `pid ${pid}: the client exited during its ptrace injection (at ${o.step}); reaped so that its parent can reap it (further ones counted in the stop summary)`);
@@ -164,8 +177,15 @@ export function createClientProvider(opts: ClientProviderOptions = {}): RealClie
     if (w) { waiters.delete(pid); w(ok); }
   };
   const start = (pid: number, tid: number): boolean => {
+    const refusal = policy.check(pid);
+    if (refusal) {
+      if (refusal.kind === 'gone') return false; // exited meanwhile: nothing to refuse, nothing to announce
+      stats.declined++;
+      refuse(refusal);
+      return false;
+    }
     try {
-      pending.set(pid, new Injection(pid, tid, { binding: u }));
+      pending.set(pid, new Injection(pid, tid, { binding: u, recheck: (p, t) => policy.recheck(p, t) }));
       stats.started++;
       return true;
     } catch (e) {

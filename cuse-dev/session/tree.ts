@@ -22,7 +22,10 @@ export class FileTree {
   readonly deviceIno: number;
   readonly created = Math.floor(Date.now() / 1000);
 
-  /** `devicePath` is relative to the mount root, e.g. "dri/renderD128". */
+  /**
+   * `devicePath` is relative to the mount root, e.g. "dri/renderD128"; the device file is `uid:gid deviceMode`,
+   * the directories root's 0755 (with the mount's default_permissions the kernel enforces both).
+   */
   constructor(devicePath: string, deviceMode: number, readonly uid = 0, readonly gid = 0) {
     const root: TreeNode = { ino: FUSE_ROOT_ID, name: '', parent: FUSE_ROOT_ID, dir: true, perm: 0o755, children: new Map() };
     this.nodes.set(root.ino, root);
@@ -107,7 +110,7 @@ export function attrOf(tree: FileTree, n: TreeNode): ReturnType<typeof F.fuse_at
   const t = BigInt(tree.created);
   return {
     ino: BigInt(n.ino), size: 0n, blocks: 0n, atime: t, mtime: t, ctime: t, atimensec: 0, mtimensec: 0, ctimensec: 0,
-    mode: tree.mode(n), nlink: n.dir ? 2 : 1, uid: tree.uid, gid: tree.gid, rdev: 0, blksize: 4096, flags: 0,
+    mode: tree.mode(n), nlink: n.dir ? 2 : 1, uid: n.dir ? 0 : tree.uid, gid: n.dir ? 0 : tree.gid, rdev: 0, blksize: 4096, flags: 0,
   };
 }
 

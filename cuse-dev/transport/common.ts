@@ -1,5 +1,6 @@
 // What every served transport hands back to the CLI and tests.
 import type { Summary } from './serve-worker';
+import type { NodePerms } from './node-perms';
 
 export type TransportName = 'cuse' | 'fuse';
 
@@ -14,8 +15,12 @@ export interface ServeOptions {
   profile?: string;
   watch?: 'auto' | 'uffd' | 'proc' | 'none';
   trace?: string;
-  /** Permission bits of the node (default 0o666). */
+  /** Permission bits of the node (default: 0660 with a non-root group, else 0666; node-perms.ts). */
   modeBits?: number;
+  /** Owner uid of the node (default root). */
+  owner?: number;
+  /** Group gid of the node (default the `render` group where one exists, else root). */
+  group?: number;
   /** FUSE: also bind-mount the served file onto `path` (default /dev/dri/renderD<N>). */
   bind?: boolean;
   /** FUSE: where to mount (default /run/virtgpu-emu/<pid>). */
@@ -24,6 +29,8 @@ export interface ServeOptions {
   unrestricted?: boolean;
   /** ptrace-inject a userfaultfd into clients that handed none over (default true; --no-inject). */
   inject?: boolean;
+  /** uids whose processes may be injected into besides the server's own euid (--inject-uid). */
+  injectUids?: number[];
   /** Uffds handed over by preloaded clients, published by the main thread (uffd/acquire.ts HandoffMailbox). */
   handoff?: SharedArrayBuffer;
   log?: (msg: string) => void;
@@ -35,8 +42,10 @@ export interface RunningServer {
   readonly path: string;
   readonly watcher: string;
   readonly mode: 'notifier' | 'pin';
-  /** Why fallbacks were taken (auto transport, auto watcher). */
+  /** Why fallbacks were taken (auto transport, auto watcher), and folders that keep users from the node. */
   readonly notes: string[];
+  /** The node's owner, group and mode as applied. */
+  readonly perms: NodePerms;
   snapshot(): Promise<{ counts: unknown; snapshot: unknown; stats: Record<string, number>; openFiles: number }>;
   /** Stop serving, release the node (unmount / close /dev/cuse), end the worker. Idempotent. */
   stop(): Promise<Summary>;
@@ -58,5 +67,5 @@ export function readyLine(s: RunningServer): string {
 export function summaryLine(s: Summary): string {
   return `virtgpu-emu: stopped (${s.reason}): clients=${s.clients} ioctls=${s.ioctls} userptrs created=${s.userptrsCreated} ` +
     `split=${s.userptrsSplit} evicted=${s.userptrsEvicted} unmapped=${s.userptrsUnmapped}` + (s.openAtStop ? ` files-open-at-stop=${s.openAtStop}` : '') +
-    (s.inject?.started ? ` inject: started=${s.inject.started} completed=${s.inject.completed} abandoned=${s.inject.abandoned} tracee-died=${s.inject.traceeDied} failed=${s.inject.failed}` : '');
+    (s.inject?.started || s.inject?.declined ? ` inject: started=${s.inject.started} completed=${s.inject.completed} abandoned=${s.inject.abandoned} tracee-died=${s.inject.traceeDied} failed=${s.inject.failed} refused=${s.inject.refused} declined=${s.inject.declined}` : '');
 }

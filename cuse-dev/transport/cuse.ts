@@ -8,6 +8,7 @@ import { readBufferSize } from '../session/loop';
 import { ServeWorker, pokeNode, stopper } from './serve-worker';
 import { DRM_MAJOR, RENDER_MINOR_BASE, RENDER_MINOR_MAX, type RunningServer, type ServeOptions } from './common';
 import { run } from './mounts';
+import { resolveNodePerms, unreachableFolders } from './node-perms';
 import { handOffUnplugged } from './unplugged';
 
 /** Character majors registered right now (the "Character devices:" part of /proc/devices). */
@@ -83,10 +84,11 @@ export async function startCuse(o: ServeOptions): Promise<RunningServer> {
   const nums = chooseDevNumbers(minor);
   if (nums.note) notes.push(nums.note);
   const mode = o.mode ?? 'notifier';
+  const perms = resolveNodePerms(o);
   const fd = fs.openSync('/dev/cuse', fs.constants.O_RDWR);
   const worker = new ServeWorker(o.workerEntry, {
     fd, kind: 'cuse', cuse: { devname, major: nums.major, minor: nums.minor, unrestricted: o.unrestricted ?? true },
-    device: { mode, profile: o.profile, watch: o.watch ?? 'auto', handoff: o.handoff, inject: o.inject }, trace: o.trace, controlPid: process.pid,
+    device: { mode, profile: o.profile, watch: o.watch ?? 'auto', handoff: o.handoff, inject: o.inject, injectUids: o.injectUids }, trace: o.trace, controlPid: process.pid,
   }, () => pokeNode(devPath), { log });
   let createdNode = false;
   const stop = stopper(worker, log, {
@@ -107,10 +109,14 @@ export async function startCuse(o: ServeOptions): Promise<RunningServer> {
     const init = await worker.inited;
     if ((o.unrestricted ?? true) && !init.flags) notes.push('kernel did not grant CUSE_UNRESTRICTED_IOCTL: restricted ioctls');
     createdNode = (await waitForNode(devPath, devname)).created;
-    // devtmpfs creates CUSE nodes 0600 root (no udev rules for them): apply --mode-bits ourselves.
-    fs.chmodSync(devPath, o.modeBits ?? 0o666);
+    // devtmpfs creates CUSE nodes 0600 root:root (no udev rules for them): apply --owner/--group/--mode-bits
+    // ourselves; chown first, as it clears set-id bits.
+    fs.chownSync(devPath, perms.uid, perms.gid);
+    fs.chmodSync(devPath, perms.mode);
+    const closed = unreachableFolders(devPath, perms);
+    if (closed.length) notes.push(`the node's mode lets other users in, but they cannot search ${closed.join(', ')}: only root (and those folders' owners) can reach it`);
     return {
-      transport: 'cuse', path: devPath, watcher: st.watcher, mode, notes,
+      transport: 'cuse', path: devPath, watcher: st.watcher, mode, notes, perms,
       snapshot: () => worker.counts(),
       stop,
       stuck: () => !worker.hasExited,

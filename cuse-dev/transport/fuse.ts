@@ -6,6 +6,7 @@ import * as path from 'path';
 import { readBufferSize } from '../session/loop';
 import { ServeWorker, pokeNode, stopper } from './serve-worker';
 import { RENDER_MINOR_BASE, type RunningServer, type ServeOptions } from './common';
+import { resolveNodePerms, unreachableFolders } from './node-perms';
 import { handOffUnplugged } from './unplugged';
 import { FUSE_FSTYPE, FUSE_SUBTYPE, canonicalMountPath, recoverDeadMount, run, sweepDeadMounts, topMount } from './mounts';
 
@@ -57,6 +58,7 @@ export async function startFuse(o: ServeOptions): Promise<RunningServer> {
   const mountDir = o.mountDir ?? defaultMountDir();
   const mode = o.mode ?? 'notifier';
   const notes: string[] = [];
+  const perms = resolveNodePerms(o);
   // A server killed before it could unmount left its mounts behind (ENOTCONN on every access): detach ours.
   const bindAt = o.bind || o.path ? o.path ?? `/dev/${rel}` : undefined;
   for (const [p, what] of [[mountDir, 'mount dir'], ...(bindAt ? [[bindAt, 'bind target']] : [])] as const) {
@@ -67,7 +69,12 @@ export async function startFuse(o: ServeOptions): Promise<RunningServer> {
   let createdMountDir = false;
   let mounted = false;
   try {
-    if (!fs.existsSync(mountDir)) { fs.mkdirSync(mountDir, { recursive: true, mode: 0o755 }); createdMountDir = true; }
+    if (!fs.existsSync(mountDir)) {
+      // Every folder created on the way is root's 0755 whatever the umask: users reach the node, and nothing more.
+      const first = fs.mkdirSync(mountDir, { recursive: true, mode: 0o755 });
+      createdMountDir = true;
+      if (first) for (let d = path.resolve(mountDir); d.length >= path.resolve(first).length; d = path.dirname(d)) fs.chmodSync(d, 0o755);
+    }
     // Reading /dev/fuse before the mount is attached fails with EPERM: start the loop only after mount(8) exits.
     // fstype fuse.virtgpu-emu, source virtgpu-emu: how a later start recognises this mount as ours (mounts.ts).
     const m = await run('mount', ['-i', '-t', FUSE_FSTYPE, '-o', 'fd=3,rootmode=40000,user_id=0,group_id=0,allow_other,default_permissions', FUSE_SUBTYPE, mountDir], fd);
@@ -83,8 +90,8 @@ export async function startFuse(o: ServeOptions): Promise<RunningServer> {
   try { connId = fuseConnectionId(mountDir); } catch { /* stat of a mount not yet answering: abort unavailable */ }
   const bufferSize = readBufferSize(FUSE_MAX_WRITE);
   const worker = new ServeWorker(o.workerEntry, {
-    fd, kind: 'fuse', maxWrite: FUSE_MAX_WRITE, tree: { devicePath: rel, modeBits: o.modeBits ?? 0o666 },
-    device: { mode, profile: o.profile, watch: o.watch ?? 'auto', handoff: o.handoff, inject: o.inject }, trace: o.trace, controlPid: process.pid,
+    fd, kind: 'fuse', maxWrite: FUSE_MAX_WRITE, tree: { devicePath: rel, modeBits: perms.mode, uid: perms.uid, gid: perms.gid },
+    device: { mode, profile: o.profile, watch: o.watch ?? 'auto', handoff: o.handoff, inject: o.inject, injectUids: o.injectUids }, trace: o.trace, controlPid: process.pid,
   }, () => pokeNode(served), { log });
 
   let bindTarget: string | undefined;
@@ -133,8 +140,10 @@ export async function startFuse(o: ServeOptions): Promise<RunningServer> {
       }
       bindTarget = target;
     }
+    const closed = unreachableFolders(bindTarget ?? mountDir, perms);
+    if (closed.length) notes.push(`the node's mode lets other users in, but they cannot search ${closed.join(', ')}: only root (and those folders' owners) can reach it`);
     return {
-      transport: 'fuse', path: bindTarget ?? served, watcher: st.watcher, mode, notes,
+      transport: 'fuse', path: bindTarget ?? served, watcher: st.watcher, mode, notes, perms,
       snapshot: () => worker.counts(),
       stop,
       stuck: () => !worker.hasExited,

@@ -24,6 +24,8 @@ export interface DeviceConfig {
   notifyFd?: number;
   /** ptrace-inject a userfaultfd into clients that handed none over (default: on with the uffd/auto watchers). */
   inject?: boolean;
+  /** uids whose processes may be injected into besides the server's own euid (uffd/inject-policy.ts). */
+  injectUids?: number[];
 }
 
 export interface WorkerConfig {
@@ -31,7 +33,7 @@ export interface WorkerConfig {
   /** Int32Array(1) over shared memory: the main thread sets [0] before posting, so the loop polls its port only then. */
   mail?: SharedArrayBuffer;
   kind: SessionKind;
-  tree?: { devicePath: string; modeBits: number };
+  tree?: { devicePath: string; modeBits: number; uid: number; gid: number };
   cuse?: CuseParams;
   device: DeviceConfig;
   trace?: string;
@@ -49,8 +51,11 @@ export interface Summary {
   openAtStop: number;
   /** Why the loop ended: 'stop', 'unmounted' (ENODEV), 'eof', or an errno code. */
   reason: string;
-  /** ptrace injections (when on): begun, injected, abandoned (no stop in time), tracee died during it, failed. */
-  inject?: { started: number; completed: number; abandoned: number; traceeDied: number; failed: number };
+  /**
+   * ptrace injections (when on): begun, injected, abandoned (no stop in time), tracee died during it, failed,
+   * refused once stopped (not dumpable); declined: refused by the policy before any ptrace request.
+   */
+  inject?: { started: number; completed: number; abandoned: number; traceeDied: number; failed: number; refused: number; declined: number };
 }
 
 export type FromWorker =

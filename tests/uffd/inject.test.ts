@@ -96,7 +96,7 @@ const reapedByParent = async (c: ChildClient): Promise<string> => {
   return (await exitedWithin(c, 5000)) ? '' : `not reaped 6 s after the kill (state ${s.state})`;
 };
 
-for (const step of ['stop', 'userfaultfd', 'getfd', 'close', 'restore', 'detach'] as InjectionStep[]) {
+for (const step of ['stop', 'dumpable', 'userfaultfd', 'getfd', 'close', 'restore', 'detach'] as InjectionStep[]) {
   t0(`a tracee SIGKILLed at step "${step}": outcome died, reaped (no tracer link), its parent reaps it within 1 s, no fd kept`, async (t) => {
     const c = await ChildClient.start(undefined, { grandchild: true });
     clients.push(c);
@@ -145,4 +145,20 @@ t0('an abandoned tracee SIGKILLed before it stops is reaped: its parent reaps it
   t.true(inj.finished);
   t.is(reaped, '', 'sh reaped the killed client');
   t.true(tracerLinkGone(c.pid));
+});
+
+t0('refused once stopped (the recheck): detached before anything runs in it, outcome refused, the client runs on untouched', async (t) => {
+  const c = await ChildClient.start(undefined, { grandchild: true });
+  clients.push(c);
+  const fds = watcherFds();
+  const steps: InjectionStep[] = [];
+  const inj = new Injection(c.pid, c.pid, { onStep: (s) => steps.push(s), recheck: () => ({ kind: 'uid', detail: 'not allowed' }) });
+  const out = await drive(inj, 3000);
+  t.deepEqual(out, { kind: 'refused', why: 'uid', reason: 'not allowed' });
+  t.deepEqual(steps, ['seize', 'stop'], 'no syscall injected');
+  t.true(inj.finished);
+  t.true(tracerLinkGone(c.pid));
+  t.is(await c.num('pid'), c.pid, 'the interrupted read() was restarted');
+  t.is(uffdFdsOf(c.pid), 0);
+  t.is(watcherFds(), fds);
 });
