@@ -297,4 +297,8 @@ Napi::Value ReaderStop(const Napi::CallbackInfo& info);
 Napi::Value ReaderPendingView(const Napi::CallbackInfo& info);
 Napi::Value ReaderStats(const Napi::CallbackInfo& info);
 
+// ---- thread pidfds watched for exit (pidwatch.cc): adds its functions (and constants.PIDFD_THREAD) to the exports ----
+
+void InitPidWatch(Napi::Env env, Napi::Object exports);
+
 }  // namespace vgn
