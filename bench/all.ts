@@ -5,7 +5,7 @@
 import { spawnSync } from 'child_process';
 
 /** Bench modules by name, in run order; each exports main(): string | Promise<string>. */
-const BENCHES = ['core', 'transport', 'watch', 'stall', 'transport-vm'] as const;
+const BENCHES = ['core', 'callers', 'transport', 'watch', 'stall', 'transport-vm'] as const;
 
 type BenchModule = { main?: () => string | Promise<string> };
 
