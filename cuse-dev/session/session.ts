@@ -304,6 +304,7 @@ export class Session {
     const fh = this.nextFh++;
     if (this.opts.controlPid !== undefined && pid === this.opts.controlPid) {
       this.handles.set(fh, { kind: 'control' });
+      this.tgid.forget(tid); // the server's own waking thread makes no ioctl: hold no pidfd of it
     } else {
       const file = this.dev.open(pid);
       this.handles.set(fh, { kind: 'dev', file, pid });

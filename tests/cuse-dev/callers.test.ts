@@ -3,6 +3,7 @@
 // every pidfd closed on eviction, and a caller that cannot be established is refused with the documented errno.
 import test from 'ava';
 import * as fs from 'fs';
+import * as os from 'os';
 import * as path from 'path';
 import { spawn, type ChildProcess } from 'child_process';
 import { loadUffd } from '../../uffd/load';
@@ -12,6 +13,8 @@ import { Session } from '../../cuse-dev/session/session';
 import { createDevice } from '../../core';
 import { SimMachine, simProvider, type SimProcess } from '../../core/testing';
 import * as H from './helpers/fuse-bytes';
+import { probeFuse } from '../../cuse-dev/transport/auto';
+import { startServer } from '../../cli/serve';
 
 const TID_REUSE = path.resolve(__dirname, '../../../tests/c/bin/tid_reuse');
 let u: UffdBinding | undefined;
@@ -214,4 +217,48 @@ test('the session resolves every OPEN and IOCTL with the header\'s tid, fsuid an
   t.is(s.stats.refusedCallers, 4);
   t.is(logs.filter((l) => /cannot be established/.test(l)).length, 2, logs.join('\n'));
   t.is(s.stats.ioctls, 1, 'a refused ioctl never reaches the device');
+});
+
+const fuse = probeFuse();
+const served = why || !fuse.ok ? test.serial.skip : test.serial;
+served(titled(`the server holds a pidfd per live calling thread only: back to its fd count when the clients' threads exit${fuse.ok ? '' : ` (skipped: ${fuse.reason})`}`), async (t) => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'virtgpu-callers-'));
+  const s = await startServer({ transport: 'fuse', mountDir: path.join(dir, 'mnt'), watch: 'none' });
+  const stats = async (): Promise<Record<string, number>> => (await s.snapshot()).stats as Record<string, number>;
+  const clients: ChildProcess[] = [];
+  try {
+    const idle = await stats();
+    const fds = fdCount();
+    t.like(idle, { callersPidfds: 0, callersCached: 0 }, 'the server\'s own waking opens hold none');
+    const outs: string[] = [];
+    for (let i = 0; i < 4; i++) {
+      // Each: a thread opens the node, makes a GETPARAM and exits; the main thread waits on stdin.
+      const p = spawn(TID_REUSE, ['victim', s.path, `0x${(0x3b0000000000 + i * 0x100000).toString(16)}`], { stdio: ['pipe', 'pipe', 'inherit'] });
+      clients.push(p);
+      outs.push('');
+      p.stdout!.on('data', (d: Buffer) => { outs[i] += d.toString(); });
+    }
+    await until('the clients\' threads served', () => outs.every((o) => /getparam 0 value 1/.test(o)), 15_000);
+    const exitedThreads = await stats();
+    // One resolution per client thread (its OPEN; its GETPARAM hits), and one per waking open of each snapshot.
+    t.is(exitedThreads.callersResolved! - idle.callersResolved!, 4 + 1);
+    for (let i = 0; i < 20 && (await stats()).callersPidfds !== 0; i++) await new Promise((r) => setTimeout(r, 25));
+    t.is((await stats()).callersPidfds, 0, 'their threads exited: no pidfd left');
+    // The main threads ask now: one pidfd each while they live.
+    for (const p of clients) p.stdin!.write('\n');
+    await until('the main threads served', () => outs.every((o) => /^victim getparam 0 value 1$/m.test(o)), 15_000);
+    t.is((await stats()).callersPidfds, 4);
+    for (const p of clients) p.stdin!.end();
+    await Promise.all(clients.map((p) => (p.exitCode !== null ? undefined : new Promise((r) => p.once('exit', r)))));
+    let last = await stats();
+    for (let i = 0; i < 40 && last.callersPidfds !== 0; i++) { await new Promise((r) => setTimeout(r, 25)); last = await stats(); }
+    t.is(last.callersPidfds, 0);
+    t.is(last.callersRefused, 0);
+    await until('the server\'s fds back to their count', () => fdCount() === fds, 5000);
+    t.pass();
+  } finally {
+    for (const p of clients) if (p.exitCode === null) p.kill('SIGKILL');
+    await s.stop();
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
 });
