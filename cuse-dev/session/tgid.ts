@@ -20,8 +20,9 @@
 //
 // Callers that cannot be established are refused: outside the server's pid namespace, or /proc and pidfds refused
 // (EACCES: the server may not act for a caller it cannot see); a thread already gone (EINTR: what the kernel's FUSE
-// layer answers a request whose caller was killed before the server took it). Out of fds or memory throws, and the
-// session answers with its exhaustion errnos.
+// layer answers a request whose caller was killed before the server took it — ESRCH is no ioctl errno, and by the
+// rule above no live caller gets EINTR, which libdrm's drmIoctl would retry forever). Out of fds or memory throws,
+// and the session answers with its exhaustion errnos.
 import * as fs from 'fs';
 import { EACCES, EINTR, type Errno } from '../../core/errno';
 import type { UffdBinding } from '../../uffd/native-types';
