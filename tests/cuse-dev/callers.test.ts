@@ -75,6 +75,35 @@ real(titled('a cached caller costs no look-up; its thread\'s exit closes the pid
   }
 });
 
+real(titled('the pid watch (addon): a slot takes one pidfd (EBUSY else), a remove closes it once, stop closes the rest; bad slots are usage errors'), async (t) => {
+  const pidfdsBefore = pidfdCount();
+  const w = u!.pidWatchStart(2);
+  const h = await held();
+  try {
+    t.throws(() => u!.pidWatchAdd(w.id, 2, 0), { instanceOf: TypeError });
+    const a = u!.pidfdOpen(h.tid, u!.constants.PIDFD_THREAD);
+    u!.pidWatchAdd(w.id, 0, a);
+    const b = u!.pidfdOpen(h.pid, u!.constants.PIDFD_THREAD);
+    t.throws(() => u!.pidWatchAdd(w.id, 0, b), { code: 'EBUSY' });
+    u!.pidWatchAdd(w.id, 1, b);
+    t.like(u!.pidWatchStats(w.id), { slots: 2, open: 2, added: 2 });
+    t.true(u!.pidWatchRemove(w.id, 1));
+    t.false(u!.pidWatchRemove(w.id, 1), 'already empty');
+    t.is(pidfdCount(), pidfdsBefore + 1);
+    await h.endThread();
+    await until('the exit published', () => Atomics.load(w.exited, 0) === 1);
+    t.like(u!.pidWatchStats(w.id), { open: 0, exits: 1 });
+    t.false(u!.pidWatchRemove(w.id, 0), 'its exit had closed it');
+    u!.pidWatchAdd(w.id, 0, u!.pidfdOpen(h.pid, u!.constants.PIDFD_THREAD));
+    t.is(Atomics.load(w.exited, 0), 0, 'a slot filled again reads 0 until its own task exits');
+  } finally {
+    u!.pidWatchStop(w.id);
+    await h.end();
+  }
+  t.is(pidfdCount(), pidfdsBefore, 'stop closed the pidfd still held');
+  t.throws(() => u!.pidWatchStats(w.id), { code: 'ENOENT' });
+});
+
 real(titled('the same tid with other fsuid/fsgid than the cached entry is resolved afresh'), async (t) => {
   const r = new PidfdCallerResolver(u!, { slots: 8 });
   const h = await held();
