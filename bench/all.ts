@@ -4,6 +4,7 @@
 // bench/core needs `node --expose-gc` for its heap numbers: re-exec with it when global.gc is missing.
 import { spawnSync } from 'child_process';
 import * as core from './core';
+import * as callers from './callers';
 import * as transport from './transport';
 import * as watch from './watch';
 import * as stall from './stall';
@@ -11,7 +12,7 @@ import * as transportVm from './transport-vm';
 
 /** Bench modules by name, in run order. */
 const BENCHES: ReadonlyArray<readonly [string, { main(): string | Promise<string> }]> = [
-  ['core', core], ['transport', transport], ['watch', watch], ['stall', stall], ['transport-vm', transportVm],
+  ['core', core], ['callers', callers], ['transport', transport], ['watch', watch], ['stall', stall], ['transport-vm', transportVm],
 ];
 const NAMES = BENCHES.map(([n]) => n);
 

@@ -147,7 +147,7 @@ export async function main(): Promise<string> {
 
   const out: string[] = [header('npm run bench -- transport'), ''];
   let summary = '';
-  let lfSingleNoop: Row | undefined, oNoop: Row | undefined;
+  let lfSingleNoop: Row | undefined, oNoop: Row | undefined, bNoop: Row | undefined;
   try {
     // (b) libfuse3, single- and multi-threaded
     if (nat.fuseServer) {
@@ -175,31 +175,40 @@ export async function main(): Promise<string> {
       });
     }
     // (c) ours, through the real CLI. Extra node flags for the server (e.g. --cpu-prof) via VIRTGPU_BENCH_SERVER_NODE_ARGS.
+    // VIRTGPU_BENCH_BASELINE=DIR: also serve from another built checkout (DIR/dist/cli/main.js), for before/after rows
+    // measured interleaved in the same run.
     const nodeArgs = (process.env.VIRTGPU_BENCH_SERVER_NODE_ARGS ?? '').split(/\s+/).filter(Boolean);
     const serveArgs = ['serve', '--transport', 'fuse', '--watch', 'uffd'];
-    const ours = await startServer(process.execPath, [...nodeArgs, CLI, ...serveArgs], /^virtgpu-emu: serving (\S+) \((.*)\)$/m);
-    const oursSrv: Server = {
-      label: 'ours', proc: ours.proc, file: ours.m[1]!, cmd: `node dist/cli/main.js ${serveArgs.join(' ')}`,
-      stop: async () => {
-        ours.proc.kill('SIGINT');
-        if (!(await exited(ours.proc, 5000))) ours.proc.kill('SIGKILL');
-        summary = ours.stdout().split('\n').find((l) => l.includes('stopped')) ?? `(no summary; stderr: ${ours.stderr().trim().split('\n').slice(-2).join(' | ')})`;
-      },
+    const startOurs = async (label: string, cli: string, cmdText: string): Promise<{ srv: Server; how: string; watcher: string }> => {
+      const o = await startServer(process.execPath, [...nodeArgs, cli, ...serveArgs], /^virtgpu-emu: serving (\S+) \((.*)\)$/m);
+      const srv: Server = {
+        label, proc: o.proc, file: o.m[1]!, cmd: cmdText,
+        stop: async () => {
+          o.proc.kill('SIGINT');
+          if (!(await exited(o.proc, 5000))) o.proc.kill('SIGKILL');
+          const stopped = o.stdout().split('\n').find((l) => l.includes('stopped')) ?? `(no summary; stderr: ${o.stderr().trim().split('\n').slice(-2).join(' | ')})`;
+          summary += `${summary ? '; ' : ''}${label}: ${stopped}`;
+        },
+      };
+      // Clients of ours run with the preload + socket `serve` names, so the watcher really is userfaultfd (no /proc fallback).
+      srv.env = await handoffEnv(o.stderr);
+      servers.push(srv);
+      return { srv, how: srv.env ? 'clients started with the uffd handoff env `serve` prints' : 'NO uffd handoff offered by `serve`: /proc fallback', watcher: o.m[2]! };
     };
-    // Clients of ours run with the preload + socket `serve` names, so the watcher really is userfaultfd (no /proc fallback).
-    oursSrv.env = await handoffEnv(ours.stderr);
-    servers.push(oursSrv);
+    const baseDir = process.env.VIRTGPU_BENCH_BASELINE;
+    const baseline = baseDir ? (await startOurs('baseline', path.resolve(baseDir, 'dist', 'cli', 'main.js'), `node BASELINE/dist/cli/main.js ${serveArgs.join(' ')}`)).srv : undefined;
+    const { srv: oursSrv, how, watcher } = await startOurs('ours', CLI, `node dist/cli/main.js ${serveArgs.join(' ')}`);
     for (const srv of servers) pin(srv.proc.pid!, String(CPU));
 
-    const how = oursSrv.env ? 'clients started with the uffd handoff env `serve` prints' : 'NO uffd handoff offered by `serve`: /proc fallback';
-    const watchNote = `\`--watch uffd\`, no registrations (${ours.m[2]}; ${how})`;
+    const watchNote = `\`--watch uffd\`, no registrations (${watcher}; ${how})`;
     for (const srv of servers) {
-      const isOurs = srv === oursSrv;
+      const isOurs = srv === oursSrv || srv === baseline;
       const note = isOurs ? watchNote : '';
       const a = add(`${srv.label}: no-op \`_IO\`${isOurs ? ' (VERSION nr, no data)' : ''}`, `ioctl_rt -n ${N} FILE 0x${NOOP_IO.toString(16)}  # ${srv.cmd}`, note, [nat.rt, ...rt(srv.file, NOOP_IO, N)], srv);
       add(`${srv.label}: 16-byte \`_IOWR\`${isOurs ? ' (GET_CAP SYNCOBJ)' : ''}`, `ioctl_rt -n ${N} -v 0x13 FILE 0x${GET_CAP_IOWR16.toString(16)}  # ${srv.cmd}`, note, [nat.rt, ...rt(srv.file, GET_CAP_IOWR16, N, DRM_CAP_SYNCOBJ)], srv);
       if (srv.label === 'libfuse3 C `-s`') lfSingleNoop = a;
-      if (isOurs) oNoop = a;
+      if (srv === oursSrv) oNoop = a;
+      if (srv === baseline) bNoop = a;
     }
     add('ours: GETPARAM (value written via process_vm_writev)', `tests/c/bin/ioctl_bench -n ${N} -o getparam FILE`, watchNote, [IOCTL_BENCH, '-n', String(N), '-o', 'getparam', oursSrv.file], oursSrv);
     // The only row that registers userptrs (each create's range is released again by its GEM_CLOSE).
@@ -211,21 +220,29 @@ export async function main(): Promise<string> {
     if (lfSrv) add('unpinned: libfuse3 C `-s`: no-op `_IO`', `ioctl_rt -n ${N_UNPINNED} FILE 0x${NOOP_IO.toString(16)}`, 'scheduler-dependent', [nat.rt, ...rt(lfSrv.file, NOOP_IO, N_UNPINNED)], lfSrv, true);
     add('unpinned: ours: no-op `_IO`', `ioctl_rt -n ${N_UNPINNED} FILE 0x${NOOP_IO.toString(16)}`, `scheduler-dependent; ${watchNote}`, [nat.rt, ...rt(oursSrv.file, NOOP_IO, N_UNPINNED)], oursSrv, true);
 
-    for (let rep = 0; rep < REPS; rep++) for (const j of jobs) j();
+    // VIRTGPU_BENCH_ROWS=REGEX: measure only the rows whose name matches (the others are left out of the table).
+    const only = process.env.VIRTGPU_BENCH_ROWS ? new RegExp(process.env.VIRTGPU_BENCH_ROWS) : undefined;
+    const picked = rows.map((r, i) => [r, jobs[i]!] as const).filter(([r]) => !only || only.test(r.name));
+    rows.splice(0, rows.length, ...picked.map(([r]) => r));
+    for (let rep = 0; rep < REPS; rep++) for (const [, j] of picked) j();
   } finally {
     for (const srv of servers) await srv.stop().catch(() => undefined);
   }
 
-  const base = median(devnull.runs);
-  const lf = lfSingleNoop ? median(lfSingleNoop.runs) : undefined;
+  const base = devnull.runs.length ? median(devnull.runs) : NaN;
+  const lf = lfSingleNoop?.runs.length ? median(lfSingleNoop.runs) : undefined;
   out.push(table(`transport: one ioctl round trip, µs/op, median of ${REPS} interleaved runs (${N / 1000}k ops; create ${N_CREATE / 1000}k; unpinned ${N_UNPINNED / 1000}k); client and server on CPU ${CPU} unless "unpinned"; ratio column: vs libfuse3 \`-s\` no-op`,
     rows.map((r) => {
       const v = median(r.runs);
-      return { name: r.name, value: v, unit: 'µs/op', baseline: lf, note: [`${(v / base).toFixed(1)}× /dev/null`, `runs ${r.runs.map((x) => x.toFixed(2)).join(' / ')}`, r.note].filter(Boolean).join('; ') };
+      return { name: r.name, value: v, unit: 'µs/op', baseline: lf, note: [Number.isNaN(base) ? '' : `${(v / base).toFixed(1)}× /dev/null`, `runs ${r.runs.map((x) => x.toFixed(2)).join(' / ')}`, r.note].filter(Boolean).join('; ') };
     })));
   if (!lf) out.push('', `libfuse3 rows missing: ${nat.fuseWhy}`);
-  const ratio = lf && oNoop ? median(oNoop.runs) / lf : NaN;
+  const ratio = lf && oNoop?.runs.length ? median(oNoop.runs) / lf : NaN;
   out.push('', `ours no-op / libfuse3 \`-s\` no-op = ${Number.isNaN(ratio) ? 'n/a' : ratio.toFixed(2) + '×'} (target ≤ 1.3×), pinned to one CPU, server run with \`--watch uffd\` and no registrations`);
+  if (bNoop?.runs.length && oNoop?.runs.length) {
+    const o = median(oNoop.runs), b = median(bNoop.runs);
+    out.push('', `ours no-op − baseline no-op = ${(o - b).toFixed(3)} µs/op (${(o / b).toFixed(3)}×; baseline: the checkout in VIRTGPU_BENCH_BASELINE, same run, interleaved)`);
+  }
   out.push('', `load average at the end: ${os.loadavg().map((x) => x.toFixed(2)).join(' ')} (${os.cpus().length} CPUs; other work on the machine shows up as run-to-run spread)`);
   out.push('', `commands (FILE = the served file; natives built into build/bench/ from bench/native/):`, '');
   for (const r of rows) out.push(`- ${r.name}: \`${r.cmd}\``);

@@ -4,12 +4,13 @@
 import { isMainThread, parentPort, receiveMessageOnPort, workerData } from 'worker_threads';
 import { Session } from '../cuse-dev/session/session';
 import { FileTree } from '../cuse-dev/session/tree';
+import { callerResolver, type CallerResolver } from '../cuse-dev/session/tgid';
 import type { CoreDevice } from '../cuse-dev/session/core-api';
 import { fsIO, nativeIO, readBufferSize, serveLoop } from '../cuse-dev/session/loop';
 import { summarize, type FromWorker, type ToWorker, type WorkerConfig } from '../cuse-dev/transport/serve-worker';
 import { JsonlSink } from '../cuse-dev/trace/jsonl';
 import { LogLimiter } from '../core/log-limit';
-import { FD_RESERVE, fdHeadroom } from '../uffd/fd-budget';
+import { FD_RESERVE, fdHeadroom, fdLimit } from '../uffd/fd-budget';
 import { loadUffd, type UffdBinding } from '../uffd';
 import { chooseProvider, makeDevice } from './compose';
 
@@ -44,6 +45,8 @@ function serveWorkerMain(cfg: WorkerConfig): void {
   // here: the thread is blocked in read(2)), so a BO is deleted right after the client's munmap, as the kernel's
   // worker would; the queue names the clients whose readers saw events, and only those are serviced.
   let wakeFd = -1;
+  // Who made each request: thread pidfds watched for exit, so a cached tid never outlives its thread (tgid.ts).
+  let callers: CallerResolver | undefined;
   if (cfg.device.watch !== 'none' && cfg.device.watch !== 'proc' && u) {
     try { wakeFd = u.wakeQueueCreate(); } catch (e) { log(`no wake eventfd (${String(e)}): BOs are invalidated at the client's next ioctl only`); }
   }
@@ -58,8 +61,11 @@ function serveWorkerMain(cfg: WorkerConfig): void {
     injectionWaitMs = made.injectionWaitMs;
     injectStats = made.injectStats;
     if (made.watchingClients) watchingClients = made.watchingClients;
+    const chosen = callerResolver(u, { fdLimit: fdLimit() });
+    callers = chosen.resolver;
+    if (chosen.note) log(chosen.note);
     session = new Session({
-      kind: cfg.kind, device: dev, controlPid: cfg.controlPid, log, logger, maxWrite: cfg.maxWrite,
+      kind: cfg.kind, device: dev, controlPid: cfg.controlPid, log, logger, maxWrite: cfg.maxWrite, tgid: callers,
       tree: cfg.tree ? new FileTree(cfg.tree.devicePath, cfg.tree.modeBits, cfg.tree.uid, cfg.tree.gid) : undefined,
       cuse: cfg.cuse,
       trace: sink ? (ev) => sink.write(ev) : undefined,
@@ -78,6 +84,7 @@ function serveWorkerMain(cfg: WorkerConfig): void {
     });
     post({ type: 'started', watcher: made.watcher, reasons: made.reasons });
   } catch (e) {
+    try { callers?.close(); } catch { /* never started */ }
     post({ type: 'fatal', msg: (e as Error).message });
     sink?.close();
     return;
@@ -103,7 +110,7 @@ function serveWorkerMain(cfg: WorkerConfig): void {
       else if (msg.type === 'snapshot') {
         let snapshot: unknown;
         try { snapshot = dev.snapshot(); } catch (e) { snapshot = { error: String(e) }; }
-        post({ type: 'snapshot', id: msg.id, counts: dev.counts(), snapshot, stats: { ...dev.stats, ...injectCounters() }, session: { ...session.stats }, openFiles: session.openFiles() });
+        post({ type: 'snapshot', id: msg.id, counts: dev.counts(), snapshot, stats: { ...dev.stats, ...injectCounters(), ...callerCounters() }, session: { ...session.stats }, openFiles: session.openFiles() });
       }
     }
     if (mail && !got) Atomics.store(mail, 0, 1); // flagged but not visible yet: look again after the next request
@@ -117,6 +124,11 @@ function serveWorkerMain(cfg: WorkerConfig): void {
     const pids = u!.wakeQueueDrain(wakeFd);
     if (pids.length === 1) { dev.service(pids[0]!); return; }
     for (const pid of new Set(pids)) dev.service(pid);
+  };
+  // callersCached, callersPidfds, callersResolved, callersRefused, callersExited, callersEvicted.
+  const callerCounters = (): Record<string, number> => {
+    const s = callers?.stats();
+    return s ? Object.fromEntries(Object.entries(s).map(([k, v]) => [`callers${k[0].toUpperCase()}${k.slice(1)}`, v])) : {};
   };
   const injectCounters = (): Record<string, number> => {
     const s = injectStats?.();
@@ -132,6 +144,7 @@ function serveWorkerMain(cfg: WorkerConfig): void {
   const reason = serveLoop(cfg.fd, session, { afterRequest, log, wakeFd: wakeNeeded, onWake, quiet, timeoutMs, onTimeout, background, step }, readBufferSize(cfg.maxWrite), cfg.fd, io);
   // Parked ioctls still waiting get ENODEV, so no caller stays blocked on a request nobody will answer.
   for (const r of session.abandonParked()) try { io.write(cfg.fd, r); } catch { /* unmounted: the kernel ends them */ }
+  try { callers?.close(); } catch (e) { log(`caller watch stop failed: ${String(e)}`); }
   const openAtStop = session.openFiles();
   session.closeAll();
   try { dev.shutdown(); } catch (e) { log(`shutdown failed: ${String(e)}`); }

@@ -7,8 +7,8 @@ export const FD_RESERVE = 16;
 
 let limit: number | undefined;
 
-/** RLIMIT_NOFILE's soft limit, read once from /proc/self/limits (Infinity when unlimited or unreadable). */
-function fdLimit(): number {
+/** RLIMIT_NOFILE's soft limit, read from /proc/self/limits (Infinity when unlimited or unreadable). */
+export function fdLimit(): number {
   try {
     const m = /^Max open files\s+(\S+)/m.exec(fs.readFileSync('/proc/self/limits', 'latin1'));
     return m && m[1] !== 'unlimited' ? Number(m[1]) : Infinity;

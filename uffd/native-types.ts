@@ -109,6 +109,8 @@ export interface UffdConstants {
   PAGE_SIZE: number;
   USER_REGS_SIZE: number;
   USER_REGS_OFFSETS: UserRegsOffsets;
+  /** pidfd_open flag (kernel >= 6.9): a pidfd of one thread, readable when that thread exits. */
+  PIDFD_THREAD: number;
 }
 
 export type ErrorConstructorLike = new (message: string, errno: number, code: string, syscall: string) => Error;
@@ -199,7 +201,28 @@ export interface UffdBinding {
   processMadvise(pidfd: number, iovs: Iov[], advice: number): number;
   /** Address of the first byte of a Buffer/TypedArray view (keep the buffer alive while it is used). */
   bufferAddress(buf: Uint8Array): number;
+
+  // ---- thread pidfds watched for exit (pidwatch.cc) ----
+  /**
+   * A native thread epoll-waiting on up to `slots` pidfds. `exited[slot]` becomes 1 when the slot's task exits (the
+   * thread closed its pidfd then); read it with Atomics.load. realtime: ask for SCHED_FIFO (best effort, see stats).
+   */
+  pidWatchStart(slots: number, opts?: { realtime?: boolean }): { id: number; exited: Int32Array };
+  /** The watch takes `pidfd` into the empty `slot` (EBUSY if it holds one) and sets exited[slot] = 0; on failure the caller keeps it. */
+  pidWatchAdd(id: number, slot: number, pidfd: number): void;
+  /** Empties `slot`: true when its pidfd was still open (closed now), false when its exit had closed it already. */
+  pidWatchRemove(id: number, slot: number): boolean;
+  /** Joins the thread and closes every pidfd it holds and its own fds; the `exited` view stays readable. */
+  pidWatchStop(id: number): void;
+  pidWatchStats(id: number): PidWatchStats;
+  /** PIDFD_GET_INFO (kernel >= 6.13): ESRCH once the task exited; ENOTTY/EINVAL on older kernels. */
+  pidfdGetInfo(pidfd: number): PidfdInfo;
 }
+
+export interface PidWatchStats { id: number; slots: number; open: number; added: number; exits: number; removed: number; realtime: boolean }
+
+/** struct pidfd_info's ids, in the caller's namespaces; the creds are present when the kernel set PIDFD_INFO_CREDS. */
+export interface PidfdInfo { pid: number; tgid: number; ppid: number; ruid?: number; euid?: number; fsuid?: number; rgid?: number; egid?: number; fsgid?: number }
 
 /** forkChild ops: Float64Array of [op, a, b, c] steps (the testkit's constants). */
 export interface TestkitConstants {

@@ -13,6 +13,9 @@ import { FuseOpcode } from '../../cuse-dev/abi/opcodes';
 import { Session } from '../../cuse-dev/session/session';
 import { serveLoop } from '../../cuse-dev/session/loop';
 import { FileTree } from '../../cuse-dev/session/tree';
+import { callerResolver } from '../../cuse-dev/session/tgid';
+import { loadUffd } from '../../uffd/load';
+import type { UffdBinding } from '../../uffd/native-types';
 import { run } from '../../cuse-dev/transport/mounts';
 import type { CoreDevice, CoreFile } from '../../cuse-dev/session/core-api';
 
@@ -20,7 +23,8 @@ export type FloorMode = 'raw' | 'session';
 const DEVICE = 'dev';
 const BUF = 256 * 1024;
 
-function stubDevice(): CoreDevice {
+/** A device whose ioctl echoes its input (no core): the session's own cost (also bench/callers). */
+export function stubDevice(): CoreDevice {
   const file: CoreFile = { ioctl: (_pid, _cmd, argIn) => ({ result: 0, out: argIn }), close: () => undefined };
   return {
     open: () => file, plan: () => ({ inSize: 0, outSize: 0, in: [], out: [] }), service: () => undefined,
@@ -39,7 +43,10 @@ const IOCTL_IN_SIZE = IN_HDR + F.fuse_ioctl_in.offsetOf('in_size');
 const IOCTL_OUT_SIZE = IN_HDR + F.fuse_ioctl_in.offsetOf('out_size');
 
 function workerMain(fd: number, mode: FloorMode): void {
-  const session = new Session({ kind: 'fuse', device: stubDevice(), tree: new FileTree(DEVICE, 0o666) });
+  // Callers resolved as the server does (thread pidfds when the addon loads), not through /proc per request.
+  let u: UffdBinding | undefined;
+  try { u = loadUffd(); } catch { /* /proc per request */ }
+  const session = new Session({ kind: 'fuse', device: stubDevice(), tree: new FileTree(DEVICE, 0o666), tgid: callerResolver(u).resolver });
   if (mode === 'session') { serveLoop(fd, session, {}, BUF); return; }
   const buf = new Uint8Array(BUF), dv = new DataView(buf.buffer);
   const out = new Uint8Array(OUT_HDR + IOCTL_OUT + (1 << 14)), odv = new DataView(out.buffer);

@@ -11,7 +11,7 @@ import { bridgeIoctl, type BridgeCtx, type ParkedIoctl } from './ioctl-bridge';
 import { cuseInit, fuseInit, type CuseParams, type InitAnswer, type InitCtx, type Proto } from './init';
 import { replyError, replyOk, replyStruct } from './reply';
 import { readdir, treeRequest, type FileTree, type TreeCtx } from './tree';
-import { tgidResolver, type TgidResolver } from './tgid';
+import { tgidResolver, type CallerRefusal, type CallerResolver } from './tgid';
 import { LogLimiter } from '../../core/log-limit';
 
 export type SessionKind = 'fuse' | 'cuse';
@@ -31,7 +31,8 @@ export interface SessionOptions {
   cuse?: CuseParams;
   /** Opens by this thread-group id are control handles (the serving process waking its own loop), not DRM files. */
   controlPid?: number;
-  tgid?: TgidResolver;
+  /** Who made a request (tid → the process whose memory it uses); default: /proc/TID/status per request (tgid.ts). */
+  tgid?: CallerResolver;
   log?: (msg: string) => void;
   /** The server's one limiter, shared with core (default: the session's own over `log`). */
   logger?: LogLimiter;
@@ -52,6 +53,8 @@ export interface SessionOptions {
 export interface SessionStats {
   requests: number; ioctls: number; retries: number; malformed: number; interrupts: number;
   opens: number; releases: number; clients: number;
+  /** Opens and ioctls refused because their caller could not be established (tgid.ts). */
+  refusedCallers: number;
 }
 
 type Handle = { kind: 'dev'; file: CoreFile; pid: number } | { kind: 'control' } | { kind: 'dir'; ino: number };
@@ -67,6 +70,8 @@ const IN_OPCODE = F.fuse_in_header.offsetOf('opcode');
 const IN_UNIQUE = F.fuse_in_header.offsetOf('unique');
 const IN_NODEID = F.fuse_in_header.offsetOf('nodeid');
 const IN_PID = F.fuse_in_header.offsetOf('pid');
+const IN_UID = F.fuse_in_header.offsetOf('uid');
+const IN_GID = F.fuse_in_header.offsetOf('gid');
 const IOCTL_FH = F.fuse_ioctl_in.offsetOf('fh');
 const IOCTL_FLAGS = F.fuse_ioctl_in.offsetOf('flags');
 const IOCTL_CMD = F.fuse_ioctl_in.offsetOf('cmd');
@@ -80,14 +85,14 @@ const u64Number = (dv: DataView, off: number): number => dv.getUint32(off, true)
 export class Session {
   readonly kind: SessionKind;
   state: 'new' | 'ready' | 'destroyed' = 'new';
-  readonly stats: SessionStats = { requests: 0, ioctls: 0, retries: 0, malformed: 0, interrupts: 0, opens: 0, releases: 0, clients: 0 };
+  readonly stats: SessionStats = { requests: 0, ioctls: 0, retries: 0, malformed: 0, interrupts: 0, opens: 0, releases: 0, clients: 0, refusedCallers: 0 };
   /** Protocol version the kernel offered and the one we answered, after INIT. */
   proto?: Proto;
   private readonly dev: CoreDevice;
   private readonly handles = new Map<number, Handle>();
   private readonly seenClients = new Set<number>();
   private nextFh = 1;
-  private readonly tgid: TgidResolver;
+  private readonly tgid: CallerResolver;
   private readonly logger: LogLimiter;
   private readonly bridge: BridgeCtx;
   private readonly initOp: number;
@@ -98,6 +103,8 @@ export class Session {
   private parkedJobs: ParkedIoctl[] = [];
   private viewBuffer: ArrayBufferLike | null = null;
   private view: DataView | null = null;
+  /** Offset in `view` of the request being handled (its header: the caller's ids). */
+  private reqAt = 0;
 
   constructor(private readonly opts: SessionOptions) {
     this.kind = opts.kind;
@@ -181,6 +188,7 @@ export class Session {
       }
       // The header fields read in place (one cached DataView over the loop's buffer): no decoded object per request.
       const dv = this.viewOf(buf), at = buf.byteOffset;
+      this.reqAt = at;
       const len = dv.getUint32(at + IN_LEN, true);
       unique = dv.getBigUint64(at + IN_UNIQUE, true);
       op = dv.getUint32(at + IN_OPCODE, true);
@@ -289,12 +297,14 @@ export class Session {
       if (!n) return replyError(unique, ENOENT);
       if (n.dir) return replyError(unique, EISDIR);
     }
-    // A tid may have been reused by another process since it was cached: resolve afresh on OPEN.
+    // The file's client is settled here: resolve afresh, with no cache between (tgid.ts).
     this.tgid.forget(tid);
-    const pid = this.tgid(tid);
+    const pid = this.caller(tid);
+    if (typeof pid !== 'number') return this.refuse(unique, FuseOpcode.FUSE_OPEN, tid, pid);
     const fh = this.nextFh++;
     if (this.opts.controlPid !== undefined && pid === this.opts.controlPid) {
       this.handles.set(fh, { kind: 'control' });
+      this.tgid.forget(tid); // the server's own waking thread makes no ioctl: hold no pidfd of it
     } else {
       const file = this.dev.open(pid);
       this.handles.set(fh, { kind: 'dev', file, pid });
@@ -335,11 +345,27 @@ export class Session {
     const h = this.handles.get(u64Number(dv, at + IOCTL_FH));
     if (!h) return replyError(unique, EBADF);
     if (h.kind !== 'dev') return replyError(unique, ENOTTY);
+    // Whose memory the ioctl uses: the process of the thread that made it, whoever opened the file.
+    const pid = this.caller(tid);
+    if (typeof pid !== 'number') return this.refuse(unique, FuseOpcode.FUSE_IOCTL, tid, pid);
     this.stats.ioctls++;
     return bridgeIoctl(this.bridge, h.file, {
-      unique, pid: this.tgid(tid), flags: dv.getUint32(at + IOCTL_FLAGS, true), cmd: dv.getUint32(at + IOCTL_CMD, true),
+      unique, pid, flags: dv.getUint32(at + IOCTL_FLAGS, true), cmd: dv.getUint32(at + IOCTL_CMD, true),
       arg: u64Number(dv, at + IOCTL_ARG), inData: body.subarray(IOCTL_IN, IOCTL_IN + inSize), outSize: dv.getUint32(at + IOCTL_OUT_SIZE, true),
     });
+  }
+
+  /** The process of the request's calling thread `tid`, with the header's fsuid/fsgid (the hot path: tgid.ts). */
+  private caller(tid: number): number | CallerRefusal {
+    const dv = this.view!, at = this.reqAt;
+    return this.tgid.resolve(tid, dv.getUint32(at + IN_UID, true), dv.getUint32(at + IN_GID, true));
+  }
+
+  /** A request whose caller cannot be established: its errno, logged once per kind. */
+  private refuse(unique: bigint, op: number, tid: number, r: CallerRefusal): Uint8Array {
+    this.stats.refusedCallers++;
+    this.logOnce(`caller:${r.kind}`, `${opcodeName(op)}: caller thread ${tid} cannot be established (${r.why}): answered ${r.errno.code}`);
+    return replyError(unique, r.errno);
   }
 
   /** A DataView over ALL of `buf`'s ArrayBuffer (read at buf.byteOffset + off), cached: the loop reads into one buffer. */

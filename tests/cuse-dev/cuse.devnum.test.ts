@@ -35,32 +35,31 @@ test('DEVNAME: path under /dev, packed KEY=VAL NUL-terminated, bad names rejecte
   for (const bad of ['', '/abs', 'a//b', 'a/../b', 'x\0y', 'n'.repeat(5000)]) t.true(cuseInfo(bad) instanceof Errno, bad);
 });
 
-test('thread id → thread-group id via /proc/TID/status; vanished tid maps to itself; cached until OPEN forgets it', (t) => {
+test('thread id → thread-group id via /proc/TID/status at every request; a vanished thread is refused with EINTR, a caller outside the pid namespace with EACCES', (t) => {
   let reads = 0;
   const r = tgidResolver((p) => {
     reads++;
     if (p === '/proc/11/status') return 'Name:\tx\nTgid:\t10\nPid:\t11\n';
     throw Object.assign(new Error('ENOENT'), { code: 'ENOENT' });
   });
-  t.is(r(11), 10);
-  t.is(r(11), 10);
-  t.is(reads, 1);
-  t.is(r(99), 99);
-  r.forget(11);
-  t.is(r(11), 10);
-  t.is(reads, 3);
-  t.is(r(0), 0); // RELEASE comes with pid 0
+  t.is(r.resolve(11, 0, 0), 10);
+  t.is(r.resolve(11, 0, 0), 10);
+  t.is(reads, 2, 'nothing cached: each request is resolved while its caller waits for the reply');
+  t.like(r.resolve(99, 0, 0), { kind: 'vanished', errno: { code: 'EINTR' } });
+  t.like(r.resolve(0, 0, 0), { kind: 'invisible', errno: { code: 'EACCES' } });
+  t.is(reads, 3, 'tid 0 (a caller outside the server\'s pid namespace) is refused without a look-up');
+  t.like(r.stats(), { resolved: 2, refused: 2, pidfds: 0 });
 });
 
-test('out of fds or memory while resolving a tid: thrown (never a guessed tgid, nothing cached); answered ENFILE at OPEN, ENOMEM elsewhere', (t) => {
+test('out of fds or memory while resolving a tid: thrown (never a guessed tgid); answered ENFILE at OPEN, ENOMEM elsewhere', (t) => {
   let fail: string | null = 'EMFILE';
   const r = tgidResolver((p) => {
     if (fail) throw Object.assign(new Error(fail), { code: fail });
     return p === '/proc/11/status' ? 'Tgid:\t10\n' : '';
   });
-  t.throws(() => r(11), { code: 'EMFILE' });
+  t.throws(() => r.resolve(11, 0, 0), { code: 'EMFILE' });
   fail = null;
-  t.is(r(11), 10, 'resolved once fds are back');
+  t.is(r.resolve(11, 0, 0), 10, 'resolved once fds are back');
   const code = (c: string): Error => Object.assign(new Error(c), { code: c });
   t.is(exhaustionErrno(code('EMFILE'), FuseOpcode.FUSE_OPEN)?.code, 'ENFILE');
   t.is(exhaustionErrno(code('ENFILE'), FuseOpcode.FUSE_OPEN)?.code, 'ENFILE');

@@ -101,7 +101,7 @@ test('unknown ioctl type on CUSE: ENOTTY without any retry', (t) => {
 test('restricted CUSE (kernel did not offer UNRESTRICTED): one pass, like FUSE', (t) => {
   const host = new RecordingHost();
   const dev = createDevice({ host, clients: simProvider(new SimMachine(), new Map<number, SimProcess>()) });
-  const s = new Session({ kind: 'cuse', device: dev, cuse: { devname: 'dri/renderD129', major: 0, minor: 0, unrestricted: true }, tgid: tgidResolver(() => '') });
+  const s = new Session({ kind: 'cuse', device: dev, cuse: { devname: 'dri/renderD129', major: 0, minor: 0, unrestricted: true }, tgid: tgidResolver(() => 'Tgid:\t77\n') });
   const init = H.parseOut(s.handle(H.request(H.OP.CUSE_INIT, 1n, H.cuseInitIn(7, 38, 0)))!);
   t.is(H.parseCuseInitOut(init.body).flags, 0);
   const fh = H.parseOut(s.handle(H.request(H.OP.OPEN, 2n, H.openIn(), { pid: 77 }))!).body.readBigUInt64LE(0);

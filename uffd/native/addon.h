@@ -251,4 +251,8 @@ Napi::Value WakeQueueCreate(const Napi::CallbackInfo& info);
 Napi::Value WakeQueueDrain(const Napi::CallbackInfo& info);
 Napi::Value WakeQueueClose(const Napi::CallbackInfo& info);
 
+// ---- thread pidfds watched for exit (pidwatch.cc): adds its functions (and constants.PIDFD_THREAD) to the exports ----
+
+void InitPidWatch(Napi::Env env, Napi::Object exports);
+
 }  // namespace vgn

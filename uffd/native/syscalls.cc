@@ -525,6 +525,10 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
 }  // namespace
 }  // namespace vgn
 
-Napi::Object InitModule(Napi::Env env, Napi::Object exports) { return vgn::Init(env, exports); }
+Napi::Object InitModule(Napi::Env env, Napi::Object exports) {
+  vgn::Init(env, exports);
+  vgn::InitPidWatch(env, exports);  // pidwatch.cc
+  return exports;
+}
 
 NODE_API_MODULE(virtgpu_uffd, InitModule)

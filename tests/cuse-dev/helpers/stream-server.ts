@@ -10,7 +10,7 @@ import { serveLoop } from '../../../cuse-dev/session/loop';
 const kind = process.argv[2] === 'cuse' ? 'cuse' : 'fuse';
 const dev = createDevice({ clients: simProvider(new SimMachine(), new Map<number, SimProcess>()) });
 const session = new Session({
-  kind, device: dev, tgid: tgidResolver(() => ''),
+  kind, device: dev, tgid: tgidResolver((p) => `Tgid:\t${/\d+/.exec(p)![0]}\n`), // each simulated tid its own process
   tree: kind === 'fuse' ? new FileTree('dri/renderD128', 0o666) : undefined,
   cuse: kind === 'cuse' ? { devname: 'dri/renderD128', major: 226, minor: 128, unrestricted: true } : undefined,
   log: (m) => process.stderr.write(`LOG ${m}\n`),
