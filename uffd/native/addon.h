@@ -297,4 +297,8 @@ Napi::Value ReaderStop(const Napi::CallbackInfo& info);
 Napi::Value ReaderPendingView(const Napi::CallbackInfo& info);
 Napi::Value ReaderStats(const Napi::CallbackInfo& info);
 
+// ---- the client channel's sockets and fdWatch (channel.cc) ----
+
+void RegisterChannel(Napi::Env env, Napi::Object exports);
+
 }  // namespace vgn
