@@ -16,7 +16,8 @@ async function startHandoff(opts: CliServeOptions): Promise<{ sab: SharedArrayBu
   if (opts.watch === 'proc' || opts.watch === 'none' || opts.mode === 'pin') return null;
   try {
     const mailbox = new HandoffMailbox();
-    const h = await UffdHandoff.listen({ mailbox, log: (m) => err(m) });
+    // The channel's socket admits whom the node admits (its mode; the credential checks apply to everyone).
+    const h = await UffdHandoff.listen({ mailbox, log: (m) => err(m), mode: opts.modeBits ?? 0o666 });
     const env = h.env();
     if (!env.LD_PRELOAD) err('note: the preload library is not built (npm install): clients cannot hand over a userfaultfd');
     return { sab: mailbox.sab, env, close: () => h.close() };
