@@ -84,6 +84,26 @@ async function until(what: string, pred: () => boolean, ms: number): Promise<voi
   while (!pred()) { if (Date.now() > end) throw new Error(`timed out waiting for ${what}`); await sleep(20); }
 }
 
+/** A root process holding its own registered userfaultfd (tests/c/uffd_client): what an attacker would steal or probe. */
+async function victim(): Promise<{ pid: number; addr: string; ufd: string; ask: (cmd: string) => Promise<string>; kill: () => Promise<void> }> {
+  const p = spawn(UFFD_CLIENT, [], { stdio: ['pipe', 'pipe', 'pipe'] });
+  let out = '';
+  p.stdout!.on('data', (d: Buffer) => { out += d.toString(); });
+  const closed = new Promise((r) => p.on('close', r));
+  const ask = async (cmd: string): Promise<string> => {
+    const n = out.split('\n').length;
+    p.stdin!.write(cmd + '\n');
+    await until(`victim: ${cmd}`, () => out.split('\n').length > n, 5000);
+    return out.trim().split('\n').pop()!;
+  };
+  const kill = async (): Promise<void> => { p.kill('SIGKILL'); await closed; };
+  try {
+    const addr = (await ask('mmap 4')).split(' ')[1]!;
+    const ufd = (await ask(`ownuffd ${addr} 16384`)).split(' ')[1]!;
+    return { pid: p.pid!, addr, ufd, ask, kill };
+  } catch (e) { await kill(); throw e; }
+}
+
 /** The attacker reaches the server: its own real userfaultfd is accepted. */
 async function reach(tt: ExecutionContext, s: Server): Promise<void> {
   tt.is((await attack(['handoff', s.h.name])).trim(), 'reply OK', 'the attacker (nobody) reached the server: its own uffd was accepted');
@@ -112,27 +132,21 @@ t('(a) a forged uffd handed over (a pipe, an eventfd, a socket, a memfd) is refu
 t('(c) theft: claiming a root process\'s pid (and its uffd\'s fd number) gets nothing; the victim keeps working', async (tt) => {
   tt.timeout(60_000);
   const s = await server(tt);
-  const victim = spawn(UFFD_CLIENT, [], { stdio: ['pipe', 'pipe', 'pipe'] });
-  let vout = '';
-  victim.stdout!.on('data', (d: Buffer) => { vout += d.toString(); });
-  const ask = async (cmd: string): Promise<string> => { const n = vout.split('\n').length; victim.stdin!.write(cmd + '\n'); await until(`victim: ${cmd}`, () => vout.split('\n').length > n, 5000); return vout.trim().split('\n').pop()!; };
+  const v = await victim();
   try {
-    const addr = (await ask('mmap 4')).split(' ')[1]!;
-    const ufd = (await ask(`ownuffd ${addr} 16384`)).split(' ')[1]!;
-    tt.regex(ufd, /^\d+$/, 'the victim (root) holds its own registered userfaultfd');
+    tt.regex(v.ufd, /^\d+$/, 'the victim (root) holds its own registered userfaultfd');
     await reach(tt, s);
-    const out = await attack(['claim', s.h.name, String(victim.pid), ufd]);
+    const out = await attack(['claim', s.h.name, String(v.pid), v.ufd]);
     tt.regex(out, /^reply ERR EPERM$/m, 'a message claiming the victim\'s pid is refused');
     tt.regex(out, /^forged sendmsg EPERM$/m, 'the kernel refuses credentials forged to the victim\'s pid');
-    const none = await attack(['claim', s.h.name, String(victim.pid), '-1']);
+    const none = await attack(['claim', s.h.name, String(v.pid), '-1']);
     tt.regex(none, /^reply ERR EPERM$/m, 'same without an fd attached');
-    tt.false(s.mailbox.pids().includes(victim.pid!), 'nothing is held for the victim');
-    tt.is(await ask(`munmap ${addr} 4096`), 'ok', 'the victim still runs its own uffd (its munmap is read by its own reader)');
-    tt.is(await ask(`write ${Number(addr) + 4096} 1 7`), 'ok');
+    tt.false(s.mailbox.pids().includes(v.pid), 'nothing is held for the victim');
+    tt.is(await v.ask(`munmap ${v.addr} 4096`), 'ok', 'the victim still runs its own uffd (its munmap is read by its own reader)');
+    tt.is(await v.ask(`write ${Number(v.addr) + 4096} 1 7`), 'ok');
     tt.true(await legit(s), 'a legitimate client is served after');
   } finally {
-    victim.kill('SIGKILL');
-    await new Promise((r) => victim.on('close', r));
+    await v.kill();
     await stop(tt, s);
   }
 });
@@ -140,12 +154,12 @@ t('(c) theft: claiming a root process\'s pid (and its uffd\'s fd number) gets no
 t('(d) oracle: probing another process\'s fd table gets one answer whatever the fd, and nothing of it reaches the log', async (tt) => {
   tt.timeout(60_000);
   const s = await server(tt);
-  const victim = spawn(UFFD_CLIENT, [], { stdio: ['pipe', 'pipe', 'pipe'] });
+  const v = await victim();
   try {
     await reach(tt, s);
     const before = s.logs.length;
-    // 0-2: the victim's stdio pipes; 3+: its files (an open regular file among them); 999: none.
-    const out = await attack(['oracle', s.h.name, String(victim.pid), '0', '1', '2', '3', '4', '5', '20', '999']);
+    // 0-2: the victim's stdio pipes; its userfaultfd; others (files, none at all).
+    const out = await attack(['oracle', s.h.name, String(v.pid), '0', '1', '2', v.ufd, '3', '4', '20', '999']);
     const answers = out.trim().split('\n').map((l) => l.split(' ').slice(2).join(' '));
     tt.is(answers.length, 8);
     tt.deepEqual(new Set(answers), new Set(['ERR EINVAL|ERR EPERM']), `the same answer for every fd:\n${out}`);
@@ -154,8 +168,7 @@ t('(d) oracle: probing another process\'s fd table gets one answer whatever the 
     tt.false(added.some((l) => /\/|pipe|socket|file|anon/.test(l)), `nothing about the victim's fds:\n${added.join('\n')}`);
     tt.true(await legit(s), 'a legitimate client is served after');
   } finally {
-    victim.kill('SIGKILL');
-    await new Promise((r) => victim.on('close', r));
+    await v.kill();
     await stop(tt, s);
   }
 });
