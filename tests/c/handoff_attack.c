@@ -11,6 +11,8 @@
 //                              once), then "closed K after-ms MIN MAX" (the idle ones the server closed within 5 s)
 //   exhaust SOCK N             N children each hand over their own uffd and stay alive -> "ok A enospc B other C",
 //                              then waits for stdin EOF (the children die with us: PR_SET_PDEATHSIG)
+//   junk SOCK                  malformed messages, one per connection -> "<case> <reply>": long (300 bytes), fds
+//                              (8 eventfds), two (two uffds), kind (an unknown kind), magic (no magic), empty
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -43,26 +45,26 @@ static int conn(const char *path) {
   return s;
 }
 
-// sendmsg of text with up to one fd and optional explicit credentials; 0 or -errno.
-static int send_msg(int s, const char *text, int fd, const struct ucred *cred) {
+// sendmsg of text with nfds fds (at most 8) and optional explicit credentials; 0 or -errno.
+static int send_msg(int s, const char *text, const int *fds, int nfds, const struct ucred *cred) {
   struct iovec iov = {(void *)text, strlen(text)};
-  union { char buf[CMSG_SPACE(sizeof(int)) + CMSG_SPACE(sizeof(struct ucred))]; struct cmsghdr align; } control;
+  union { char buf[CMSG_SPACE(8 * sizeof(int)) + CMSG_SPACE(sizeof(struct ucred))]; struct cmsghdr align; } control;
   memset(&control, 0, sizeof control);
   struct msghdr msg;
   memset(&msg, 0, sizeof msg);
   msg.msg_iov = &iov;
   msg.msg_iovlen = 1;
-  size_t len = 0;
-  if (fd >= 0 || cred) {
+  if (nfds > 0 || cred) {
+    size_t len = 0;
     msg.msg_control = control.buf;
     msg.msg_controllen = sizeof control.buf;
     struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
-    if (fd >= 0) {
+    if (nfds > 0) {
       c->cmsg_level = SOL_SOCKET;
       c->cmsg_type = SCM_RIGHTS;
-      c->cmsg_len = CMSG_LEN(sizeof(int));
-      memcpy(CMSG_DATA(c), &fd, sizeof fd);
-      len += CMSG_SPACE(sizeof(int));
+      c->cmsg_len = CMSG_LEN(sizeof(int) * (size_t)nfds);
+      memcpy(CMSG_DATA(c), fds, sizeof(int) * (size_t)nfds);
+      len += CMSG_SPACE(sizeof(int) * (size_t)nfds);
       c = CMSG_NXTHDR(&msg, c);
     }
     if (cred) {
@@ -78,16 +80,20 @@ static int send_msg(int s, const char *text, int fd, const struct ucred *cred) {
 }
 
 // One exchange on a new connection: "<reply without newline>", "sendmsg <errno>" or "connect <errno>".
-static void exchange(const char *sock, const char *text, int fd, const struct ucred *cred, char *out, size_t n) {
+static void exchange_fds(const char *sock, const char *text, const int *fds, int nfds, const struct ucred *cred, char *out, size_t n) {
   int s = conn(sock);
   if (s < 0) { snprintf(out, n, "connect %s", strerrorname_np(errno)); return; }
-  int r = send_msg(s, text, fd, cred);
+  int r = send_msg(s, text, fds, nfds, cred);
   if (r < 0) { snprintf(out, n, "sendmsg %s", strerrorname_np(-r)); close(s); return; }
   char buf[128];
   ssize_t got = recv(s, buf, sizeof buf - 1, 0);
   if (got <= 0) snprintf(out, n, "(no reply)");
   else { buf[got] = 0; buf[strcspn(buf, "\n")] = 0; snprintf(out, n, "%s", buf); }
   close(s);
+}
+
+static void exchange(const char *sock, const char *text, int fd, const struct ucred *cred, char *out, size_t n) {
+  exchange_fds(sock, text, &fd, fd >= 0 ? 1 : 0, cred, out, n);
 }
 
 static int own_uffd(void) { return (int)syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK | 1 /* UFFD_USER_MODE_ONLY */); }
@@ -198,6 +204,33 @@ int main(int argc, char **argv) {
       }
     }
     printf("closed %d of %d after-ms %.0f %.0f\n", closed, open, closed ? closedMin : 0, closedMax);
+    return 0;
+  }
+  if (!strcmp(mode, "junk")) {
+    char big[300];
+    memset(big, 'x', sizeof big - 1);
+    big[sizeof big - 1] = 0;
+    exchange(sock, big, -1, NULL, reply, sizeof reply);
+    printf("long %s\n", reply);
+    snprintf(text, sizeof text, "VGECHAN1 uffd %d", (int)getpid());
+    int evs[8];
+    for (int i = 0; i < 8; i++) evs[i] = eventfd(0, EFD_CLOEXEC);
+    exchange_fds(sock, text, evs, 8, NULL, reply, sizeof reply);  // more fds than the server takes
+    printf("fds %s\n", reply);
+    for (int i = 0; i < 8; i++) close(evs[i]);
+    int two[2] = {own_uffd(), own_uffd()};
+    exchange_fds(sock, text, two, 2, NULL, reply, sizeof reply);  // the uffd kind takes one
+    printf("two %s\n", reply);
+    close(two[0]);
+    close(two[1]);
+    snprintf(text, sizeof text, "VGECHAN1 nosuch %d", (int)getpid());
+    exchange(sock, text, -1, NULL, reply, sizeof reply);
+    printf("kind %s\n", reply);
+    snprintf(text, sizeof text, "HELLO uffd %d", (int)getpid());
+    exchange(sock, text, own_uffd(), NULL, reply, sizeof reply);
+    printf("magic %s\n", reply);
+    exchange(sock, "", -1, NULL, reply, sizeof reply);
+    printf("empty %s\n", reply);
     return 0;
   }
   if (!strcmp(mode, "exhaust") && argc > 3) {

@@ -231,3 +231,21 @@ t('(g) uffds of processes that handed over and exited are closed by the timer: t
     tt.true(await legit(s));
   } finally { await stop(tt, s); }
 });
+
+t('malformed messages are answered with their errno, every fd they carried is closed, the server keeps serving', async (tt) => {
+  tt.timeout(60_000);
+  const s = await server(tt);
+  const base = fdCount();
+  try {
+    await reach(tt, s);
+    const out = await attack(['junk', s.h.name]);
+    const got = Object.fromEntries(out.trim().split('\n').map((l) => [l.slice(0, l.indexOf(' ')), l.slice(l.indexOf(' ') + 1)]));
+    tt.deepEqual(got, {
+      long: 'ERR EMSGSIZE', fds: 'ERR EMSGSIZE', two: 'ERR EINVAL', kind: 'ERR ENOSYS', magic: 'ERR EINVAL', empty: '(no reply)',
+    }, out);
+    tt.true(await legit(s), 'a legitimate client is served after');
+    await until('the exited clients\' uffds swept', () => s.h.size === 0, 3000);
+    await settle(tt, base, 'after the malformed messages (no fd they carried is kept)');
+    tt.false(s.logs.some((l) => l.includes('/')));
+  } finally { await stop(tt, s); }
+});
