@@ -8,7 +8,7 @@ import * as path from 'path';
 import { Channel, CHANNEL_MAGIC, type ChannelOptions, type ChannelRequest } from './channel';
 import { loadUffd } from './load';
 import type { UffdBinding } from './native-types';
-import { adoptUffd, isUffdRefused, RefusalLog, type AdoptedUffd } from './verify';
+import { adoptUffd, closeForeign, isUffdRefused, RefusalLog, type AdoptedUffd } from './verify';
 
 export const ENV_UFFD_SOCK = 'VIRTGPU_EMU_UFFD_SOCK';
 export const PRELOAD_FILE = 'virtgpu-emu-preload.so';
@@ -148,10 +148,10 @@ export class UffdHandoff implements UffdSource {
   /** One "uffd" message (credentials already checked by the channel) → answer line. */
   private accept(req: ChannelRequest): string {
     const [fd, ...extra] = req.fds;
-    for (const f of extra) this.u.close(f);
+    for (const f of extra) closeForeign(this.u, f);
     const who = `pid ${req.pid} (uid ${req.uid})`;
     if (fd === undefined || extra.length || req.args.length) {
-      if (fd !== undefined) this.u.close(fd);
+      if (fd !== undefined) closeForeign(this.u, fd);
       this.refused++;
       this.refusals.refuse('handoff', who, { key: 'malformed', message: 'one fd and no argument expected' });
       return 'ERR EINVAL';
@@ -159,7 +159,7 @@ export class UffdHandoff implements UffdSource {
     this.sweep();
     const prior = this.held.get(req.pid);
     if (!prior && this.heldBy(req.uid) >= HANDOFF_PER_UID) {
-      this.u.close(fd);
+      closeForeign(this.u, fd);
       this.refused++;
       this.refusals.refuse('handoff', `uid ${req.uid}`, { key: 'per-uid', message: `${HANDOFF_PER_UID} uffds of this uid wait already` });
       return 'ERR ENOSPC';

@@ -22,6 +22,7 @@ import * as os from 'os';
 import * as path from 'path';
 import { loadUffd } from './load';
 import type { UffdBinding, UnixMessage, UnixPeer } from './native-types';
+import { closeForeign } from './verify';
 
 export const CHANNEL_MAGIC = 'VGECHAN1';
 /** The socket's name inside its directory. */
@@ -50,7 +51,10 @@ export interface ChannelRequest {
   readonly pid: number;
   readonly uid: number;
   readonly gid: number;
-  /** The fds it carried, owned by the handler from the call on: keep or close every one (also when throwing). */
+  /**
+   * The fds it carried, owned by the handler from the call on: keep or close every one (also when throwing), those
+   * not verified with verify.ts closeForeign (their close may hang).
+   */
   readonly fds: readonly number[];
   /** The sender's pidfd, owned by the caller from then on (-1 when none could be had). */
   takePidfd(): number;
@@ -207,7 +211,7 @@ export class Channel {
 
   /** Checks the message and its credentials; hands it (and its fds) to the kind's handler or closes them. */
   private dispatch(peer: UnixPeer, m: UnixMessage): string {
-    const closeAll = (): void => { for (const f of m.fds) { try { this.u.close(f); } catch { /* closed */ } } };
+    const closeAll = (): void => { for (const f of m.fds) closeForeign(this.u, f); };
     const who = `pid ${peer.pid} (uid ${peer.uid})`;
     if (m.truncated) { closeAll(); this.refuse('truncated', `${who}: message longer than ${this.limits.maxBytes} bytes or with more than ${this.limits.maxFds} fds`); return 'ERR EMSGSIZE'; }
     const text = m.data.toString('latin1').replace(/\n$/, '');

@@ -193,6 +193,11 @@ export interface UffdBinding {
   fdWatch(fd: number, cb: (id: number, errno: number) => void): number;
   /** Stop a watch (false when unknown). */
   fdUnwatch(id: number): boolean;
+  /**
+   * close(2) on the addon's closer thread, for an fd a client chose (its close may run a flush that never returns:
+   * a file of a FUSE mount whose daemon does not answer). Returns the closes still pending.
+   */
+  closeOffThread(fd: number): number;
 
   /** glibc ptrace(); PEEK* return the word read. Must be called on the tracer's thread (the one that seized). */
   ptrace(request: number, pid: number, addr: number | bigint, data: number | bigint): bigint;

@@ -3,7 +3,8 @@
 // notification), created by ourselves, or installed by the kernel with a FORK record. An fd is a userfaultfd when
 // our own /proc/self/fd entry says so (the kernel's anon inode name: a client cannot forge it, a file's link is an
 // absolute path) AND UFFDIO_API, which the kernel allows once per uffd, succeeds on it here. A refused fd is closed
-// and never becomes a watcher; what it was is told by kind only, never by path.
+// (never on a JS thread: see closeForeign) and never becomes a watcher; what it was is told by kind only, never
+// by path.
 import * as fs from 'fs';
 import type { UffdBinding } from './native-types';
 
@@ -68,7 +69,7 @@ const ARTICLE: Record<string, string> = { userfaultfd: 'a userfaultfd', pipe: 'a
 export function adoptUffd(u: UffdBinding, fd: number): AdoptedUffd {
   const kind = fdKind(fd);
   if (kind !== 'userfaultfd') {
-    if (kind !== 'closed') { try { u.close(fd); } catch { /* closed meanwhile */ } }
+    if (kind !== 'closed') closeForeign(u, fd);
     throw new UffdRefused(kind, 'EBADF', `${ARTICLE[kind]}, not a userfaultfd`);
   }
   let last = 'EINVAL';
@@ -77,6 +78,14 @@ export function adoptUffd(u: UffdBinding, fd: number): AdoptedUffd {
   }
   try { u.close(fd); } catch { /* closed meanwhile */ }
   throw new UffdRefused('api', last, `a userfaultfd on which UFFDIO_API fails (${last}${last === 'EINVAL' ? ': initialized already by its creator' : ''})`);
+}
+
+/**
+ * Close an fd a client chose that is not (known to be) a userfaultfd: on the addon's closer thread, since close()
+ * runs the file's flush, which the client may make hang (a file of its own FUSE mount). A userfaultfd has no flush.
+ */
+export function closeForeign(u: UffdBinding, fd: number): void {
+  try { u.closeOffThread(fd); } catch { /* not an fd */ }
 }
 
 /**

@@ -1,14 +1,17 @@
 // virtgpu_uffd: the syscalls of the client channel (uffd/channel.ts): a unix SOCK_SEQPACKET listener with
 // SO_PASSCRED, accept4 with the peer's kernel credentials (SO_PEERCRED, SO_PEERPIDFD), recvmsg of one message with
-// its SCM_RIGHTS fds and SCM_CREDENTIALS, a non-blocking send; and fdWatch, a libuv poll handle that calls back on
-// the calling JS thread when an fd becomes readable (the event loop stays free). No policy: limits, timeouts and
-// credential checks are TypeScript's.
+// its SCM_RIGHTS fds and SCM_CREDENTIALS, a non-blocking send; fdWatch, a libuv poll handle that calls back on
+// the calling JS thread when an fd becomes readable (the event loop stays free); and closeOffThread for fds a
+// client chose. No policy: limits, timeouts and credential checks are TypeScript's.
 #include "addon.h"
 
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <uv.h>
+
+#include <condition_variable>
+#include <deque>
 
 #ifndef SO_PEERPIDFD
 #define SO_PEERPIDFD 77
@@ -133,6 +136,57 @@ Napi::Value UnixSend(const Napi::CallbackInfo& info) {
     ThrowSys(info.Env(), "send", errno);
   }
   return Num(info.Env(), static_cast<double>(n));
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// closeOffThread: close(2) of an fd a client chose, on a thread of its own. close() runs the file's flush, which a
+// client can make wait for ever (a file on a FUSE mount whose daemon never answers FLUSH); no JS thread may wait
+// on that. One closer thread, started on first use, never joined; a hung close delays the ones queued behind it.
+// ---------------------------------------------------------------------------------------------------------------
+
+struct Closer {
+  std::mutex mu;
+  std::condition_variable cv;
+  std::deque<int> queue;
+  bool started = false;
+  std::atomic<int> pending{0};
+};
+
+Closer& TheCloser() {
+  static Closer* c = new Closer();  // never destroyed: the thread may outlive every env
+  return *c;
+}
+
+void CloserLoop(Closer* c) {
+  for (;;) {
+    int fd;
+    {
+      std::unique_lock<std::mutex> lock(c->mu);
+      c->cv.wait(lock, [c] { return !c->queue.empty(); });
+      fd = c->queue.front();
+      c->queue.pop_front();
+    }
+    ::close(fd);
+    c->pending--;
+  }
+}
+
+// closeOffThread(fd): queue fd for the closer thread; returns how many closes are still pending (this one included).
+Napi::Value CloseOffThread(const Napi::CallbackInfo& info) {
+  Args a(info, "closeOffThread(fd: number)", 1, 1);
+  int fd = a.Fd(0);
+  Closer& c = TheCloser();
+  {
+    std::lock_guard<std::mutex> lock(c.mu);
+    if (!c.started) {
+      std::thread(CloserLoop, &c).detach();
+      c.started = true;
+    }
+    c.queue.push_back(fd);
+    c.pending++;
+  }
+  c.cv.notify_one();
+  return Num(info.Env(), c.pending.load());
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -273,6 +327,7 @@ void RegisterChannel(Napi::Env env, Napi::Object exports) {
   fn("unixSend", UnixSend);
   fn("fdWatch", FdWatch);
   fn("fdUnwatch", FdUnwatch);
+  fn("closeOffThread", CloseOffThread);
 }
 
 }  // namespace vgn
