@@ -1,8 +1,8 @@
 // Attacks on the server's client channel (uffd/channel.ts, the uffd handoff), run as an unprivileged user by
 // tests/security/handoff.test.ts. No libdrm. One mode per run; every result is one line on stdout.
 //   handoff SOCK [hold]        hand over our own real userfaultfd -> "reply <line>"; hold: then wait for stdin EOF
-//   forge SOCK pipe|eventfd|socket|memfd
-//                              send that fd as the uffd -> "reply <line>"
+//   forge SOCK pipe|eventfd|socket|memfd|file:PATH
+//                              send that fd as the uffd -> "reply <line> ms <how long the answer took>"
 //   claim SOCK PID [FD]        a message claiming pid PID (our own uffd attached, or none with FD=-1); then the same
 //                              with SCM_CREDENTIALS forged to PID -> "reply <line>" and "forged <line | sendmsg errno>"
 //   oracle SOCK PID FD...      for each FD: the old "VGEUFFD1 <pid> <fd>" line, then a "VGECHAN1 uffd <pid> <fd>"
@@ -130,10 +130,12 @@ int main(int argc, char **argv) {
     else if (!strcmp(argv[3], "eventfd")) fd = eventfd(0, EFD_CLOEXEC);
     else if (!strcmp(argv[3], "socket") && socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == 0) fd = sv[0];
     else if (!strcmp(argv[3], "memfd")) fd = memfd_create("forged", MFD_CLOEXEC);
+    else if (!strncmp(argv[3], "file:", 5)) fd = open(argv[3] + 5, O_RDONLY | O_CLOEXEC);
     if (fd < 0) { printf("reply make %s\n", strerrorname_np(errno)); return 1; }
     snprintf(text, sizeof text, "VGECHAN1 uffd %d", (int)getpid());
+    double t0 = now_ms();
     exchange(sock, text, fd, NULL, reply, sizeof reply);
-    printf("reply %s\n", reply);
+    printf("reply %s ms %.0f\n", reply, now_ms() - t0);
     return 0;
   }
   if (!strcmp(mode, "claim") && argc > 3) {

@@ -15,8 +15,9 @@ import { collect } from '../helpers/clients';
 const ROOT = path.resolve(__dirname, '../../..');
 const ATTACK = path.join(ROOT, 'tests/c/bin/handoff_attack');
 const UFFD_CLIENT = path.join(ROOT, 'tests/c/bin/uffd_client');
+const FUSE_HOLD = path.join(ROOT, 'tests/c/bin/fuse_hold');
 const preload = findPreload();
-const why = cannotSwitchUsers() ?? (!fs.existsSync(ATTACK) || !fs.existsSync(UFFD_CLIENT) ? 'tests/c not built (make -C tests/c)' : !preload ? 'preload library not built (npm install)' : null);
+const why = cannotSwitchUsers() ?? (!fs.existsSync(ATTACK) || !fs.existsSync(UFFD_CLIENT) || !fs.existsSync(FUSE_HOLD) ? 'tests/c not built (make -C tests/c)' : !preload ? 'preload library not built (npm install)' : null);
 const t = why ? test.serial.skip : test.serial;
 if (why) test(`handoff attacks: skipped (${why})`, (tt) => tt.pass());
 
@@ -117,7 +118,7 @@ t('(a) a forged uffd handed over (a pipe, an eventfd, a socket, a memfd) is refu
     tt.true(await legit(s), 'a legitimate client is served before');
     await reach(tt, s);
     for (const kind of ['pipe', 'eventfd', 'socket', 'memfd', 'pipe', 'memfd']) {
-      tt.is((await attack(['forge', s.h.name, kind])).trim(), 'reply ERR EBADF', `${kind} sent as a uffd is refused`);
+      tt.regex(await attack(['forge', s.h.name, kind]), /^reply ERR EBADF ms \d+$/m, `${kind} sent as a uffd is refused`);
     }
     tt.true(await legit(s), 'a legitimate client is served after');
     const refusals = s.logs.filter((l) => l.includes('handoff uffd refused'));
@@ -248,4 +249,39 @@ t('malformed messages are answered with their errno, every fd they carried is cl
     await settle(tt, base, 'after the malformed messages (no fd they carried is kept)');
     tt.false(s.logs.some((l) => l.includes('/')));
   } finally { await stop(tt, s); }
+});
+
+t('a forged uffd whose close never returns (a file of a FUSE mount that holds FLUSH) is refused at once; the server keeps serving', async (tt) => {
+  tt.timeout(60_000);
+  if (!fs.existsSync('/dev/fuse')) { tt.log('skipped: no /dev/fuse'); tt.pass(); return; }
+  const s = await server(tt);
+  const base = fdCount();
+  const mnt = fs.mkdtempSync(path.join(st.dir, 'fuse-'));
+  fs.chmodSync(mnt, 0o755);
+  // The daemon holds every FLUSH of this process: the server's close of the forged fd waits on it until it exits.
+  const hold = spawn(FUSE_HOLD, [mnt, String(process.pid)], { stdio: ['pipe', 'pipe', 'pipe'] });
+  let hout = '';
+  hold.stdout!.on('data', (d: Buffer) => { hout += d.toString(); });
+  hold.stdin!.on('error', () => undefined);
+  const holdDone = new Promise((r) => hold.on('close', r));
+  try {
+    await until('the FUSE mount', () => hout.includes('mounted') || hold.exitCode !== null, 5000);
+    tt.regex(hout, /mounted/);
+    await reach(tt, s);
+    const out = await attack(['forge', s.h.name, `file:${mnt}/f`]);
+    const m = /^reply (.*) ms (\d+)$/m.exec(out);
+    tt.is(m?.[1], 'ERR EBADF', out);
+    tt.true(Number(m?.[2]) < 1000, `answered at once (${m?.[2]} ms)`);
+    await until('the server\'s close of the forged fd reached the daemon, which holds it', () => /held 1/.test(hout), 5000);
+    for (let i = 0; i < 2; i++) tt.true(await legit(s), `a legitimate client is served while that close hangs (${i})`);
+    await reach(tt, s);
+    tt.regex(await attack(['forge', s.h.name, 'pipe']), /^reply ERR EBADF/m);
+  } finally {
+    hold.stdin!.end();
+    await holdDone;
+    fs.rmSync(mnt, { recursive: true, force: true });
+  }
+  await until('the exited clients\' uffds swept', () => s.h.size === 0, 3000);
+  await settle(tt, base, 'once the daemon is gone (the held close returned, the queued ones ran)');
+  await stop(tt, s);
 });
