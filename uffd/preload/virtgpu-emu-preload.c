@@ -6,9 +6,9 @@
 // UFFD_USER_MODE_ONLY, then /dev/userfaultfd), connect, send ONE message "VGECHAN1 uffd <pid>" carrying the uffd
 // (SCM_RIGHTS) and our credentials (SCM_CREDENTIALS: the kernel checks them, the server compares them with <pid>),
 // wait (5 s at most) for one line ("OK\n" once the server holds its own copy, or "ERR <why>\n"), then ALWAYS
-// close our copy: a client that keeps its copy would stay blocked in
-// munmap forever if the daemon died without reading (the uffd is only released when its last copy is closed).
-// Nothing else: no UFFDIO_API (the daemon does it, with EVENT_FORK if it is privileged), no symbol interposition.
+// close our copy: a client that keeps its copy would stay blocked in munmap forever if the daemon died without
+// reading (the uffd is only released when its last copy is closed). Nothing else: no UFFDIO_API (the daemon does
+// it, with EVENT_FORK if it is privileged), no symbol interposition.
 // Set VIRTGPU_EMU_PRELOAD_DEBUG=1 to see what happened on stderr.
 #define _GNU_SOURCE
 #include <errno.h>
