@@ -285,3 +285,18 @@ t('a forged uffd whose close never returns (a file of a FUSE mount that holds FL
   await settle(tt, base, 'once the daemon is gone (the held close returned, the queued ones ran)');
   await stop(tt, s);
 });
+
+t('the socket has an owner and a mode: 0600 shuts nobody out, 0660 with its group lets it in', async (tt) => {
+  tt.timeout(30_000);
+  const closed = await UffdHandoff.listen({ mailbox: new HandoffMailbox(), mode: 0o600 });
+  try {
+    tt.is(fs.statSync(closed.name).mode & 0o777, 0o600);
+    tt.is((await attack(['handoff', closed.name])).trim(), 'reply connect EACCES');
+    tt.is(closed.channel.stats.accepted, 0);
+  } finally { await closed.close(); }
+  const group = await UffdHandoff.listen({ mailbox: new HandoffMailbox(), mode: 0o660, gid: nobody()!.gid });
+  try {
+    tt.is(fs.statSync(group.name).gid, nobody()!.gid);
+    tt.is((await attack(['handoff', group.name])).trim(), 'reply OK');
+  } finally { await group.close(); }
+});
