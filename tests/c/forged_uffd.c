@@ -6,7 +6,8 @@
 // Usage: forged_uffd <node>. Output, one line each:
 //   "reach <rc>"       GETPARAM(3D_FEATURES) right after the open (0: we reached the server)
 //   "notified <n>"     userfaultfd() calls our supervisor answered (the injected one among them)
-//   "wrote <n|errno>"  forged FORK records written (EPIPE: no one holds the read end any more, the server neither)
+//   "wrote <n> [errno]" forged FORK records (naming fds 0..63) written, one per 10 ms for 2 s at most, until the
+//                      write fails (EPIPE: no one holds the read end any more, the server neither)
 //   "after <rc>"       GETPARAM once more (0: the server still serves us)
 #define _GNU_SOURCE
 #include <errno.h>
@@ -88,16 +89,19 @@ int main(int argc, char **argv) {
   usleep(50000);
   printf("notified %d\n", __atomic_load_n(&notified, __ATOMIC_SEQ_CST));
   close(pipe_rd);  // from now on only a copy taken by the server keeps the read end open
+  // One forged FORK record every 10 ms until the pipe has no reader left (the server closes a refused fd on a
+  // thread of its own, so that may take a moment), 2 s at most.
   struct uffd_msg m;
   int wrote = 0, err = 0;
-  for (int k = 0; k < 64; k++) {
+  for (int i = 0; i < 200; i++) {
     memset(&m, 0, sizeof m);
     m.event = UFFD_EVENT_FORK;
-    m.arg.fork.ufd = (uint32_t)k;
+    m.arg.fork.ufd = (uint32_t)(i % 64);
     if (write(p[1], &m, sizeof m) != (ssize_t)sizeof m) { err = errno; break; }
     wrote++;
+    usleep(10000);
   }
-  if (err) printf("wrote %s\n", strerrorname_np(err)); else printf("wrote %d\n", wrote);
+  if (err) printf("wrote %d %s\n", wrote, strerrorname_np(err)); else printf("wrote %d\n", wrote);
   usleep(100000);  // a server reading the pipe would act on the records now
   printf("after %d\n", emu_getparam(fd, VIRTGPU_PARAM_3D_FEATURES, &v));
   close(fd);
