@@ -1,7 +1,7 @@
 // `serve`: start the transport, print exactly one ready line, stop cleanly on SIGINT/SIGTERM with a summary line.
 import { readyLine, summaryLine, type RunningServer } from '../cuse-dev/transport/common';
 import { startTransport } from '../cuse-dev/transport/auto';
-import { formatPerms } from '../cuse-dev/transport/node-perms';
+import { formatPerms, resolveNodePerms } from '../cuse-dev/transport/node-perms';
 import { HandoffMailbox, UffdHandoff } from '../uffd';
 import { injectionLine } from './policy';
 import type { CliServeOptions } from './options';
@@ -18,7 +18,10 @@ async function startHandoff(opts: CliServeOptions): Promise<{ sab: SharedArrayBu
   if (opts.watch === 'proc' || opts.watch === 'none' || opts.mode === 'pin') return null;
   try {
     const mailbox = new HandoffMailbox();
-    const h = await UffdHandoff.listen({ mailbox, log: (m) => err(m) });
+    // The channel's socket admits whom the node admits (its owner, group and mode; the credential checks apply to
+    // everyone who gets in).
+    const perms = resolveNodePerms(opts);
+    const h = await UffdHandoff.listen({ mailbox, log: (m) => err(m), mode: perms.mode, uid: perms.uid, gid: perms.gid });
     const env = h.env();
     if (!env.LD_PRELOAD) err('note: the preload library is not built (npm install): clients cannot hand over a userfaultfd');
     return { sab: mailbox.sab, env, close: () => h.close() };

@@ -1,19 +1,24 @@
 // Getting a userfaultfd bound to the CLIENT's mm (a uffd watches the mm of the process that created it):
 // - our own process (in-process clients, tests): create it;
-// - handed over by the preload helper (uffd/preload/virtgpu-emu-preload.c) through UffdHandoff below;
+// - handed over by the preload helper (uffd/preload/virtgpu-emu-preload.c) through UffdHandoff below, a message kind
+//   of the client channel (channel.ts);
 // - ptrace injection (inject.ts), when enabled and nothing was handed over.
 import * as fs from 'fs';
-import * as net from 'net';
 import * as path from 'path';
+import { Channel, CHANNEL_MAGIC, type ChannelOptions, type ChannelRequest } from './channel';
 import { loadUffd } from './load';
 import type { UffdBinding } from './native-types';
+import { adoptUffd, closeForeign, isUffdRefused, RefusalLog, type AdoptedUffd } from './verify';
 
 export const ENV_UFFD_SOCK = 'VIRTGPU_EMU_UFFD_SOCK';
 export const PRELOAD_FILE = 'virtgpu-emu-preload.so';
-/** First token of the preload's one-line message: "VGEUFFD1 <pid> <fd>\n". */
-export const HANDOFF_MAGIC = 'VGEUFFD1';
-/** Longest accepted request line (a malformed peer cannot make us buffer more). */
-const MAX_LINE = 128;
+/** The preload's message on the client channel: "VGECHAN1 uffd <pid>", its userfaultfd attached (SCM_RIGHTS). */
+export const HANDOFF_KIND = 'uffd';
+export const HANDOFF_MAGIC = `${CHANNEL_MAGIC} ${HANDOFF_KIND}`;
+/** Handed-over uffds one uid may have waiting (not yet taken by a client's first open). */
+export const HANDOFF_PER_UID = 16;
+/** How often the uffds of processes that exited before becoming clients are closed (ms). */
+export const HANDOFF_SWEEP_MS = 250;
 
 /** A uffd of our own process (O_CLOEXEC|O_NONBLOCK; the addon falls back to /dev/userfaultfd). */
 export function createOwnUffd(u: UffdBinding = loadUffd()): number {
@@ -33,208 +38,220 @@ export function findPreload(dir?: string): string | null {
   return null;
 }
 
-interface Handed { fd: number; pidfd: number; at: number }
-
 /** Where a ClientProvider takes handed-over uffds from (ownership of the fd moves to the caller). */
-export interface UffdSource { take(pid: number): number | null }
+export interface UffdSource { take(pid: number): AdoptedUffd | null }
 
 /**
- * A cross-thread mailbox of handed-over uffds: (pid, fd) pairs in a SharedArrayBuffer. The handshake must run on a
- * thread whose event loop is free (the CLI's main thread) while the provider lives in the serving worker, blocked in
- * read(2) between requests; fds are process-wide, so only the numbers cross. A slot is claimed by compare-exchange
- * on its pid, so the taker and the sweeper never both own an fd. Single writer: the thread that calls put().
+ * A cross-thread mailbox of handed-over uffds: (pid, fd, features) in a SharedArrayBuffer. The handshake must run
+ * on a thread whose event loop is free (the CLI's main thread) while the provider lives in the serving worker,
+ * blocked in read(2) between requests; fds are process-wide, so only the numbers cross. A slot is claimed by
+ * compare-exchange on its pid, so the taker and the sweeper never both own an fd. Single writer: the thread that
+ * calls put(). The fds are adopted already (verify.ts): the taker must not run UFFDIO_API again.
  */
 export class HandoffMailbox implements UffdSource {
   static readonly SLOTS = 256;
+  private static readonly WIDTH = 3; // pid, fd, features (every UFFD_FEATURE_* bit is below 2^32)
   readonly sab: SharedArrayBuffer;
   private readonly a: Int32Array;
   constructor(sab?: SharedArrayBuffer) {
-    this.sab = sab ?? new SharedArrayBuffer(HandoffMailbox.SLOTS * 2 * Int32Array.BYTES_PER_ELEMENT);
+    this.sab = sab ?? new SharedArrayBuffer(HandoffMailbox.SLOTS * HandoffMailbox.WIDTH * Int32Array.BYTES_PER_ELEMENT);
     this.a = new Int32Array(this.sab);
   }
-  /** Publish a uffd for pid (fd first, then the pid that makes the slot visible). False when full. */
-  put(pid: number, fd: number): boolean {
-    for (let i = 0; i < this.a.length; i += 2) {
+  /** Publish a uffd for pid (fd and features first, then the pid that makes the slot visible). False when full. */
+  put(pid: number, u: AdoptedUffd): boolean {
+    for (let i = 0; i < this.a.length; i += HandoffMailbox.WIDTH) {
       if (Atomics.load(this.a, i) !== 0) continue;
-      Atomics.store(this.a, i + 1, fd);
+      Atomics.store(this.a, i + 1, u.fd);
+      Atomics.store(this.a, i + 2, Number(BigInt.asIntN(32, u.features)));
       if (Atomics.compareExchange(this.a, i, 0, pid) === 0) return true;
     }
     return false;
   }
-  take(pid: number): number | null {
-    for (let i = 0; i < this.a.length; i += 2) {
+  take(pid: number): AdoptedUffd | null {
+    for (let i = 0; i < this.a.length; i += HandoffMailbox.WIDTH) {
       if (Atomics.load(this.a, i) !== pid) continue;
       const fd = Atomics.load(this.a, i + 1);
-      if (Atomics.compareExchange(this.a, i, pid, 0) === pid) return fd;
+      const features = BigInt.asUintN(32, BigInt(Atomics.load(this.a, i + 2)));
+      if (Atomics.compareExchange(this.a, i, pid, 0) === pid) return { fd, features };
     }
     return null;
   }
   /** Pids with an unclaimed uffd. */
   pids(): number[] {
     const r: number[] = [];
-    for (let i = 0; i < this.a.length; i += 2) { const p = Atomics.load(this.a, i); if (p) r.push(p); }
+    for (let i = 0; i < this.a.length; i += HandoffMailbox.WIDTH) { const p = Atomics.load(this.a, i); if (p) r.push(p); }
     return r;
   }
 }
 
-export interface UffdHandoffOptions {
+export interface UffdHandoffOptions extends Omit<ChannelOptions, 'binding' | 'log'> {
   /** Publish accepted uffds here (for a provider on another thread) instead of keeping them for take(). */
   mailbox?: HandoffMailbox;
   binding?: UffdBinding;
-  /** Socket name: "@name" = abstract (default, nothing to clean up) or a filesystem path. */
-  name?: string;
   log?: (msg: string) => void;
+  /** Channel to add the handoff to (default: a new one, closed with the handoff). */
+  channel?: Channel;
 }
 
+/** A uffd waiting for its process's first open: the pidfd (the peer's own, from the channel) tells when it exits. */
+interface Held { pid: number; uid: number; pidfd: number; uffd: AdoptedUffd | null /* null: in the mailbox */ }
+
 /**
- * The daemon's side of the preload handshake. A client process connects at load time and sends
- * "VGEUFFD1 <pid> <fd>\n"; we take the fd with pidfd_getfd (so Node needs no SCM_RIGHTS), check it is a
- * userfaultfd, keep it for that pid and answer "OK\n" ("ERR <code>\n" otherwise); then the client closes its copy.
- * Trust: any local process that can connect may announce itself; we only accept a userfaultfd fd of the pid it
- * names, which pidfd_getfd lets us take only with ptrace rights over that pid.
- * Uffds of processes that never become clients are harmless (no UFFDIO_API, nothing registered) and are closed when
- * their process exits (sweep at every take()/size) or at close().
+ * The server's side of the preload handoff: one message kind ("uffd") of the client channel. A client process
+ * connects at load time and sends "VGECHAN1 uffd <pid>" with its userfaultfd attached; the channel has checked
+ * that the kernel's credentials are those of <pid>, so the fd comes from that very process and is kept for it —
+ * the server never reaches into another process for it. The fd must be a userfaultfd that takes our UFFDIO_API
+ * (verify.ts), else it is closed and refused (ERR EBADF / the API's errno); at most 16 may wait per uid
+ * (ERR ENOSPC). Answer "OK" once it is ours; the client then closes its copy.
+ * Uffds of processes that exit before becoming clients are closed by a sweep every 250 ms (their pidfd polls
+ * readable), the rest at close().
  */
-export class UffdHandoff {
+export class UffdHandoff implements UffdSource {
   private readonly u: UffdBinding;
-  private readonly handed = new Map<number, Handed>();
-  private readonly waiters = new Map<number, Array<() => void>>();
+  private readonly held = new Map<number, Held>();
+  private readonly waiters = new Map<number, Array<(ok: boolean) => void>>();
   private readonly log: (msg: string) => void;
   private readonly mailbox: HandoffMailbox | undefined;
-  private readonly mailboxPidfds = new Map<number, number>();
-  private server: net.Server | null = null;
-  readonly name: string;
+  private readonly ownsChannel: boolean;
+  private readonly timer: NodeJS.Timeout;
+  readonly channel: Channel;
+  readonly refusals: RefusalLog;
   accepted = 0;
   refused = 0;
 
-  private constructor(name: string, opts: UffdHandoffOptions) {
+  private constructor(opts: UffdHandoffOptions) {
     this.u = opts.binding ?? loadUffd();
-    this.name = name;
     this.log = opts.log ?? (() => undefined);
     this.mailbox = opts.mailbox;
+    this.refusals = new RefusalLog(this.log);
+    this.ownsChannel = !opts.channel;
+    this.channel = opts.channel ?? new Channel({ ...opts, binding: this.u, log: this.log });
+    this.channel.handle(HANDOFF_KIND, (req) => this.accept(req));
+    this.timer = setInterval(() => this.sweep(), HANDOFF_SWEEP_MS);
+    this.timer.unref(); // the handoff alone does not keep the daemon alive
   }
 
   static async listen(opts: UffdHandoffOptions = {}): Promise<UffdHandoff> {
-    const name = opts.name ?? `@virtgpu-emu-uffd-${process.pid}-${Math.random().toString(36).slice(2, 10)}`;
-    const h = new UffdHandoff(name, opts);
-    const server = net.createServer((sock) => h.serve(sock));
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(name.startsWith('@') ? `\0${name.slice(1)}` : name, () => { server.off('error', reject); resolve(); });
-    });
-    server.unref(); // the handoff alone does not keep the daemon alive
-    h.server = server;
-    return h;
+    return new UffdHandoff(opts);
   }
 
-  /** Environment for a client: the socket name, and LD_PRELOAD with our library prepended (when built). */
+  /** The socket clients connect to (VIRTGPU_EMU_UFFD_SOCK). */
+  get name(): string { return this.channel.path; }
+
+  /** Environment for a client: the socket path, and LD_PRELOAD with our library prepended (when built). */
   env(base: NodeJS.ProcessEnv = process.env, preload: string | null = findPreload()): Record<string, string> {
     const out: Record<string, string> = { [ENV_UFFD_SOCK]: this.name };
     if (preload) out.LD_PRELOAD = base.LD_PRELOAD ? `${preload}:${base.LD_PRELOAD}` : preload;
     return out;
   }
 
-  private serve(sock: net.Socket): void {
-    let buf = '';
-    sock.setEncoding('latin1');
-    sock.on('error', () => undefined);
-    sock.on('data', (chunk: string) => {
-      buf += chunk;
-      const nl = buf.indexOf('\n');
-      if (nl < 0) { if (buf.length > MAX_LINE) sock.destroy(); return; }
-      sock.end(this.accept(buf.slice(0, nl)) + '\n');
-    });
-  }
-
-  /** One request line → reply line. */
-  accept(line: string): string {
-    const m = new RegExp(`^${HANDOFF_MAGIC} (\\d+) (\\d+)$`).exec(line.trim());
-    if (!m) { this.refused++; return 'ERR EINVAL bad request'; }
-    const pid = Number(m[1]), fd = Number(m[2]);
-    let pidfd = -1, mine = -1;
-    try {
-      pidfd = this.u.pidfdOpen(pid);
-      mine = this.u.pidfdGetfd(pidfd, fd);
-      const what = fs.readlinkSync(`/proc/self/fd/${mine}`);
-      if (!what.includes('userfaultfd')) throw Object.assign(new Error(`fd ${fd} of ${pid} is ${what}`), { code: 'EINVAL' });
-    } catch (e) {
-      if (mine >= 0) this.u.close(mine);
-      if (pidfd >= 0) this.u.close(pidfd);
+  /** One "uffd" message (credentials already checked by the channel) → answer line. */
+  private accept(req: ChannelRequest): string {
+    const [fd, ...extra] = req.fds;
+    for (const f of extra) closeForeign(this.u, f);
+    const who = `pid ${req.pid} (uid ${req.uid})`;
+    if (fd === undefined || extra.length || req.args.length) {
+      if (fd !== undefined) closeForeign(this.u, fd);
       this.refused++;
-      const code = (e as { code?: string }).code ?? 'EIO';
-      this.log(`uffd handoff from pid ${pid} fd ${fd} refused: ${code} (${e instanceof Error ? e.message : String(e)})`);
-      return `ERR ${code}`;
+      this.refusals.refuse('handoff', who, { key: 'malformed', message: 'one fd and no argument expected' });
+      return 'ERR EINVAL';
     }
-    this.drop(pid); // an exec'd process hands over again: the old uffd belongs to its old mm
+    this.sweep();
+    const prior = this.held.get(req.pid);
+    if (!prior && this.heldBy(req.uid) >= HANDOFF_PER_UID) {
+      closeForeign(this.u, fd);
+      this.refused++;
+      this.refusals.refuse('handoff', `uid ${req.uid}`, { key: 'per-uid', message: `${HANDOFF_PER_UID} uffds of this uid wait already` });
+      return 'ERR ENOSPC';
+    }
+    let adopted: AdoptedUffd;
+    try { adopted = adoptUffd(this.u, fd); } catch (e) {
+      this.refused++;
+      if (!isUffdRefused(e)) throw e;
+      this.refusals.refuse('handoff', who, e);
+      return `ERR ${e.code}`;
+    }
+    this.drop(req.pid); // an exec'd process hands over again: the old uffd belongs to its old mm
+    const pidfd = req.takePidfd();
+    const h: Held = { pid: req.pid, uid: req.uid, pidfd, uffd: adopted };
     if (this.mailbox) {
-      this.sweep();
-      if (!this.mailbox.put(pid, mine)) { this.u.close(mine); this.u.close(pidfd); this.refused++; return 'ERR ENOSPC'; }
-      this.mailboxPidfds.set(pid, pidfd);
-      this.accepted++;
-      return 'OK';
+      if (!this.mailbox.put(req.pid, adopted)) {
+        this.u.close(adopted.fd);
+        if (pidfd >= 0) this.u.close(pidfd);
+        this.refused++;
+        this.refusals.refuse('handoff', who, { key: 'mailbox-full', message: `all ${HandoffMailbox.SLOTS} mailbox slots taken` });
+        return 'ERR ENOSPC';
+      }
+      h.uffd = null;
     }
-    this.handed.set(pid, { fd: mine, pidfd, at: Date.now() });
+    this.held.set(req.pid, h);
     this.accepted++;
-    for (const w of this.waiters.get(pid) ?? []) w();
-    this.waiters.delete(pid);
+    for (const w of this.waiters.get(req.pid) ?? []) w(true);
+    this.waiters.delete(req.pid);
     return 'OK';
   }
 
-  /** The uffd handed over by `pid` (ownership moves to the caller), or null. */
-  take(pid: number): number | null {
+  private heldBy(uid: number): number {
+    let n = 0;
+    for (const h of this.held.values()) if (h.uid === uid) n++;
+    return n;
+  }
+
+  /** The uffd handed over by `pid` (ownership moves to the caller; adopted already), or null. */
+  take(pid: number): AdoptedUffd | null {
     this.sweep();
-    const h = this.handed.get(pid);
-    if (!h) return null;
-    this.handed.delete(pid);
-    this.u.close(h.pidfd);
-    return h.fd;
+    const h = this.held.get(pid);
+    if (!h || !h.uffd) return null;
+    this.held.delete(pid);
+    if (h.pidfd >= 0) this.u.close(h.pidfd);
+    return h.uffd;
   }
 
   /** Resolves when `pid` has handed over a uffd (true) or after `ms` (false). */
   wait(pid: number, ms: number): Promise<boolean> {
-    if (this.handed.has(pid)) return Promise.resolve(true);
+    if (this.held.has(pid)) return Promise.resolve(true);
     return new Promise((resolve) => {
       const t = setTimeout(() => resolve(false), ms);
       const list = this.waiters.get(pid) ?? [];
-      list.push(() => { clearTimeout(t); resolve(true); });
+      list.push((ok) => { clearTimeout(t); resolve(ok); });
       this.waiters.set(pid, list);
     });
   }
 
   /** Uffds held for processes not yet taken. */
-  get size(): number { this.sweep(); return this.handed.size; }
+  get size(): number { this.sweep(); return this.held.size; }
 
   private drop(pid: number): void {
-    if (this.mailbox) {
-      const fd = this.mailbox.take(pid);
-      if (fd !== null) this.u.close(fd);
-      const pidfd = this.mailboxPidfds.get(pid);
-      if (pidfd !== undefined) { this.u.close(pidfd); this.mailboxPidfds.delete(pid); }
-    }
-    const h = this.handed.get(pid);
+    const h = this.held.get(pid);
     if (!h) return;
-    this.handed.delete(pid);
-    this.u.close(h.fd);
-    this.u.close(h.pidfd);
+    this.held.delete(pid);
+    const u = h.uffd ?? this.mailbox?.take(pid) ?? null;
+    if (u) this.u.close(u.fd);
+    if (h.pidfd >= 0) this.u.close(h.pidfd);
   }
 
-  /** Close the uffds of processes that exited without becoming clients. */
+  /**
+   * Forget what the serving thread took from the mailbox, close the uffds of processes that exited without
+   * becoming clients. Runs every HANDOFF_SWEEP_MS and before each handoff.
+   */
   sweep(): void {
-    for (const [pid, h] of [...this.handed]) if (this.u.pidfdExited(h.pidfd)) this.drop(pid);
-    if (this.mailbox) {
-      const waiting = new Set(this.mailbox.pids());
-      for (const [pid, pidfd] of [...this.mailboxPidfds]) {
-        // taken by the provider (its pidfd is no longer needed here), or its process exited before becoming a client
-        if (!waiting.has(pid)) { this.u.close(pidfd); this.mailboxPidfds.delete(pid); }
-        else if (this.u.pidfdExited(pidfd)) this.drop(pid);
+    const waiting = this.mailbox ? new Set(this.mailbox.pids()) : null;
+    for (const [pid, h] of [...this.held]) {
+      if (!h.uffd && waiting && !waiting.has(pid)) { // taken by the provider: its pidfd is no longer needed here
+        this.held.delete(pid);
+        if (h.pidfd >= 0) this.u.close(h.pidfd);
+      } else if (h.pidfd < 0 || this.u.pidfdExited(h.pidfd)) {
+        this.drop(pid);
       }
     }
   }
 
   close(): Promise<void> {
-    for (const pid of [...this.handed.keys(), ...this.mailboxPidfds.keys()]) this.drop(pid);
-    const s = this.server;
-    this.server = null;
-    return new Promise((resolve) => (s ? s.close(() => resolve()) : resolve()));
+    clearInterval(this.timer);
+    for (const pid of [...this.held.keys()]) this.drop(pid);
+    for (const ws of this.waiters.values()) for (const w of ws) w(false);
+    this.waiters.clear();
+    if (this.ownsChannel) this.channel.close();
+    return Promise.resolve();
   }
 }

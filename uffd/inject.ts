@@ -1,8 +1,9 @@
 // ptrace injection of userfaultfd() into a client that did not hand one over (x86-64): seize + interrupt one thread,
 // check it may be injected into (the caller's `recheck` of the stopped thread, then `prctl(PR_GET_DUMPABLE)` run in
 // it: anything but 1 detaches with nothing changed), run `userfaultfd(O_CLOEXEC|O_NONBLOCK)` at a `syscall`
-// instruction, take the fd with pidfd_getfd, run `close()` of the client's copy (it must not keep one: a client
-// holding its uffd stays blocked forever if we die), restore every register, detach. ~1 ms once per client.
+// instruction, take the fd with pidfd_getfd and verify it (verify.ts), run `close()` of the client's copy (it must
+// not keep one: a client holding its uffd stays blocked forever if we die), restore every register, detach. ~1 ms
+// once per client.
 //
 // Never blocking on the tracee: a client thread blocked in OUR FUSE/CUSE request cannot reach a ptrace stop until we
 // reply, and a tracee SIGKILLed at any moment closes its files on its way out, which sends FLUSH/RELEASE to the very
@@ -22,6 +23,7 @@ import { performance } from 'perf_hooks';
 import { loadUffd } from './load';
 import type { UffdBinding } from './native-types';
 import { SyscallError } from './errors';
+import { adoptUffd } from './verify';
 
 const SYSCALL_INSN = [0x0f, 0x05];
 /** waitpid status: stopped (0x7f in the low byte), stop signal in bits 8-15, ptrace event in bits 16-23. */
@@ -36,7 +38,8 @@ const SUID_DUMP_USER = 1;
 /** A thread that does not reach its ptrace stop within this long after the seize is abandoned (ms). */
 export const INJECT_STOP_TIMEOUT_MS = 100;
 
-export interface InjectResult { fd: number; tid: number; ms: number; userModeOnly: boolean }
+/** fd: the client's userfaultfd, verified and initialized here (verify.ts adoptUffd) with `features`. */
+export interface InjectResult { fd: number; features: bigint; tid: number; ms: number; userModeOnly: boolean }
 
 /** How an injection ended; poll() returns it once. */
 export type InjectionOutcome =
@@ -121,6 +124,7 @@ export class Injection {
   private fdInTarget = -1;
   private userModeOnly = false;
   private mine = -1;
+  private features = 0n;
   private error: Error | null = null;
 
   constructor(readonly pid: number, readonly tid: number, opts: InjectionOptions | UffdBinding = {}) {
@@ -289,6 +293,13 @@ export class Injection {
       try {
         const pidfd = u.pidfdOpen(this.pid);
         try { this.mine = u.pidfdGetfd(pidfd, ret); } finally { u.close(pidfd); }
+        // What the client's "userfaultfd()" returned is the client's to choose (a seccomp user notification can make
+        // it any fd): verified here, and closed if it is not a userfaultfd that takes our UFFDIO_API.
+        const fd = this.mine;
+        this.mine = -1;
+        const adopted = adoptUffd(u, fd);
+        this.mine = adopted.fd;
+        this.features = adopted.features;
       } catch (e) { this.error = e as Error; }
       this.syscall('close', C.SYS_close, ret); // never leave the client its own copy, taken or not
       return;
@@ -310,7 +321,7 @@ export class Injection {
     u.ptrace(u.constants.PTRACE_DETACH, this.tid, 0, this.redeliver);
     this.phase = 'finished';
     if (this.mine >= 0 && !this.error) {
-      this.settle({ kind: 'injected', result: { fd: this.mine, tid: this.tid, ms: performance.now() - this.t0, userModeOnly: this.userModeOnly } });
+      this.settle({ kind: 'injected', result: { fd: this.mine, features: this.features, tid: this.tid, ms: performance.now() - this.t0, userModeOnly: this.userModeOnly } });
       this.mine = -1; // the caller's now
     } else {
       this.settle({ kind: 'failed', error: this.error ?? SyscallError.from('inject', ESRCH, `thread ${this.tid}: no uffd taken`) });

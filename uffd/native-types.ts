@@ -113,6 +113,11 @@ export interface UffdConstants {
   PIDFD_THREAD: number;
 }
 
+/** An accepted connection of the client channel, with the credentials the kernel recorded at connect(). */
+export interface UnixPeer { fd: number; pid: number; uid: number; gid: number; pidfd: number }
+/** One received message: its bytes, the fds it carried (now ours) and the sender's kernel-checked credentials. */
+export interface UnixMessage { data: Buffer; fds: number[]; cred: { pid: number; uid: number; gid: number } | null; truncated: boolean }
+
 export type ErrorConstructorLike = new (message: string, errno: number, code: string, syscall: string) => Error;
 
 export interface UffdBinding {
@@ -182,6 +187,30 @@ export interface UffdBinding {
   writeThenRead(fd: number, reply: Uint8Array, buf: Uint8Array, wakeFd: number): number;
   /** One write(2) of the whole buffer; bytes written. */
   writeFd(fd: number, buf: Uint8Array): number;
+
+  /**
+   * The client channel (uffd/channel.ts): a unix SOCK_SEQPACKET socket bound at `path` (absolute), with SO_PASSCRED,
+   * listening; non-blocking and close-on-exec.
+   */
+  unixListen(path: string, backlog: number): number;
+  /** accept4 + the peer's credentials at connect() (SO_PEERCRED) and its pidfd (SO_PEERPIDFD; -1 before 6.5); null: none pending. */
+  unixAccept(listenFd: number): UnixPeer | null;
+  /** recvmsg of one message with its SCM_RIGHTS fds (close-on-exec) and SCM_CREDENTIALS; null: nothing queued. */
+  unixRecv(fd: number, maxBytes: number, maxFds: number): UnixMessage | null;
+  /** One non-blocking send (MSG_NOSIGNAL): bytes sent, -1 when the socket buffer is full. */
+  unixSend(fd: number, data: Uint8Array): number;
+  /**
+   * Call cb(id, errno) on THIS thread's event loop whenever fd is readable or hung up (level-triggered). The watch
+   * does not keep the process alive. Unwatch before closing the fd.
+   */
+  fdWatch(fd: number, cb: (id: number, errno: number) => void): number;
+  /** Stop a watch (false when unknown). */
+  fdUnwatch(id: number): boolean;
+  /**
+   * close(2) on the addon's closer thread, for an fd a client chose (its close may run a flush that never returns:
+   * a file of a FUSE mount whose daemon does not answer). Returns the closes still pending.
+   */
+  closeOffThread(fd: number): number;
 
   /** glibc ptrace(); PEEK* return the word read. Must be called on the tracer's thread (the one that seized). */
   ptrace(request: number, pid: number, addr: number | bigint, data: number | bigint): bigint;

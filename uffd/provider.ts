@@ -10,6 +10,7 @@ import { loadUffd } from './load';
 import type { UffdBinding } from './native-types';
 import { ProcessMemory } from './process-memory';
 import { UffdWatcher, type WatchingCount } from './uffd-watcher';
+import { isUffdRefused, RefusalLog } from './verify';
 import { ClientWatch, type WatchMode } from './watch';
 
 export interface ClientProviderOptions {
@@ -99,8 +100,10 @@ export function createClientProvider(opts: ClientProviderOptions = {}): RealClie
     announced.add(key); announcements.push(msg); log(msg);
   };
   const pendingOf = (pid: number): (() => void) | undefined => (opts.onPending ? () => opts.onPending!(pid) : undefined);
-  const watcher = (pid: number, fd: number): UffdWatcher =>
-    new UffdWatcher({ binding: u, pid, uffd: fd, onPending: pendingOf(pid), log, startReader: opts.startReader, notifyFd: opts.notifyFd, watching });
+  // Every uffd is verified before it becomes a watcher (verify.ts); a refusal is logged once per kind and source.
+  const refusals = new RefusalLog(log);
+  const watcher = (pid: number, fd: number, features?: bigint): UffdWatcher =>
+    new UffdWatcher({ binding: u, pid, uffd: fd, features, onPending: pendingOf(pid), log, startReader: opts.startReader, notifyFd: opts.notifyFd, watching });
 
   const provider = ((pid: number): ClientEnv => {
     const existing = live.get(pid);
@@ -112,17 +115,20 @@ export function createClientProvider(opts: ClientProviderOptions = {}): RealClie
     let reason = '';
     if (mode !== 'proc') {
       let fd: number | null = null;
+      let features: bigint | undefined;
       if (pid === process.pid) {
         try { fd = createOwnUffd(u); } catch (e) { reason = `userfaultfd(): ${(e as { code?: string }).code ?? String(e)}`; }
       } else {
-        fd = opts.handoff ? opts.handoff.take(pid) : null;
+        const handed = opts.handoff ? opts.handoff.take(pid) : null;
+        if (handed) ({ fd, features } = handed);
         if (fd === null) reason = opts.handoff ? 'the client handed over no uffd (not started through `virtgpu-emu run` / the preload library)' : 'no uffd handoff configured';
       }
       if (fd !== null) {
         try {
-          uffd = watcher(pid, fd);
+          uffd = watcher(pid, fd, features);
         } catch (e) {
-          reason = `reader: ${(e as { code?: string }).code ?? String(e)}`;
+          if (isUffdRefused(e)) refusals.refuse('own', `pid ${pid}`, e);
+          reason = isUffdRefused(e) ? `uffd refused: ${e.message}` : `reader: ${(e as { code?: string }).code ?? String(e)}`;
         }
       }
     }
@@ -153,7 +159,7 @@ export function createClientProvider(opts: ClientProviderOptions = {}): RealClie
   const attach = (pid: number, r: InjectResult): boolean => {
     const env = live.get(pid);
     if (!env || env.events.released) { u.close(r.fd); return false; }
-    const ok = env.events.attachUffd(watcher(pid, r.fd));
+    const ok = env.events.attachUffd(watcher(pid, r.fd, r.features));
     if (ok) log(`pid ${pid}: userfaultfd injected by ptrace into thread ${r.tid} in ${r.ms.toFixed(2)} ms${r.userModeOnly ? ' (UFFD_USER_MODE_ONLY)' : ''}`);
     return ok;
   };
@@ -169,6 +175,9 @@ export function createClientProvider(opts: ClientProviderOptions = {}): RealClie
     } else if (o.kind === 'died') {
       stats.traceeDied++;
       once('inject:died', `pid ${pid}: the client exited during its ptrace injection (at ${o.step}); reaped so that its parent can reap it (further ones counted in the stop summary)`);
+    } else if (isUffdRefused(o.error)) {
+      stats.failed++;
+      refusals.refuse('injected', `pid ${pid}`, o.error);
     } else {
       stats.failed++;
       log(`pid ${pid}: ptrace injection failed (${(o.error as { code?: string }).code ?? String(o.error)}: ${o.error.message}); staying on the /proc checker`);

@@ -12,13 +12,19 @@ import { decodeReaderRecords, removeVerdict, type UffdRecord } from './abi';
 import { parseMaps } from './proc-maps';
 import { loadUffd } from './load';
 import type { UffdBinding } from './native-types';
+import { adoptUffd, closeIfUffd } from './verify';
 
 export interface UffdWatcherOptions {
   binding?: UffdBinding;
   /** Client thread-group id (the mm the uffd was created in). */
   pid: number;
-  /** A uffd created in the client's mm; OWNED by the watcher from now on (closed by release()). */
+  /**
+   * A uffd created in the client's mm; OWNED by the watcher from now on (closed by release(), or at once when the
+   * constructor throws: UffdRefused when it is not a userfaultfd or UFFDIO_API fails on it).
+   */
   uffd: number;
+  /** The fd was adopted already (verify.ts adoptUffd, e.g. by the handoff): the features its UFFDIO_API enabled. */
+  features?: bigint;
   /** Async wake-up (e.g. () => device.service(pid)); runs on the JS thread that constructed the watcher. */
   onPending?: () => void;
   log?: (msg: string) => void;
@@ -68,12 +74,12 @@ export class UffdWatcher {
   private readonly notifyFd?: number;
   private readonly watching?: WatchingCount;
   private readonly log: (msg: string) => void;
-  /** Features enabled by our UFFDIO_API (null: the uffd was already initialized by someone else). */
-  readonly features: bigint | null;
+  /** Features enabled by our UFFDIO_API. */
+  readonly features: bigint;
   /** FORK was refused (no CAP_SYS_PTRACE): a forked child's copies of the ranges are then unwatched (harmless). */
   readonly forkEvents: boolean;
   released = false;
-  readonly counters = { records: 0, unmap: 0, remove: 0, remap: 0, fork: 0, pagefault: 0, unknown: 0, forkFdsClosed: 0, unregisterErrors: 0, vmaRegisters: 0, vmaUnregisters: 0, dropped: 0 };
+  readonly counters = { records: 0, unmap: 0, remove: 0, remap: 0, fork: 0, pagefault: 0, unknown: 0, forkFdsClosed: 0, forkFdsRefused: 0, unregisterErrors: 0, vmaRegisters: 0, vmaUnregisters: 0, dropped: 0 };
 
   constructor(opts: UffdWatcherOptions) {
     this.u = opts.binding ?? loadUffd();
@@ -84,23 +90,10 @@ export class UffdWatcher {
     this.watching = opts.watching;
     this.wholeVmas = opts.wholeVmas ?? opts.pid !== process.pid;
     this.log = opts.log ?? (() => undefined);
-    const C = this.u.constants;
-    const events = C.UFFD_FEATURE_EVENT_UNMAP | C.UFFD_FEATURE_EVENT_REMOVE | C.UFFD_FEATURE_EVENT_REMAP;
-    // WP registration of shmem needs WP_HUGETLBFS_SHMEM on some kernels; FORK needs CAP_SYS_PTRACE in the caller.
-    const tries = [
-      events | C.UFFD_FEATURE_EVENT_FORK | C.UFFD_FEATURE_PAGEFAULT_FLAG_WP | C.UFFD_FEATURE_WP_HUGETLBFS_SHMEM,
-      events | C.UFFD_FEATURE_EVENT_FORK | C.UFFD_FEATURE_PAGEFAULT_FLAG_WP,
-      events | C.UFFD_FEATURE_PAGEFAULT_FLAG_WP | C.UFFD_FEATURE_WP_HUGETLBFS_SHMEM,
-      events | C.UFFD_FEATURE_PAGEFAULT_FLAG_WP,
-    ];
-    let enabled: bigint | null = null;
-    let last = '';
-    for (const f of tries) {
-      try { this.u.uffdApi(this.fd, f); enabled = f; break; } catch (e) { last = (e as { code?: string }).code ?? String(e); }
-    }
-    if (enabled === null) this.log(`pid ${this.pid}: UFFDIO_API refused every feature set (${last}); using the uffd as initialized by its creator`);
-    this.features = enabled;
-    this.forkEvents = enabled !== null && (enabled & C.UFFD_FEATURE_EVENT_FORK) !== 0n;
+    // The one verification (verify.ts): a userfaultfd, and UFFDIO_API succeeds on it, or it is closed and refused.
+    const adopted = opts.features !== undefined ? { fd: opts.uffd, features: opts.features } : adoptUffd(this.u, opts.uffd);
+    this.features = adopted.features;
+    this.forkEvents = (adopted.features & this.u.constants.UFFD_FEATURE_EVENT_FORK) !== 0n;
     if (opts.startReader !== false) {
       try {
         this.readerId = this.u.readerStart(this.fd, { taskSyscallsPid: this.pid, notifyFd: this.notifyFd, notifyToken: this.pid }, () => this.pending());
@@ -414,8 +407,10 @@ export class UffdWatcher {
     }
   }
 
+  /** The child's uffd the kernel installed in our process; anything else a record names is left alone (logged once). */
   private closeForkFd(fd: number): void {
-    try { this.u.close(fd); this.counters.forkFdsClosed++; } catch { /* already closed */ }
+    if (closeIfUffd(this.u, fd)) { this.counters.forkFdsClosed++; return; }
+    if (this.counters.forkFdsRefused++ === 0) this.log(`pid ${this.pid}: a uffd FORK record names fd ${fd}, which is not a userfaultfd: left open`);
   }
 
   drain(): readonly NotifierEvent[] {

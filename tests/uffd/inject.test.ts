@@ -27,7 +27,7 @@ t0('injectUffd into a client blocked in read(): fd taken, client keeps no copy a
   t.log(`injection took ${r.ms.toFixed(2)} ms`);
   t.is(uffdFdsOf(c.pid), 0);
   t.is(await c.num('pid'), c.pid, 'the interrupted read() was restarted');
-  const w = new UffdWatcher({ pid: c.pid, uffd: r.fd });
+  const w = new UffdWatcher({ pid: c.pid, uffd: r.fd, features: r.features });
   t.true(w.tryRegister(1, a, a + 4 * PG - 1).ok);
   await c.cmd(`munmap ${hex(a)} ${PG}`);
   t.like(w.drain()[0], { event: 'UNMAP', start: a, end: a + PG });

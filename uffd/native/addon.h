@@ -255,4 +255,8 @@ Napi::Value WakeQueueClose(const Napi::CallbackInfo& info);
 
 void InitPidWatch(Napi::Env env, Napi::Object exports);
 
+// ---- the client channel's sockets and fdWatch (channel.cc) ----
+
+void RegisterChannel(Napi::Env env, Napi::Object exports);
+
 }  // namespace vgn

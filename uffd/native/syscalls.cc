@@ -1,6 +1,6 @@
 // virtgpu_uffd: thin syscall wrappers (userfaultfd and UFFDIO_*, PROCMAP_QUERY, pidfd, eventfd, poll, the serving
 // loop's read/write, ptrace, waitpid, process_vm_*, madvise) and the module's constants; the reader thread is in
-// reader.cc, what only tests call in testkit.cc (its own target). Every policy decision lives in TypeScript.
+// reader.cc, the client channel's sockets in channel.cc, what only tests call in testkit.cc (its own target). Every policy decision lives in TypeScript.
 //
 // Conventions: arguments are checked against a usage string (TypeError); every failing syscall throws one JS
 // error class carrying {errno (positive), code ('EINVAL'), syscall} (setErrorConstructor, else a plain Error with
@@ -518,6 +518,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   fn("madvise", Madvise);
   fn("processMadvise", ProcessMadvise);
   fn("bufferAddress", BufferAddress);
+  RegisterChannel(env, exports);
   exports.Set("constants", Constants(env));
   return exports;
 }

@@ -1,12 +1,14 @@
 // virtgpu-emu-preload.so: hands a userfaultfd of this process to the virtgpu-emu daemon, at load time, so the daemon
 // can watch this process's userptr memory (munmap/madvise/mremap/fork events) without ptrace.
 //
-// Protocol (uffd/acquire.ts, UffdHandoff): if $VIRTGPU_EMU_UFFD_SOCK names a unix stream socket ("@name" = abstract),
-// create uffd = userfaultfd(O_CLOEXEC|O_NONBLOCK) (then with UFFD_USER_MODE_ONLY, then /dev/userfaultfd), connect,
-// send "VGEUFFD1 <pid> <fd>\n", wait (5 s at most) for one line ("OK\n" once the daemon took its own copy with
-// pidfd_getfd, or "ERR <why>\n"), then ALWAYS close our copy: a client that keeps its copy would stay blocked in
-// munmap forever if the daemon died without reading (the uffd is only released when its last copy is closed).
-// Nothing else: no UFFDIO_API (the daemon does it, with EVENT_FORK if it is privileged), no symbol interposition.
+// Protocol (uffd/channel.ts, uffd/acquire.ts UffdHandoff): if $VIRTGPU_EMU_UFFD_SOCK names the server's client
+// channel (a unix SOCK_SEQPACKET socket path), create uffd = userfaultfd(O_CLOEXEC|O_NONBLOCK) (then with
+// UFFD_USER_MODE_ONLY, then /dev/userfaultfd), connect, send ONE message "VGECHAN1 uffd <pid>" carrying the uffd
+// (SCM_RIGHTS) and our credentials (SCM_CREDENTIALS: the kernel checks them, the server compares them with <pid>),
+// wait (5 s at most) for one line ("OK\n" once the server holds its own copy, or "ERR <why>\n"), then ALWAYS
+// close our copy: a client that keeps its copy would stay blocked in munmap forever if the daemon died without
+// reading (the uffd is only released when its last copy is closed). Nothing else: no UFFDIO_API (the daemon does
+// it, with EVENT_FORK if it is privileged), no symbol interposition.
 // Set VIRTGPU_EMU_PRELOAD_DEBUG=1 to see what happened on stderr.
 #define _GNU_SOURCE
 #include <errno.h>
@@ -47,32 +49,51 @@ static int make_uffd(void) {
   return fd;
 }
 
-static int connect_len(const struct sockaddr_un *sa, socklen_t len) {
-  int s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+static int connect_to(const char *path) {
+  struct sockaddr_un sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sun_family = AF_UNIX;
+  size_t n = strlen(path);
+  if (n == 0 || n >= sizeof sa.sun_path) { errno = ENAMETOOLONG; return -1; }
+  memcpy(sa.sun_path, path, n);
+  int s = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
   if (s < 0) return -1;
   struct timeval tv = {HANDOFF_TIMEOUT_S, 0};
   setsockopt(s, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
   setsockopt(s, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
   int r;
-  do r = connect(s, (const struct sockaddr *)sa, len); while (r < 0 && errno == EINTR);
+  do r = connect(s, (const struct sockaddr *)&sa, sizeof sa); while (r < 0 && errno == EINTR);
   if (r < 0) { int e = errno; close(s); errno = e; return -1; }
   return s;
 }
 
-static int connect_to(const char *name) {
-  struct sockaddr_un sa;
-  memset(&sa, 0, sizeof sa);
-  sa.sun_family = AF_UNIX;
-  size_t n = strlen(name);
-  if (n == 0 || n >= sizeof sa.sun_path) { errno = ENAMETOOLONG; return -1; }
-  memcpy(sa.sun_path, name, n);
-  if (name[0] != '@') return connect_len(&sa, (socklen_t)(offsetof(struct sockaddr_un, sun_path) + n + 1));
-  // Abstract namespace ("@name": no file to clean up). The name's length is part of the address: libuv before
-  // uv_pipe_bind2 (Node 20) binds the whole zero-padded sun_path, newer ones the exact length; try both.
-  sa.sun_path[0] = '\0';
-  int s = connect_len(&sa, (socklen_t)(offsetof(struct sockaddr_un, sun_path) + n));
-  if (s < 0 && errno == ECONNREFUSED) s = connect_len(&sa, (socklen_t)sizeof sa);
-  return s;
+// One message: the text, our uffd (SCM_RIGHTS) and our credentials (SCM_CREDENTIALS, checked by the kernel).
+static ssize_t send_uffd(int s, int fd) {
+  char text[64];
+  int n = snprintf(text, sizeof text, "VGECHAN1 uffd %d", (int)getpid());
+  struct iovec iov = {text, (size_t)n};
+  union { char buf[CMSG_SPACE(sizeof(int)) + CMSG_SPACE(sizeof(struct ucred))]; struct cmsghdr align; } control;
+  memset(&control, 0, sizeof control);
+  struct msghdr msg;
+  memset(&msg, 0, sizeof msg);
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = control.buf;
+  msg.msg_controllen = sizeof control.buf;
+  struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+  c->cmsg_level = SOL_SOCKET;
+  c->cmsg_type = SCM_RIGHTS;
+  c->cmsg_len = CMSG_LEN(sizeof(int));
+  memcpy(CMSG_DATA(c), &fd, sizeof fd);
+  c = CMSG_NXTHDR(&msg, c);
+  struct ucred cr = {getpid(), getuid(), getgid()};
+  c->cmsg_level = SOL_SOCKET;
+  c->cmsg_type = SCM_CREDENTIALS;
+  c->cmsg_len = CMSG_LEN(sizeof cr);
+  memcpy(CMSG_DATA(c), &cr, sizeof cr);
+  ssize_t w;
+  do w = sendmsg(s, &msg, MSG_NOSIGNAL); while (w < 0 && errno == EINTR);
+  return w == n ? w : -1;
 }
 
 __attribute__((constructor)) static void virtgpu_emu_preload_init(void) {
@@ -83,19 +104,12 @@ __attribute__((constructor)) static void virtgpu_emu_preload_init(void) {
   if (fd < 0) { DBG("no userfaultfd: %s", strerror(errno)); errno = saved; return; }
   int s = connect_to(sock);
   if (s < 0) { DBG("connect(%s): %s", sock, strerror(errno)); close(fd); errno = saved; return; }
-  char msg[64];
-  int n = snprintf(msg, sizeof msg, "VGEUFFD1 %d %d\n", (int)getpid(), fd);
-  ssize_t w;
-  do w = send(s, msg, (size_t)n, MSG_NOSIGNAL); while (w < 0 && errno == EINTR);
   char reply[128];
-  size_t got = 0;
-  while (w == n && got < sizeof reply - 1) {
-    ssize_t r = recv(s, reply + got, sizeof reply - 1 - got, 0);
-    if (r < 0 && errno == EINTR) continue;
-    if (r <= 0) break;
-    got += (size_t)r;
-    if (memchr(reply, '\n', got)) break;
+  ssize_t got = 0;
+  if (send_uffd(s, fd) > 0) {
+    do got = recv(s, reply, sizeof reply - 1, 0); while (got < 0 && errno == EINTR);
   }
+  if (got < 0) got = 0;
   reply[got] = '\0';
   DBG("uffd %d handed to %s: %s", fd, sock, got ? reply : "(no reply)\n");
   close(s);

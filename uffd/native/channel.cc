@@ -1,0 +1,333 @@
+// virtgpu_uffd: the syscalls of the client channel (uffd/channel.ts): a unix SOCK_SEQPACKET listener with
+// SO_PASSCRED, accept4 with the peer's kernel credentials (SO_PEERCRED, SO_PEERPIDFD), recvmsg of one message with
+// its SCM_RIGHTS fds and SCM_CREDENTIALS, a non-blocking send; fdWatch, a libuv poll handle that calls back on
+// the calling JS thread when an fd becomes readable (the event loop stays free); and closeOffThread for fds a
+// client chose. No policy: limits, timeouts and credential checks are TypeScript's.
+#include "addon.h"
+
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <uv.h>
+
+#include <condition_variable>
+#include <deque>
+
+#ifndef SO_PEERPIDFD
+#define SO_PEERPIDFD 77
+#endif
+
+namespace vgn {
+namespace {
+
+// ---------------------------------------------------------------------------------------------------------------
+// Sockets
+// ---------------------------------------------------------------------------------------------------------------
+
+Napi::Value UnixListen(const Napi::CallbackInfo& info) {
+  Args a(info, "unixListen(path: string, backlog: number)", 2, 2);
+  std::string path = a.Str(0, "path");
+  int backlog = static_cast<int>(a.Int(1, "backlog", 1, 65535));
+  struct sockaddr_un sa {};
+  sa.sun_family = AF_UNIX;
+  if (path.empty() || path.size() >= sizeof sa.sun_path || path[0] != '/') a.Fail("path must be absolute and shorter than sun_path");
+  memcpy(sa.sun_path, path.data(), path.size());
+  Fd s(socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
+  if (s.Get() < 0) ThrowSys(info.Env(), "socket", errno);
+  int one = 1;
+  // Set before listen(): accepted sockets inherit it, so every message carries the sender's credentials.
+  if (setsockopt(s.Get(), SOL_SOCKET, SO_PASSCRED, &one, sizeof one) < 0) ThrowSys(info.Env(), "setsockopt(SO_PASSCRED)", errno);
+  if (bind(s.Get(), reinterpret_cast<struct sockaddr*>(&sa), sizeof sa) < 0) ThrowSys(info.Env(), "bind", errno, path);
+  if (listen(s.Get(), backlog) < 0) ThrowSys(info.Env(), "listen", errno);
+  return Num(info.Env(), s.Release());
+}
+
+// accept4 (non-blocking, close-on-exec): {fd, pid, uid, gid, pidfd} from SO_PEERCRED / SO_PEERPIDFD (pidfd -1 on
+// kernels before 6.5), or null when no connection is pending. The credentials are the peer's at connect().
+Napi::Value UnixAccept(const Napi::CallbackInfo& info) {
+  Args a(info, "unixAccept(listenFd: number)", 1, 1);
+  Napi::Env env = info.Env();
+  int c;
+  do c = accept4(a.Fd(0), nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC); while (c < 0 && errno == EINTR);
+  if (c < 0) {
+    if (errno == EAGAIN || errno == EWOULDBLOCK || errno == ECONNABORTED) return env.Null();
+    ThrowSys(env, "accept4", errno);
+  }
+  Fd conn(c);
+  struct ucred cr {};
+  socklen_t len = sizeof cr;
+  if (getsockopt(c, SOL_SOCKET, SO_PEERCRED, &cr, &len) < 0) ThrowSys(env, "getsockopt(SO_PEERCRED)", errno);
+  int pidfd = -1;
+  len = sizeof pidfd;
+  if (getsockopt(c, SOL_SOCKET, SO_PEERPIDFD, &pidfd, &len) < 0) pidfd = -1;
+  int one = 1;
+  (void)setsockopt(c, SOL_SOCKET, SO_PASSCRED, &one, sizeof one);
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("fd", Num(env, conn.Release()));
+  o.Set("pid", Num(env, cr.pid));
+  o.Set("uid", Num(env, cr.uid));
+  o.Set("gid", Num(env, cr.gid));
+  o.Set("pidfd", Num(env, pidfd));
+  return o;
+}
+
+// recvmsg of one message (MSG_DONTWAIT, received fds close-on-exec): {data, fds, cred: {pid, uid, gid} | null,
+// truncated}, or null when nothing is queued. data.length 0 with no fds: the peer closed. Fds that do not fit in
+// maxFds are closed by the kernel (truncated is then true).
+Napi::Value UnixRecv(const Napi::CallbackInfo& info) {
+  Args a(info, "unixRecv(fd: number, maxBytes: number, maxFds: number)", 3, 3);
+  Napi::Env env = info.Env();
+  int fd = a.Fd(0);
+  size_t maxBytes = static_cast<size_t>(a.Int(1, "maxBytes", 1, 65536));
+  size_t maxFds = static_cast<size_t>(a.Int(2, "maxFds", 0, 64));
+  std::vector<uint8_t> data(maxBytes);
+  std::vector<uint8_t> control(CMSG_SPACE(sizeof(int) * (maxFds ? maxFds : 1)) + CMSG_SPACE(sizeof(struct ucred)));
+  struct iovec iov = {data.data(), data.size()};
+  struct msghdr msg {};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = control.data();
+  msg.msg_controllen = control.size();
+  ssize_t n;
+  do n = recvmsg(fd, &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC); while (n < 0 && errno == EINTR);
+  if (n < 0) {
+    if (errno == EAGAIN || errno == EWOULDBLOCK) return env.Null();
+    ThrowSys(env, "recvmsg", errno);
+  }
+  Napi::Array fds = Napi::Array::New(env);
+  Napi::Value cred = env.Null();
+  uint32_t k = 0;
+  for (struct cmsghdr* c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c)) {
+    if (c->cmsg_level != SOL_SOCKET) continue;
+    if (c->cmsg_type == SCM_RIGHTS) {
+      size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+      for (size_t i = 0; i < count; i++) {
+        int got;
+        memcpy(&got, CMSG_DATA(c) + i * sizeof(int), sizeof got);
+        fds.Set(k++, Num(env, got));
+      }
+    } else if (c->cmsg_type == SCM_CREDENTIALS && c->cmsg_len >= CMSG_LEN(sizeof(struct ucred))) {
+      struct ucred cr;
+      memcpy(&cr, CMSG_DATA(c), sizeof cr);
+      Napi::Object o = Napi::Object::New(env);
+      o.Set("pid", Num(env, cr.pid));
+      o.Set("uid", Num(env, cr.uid));
+      o.Set("gid", Num(env, cr.gid));
+      cred = o;
+    }
+  }
+  Napi::Object r = Napi::Object::New(env);
+  r.Set("data", Napi::Buffer<uint8_t>::Copy(env, data.data(), static_cast<size_t>(n)));
+  r.Set("fds", fds);
+  r.Set("cred", cred);
+  r.Set("truncated", Napi::Boolean::New(env, (msg.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) != 0));
+  return r;
+}
+
+// One non-blocking send (MSG_NOSIGNAL): bytes sent, or -1 when the socket buffer is full.
+Napi::Value UnixSend(const Napi::CallbackInfo& info) {
+  Args a(info, "unixSend(fd: number, data: Uint8Array)", 2, 2);
+  int fd = a.Fd(0);
+  auto bytes = a.Bytes(1, "data");
+  ssize_t n;
+  do n = send(fd, bytes.first, bytes.second, MSG_NOSIGNAL | MSG_DONTWAIT); while (n < 0 && errno == EINTR);
+  if (n < 0) {
+    if (errno == EAGAIN || errno == EWOULDBLOCK) return Num(info.Env(), -1);
+    ThrowSys(info.Env(), "send", errno);
+  }
+  return Num(info.Env(), static_cast<double>(n));
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// closeOffThread: close(2) of an fd a client chose, on a thread of its own. close() runs the file's flush, which a
+// client can make wait for ever (a file on a FUSE mount whose daemon never answers FLUSH); no JS thread may wait
+// on that. One closer thread, started on first use, never joined; a hung close delays the ones queued behind it.
+// ---------------------------------------------------------------------------------------------------------------
+
+struct Closer {
+  std::mutex mu;
+  std::condition_variable cv;
+  std::deque<int> queue;
+  bool started = false;
+  std::atomic<int> pending{0};
+};
+
+Closer& TheCloser() {
+  static Closer* c = new Closer();  // never destroyed: the thread may outlive every env
+  return *c;
+}
+
+void CloserLoop(Closer* c) {
+  for (;;) {
+    int fd;
+    {
+      std::unique_lock<std::mutex> lock(c->mu);
+      c->cv.wait(lock, [c] { return !c->queue.empty(); });
+      fd = c->queue.front();
+      c->queue.pop_front();
+    }
+    ::close(fd);
+    c->pending--;
+  }
+}
+
+// closeOffThread(fd): queue fd for the closer thread; returns how many closes are still pending (this one included).
+Napi::Value CloseOffThread(const Napi::CallbackInfo& info) {
+  Args a(info, "closeOffThread(fd: number)", 1, 1);
+  int fd = a.Fd(0);
+  Closer& c = TheCloser();
+  {
+    std::lock_guard<std::mutex> lock(c.mu);
+    if (!c.started) {
+      std::thread(CloserLoop, &c).detach();
+      c.started = true;
+    }
+    c.queue.push_back(fd);
+    c.pending++;
+  }
+  c.cv.notify_one();
+  return Num(info.Env(), c.pending.load());
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// fdWatch: readable notifications on the calling thread's event loop
+// ---------------------------------------------------------------------------------------------------------------
+
+struct Watch {
+  uv_poll_t poll;
+  napi_env env;
+  int id;
+  Napi::FunctionReference cb;
+  std::unique_ptr<Napi::AsyncContext> ctx;
+};
+
+struct Watches {
+  std::map<int, Watch*> byId;
+  int next = 1;
+};
+
+// Per JS thread (each env has its own loop); created on first use, closed by the env's cleanup hook.
+Watches* WatchesOf(Napi::Env env);
+
+void FreeWatch(uv_handle_t* h) { delete static_cast<Watch*>(h->data); }
+
+void CloseWatch(Watch* w) {
+  uv_poll_stop(&w->poll);
+  uv_close(reinterpret_cast<uv_handle_t*>(&w->poll), FreeWatch);
+}
+
+void CleanupWatches(void* arg) {
+  Watches* ws = static_cast<Watches*>(arg);
+  for (auto& [id, w] : ws->byId) {
+    w->cb.SuppressDestruct();  // the env is going away: its references go with it
+    (void)w->ctx.release();
+    CloseWatch(w);
+  }
+  delete ws;
+}
+
+std::map<napi_env, Watches*>& AllWatches() {
+  static std::map<napi_env, Watches*> m;  // touched only under WatchMutex()
+  return m;
+}
+std::mutex& WatchMutex() {
+  static std::mutex m;
+  return m;
+}
+
+void CleanupEnv(void* arg) {
+  napi_env env = static_cast<napi_env>(arg);
+  Watches* ws;
+  {
+    std::lock_guard<std::mutex> lock(WatchMutex());
+    auto it = AllWatches().find(env);
+    if (it == AllWatches().end()) return;
+    ws = it->second;
+    AllWatches().erase(it);
+  }
+  CleanupWatches(ws);
+}
+
+Watches* WatchesOf(Napi::Env env) {
+  std::lock_guard<std::mutex> lock(WatchMutex());
+  auto& m = AllWatches();
+  auto it = m.find(env);
+  if (it != m.end()) return it->second;
+  Watches* ws = new Watches();
+  m[env] = ws;
+  napi_add_env_cleanup_hook(env, CleanupEnv, static_cast<napi_env>(env));
+  return ws;
+}
+
+void OnReadable(uv_poll_t* h, int status, int events) {
+  Watch* w = static_cast<Watch*>(h->data);
+  Napi::Env env(w->env);
+  Napi::HandleScope scope(env);
+  try {
+    w->cb.MakeCallback(env.Global(), {Num(env, w->id), Num(env, status < 0 ? -status : 0)}, *w->ctx);
+  } catch (const Napi::Error& e) {
+    napi_fatal_exception(env, e.Value());  // as an exception thrown from any event-loop callback
+  }
+}
+
+// fdWatch(fd, cb): cb(id, errno) runs on this thread whenever fd is readable or hung up (level-triggered: read
+// until EAGAIN or unwatch). Unwatch before closing the fd.
+Napi::Value FdWatch(const Napi::CallbackInfo& info) {
+  Args a(info, "fdWatch(fd: number, cb: (id: number, errno: number) => void)", 2, 2);
+  Napi::Env env = info.Env();
+  int fd = a.Fd(0);
+  if (!info[1].IsFunction()) a.Fail("cb must be a function");
+  uv_loop_t* loop = nullptr;
+  if (napi_get_uv_event_loop(env, &loop) != napi_ok || loop == nullptr) ThrowSys(env, "napi_get_uv_event_loop", EINVAL);
+  Watches* ws = WatchesOf(env);
+  auto w = std::make_unique<Watch>();
+  w->env = env;
+  w->id = ws->next++;
+  int r = uv_poll_init(loop, &w->poll, fd);
+  if (r < 0) ThrowSys(env, "uv_poll_init", -r, "fd " + std::to_string(fd));
+  w->poll.data = w.get();
+  w->cb = Napi::Persistent(info[1].As<Napi::Function>());
+  w->ctx = std::make_unique<Napi::AsyncContext>(env, "virtgpu-emu:fdWatch");
+  r = uv_poll_start(&w->poll, UV_READABLE | UV_DISCONNECT, OnReadable);
+  if (r < 0) {
+    Watch* raw = w.release();
+    raw->cb.Reset();
+    raw->ctx.reset();
+    uv_close(reinterpret_cast<uv_handle_t*>(&raw->poll), FreeWatch);
+    ThrowSys(env, "uv_poll_start", -r, "fd " + std::to_string(fd));
+  }
+  // A watch does not keep the process alive by itself (as an unref'd server).
+  uv_unref(reinterpret_cast<uv_handle_t*>(&w->poll));
+  int id = w->id;
+  ws->byId[id] = w.release();
+  return Num(env, id);
+}
+
+Napi::Value FdUnwatch(const Napi::CallbackInfo& info) {
+  Args a(info, "fdUnwatch(id: number)", 1, 1);
+  Watches* ws = WatchesOf(info.Env());
+  int id = static_cast<int>(a.Int(0, "id", 0, INT_MAX));
+  auto it = ws->byId.find(id);
+  if (it == ws->byId.end()) return Napi::Boolean::New(info.Env(), false);
+  Watch* w = it->second;
+  ws->byId.erase(it);
+  w->cb.Reset();
+  w->ctx.reset();
+  CloseWatch(w);
+  return Napi::Boolean::New(info.Env(), true);
+}
+
+}  // namespace
+
+void RegisterChannel(Napi::Env env, Napi::Object exports) {
+  auto fn = [&](const char* name, Napi::Function::Callback cb) { exports.Set(name, Napi::Function::New(env, cb, name)); };
+  fn("unixListen", UnixListen);
+  fn("unixAccept", UnixAccept);
+  fn("unixRecv", UnixRecv);
+  fn("unixSend", UnixSend);
+  fn("fdWatch", FdWatch);
+  fn("fdUnwatch", FdUnwatch);
+  fn("closeOffThread", CloseOffThread);
+}
+
+}  // namespace vgn
