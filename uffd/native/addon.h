@@ -215,6 +215,60 @@ Napi::Value RangeCall(const Napi::CallbackInfo& info, const char* usage, const c
   return info.Env().Undefined();
 }
 
+/**
+ * Process-global objects shared with native threads, by id (readers, pid watches) or by the fd they own (wake queues).
+ * Never destroyed (Of() leaks it on purpose): native threads may outlive every env.
+ */
+template <typename T>
+class IdRegistry {
+ public:
+  static IdRegistry& Of() {
+    static auto* r = new IdRegistry;
+    return *r;
+  }
+  /** Stores v under a new id (1, 2, ...) and returns the id. */
+  int Add(std::shared_ptr<T> v) {
+    std::lock_guard<std::mutex> g(mu_);
+    int id = next_++;
+    map_[id] = std::move(v);
+    return id;
+  }
+  /** Stores v under a key of the caller's (e.g. an fd it owns). */
+  void Put(int key, std::shared_ptr<T> v) {
+    std::lock_guard<std::mutex> g(mu_);
+    map_[key] = std::move(v);
+  }
+  /** The object, or null. */
+  std::shared_ptr<T> Get(int key) {
+    std::lock_guard<std::mutex> g(mu_);
+    auto it = map_.find(key);
+    return it == map_.end() ? nullptr : it->second;
+  }
+  /** The object (`erase`: also removed); throws ENOENT "no <what> <key>" for `op` when there is none. */
+  std::shared_ptr<T> Find(Napi::Env env, int key, const char* op, const char* what, bool erase = false) {
+    std::lock_guard<std::mutex> g(mu_);
+    auto it = map_.find(key);
+    if (it == map_.end()) ThrowSys(env, op, ENOENT, std::string("no ") + what + " " + std::to_string(key));
+    std::shared_ptr<T> v = it->second;
+    if (erase) map_.erase(it);
+    return v;
+  }
+  void Erase(int key) {
+    std::lock_guard<std::mutex> g(mu_);
+    map_.erase(key);
+  }
+
+ private:
+  std::mutex mu_;
+  std::map<int, std::shared_ptr<T>> map_;
+  int next_ = 1;
+};
+
+/** exports[name] = a JS function calling cb (each module's Init lists its functions with it). */
+inline void Export(Napi::Env env, Napi::Object exports, const char* name, Napi::Function::Callback cb) {
+  exports.Set(name, Napi::Function::New(env, cb, name));
+}
+
 /** struct uffdio_range from the arguments i (start) and i + 1 (len). */
 inline struct uffdio_range RangeArgs(Args& a, size_t i) {
   struct uffdio_range r {};

@@ -320,7 +320,7 @@ Napi::Value FdUnwatch(const Napi::CallbackInfo& info) {
 }  // namespace
 
 void RegisterChannel(Napi::Env env, Napi::Object exports) {
-  auto fn = [&](const char* name, Napi::Function::Callback cb) { exports.Set(name, Napi::Function::New(env, cb, name)); };
+  auto fn = [&](const char* name, Napi::Function::Callback cb) { Export(env, exports, name, cb); };
   fn("unixListen", UnixListen);
   fn("unixAccept", UnixAccept);
   fn("unixRecv", UnixRecv);

@@ -86,22 +86,9 @@ struct PidWatch {
   }
 };
 
-std::mutex& RegistryMutex() {
-  static std::mutex* m = new std::mutex;  // never destroyed: watches may outlive every env
-  return *m;
-}
-std::map<int, std::shared_ptr<PidWatch>>& Registry() {
-  static auto* m = new std::map<int, std::shared_ptr<PidWatch>>;
-  return *m;
-}
-int gNextId = 1;
+using Watches = IdRegistry<PidWatch>;
 
-std::shared_ptr<PidWatch> Find(Napi::Env env, int id, const char* op) {
-  std::lock_guard<std::mutex> g(RegistryMutex());
-  auto it = Registry().find(id);
-  if (it == Registry().end()) ThrowSys(env, op, ENOENT, "no pid watch with id " + std::to_string(id));
-  return it->second;
-}
+std::shared_ptr<PidWatch> Find(Napi::Env env, int id, const char* op) { return Watches::Of().Find(env, id, op, "pid watch with id"); }
 
 size_t SlotArg(const Args& a, size_t i, const PidWatch& w) {
   int64_t s = a.Int(i, "slot", 0, INT32_MAX);
@@ -149,11 +136,7 @@ Napi::Value PidWatchStart(const Napi::CallbackInfo& info) {
     sp.sched_priority = 1;
     w->realtime = pthread_setschedparam(w->thread.native_handle(), SCHED_FIFO, &sp) == 0;
   }
-  {
-    std::lock_guard<std::mutex> g(RegistryMutex());
-    w->id = gNextId++;
-    Registry()[w->id] = w;
-  }
+  w->id = Watches::Of().Add(w);
   auto* keep = new std::shared_ptr<PidWatch>(w);
   Napi::ArrayBuffer ab = Napi::ArrayBuffer::New(env, w->exited.get(), slots * sizeof(int32_t),
                                                 [](Napi::Env, void*, std::shared_ptr<PidWatch>* k) { delete k; }, keep);
@@ -206,14 +189,7 @@ Napi::Value PidWatchStop(const Napi::CallbackInfo& info) {
   Args a(info, "pidWatchStop(id: number)", 1, 1);
   Napi::Env env = info.Env();
   int id = a.I32(0, "id");
-  std::shared_ptr<PidWatch> w;
-  {
-    std::lock_guard<std::mutex> g(RegistryMutex());
-    auto it = Registry().find(id);
-    if (it == Registry().end()) ThrowSys(env, "pidWatchStop", ENOENT, "no pid watch with id " + std::to_string(id));
-    w = it->second;
-    Registry().erase(it);
-  }
+  std::shared_ptr<PidWatch> w = Watches::Of().Find(env, id, "pidWatchStop", "pid watch with id", true);
   uint64_t one = 1;
   (void)!write(w->stop.Get(), &one, sizeof one);
   if (w->thread.joinable()) w->thread.join();  // short: the thread only ever blocks in epoll_wait()
@@ -272,7 +248,7 @@ Napi::Value PidfdGetInfo(const Napi::CallbackInfo& info) {
 }  // namespace
 
 void InitPidWatch(Napi::Env env, Napi::Object exports) {
-  auto fn = [&](const char* name, Napi::Function::Callback cb) { exports.Set(name, Napi::Function::New(env, cb, name)); };
+  auto fn = [&](const char* name, Napi::Function::Callback cb) { Export(env, exports, name, cb); };
   fn("pidWatchStart", PidWatchStart);
   fn("pidWatchAdd", PidWatchAdd);
   fn("pidWatchRemove", PidWatchRemove);

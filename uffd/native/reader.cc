@@ -59,14 +59,7 @@ struct WakeQueue {
   std::vector<int32_t> tokens;
 };
 
-std::mutex& WakeQueuesMutex() {
-  static std::mutex* m = new std::mutex;  // never destroyed: readers may outlive every env
-  return *m;
-}
-std::map<int, std::shared_ptr<WakeQueue>>& WakeQueues() {  // keyed by the queue's own eventfd
-  static auto* m = new std::map<int, std::shared_ptr<WakeQueue>>;
-  return *m;
-}
+using WakeQueues = IdRegistry<WakeQueue>;  // keyed by the queue's own eventfd
 
 struct Reader {
   int id = 0;
@@ -217,21 +210,10 @@ struct Reader {
   }
 };
 
-std::mutex& RegistryMutex() {
-  static std::mutex* m = new std::mutex;  // never destroyed: readers may outlive every env
-  return *m;
-}
-std::map<int, std::shared_ptr<Reader>>& Registry() {
-  static auto* m = new std::map<int, std::shared_ptr<Reader>>;
-  return *m;
-}
-int gNextReaderId = 1;
+using Readers = IdRegistry<Reader>;
 
 std::shared_ptr<Reader> FindReader(Napi::Env env, int id, const char* op) {
-  std::lock_guard<std::mutex> g(RegistryMutex());
-  auto it = Registry().find(id);
-  if (it == Registry().end()) ThrowSys(env, op, ENOENT, "no reader with id " + std::to_string(id));
-  return it->second;
+  return Readers::Of().Find(env, id, op, "reader with id");
 }
 
 Napi::Value DrainQueue(Napi::Env env, Reader& r) {
@@ -275,11 +257,7 @@ Napi::Value ReaderStart(const Napi::CallbackInfo& info) {
     notifyToken = static_cast<int32_t>(t);
   }
   std::shared_ptr<WakeQueue> queue;
-  if (notifyFd >= 0) {
-    std::lock_guard<std::mutex> g(WakeQueuesMutex());
-    auto it = WakeQueues().find(notifyFd);
-    if (it != WakeQueues().end()) queue = it->second;
-  }
+  if (notifyFd >= 0) queue = WakeQueues::Of().Get(notifyFd);
   bool hasCb = a.Has(2);
   if (hasCb && !info[2].IsFunction()) a.Fail("onPending must be a function");
 
@@ -308,21 +286,14 @@ Napi::Value ReaderStart(const Napi::CallbackInfo& info) {
     r->tsfn.Unref(env);  // a reader alone does not keep the process alive
     r->hasCb = true;
   }
-  {
-    std::lock_guard<std::mutex> g(RegistryMutex());
-    r->id = gNextReaderId++;
-    Registry()[r->id] = r;
-  }
+  r->id = Readers::Of().Add(r);
   r->uffd.Reset(fd);  // ownership moves to the reader; readerStop closes it
   try {
     Reader* raw = r.get();
     r->thread = std::thread([raw] { raw->Run(); });
   } catch (const std::system_error& e) {
     r->uffd.Release();  // on failure the caller keeps its fd
-    {
-      std::lock_guard<std::mutex> g(RegistryMutex());
-      Registry().erase(r->id);
-    }
+    Readers::Of().Erase(r->id);
     {
       std::lock_guard<std::mutex> g(r->cbMu);
       if (r->hasCb) { r->hasCb = false; r->tsfn.Release(); }
@@ -353,14 +324,7 @@ Napi::Value ReaderStop(const Napi::CallbackInfo& info) {
   Args a(info, "readerStop(id: number)", 1, 1);
   Napi::Env env = info.Env();
   int id = a.I32(0, "id");
-  std::shared_ptr<Reader> r;
-  {
-    std::lock_guard<std::mutex> g(RegistryMutex());
-    auto it = Registry().find(id);
-    if (it == Registry().end()) ThrowSys(env, "readerStop", ENOENT, "no reader with id " + std::to_string(id));
-    r = it->second;
-    Registry().erase(it);
-  }
+  std::shared_ptr<Reader> r = Readers::Of().Find(env, id, "readerStop", "reader with id", true);
   uint64_t one = 1;
   if (write(r->wake.Get(), &one, sizeof one) < 0) { /* eventfd counter cannot overflow here */ }
   if (r->thread.joinable()) r->thread.join();  // short: the thread only ever blocks in poll()
@@ -376,20 +340,6 @@ Napi::Value ReaderStop(const Napi::CallbackInfo& info) {
   return DrainQueue(env, *r);  // records read but never drained (FORK records carry fds now owned by the caller)
 }
 
-namespace {
-
-// The queue on `fd` (ENOENT if none); `unlist`: also remove it from the registry (close).
-std::shared_ptr<WakeQueue> TakeWakeQueue(Napi::Env env, int fd, const char* op, bool unlist) {
-  std::lock_guard<std::mutex> g(WakeQueuesMutex());
-  auto it = WakeQueues().find(fd);
-  if (it == WakeQueues().end()) ThrowSys(env, op, ENOENT, "no wake queue on fd " + std::to_string(fd));
-  std::shared_ptr<WakeQueue> q = it->second;
-  if (unlist) WakeQueues().erase(it);
-  return q;
-}
-
-}  // namespace
-
 Napi::Value WakeQueueCreate(const Napi::CallbackInfo& info) {
   Args a(info, "wakeQueueCreate()", 0, 0);
   Napi::Env env = info.Env();
@@ -397,15 +347,14 @@ Napi::Value WakeQueueCreate(const Napi::CallbackInfo& info) {
   q->fd.Reset(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
   if (q->fd.Get() < 0) ThrowSys(env, "eventfd", errno);
   int fd = q->fd.Get();
-  std::lock_guard<std::mutex> g(WakeQueuesMutex());
-  WakeQueues()[fd] = std::move(q);
+  WakeQueues::Of().Put(fd, std::move(q));
   return Num(env, fd);
 }
 
 Napi::Value WakeQueueDrain(const Napi::CallbackInfo& info) {
   Args a(info, "wakeQueueDrain(fd: number)", 1, 1);
   Napi::Env env = info.Env();
-  std::shared_ptr<WakeQueue> q = TakeWakeQueue(env, a.I32(0, "fd"), "wakeQueueDrain", false);
+  std::shared_ptr<WakeQueue> q = WakeQueues::Of().Find(env, a.I32(0, "fd"), "wakeQueueDrain", "wake queue on fd");
   std::vector<int32_t> out;
   {
     std::lock_guard<std::mutex> g(q->mu);
@@ -419,7 +368,7 @@ Napi::Value WakeQueueDrain(const Napi::CallbackInfo& info) {
 Napi::Value WakeQueueClose(const Napi::CallbackInfo& info) {
   Args a(info, "wakeQueueClose(fd: number)", 1, 1);
   Napi::Env env = info.Env();
-  std::shared_ptr<WakeQueue> q = TakeWakeQueue(env, a.I32(0, "fd"), "wakeQueueClose", true);
+  std::shared_ptr<WakeQueue> q = WakeQueues::Of().Find(env, a.I32(0, "fd"), "wakeQueueClose", "wake queue on fd", true);
   std::lock_guard<std::mutex> g(q->mu);  // readers still holding the queue see fd -1 from now on (Reader::Notify)
   q->fd.Reset();
   q->tokens.clear();

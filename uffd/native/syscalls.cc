@@ -481,7 +481,7 @@ Napi::Object Constants(Napi::Env env) {
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   env.SetInstanceData<AddonData>(new AddonData());
-  auto fn = [&](const char* name, Napi::Function::Callback cb) { exports.Set(name, Napi::Function::New(env, cb, name)); };
+  auto fn = [&](const char* name, Napi::Function::Callback cb) { Export(env, exports, name, cb); };
   fn("setErrorConstructor", SetErrorConstructor);
   fn("userfaultfd", Userfaultfd);
   fn("uffdApi", UffdApi);

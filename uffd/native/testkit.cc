@@ -208,7 +208,7 @@ Napi::Value ForkChild(const Napi::CallbackInfo& info) {
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   env.SetInstanceData<AddonData>(new AddonData());
-  auto fn = [&](const char* name, Napi::Function::Callback cb) { exports.Set(name, Napi::Function::New(env, cb, name)); };
+  auto fn = [&](const char* name, Napi::Function::Callback cb) { Export(env, exports, name, cb); };
   fn("setErrorConstructor", SetErrorConstructor);
   fn("mmap", Mmap);
   fn("munmap", Munmap);
