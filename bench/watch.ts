@@ -21,7 +21,7 @@ import { parseMaps } from '../uffd/proc-maps';
 import * as fs from 'fs';
 import { createClientProvider } from '../uffd/provider';
 import { header, summarize, table, fmt, type Sample } from './lib/measure';
-import { Reservation, reservation } from '../tests/uffd/reservation';
+import { Reservation, reservation } from '../tests/uffd/helpers/reservation';
 import { createBlob, VIRTGPU_CONTEXT_INIT as CONTEXT_INIT, VIRTGPU_RESOURCE_CREATE_BLOB as CREATE_BLOB } from '../tests/helpers/bytes';
 
 const u = loadTestkit();

@@ -5,7 +5,7 @@ import * as os from 'os';
 import { openDevice } from '../../cuse-dev/transport/in-process';
 import { loadUffd } from '../../uffd/load';
 import * as B from '../helpers/bytes';
-import { reservation } from '../uffd/reservation';
+import { reservation } from '../uffd/helpers/reservation';
 
 const u = loadUffd();
 const C = u.constants;

@@ -4,7 +4,7 @@ import test from 'ava';
 import * as fs from 'fs';
 import { injectUffd, Injection, INJECT_STOP_TIMEOUT_MS, type InjectionOutcome, type InjectionStep } from '../../uffd/inject';
 import { UffdWatcher } from '../../uffd/uffd-watcher';
-import { ChildClient, RealHarness, ensureClientBin, until, u, PG, watcherFds, sleep } from './real-harness';
+import { ChildClient, RealHarness, ensureClientBin, until, u, PG, watcherFds, sleep } from './helpers/real-harness';
 
 const hex = (n: number): string => `0x${n.toString(16)}`;
 const skip = process.arch !== 'x64' ? 'x86-64 only' : ensureClientBin();

@@ -9,8 +9,8 @@ import { SyscallError } from '../../uffd/errors';
 import { defaultAddonPaths, loadTestkit, loadUffd } from '../../uffd/load';
 import type { UffdBinding } from '../../uffd/native-types';
 import { READER_RECORD_HEADER_SIZE, UFFD_MSG_SIZE } from '../../uffd/abi';
-import { decodeRecords, type TestRecord } from './native-records';
-import { reservation } from './reservation';
+import { decodeRecords, type TestRecord } from './helpers/native-records';
+import { reservation } from './helpers/reservation';
 
 const u = loadTestkit();
 const C = u.constants;
@@ -502,7 +502,7 @@ test.serial('a reader on a uffd without UFFDIO_API stops with EINVAL in its stat
 
 test.serial('another JS thread (worker_threads) drains a reader by id', async (t) => {
   const w = watch(4);
-  const worker = new Worker(path.join(__dirname, 'native-worker.js'), { workerData: { readerId: w.id } });
+  const worker = new Worker(path.join(__dirname, 'helpers', 'native-worker.js'), { workerData: { readerId: w.id } });
   const next = () => new Promise<unknown>((resolve, reject) => {
     worker.once('message', resolve);
     worker.once('error', reject);

@@ -4,8 +4,8 @@
 import test from 'ava';
 import * as fs from 'fs';
 import { loadTestkit } from '../../uffd/load';
-import { decodeRecords } from './native-records';
-import { Reservation } from './reservation';
+import { decodeRecords } from './helpers/native-records';
+import { Reservation } from './helpers/reservation';
 
 const u = loadTestkit();
 const C = u.constants;

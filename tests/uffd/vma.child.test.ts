@@ -5,7 +5,7 @@
 // it never gives up, so neighbours are fixed and never merge with the mappings under test.
 import test from 'ava';
 import * as fs from 'fs';
-import { ChildClient, RealHarness, childClientFixture, hex, vmFlags, C, PG } from './real-harness';
+import { ChildClient, RealHarness, childClientFixture, hex, vmFlags, C, PG } from './helpers/real-harness';
 
 const fx = childClientFixture(test);
 const { skip, clients } = fx;

@@ -5,7 +5,7 @@
 import test from 'ava';
 import * as fs from 'fs';
 import type { NotifierEvent } from '../../core';
-import { ChildClient, RealHarness, childClientFixture, hex, procState, watcherFds, vmFlags, until, sleep, u, C, PG } from './real-harness';
+import { ChildClient, RealHarness, childClientFixture, hex, procState, watcherFds, vmFlags, until, sleep, u, C, PG } from './helpers/real-harness';
 
 const HUGE = 2 * 1024 * 1024;
 const fx = childClientFixture(test);

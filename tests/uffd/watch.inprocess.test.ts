@@ -2,8 +2,8 @@
 // Device: every row of the facts list gives its spec §4 event and its spec §7 outcome. Serial: munmap of a registered
 // range blocks the JS thread until the native reader has read the event (that is the point).
 import test from 'ava';
-import { RealHarness, u, C, PG, mapAnon, openFds, vmFlags, until } from './real-harness';
-import { reservation } from './reservation';
+import { RealHarness, u, C, PG, mapAnon, openFds, vmFlags, until } from './helpers/real-harness';
+import { reservation } from './helpers/reservation';
 import type { NotifierEvent } from '../../core';
 
 const ME = process.pid;

@@ -1,6 +1,6 @@
 // worker_threads helper for native.test.ts: loads the addon in a second JS thread and drains a reader by id.
 import { parentPort, workerData } from 'worker_threads';
-import { loadUffd } from '../../uffd/load';
+import { loadUffd } from '../../../uffd/load';
 
 const u = loadUffd();
 const { readerId } = workerData as { readerId: number };

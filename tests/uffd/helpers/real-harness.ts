@@ -5,11 +5,11 @@ import * as fs from 'fs';
 import * as path from 'path';
 import * as readline from 'readline';
 import type { TestFn } from 'ava';
-import { createDevice, isErr, RecordingHost, type Device, type DeviceFile, type Errno } from '../../core';
-import * as B from '../helpers/bytes';
-import { UffdHandoff, findPreload } from '../../uffd/acquire';
-import { loadTestkit } from '../../uffd/load';
-import { createClientProvider, type ClientProviderOptions, type RealClientProvider } from '../../uffd/provider';
+import { createDevice, isErr, RecordingHost, type Device, type DeviceFile, type Errno } from '../../../core';
+import * as B from '../../helpers/bytes';
+import { UffdHandoff, findPreload } from '../../../uffd/acquire';
+import { loadTestkit } from '../../../uffd/load';
+import { createClientProvider, type ClientProviderOptions, type RealClientProvider } from '../../../uffd/provider';
 import { reservation } from './reservation';
 
 export const u = loadTestkit();
@@ -93,7 +93,7 @@ export class RealHarness {
 
 // ---- the C client ----
 
-const ROOT = path.resolve(__dirname, '..', '..', '..');
+const ROOT = path.resolve(__dirname, '..', '..', '..', '..');
 export const CLIENT_BIN = path.join(ROOT, 'tests', 'c', 'bin', 'uffd_client');
 
 /** Build tests/c/bin/uffd_client if missing (setup.sh normally did). Returns the reason when it cannot. */
@@ -206,7 +206,7 @@ export async function until(fn: () => boolean, ms = 2000): Promise<boolean> {
   return true;
 }
 
-/** `pages` touched anonymous pages (page i holds byte i + 1) in this process's reservation (tests/uffd/reservation.ts). */
+/** `pages` touched anonymous pages (page i holds byte i + 1) in this process's reservation (tests/uffd/helpers/reservation.ts). */
 export function mapAnon(pages: number): number {
   return reservation().map(pages);
 }

@@ -5,7 +5,7 @@
 // mapping as unmapped: userfaultfd UNMAP, see reservation.test.ts). Where a test needs a true hole (a real munmap,
 // or the old range of an mremap move), `refill` takes the address back with MAP_FIXED_NOREPLACE, and a range
 // something else took in between is marked lost and never touched again.
-import { loadTestkit } from '../../uffd/load';
+import { loadTestkit } from '../../../uffd/load';
 
 const u = loadTestkit();
 const C = u.constants;
