@@ -59,7 +59,7 @@ export class ClientWatch implements NotifierSource {
     if (this.pid !== process.pid && !fdsLow()) {
       try { this.pidfd = this.u.pidfdOpen(this.pid); } catch { /* already gone: drain reports RELEASE via /proc */ }
     }
-    if (!this.uffd && o.mode !== 'proc') this.announce('no-uffd', `pid ${this.pid}: no userfaultfd (${o.uffdReason ?? 'unavailable'}); watched through /proc (approximate: frames compared at each ioctl) until a userfaultfd is injected`);
+    if (!this.uffd && o.mode !== 'proc') this.announce('no-uffd', `pid ${this.pid}: no userfaultfd (${o.uffdReason ?? 'unavailable'}); watched through /proc (approximate: frames compared at each ioctl) unless one is injected later`);
   }
 
   private exitCheckedAt = 0;
