@@ -126,7 +126,6 @@ static void t_getparams(void) {
 	static const struct { uint64_t param; const char *name; } ones[] = {
 		{ VIRTGPU_PARAM_3D_FEATURES, "3D_FEATURES" }, { VIRTGPU_PARAM_RESOURCE_BLOB, "RESOURCE_BLOB" },
 		{ VIRTGPU_PARAM_HOST_VISIBLE, "HOST_VISIBLE" }, { VIRTGPU_PARAM_CONTEXT_INIT, "CONTEXT_INIT" },
-		{ VIRTGPU_PARAM_RESOURCE_USERPTR, "RESOURCE_USERPTR" },
 	};
 	for (size_t i = 0; i < sizeof ones / sizeof ones[0]; i++) {
 		int v = -1;
@@ -140,12 +139,21 @@ static void t_getparams(void) {
 	       emu_rc_name(rc), mask, want);
 	/* The kernel writes a C int: exactly 4 bytes at `value`, the next 4 stay as they were. */
 	uint64_t wide = 0xa5a5a5a5a5a5a5a5ULL;
-	struct drm_virtgpu_getparam gp = { .param = VIRTGPU_PARAM_RESOURCE_USERPTR, .value = (uint64_t)(uintptr_t)&wide };
+	struct drm_virtgpu_getparam gp = { .param = VIRTGPU_PARAM_3D_FEATURES, .value = (uint64_t)(uintptr_t)&wide };
 	rc = emu_ioctl(fd, DRM_IOCTL_VIRTGPU_GETPARAM, &gp);
 	EXPECT(rc == 0 && wide == 0xa5a5a5a500000001ULL, "GETPARAM into a u64 pre-filled with 0xa5: rc %s, u64 now 0x%016llx, "
 	       "want 0xa5a5a5a500000001 (4 bytes written)", emu_rc_name(rc), (unsigned long long)wide);
 	int v = 0;
 	EXPECT_RC(emu_getparam(fd, 0x1000, &v), -EINVAL, "GETPARAM of an unknown param");
+	/* Parameter 9 is the uAPI revision's (docs/uapi-revisions.md): none in v1 (the default), v2, v4, v5 and
+	 * libhsakmt-72; RESOURCE_USERPTR = 1 in v3; BLOB_ALIGNMENT = 4096 (the default device's) in mainline and v6. */
+	const char *uapi = getenv("VIRTGPU_EMU_UAPI");
+	uapi = uapi && *uapi ? uapi : "v1";
+	int want9 = !strcmp(uapi, "v3") ? 1 : (!strcmp(uapi, "v6") || !strcmp(uapi, "mainline")) ? 4096 : -1;
+	v = -1;
+	rc = emu_getparam(fd, 9, &v);
+	if (want9 < 0) EXPECT_RC(rc, -EINVAL, "GETPARAM 9 (no such parameter in this revision)");
+	else EXPECT(rc == 0 && v == want9, "GETPARAM 9 under %s: rc %s value %d, want 0 and %d", uapi, emu_rc_name(rc), v, want9);
 }
 
 static void t_get_caps_hsakmt(void) {
@@ -312,7 +320,7 @@ static void t_mprotect(void) {
 	if (rc != 0) return;
 	EXPECT(mprotect(m, 4 * PG, PROT_READ) == 0, "mprotect(READ): %s", strerror(errno));
 	int v;
-	EXPECT_RC(emu_getparam(fd, VIRTGPU_PARAM_RESOURCE_USERPTR, &v), 0, "GETPARAM while read-only (an ioctl entry: drains events)");
+	EXPECT_RC(emu_getparam(fd, VIRTGPU_PARAM_3D_FEATURES, &v), 0, "GETPARAM while read-only (an ioctl entry: drains events)");
 	EXPECT(mprotect(m, 4 * PG, PROT_READ | PROT_WRITE) == 0, "mprotect(READ|WRITE): %s", strerror(errno));
 	m[0] = 7;
 	flush_by_create();
@@ -411,7 +419,7 @@ static void t_bad_args(void) {
 }
 
 static void t_getparam_efault(void) {
-	struct drm_virtgpu_getparam gp = { .param = VIRTGPU_PARAM_RESOURCE_USERPTR, .value = 0x10 };
+	struct drm_virtgpu_getparam gp = { .param = VIRTGPU_PARAM_3D_FEATURES, .value = 0x10 };
 	EXPECT_RC(emu_ioctl(fd, DRM_IOCTL_VIRTGPU_GETPARAM, &gp), -EFAULT, "GETPARAM with value pointing at address 0x10");
 }
 
