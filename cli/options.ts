@@ -1,6 +1,8 @@
 // argv → options for serve/run (shared), with usage errors as thrown UsageError.
 import type { ServeOptions } from '../cuse-dev/transport/common';
 import type { TransportChoice } from '../cuse-dev/transport/auto';
+import { deviceAxes } from '../cuse-dev/transport/common';
+import { UAPI_NAMES } from '../core';
 
 export class UsageError extends Error {}
 
@@ -8,11 +10,14 @@ export class UsageError extends Error {}
 export interface CliServeOptions extends Omit<ServeOptions, 'workerEntry'> { transport: TransportChoice }
 
 export const USAGE = `usage:
-  virtgpu-emu serve [--transport auto|cuse|fuse] [--path P] [--minor N] [--mode notifier|pin]
+  virtgpu-emu serve [--transport auto|cuse|fuse] [--path P] [--minor N] [--uapi NAME] [--mode notifier|pin]
                     [--watch auto|uffd|proc|none] [--trace FILE] [--mode-bits 0666] [--bind]
                     [--mount-dir DIR] [--profile NAME] [--no-inject]
   virtgpu-emu run [serve options] -- CMD [ARGS...]
   virtgpu-emu doctor
+--uapi: the kernel revision whose uAPI the node speaks: ${UAPI_NAMES.join('|')} (default v1; see docs/uapi-revisions.md).
+--mode pin: the revision's structs and errnos without dedup and notifier (alone: v1's struct with the later
+  revisions' lifetime); --mode notifier only where the revision has a notifier (v1, libhsakmt-72).
   virtgpu-emu demo`;
 
 function oneOf<T extends string>(name: string, v: string, allowed: readonly T[]): T {
@@ -56,9 +61,11 @@ export function parseServe(argv: string[]): { opts: CliServeOptions; rest: strin
       case '--no-inject': opts.inject = false; break;
       case '--mount-dir': opts.mountDir = next(); break;
       case '--profile': opts.profile = next(); break;
+      case '--uapi': opts.uapi = oneOf(a, next(), UAPI_NAMES); break;
       default:
         throw new UsageError(`unknown option ${a}`);
     }
   }
+  try { deviceAxes(opts); } catch (e) { throw new UsageError((e as Error).message); }
   return { opts, rest: argv.slice(i) };
 }

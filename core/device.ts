@@ -78,6 +78,7 @@ export class Device {
     });
     this.provider = opts.clients;
     this.table = virtgpuTableFor(uapi);
+    this.vg.trace?.({ t: 'device', uapi: uapi.name, mode: this.vg.mode, profile: this.vg.profile.name, posted: uapi.posted });
   }
 
   /** Running totals, pinned pages and the trace sink (settable) of the driver state. */

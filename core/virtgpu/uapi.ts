@@ -85,24 +85,24 @@ const v3Family = {
 } as const;
 
 export const UAPI: Readonly<Record<UapiName, UapiRevision>> = {
-  v1: { ...v1Family, name: 'v1', summary: 'the userptr series v1 with its MMU-notifier patch (default): 64-byte struct, dedup (+3, offset), split/evict/auto-delete', dedup: true, notifier: true },
-  v2: { ...v1Family, name: 'v2', summary: 'series v2: 64-byte struct, dedup (+3, offset), long-term pin, no notifier', dedup: true, notifier: false },
-  v3: { ...v3Family, name: 'v3', summary: 'series v3: 56-byte struct, no dedup, the pin\'s own errno, GETPARAM 9 = RESOURCE_USERPTR', param9: 'resource-userptr' },
+  v1: { ...v1Family, name: 'v1', summary: 'the userptr series v1 with its MMU-notifier patch (default): dedup (+3, offset), split/evict/auto-delete', dedup: true, notifier: true },
+  v2: { ...v1Family, name: 'v2', summary: 'series v2: dedup (+3, offset), long-term pin, no notifier', dedup: true, notifier: false },
+  v3: { ...v3Family, name: 'v3', summary: 'series v3: no dedup, the pin\'s own errno, GETPARAM 9 = RESOURCE_USERPTR', param9: 'resource-userptr' },
   v4: { ...v3Family, name: 'v4', summary: 'series v4: as v3 without the userptr GETPARAM', param9: 'einval' },
   v5: {
-    ...v3Family, name: 'v5', summary: 'series v5: 56-byte struct, USE_USERPTR if and only if userptr, USERPTR_RDONLY back', param9: 'einval',
+    ...v3Family, name: 'v5', summary: 'series v5: USE_USERPTR if and only if userptr, USERPTR_RDONLY back', param9: 'einval',
     flagMask: UPSTREAM | F.USERPTR | F.RDONLY, userptrPath: 'flag-pointer', rdonlyBy: 'flag',
     checks: ['flag-needs-pointer', 'pointer-needs-flag', 'rdonly-needs-flag'], wireFlags: UPSTREAM | F.USERPTR | F.RDONLY,
   },
   v6: {
-    name: 'v6', summary: 'series v6 on mainline 7.2: 64-byte struct, userptr selected by HINT_USERPTR, page-aligned, no userptr flag on the wire',
+    name: 'v6', summary: 'series v6 on mainline 7.2: userptr selected by HINT_USERPTR, page-aligned, no userptr flag on the wire',
     posted: true, layout: V.drm_virtgpu_resource_create_blob_v6, flagMask: UPSTREAM, hintsBase: true, hintMask: H.DEFER | H.USERPTR | H.RDONLY,
     userptrPath: 'hint', rdonlyBy: 'hint',
     checks: ['pointer-needs-hint', 'rdonly-needs-hint', 'hint-needs-guest', 'page-aligned', 'address-overflow', 'int-max-pages'],
     param9: 'blob-alignment', dedup: false, notifier: false, pinErrno: 'own', wireFlags: UPSTREAM,
   },
   mainline: {
-    name: 'mainline', summary: 'mainline 7.2: 56-byte struct with blob_hints, GETPARAM 9 = BLOB_ALIGNMENT, no userptr',
+    name: 'mainline', summary: 'mainline 7.2: blob_hints, GETPARAM 9 = BLOB_ALIGNMENT, no userptr',
     posted: true, layout: V.drm_virtgpu_resource_create_blob_hints, flagMask: UPSTREAM, hintsBase: true, hintMask: H.DEFER,
     userptrPath: 'none', rdonlyBy: 'none', checks: [], param9: 'blob-alignment', dedup: false, notifier: false, pinErrno: 'own', wireFlags: UPSTREAM,
   },

@@ -6,7 +6,7 @@
 import * as fs from 'fs';
 import { readBufferSize } from '../session/loop';
 import { ServeWorker, pokeNode, stopper } from './serve-worker';
-import { DRM_MAJOR, RENDER_MINOR_BASE, RENDER_MINOR_MAX, type RunningServer, type ServeOptions } from './common';
+import { deviceAxes, DRM_MAJOR, RENDER_MINOR_BASE, RENDER_MINOR_MAX, type RunningServer, type ServeOptions } from './common';
 import { run } from './mounts';
 import { handOffUnplugged } from './unplugged';
 
@@ -82,11 +82,11 @@ export async function startCuse(o: ServeOptions): Promise<RunningServer> {
   if (fs.existsSync(devPath)) throw new Error(`${devPath} already exists (a real GPU, another server, or a stopped server's file still held by a client): pick --minor or --path`);
   const nums = chooseDevNumbers(minor);
   if (nums.note) notes.push(nums.note);
-  const mode = o.mode ?? 'notifier';
+  const { uapi, mode } = deviceAxes(o);
   const fd = fs.openSync('/dev/cuse', fs.constants.O_RDWR);
   const worker = new ServeWorker(o.workerEntry, {
     fd, kind: 'cuse', cuse: { devname, major: nums.major, minor: nums.minor, unrestricted: o.unrestricted ?? true },
-    device: { mode, profile: o.profile, watch: o.watch ?? 'auto', handoff: o.handoff, inject: o.inject }, trace: o.trace, controlPid: process.pid,
+    device: { uapi, mode: o.mode, profile: o.profile, watch: o.watch ?? 'auto', handoff: o.handoff, inject: o.inject }, trace: o.trace, controlPid: process.pid,
   }, () => pokeNode(devPath), { log });
   let createdNode = false;
   const stop = stopper(worker, log, {
@@ -110,7 +110,7 @@ export async function startCuse(o: ServeOptions): Promise<RunningServer> {
     // devtmpfs creates CUSE nodes 0600 root (no udev rules for them): apply --mode-bits ourselves.
     fs.chmodSync(devPath, o.modeBits ?? 0o666);
     return {
-      transport: 'cuse', path: devPath, watcher: st.watcher, mode, notes,
+      transport: 'cuse', path: devPath, watcher: st.watcher, uapi, mode, notes,
       snapshot: () => worker.counts(),
       stop,
       stuck: () => !worker.hasExited,

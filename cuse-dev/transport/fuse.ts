@@ -5,7 +5,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { readBufferSize } from '../session/loop';
 import { ServeWorker, pokeNode, stopper } from './serve-worker';
-import { RENDER_MINOR_BASE, type RunningServer, type ServeOptions } from './common';
+import { deviceAxes, RENDER_MINOR_BASE, type RunningServer, type ServeOptions } from './common';
 import { handOffUnplugged } from './unplugged';
 import { FUSE_FSTYPE, FUSE_SUBTYPE, canonicalMountPath, recoverDeadMount, run, sweepDeadMounts, topMount } from './mounts';
 
@@ -55,7 +55,7 @@ export async function startFuse(o: ServeOptions): Promise<RunningServer> {
   const minor = o.minor ?? RENDER_MINOR_BASE;
   const rel = `dri/renderD${minor}`;
   const mountDir = o.mountDir ?? defaultMountDir();
-  const mode = o.mode ?? 'notifier';
+  const { uapi, mode } = deviceAxes(o);
   const notes: string[] = [];
   // A server killed before it could unmount left its mounts behind (ENOTCONN on every access): detach ours.
   const bindAt = o.bind || o.path ? o.path ?? `/dev/${rel}` : undefined;
@@ -84,7 +84,7 @@ export async function startFuse(o: ServeOptions): Promise<RunningServer> {
   const bufferSize = readBufferSize(FUSE_MAX_WRITE);
   const worker = new ServeWorker(o.workerEntry, {
     fd, kind: 'fuse', maxWrite: FUSE_MAX_WRITE, tree: { devicePath: rel, modeBits: o.modeBits ?? 0o666 },
-    device: { mode, profile: o.profile, watch: o.watch ?? 'auto', handoff: o.handoff, inject: o.inject }, trace: o.trace, controlPid: process.pid,
+    device: { uapi, mode: o.mode, profile: o.profile, watch: o.watch ?? 'auto', handoff: o.handoff, inject: o.inject }, trace: o.trace, controlPid: process.pid,
   }, () => pokeNode(served), { log });
 
   let bindTarget: string | undefined;
@@ -134,7 +134,7 @@ export async function startFuse(o: ServeOptions): Promise<RunningServer> {
       bindTarget = target;
     }
     return {
-      transport: 'fuse', path: bindTarget ?? served, watcher: st.watcher, mode, notes,
+      transport: 'fuse', path: bindTarget ?? served, watcher: st.watcher, uapi, mode, notes,
       snapshot: () => worker.counts(),
       stop,
       stuck: () => !worker.hasExited,

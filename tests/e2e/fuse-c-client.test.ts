@@ -78,7 +78,7 @@ for (const v of VARIANTS) {
     const failed = [...r.tap.values()].filter((l) => !l.ok).map((l) => l.name);
     t.is(r.code, 0, `exit ${r.code}${r.signal ? ` (${r.signal})` : ''}; failed scenarios: ${failed.join(', ') || 'none'}\n${tail(r.stderr)}`);
     t.is(r.tap.size, scenarioNames.length, `one result line per scenario\n${tail(r.stdout)}`);
-    t.regex(r.stderr, new RegExp(`serving \\S+ \\(transport=fuse, watcher=\\S+, mode=${v.mode}\\)`));
+    t.regex(r.stderr, new RegExp(`serving \\S+ \\(transport=fuse, watcher=\\S+, uapi=v1, mode=${v.mode}\\)`));
     // The client closed its file before exiting: nothing may still be open when the server stops.
     t.regex(r.stderr, /virtgpu-emu: stopped \(stop\): clients=1 /);
     t.notRegex(r.stderr, /files-open-at-stop/, 'the client closed its fd and exited, yet `run` stopped the server with its file still open: run must let the pending RELEASE (async, pid 0) arrive before stopping');

@@ -180,7 +180,7 @@ test(`cuse-e2e: serve --transport cuse --minor ${MINOR} prints the ready line`, 
   if (!e) return;
   const s = e.steps.get('serve');
   t.is(s?.rc, 0, show(s));
-  t.regex(s?.lines.join('\n') ?? '', new RegExp(`^virtgpu-emu: serving ${DEV} \\(transport=cuse, watcher=\\S+, mode=notifier\\)$`, 'm'), show(s));
+  t.regex(s?.lines.join('\n') ?? '', new RegExp(`^virtgpu-emu: serving ${DEV} \\(transport=cuse, watcher=\\S+, uapi=v1, mode=notifier\\)$`, 'm'), show(s));
 });
 
 test('cuse-e2e: clients hand their userfaultfd to the server (preload handoff) and are watched through it', async (t) => {
