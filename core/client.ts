@@ -1,4 +1,4 @@
-// A client is a process (thread-group id, spec §5): one memory view and one watcher, shared by all its files.
+// A client is a process (thread-group id, docs/semantics.md §5): one memory view and one watcher, shared by all its files.
 import type { ClientEnv, ClientMemory, NotifierSource } from './memory/client-memory';
 import type { DrmFile } from './drm/file';
 

@@ -117,7 +117,7 @@ export class Device {
     try { c.env.release(); } catch (e) { this.logOnce(`release:${c.pid}`, `client ${c.pid} release failed: ${String(e)}`); }
   }
 
-  /** Close: flush work, release every handle as GEM_CLOSE does, then CTX_DESTROY (spec §3). Idempotent. */
+  /** Close: flush work, release every handle as GEM_CLOSE does, then CTX_DESTROY (docs/semantics.md §3). Idempotent. */
   closeFile(file: DeviceFile): void { this.close(file.drm); }
 
   private close(f: VirtgpuFile): void {
@@ -216,7 +216,7 @@ export class Device {
     return c;
   }
 
-  /** Ioctl entry (spec §5): drain the client's events, run the invalidate handlers, then the worker. */
+  /** Ioctl entry (docs/semantics.md §5): drain the client's events, run the invalidate handlers, then the worker. */
   private entry(c: Client): void {
     try {
       sync(this.vg, [c], this.vg.scheduler.runAtEntry() ? filesOf(c) : []);

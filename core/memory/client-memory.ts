@@ -40,7 +40,7 @@ export interface ClientMemory extends UserCopy {
   frames(start: number, npages: number): Float64Array;
 }
 
-/** Notifier events of spec §4 (end exclusive, page aligned; core clips them to each userptr). */
+/** Notifier events of docs/semantics.md §4 (end exclusive, page aligned; core clips them to each userptr). */
 export type NotifierEventKind = 'UNMAP' | 'CLEAR' | 'PROTECTION_VMA' | 'PROTECTION_PAGE' | 'RELEASE';
 export interface NotifierEvent {
   event: NotifierEventKind;
@@ -53,7 +53,7 @@ export interface NotifierEvent {
 }
 
 /**
- * The watcher of one client process, pulled by core (spec §5 "Ordering"): core calls drain() at the entry of
+ * The watcher of one client process, pulled by core (docs/semantics.md §5 "Ordering"): core calls drain() at the entry of
  * every ioctl of that client, so an event read before the client's munmap returned is always seen.
  */
 export interface NotifierSource {

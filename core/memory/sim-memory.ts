@@ -133,7 +133,7 @@ export class SimProcess implements ClientMemory {
     return undefined;
   }
 
-  /** Compaction / THP collapse / KSM: move present pages to new frames, with no event (spec §4 "Frames and pins"). */
+  /** Compaction / THP collapse / KSM: move present pages to new frames, with no event (docs/semantics.md §4 "Frames"). */
   migrate(addr: number, len: number): void {
     for (let a = addr; a < addr + pageUp(len); a += PAGE_SIZE) {
       const p = this.pages.get(a);

@@ -1,4 +1,4 @@
-// The userptr object: the range it still covers, its pinned frames (indexed from the ORIGINAL start, spec §9),
+// The userptr object: the range it still covers, its pinned frames (indexed from the ORIGINAL start, docs/semantics.md §9),
 // and its notifier state (op, in_release, evict range).
 import type { GemObject } from '../drm/gem';
 import type { Client } from '../client';
@@ -43,7 +43,7 @@ export class Userptr {
     this.last = origStart + npages * PAGE_SIZE - 1;
   }
 
-  /** Valid iff not in release and no op pending (spec §5); only valid userptrs are returned by dedup. */
+  /** Valid iff not in release and no op pending (docs/semantics.md §5); only valid userptrs are returned by dedup. */
   get valid(): boolean { return !this.inRelease && this.op === null && !this.deleted; }
   pageIndex(addr: number): number { return Math.floor((addr - this.origStart) / PAGE_SIZE); }
 }

@@ -1,7 +1,7 @@
-// userptr_scenarios: spec §7 (and the §2/§3 error rules) as named sub-tests against a virtgpu-emu render node,
+// userptr_scenarios: docs/semantics.md §7 (and the §2/§3 error rules) as named sub-tests against a virtgpu-emu render node,
 // driven the way a UMD would: libdrm's drmIoctl/drmGetVersion, real mmap/munmap/madvise/mprotect/mremap/fork.
 // Output is TAP-like: "ok N - name" / "not ok N - name: details"; exit status 1 if any sub-test failed.
-// Usage: userptr_scenarios [--list] [DEVICE]   (device from $VIRTGPU_EMU_DEVICE first; $VIRTGPU_EMU_MODE=pin → spec §7.3)
+// Usage: userptr_scenarios [--list] [DEVICE]   (device from $VIRTGPU_EMU_DEVICE first; $VIRTGPU_EMU_MODE=pin → docs/semantics.md §7.3)
 //   --list prints the scenario names, one a line, and exits (the e2e test declares one test per name).
 // The scenarios share one open file and run in order, like a UMD: context init must precede the first create.
 // In notifier mode the munmap/madvise/mremap outcomes need the server to watch this process's memory (uffd or
@@ -23,7 +23,7 @@
 #define PG EMU_PAGE
 
 static int fd = -1;
-static int pin;              /* spec §7.3: munmap/madvise change nothing, no dedup */
+static int pin;              /* docs/semantics.md §7.3: munmap/madvise change nothing, no dedup */
 static char why[1024];       /* first failed expectation of the running scenario */
 static int failures;
 
@@ -349,7 +349,7 @@ static void t_fork(void) {
 	flush_by_create();
 	if (emu_proc_watch() && !pin) {
 		/* /proc checker alone: if the parent's write copied its page (the kernel may reuse it or copy it), the changed
-		 * frame is the only signal and counts as changed (spec §4, approximate) — both outcomes are the contract. */
+		 * frame is the only signal and counts as changed (docs/semantics.md §4, approximate) — both outcomes are the contract. */
 		struct virtgpu_emu_resource_info ri;
 		int r = emu_resource_info(fd, bo.handle, &ri);
 		EXPECT(r == 0 || r == -ENOENT, "RESOURCE_INFO after fork under /proc: %s, want 0 (same frames) or ENOENT (copied)", emu_rc_name(r));

@@ -1,4 +1,4 @@
-// Fuzz the drm_ioctl dispatcher (spec §2): ≥ 100k random (cmd, bytes) from one process on two of its files, while
+// Fuzz the drm_ioctl dispatcher (docs/semantics.md §2): ≥ 100k random (cmd, bytes) from one process on two of its files, while
 // another process's file (userptrs + a context) must stay exactly as it was. Every call returns a result ≥ 0 or an
 // Errno with a code (never throws, no handler bug → EIO); out bytes follow the _IOC rule; stats and counts stay
 // consistent; each row only returns errnos its table row lists (+ EFAULT where it reads user pointers); closing
@@ -140,7 +140,7 @@ function fuzz(t: ExecutionContext, profile: 'hsakmt' | 'virgl' | '2d', calls: nu
       errors++;
       if (typeof r.result.code !== 'string' || !(r.result.errno >= 1 && r.result.errno <= 4095)) fail(`${where}: bad Errno ${JSON.stringify(r.result)}`);
     } else if (!Number.isInteger(r.result) || r.result < 0) fail(`${where}: bad result ${String(r.result)}`);
-    // Dispatcher-level outcomes (spec §2): wrong type → ENOTTY; no row → EINVAL/EACCES/EOPNOTSUPP; nothing copied back.
+    // Dispatcher-level outcomes (docs/semantics.md §2): wrong type → ENOTTY; no row → EINVAL/EACCES/EOPNOTSUPP; nothing copied back.
     if (type !== DRM_TYPE) {
       if (!isErr(r.result) || r.result.code !== 'ENOTTY') fail(`${where}: type 0x${type.toString(16)} → ${String(r.result)}, want ENOTTY`);
       if (r.out.length) fail(`${where}: ENOTTY copied ${r.out.length} bytes back`);

@@ -75,7 +75,7 @@ test('§2 every table row: the _IOC number derived from the layout equals the he
   for (const row of virtgpuRows) t.is(cmdOf(row), expect[row.name], row.name);
 });
 
-test('layout: struct sizes and offsets follow the C ABI (spec §2 sizes)', (t) => {
+test('layout: struct sizes and offsets follow the C ABI (docs/semantics.md §2 sizes)', (t) => {
   t.is(drm.drm_version.size, 64);
   t.is(drm.drm_version.offsetOf('name_len'), 16);
   t.is(drm.drm_gem_close.size, 8);

@@ -3,7 +3,7 @@
 //   mode: one ava test per scenario line of the client's TAP-like output, so a failure names the scenario and says
 //   what was expected; the narrated demo that `npm start` shows;
 // - the free/re-register ordering loop (10k cycles) under `run`;
-// - two clients at once on one server, then every count back to zero (spec §7.5);
+// - two clients at once on one server, then every count back to zero (docs/semantics.md §7.5);
 // - a client SIGKILLed in the middle of its ioctl loop: the server keeps serving another client and releases all
 //   the killed client's objects (snapshot + trace). RELEASE reaches the server after the client's close, with
 //   pid 0, so counts are awaited, never asserted at once.

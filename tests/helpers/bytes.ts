@@ -1,4 +1,4 @@
-// Independent byte builders for the uAPI, written from the C headers / spec §2 offsets (never the production tables).
+// Independent byte builders for the uAPI, written from the C headers / docs/semantics.md §2 offsets (never the production tables).
 export const IOC_WRITE = 1, IOC_READ = 2;
 export function IOC(dir: number, nr: number, size: number, type = 0x64): number { return ((dir << 30) | (size << 16) | (type << 8) | nr) >>> 0; }
 export const IOWR = (nr: number, size: number): number => IOC(IOC_READ | IOC_WRITE, nr, size);

@@ -371,7 +371,7 @@ export class Driver {
     return r;
   }
 
-  /** Close everything; counts back to zero and every client released (spec §7.5). */
+  /** Close everything; counts back to zero and every client released (docs/semantics.md §7.5). */
   finish(): void {
     this.files.forEach((F, i) => {
       if (F.m.closed) return;

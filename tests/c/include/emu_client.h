@@ -10,9 +10,9 @@
 
 /* Opens the render node named by $VIRTGPU_EMU_DEVICE, else `fallback` (argv[1]); exits 2 with a message if neither. */
 int emu_open_device(const char *prog, const char *fallback);
-/* "pin" when $VIRTGPU_EMU_MODE=pin (spec §7.3), else "notifier". */
+/* "pin" when $VIRTGPU_EMU_MODE=pin (docs/semantics.md §7.3), else "notifier". */
 int emu_pin_mode(void);
-/* 1 when $VIRTGPU_EMU_WATCH=proc: the /proc checker alone (spec §4: a changed frame is the only signal, approximate). */
+/* 1 when $VIRTGPU_EMU_WATCH=proc: the /proc checker alone (docs/semantics.md §4: a changed frame is the only signal, approximate). */
 int emu_proc_watch(void);
 
 /* Each wrapper returns the ioctl's non-negative result, or -errno (drmIoctl already retries EINTR/EAGAIN). */

@@ -215,7 +215,7 @@ struct virtgpu_emu_hsakmt_capset {
 #define DRM_IOCTL_VIRTGPU_CONTEXT_INIT VIRTGPU_EMU_IOCTL_CONTEXT_INIT
 #endif
 
-/* Layout checks against spec §2 (x86-64). */
+/* Layout checks against docs/semantics.md §2 (x86-64). */
 #define VIRTGPU_EMU_CHECK(type, field, off) \
 	_Static_assert(offsetof(type, field) == (off), #type "." #field " must be at offset " #off)
 _Static_assert(sizeof(struct virtgpu_emu_create_blob) == 64, "create_blob v1 is 64 bytes");
