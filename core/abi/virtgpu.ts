@@ -29,19 +29,21 @@ const createBlobBase = {
 };
 /** Any revision's create_blob as a handler reads it: the fields past byte 48 exist only where its table has them. */
 export type CreateBlobArgs = Infer<typeof createBlobBase> & { blob_hints?: number; pad2?: number; userptr?: bigint; svm?: bigint; offset?: bigint };
-const createBlob = (spec: Record<string, FieldType<any>>): Struct<CreateBlobArgs> => new Struct<CreateBlobArgs>('drm_virtgpu_resource_create_blob', spec);
+/** One table per revision's header; all but v1's carry the revision after an `@` (the C checks key structs by name). */
+const createBlob = (rev: string, spec: Record<string, FieldType<any>>): Struct<CreateBlobArgs> =>
+  new Struct<CreateBlobArgs>(`drm_virtgpu_resource_create_blob${rev && '@' + rev}`, spec);
 /** Mainline up to 7.1 (48 bytes). */
-export const drm_virtgpu_resource_create_blob_48 = createBlob(createBlobBase);
+export const drm_virtgpu_resource_create_blob_48 = createBlob('7.1', createBlobBase);
 /** Mainline 7.2 (56 bytes): blob_hints @48, pad2 @52 (must be 0). */
-export const drm_virtgpu_resource_create_blob_hints = createBlob({ ...createBlobBase, blob_hints: u32, pad2: u32 });
+export const drm_virtgpu_resource_create_blob_hints = createBlob('7.2', { ...createBlobBase, blob_hints: u32, pad2: u32 });
 /** The userptr series RFC, v1 (the default revision) and v2 (64 bytes): userptr @48, offset @56 (out, dedup). */
-export const drm_virtgpu_resource_create_blob = createBlob({ ...createBlobBase, userptr: u64, offset: u64 });
+export const drm_virtgpu_resource_create_blob = createBlob('', { ...createBlobBase, userptr: u64, offset: u64 });
 /** The userptr series v3 to v5 (56 bytes): userptr @48. */
-export const drm_virtgpu_resource_create_blob_v3 = createBlob({ ...createBlobBase, userptr: u64 });
+export const drm_virtgpu_resource_create_blob_v3 = createBlob('v3', { ...createBlobBase, userptr: u64 });
 /** The userptr series v6, on top of mainline 7.2 (64 bytes): blob_hints @48, pad2 @52, userptr @56. */
-export const drm_virtgpu_resource_create_blob_v6 = createBlob({ ...createBlobBase, blob_hints: u32, pad2: u32, userptr: u64 });
+export const drm_virtgpu_resource_create_blob_v6 = createBlob('v6', { ...createBlobBase, blob_hints: u32, pad2: u32, userptr: u64 });
 /** The newest libhsakmt's struct (72 bytes, no kernel takes it): userptr @48, svm @56, offset @64 (out). */
-export const drm_virtgpu_resource_create_blob_72 = createBlob({ ...createBlobBase, userptr: u64, svm: u64, offset: u64 });
+export const drm_virtgpu_resource_create_blob_72 = createBlob('72', { ...createBlobBase, userptr: u64, svm: u64, offset: u64 });
 
 export const drm_virtgpu_context_set_param = struct('drm_virtgpu_context_set_param', { param: u64, value: u64 });
 export const drm_virtgpu_context_init = struct('drm_virtgpu_context_init', { num_params: u32, pad: pad(4, 4), ctx_set_params: u64 });
