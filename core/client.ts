@@ -8,6 +8,8 @@ export class Client {
   released = false;
   /** Open files this client used (each holds one of the refs): where its events and work go. */
   readonly files = new Set<DrmFile>();
+  /** Pages pinned by userptrs of revisions that account them (the kernel's mm->pinned_vm), released at unref. */
+  pinnedVm = 0;
   constructor(readonly env: ClientEnv) {}
   get pid(): number { return this.env.pid; }
   get memory(): ClientMemory { return this.env.memory; }

@@ -9,7 +9,7 @@ export interface HandleSnap { handle: number; resId: number; kind: string; size:
 export interface FileSnap { id: number; pid: number; clients: number[]; ctx: { id: number; capsetId: number; numRings: number; debugName: string } | null; handles: HandleSnap[]; queued: number }
 /** What the host holds: bytes of client data (payload heads, list items) — back to its value once the clients are gone. */
 export interface HostSnap { retainedBytes: number }
-export interface Snapshot { uapi: string; mode: string; profile: string; counts: Counts; stats: Stats; host: HostSnap; files: FileSnap[]; clients: { pid: number; refs: number; registrations: number }[] }
+export interface Snapshot { uapi: string; mode: string; profile: string; counts: Counts; stats: Stats; host: HostSnap; files: FileSnap[]; clients: { pid: number; refs: number; registrations: number; pinnedVm: number }[] }
 
 export function snapshotDevice(d: Vgdev, openFiles: Iterable<VirtgpuFile>, liveClients: Iterable<Client>, counts: Counts): Snapshot {
   const files: FileSnap[] = [];
@@ -26,6 +26,6 @@ export function snapshotDevice(d: Vgdev, openFiles: Iterable<VirtgpuFile>, liveC
     const ctx = f.priv.ctx;
     files.push({ id: f.id, pid: f.opener.pid, clients: [...f.clients].map((c) => c.pid), ctx: ctx ? { id: ctx.id, capsetId: ctx.capsetId, numRings: ctx.numRings, debugName: ctx.debugName } : null, handles, queued: f.priv.work.length });
   }
-  const clients = [...liveClients].map((c) => ({ pid: c.pid, refs: c.refs, registrations: c.events.registrations() }));
+  const clients = [...liveClients].map((c) => ({ pid: c.pid, refs: c.refs, registrations: c.events.registrations(), pinnedVm: c.pinnedVm }));
   return { uapi: d.uapi.name, mode: d.mode, profile: d.profile.name, counts, stats: { ...d.stats }, host: { retainedBytes: d.host.retainedBytes?.() ?? 0 }, files, clients };
 }

@@ -28,6 +28,7 @@ const userptrKind: BoKind<Vgdev, Fpriv> = {
     u.deleted = true;
     file.priv.tree.remove(u);
     dev.pins -= u.npages;
+    u.client.pinnedVm -= u.accounted; // the revision's pinned_vm drops at unref
     unregister(u); // last: it talks to a watcher of a process that may be gone
   },
 };
@@ -49,7 +50,12 @@ export function createUserptr(ctx: VirtgpuCtx, a: UserptrArgs): UserptrOut | Err
       return { handle: hit.bo.handle, resId: hit.bo.resId, offset: BigInt(start - hit.origStart) };
     }
   }
-  // 5. Pin every page.
+  // 5. Pin every page (v6 first counts them against the process's RLIMIT_MEMLOCK, unless it holds CAP_IPC_LOCK).
+  const accounted = dev.uapi.memlock ? npages : 0;
+  if (accounted) {
+    const lim = client.memory.memlockLimits?.() ?? null;
+    if (lim && !lim.capIpcLock && client.pinnedVm + npages > Math.floor(lim.limitBytes / PAGE_SIZE)) return ENOMEM;
+  }
   const rdonly = a.rdonly;
   const pinned = pin(client.memory, start, npages, rdonly, dev.uapi.pinErrno);
   if (isErr(pinned)) return pinned;
@@ -61,6 +67,8 @@ export function createUserptr(ctx: VirtgpuCtx, a: UserptrArgs): UserptrOut | Err
   const u = new Userptr(dev.allocUserptrId(), bo, client, start, npages, rdonly, pinned.frames, pinned.shared);
   bo.userptr = u;
   dev.pins += npages;
+  u.accounted = accounted;
+  client.pinnedVm += accounted;
   dev.stats.userptrsCreated++;
   if (dedup) f.priv.tree.insert(u);
   if (notifier) syncRegistration(u);

@@ -14,6 +14,8 @@ export class Userptr {
   queued = false;
   inRelease = false;
   deleted = false;
+  /** Pages this userptr counts in its client's pinned_vm (revisions that account pins; 0 elsewhere). */
+  accounted = 0;
   /** Pending evict range [evictStart, evictEnd), or evictEnd = 0 when none. */
   evictStart = 0;
   evictEnd = 0;

@@ -1,5 +1,5 @@
 // RESOURCE_CREATE_BLOB: verify_blob() (upstream + the uAPI revision's rules), then guest / host3d / userptr creation.
-import { E2BIG, EFAULT, EINVAL, ENOMEM, type Errno, isErr } from '../errno';
+import { E2BIG, EFAULT, EINVAL, ENOMEM, EPERM, type Errno, isErr } from '../errno';
 import * as V from '../abi/virtgpu';
 import type { CreateBlobArgs } from '../abi/virtgpu';
 import type { Struct } from '../abi/layout';
@@ -9,7 +9,7 @@ import { createUserptr, preparePin, USERPTR_EXISTS } from '../userptr/create';
 import type { DeviceProfile } from './profile';
 import { driverRow } from './driver-row';
 import type { VirtgpuCtx } from './vgdev';
-import { runChecks, userptrAddress, userptrReadOnly, type UapiRevision } from './uapi';
+import { runChecks, userptrAddress, userptrReadOnly, type LimitsOf, type UapiRevision } from './uapi';
 
 export interface BlobKind {
   guest: boolean; host3d: boolean;
@@ -24,7 +24,7 @@ export interface BlobKind {
  * Pure checks, before anything happens (docs/semantics.md §3.1, docs/uapi-revisions.md): upstream's, then the
  * revision's mask, 7.2's blob_hints/pad2/alignment rules where it sits on 7.2, then its own extra checks.
  */
-export function verifyBlob(prof: DeviceProfile, rev: UapiRevision, a: CreateBlobArgs): BlobKind | Errno {
+export function verifyBlob(prof: DeviceProfile, rev: UapiRevision, a: CreateBlobArgs, limits?: LimitsOf): BlobKind | Errno {
   if (!prof.resourceBlob) return EINVAL;
   if (a.blob_flags & ~rev.flagMask) return EINVAL;
   if ((a.blob_flags & V.VIRTGPU_BLOB_FLAG_USE_CROSS_DEVICE) && !prof.crossDevice) return EINVAL;
@@ -47,7 +47,7 @@ export function verifyBlob(prof: DeviceProfile, rev: UapiRevision, a: CreateBlob
     if ((a.pad2 ?? 0) !== 0 || hints & ~rev.hintMask) return EINVAL;
     if (prof.blobAlignment && a.size % BigInt(prof.blobAlignment) !== 0n) return EINVAL;
   }
-  const bad = runChecks(rev, a);
+  const bad = runChecks(rev, a, limits);
   if (bad) return bad;
   return { guest, host3d, userptr: userptrAddress(rev, a), rdonly: userptrReadOnly(rev, a), hints };
 }
@@ -56,10 +56,10 @@ const guestKind: BoKind = { name: 'guest', release: () => undefined };
 const host3dKind: BoKind = { name: 'host3d', release: () => undefined };
 
 /** The create_blob row over a revision's struct (core/virtgpu/ioctls.ts builds one table per struct). */
-export const createBlobRow = (layout: Struct<CreateBlobArgs>) => driverRow('RESOURCE_CREATE_BLOB', layout, [EINVAL, EFAULT, ENOMEM, E2BIG], {
+export const createBlobRow = (layout: Struct<CreateBlobArgs>) => driverRow('RESOURCE_CREATE_BLOB', layout, [EINVAL, EFAULT, ENOMEM, E2BIG, EPERM], {
   pointers: (a) => (a.cmd_size && a.blob_mem !== V.VIRTGPU_BLOB_MEM_GUEST ? { in: [{ addr: addrOf(a.cmd), len: a.cmd_size }], out: [] } : { in: [], out: [] }),
   prepare: (ctx, a) => {
-    const kind = verifyBlob(ctx.dev.profile, ctx.dev.uapi, a);
+    const kind = verifyBlob(ctx.dev.profile, ctx.dev.uapi, a, () => ctx.client.memory.memlockLimits?.() ?? null);
     if (isErr(kind) || !kind.userptr) return null;
     return preparePin(ctx, { blobMem: a.blob_mem, blobFlags: a.blob_flags, blobId: a.blob_id, size: a.size, userptr: kind.userptr, rdonly: kind.rdonly });
   },
@@ -69,7 +69,7 @@ export const createBlobRow = (layout: Struct<CreateBlobArgs>) => driverRow('RESO
 /** RESOURCE_CREATE_BLOB's handler: verify, the file's default context, then the userptr path or a guest / host3d blob. */
 export function createBlob(ctx: VirtgpuCtx, a: CreateBlobArgs): number | Errno {
   const { dev, file: f, client } = ctx;
-  const kind = verifyBlob(dev.profile, dev.uapi, a);
+  const kind = verifyBlob(dev.profile, dev.uapi, a, () => client.memory.memlockLimits?.() ?? null);
   if (isErr(kind)) return kind;
   dev.ensureContext(f, client);
   if (kind.userptr) {

@@ -2,11 +2,11 @@
 // (docs/uapi-revisions.md). This is the kernel's axis; the device profile (profile.ts: capsets, params, alignment)
 // is the host's. One row per revision drives decode (its struct is the create_blob row's table: size, _IOC number,
 // trace dump, fuzz fields), verifyBlob, the userptr path, the pin errno and what reaches the host's wire command.
-import { EINVAL, E2BIG, type Errno } from '../errno';
+import { EINVAL, E2BIG, EPERM, type Errno } from '../errno';
 import type { Struct } from '../abi/layout';
 import * as V from '../abi/virtgpu';
 import type { CreateBlobArgs } from '../abi/virtgpu';
-import { PAGE_SIZE } from '../memory/client-memory';
+import { PAGE_SIZE, type MemlockLimits } from '../memory/client-memory';
 
 export const UAPI_NAMES = ['v1', 'v2', 'v3', 'v4', 'v5', 'v6', 'mainline', 'libhsakmt-72'] as const;
 export type UapiName = (typeof UAPI_NAMES)[number];
@@ -38,6 +38,7 @@ export type CheckName =
   | 'hint-needs-guest'        // HINT_USERPTR on a HOST3D blob → EINVAL
   | 'page-aligned'            // a userptr whose address or size is not page aligned, or size 0 → EINVAL
   | 'address-overflow'        // userptr + size wraps the u64 → EINVAL
+  | 'can-mlock'               // a userptr from a process with RLIMIT_MEMLOCK 0 and no CAP_IPC_LOCK → EPERM (can_do_mlock)
   | 'int-max-pages'           // more than INT_MAX pages → E2BIG
   | 'one-address'             // USE_USERPTR and USE_SVM together → EINVAL
   | 'svm-needs-pointer';      // USE_SVM with svm = 0 or with userptr ≠ 0 → EINVAL
@@ -67,6 +68,8 @@ export interface UapiRevision {
   readonly pinErrno: PinErrno;
   /** blob_flags bits the host's RESOURCE_CREATE_BLOB carries for a userptr (v6 sends an ordinary guest blob). */
   readonly wireFlags: number;
+  /** Pins counted against the client's RLIMIT_MEMLOCK (mm->pinned_vm; ENOMEM above it without CAP_IPC_LOCK). */
+  readonly memlock: boolean;
 }
 
 const F = { MAPPABLE: V.VIRTGPU_BLOB_FLAG_USE_MAPPABLE, SHAREABLE: V.VIRTGPU_BLOB_FLAG_USE_SHAREABLE, CROSS: V.VIRTGPU_BLOB_FLAG_USE_CROSS_DEVICE, USERPTR: V.VIRTGPU_BLOB_FLAG_USE_USERPTR, RDONLY: V.VIRTGPU_BLOB_FLAG_USERPTR_RDONLY, SVM: V.VIRTGPU_BLOB_FLAG_USE_SVM };
@@ -76,12 +79,12 @@ const H = { DEFER: V.VIRTGPU_BLOB_HINT_DEFER_MAPPING, USERPTR: V.VIRTGPU_BLOB_HI
 const v1Family = {
   posted: true, layout: V.drm_virtgpu_resource_create_blob, flagMask: UPSTREAM | F.USERPTR | F.RDONLY, hintsBase: false, hintMask: 0,
   userptrPath: 'guest-pointer', rdonlyBy: 'flag', checks: ['flag-needs-pointer', 'rdonly-needs-flag'], param9: 'einval',
-  pinErrno: 'enomem', wireFlags: UPSTREAM | F.USERPTR | F.RDONLY,
+  pinErrno: 'enomem', wireFlags: UPSTREAM | F.USERPTR | F.RDONLY, memlock: false,
 } as const;
 const v3Family = {
   posted: true, layout: V.drm_virtgpu_resource_create_blob_v3, flagMask: UPSTREAM | F.USERPTR, hintsBase: false, hintMask: 0,
   userptrPath: 'guest-pointer', rdonlyBy: 'none', checks: ['flag-needs-pointer'], dedup: false, notifier: false,
-  pinErrno: 'own', wireFlags: UPSTREAM | F.USERPTR,
+  pinErrno: 'own', wireFlags: UPSTREAM | F.USERPTR, memlock: false,
 } as const;
 
 export const UAPI: Readonly<Record<UapiName, UapiRevision>> = {
@@ -98,13 +101,13 @@ export const UAPI: Readonly<Record<UapiName, UapiRevision>> = {
     name: 'v6', summary: 'series v6 on mainline 7.2: userptr selected by HINT_USERPTR, page-aligned, no userptr flag on the wire',
     posted: true, layout: V.drm_virtgpu_resource_create_blob_v6, flagMask: UPSTREAM, hintsBase: true, hintMask: H.DEFER | H.USERPTR | H.RDONLY,
     userptrPath: 'hint', rdonlyBy: 'hint',
-    checks: ['pointer-needs-hint', 'rdonly-needs-hint', 'hint-needs-guest', 'page-aligned', 'address-overflow', 'int-max-pages'],
-    param9: 'blob-alignment', dedup: false, notifier: false, pinErrno: 'own', wireFlags: UPSTREAM,
+    checks: ['pointer-needs-hint', 'rdonly-needs-hint', 'hint-needs-guest', 'page-aligned', 'address-overflow', 'can-mlock', 'int-max-pages'],
+    param9: 'blob-alignment', dedup: false, notifier: false, pinErrno: 'own', wireFlags: UPSTREAM, memlock: true,
   },
   mainline: {
     name: 'mainline', summary: 'mainline 7.2: blob_hints, GETPARAM 9 = BLOB_ALIGNMENT, no userptr',
     posted: true, layout: V.drm_virtgpu_resource_create_blob_hints, flagMask: UPSTREAM, hintsBase: true, hintMask: H.DEFER,
-    userptrPath: 'none', rdonlyBy: 'none', checks: [], param9: 'blob-alignment', dedup: false, notifier: false, pinErrno: 'own', wireFlags: UPSTREAM,
+    userptrPath: 'none', rdonlyBy: 'none', checks: [], param9: 'blob-alignment', dedup: false, notifier: false, pinErrno: 'own', wireFlags: UPSTREAM, memlock: false,
   },
   'libhsakmt-72': {
     ...v1Family, name: 'libhsakmt-72', summary: 'not a posted kernel: the newest libhsakmt\'s 72-byte struct (USE_SVM) read with v1 semantics',
@@ -166,8 +169,14 @@ export function userptrReadOnly(r: UapiRevision, a: CreateBlobArgs): boolean {
   }
 }
 
+/** The client's memory-lock limits, read only by the checks that need them (null: unlimited). */
+export type LimitsOf = () => MemlockLimits | null;
+
+/** can_do_mlock(): a non-zero RLIMIT_MEMLOCK, or CAP_IPC_LOCK. */
+export function canLock(l: MemlockLimits | null): boolean { return !l || l.limitBytes > 0 || l.capIpcLock; }
+
 /** What each named check rejects, and with which errno. */
-const CHECKS: Readonly<Record<CheckName, (a: CreateBlobArgs) => Errno | null>> = {
+const CHECKS: Readonly<Record<CheckName, (a: CreateBlobArgs, limits: LimitsOf) => Errno | null>> = {
   'flag-needs-pointer': (a) => (a.blob_flags & F.USERPTR && ptr(a) === 0n ? EINVAL : null),
   'pointer-needs-flag': (a) => (isGuest(a) && ptr(a) !== 0n && !(a.blob_flags & F.USERPTR) ? EINVAL : null),
   'rdonly-needs-flag': (a) => (a.blob_flags & F.RDONLY && !(a.blob_flags & (F.USERPTR | F.SVM)) ? EINVAL : null),
@@ -176,15 +185,16 @@ const CHECKS: Readonly<Record<CheckName, (a: CreateBlobArgs) => Errno | null>> =
   'hint-needs-guest': (a) => (hints(a) & H.USERPTR && !isGuest(a) ? EINVAL : null),
   'page-aligned': (a) => (hints(a) & H.USERPTR && (a.size === 0n || a.size % BigInt(PAGE_SIZE) !== 0n || ptr(a) % BigInt(PAGE_SIZE) !== 0n) ? EINVAL : null),
   'address-overflow': (a) => (hints(a) & H.USERPTR && ptr(a) + a.size > 0xffffffffffffffffn ? EINVAL : null),
+  'can-mlock': (a, limits) => (hints(a) & H.USERPTR && !canLock(limits()) ? EPERM : null),
   'int-max-pages': (a) => (hints(a) & H.USERPTR && a.size / BigInt(PAGE_SIZE) > BigInt(INT_MAX) ? E2BIG : null),
   'one-address': (a) => ((a.blob_flags & (F.USERPTR | F.SVM)) === (F.USERPTR | F.SVM) ? EINVAL : null),
   'svm-needs-pointer': (a) => (a.blob_flags & F.SVM && ((a.svm ?? 0n) === 0n || ptr(a) !== 0n) ? EINVAL : null),
 };
 
 /** The revision's extra create checks, in its order; null when all pass. */
-export function runChecks(r: UapiRevision, a: CreateBlobArgs): Errno | null {
+export function runChecks(r: UapiRevision, a: CreateBlobArgs, limits: LimitsOf = () => null): Errno | null {
   for (const c of r.checks) {
-    const e = CHECKS[c](a);
+    const e = CHECKS[c](a, limits);
     if (e) return e;
   }
   return null;

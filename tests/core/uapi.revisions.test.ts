@@ -319,3 +319,57 @@ test('collision: GETPARAM 9 asked by a 7.2 client for the blob alignment — a v
   const got = (['mainline', 'v3', 'v1'] as const).map((u) => { const { h, p, f } = ready(u); return getparam9(h, f, p); });
   t.deepEqual(got, [4096, 1, 'EINVAL']);
 });
+
+// ---- v6: pins counted against RLIMIT_MEMLOCK (the kernel's can_do_mlock and mm->pinned_vm) ----
+
+function v6create(h: Harness, f: ReturnType<Harness['open']>, p: SimProcess, addr: number | bigint, bytes: number) {
+  return create('v6', h, f, p, { blobMem: BLOB_HOST3D_GUEST, flags: 0, size: bytes, hints: HINT_USERPTR, userptr: addr });
+}
+const pinnedVm = (h: Harness, p: SimProcess): number | undefined => h.dev.snapshot().clients.find((c) => c.pid === p.pid)?.pinnedVm;
+
+test('v6: no RLIMIT_MEMLOCK and no CAP_IPC_LOCK → EPERM (before E2BIG); CAP_IPC_LOCK alone is enough; v1 does not look', (t) => {
+  const { h, p, f } = hsakmt('v6');
+  const m = p.mmap(4 * PAGE);
+  p.memlock = { limitBytes: 0, capIpcLock: false };
+  t.is(v6create(h, f, p, m, PAGE).ret, 'EPERM');
+  t.is(v6create(h, f, p, 0x10000000, 2 ** 31 * PAGE).ret, 'EPERM', 'EPERM comes before E2BIG');
+  t.is(create('v6', h, f, p, { blobMem: BLOB_GUEST, flags: 0, size: PAGE }).ret, 0, 'an ordinary blob needs no lock');
+  p.memlock = { limitBytes: 4096, capIpcLock: false };
+  t.is(v6create(h, f, p, 0x10000000, 2 ** 31 * PAGE).ret, 'E2BIG');
+  p.memlock = { limitBytes: 0, capIpcLock: true };
+  const a = v6create(h, f, p, m, 4 * PAGE);
+  t.is(a.ret, 0, 'CAP_IPC_LOCK: no limit');
+  t.is(pinnedVm(h, p), 4, 'still accounted');
+  const v1 = hsakmt('v1');
+  v1.p.memlock = { limitBytes: 0, capIpcLock: false };
+  t.is(create('v1', v1.h, v1.f, v1.p, { blobMem: BLOB_HOST3D_GUEST, flags: USE_USERPTR, size: PAGE, userptr: v1.p.mmap(PAGE) }).ret, 0, 'v1 has no memlock rule');
+  t.is(pinnedVm(v1.h, v1.p), 0);
+});
+
+test('v6: pinned pages over RLIMIT_MEMLOCK → ENOMEM, counted per process across files, released at unref and close', (t) => {
+  const { h, p, f } = hsakmt('v6');
+  const f2 = h.open(p);
+  t.is(h.initHsakmt(f2, p), 0);
+  const m = p.mmap(32 * PAGE);
+  p.memlock = { limitBytes: 16 * PAGE, capIpcLock: false };
+  const a = v6create(h, f, p, m, 8 * PAGE);
+  t.is(a.ret, 0);
+  t.is(v6create(h, f2, p, m + 8 * PAGE, 8 * PAGE).ret, 0, 'the second file counts in the same process');
+  t.is(pinnedVm(h, p), 16);
+  t.is(v6create(h, f, p, m + 16 * PAGE, PAGE).ret, 'ENOMEM', 'one page over the limit');
+  t.is(h.close(f, p, a.handle), 0);
+  t.is(pinnedVm(h, p), 8, 'released at unref');
+  t.is(v6create(h, f, p, m + 16 * PAGE, 8 * PAGE).ret, 0);
+  // Another process has its own count.
+  const q = h.proc();
+  const fq = h.open(q);
+  t.is(h.initHsakmt(fq, q), 0);
+  q.memlock = { limitBytes: 8 * PAGE, capIpcLock: false };
+  t.is(v6create(h, fq, q, q.mmap(8 * PAGE), 8 * PAGE).ret, 0);
+  t.is(pinnedVm(h, q), 8);
+  f2.close();
+  t.is(pinnedVm(h, p), 8);
+  f.close();
+  fq.close();
+  t.like(h.dev.counts(), { handles: 0, pins: 0, clients: 0 });
+});
