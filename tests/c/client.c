@@ -99,6 +99,7 @@ const char *emu_rc_name(int rc) {
 	case -EPERM: return "EPERM";
 	case -ENODEV: return "ENODEV";
 	case -ENOTCONN: return "ENOTCONN";
+	case -E2BIG: return "E2BIG";
 	}
 	if (rc < 0) snprintf(buf, sizeof bufs[0], "errno %d (%s)", -rc, strerror(-rc));
 	else snprintf(buf, sizeof bufs[0], "+%d", rc);
