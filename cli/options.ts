@@ -18,7 +18,8 @@ export const USAGE = `usage:
 --uapi: the kernel revision whose uAPI the node speaks: ${UAPI_NAMES.join('|')} (default v1; see docs/uapi-revisions.md).
 --mode pin: the revision's structs and errnos without dedup and notifier (alone: v1's struct with the later
   revisions' lifetime); --mode notifier only where the revision has a notifier (v1, libhsakmt-72).
-  virtgpu-emu demo`;
+  virtgpu-emu demo
+  virtgpu-emu matrix      every create_blob layout against every --uapi revision over FUSE (Markdown)`;
 
 function oneOf<T extends string>(name: string, v: string, allowed: readonly T[]): T {
   if (!(allowed as readonly string[]).includes(v)) throw new UsageError(`${name} must be one of ${allowed.join('|')}, got "${v}"`);

@@ -10,4 +10,6 @@ export type TraceEvent =
   | { t: 'notifier'; pid: number; event: NotifierEventKind; start: number; end: number; removed?: boolean; note?: string; file?: number; handle?: number; action?: string }
   | { t: 'work'; file: number; op: string; handle: number; resId: number; outcome: string; start?: number; last?: number }
   | { t: 'host'; cmd: HostCommand & { seq: number } }
-  | { t: 'log'; msg: string };
+  | { t: 'log'; msg: string }
+  /** A create the uAPI revision sent down the userptr path, and how it ended (a handle, +3, or an errno). */
+  | { t: 'userptr'; file: number; pid: number; addr: number; size: number; rdonly: boolean; result: number | string; handle?: number };

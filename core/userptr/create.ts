@@ -35,6 +35,12 @@ const userptrKind: BoKind<Vgdev, Fpriv> = {
 export function isUserptr(bo: GemObject): boolean { return bo.kind === userptrKind; }
 
 export function createUserptr(ctx: VirtgpuCtx, a: UserptrArgs): UserptrOut | Errno {
+  const r = create(ctx, a);
+  ctx.dev.trace?.({ t: 'userptr', file: ctx.file.id, pid: ctx.client.pid, addr: Number(a.userptr), size: Number(a.size), rdonly: a.rdonly, result: isErr(r) ? r.code : r.offset === undefined ? 0 : USERPTR_EXISTS, handle: isErr(r) ? undefined : r.handle });
+  return r;
+}
+
+function create(ctx: VirtgpuCtx, a: UserptrArgs): UserptrOut | Errno {
   const { dev, file: f, client } = ctx;
   // 2-3. Context and range.
   const r = userptrRange(f.priv, a);
