@@ -24,6 +24,11 @@ int emu_open_device(const char *prog, const char *fallback) {
 	return fd;
 }
 
+const char *emu_uapi(void) {
+	const char *u = getenv("VIRTGPU_EMU_UAPI");
+	return u && *u ? u : "v1";
+}
+
 int emu_pin_mode(void) {
 	const char *m = getenv("VIRTGPU_EMU_MODE");
 	return m && strcmp(m, "pin") == 0;
@@ -55,6 +60,22 @@ int emu_context_init_hsakmt(int fd) {
 
 int emu_create_userptr(int fd, const void *ptr, uint64_t size, uint32_t extra_flags, struct emu_bo *out) {
 	static uint32_t next_blob_id = 1; /* the HSAKMT UMD passes a unique non-zero 32-bit blob_id */
+	const char *u = emu_uapi();
+	int rc;
+	if (!strcmp(u, "v3") || !strcmp(u, "v4") || !strcmp(u, "v5")) {
+		struct virtgpu_emu_create_blob_v3 c = { .blob_mem = VIRTGPU_BLOB_MEM_HOST3D_GUEST, .blob_flags = VIRTGPU_BLOB_FLAG_USE_USERPTR | extra_flags,
+			.size = size, .blob_id = next_blob_id++, .userptr = (uint64_t)(uintptr_t)ptr };
+		rc = emu_ioctl(fd, DRM_IOWR(DRM_COMMAND_BASE + DRM_VIRTGPU_RESOURCE_CREATE_BLOB, struct virtgpu_emu_create_blob_v3), &c);
+		if (out) { out->handle = c.bo_handle; out->res = c.res_handle; out->offset = 0; }
+		return rc;
+	}
+	if (!strcmp(u, "libhsakmt-72")) {
+		struct virtgpu_emu_create_blob_72 c = { .blob_mem = VIRTGPU_BLOB_MEM_HOST3D_GUEST, .blob_flags = VIRTGPU_BLOB_FLAG_USE_USERPTR | extra_flags,
+			.size = size, .blob_id = next_blob_id++, .userptr = (uint64_t)(uintptr_t)ptr };
+		rc = emu_ioctl(fd, DRM_IOWR(DRM_COMMAND_BASE + DRM_VIRTGPU_RESOURCE_CREATE_BLOB, struct virtgpu_emu_create_blob_72), &c);
+		if (out) { out->handle = c.bo_handle; out->res = c.res_handle; out->offset = c.offset; }
+		return rc;
+	}
 	struct virtgpu_emu_create_blob cb = {
 		.blob_mem = VIRTGPU_BLOB_MEM_HOST3D_GUEST,
 		.blob_flags = VIRTGPU_BLOB_FLAG_USE_USERPTR | extra_flags,
@@ -62,7 +83,7 @@ int emu_create_userptr(int fd, const void *ptr, uint64_t size, uint32_t extra_fl
 		.blob_id = next_blob_id++,
 		.userptr = (uint64_t)(uintptr_t)ptr,
 	};
-	int rc = emu_ioctl(fd, VIRTGPU_EMU_IOCTL_RESOURCE_CREATE_BLOB, &cb);
+	rc = emu_ioctl(fd, VIRTGPU_EMU_IOCTL_RESOURCE_CREATE_BLOB, &cb);
 	if (out) { out->handle = cb.bo_handle; out->res = cb.res_handle; out->offset = cb.offset; }
 	return rc;
 }

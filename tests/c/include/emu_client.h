@@ -12,6 +12,8 @@
 int emu_open_device(const char *prog, const char *fallback);
 /* "pin" when $VIRTGPU_EMU_MODE=pin (docs/semantics.md §7.3), else "notifier". */
 int emu_pin_mode(void);
+/* The uAPI revision the node speaks: $VIRTGPU_EMU_UAPI (set by `virtgpu-emu run`), default "v1". */
+const char *emu_uapi(void);
 /* 1 when $VIRTGPU_EMU_WATCH=proc: the /proc checker alone (docs/semantics.md §4: a changed frame is the only signal, approximate). */
 int emu_proc_watch(void);
 
@@ -20,7 +22,8 @@ int emu_ioctl(int fd, unsigned long req, void *arg);
 int emu_getparam(int fd, uint64_t param, int *value);
 int emu_context_init_hsakmt(int fd);
 struct emu_bo { uint32_t handle, res; uint64_t offset; };
-/* CREATE_BLOB HOST3D_GUEST + USE_USERPTR (| extra_flags) over [ptr, ptr+size) with a fresh blob_id, as the HSAKMT UMD does. */
+/* CREATE_BLOB HOST3D_GUEST + USE_USERPTR (| extra_flags) over [ptr, ptr+size) with a fresh blob_id, as the HSAKMT UMD does,
+ * in the struct of emu_uapi(): v1's 64 bytes (v1, v2), 56 (v3-v5), 72 (libhsakmt-72; offset @64); docs/uapi-revisions.md. */
 int emu_create_userptr(int fd, const void *ptr, uint64_t size, uint32_t extra_flags, struct emu_bo *out);
 int emu_gem_close(int fd, uint32_t handle);
 int emu_resource_info(int fd, uint32_t handle, struct virtgpu_emu_resource_info *out);
