@@ -8,7 +8,7 @@ export * as layout from './abi/layout';
 export * as drm from './abi/drm';
 export * as virtgpu from './abi/virtgpu';
 export { virtgpuRows, virtgpuTable, virtgpuTableFor } from './virtgpu/ioctls';
-export { UAPI, UAPI_NAMES, DEFAULT_UAPI, uapiByName, withMode, modeOf, UnknownUapiError, type UapiName, type UapiRevision, type UserptrPath, type Param9, type PinErrno, type CheckName } from './virtgpu/uapi';
+export { UAPI, UAPI_NAMES, DEFAULT_UAPI, uapiByName, withMode, modeOf, UapiChoiceError, type UapiName, type UapiRevision, type UserptrPath, type Param9, type PinErrno, type CheckName } from './virtgpu/uapi';
 export { PROFILES, profileByName, type DeviceProfile, type Capset } from './virtgpu/profile';
 export type { Host, HostCommand, HostCommandName, MemEntry, Box } from './host/host';
 export { RecordingHost, digestCommand, HOST_HEAD_BYTES, HOST_LIST_KEEP, type Recorded, type RecordedCommand, type SubmitDigest, type BlobDigest } from './host/recording-host';

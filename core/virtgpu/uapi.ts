@@ -119,12 +119,13 @@ export const UAPI: Readonly<Record<UapiName, UapiRevision>> = {
 
 export const DEFAULT_UAPI: UapiName = 'v1';
 
-export class UnknownUapiError extends Error {}
+/** A revision name that does not exist, or a mode the revision cannot have. */
+export class UapiChoiceError extends Error {}
 
 /** The revision called `name`; an unknown name throws, listing the valid ones. */
 export function uapiByName(name: string): UapiRevision {
   const r = (UAPI as Record<string, UapiRevision | undefined>)[name];
-  if (!r) throw new UnknownUapiError(`unknown uapi revision '${name}' (valid: ${UAPI_NAMES.join(', ')})`);
+  if (!r) throw new UapiChoiceError(`unknown uapi revision '${name}' (valid: ${UAPI_NAMES.join(', ')})`);
   return r;
 }
 
@@ -140,7 +141,7 @@ export function modeOf(r: UapiRevision): Mode { return r.notifier ? 'notifier' :
  */
 export function withMode(r: UapiRevision, mode: Mode | undefined): UapiRevision {
   if (mode === undefined || mode === modeOf(r)) return r;
-  if (mode === 'notifier') throw new UnknownUapiError(`--mode notifier: uapi ${r.name} has no MMU notifier (revisions with one: ${UAPI_NAMES.filter((n) => UAPI[n].notifier).join(', ')})`);
+  if (mode === 'notifier') throw new UapiChoiceError(`--mode notifier: uapi ${r.name} has no MMU notifier (revisions with one: ${UAPI_NAMES.filter((n) => UAPI[n].notifier).join(', ')})`);
   return { ...r, dedup: false, notifier: false };
 }
 
