@@ -58,6 +58,8 @@ int emu_context_init_hsakmt(int fd) {
 	return emu_ioctl(fd, VIRTGPU_EMU_IOCTL_CONTEXT_INIT, &ci);
 }
 
+int emu_v6_widen = 1;
+
 int emu_create_userptr(int fd, const void *ptr, uint64_t size, uint32_t extra_flags, struct emu_bo *out) {
 	static uint32_t next_blob_id = 1; /* the HSAKMT UMD passes a unique non-zero 32-bit blob_id */
 	const char *u = emu_uapi();
@@ -66,6 +68,16 @@ int emu_create_userptr(int fd, const void *ptr, uint64_t size, uint32_t extra_fl
 		struct virtgpu_emu_create_blob_v3 c = { .blob_mem = VIRTGPU_BLOB_MEM_HOST3D_GUEST, .blob_flags = VIRTGPU_BLOB_FLAG_USE_USERPTR | extra_flags,
 			.size = size, .blob_id = next_blob_id++, .userptr = (uint64_t)(uintptr_t)ptr };
 		rc = emu_ioctl(fd, DRM_IOWR(DRM_COMMAND_BASE + DRM_VIRTGPU_RESOURCE_CREATE_BLOB, struct virtgpu_emu_create_blob_v3), &c);
+		if (out) { out->handle = c.bo_handle; out->res = c.res_handle; out->offset = 0; }
+		return rc;
+	}
+	if (!strcmp(u, "v6")) {
+		uint64_t s = (uint64_t)(uintptr_t)ptr, e = s + size;
+		if (emu_v6_widen && size && e > s) { s &= ~(EMU_PAGE - 1); e = (e + EMU_PAGE - 1) & ~(EMU_PAGE - 1); size = e - s; }
+		struct virtgpu_emu_create_blob_v6 c = { .blob_mem = VIRTGPU_BLOB_MEM_HOST3D_GUEST, .blob_flags = extra_flags & ~VIRTGPU_BLOB_FLAG_USERPTR_RDONLY,
+			.size = size, .blob_id = next_blob_id++, .userptr = s,
+			.blob_hints = VIRTGPU_EMU_BLOB_HINT_USERPTR | (extra_flags & VIRTGPU_BLOB_FLAG_USERPTR_RDONLY ? VIRTGPU_EMU_BLOB_HINT_USERPTR_RDONLY : 0) };
+		rc = emu_ioctl(fd, DRM_IOWR(DRM_COMMAND_BASE + DRM_VIRTGPU_RESOURCE_CREATE_BLOB, struct virtgpu_emu_create_blob_v6), &c);
 		if (out) { out->handle = c.bo_handle; out->res = c.res_handle; out->offset = 0; }
 		return rc;
 	}

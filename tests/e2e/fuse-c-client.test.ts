@@ -56,7 +56,7 @@ if (scenarioNames.length === 0) {
  * Server variants the scenarios run under: the product default (auto watcher), each watcher forced, pin mode, and the
  * later revisions whose userptr path takes the client's struct as it is (the client reads the revision from
  * VIRTGPU_EMU_UAPI, which `run` sets, and expects that revision's dedup, notifier, pin errno and flags;
- * docs/uapi-revisions.md). v6 (page-aligned ranges, hints) and mainline (no userptr) are not covered by the scenarios.
+ * docs/uapi-revisions.md; under v6 the client widens its ranges to whole pages). mainline has no userptr to test.
  */
 interface Variant { label: string; mode: Mode; uapi: string; args: string[] }
 const VARIANTS: Variant[] = [
@@ -64,7 +64,7 @@ const VARIANTS: Variant[] = [
   { label: 'notifier+proc', mode: 'notifier', uapi: 'v1', args: ['--watch', 'proc'] },
   { label: 'notifier+uffd', mode: 'notifier', uapi: 'v1', args: ['--watch', 'uffd'] },
   { label: 'pin', mode: 'pin', uapi: 'v1', args: [] },
-  ...(['v2', 'v3', 'v4', 'v5'] as const).map((u): Variant => ({ label: `uapi ${u}`, mode: 'pin', uapi: u, args: ['--uapi', u] })),
+  ...(['v2', 'v3', 'v4', 'v5', 'v6'] as const).map((u): Variant => ({ label: `uapi ${u}`, mode: 'pin', uapi: u, args: ['--uapi', u] })),
   { label: 'uapi libhsakmt-72', mode: 'notifier', uapi: 'libhsakmt-72', args: ['--uapi', 'libhsakmt-72'] },
 ];
 

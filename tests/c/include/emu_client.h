@@ -25,6 +25,9 @@ struct emu_bo { uint32_t handle, res; uint64_t offset; };
 /* CREATE_BLOB HOST3D_GUEST + USE_USERPTR (| extra_flags) over [ptr, ptr+size) with a fresh blob_id, as the HSAKMT UMD does,
  * in the struct of emu_uapi(): v1's 64 bytes (v1, v2), 56 (v3-v5), 72 (libhsakmt-72; offset @64); docs/uapi-revisions.md. */
 int emu_create_userptr(int fd, const void *ptr, uint64_t size, uint32_t extra_flags, struct emu_bo *out);
+/* v6 takes page-aligned ranges only (and HINT_USERPTR / HINT_USERPTR_RDONLY in its 64-byte struct): emu_create_userptr
+ * widens a range to its pages there, as a v6 UMD must, unless this is 0. */
+extern int emu_v6_widen;
 int emu_gem_close(int fd, uint32_t handle);
 int emu_resource_info(int fd, uint32_t handle, struct virtgpu_emu_resource_info *out);
 
