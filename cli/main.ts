@@ -1,10 +1,11 @@
 #!/usr/bin/env node
-// virtgpu-emu CLI: serve | run | doctor | demo.
+// virtgpu-emu CLI: serve | run | doctor | demo | matrix.
 import { parseServe, UsageError, USAGE } from './options';
 import { serve } from './serve';
 import { runCommand } from './run';
 import { doctor } from './doctor';
 import { demo } from './demo';
+import { matrix } from './matrix';
 
 export async function main(argv: string[]): Promise<number> {
   const [cmd, ...rest] = argv;
@@ -20,6 +21,7 @@ export async function main(argv: string[]): Promise<number> {
     }
     case 'doctor': return doctor();
     case 'demo': return demo();
+    case 'matrix': return matrix();
     case '-h': case '--help': case 'help': process.stdout.write(USAGE + '\n'); return 0;
     default: throw new UsageError(cmd ? `unknown command ${cmd}` : 'no command');
   }

@@ -1,7 +1,9 @@
 // argv → options for serve/run (shared), with usage errors as thrown UsageError.
 import type { ServeOptions } from '../cuse-dev/transport/common';
 import type { TransportChoice } from '../cuse-dev/transport/auto';
+import { deviceAxes } from '../cuse-dev/transport/common';
 import { resolveId, resolveUids, systemIds, type IdDb } from '../cuse-dev/transport/node-perms';
+import { UAPI_NAMES } from '../core';
 
 export class UsageError extends Error {}
 
@@ -9,13 +11,17 @@ export class UsageError extends Error {}
 export interface CliServeOptions extends Omit<ServeOptions, 'workerEntry'> { transport: TransportChoice }
 
 export const USAGE = `usage:
-  virtgpu-emu serve [--transport auto|cuse|fuse] [--path P] [--minor N] [--mode notifier|pin]
+  virtgpu-emu serve [--transport auto|cuse|fuse] [--path P] [--minor N] [--uapi NAME] [--mode notifier|pin]
                     [--watch auto|uffd|proc|none] [--trace FILE] [--bind] [--mount-dir DIR]
                     [--owner USER] [--group GROUP] [--mode-bits 0660] [--profile NAME]
                     [--no-inject] [--inject-uid USER[,USER...]]
   virtgpu-emu run [serve options] -- CMD [ARGS...]
   virtgpu-emu doctor
-  virtgpu-emu demo`;
+  virtgpu-emu demo
+  virtgpu-emu matrix      every create_blob layout against every --uapi revision over FUSE (Markdown)
+--uapi: the kernel revision whose uAPI the node speaks: ${UAPI_NAMES.join('|')} (default v1; see docs/uapi-revisions.md).
+--mode pin: the revision's structs and errnos without dedup and notifier (alone: v1's struct with the later
+  revisions' lifetime); --mode notifier only where the revision has a notifier (v1, libhsakmt-72).`;
 
 function oneOf<T extends string>(name: string, v: string, allowed: readonly T[]): T {
   if (!(allowed as readonly string[]).includes(v)) throw new UsageError(`${name} must be one of ${allowed.join('|')}, got "${v}"`);
@@ -72,9 +78,11 @@ export function parseServe(argv: string[], ids: IdDb = systemIds): { opts: CliSe
       case '--group': opts.group = idOf(a, 'group', next(), ids); break;
       case '--mount-dir': opts.mountDir = next(); break;
       case '--profile': opts.profile = next(); break;
+      case '--uapi': opts.uapi = oneOf(a, next(), UAPI_NAMES); break;
       default:
         throw new UsageError(`unknown option ${a}`);
     }
   }
+  try { deviceAxes(opts); } catch (e) { throw new UsageError((e as Error).message); }
   return { opts, rest: argv.slice(i) };
 }

@@ -10,7 +10,7 @@ export async function runCommand(opts: CliServeOptions, cmd: string[]): Promise<
   if (cmd.length === 0) throw new UsageError('run needs a command after --');
   const s = await startServer(opts);
   process.stderr.write(readyLine(s) + '\n');
-  const child = spawn(cmd[0]!, cmd.slice(1), { stdio: 'inherit', env: { ...process.env, ...s.clientEnv /* LD_PRELOAD (ours first, the caller's kept) + handoff socket */, VIRTGPU_EMU_DEVICE: s.path, VIRTGPU_EMU_MODE: s.mode, VIRTGPU_EMU_WATCH: opts.watch ?? 'auto' } });
+  const child = spawn(cmd[0]!, cmd.slice(1), { stdio: 'inherit', env: { ...process.env, ...s.clientEnv /* LD_PRELOAD (ours first, the caller's kept) + handoff socket */, VIRTGPU_EMU_DEVICE: s.path, VIRTGPU_EMU_UAPI: s.uapi, VIRTGPU_EMU_MODE: s.mode, VIRTGPU_EMU_WATCH: opts.watch ?? 'auto' } });
   const forward = (sig: NodeJS.Signals): void => { child.kill(sig); };
   process.on('SIGINT', forward);
   process.on('SIGTERM', forward);

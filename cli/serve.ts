@@ -1,5 +1,5 @@
 // `serve`: start the transport, print exactly one ready line, stop cleanly on SIGINT/SIGTERM with a summary line.
-import { readyLine, summaryLine, type RunningServer } from '../cuse-dev/transport/common';
+import { deviceAxes, readyLine, summaryLine, type RunningServer } from '../cuse-dev/transport/common';
 import { startTransport } from '../cuse-dev/transport/auto';
 import { formatPerms, resolveNodePerms } from '../cuse-dev/transport/node-perms';
 import { HandoffMailbox, UffdHandoff } from '../uffd';
@@ -15,7 +15,7 @@ const err = (m: string): void => { process.stderr.write(`virtgpu-emu: ${m}\n`); 
  * worker's provider through a shared mailbox (uffd/acquire.ts HandoffMailbox).
  */
 async function startHandoff(opts: CliServeOptions): Promise<{ sab: SharedArrayBuffer; env: Record<string, string>; close: () => Promise<void> } | null> {
-  if (opts.watch === 'proc' || opts.watch === 'none' || opts.mode === 'pin') return null;
+  if (opts.watch === 'proc' || opts.watch === 'none' || deviceAxes(opts).mode === 'pin') return null;
   try {
     const mailbox = new HandoffMailbox();
     // The channel's socket admits whom the node admits (its owner, group and mode; the credential checks apply to

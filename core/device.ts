@@ -8,7 +8,8 @@ import type { ClientProvider, UserCopy } from './memory/client-memory';
 import type { Host } from './host/host';
 import { RecordingHost } from './host/recording-host';
 import { profileByName, type DeviceProfile } from './virtgpu/profile';
-import { virtgpuTable } from './virtgpu/ioctls';
+import { virtgpuTableFor } from './virtgpu/ioctls';
+import { DEFAULT_UAPI, uapiByName, withMode, type UapiRevision } from './virtgpu/uapi';
 import { Fpriv, type VirtgpuFile } from './virtgpu/fpriv';
 import { Vgdev, type Mode, type Stats, type TransportCaps, type VirtgpuCtx } from './virtgpu/vgdev';
 import { filesOf, sync } from './userptr/notifier';
@@ -20,6 +21,9 @@ import { LogLimiter } from './log-limit';
 export type { Counts, Mode, Stats, TransportCaps };
 
 export interface DeviceOptions {
+  /** The kernel revision whose uAPI the node speaks (core/virtgpu/uapi.ts); default v1. */
+  uapi?: string | UapiRevision;
+  /** `pin` turns the revision's dedup and notifier off (withMode); default: the revision's own. */
   mode?: Mode;
   profile?: string | DeviceProfile;
   host?: Host;
@@ -62,8 +66,9 @@ export class Device {
     const logFn = opts.log ?? (() => undefined);
     this.ownLogger = !opts.logger;
     const logger = opts.logger ?? new LogLimiter({ sink: (msg) => { logFn(msg); this.vg.trace?.({ t: 'log', msg }); } });
+    const uapi = withMode(typeof opts.uapi === 'object' ? opts.uapi : uapiByName(opts.uapi ?? DEFAULT_UAPI), opts.mode);
     this.vg = new Vgdev({
-      mode: opts.mode ?? 'notifier',
+      uapi,
       profile: typeof opts.profile === 'object' ? opts.profile : profileByName(opts.profile ?? 'hsakmt'),
       host: opts.host ?? new RecordingHost(),
       caps: opts.caps ?? { fdPassing: false, mmap: false },
@@ -72,7 +77,8 @@ export class Device {
       trace: opts.trace,
     });
     this.provider = opts.clients;
-    this.table = virtgpuTable;
+    this.table = virtgpuTableFor(uapi);
+    this.vg.trace?.({ t: 'device', uapi: uapi.name, mode: this.vg.mode, profile: this.vg.profile.name, posted: uapi.posted });
   }
 
   /** Running totals, pinned pages and the trace sink (settable) of the driver state. */
@@ -111,7 +117,7 @@ export class Device {
     try { c.env.release(); } catch (e) { this.logOnce(`release:${c.pid}`, `client ${c.pid} release failed: ${String(e)}`); }
   }
 
-  /** Close: flush work, release every handle as GEM_CLOSE does, then CTX_DESTROY (spec §3). Idempotent. */
+  /** Close: flush work, release every handle as GEM_CLOSE does, then CTX_DESTROY (docs/semantics.md §3). Idempotent. */
   closeFile(file: DeviceFile): void { this.close(file.drm); }
 
   private close(f: VirtgpuFile): void {
@@ -210,7 +216,7 @@ export class Device {
     return c;
   }
 
-  /** Ioctl entry (spec §5): drain the client's events, run the invalidate handlers, then the worker. */
+  /** Ioctl entry (docs/semantics.md §5): drain the client's events, run the invalidate handlers, then the worker. */
   private entry(c: Client): void {
     try {
       sync(this.vg, [c], this.vg.scheduler.runAtEntry() ? filesOf(c) : []);

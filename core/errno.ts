@@ -32,6 +32,9 @@ export const ENOSYS = mk('ENOSYS');
 export const EOPNOTSUPP = mk('EOPNOTSUPP');
 export const EAGAIN = mk('EAGAIN');
 export const EINTR = mk('EINTR');
+// The later userptr revisions' create errors (docs/uapi-revisions.md).
+export const E2BIG = mk('E2BIG');
+export const EOVERFLOW = mk('EOVERFLOW');
 // The FUSE/CUSE session's own answers (namespace, protocol version) and its fd exhaustion.
 export const EISDIR = mk('EISDIR');
 export const ENOTDIR = mk('ENOTDIR');
@@ -39,7 +42,7 @@ export const EPROTO = mk('EPROTO');
 export const ENFILE = mk('ENFILE');
 
 const byNumber = new Map<number, Errno>();
-for (const e of [EPERM, ENOENT, EIO, EBADF, ENOMEM, EACCES, EFAULT, EBUSY, EEXIST, ENODEV, EINVAL, ENOTTY, ENOSPC, ERANGE, ENOSYS, EOPNOTSUPP, EAGAIN, EINTR, EISDIR, ENOTDIR, EPROTO, ENFILE]) byNumber.set(e.errno, e);
+for (const e of [EPERM, ENOENT, EIO, EBADF, ENOMEM, EACCES, EFAULT, EBUSY, EEXIST, ENODEV, EINVAL, ENOTTY, ENOSPC, ERANGE, ENOSYS, EOPNOTSUPP, EAGAIN, EINTR, E2BIG, EOVERFLOW, EISDIR, ENOTDIR, EPROTO, ENFILE]) byNumber.set(e.errno, e);
 
 /** The Errno for a number (any valid Linux errno; unknown numbers get a generic code). */
 export function errnoOf(n: number): Errno {

@@ -1,4 +1,4 @@
-// core/: the virtio-gpu driver model with userptr + notifier semantics. Pure TypeScript, no I/O.
+// core/: the virtio-gpu driver model with userptr semantics per uAPI revision. Pure TypeScript, no I/O.
 export { createDevice, Device, DeviceFile, type DeviceOptions, type Mode, type TransportCaps, type Counts, type Stats } from './device';
 export type { Context } from './virtgpu/fpriv';
 export { IoctlTable, cmdOf, type IoctlRow, type IoctlResult, type IoctlCtx, type Range, type PointerPlan, type Preparation } from './drm/dispatch';
@@ -7,7 +7,8 @@ export * as ioc from './abi/ioc';
 export * as layout from './abi/layout';
 export * as drm from './abi/drm';
 export * as virtgpu from './abi/virtgpu';
-export { virtgpuRows, virtgpuTable } from './virtgpu/ioctls';
+export { virtgpuRows, virtgpuTable, virtgpuTableFor } from './virtgpu/ioctls';
+export { UAPI, UAPI_NAMES, DEFAULT_UAPI, uapiByName, withMode, modeOf, UapiChoiceError, type UapiName, type UapiRevision, type UserptrPath, type Param9, type PinErrno, type CheckName } from './virtgpu/uapi';
 export { PROFILES, profileByName, type DeviceProfile, type Capset } from './virtgpu/profile';
 export type { Host, HostCommand, HostCommandName, MemEntry, Box } from './host/host';
 export { RecordingHost, digestCommand, HOST_HEAD_BYTES, HOST_LIST_KEEP, type Recorded, type RecordedCommand, type SubmitDigest, type BlobDigest } from './host/recording-host';

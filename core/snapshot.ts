@@ -5,11 +5,11 @@ import type { Stats, Vgdev } from './virtgpu/vgdev';
 
 export interface Counts { files: number; clients: number; handles: number; resources: number; pins: number; registrations: number; queued: number; contexts: number }
 export interface UserptrSnap { start: number; last: number; origStart: number; npages: number; op: string | null; queued: boolean; inRelease: boolean; valid: boolean; registered: [number, number] | null; rdonly: boolean }
-export interface HandleSnap { handle: number; resId: number; kind: string; size: number; blobMem: number; blobFlags: number; userptr?: UserptrSnap }
+export interface HandleSnap { handle: number; resId: number; kind: string; size: number; blobMem: number; blobFlags: number; blobHints: number; userptr?: UserptrSnap }
 export interface FileSnap { id: number; pid: number; clients: number[]; ctx: { id: number; capsetId: number; numRings: number; debugName: string } | null; handles: HandleSnap[]; queued: number }
 /** What the host holds: bytes of client data (payload heads, list items) — back to its value once the clients are gone. */
 export interface HostSnap { retainedBytes: number }
-export interface Snapshot { mode: string; profile: string; counts: Counts; stats: Stats; host: HostSnap; files: FileSnap[]; clients: { pid: number; refs: number; registrations: number }[] }
+export interface Snapshot { uapi: string; mode: string; profile: string; counts: Counts; stats: Stats; host: HostSnap; files: FileSnap[]; clients: { pid: number; refs: number; registrations: number; pinnedVm: number }[] }
 
 export function snapshotDevice(d: Vgdev, openFiles: Iterable<VirtgpuFile>, liveClients: Iterable<Client>, counts: Counts): Snapshot {
   const files: FileSnap[] = [];
@@ -19,13 +19,13 @@ export function snapshotDevice(d: Vgdev, openFiles: Iterable<VirtgpuFile>, liveC
       const bo = f.handles.get(h)!;
       const u = bo.userptr;
       handles.push({
-        handle: h, resId: bo.resId, kind: bo.kind.name, size: bo.size, blobMem: bo.blobMem, blobFlags: bo.blobFlags,
+        handle: h, resId: bo.resId, kind: bo.kind.name, size: bo.size, blobMem: bo.blobMem, blobFlags: bo.blobFlags, blobHints: bo.blobHints,
         userptr: u ? { start: u.start, last: u.last, origStart: u.origStart, npages: u.npages, op: u.op, queued: u.queued, inRelease: u.inRelease, valid: u.valid, registered: u.regLast >= 0 ? [u.regStart, u.regLast] : null, rdonly: u.rdonly } : undefined,
       });
     }
     const ctx = f.priv.ctx;
     files.push({ id: f.id, pid: f.opener.pid, clients: [...f.clients].map((c) => c.pid), ctx: ctx ? { id: ctx.id, capsetId: ctx.capsetId, numRings: ctx.numRings, debugName: ctx.debugName } : null, handles, queued: f.priv.work.length });
   }
-  const clients = [...liveClients].map((c) => ({ pid: c.pid, refs: c.refs, registrations: c.events.registrations() }));
-  return { mode: d.mode, profile: d.profile.name, counts, stats: { ...d.stats }, host: { retainedBytes: d.host.retainedBytes?.() ?? 0 }, files, clients };
+  const clients = [...liveClients].map((c) => ({ pid: c.pid, refs: c.refs, registrations: c.events.registrations(), pinnedVm: c.pinnedVm }));
+  return { uapi: d.uapi.name, mode: d.mode, profile: d.profile.name, counts, stats: { ...d.stats }, host: { retainedBytes: d.host.retainedBytes?.() ?? 0 }, files, clients };
 }

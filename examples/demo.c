@@ -64,8 +64,8 @@ int main(int argc, char **argv) {
 		drmFreeVersion(v);
 	}
 	int val = 0;
-	int rc = emu_getparam(fd, VIRTGPU_PARAM_RESOURCE_USERPTR, &val);
-	said(rc == 0 && val == 1, "GETPARAM(RESOURCE_USERPTR)", rc, "value %d: the node takes userptr blobs", val);
+	int rc = emu_getparam(fd, VIRTGPU_PARAM_SUPPORTED_CAPSET_IDs, &val);
+	said(rc == 0 && (val & (1 << VIRTIO_GPU_CAPSET_HSAKMT)), "GETPARAM(SUPPORTED_CAPSET_IDs)", rc, "mask 0x%x: the HSAKMT capset (8) is there", val);
 
 	step("Create an HSAKMT context (userptrs live in one)");
 	rc = emu_context_init_hsakmt(fd);
@@ -112,7 +112,7 @@ int main(int argc, char **argv) {
 	step("Free the re-mapped tail (munmap pages 12..15): %s", pin ? "pin mode: its BO lives until GEM_CLOSE" : "its BO is deleted without a GEM_CLOSE");
 	munmap(mem + 12 * PG, 4 * PG);
 	int wv;
-	emu_getparam(fd, VIRTGPU_PARAM_RESOURCE_USERPTR, &wv); /* any ioctl entry applies what the notifier queued */
+	emu_getparam(fd, VIRTGPU_PARAM_3D_FEATURES, &wv); /* any ioctl entry applies what the notifier queued */
 	info(tail.handle, pin, "munmap of the whole range deleted it (GEM_CLOSE would now say EINVAL)");
 
 	step("Close the device: everything left is released");

@@ -69,7 +69,7 @@ export function decodeReaderRecords(buf: Uint8Array): UffdRecord[] {
   return out;
 }
 
-// ---- /proc/TID/syscall snapshot: telling MADV_FREE from DONTNEED (spec §4) ----
+// ---- /proc/TID/syscall snapshot: telling MADV_FREE from DONTNEED (docs/semantics.md §4) ----
 
 /** x86-64 syscall number of madvise (arch/x86/entry/syscalls/syscall_64.tbl). */
 export const SYS_MADVISE_X86_64 = 28;
@@ -94,7 +94,7 @@ export function parseSyscallSnapshot(text: string): BlockedMadvise[] {
 /**
  * CLEAR's `removed` for a REMOVE event over [start, end): the advice of the madvise call whose range covers it.
  * FREE → not removed; DONTNEED/DONTNEED_LOCKED/REMOVE → removed; no matching thread or conflicting advices → removed
- * (conservative, spec §4) with a note for the trace.
+ * (conservative, docs/semantics.md §4) with a note for the trace.
  */
 export function removeVerdict(snapshot: string, start: number, end: number): { removed: boolean; note: string } {
   const hits = parseSyscallSnapshot(snapshot).filter((m) => m.start <= start && m.start + m.len >= end);

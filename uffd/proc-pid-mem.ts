@@ -4,6 +4,7 @@
 import * as fs from 'fs';
 import { EFAULT, EIO, type Errno } from '../core/errno';
 import type { ClientEnv, ClientMemory, ClientProvider, NotifierSource, UserCopy } from '../core/memory/client-memory';
+import { readMemlockLimits } from './proc-limits';
 
 /** copy_from_user/copy_to_user through /proc/PID/mem; an unmapped address (EIO/EFAULT from the kernel) → EFAULT. */
 export class ProcPidMem implements UserCopy {
@@ -75,6 +76,7 @@ export function procClientMemory(pid: number): ClientMemory & { close(): void } 
     mappings: () => [],
     populate: () => EIO,
     frames: (_s, n) => new Float64Array(n),
+    memlockLimits: () => readMemlockLimits(pid),
     close: () => m.close(),
   };
 }

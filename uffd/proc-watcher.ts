@@ -1,5 +1,5 @@
 // ProcWatcher: the /proc checker of one client process, for what no userfaultfd reports. At drain() (= every ioctl
-// entry of that client, spec §5) and on an optional interval it re-reads /proc/PID/maps (once per check) and
+// entry of that client, docs/semantics.md §5) and on an optional interval it re-reads /proc/PID/maps (once per check) and
 // /proc/PID/pagemap (one pread per range, only for ranges whose frames it compares) and emits the range-diff events
 // (core/memory/range-diff.ts): mapping gone → UNMAP, protection changed → PROTECTION_VMA, frame changed or not
 // present → CLEAR (frames only where no userfaultfd covers the range). Cost: one maps read + O(registered pages).

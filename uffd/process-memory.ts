@@ -2,7 +2,8 @@
 // /proc/PID/pagemap, populate by madvise (own process) or by touching the pages from outside (another process).
 import * as fs from 'fs';
 import { EFAULT, ENOMEM, type Errno } from '../core/errno';
-import { PAGE_SIZE, type ClientMemory, type Mapping } from '../core/memory/client-memory';
+import { PAGE_SIZE, type ClientMemory, type Mapping, type MemlockLimits } from '../core/memory/client-memory';
+import { readMemlockLimits } from './proc-limits';
 import { loadUffd } from './load';
 import type { Iov, UffdBinding } from './native-types';
 import { PagemapReader, readEntries, PM_EXCLUSIVE, PM_FILE, PM_PRESENT, PM_SWAPPED } from './pagemap';
@@ -56,6 +57,8 @@ export class ProcessMemory implements ClientMemory {
   }
 
   // ---- ClientMemory ----
+
+  memlockLimits(): MemlockLimits | null { return readMemlockLimits(this.pid); }
 
   /** Raw maps text ('' once the process is gone). */
   mapsText(): string {

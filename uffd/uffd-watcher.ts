@@ -1,11 +1,11 @@
-// UffdWatcher: the userfaultfd of one client process → notifier events (spec §4). Ranges are registered in
+// UffdWatcher: the userfaultfd of one client process → notifier events (docs/semantics.md §4). Ranges are registered in
 // UFFDIO_REGISTER_MODE_WP and never write-protected, so only the non-cooperative events arrive (UNMAP, REMOVE,
 // REMAP, FORK), no faults to serve. Registration covers WHOLE VMAs (looked up with PROCMAP_QUERY, else
 // /proc/PID/maps): registering part of a VMA would split it, which the client could see (mremap of the whole
 // mapping fails with EFAULT, one more VMA towards vm.max_map_count). Several userptrs share the registration of the
 // VMAs they touch ("areas", refcounted by userptr id); events outside every userptr are read and dropped. A native reader thread reads them (the client's munmap/madvise/mremap/fork
 // blocks until the event is read, so no JS may sit in between); drain() swaps the reader's queue under its mutex,
-// so an event read before the client's call returned is always seen by the client's next ioctl (spec §5).
+// so an event read before the client's call returned is always seen by the client's next ioctl (docs/semantics.md §5).
 import { PAGE_SIZE, USER_ADDR_END, type NotifierEvent } from '../core/memory/client-memory';
 import * as fs from 'fs';
 import { decodeReaderRecords, removeVerdict, type UffdRecord } from './abi';

@@ -4,7 +4,7 @@
 //                   uffd cannot see (mapping protection; frames are not compared where uffd covers the range);
 //   uffd:           userfaultfd only (no /proc pass where it covers; mprotect is then not reported — it never changes
 //                   an outcome); ranges it cannot register still fall back to /proc;
-//   proc:           the /proc checker only (approximate, spec §4).
+//   proc:           the /proc checker only (approximate, docs/semantics.md §4).
 // Every fallback is announced once with its reason.
 import { USER_ADDR_END, type NotifierEvent, type NotifierSource } from '../core/memory/client-memory';
 import { loadUffd } from './load';

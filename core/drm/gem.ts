@@ -21,6 +21,8 @@ export class GemObject {
   handle = 0;
   deleted = false;
   userptr: Userptr | null = null;
+  /** blob_hints the create carried (7.2-based revisions): DEFER_MAPPING is recorded here. */
+  blobHints = 0;
   constructor(
     readonly kind: BoKind,
     readonly resId: number,

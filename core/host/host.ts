@@ -1,4 +1,4 @@
-// The virtio-gpu commands the guest driver would queue to the host (spec §8), as decoded objects.
+// The virtio-gpu commands the guest driver would queue to the host (docs/semantics.md §8), as decoded objects.
 // Pluggable: the default RecordingHost keeps the ordered log; an emulated HSAKMT host can implement the same.
 
 export interface Box { x: number; y: number; z: number; w: number; h: number; d: number }

@@ -29,6 +29,12 @@ export interface Mapping {
   shared: boolean; backing: Backing;
 }
 
+/**
+ * What the kernel's can_do_mlock() and pinned_vm accounting read of a process: its RLIMIT_MEMLOCK soft limit in
+ * bytes (Infinity: unlimited) and whether it holds CAP_IPC_LOCK.
+ */
+export interface MemlockLimits { readonly limitBytes: number; readonly capIpcLock: boolean }
+
 /** A client process's address space. */
 export interface ClientMemory extends UserCopy {
   readonly pid: number;
@@ -38,9 +44,11 @@ export interface ClientMemory extends UserCopy {
   populate(start: number, len: number, write: boolean): Errno | undefined;
   /** Frame identity of `npages` pages from `start` (page aligned); NOT_PRESENT where no page is mapped. */
   frames(start: number, npages: number): Float64Array;
+  /** The process's memory-lock limits now (read at each create that accounts pins); absent or null: unlimited. */
+  memlockLimits?(): MemlockLimits | null;
 }
 
-/** Notifier events of spec §4 (end exclusive, page aligned; core clips them to each userptr). */
+/** Notifier events of docs/semantics.md §4 (end exclusive, page aligned; core clips them to each userptr). */
 export type NotifierEventKind = 'UNMAP' | 'CLEAR' | 'PROTECTION_VMA' | 'PROTECTION_PAGE' | 'RELEASE';
 export interface NotifierEvent {
   event: NotifierEventKind;
@@ -53,7 +61,7 @@ export interface NotifierEvent {
 }
 
 /**
- * The watcher of one client process, pulled by core (spec §5 "Ordering"): core calls drain() at the entry of
+ * The watcher of one client process, pulled by core (docs/semantics.md §5 "Ordering"): core calls drain() at the entry of
  * every ioctl of that client, so an event read before the client's munmap returned is always seen.
  */
 export interface NotifierSource {

@@ -27,7 +27,7 @@ export function captureRange(start: number, npages: number, maps: Mapping[], fra
 }
 
 /**
- * Events for what changed (spec §4 rows for the /proc checker): mapping gone → UNMAP; protection changed →
+ * Events for what changed (docs/semantics.md §4 rows for the /proc checker): mapping gone → UNMAP; protection changed →
  * PROTECTION_VMA; frame changed or not present → CLEAR (only when `framesToo`, i.e. no userfaultfd covers it).
  * Adjacent pages with the same verdict are merged into one event.
  */

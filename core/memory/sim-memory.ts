@@ -3,7 +3,7 @@
 // userfaultfd reader does) and mprotect comes from the /proc checker; in 'proc' mode everything is the /proc
 // diff (range-diff.ts), computed at drain() like the real ProcWatcher at ioctl entry.
 import { EFAULT, ENOMEM, type Errno } from '../errno';
-import { NOT_PRESENT, PAGE_SIZE, pageDown, pageUp, USER_ADDR_END, type ClientEnv, type ClientMemory, type Mapping, type NotifierEvent, type NotifierSource, type Backing } from './client-memory';
+import { NOT_PRESENT, PAGE_SIZE, pageDown, pageUp, USER_ADDR_END, type ClientEnv, type ClientMemory, type Mapping, type NotifierEvent, type NotifierSource, type Backing, type MemlockLimits } from './client-memory';
 import { captureRange, diffRange, type RangeState } from './range-diff';
 
 export interface Prot { read: boolean; write: boolean; exec: boolean }
@@ -36,6 +36,8 @@ export class SimProcess implements ClientMemory {
   private nextAddr = 0x7f0000000000;
   readonly events: SimEvents;
   exited = false;
+  /** RLIMIT_MEMLOCK and CAP_IPC_LOCK as a test sets them (null: unlimited). */
+  memlock: MemlockLimits | null = null;
 
   constructor(readonly machine: SimMachine, readonly pid: number, readonly mode: 'uffd' | 'proc') {
     this.events = new SimEvents(this);
@@ -133,7 +135,7 @@ export class SimProcess implements ClientMemory {
     return undefined;
   }
 
-  /** Compaction / THP collapse / KSM: move present pages to new frames, with no event (spec §4 "Frames and pins"). */
+  /** Compaction / THP collapse / KSM: move present pages to new frames, with no event (docs/semantics.md §4 "Frames"). */
   migrate(addr: number, len: number): void {
     for (let a = addr; a < addr + pageUp(len); a += PAGE_SIZE) {
       const p = this.pages.get(a);
@@ -148,6 +150,8 @@ export class SimProcess implements ClientMemory {
   mappings(start: number, end: number): Mapping[] {
     return this.vmas.filter((v) => v.end > start && v.start < end).map((v) => ({ start: v.start, end: v.end, read: v.prot.read, write: v.prot.write, exec: v.prot.exec, shared: v.shared, backing: v.backing }));
   }
+
+  memlockLimits(): MemlockLimits | null { return this.memlock; }
 
   populate(start: number, len: number, write: boolean): Errno | undefined {
     for (let a = start; a < start + len; a += PAGE_SIZE) {

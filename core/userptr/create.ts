@@ -1,11 +1,13 @@
-// RESOURCE_CREATE_BLOB on the userptr path (spec §3 steps 2–6): context check, range, flush + dedup (+3), pin, create.
+// RESOURCE_CREATE_BLOB on the userptr path (docs/semantics.md §3 steps 2–6): context check, range, flush + dedup (+3),
+// pin, create; dedup, the notifier, the pin errno and the host's flags follow the uAPI revision (core/virtgpu/uapi.ts).
 import { EFAULT, EINVAL, ENOMEM, type Errno, isErr } from '../errno';
 import type { GemObject, BoKind } from '../drm/gem';
 import type { Client } from '../client';
 import { addrOf, NOT_PRESENT, pageDown, PAGE_SIZE, USER_ADDR_END, type ClientMemory, type Mapping } from '../memory/client-memory';
 import type { MemEntry } from '../host/host';
 import { KMALLOC_MAX } from '../abi/limits';
-import { VIRTGPU_BLOB_FLAG_USERPTR_RDONLY, VIRTGPU_BLOB_MEM_GUEST, VIRTIO_GPU_CAPSET_HSAKMT } from '../abi/virtgpu';
+import { VIRTGPU_BLOB_MEM_GUEST, VIRTIO_GPU_CAPSET_HSAKMT } from '../abi/virtgpu';
+import type { PinErrno } from '../virtgpu/uapi';
 import type { Fpriv } from '../virtgpu/fpriv';
 import type { Vgdev, VirtgpuCtx } from '../virtgpu/vgdev';
 import { Userptr } from './userptr';
@@ -14,7 +16,8 @@ import { unregister, syncFile, syncRegistration } from './notifier';
 /** v1's "already exists" return value, which the HSAKMT UMD relies on. */
 export const USERPTR_EXISTS = 3;
 
-export interface UserptrArgs { blobMem: number; blobFlags: number; blobId: bigint; size: bigint; userptr: bigint }
+/** A create the revision sent down the userptr path: the address it read and whether it asked for read-only pages. */
+export interface UserptrArgs { blobMem: number; blobFlags: number; blobId: bigint; size: bigint; userptr: bigint; rdonly: boolean }
 export interface UserptrOut { handle: number; resId: number; offset?: bigint }
 
 const userptrKind: BoKind<Vgdev, Fpriv> = {
@@ -25,43 +28,56 @@ const userptrKind: BoKind<Vgdev, Fpriv> = {
     u.deleted = true;
     file.priv.tree.remove(u);
     dev.pins -= u.npages;
+    u.client.pinnedVm -= u.accounted; // the revision's pinned_vm drops at unref
     unregister(u); // last: it talks to a watcher of a process that may be gone
   },
 };
 export function isUserptr(bo: GemObject): boolean { return bo.kind === userptrKind; }
 
 export function createUserptr(ctx: VirtgpuCtx, a: UserptrArgs): UserptrOut | Errno {
+  const r = create(ctx, a);
+  ctx.dev.trace?.({ t: 'userptr', file: ctx.file.id, pid: ctx.client.pid, addr: Number(a.userptr), size: Number(a.size), rdonly: a.rdonly, result: isErr(r) ? r.code : r.offset === undefined ? 0 : USERPTR_EXISTS, handle: isErr(r) ? undefined : r.handle });
+  return r;
+}
+
+function create(ctx: VirtgpuCtx, a: UserptrArgs): UserptrOut | Errno {
   const { dev, file: f, client } = ctx;
   // 2-3. Context and range.
   const r = userptrRange(f.priv, a);
   if (isErr(r)) return r;
   const { uaddr, size, start, npages } = r;
   // 4. Flush, then dedup against valid userptrs of this file (and this process) that contain the range.
-  if (dev.mode === 'notifier') {
-    syncFile(dev, f, client);
+  const { dedup, notifier } = dev.uapi;
+  if (dedup) {
+    if (notifier) syncFile(dev, f, client);
     const hit = findContaining(f.priv.tree.overlapping(uaddr, uaddr + size - 1), client, uaddr, uaddr + size - 1);
     if (hit) {
       dev.stats.userptrsDeduped++;
       return { handle: hit.bo.handle, resId: hit.bo.resId, offset: BigInt(start - hit.origStart) };
     }
   }
-  // 5. Pin every page.
-  const rdonly = (a.blobFlags & VIRTGPU_BLOB_FLAG_USERPTR_RDONLY) !== 0;
-  const pinned = pin(client.memory, start, npages, rdonly);
+  // 5. Pin every page (v6 first counts them against the process's RLIMIT_MEMLOCK, unless it holds CAP_IPC_LOCK).
+  const accounted = dev.uapi.memlock ? npages : 0;
+  if (accounted) {
+    const lim = client.memory.memlockLimits?.() ?? null;
+    if (lim && !lim.capIpcLock && client.pinnedVm + npages > Math.floor(lim.limitBytes / PAGE_SIZE)) return ENOMEM;
+  }
+  const rdonly = a.rdonly;
+  const pinned = pin(client.memory, start, npages, rdonly, dev.uapi.pinErrno);
   if (isErr(pinned)) return pinned;
   // 6. Resource, handle, host commands, tree, watcher.
   const resId = dev.allocResId();
   const ctxId = a.blobMem === VIRTGPU_BLOB_MEM_GUEST ? 0 : f.priv.ctx!.id;
-  dev.host.submit({ cmd: 'RESOURCE_CREATE_BLOB', resId, ctxId, blobMem: a.blobMem, blobFlags: a.blobFlags, blobId: a.blobId, size: a.size, entries: entriesOf(pinned.frames) });
+  dev.host.submit({ cmd: 'RESOURCE_CREATE_BLOB', resId, ctxId, blobMem: a.blobMem, blobFlags: a.blobFlags & dev.uapi.wireFlags, blobId: a.blobId, size: a.size, entries: entriesOf(pinned.frames) });
   const bo = dev.addObject(f, userptrKind, resId, npages * PAGE_SIZE, a.blobMem, a.blobFlags);
   const u = new Userptr(dev.allocUserptrId(), bo, client, start, npages, rdonly, pinned.frames, pinned.shared);
   bo.userptr = u;
   dev.pins += npages;
+  u.accounted = accounted;
+  client.pinnedVm += accounted;
   dev.stats.userptrsCreated++;
-  if (dev.mode === 'notifier') {
-    f.priv.tree.insert(u);
-    syncRegistration(u);
-  }
+  if (dedup) f.priv.tree.insert(u);
+  if (notifier) syncRegistration(u);
   return { handle: bo.handle, resId };
 }
 
@@ -108,9 +124,8 @@ export class PinPreparation {
 export function preparePin(ctx: VirtgpuCtx, a: UserptrArgs): PinPreparation | null {
   const r = userptrRange(ctx.file.priv, a);
   if (isErr(r) || r.npages < PREPARE_MIN_PAGES) return null;
-  const rdonly = (a.blobFlags & VIRTGPU_BLOB_FLAG_USERPTR_RDONLY) !== 0;
-  if (isErr(pinnableRange(ctx.client.memory, r.start, r.npages, rdonly))) return null;
-  return new PinPreparation(ctx.client.memory, r.start, r.npages, !rdonly);
+  if (isErr(pinnableRange(ctx.client.memory, r.start, r.npages, a.rdonly, 'enomem'))) return null;
+  return new PinPreparation(ctx.client.memory, r.start, r.npages, !a.rdonly);
 }
 
 /** Dedup choice among containing valid userptrs: lowest start, then lowest last, then oldest. */
@@ -124,12 +139,13 @@ function findContaining(cands: Userptr[], client: Client, lo: number, hi: number
 }
 
 /**
- * Spec §3.5: each page mapped, not PROT_NONE, writable unless RDONLY (a MAP_SHARED regular-file mapping cannot be
- * pinned writable); untouched pages are faulted in. Every failure is ENOMEM, as in v1.
+ * docs/semantics.md §3.5: each page mapped, not PROT_NONE, writable unless RDONLY (a MAP_SHARED regular-file mapping
+ * cannot be pinned writable); untouched pages are faulted in. A page that cannot be pinned fails with `how`'s errno:
+ * ENOMEM for every failure (v1, v2), or the pin's own, EFAULT (v3 and later).
  */
-export function pin(mem: ClientMemory, start: number, npages: number, rdonly: boolean): { frames: Float64Array; shared: Uint8Array } | Errno {
+export function pin(mem: ClientMemory, start: number, npages: number, rdonly: boolean, how: PinErrno): { frames: Float64Array; shared: Uint8Array } | Errno {
   const end = start + npages * PAGE_SIZE;
-  const maps = pinnableRange(mem, start, npages, rdonly);
+  const maps = pinnableRange(mem, start, npages, rdonly, how);
   if (isErr(maps)) return maps;
   const shared = new Uint8Array(npages);
   for (const m of maps) {
@@ -137,26 +153,31 @@ export function pin(mem: ClientMemory, start: number, npages: number, rdonly: bo
     const s = Math.max(m.start, start), e = Math.min(m.end, end);
     for (let a = s; a < e; a += PAGE_SIZE) shared[(a - start) / PAGE_SIZE] = 1;
   }
-  if (mem.populate(start, npages * PAGE_SIZE, !rdonly)) return ENOMEM;
+  const fail = pinFailure(how);
+  if (mem.populate(start, npages * PAGE_SIZE, !rdonly)) return fail;
   const frames = mem.frames(start, npages);
-  for (let i = 0; i < npages; i++) if (frames[i] === NOT_PRESENT) return ENOMEM;
+  for (let i = 0; i < npages; i++) if (frames[i] === NOT_PRESENT) return fail;
   return { frames, shared };
 }
 
-/** The mappings of [start, start + npages pages) when every page can be pinned (spec §3.5), else ENOMEM. */
-function pinnableRange(mem: ClientMemory, start: number, npages: number, rdonly: boolean): Mapping[] | Errno {
+/** What a page that cannot be pinned makes the create return. */
+const pinFailure = (how: PinErrno): Errno => (how === 'enomem' ? ENOMEM : EFAULT);
+
+/** The mappings of [start, start + npages pages) when every page can be pinned (docs/semantics.md §3.5), else the pin's failure. */
+function pinnableRange(mem: ClientMemory, start: number, npages: number, rdonly: boolean, how: PinErrno): Mapping[] | Errno {
   // v1 kvmalloc()s one page pointer per page: above INT_MAX bytes that fails before anything is pinned.
   if (npages * 8 > KMALLOC_MAX) return ENOMEM;
   const end = start + npages * PAGE_SIZE;
   const maps = mem.mappings(start, end);
+  const fail = pinFailure(how);
   let at = start;
   for (const m of maps) {
-    if (m.start > at) return ENOMEM; // hole
-    if (!pinnable(m, rdonly)) return ENOMEM;
+    if (m.start > at) return fail; // hole
+    if (!pinnable(m, rdonly)) return fail;
     at = Math.max(at, Math.min(m.end, end));
     if (at >= end) break;
   }
-  return at < end ? ENOMEM : maps;
+  return at < end ? fail : maps;
 }
 
 function pinnable(m: Mapping, rdonly: boolean): boolean {

@@ -1,4 +1,4 @@
-// Drain → invalidate → work list → worker (spec §4–§6): what stands in for the MMU notifier and its work item.
+// Drain → invalidate → work list → worker (docs/semantics.md §4–§6): what stands in for the MMU notifier and its work item.
 import type { Client } from '../client';
 import type { NotifierEvent } from '../memory/client-memory';
 import { NOT_PRESENT, PAGE_SIZE, pageDown, pageUp } from '../memory/client-memory';
@@ -17,7 +17,7 @@ export function sync(dev: Vgdev, clients: Iterable<Client>, files: Iterable<Virt
 }
 
 /**
- * The flush of create (spec §3 step 4): the file's work done and its clients' events seen. The caller was drained
+ * The flush of create (docs/semantics.md §3 step 4): the file's work done and its clients' events seen. The caller was drained
  * and its files worked at this ioctl's entry when the scheduler ran the worker there: only the other clients are left.
  */
 export function syncFile(dev: Vgdev, f: VirtgpuFile, caller: Client): void {
@@ -129,7 +129,7 @@ function runWorker(dev: Vgdev, f: VirtgpuFile): void {
 }
 
 /**
- * EVICT (spec §5 + "Frames and pins" §4): re-read the frames of the evict range; a page is changed when it is not
+ * EVICT (docs/semantics.md §5 + "Frames" §4): re-read the frames of the evict range; a page is changed when it is not
  * present, or was removed (private: always; shared: if its frame differs), or its frame differs where no
  * userfaultfd reports removals (/proc only). A frame that changed with no removal is updated silently.
  */

@@ -1,4 +1,4 @@
-// Split (spec §6): an UNMAP of part [s, l] of [S, L] keeps [S, s-1] if s > S (everything after the hole is
+// Split (docs/semantics.md §6): an UNMAP of part [s, l] of [S, L] keeps [S, s-1] if s > S (everything after the hole is
 // dropped), else [l+1, L]. No new BO; the host resource keeps its size and page list.
 import type { Userptr } from './userptr';
 

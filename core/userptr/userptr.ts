@@ -1,4 +1,4 @@
-// The userptr object: the range it still covers, its pinned frames (indexed from the ORIGINAL start, spec §9),
+// The userptr object: the range it still covers, its pinned frames (indexed from the ORIGINAL start, docs/semantics.md §9),
 // and its notifier state (op, in_release, evict range).
 import type { GemObject } from '../drm/gem';
 import type { Client } from '../client';
@@ -14,6 +14,8 @@ export class Userptr {
   queued = false;
   inRelease = false;
   deleted = false;
+  /** Pages this userptr counts in its client's pinned_vm (revisions that account pins; 0 elsewhere). */
+  accounted = 0;
   /** Pending evict range [evictStart, evictEnd), or evictEnd = 0 when none. */
   evictStart = 0;
   evictEnd = 0;
@@ -43,7 +45,7 @@ export class Userptr {
     this.last = origStart + npages * PAGE_SIZE - 1;
   }
 
-  /** Valid iff not in release and no op pending (spec §5); only valid userptrs are returned by dedup. */
+  /** Valid iff not in release and no op pending (docs/semantics.md §5); only valid userptrs are returned by dedup. */
   get valid(): boolean { return !this.inRelease && this.op === null && !this.deleted; }
   pageIndex(addr: number): number { return Math.floor((addr - this.origStart) / PAGE_SIZE); }
 }

@@ -1,4 +1,4 @@
-// The per-file work list (spec §5): FIFO, each userptr at most once, UNMAP always wins; and when the worker runs.
+// The per-file work list (docs/semantics.md §5): FIFO, each userptr at most once, UNMAP always wins; and when the worker runs.
 // The worker itself is runWorker in notifier.ts.
 import type { Userptr, WorkOp } from './userptr';
 
@@ -31,7 +31,7 @@ export class WorkList {
   pending(): Userptr[] { return this.items.slice(this.head); }
 }
 
-/** When the worker runs. Default: at every ioctl entry of the client (spec §5 "Ordering"); tests may hold it. */
+/** When the worker runs. Default: at every ioctl entry of the client (docs/semantics.md §5 "Ordering"); tests may hold it. */
 export interface WorkScheduler {
   /** Run the worker at this ioctl's entry? (CREATE_BLOB and close always flush, as the kernel's flush does.) */
   runAtEntry(): boolean;

@@ -1,19 +1,32 @@
-// RESOURCE_CREATE_BLOB: verify_blob() (upstream + later-revision rules), then guest / host3d / userptr creation.
-import { EFAULT, EINVAL, ENOMEM, type Errno, isErr } from '../errno';
+// RESOURCE_CREATE_BLOB: verify_blob() (upstream + the uAPI revision's rules), then guest / host3d / userptr creation.
+import { E2BIG, EFAULT, EINVAL, ENOMEM, EPERM, type Errno, isErr } from '../errno';
 import * as V from '../abi/virtgpu';
+import type { CreateBlobArgs } from '../abi/virtgpu';
+import type { Struct } from '../abi/layout';
 import type { BoKind } from '../drm/gem';
 import { addrOf, pageUp } from '../memory/client-memory';
 import { createUserptr, preparePin, USERPTR_EXISTS } from '../userptr/create';
 import type { DeviceProfile } from './profile';
 import { driverRow } from './driver-row';
+import type { VirtgpuCtx } from './vgdev';
+import { runChecks, userptrAddress, userptrReadOnly, type LimitsOf, type UapiRevision } from './uapi';
 
-type Blob = ReturnType<typeof V.drm_virtgpu_resource_create_blob.zero>;
-export interface BlobKind { guest: boolean; host3d: boolean; userptr: boolean }
+export interface BlobKind {
+  guest: boolean; host3d: boolean;
+  /** The userptr address when the revision sends this create down the userptr path, else 0n. */
+  userptr: bigint;
+  rdonly: boolean;
+  /** blob_hints as accepted (7.2-based revisions; 0 elsewhere): DEFER_MAPPING is recorded on the BO. */
+  hints: number;
+}
 
-/** Pure checks, before anything happens (spec §3.1); EINVAL on the first failure. */
-export function verifyBlob(prof: DeviceProfile, a: Blob): BlobKind | Errno {
+/**
+ * Pure checks, before anything happens (docs/semantics.md §3.1, docs/uapi-revisions.md): upstream's, then the
+ * revision's mask, 7.2's blob_hints/pad2/alignment rules where it sits on 7.2, then its own extra checks.
+ */
+export function verifyBlob(prof: DeviceProfile, rev: UapiRevision, a: CreateBlobArgs, limits?: LimitsOf): BlobKind | Errno {
   if (!prof.resourceBlob) return EINVAL;
-  if (a.blob_flags & ~V.VIRTGPU_BLOB_FLAG_USE_MASK) return EINVAL;
+  if (a.blob_flags & ~rev.flagMask) return EINVAL;
   if ((a.blob_flags & V.VIRTGPU_BLOB_FLAG_USE_CROSS_DEVICE) && !prof.crossDevice) return EINVAL;
   let guest = false, host3d = false;
   switch (a.blob_mem) {
@@ -28,55 +41,64 @@ export function verifyBlob(prof: DeviceProfile, a: Blob): BlobKind | Errno {
   } else {
     if (a.blob_id !== 0n || a.cmd_size !== 0) return EINVAL;
   }
-  // Later-revision rules, enforced [decision].
-  if ((a.blob_flags & V.VIRTGPU_BLOB_FLAG_USE_USERPTR) && a.userptr === 0n) return EINVAL;
-  if ((a.blob_flags & V.VIRTGPU_BLOB_FLAG_USERPTR_RDONLY) && !(a.blob_flags & V.VIRTGPU_BLOB_FLAG_USE_USERPTR)) return EINVAL;
-  // v1 routes guest blobs with a userptr to the userptr path; HOST3D ignores the userptr.
-  return { guest, host3d, userptr: guest && a.userptr !== 0n };
+  let hints = 0;
+  if (rev.hintsBase) {
+    hints = a.blob_hints ?? 0;
+    if ((a.pad2 ?? 0) !== 0 || hints & ~rev.hintMask) return EINVAL;
+    if (prof.blobAlignment && a.size % BigInt(prof.blobAlignment) !== 0n) return EINVAL;
+  }
+  const bad = runChecks(rev, a, limits);
+  if (bad) return bad;
+  return { guest, host3d, userptr: userptrAddress(rev, a), rdonly: userptrReadOnly(rev, a), hints };
 }
 
 const guestKind: BoKind = { name: 'guest', release: () => undefined };
 const host3dKind: BoKind = { name: 'host3d', release: () => undefined };
 
-export const createBlobRow = driverRow('RESOURCE_CREATE_BLOB', V.drm_virtgpu_resource_create_blob, [EINVAL, EFAULT, ENOMEM], {
+/** The create_blob row over a revision's struct (core/virtgpu/ioctls.ts builds one table per struct). */
+export const createBlobRow = (layout: Struct<CreateBlobArgs>) => driverRow('RESOURCE_CREATE_BLOB', layout, [EINVAL, EFAULT, ENOMEM, E2BIG, EPERM], {
   pointers: (a) => (a.cmd_size && a.blob_mem !== V.VIRTGPU_BLOB_MEM_GUEST ? { in: [{ addr: addrOf(a.cmd), len: a.cmd_size }], out: [] } : { in: [], out: [] }),
   prepare: (ctx, a) => {
-    const kind = verifyBlob(ctx.dev.profile, a);
+    const kind = verifyBlob(ctx.dev.profile, ctx.dev.uapi, a, () => ctx.client.memory.memlockLimits?.() ?? null);
     if (isErr(kind) || !kind.userptr) return null;
-    return preparePin(ctx, { blobMem: a.blob_mem, blobFlags: a.blob_flags, blobId: a.blob_id, size: a.size, userptr: a.userptr });
+    return preparePin(ctx, { blobMem: a.blob_mem, blobFlags: a.blob_flags, blobId: a.blob_id, size: a.size, userptr: kind.userptr, rdonly: kind.rdonly });
   },
-  handler: (ctx, a) => {
-    const { dev, file: f, client } = ctx;
-    const kind = verifyBlob(dev.profile, a);
-    if (isErr(kind)) return kind;
-    dev.ensureContext(f, client);
-    if (kind.userptr) {
-      const r = createUserptr(ctx, { blobMem: a.blob_mem, blobFlags: a.blob_flags, blobId: a.blob_id, size: a.size, userptr: a.userptr });
-      if (isErr(r)) return r;
-      a.bo_handle = r.handle;
-      a.res_handle = r.resId;
-      if (r.offset === undefined) return 0;
-      a.offset = r.offset;
-      return USERPTR_EXISTS;
-    }
-    if (a.size === 0n) return EINVAL;
-    if (a.cmd_size) {
-      const cmd = ctx.user.read(addrOf(a.cmd), a.cmd_size);
-      if (isErr(cmd)) return EFAULT;
-      dev.host.submit({ cmd: 'SUBMIT_3D', ctxId: f.priv.ctx?.id ?? 0, ringIdx: 0, data: cmd, resIds: [] });
-    }
-    const resId = dev.allocResId();
-    const ctxId = kind.host3d ? (f.priv.ctx?.id ?? 0) : 0;
-    let size = Number(a.size);
-    let entries: { addr: number; length: number }[] = [];
-    if (kind.guest) {
-      size = pageUp(size); // shmem objects are page aligned
-      entries = [{ addr: dev.allocGuestAddr(size), length: size }];
-    }
-    dev.host.submit({ cmd: 'RESOURCE_CREATE_BLOB', resId, ctxId, blobMem: a.blob_mem, blobFlags: a.blob_flags, blobId: a.blob_id, size: a.size, entries });
-    const bo = dev.addObject(f, kind.guest ? guestKind : host3dKind, resId, size, a.blob_mem, a.blob_flags);
-    a.bo_handle = bo.handle;
-    a.res_handle = resId;
-    return 0;
-  },
+  handler: createBlob,
 });
+
+/** RESOURCE_CREATE_BLOB's handler: verify, the file's default context, then the userptr path or a guest / host3d blob. */
+export function createBlob(ctx: VirtgpuCtx, a: CreateBlobArgs): number | Errno {
+  const { dev, file: f, client } = ctx;
+  const kind = verifyBlob(dev.profile, dev.uapi, a, () => client.memory.memlockLimits?.() ?? null);
+  if (isErr(kind)) return kind;
+  dev.ensureContext(f, client);
+  if (kind.userptr) {
+    const r = createUserptr(ctx, { blobMem: a.blob_mem, blobFlags: a.blob_flags, blobId: a.blob_id, size: a.size, userptr: kind.userptr, rdonly: kind.rdonly });
+    if (isErr(r)) return r;
+    a.bo_handle = r.handle;
+    a.res_handle = r.resId;
+    if (r.offset === undefined) return 0;
+    a.offset = r.offset; // written where the revision's struct has `offset` (dedup only runs there)
+    return USERPTR_EXISTS;
+  }
+  if (a.size === 0n) return EINVAL;
+  if (a.cmd_size) {
+    const cmd = ctx.user.read(addrOf(a.cmd), a.cmd_size);
+    if (isErr(cmd)) return EFAULT;
+    dev.host.submit({ cmd: 'SUBMIT_3D', ctxId: f.priv.ctx?.id ?? 0, ringIdx: 0, data: cmd, resIds: [] });
+  }
+  const resId = dev.allocResId();
+  const ctxId = kind.host3d ? (f.priv.ctx?.id ?? 0) : 0;
+  let size = Number(a.size);
+  let entries: { addr: number; length: number }[] = [];
+  if (kind.guest) {
+    size = pageUp(size); // shmem objects are page aligned
+    entries = [{ addr: dev.allocGuestAddr(size), length: size }];
+  }
+  dev.host.submit({ cmd: 'RESOURCE_CREATE_BLOB', resId, ctxId, blobMem: a.blob_mem, blobFlags: a.blob_flags, blobId: a.blob_id, size: a.size, entries });
+  const bo = dev.addObject(f, kind.guest ? guestKind : host3dKind, resId, size, a.blob_mem, a.blob_flags);
+  bo.blobHints = kind.hints; // DEFER_MAPPING: mapped at its first mmap (no transport maps yet)
+  a.bo_handle = bo.handle;
+  a.res_handle = resId;
+  return 0;
+}

@@ -1,11 +1,13 @@
 // GETPARAM and GET_CAPS, answered from the device profile.
-import { EFAULT, EINVAL, ENOSYS } from '../errno';
+import { EFAULT, EINVAL, ENOENT, ENOSYS, type Errno, isErr } from '../errno';
 import * as V from '../abi/virtgpu';
 import { addrOf } from '../memory/client-memory';
 import { capsetMask, type DeviceProfile } from './profile';
+import type { UapiRevision } from './uapi';
 import { driverRow } from './driver-row';
 
-export function paramValue(p: DeviceProfile, param: bigint): number | null {
+/** A parameter's value from the device profile; 9 depends on the uAPI revision (its `param9`). */
+export function paramValue(p: DeviceProfile, r: UapiRevision, param: bigint): number | Errno {
   switch (param) {
     case BigInt(V.VIRTGPU_PARAM_3D_FEATURES): return p.has3d ? 1 : 0;
     case BigInt(V.VIRTGPU_PARAM_CAPSET_QUERY_FIX): return 1;
@@ -15,18 +17,27 @@ export function paramValue(p: DeviceProfile, param: bigint): number | null {
     case BigInt(V.VIRTGPU_PARAM_CONTEXT_INIT): return p.contextInit ? 1 : 0;
     case BigInt(V.VIRTGPU_PARAM_SUPPORTED_CAPSET_IDs): return capsetMask(p) | 0;
     case BigInt(V.VIRTGPU_PARAM_EXPLICIT_DEBUG_NAME): return p.contextInit ? 1 : 0;
-    case BigInt(V.VIRTGPU_PARAM_RESOURCE_USERPTR): return p.resourceUserptr ? 1 : 0;
-    default: return null;
+    case 9n: return param9(p, r);
+    default: return EINVAL;
+  }
+}
+
+/** v3's RESOURCE_USERPTR, 7.2's BLOB_ALIGNMENT (ENOENT when the device declares none), or no such parameter. */
+function param9(p: DeviceProfile, r: UapiRevision): number | Errno {
+  switch (r.param9) {
+    case 'einval': return EINVAL;
+    case 'resource-userptr': return p.resourceUserptr ? 1 : 0;
+    case 'blob-alignment': return p.blobAlignment ?? ENOENT;
   }
 }
 
 const INT_SIZE = 4; // the kernel copies sizeof(int) to `value`, not a u64
 
-export const getparamRow = driverRow('GETPARAM', V.drm_virtgpu_getparam, [EINVAL, EFAULT], {
-  pointers: (a, { dev }) => (paramValue(dev.profile, a.param) === null ? { in: [], out: [] } : { in: [], out: [{ addr: addrOf(a.value), len: INT_SIZE }] }),
+export const getparamRow = driverRow('GETPARAM', V.drm_virtgpu_getparam, [EINVAL, ENOENT, EFAULT], {
+  pointers: (a, { dev }) => (isErr(paramValue(dev.profile, dev.uapi, a.param)) ? { in: [], out: [] } : { in: [], out: [{ addr: addrOf(a.value), len: INT_SIZE }] }),
   handler: ({ dev, user }, a) => {
-    const v = paramValue(dev.profile, a.param);
-    if (v === null) return EINVAL;
+    const v = paramValue(dev.profile, dev.uapi, a.param);
+    if (isErr(v)) return v;
     const b = new Uint8Array(INT_SIZE);
     new DataView(b.buffer).setInt32(0, v, true);
     return user.write(addrOf(a.value), b) ? EFAULT : 0;

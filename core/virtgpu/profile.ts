@@ -1,4 +1,5 @@
-// Device profiles are data (drm-shim style): what GETPARAM and GET_CAPS report.
+// Device profiles are data (drm-shim style): what the device and host offer, as GETPARAM and GET_CAPS report it.
+// How the kernel reads the client's bytes is the other axis, the uAPI revision (uapi.ts).
 import { virtio_gpu_hsakmt_capset, VIRTIO_GPU_CAPSET_HSAKMT, VIRTIO_GPU_CAPSET_VIRGL2, VIRTIO_GPU_CAPSET_VIRGL } from '../abi/virtgpu';
 
 export interface Capset { id: number; maxVersion: number; blob: Uint8Array }
@@ -10,7 +11,9 @@ export interface DeviceProfile {
   readonly hostVisible: boolean;    // VIRTGPU_PARAM_HOST_VISIBLE
   readonly crossDevice: boolean;    // VIRTGPU_PARAM_CROSS_DEVICE (resource uuids)
   readonly contextInit: boolean;    // VIRTGPU_PARAM_CONTEXT_INIT (also EXPLICIT_DEBUG_NAME)
-  readonly resourceUserptr: boolean;// VIRTGPU_PARAM_RESOURCE_USERPTR (later revisions; v1 has the ioctl anyway)
+  readonly resourceUserptr: boolean;// v3's GETPARAM 9 (RESOURCE_USERPTR): the device takes userptrs
+  /** VIRTIO_GPU_F_BLOB_ALIGNMENT: blob sizes must be a multiple of it on 7.2-based revisions (GETPARAM 9 there); absent: not declared. */
+  readonly blobAlignment?: number;
   readonly capsets: readonly Capset[];
 }
 
@@ -23,7 +26,7 @@ function virglCapset(size: number): Uint8Array { const b = new Uint8Array(size);
 export const PROFILES: Readonly<Record<string, DeviceProfile>> = {
   /** Default: what the HSAKMT UMD expects from a userptr-capable node. */
   hsakmt: {
-    name: 'hsakmt', has3d: true, resourceBlob: true, hostVisible: true, crossDevice: false, contextInit: true, resourceUserptr: true,
+    name: 'hsakmt', has3d: true, resourceBlob: true, hostVisible: true, crossDevice: false, contextInit: true, resourceUserptr: true, blobAlignment: 4096,
     capsets: [
       { id: VIRTIO_GPU_CAPSET_VIRGL2, maxVersion: 2, blob: virglCapset(1160) },
       { id: VIRTIO_GPU_CAPSET_HSAKMT, maxVersion: 1, blob: hsakmtCapset() },

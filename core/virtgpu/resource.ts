@@ -36,7 +36,7 @@ export const resourceInfoRow = driverRow('RESOURCE_INFO', V.drm_virtgpu_resource
     if (!bo) return ENOENT;
     a.size = bo.size >>> 0;
     a.res_handle = bo.resId;
-    // The kernel reports blob_mem for host3d blobs; the userptr series for userptrs (spec §3).
+    // The kernel reports blob_mem for host3d blobs; the userptr series for userptrs (docs/semantics.md §3).
     if (HOST3D_MEMS.has(bo.blobMem) || isUserptr(bo)) a.blob_mem = bo.blobMem;
     return 0;
   },

@@ -1,4 +1,4 @@
-// The driver state (the kernel's virtio_gpu_device, "vgdev"): profile, host, transport caps, mode, resource ids,
+// The driver state (the kernel's virtio_gpu_device, "vgdev"): profile, uAPI revision, host, transport caps, mode, resource ids,
 // guest addresses, contexts, GEM object creation and close, pins, resources and counters. Handlers reach it as ctx.dev.
 import type { IoctlCtx } from '../drm/dispatch';
 import { GemObject, HandleIdr, type BoKind } from '../drm/gem';
@@ -9,9 +9,10 @@ import type { LogLimiter } from '../log-limit';
 import type { WorkScheduler } from '../userptr/worklist';
 import { pageUp } from '../memory/client-memory';
 import type { DeviceProfile } from './profile';
+import { modeOf, type Mode, type UapiRevision } from './uapi';
 import type { Context, Fpriv, VirtgpuFile } from './fpriv';
 
-export type Mode = 'notifier' | 'pin';
+export type { Mode };
 
 /** What the transport can do; handlers answer EOPNOTSUPP for what it cannot (fence fds, mmap). */
 export interface TransportCaps { fdPassing: boolean; mmap: boolean }
@@ -26,7 +27,7 @@ export interface Stats {
 export type VirtgpuCtx = IoctlCtx<Vgdev, Fpriv>;
 
 export interface VgdevOptions {
-  mode: Mode;
+  uapi: UapiRevision;
   profile: DeviceProfile;
   host: Host;
   caps: TransportCaps;
@@ -36,6 +37,8 @@ export interface VgdevOptions {
 }
 
 export class Vgdev {
+  /** How the kernel reads the client's bytes (create_blob layout, userptr path, errnos); `mode` follows from it. */
+  readonly uapi: UapiRevision;
   readonly mode: Mode;
   readonly profile: DeviceProfile;
   readonly host: Host;
@@ -59,7 +62,8 @@ export class Vgdev {
   private nextUserptrId = 1;
 
   constructor(o: VgdevOptions) {
-    this.mode = o.mode;
+    this.uapi = o.uapi;
+    this.mode = modeOf(o.uapi);
     this.profile = o.profile;
     this.host = o.host;
     this.caps = o.caps;

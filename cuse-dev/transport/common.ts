@@ -1,4 +1,5 @@
 // What every served transport hands back to the CLI and tests.
+import { modeOf, uapiByName, withMode, DEFAULT_UAPI, type Mode } from '../../core';
 import type { Summary } from './serve-worker';
 import type { NodePerms } from './node-perms';
 
@@ -11,7 +12,10 @@ export interface ServeOptions {
   path?: string;
   /** Render minor N (renderD<N>); default: first free from 128. */
   minor?: number;
-  mode?: 'notifier' | 'pin';
+  /** Kernel uAPI revision (core/virtgpu/uapi.ts; default v1). */
+  uapi?: string;
+  /** `pin` turns the revision's dedup and notifier off; default: the revision's own mode. */
+  mode?: Mode;
   profile?: string;
   watch?: 'auto' | 'uffd' | 'proc' | 'none';
   trace?: string;
@@ -41,7 +45,8 @@ export interface RunningServer {
   /** The node clients open. */
   readonly path: string;
   readonly watcher: string;
-  readonly mode: 'notifier' | 'pin';
+  readonly uapi: string;
+  readonly mode: Mode;
   /** Why fallbacks were taken (auto transport, auto watcher), and folders that keep users from the node. */
   readonly notes: string[];
   /** The node's owner, group and mode as applied. */
@@ -60,8 +65,14 @@ export const RENDER_MINOR_MAX = 255;
 /** DRM's char major (include/uapi/drm/drm.h DRM_MAJOR). */
 export const DRM_MAJOR = 226;
 
+/** The uAPI revision and the mode a server's device will have (throws on an unknown name or a mode it cannot have). */
+export function deviceAxes(o: Pick<ServeOptions, 'uapi' | 'mode'>): { uapi: string; mode: Mode } {
+  const r = withMode(uapiByName(o.uapi ?? DEFAULT_UAPI), o.mode);
+  return { uapi: r.name, mode: modeOf(r) };
+}
+
 export function readyLine(s: RunningServer): string {
-  return `virtgpu-emu: serving ${s.path} (transport=${s.transport}, watcher=${s.watcher}, mode=${s.mode})`;
+  return `virtgpu-emu: serving ${s.path} (transport=${s.transport}, watcher=${s.watcher}, uapi=${s.uapi}, mode=${s.mode})`;
 }
 
 export function summaryLine(s: Summary): string {

@@ -6,7 +6,7 @@
 import * as fs from 'fs';
 import { readBufferSize } from '../session/loop';
 import { ServeWorker, pokeNode, stopper } from './serve-worker';
-import { DRM_MAJOR, RENDER_MINOR_BASE, RENDER_MINOR_MAX, type RunningServer, type ServeOptions } from './common';
+import { deviceAxes, DRM_MAJOR, RENDER_MINOR_BASE, RENDER_MINOR_MAX, type RunningServer, type ServeOptions } from './common';
 import { run } from './mounts';
 import { resolveNodePerms, unreachableFolders } from './node-perms';
 import { handOffUnplugged } from './unplugged';
@@ -83,12 +83,12 @@ export async function startCuse(o: ServeOptions): Promise<RunningServer> {
   if (fs.existsSync(devPath)) throw new Error(`${devPath} already exists (a real GPU, another server, or a stopped server's file still held by a client): pick --minor or --path`);
   const nums = chooseDevNumbers(minor);
   if (nums.note) notes.push(nums.note);
-  const mode = o.mode ?? 'notifier';
+  const { uapi, mode } = deviceAxes(o);
   const perms = resolveNodePerms(o);
   const fd = fs.openSync('/dev/cuse', fs.constants.O_RDWR);
   const worker = new ServeWorker(o.workerEntry, {
     fd, kind: 'cuse', cuse: { devname, major: nums.major, minor: nums.minor, unrestricted: o.unrestricted ?? true },
-    device: { mode, profile: o.profile, watch: o.watch ?? 'auto', handoff: o.handoff, inject: o.inject, injectUids: o.injectUids }, trace: o.trace, controlPid: process.pid,
+    device: { uapi, mode: o.mode, profile: o.profile, watch: o.watch ?? 'auto', handoff: o.handoff, inject: o.inject, injectUids: o.injectUids }, trace: o.trace, controlPid: process.pid,
   }, () => pokeNode(devPath), { log });
   let createdNode = false;
   const stop = stopper(worker, log, {
@@ -116,7 +116,7 @@ export async function startCuse(o: ServeOptions): Promise<RunningServer> {
     const closed = unreachableFolders(devPath, perms);
     if (closed.length) notes.push(`the node's mode lets other users in, but they cannot search ${closed.join(', ')}: only root (and those folders' owners) can reach it`);
     return {
-      transport: 'cuse', path: devPath, watcher: st.watcher, mode, notes, perms,
+      transport: 'cuse', path: devPath, watcher: st.watcher, uapi, mode, notes, perms,
       snapshot: () => worker.counts(),
       stop,
       stuck: () => !worker.hasExited,

@@ -5,7 +5,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { readBufferSize } from '../session/loop';
 import { ServeWorker, pokeNode, stopper } from './serve-worker';
-import { RENDER_MINOR_BASE, type RunningServer, type ServeOptions } from './common';
+import { deviceAxes, RENDER_MINOR_BASE, type RunningServer, type ServeOptions } from './common';
 import { resolveNodePerms, unreachableFolders } from './node-perms';
 import { handOffUnplugged } from './unplugged';
 import { FUSE_FSTYPE, FUSE_SUBTYPE, canonicalMountPath, recoverDeadMount, run, sweepDeadMounts, topMount } from './mounts';
@@ -56,7 +56,7 @@ export async function startFuse(o: ServeOptions): Promise<RunningServer> {
   const minor = o.minor ?? RENDER_MINOR_BASE;
   const rel = `dri/renderD${minor}`;
   const mountDir = o.mountDir ?? defaultMountDir();
-  const mode = o.mode ?? 'notifier';
+  const { uapi, mode } = deviceAxes(o);
   const notes: string[] = [];
   const perms = resolveNodePerms(o);
   // A server killed before it could unmount left its mounts behind (ENOTCONN on every access): detach ours.
@@ -91,7 +91,7 @@ export async function startFuse(o: ServeOptions): Promise<RunningServer> {
   const bufferSize = readBufferSize(FUSE_MAX_WRITE);
   const worker = new ServeWorker(o.workerEntry, {
     fd, kind: 'fuse', maxWrite: FUSE_MAX_WRITE, tree: { devicePath: rel, modeBits: perms.mode, uid: perms.uid, gid: perms.gid },
-    device: { mode, profile: o.profile, watch: o.watch ?? 'auto', handoff: o.handoff, inject: o.inject, injectUids: o.injectUids }, trace: o.trace, controlPid: process.pid,
+    device: { uapi, mode: o.mode, profile: o.profile, watch: o.watch ?? 'auto', handoff: o.handoff, inject: o.inject, injectUids: o.injectUids }, trace: o.trace, controlPid: process.pid,
   }, () => pokeNode(served), { log });
 
   let bindTarget: string | undefined;
@@ -143,7 +143,7 @@ export async function startFuse(o: ServeOptions): Promise<RunningServer> {
     const closed = unreachableFolders(bindTarget ?? mountDir, perms);
     if (closed.length) notes.push(`the node's mode lets other users in, but they cannot search ${closed.join(', ')}: only root (and those folders' owners) can reach it`);
     return {
-      transport: 'fuse', path: bindTarget ?? served, watcher: st.watcher, mode, notes, perms,
+      transport: 'fuse', path: bindTarget ?? served, watcher: st.watcher, uapi, mode, notes, perms,
       snapshot: () => worker.counts(),
       stop,
       stuck: () => !worker.hasExited,

@@ -15,7 +15,9 @@ export type DeviceMode = 'notifier' | 'pin';
 
 /** What the serving thread builds its device from (plain data: it crosses to the worker in workerData). */
 export interface DeviceConfig {
-  mode: DeviceMode;
+  /** Kernel uAPI revision name (default v1) and the `--mode` given on top of it (default: the revision's own). */
+  uapi?: string;
+  mode?: DeviceMode;
   profile?: string;
   watch: WatchChoice;
   /** The main thread's HandoffMailbox buffer: uffds of preloaded clients, by pid. */

@@ -24,6 +24,11 @@ int emu_open_device(const char *prog, const char *fallback) {
 	return fd;
 }
 
+const char *emu_uapi(void) {
+	const char *u = getenv("VIRTGPU_EMU_UAPI");
+	return u && *u ? u : "v1";
+}
+
 int emu_pin_mode(void) {
 	const char *m = getenv("VIRTGPU_EMU_MODE");
 	return m && strcmp(m, "pin") == 0;
@@ -53,8 +58,36 @@ int emu_context_init_hsakmt(int fd) {
 	return emu_ioctl(fd, VIRTGPU_EMU_IOCTL_CONTEXT_INIT, &ci);
 }
 
+int emu_v6_widen = 1;
+
 int emu_create_userptr(int fd, const void *ptr, uint64_t size, uint32_t extra_flags, struct emu_bo *out) {
 	static uint32_t next_blob_id = 1; /* the HSAKMT UMD passes a unique non-zero 32-bit blob_id */
+	const char *u = emu_uapi();
+	int rc;
+	if (!strcmp(u, "v3") || !strcmp(u, "v4") || !strcmp(u, "v5")) {
+		struct virtgpu_emu_create_blob_v3 c = { .blob_mem = VIRTGPU_BLOB_MEM_HOST3D_GUEST, .blob_flags = VIRTGPU_BLOB_FLAG_USE_USERPTR | extra_flags,
+			.size = size, .blob_id = next_blob_id++, .userptr = (uint64_t)(uintptr_t)ptr };
+		rc = emu_ioctl(fd, DRM_IOWR(DRM_COMMAND_BASE + DRM_VIRTGPU_RESOURCE_CREATE_BLOB, struct virtgpu_emu_create_blob_v3), &c);
+		if (out) { out->handle = c.bo_handle; out->res = c.res_handle; out->offset = 0; }
+		return rc;
+	}
+	if (!strcmp(u, "v6")) {
+		uint64_t s = (uint64_t)(uintptr_t)ptr, e = s + size;
+		if (emu_v6_widen && size && e > s) { s &= ~(EMU_PAGE - 1); e = (e + EMU_PAGE - 1) & ~(EMU_PAGE - 1); size = e - s; }
+		struct virtgpu_emu_create_blob_v6 c = { .blob_mem = VIRTGPU_BLOB_MEM_HOST3D_GUEST, .blob_flags = extra_flags & ~VIRTGPU_BLOB_FLAG_USERPTR_RDONLY,
+			.size = size, .blob_id = next_blob_id++, .userptr = s,
+			.blob_hints = VIRTGPU_EMU_BLOB_HINT_USERPTR | (extra_flags & VIRTGPU_BLOB_FLAG_USERPTR_RDONLY ? VIRTGPU_EMU_BLOB_HINT_USERPTR_RDONLY : 0) };
+		rc = emu_ioctl(fd, DRM_IOWR(DRM_COMMAND_BASE + DRM_VIRTGPU_RESOURCE_CREATE_BLOB, struct virtgpu_emu_create_blob_v6), &c);
+		if (out) { out->handle = c.bo_handle; out->res = c.res_handle; out->offset = 0; }
+		return rc;
+	}
+	if (!strcmp(u, "libhsakmt-72")) {
+		struct virtgpu_emu_create_blob_72 c = { .blob_mem = VIRTGPU_BLOB_MEM_HOST3D_GUEST, .blob_flags = VIRTGPU_BLOB_FLAG_USE_USERPTR | extra_flags,
+			.size = size, .blob_id = next_blob_id++, .userptr = (uint64_t)(uintptr_t)ptr };
+		rc = emu_ioctl(fd, DRM_IOWR(DRM_COMMAND_BASE + DRM_VIRTGPU_RESOURCE_CREATE_BLOB, struct virtgpu_emu_create_blob_72), &c);
+		if (out) { out->handle = c.bo_handle; out->res = c.res_handle; out->offset = c.offset; }
+		return rc;
+	}
 	struct virtgpu_emu_create_blob cb = {
 		.blob_mem = VIRTGPU_BLOB_MEM_HOST3D_GUEST,
 		.blob_flags = VIRTGPU_BLOB_FLAG_USE_USERPTR | extra_flags,
@@ -62,7 +95,7 @@ int emu_create_userptr(int fd, const void *ptr, uint64_t size, uint32_t extra_fl
 		.blob_id = next_blob_id++,
 		.userptr = (uint64_t)(uintptr_t)ptr,
 	};
-	int rc = emu_ioctl(fd, VIRTGPU_EMU_IOCTL_RESOURCE_CREATE_BLOB, &cb);
+	rc = emu_ioctl(fd, VIRTGPU_EMU_IOCTL_RESOURCE_CREATE_BLOB, &cb);
 	if (out) { out->handle = cb.bo_handle; out->res = cb.res_handle; out->offset = cb.offset; }
 	return rc;
 }
@@ -99,6 +132,7 @@ const char *emu_rc_name(int rc) {
 	case -EPERM: return "EPERM";
 	case -ENODEV: return "ENODEV";
 	case -ENOTCONN: return "ENOTCONN";
+	case -E2BIG: return "E2BIG";
 	}
 	if (rc < 0) snprintf(buf, sizeof bufs[0], "errno %d (%s)", -rc, strerror(-rc));
 	else snprintf(buf, sizeof bufs[0], "+%d", rc);

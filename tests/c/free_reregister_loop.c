@@ -1,4 +1,4 @@
-// free_reregister_loop: the ordering acceptance of spec §5. A UMD that frees memory and registers new memory at
+// free_reregister_loop: the ordering acceptance of docs/semantics.md §5. A UMD that frees memory and registers new memory at
 // the same address must never get the stale BO back. Each cycle: mmap (MAP_FIXED at the first cycle's address),
 // write it, CREATE_BLOB userptr → must be 0 with a resource id never seen before (never +3 with the stale
 // handle), munmap. Notifier mode leaves the deletion to the notifier; pin mode ($VIRTGPU_EMU_MODE=pin) closes

@@ -1,6 +1,6 @@
 // ioctl_bench: N× one ioctl against the render node, for bench/transport. Prints one JSON line per op:
 //   {"op":"getparam","n":100000,"us_per_op":27.12,"total_s":2.712}
-// Ops: getparam (RESOURCE_USERPTR), version (DRM_IOCTL_VERSION with zero lengths: a no-op round trip),
+// Ops: getparam (3D_FEATURES), version (DRM_IOCTL_VERSION with zero lengths: a no-op round trip),
 //      create (CREATE_BLOB userptr + GEM_CLOSE: two ioctls per op), dedup (CREATE_BLOB inside an existing userptr, +3),
 //      devnull (FIONREAD on /dev/null: the plain-syscall baseline; needs no device).
 // Usage: ioctl_bench [-n N (100000)] [-w WARMUP (1000)] [-o OP[,OP...] (getparam)] [-b (add devnull)] [DEVICE]
@@ -27,7 +27,7 @@ static double now_s(void) {
 
 static int op_getparam(void) {
 	int v;
-	return emu_getparam(fd, VIRTGPU_PARAM_RESOURCE_USERPTR, &v);
+	return emu_getparam(fd, VIRTGPU_PARAM_3D_FEATURES, &v);
 }
 static int op_version(void) {
 	struct drm_version v = { 0 }; /* zero lengths: nothing copied out but the lengths */

@@ -129,6 +129,70 @@ int main(void) {
 	F("drm_virtgpu_resource_create_blob", struct virtgpu_emu_create_blob, userptr);
 	F("drm_virtgpu_resource_create_blob", struct virtgpu_emu_create_blob, offset);
 
+	S("drm_virtgpu_resource_create_blob@7.1", struct virtgpu_emu_create_blob_48, OURS);
+	F("drm_virtgpu_resource_create_blob@7.1", struct virtgpu_emu_create_blob_48, blob_mem);
+	F("drm_virtgpu_resource_create_blob@7.1", struct virtgpu_emu_create_blob_48, blob_flags);
+	F("drm_virtgpu_resource_create_blob@7.1", struct virtgpu_emu_create_blob_48, bo_handle);
+	F("drm_virtgpu_resource_create_blob@7.1", struct virtgpu_emu_create_blob_48, res_handle);
+	F("drm_virtgpu_resource_create_blob@7.1", struct virtgpu_emu_create_blob_48, size);
+	F("drm_virtgpu_resource_create_blob@7.1", struct virtgpu_emu_create_blob_48, pad);
+	F("drm_virtgpu_resource_create_blob@7.1", struct virtgpu_emu_create_blob_48, cmd_size);
+	F("drm_virtgpu_resource_create_blob@7.1", struct virtgpu_emu_create_blob_48, cmd);
+	F("drm_virtgpu_resource_create_blob@7.1", struct virtgpu_emu_create_blob_48, blob_id);
+
+	S("drm_virtgpu_resource_create_blob@7.2", struct virtgpu_emu_create_blob_hints, OURS);
+	F("drm_virtgpu_resource_create_blob@7.2", struct virtgpu_emu_create_blob_hints, blob_mem);
+	F("drm_virtgpu_resource_create_blob@7.2", struct virtgpu_emu_create_blob_hints, blob_flags);
+	F("drm_virtgpu_resource_create_blob@7.2", struct virtgpu_emu_create_blob_hints, bo_handle);
+	F("drm_virtgpu_resource_create_blob@7.2", struct virtgpu_emu_create_blob_hints, res_handle);
+	F("drm_virtgpu_resource_create_blob@7.2", struct virtgpu_emu_create_blob_hints, size);
+	F("drm_virtgpu_resource_create_blob@7.2", struct virtgpu_emu_create_blob_hints, pad);
+	F("drm_virtgpu_resource_create_blob@7.2", struct virtgpu_emu_create_blob_hints, cmd_size);
+	F("drm_virtgpu_resource_create_blob@7.2", struct virtgpu_emu_create_blob_hints, cmd);
+	F("drm_virtgpu_resource_create_blob@7.2", struct virtgpu_emu_create_blob_hints, blob_id);
+	F("drm_virtgpu_resource_create_blob@7.2", struct virtgpu_emu_create_blob_hints, blob_hints);
+	F("drm_virtgpu_resource_create_blob@7.2", struct virtgpu_emu_create_blob_hints, pad2);
+
+	S("drm_virtgpu_resource_create_blob@v3", struct virtgpu_emu_create_blob_v3, OURS);
+	F("drm_virtgpu_resource_create_blob@v3", struct virtgpu_emu_create_blob_v3, blob_mem);
+	F("drm_virtgpu_resource_create_blob@v3", struct virtgpu_emu_create_blob_v3, blob_flags);
+	F("drm_virtgpu_resource_create_blob@v3", struct virtgpu_emu_create_blob_v3, bo_handle);
+	F("drm_virtgpu_resource_create_blob@v3", struct virtgpu_emu_create_blob_v3, res_handle);
+	F("drm_virtgpu_resource_create_blob@v3", struct virtgpu_emu_create_blob_v3, size);
+	F("drm_virtgpu_resource_create_blob@v3", struct virtgpu_emu_create_blob_v3, pad);
+	F("drm_virtgpu_resource_create_blob@v3", struct virtgpu_emu_create_blob_v3, cmd_size);
+	F("drm_virtgpu_resource_create_blob@v3", struct virtgpu_emu_create_blob_v3, cmd);
+	F("drm_virtgpu_resource_create_blob@v3", struct virtgpu_emu_create_blob_v3, blob_id);
+	F("drm_virtgpu_resource_create_blob@v3", struct virtgpu_emu_create_blob_v3, userptr);
+
+	S("drm_virtgpu_resource_create_blob@v6", struct virtgpu_emu_create_blob_v6, OURS);
+	F("drm_virtgpu_resource_create_blob@v6", struct virtgpu_emu_create_blob_v6, blob_mem);
+	F("drm_virtgpu_resource_create_blob@v6", struct virtgpu_emu_create_blob_v6, blob_flags);
+	F("drm_virtgpu_resource_create_blob@v6", struct virtgpu_emu_create_blob_v6, bo_handle);
+	F("drm_virtgpu_resource_create_blob@v6", struct virtgpu_emu_create_blob_v6, res_handle);
+	F("drm_virtgpu_resource_create_blob@v6", struct virtgpu_emu_create_blob_v6, size);
+	F("drm_virtgpu_resource_create_blob@v6", struct virtgpu_emu_create_blob_v6, pad);
+	F("drm_virtgpu_resource_create_blob@v6", struct virtgpu_emu_create_blob_v6, cmd_size);
+	F("drm_virtgpu_resource_create_blob@v6", struct virtgpu_emu_create_blob_v6, cmd);
+	F("drm_virtgpu_resource_create_blob@v6", struct virtgpu_emu_create_blob_v6, blob_id);
+	F("drm_virtgpu_resource_create_blob@v6", struct virtgpu_emu_create_blob_v6, blob_hints);
+	F("drm_virtgpu_resource_create_blob@v6", struct virtgpu_emu_create_blob_v6, pad2);
+	F("drm_virtgpu_resource_create_blob@v6", struct virtgpu_emu_create_blob_v6, userptr);
+
+	S("drm_virtgpu_resource_create_blob@72", struct virtgpu_emu_create_blob_72, OURS);
+	F("drm_virtgpu_resource_create_blob@72", struct virtgpu_emu_create_blob_72, blob_mem);
+	F("drm_virtgpu_resource_create_blob@72", struct virtgpu_emu_create_blob_72, blob_flags);
+	F("drm_virtgpu_resource_create_blob@72", struct virtgpu_emu_create_blob_72, bo_handle);
+	F("drm_virtgpu_resource_create_blob@72", struct virtgpu_emu_create_blob_72, res_handle);
+	F("drm_virtgpu_resource_create_blob@72", struct virtgpu_emu_create_blob_72, size);
+	F("drm_virtgpu_resource_create_blob@72", struct virtgpu_emu_create_blob_72, pad);
+	F("drm_virtgpu_resource_create_blob@72", struct virtgpu_emu_create_blob_72, cmd_size);
+	F("drm_virtgpu_resource_create_blob@72", struct virtgpu_emu_create_blob_72, cmd);
+	F("drm_virtgpu_resource_create_blob@72", struct virtgpu_emu_create_blob_72, blob_id);
+	F("drm_virtgpu_resource_create_blob@72", struct virtgpu_emu_create_blob_72, userptr);
+	F("drm_virtgpu_resource_create_blob@72", struct virtgpu_emu_create_blob_72, svm);
+	F("drm_virtgpu_resource_create_blob@72", struct virtgpu_emu_create_blob_72, offset);
+
 	S("drm_virtgpu_context_set_param", struct virtgpu_emu_context_set_param, OURS);
 	F("drm_virtgpu_context_set_param", struct virtgpu_emu_context_set_param, param);
 	F("drm_virtgpu_context_set_param", struct virtgpu_emu_context_set_param, value);
@@ -160,6 +224,11 @@ int main(void) {
 	I("DRM_IOCTL_VIRTGPU_WAIT", DRM_IOCTL_VIRTGPU_WAIT);
 	I("DRM_IOCTL_VIRTGPU_GET_CAPS", DRM_IOCTL_VIRTGPU_GET_CAPS);
 	I("DRM_IOCTL_VIRTGPU_RESOURCE_CREATE_BLOB", VIRTGPU_EMU_IOCTL_RESOURCE_CREATE_BLOB);
+	I("DRM_IOCTL_VIRTGPU_RESOURCE_CREATE_BLOB@7.1", DRM_IOWR(DRM_COMMAND_BASE + DRM_VIRTGPU_RESOURCE_CREATE_BLOB, struct virtgpu_emu_create_blob_48));
+	I("DRM_IOCTL_VIRTGPU_RESOURCE_CREATE_BLOB@7.2", DRM_IOWR(DRM_COMMAND_BASE + DRM_VIRTGPU_RESOURCE_CREATE_BLOB, struct virtgpu_emu_create_blob_hints));
+	I("DRM_IOCTL_VIRTGPU_RESOURCE_CREATE_BLOB@v3", DRM_IOWR(DRM_COMMAND_BASE + DRM_VIRTGPU_RESOURCE_CREATE_BLOB, struct virtgpu_emu_create_blob_v3));
+	I("DRM_IOCTL_VIRTGPU_RESOURCE_CREATE_BLOB@v6", DRM_IOWR(DRM_COMMAND_BASE + DRM_VIRTGPU_RESOURCE_CREATE_BLOB, struct virtgpu_emu_create_blob_v6));
+	I("DRM_IOCTL_VIRTGPU_RESOURCE_CREATE_BLOB@72", DRM_IOWR(DRM_COMMAND_BASE + DRM_VIRTGPU_RESOURCE_CREATE_BLOB, struct virtgpu_emu_create_blob_72));
 	I("DRM_IOCTL_VIRTGPU_CONTEXT_INIT", DRM_IOCTL_VIRTGPU_CONTEXT_INIT);
 	return 0;
 }

@@ -1,6 +1,6 @@
 // storm: random userptr traffic from several threads of one process, each thread on its own open file of the render
 // node (GEM handles are per file and reused, so a thread can only model its own), checking every result against
-// its own model of what the kernel would answer (notifier mode, spec §6–§7):
+// its own model of what the kernel would answer (notifier mode, docs/semantics.md §6–§7):
 //   create over a slot with no BO → 0 and a resource id never seen by this thread; create over (part of) a slot
 //   whose BO covers it → +3 with that handle and the page-aligned offset inside it; RESOURCE_INFO of a live BO → 0;
 //   munmap of a slot → its BO is deleted (RESOURCE_INFO → ENOENT, GEM_CLOSE → EINVAL); madvise(DONTNEED) of a

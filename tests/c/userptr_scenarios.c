@@ -1,7 +1,7 @@
-// userptr_scenarios: spec §7 (and the §2/§3 error rules) as named sub-tests against a virtgpu-emu render node,
+// userptr_scenarios: docs/semantics.md §7 (and the §2/§3 error rules) as named sub-tests against a virtgpu-emu render node,
 // driven the way a UMD would: libdrm's drmIoctl/drmGetVersion, real mmap/munmap/madvise/mprotect/mremap/fork.
 // Output is TAP-like: "ok N - name" / "not ok N - name: details"; exit status 1 if any sub-test failed.
-// Usage: userptr_scenarios [--list] [DEVICE]   (device from $VIRTGPU_EMU_DEVICE first; $VIRTGPU_EMU_MODE=pin → spec §7.3)
+// Usage: userptr_scenarios [--list] [DEVICE]   (device from $VIRTGPU_EMU_DEVICE first; $VIRTGPU_EMU_MODE=pin → docs/semantics.md §7.3)
 //   --list prints the scenario names, one a line, and exits (the e2e test declares one test per name).
 // The scenarios share one open file and run in order, like a UMD: context init must precede the first create.
 // In notifier mode the munmap/madvise/mremap outcomes need the server to watch this process's memory (uffd or
@@ -23,7 +23,14 @@
 #define PG EMU_PAGE
 
 static int fd = -1;
-static int pin;              /* spec §7.3: munmap/madvise change nothing, no dedup */
+/* What the revision the node speaks does (docs/uapi-revisions.md §2, §4), from $VIRTGPU_EMU_UAPI and $VIRTGPU_EMU_MODE:
+ * v1 and libhsakmt-72 dedup and have the notifier unless --mode pin; v2 dedups without a notifier; v3-v6 do neither;
+ * a failed pin is ENOMEM in v1, v2 and libhsakmt-72, the pin's own EFAULT in v3-v6; v3 and v4 have no USERPTR_RDONLY;
+ * v6 takes page-aligned ranges only (emu_create_userptr widens them there). */
+static int pin;              /* no notifier: munmap/madvise change nothing (docs/semantics.md §7.3) */
+static int dedup;            /* a create inside a valid userptr returns +3 with its handle and the offset */
+static int pin_errno;        /* what a create whose pages cannot be pinned returns */
+static int has_rdonly;       /* USERPTR_RDONLY is in the flag mask */
 static char why[1024];       /* first failed expectation of the running scenario */
 static int failures;
 
@@ -49,8 +56,8 @@ static struct emu_bo anchor_bo;
 static void flush_by_create(void) {
 	struct emu_bo b;
 	int rc = emu_create_userptr(fd, anchor + 0x200, 0x10, 0, &b);
-	if (pin) {
-		EXPECT_RC(rc, 0, "flushing create inside the anchor BO (pin mode: a new BO)");
+	if (!dedup) {
+		EXPECT_RC(rc, 0, "flushing create inside the anchor BO (no dedup: a new BO)");
 		if (rc == 0) emu_gem_close(fd, b.handle);
 	} else {
 		EXPECT_RC(rc, VIRTGPU_EMU_USERPTR_EXISTS, "flushing create inside the anchor BO (dedup)");
@@ -82,8 +89,8 @@ static void expect_unchanged(const struct emu_bo *bo, char *mem, const char *eve
 	EXPECT_RC(emu_resource_info(fd, bo->handle, &ri), 0, "RESOURCE_INFO(handle) after the event");
 	struct emu_bo d;
 	int rc = emu_create_userptr(fd, mem + 0x10, 0x10, 0, &d);
-	if (pin) {
-		EXPECT_RC(rc, 0, "pin mode: create inside the BO (no dedup)");
+	if (!dedup) {
+		EXPECT_RC(rc, 0, "no dedup: create inside the BO makes a new one");
 		if (rc == 0) emu_gem_close(fd, d.handle);
 	} else {
 		if (rc == 0) {
@@ -126,7 +133,6 @@ static void t_getparams(void) {
 	static const struct { uint64_t param; const char *name; } ones[] = {
 		{ VIRTGPU_PARAM_3D_FEATURES, "3D_FEATURES" }, { VIRTGPU_PARAM_RESOURCE_BLOB, "RESOURCE_BLOB" },
 		{ VIRTGPU_PARAM_HOST_VISIBLE, "HOST_VISIBLE" }, { VIRTGPU_PARAM_CONTEXT_INIT, "CONTEXT_INIT" },
-		{ VIRTGPU_PARAM_RESOURCE_USERPTR, "RESOURCE_USERPTR" },
 	};
 	for (size_t i = 0; i < sizeof ones / sizeof ones[0]; i++) {
 		int v = -1;
@@ -140,12 +146,21 @@ static void t_getparams(void) {
 	       emu_rc_name(rc), mask, want);
 	/* The kernel writes a C int: exactly 4 bytes at `value`, the next 4 stay as they were. */
 	uint64_t wide = 0xa5a5a5a5a5a5a5a5ULL;
-	struct drm_virtgpu_getparam gp = { .param = VIRTGPU_PARAM_RESOURCE_USERPTR, .value = (uint64_t)(uintptr_t)&wide };
+	struct drm_virtgpu_getparam gp = { .param = VIRTGPU_PARAM_3D_FEATURES, .value = (uint64_t)(uintptr_t)&wide };
 	rc = emu_ioctl(fd, DRM_IOCTL_VIRTGPU_GETPARAM, &gp);
 	EXPECT(rc == 0 && wide == 0xa5a5a5a500000001ULL, "GETPARAM into a u64 pre-filled with 0xa5: rc %s, u64 now 0x%016llx, "
 	       "want 0xa5a5a5a500000001 (4 bytes written)", emu_rc_name(rc), (unsigned long long)wide);
 	int v = 0;
 	EXPECT_RC(emu_getparam(fd, 0x1000, &v), -EINVAL, "GETPARAM of an unknown param");
+	/* Parameter 9 is the uAPI revision's (docs/uapi-revisions.md): none in v1 (the default), v2, v4, v5 and
+	 * libhsakmt-72; RESOURCE_USERPTR = 1 in v3; BLOB_ALIGNMENT = 4096 (the default device's) in mainline and v6. */
+	const char *uapi = getenv("VIRTGPU_EMU_UAPI");
+	uapi = uapi && *uapi ? uapi : "v1";
+	int want9 = !strcmp(uapi, "v3") ? 1 : (!strcmp(uapi, "v6") || !strcmp(uapi, "mainline")) ? 4096 : -1;
+	v = -1;
+	rc = emu_getparam(fd, 9, &v);
+	if (want9 < 0) EXPECT_RC(rc, -EINVAL, "GETPARAM 9 (no such parameter in this revision)");
+	else EXPECT(rc == 0 && v == want9, "GETPARAM 9 under %s: rc %s value %d, want 0 and %d", uapi, emu_rc_name(rc), v, want9);
 }
 
 static void t_get_caps_hsakmt(void) {
@@ -171,6 +186,11 @@ static void t_context_init(void) {
 
 static void t_create_userptr(void) {
 	anchor = emu_map(4, 1);
+	if (!strcmp(emu_uapi(), "v6")) { /* v6 refuses an unaligned range; the client widens it to its pages below */
+		emu_v6_widen = 0;
+		EXPECT_RC(emu_create_userptr(fd, anchor + 0x123, 0x2000, 0, &anchor_bo), -EINVAL, "v6: unaligned userptr range");
+		emu_v6_widen = 1;
+	}
 	/* Unaligned pointer inside the mapping: pages 0..2 (0x123 + 0x2000 spills into a third page). */
 	int rc = emu_create_userptr(fd, anchor + 0x123, 0x2000, 0, &anchor_bo);
 	EXPECT_RC(rc, 0, "CREATE_BLOB HOST3D_GUEST|USE_USERPTR at mmap+0x123, size 0x2000");
@@ -188,9 +208,9 @@ static void t_create_userptr(void) {
 static void t_dedup(void) {
 	struct emu_bo d;
 	int rc = emu_create_userptr(fd, anchor + 0x1010, 0x100, 0, &d);
-	if (pin) {
-		EXPECT_RC(rc, 0, "pin mode: create inside an existing userptr (no dedup)");
-		EXPECT(rc != 0 || d.handle != anchor_bo.handle, "pin mode: create returned the existing handle %u", d.handle);
+	if (!dedup) {
+		EXPECT_RC(rc, 0, "no dedup: create inside an existing userptr makes a new BO");
+		EXPECT(rc != 0 || d.handle != anchor_bo.handle, "no dedup: create returned the existing handle %u", d.handle);
 		if (rc == 0) emu_gem_close(fd, d.handle);
 		return;
 	}
@@ -227,8 +247,8 @@ static void t_partial_munmap_tail(void) {
 	if (rc != 0) return;
 	munmap(m + 12 * PG, 4 * PG); /* drop the tail: the userptr keeps pages 0..11 */
 	rc = emu_create_userptr(fd, m + 2 * PG + 0x40, 0x100, 0, &d);
-	if (pin) {
-		EXPECT_RC(rc, 0, "pin mode: create inside the kept part (no dedup)");
+	if (!dedup) {
+		EXPECT_RC(rc, 0, "no dedup: create inside the kept part makes a new BO");
 		if (rc == 0) emu_gem_close(fd, d.handle);
 	} else {
 		EXPECT_RC(rc, VIRTGPU_EMU_USERPTR_EXISTS, "create inside the kept part (page 2) after munmap of pages 12..15");
@@ -240,7 +260,12 @@ static void t_partial_munmap_tail(void) {
 	EXPECT(again == m + 12 * PG, "re-mmap of the dropped tail failed: %s", strerror(errno));
 	memset(m + 12 * PG, 1, 4 * PG);
 	rc = emu_create_userptr(fd, m + 13 * PG, 0x100, 0, &d);
-	if (rc == VIRTGPU_EMU_USERPTR_EXISTS)
+	if (dedup && pin) {
+		/* dedup without a notifier (v2): nothing saw the munmap, the BO still covers the tail and is found again. */
+		EXPECT_RC(rc, VIRTGPU_EMU_USERPTR_EXISTS, "dedup without a notifier: create in the re-mapped tail finds the stale BO");
+		EXPECT(rc != VIRTGPU_EMU_USERPTR_EXISTS || d.handle == bo.handle, "stale BO: handle %u, want %u", d.handle, bo.handle);
+		rc = -1;
+	} else if (rc == VIRTGPU_EMU_USERPTR_EXISTS)
 		fail("create in the dropped part (page 13) after re-mmap: got +3 handle %u (the stale BO), want 0 and a new handle%s",
 		     d.handle, pin ? "" : " (was the partial munmap seen?)");
 	else
@@ -262,8 +287,8 @@ static void t_partial_munmap_head(void) {
 	if (rc != 0) return;
 	munmap(m, 2 * PG); /* drop the head: the userptr keeps pages 2..7, offsets stay relative to the original start */
 	rc = emu_create_userptr(fd, m + 5 * PG, 0x10, 0, &d);
-	if (pin) {
-		EXPECT_RC(rc, 0, "pin mode: create inside the kept part (no dedup)");
+	if (!dedup) {
+		EXPECT_RC(rc, 0, "no dedup: create inside the kept part makes a new BO");
 		if (rc == 0) emu_gem_close(fd, d.handle);
 	} else {
 		EXPECT_RC(rc, VIRTGPU_EMU_USERPTR_EXISTS, "create inside the kept part (page 5) after munmap of pages 0..1");
@@ -312,7 +337,7 @@ static void t_mprotect(void) {
 	if (rc != 0) return;
 	EXPECT(mprotect(m, 4 * PG, PROT_READ) == 0, "mprotect(READ): %s", strerror(errno));
 	int v;
-	EXPECT_RC(emu_getparam(fd, VIRTGPU_PARAM_RESOURCE_USERPTR, &v), 0, "GETPARAM while read-only (an ioctl entry: drains events)");
+	EXPECT_RC(emu_getparam(fd, VIRTGPU_PARAM_3D_FEATURES, &v), 0, "GETPARAM while read-only (an ioctl entry: drains events)");
 	EXPECT(mprotect(m, 4 * PG, PROT_READ | PROT_WRITE) == 0, "mprotect(READ|WRITE): %s", strerror(errno));
 	m[0] = 7;
 	flush_by_create();
@@ -341,7 +366,7 @@ static void t_fork(void) {
 	flush_by_create();
 	if (emu_proc_watch() && !pin) {
 		/* /proc checker alone: if the parent's write copied its page (the kernel may reuse it or copy it), the changed
-		 * frame is the only signal and counts as changed (spec §4, approximate) — both outcomes are the contract. */
+		 * frame is the only signal and counts as changed (docs/semantics.md §4, approximate) — both outcomes are the contract. */
 		struct virtgpu_emu_resource_info ri;
 		int r = emu_resource_info(fd, bo.handle, &ri);
 		EXPECT(r == 0 || r == -ENOENT, "RESOURCE_INFO after fork under /proc: %s, want 0 (same frames) or ENOENT (copied)", emu_rc_name(r));
@@ -373,9 +398,9 @@ static void t_mremap_move(void) {
 static void t_rdonly(void) {
 	char *m = mmap(NULL, 2 * PG, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	struct emu_bo bo;
-	EXPECT_RC(emu_create_userptr(fd, m, 2 * PG, 0, &bo), -ENOMEM, "writable userptr of PROT_READ memory (pin fails)");
+	EXPECT_RC(emu_create_userptr(fd, m, 2 * PG, 0, &bo), pin_errno, "writable userptr of PROT_READ memory (pin fails)");
 	int rc = emu_create_userptr(fd, m, 2 * PG, VIRTGPU_BLOB_FLAG_USERPTR_RDONLY, &bo);
-	EXPECT_RC(rc, 0, "USERPTR_RDONLY userptr of PROT_READ memory");
+	EXPECT_RC(rc, has_rdonly ? 0 : -EINVAL, has_rdonly ? "USERPTR_RDONLY userptr of PROT_READ memory" : "USERPTR_RDONLY: not in this revision's flag mask");
 	if (rc == 0) EXPECT_RC(emu_gem_close(fd, bo.handle), 0, "GEM_CLOSE(read-only BO)");
 	munmap(m, 2 * PG);
 }
@@ -383,14 +408,14 @@ static void t_rdonly(void) {
 static void t_pin_failures(void) {
 	struct emu_bo bo;
 	char *none = mmap(NULL, 2 * PG, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	EXPECT_RC(emu_create_userptr(fd, none, 2 * PG, 0, &bo), -ENOMEM, "userptr of PROT_NONE memory");
+	EXPECT_RC(emu_create_userptr(fd, none, 2 * PG, 0, &bo), pin_errno, "userptr of PROT_NONE memory");
 	munmap(none, 2 * PG);
 	char *gone = emu_map(2, 0);
 	munmap(gone, 2 * PG);
-	EXPECT_RC(emu_create_userptr(fd, gone, 2 * PG, 0, &bo), -ENOMEM, "userptr of unmapped memory");
+	EXPECT_RC(emu_create_userptr(fd, gone, 2 * PG, 0, &bo), pin_errno, "userptr of unmapped memory");
 	char *half = emu_map(2, 1);
 	munmap(half + PG, PG);
-	EXPECT_RC(emu_create_userptr(fd, half, 2 * PG, 0, &bo), -ENOMEM, "userptr whose second page is unmapped");
+	EXPECT_RC(emu_create_userptr(fd, half, 2 * PG, 0, &bo), pin_errno, "userptr whose second page is unmapped");
 	munmap(half, PG);
 }
 
@@ -399,7 +424,8 @@ static void t_bad_args(void) {
 	EXPECT_RC(emu_create_userptr(fd, anchor, 0, 0, &bo), -EINVAL, "userptr with size 0");
 	EXPECT_RC(emu_create_userptr(fd, (void *)(uintptr_t)(VIRTGPU_EMU_USER_ADDR_MAX - PG), 2 * PG, 0, &bo), -EFAULT,
 	          "userptr range ending above 0x7ffffffff000");
-	EXPECT_RC(emu_create_userptr(fd, (void *)(uintptr_t)0xffffffffffff0000ULL, 0x20000, 0, &bo), -EFAULT, "userptr range that wraps");
+	EXPECT_RC(emu_create_userptr(fd, (void *)(uintptr_t)0xffffffffffff0000ULL, 0x20000, 0, &bo), strcmp(emu_uapi(), "v6") ? -EFAULT : -EINVAL,
+	          "userptr range that wraps (v6: EINVAL before access_ok)");
 	struct virtgpu_emu_create_blob cb = { .blob_mem = VIRTGPU_BLOB_MEM_HOST3D_GUEST, .blob_flags = VIRTGPU_BLOB_FLAG_USE_USERPTR,
 	                                      .size = PG, .blob_id = 0x7777, .userptr = 0 };
 	EXPECT_RC(emu_ioctl(fd, VIRTGPU_EMU_IOCTL_RESOURCE_CREATE_BLOB, &cb), -EINVAL, "USE_USERPTR with userptr 0");
@@ -411,7 +437,7 @@ static void t_bad_args(void) {
 }
 
 static void t_getparam_efault(void) {
-	struct drm_virtgpu_getparam gp = { .param = VIRTGPU_PARAM_RESOURCE_USERPTR, .value = 0x10 };
+	struct drm_virtgpu_getparam gp = { .param = VIRTGPU_PARAM_3D_FEATURES, .value = 0x10 };
 	EXPECT_RC(emu_ioctl(fd, DRM_IOCTL_VIRTGPU_GETPARAM, &gp), -EFAULT, "GETPARAM with value pointing at address 0x10");
 }
 
@@ -465,9 +491,18 @@ int main(int argc, char **argv) {
 		for (size_t i = 0; i < n; i++) printf("%s\n", scenarios[i].name);
 		return 0;
 	}
+	const char *u = emu_uapi();
+	int v1ish = !strcmp(u, "v1") || !strcmp(u, "libhsakmt-72");
+	if (!v1ish && strcmp(u, "v2") && strcmp(u, "v3") && strcmp(u, "v4") && strcmp(u, "v5") && strcmp(u, "v6")) {
+		fprintf(stderr, "userptr_scenarios: uapi %s has no userptr to test\n", u);
+		return 2;
+	}
 	pin = emu_pin_mode();
+	dedup = !strcmp(u, "v2") || (v1ish && !pin);
+	pin_errno = v1ish || !strcmp(u, "v2") ? -ENOMEM : -EFAULT;
+	has_rdonly = strcmp(u, "v3") && strcmp(u, "v4");
 	fd = emu_open_device("userptr_scenarios", argc > 1 ? argv[1] : NULL);
-	printf("# virtgpu-emu userptr scenarios, mode=%s\n1..%zu\n", pin ? "pin" : "notifier", n);
+	printf("# virtgpu-emu userptr scenarios, uapi=%s mode=%s\n1..%zu\n", u, pin ? "pin" : "notifier", n);
 	for (size_t i = 0; i < n; i++) {
 		why[0] = 0;
 		scenarios[i].fn();

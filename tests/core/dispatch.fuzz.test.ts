@@ -1,4 +1,4 @@
-// Fuzz the drm_ioctl dispatcher (spec §2): ≥ 100k random (cmd, bytes) from one process on two of its files, while
+// Fuzz the drm_ioctl dispatcher (docs/semantics.md §2): ≥ 100k random (cmd, bytes) from one process on two of its files, while
 // another process's file (userptrs + a context) must stay exactly as it was. Every call returns a result ≥ 0 or an
 // Errno with a code (never throws, no handler bug → EIO); out bytes follow the _IOC rule; stats and counts stay
 // consistent; each row only returns errnos its table row lists (+ EFAULT where it reads user pointers); closing
@@ -44,10 +44,29 @@ function consistency(h: Harness): string[] {
   return bad;
 }
 
-function fuzz(t: ExecutionContext, profile: 'hsakmt' | 'virgl' | '2d', calls: number, seed: number): void {
+type Uapi = 'v1' | 'v2' | 'v3' | 'v4' | 'v5' | 'v6' | 'mainline' | 'libhsakmt-72';
+
+/**
+ * A userptr create in the revision's own struct (written from docs/uapi-revisions.md): v6 selects by HINT_USERPTR in
+ * its 64-byte struct, mainline has no userptr (an ordinary HOST3D_GUEST blob of the same size instead), the others
+ * take v1's first 56/64/72 bytes with USE_USERPTR.
+ */
+function setupCreate(h: Harness, uapi: Uapi, f: DeviceFile, p: SimProcess, addr: number, len: number): number | string {
+  const HINT_USERPTR = 0x2;
+  switch (uapi) {
+    case 'v6': return h.ioctl(f, p, B.VIRTGPU_RESOURCE_CREATE_BLOB, B.createBlobV6({ blobMem: 3, flags: 0, size: len, blobId: 0x1234, hints: HINT_USERPTR, userptr: addr })).ret;
+    case 'mainline': return h.ioctl(f, p, B.VIRTGPU_RESOURCE_CREATE_BLOB_56, B.createBlobHints({ blobMem: 3, flags: 0, size: Math.ceil(len / PAGE) * PAGE, blobId: 0x1234 })).ret;
+    case 'libhsakmt-72': return h.ioctl(f, p, B.VIRTGPU_RESOURCE_CREATE_BLOB_72, B.createBlob72({ blobMem: 3, flags: USE_USERPTR, size: len, blobId: 0x1234, userptr: addr })).ret;
+    case 'v3': case 'v4': case 'v5': return h.create(f, p, addr, len, USE_USERPTR, 3, B.VIRTGPU_RESOURCE_CREATE_BLOB_56).ret;
+    default: return h.create(f, p, addr, len).ret;
+  }
+}
+
+function fuzz(t: ExecutionContext, profile: 'hsakmt' | 'virgl' | '2d', calls: number, seed: number, uapi: Uapi = 'v1'): void {
   const t0 = Date.now();
   const logs: string[] = [];
-  const h = new Harness({ log: (m) => logs.push(m), profile });
+  const h = new Harness({ log: (m) => logs.push(m), profile, uapi });
+  const c = (f: DeviceFile, p: SimProcess, addr: number, len: number): number | string => setupCreate(h, uapi, f, p, addr, len);
   const rows = h.dev.rows();
   const full = profile === 'hsakmt';
 
@@ -57,8 +76,9 @@ function fuzz(t: ExecutionContext, profile: 'hsakmt' | 'virgl' | '2d', calls: nu
   if (full) {
     ok(h.initHsakmt(f1, p1), 'P1 CONTEXT_INIT');
     const m1 = p1.mmap(32 * PAGE);
-    for (const [off, len] of [[0, 8 * PAGE], [8 * PAGE + 123, 4 * PAGE], [16 * PAGE, 16 * PAGE]]) ok(h.create(f1, p1, m1 + off, len).ret, 'P1 create');
-    ok(h.create(f1, p1, m1 + 17 * PAGE, PAGE).ret, 'P1 dedup');
+    // v6 takes page-aligned ranges only
+    for (const [off, len] of [[0, 8 * PAGE], [uapi === 'v6' ? 8 * PAGE : 8 * PAGE + 123, 4 * PAGE], [16 * PAGE, 16 * PAGE]]) ok(c(f1, p1, m1 + off, len), 'P1 create');
+    ok(c(f1, p1, m1 + 17 * PAGE, PAGE), 'P1 dedup');
   } else {
     // drm_virtgpu_resource_create: target 2 (2D texture), format 1, width/height 16, depth/array_size 1
     ok(h.ioctl(f1, p1, B.VIRTGPU_RESOURCE_CREATE, new B.W(56).u32(0, 2).u32(4, 1).u32(12, 16).u32(16, 16).u32(20, 1).u32(24, 1).b).ret, 'P1 RESOURCE_CREATE');
@@ -76,8 +96,8 @@ function fuzz(t: ExecutionContext, profile: 'hsakmt' | 'virgl' | '2d', calls: nu
   const regions = { rw: p2.mmap(16 * PAGE), ro: p2.mmap(PAGE, PROT_R), none: p2.mmap(PAGE, PROT_NONE), shm: p2.mmap(4 * PAGE, PROT_RW, { shared: true }) };
   if (full) {
     ok(h.initHsakmt(hsa, p2), 'P2 CONTEXT_INIT');
-    ok(h.create(hsa, p2, regions.rw, 4 * PAGE, USE_USERPTR).ret, 'P2 create');
-    ok(h.create(hsa, p2, regions.shm, 4 * PAGE, USE_USERPTR).ret, 'P2 create shm');
+    ok(c(hsa, p2, regions.rw, 4 * PAGE), 'P2 create');
+    ok(c(hsa, p2, regions.shm, 4 * PAGE), 'P2 create shm');
   }
   // CONTEXT_INIT param arrays in P2's memory: HSAKMT, VIRGL2 + rings, a debug name, a bad param.
   const parr = p2.mmap(PAGE);
@@ -120,7 +140,7 @@ function fuzz(t: ExecutionContext, profile: 'hsakmt' | 'virgl' | '2d', calls: nu
       errors++;
       if (typeof r.result.code !== 'string' || !(r.result.errno >= 1 && r.result.errno <= 4095)) fail(`${where}: bad Errno ${JSON.stringify(r.result)}`);
     } else if (!Number.isInteger(r.result) || r.result < 0) fail(`${where}: bad result ${String(r.result)}`);
-    // Dispatcher-level outcomes (spec §2): wrong type → ENOTTY; no row → EINVAL/EACCES/EOPNOTSUPP; nothing copied back.
+    // Dispatcher-level outcomes (docs/semantics.md §2): wrong type → ENOTTY; no row → EINVAL/EACCES/EOPNOTSUPP; nothing copied back.
     if (type !== DRM_TYPE) {
       if (!isErr(r.result) || r.result.code !== 'ENOTTY') fail(`${where}: type 0x${type.toString(16)} → ${String(r.result)}, want ENOTTY`);
       if (r.out.length) fail(`${where}: ENOTTY copied ${r.out.length} bytes back`);
@@ -162,7 +182,7 @@ function fuzz(t: ExecutionContext, profile: 'hsakmt' | 'virgl' | '2d', calls: nu
     const extra = [...(seen.get(row.name) ?? [])].filter((c) => !allowed.has(c));
     if (extra.length) wrongRows.push(`${row.name}: returned ${extra.join(', ')}, row lists [${[...allowed].join(', ')}]`);
   }
-  t.log(`profile ${profile}, seed ${seed}; ${calls} calls, ${errors} errnos; ${Date.now() - t0} ms`);
+  t.log(`uapi ${uapi}, profile ${profile}, seed ${seed}; ${calls} calls, ${errors} errnos; ${Date.now() - t0} ms`);
   t.log('successes per row:', Object.fromEntries(okRows));
   t.log('errnos seen per row:', Object.fromEntries([...seen].map(([k, v]) => [k, [...v].sort().join(' ')])));
   // One line per distinct handler exception: row, error (numbers masked), first core frame.
@@ -189,6 +209,11 @@ test(`dispatch fuzz (hsakmt profile): ${CALLS} random ioctls → a result or an 
 test(`dispatch fuzz (virgl and 2d profiles): ${CALLS / 4} calls each, ENOSYS/EINVAL paths of devices without blob or capsets`, (t) => {
   fuzz(t, 'virgl', CALLS / 4, SEED + 1);
   fuzz(t, '2d', CALLS / 4, SEED + 2);
+});
+
+test(`dispatch fuzz under every uapi revision (hsakmt profile): ${CALLS / 8} calls each, create_blob in each revision's struct`, (t) => {
+  const all: Uapi[] = ['v1', 'v2', 'v3', 'v4', 'v5', 'v6', 'mainline', 'libhsakmt-72'];
+  all.forEach((u, i) => fuzz(t, 'hsakmt', CALLS / 8, SEED + 3 + i, u));
 });
 
 // ---- Core bugs this fuzzer found (fixed); their minimal repros stay as regression tests. ----------------------

@@ -244,7 +244,7 @@ test('§5 coalescing: a queued userptr is not valid — dedup misses it until th
   p.mprotect(a, PG, PROT_RW);
   h.poke(f, p);
   t.is(h.userptrOf(f, r.handle)!.op, 'EVICT');
-  const d = h.create(f, p, a, PG); // create flushes (spec §3.4) whatever the scheduler says
+  const d = h.create(f, p, a, PG); // create flushes (docs/semantics.md §3.4) whatever the scheduler says
   t.is(d.ret, 3);
   t.is(h.userptrOf(f, r.handle)!.op, null, 'EVICT leaves op = NULL [decision]');
 });

@@ -14,7 +14,7 @@ const CLIENT = path.resolve(__dirname, '../../../tests/cuse-dev/helpers/drm_clie
 const fuse = probeFuse();
 const maybe = fuse.ok ? test.serial : test.serial.skip;
 
-interface ClientOut { pid: number; version_rc: number; version: number[]; name: string; name_len: number; desc: string; userptr: number[]; capsets: number[] }
+interface ClientOut { pid: number; version_rc: number; version: number[]; name: string; name_len: number; desc: string; features3d: number[]; capsets: number[] }
 
 function client(node: string, hold = false) {
   const p = spawn('python3', [CLIENT, node, ...(hold ? ['hold'] : [])], { stdio: ['pipe', 'pipe', 'pipe'] });
@@ -73,7 +73,7 @@ maybe(`FUSE mount: VERSION + GETPARAM round trip from another process, RELEASE c
     t.is(out.name, 'virtio_gpu');
     t.is(out.name_len, 10);
     t.is(out.desc, 'virtio GPU');
-    t.deepEqual(out.userptr, [0, 1]);
+    t.deepEqual(out.features3d, [0, 1]);
     t.is(out.capsets[0], 0);
     t.true(out.capsets[1]! > 0);
     // open while the client holds it, keyed by the client's thread-group id (the GETPARAMs came from another thread)

@@ -16,7 +16,7 @@ test.serial('GETPARAM writes 4 bytes into our memory; -errno and copy-back on fa
   const node = openDevice();
   try {
     const out = Buffer.alloc(8, 0xee);
-    const arg = B.getparam(9 /* RESOURCE_USERPTR */, u.bufferAddress(out));
+    const arg = B.getparam(1 /* 3D_FEATURES */, u.bufferAddress(out));
     t.is(node.ioctl(B.VIRTGPU_GETPARAM, arg), 0);
     t.is(out.readInt32LE(0), 1);
     t.is(out[4], 0xee, 'exactly sizeof(int) written');

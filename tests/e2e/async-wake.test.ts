@@ -1,7 +1,7 @@
 // The kernel's notifier worker deletes a fully unmapped userptr BO on its own, without another ioctl from the
 // client. Over FUSE the serving thread is blocked in read(2); with a userfaultfd watcher its reader thread bumps an
 // eventfd the loop also polls, so the BO is deleted while the client is idle. With the /proc checker alone nothing
-// can tell the server, so the BO goes at the client's next ioctl (spec §5 "Ordering" makes that equivalent).
+// can tell the server, so the BO goes at the client's next ioctl (docs/semantics.md §5 "Ordering" makes that equivalent).
 // A client started without the preload library gets its userfaultfd by ptrace injection at its first open.
 import test from 'ava';
 import * as fs from 'fs';

@@ -4,7 +4,7 @@
 import test from 'ava';
 import * as path from 'path';
 import { spawnSync } from 'child_process';
-import { drm, virtgpu, layout, virtgpuTable, cmdOf } from '../../core';
+import { drm, virtgpu, layout, virtgpuTable, virtgpuTableFor, cmdOf, UAPI, UAPI_NAMES } from '../../core';
 
 const ROOT = path.resolve(__dirname, '../../..');
 const CDIR = path.join(ROOT, 'tests/c');
@@ -81,5 +81,16 @@ test('ioctl numbers of every table row match the C macros', (t) => {
     const want = c.ioctls.get(row.name);
     if (want === undefined) { t.fail(`sizeof_check.c prints no ioctl number for ${row.name}`); continue; }
     t.is(cmdOf(row) >>> 0, want, `${row.name}: TS 0x${(cmdOf(row) >>> 0).toString(16)} vs C 0x${want.toString(16)}`);
+  }
+});
+
+test('the create_blob number of every uapi revision matches the C macro over that revision\'s struct', (t) => {
+  const c = cOutput();
+  if (c.error) return t.fail(c.error);
+  for (const n of UAPI_NAMES) {
+    const row = virtgpuTableFor(UAPI[n]).byNr(0x4a)!;
+    const suffix = row.layout.name.slice('drm_virtgpu_resource_create_blob'.length);
+    const want = c.ioctls.get(`DRM_IOCTL_VIRTGPU_RESOURCE_CREATE_BLOB${suffix}`);
+    t.is(cmdOf(row) >>> 0, want ?? -1, `${n} (${row.layout.name})`);
   }
 });

@@ -3,7 +3,7 @@
 //   mode: one ava test per scenario line of the client's TAP-like output, so a failure names the scenario and says
 //   what was expected; the narrated demo that `npm start` shows;
 // - the free/re-register ordering loop (10k cycles) under `run`;
-// - two clients at once on one server, then every count back to zero (spec §7.5);
+// - two clients at once on one server, then every count back to zero (docs/semantics.md §7.5);
 // - a client SIGKILLed in the middle of its ioctl loop: the server keeps serving another client and releases all
 //   the killed client's objects (snapshot + trace). RELEASE reaches the server after the client's close, with
 //   pid 0, so counts are awaited, never asserted at once.
@@ -52,13 +52,20 @@ if (scenarioNames.length === 0) {
   });
 }
 
-/** Server variants the scenarios run under: the product default (auto watcher), each watcher forced, and pin mode. */
-interface Variant { label: string; mode: Mode; args: string[] }
+/**
+ * Server variants the scenarios run under: the product default (auto watcher), each watcher forced, pin mode, and the
+ * later revisions whose userptr path takes the client's struct as it is (the client reads the revision from
+ * VIRTGPU_EMU_UAPI, which `run` sets, and expects that revision's dedup, notifier, pin errno and flags;
+ * docs/uapi-revisions.md; under v6 the client widens its ranges to whole pages). mainline has no userptr to test.
+ */
+interface Variant { label: string; mode: Mode; uapi: string; args: string[] }
 const VARIANTS: Variant[] = [
-  { label: 'notifier', mode: 'notifier', args: [] },
-  { label: 'notifier+proc', mode: 'notifier', args: ['--watch', 'proc'] },
-  { label: 'notifier+uffd', mode: 'notifier', args: ['--watch', 'uffd'] },
-  { label: 'pin', mode: 'pin', args: [] },
+  { label: 'notifier', mode: 'notifier', uapi: 'v1', args: [] },
+  { label: 'notifier+proc', mode: 'notifier', uapi: 'v1', args: ['--watch', 'proc'] },
+  { label: 'notifier+uffd', mode: 'notifier', uapi: 'v1', args: ['--watch', 'uffd'] },
+  { label: 'pin', mode: 'pin', uapi: 'v1', args: [] },
+  ...(['v2', 'v3', 'v4', 'v5', 'v6'] as const).map((u): Variant => ({ label: `uapi ${u}`, mode: 'pin', uapi: u, args: ['--uapi', u] })),
+  { label: 'uapi libhsakmt-72', mode: 'notifier', uapi: 'libhsakmt-72', args: ['--uapi', 'libhsakmt-72'] },
 ];
 
 const runs = new Map<string, Promise<Done & { dir: string; tap: Map<string, TapLine> }>>();
@@ -78,7 +85,7 @@ for (const v of VARIANTS) {
     const failed = [...r.tap.values()].filter((l) => !l.ok).map((l) => l.name);
     t.is(r.code, 0, `exit ${r.code}${r.signal ? ` (${r.signal})` : ''}; failed scenarios: ${failed.join(', ') || 'none'}\n${tail(r.stderr)}`);
     t.is(r.tap.size, scenarioNames.length, `one result line per scenario\n${tail(r.stdout)}`);
-    t.regex(r.stderr, new RegExp(`serving \\S+ \\(transport=fuse, watcher=\\S+, mode=${v.mode}\\)`));
+    t.regex(r.stderr, new RegExp(`serving \\S+ \\(transport=fuse, watcher=\\S+, uapi=${v.uapi}, mode=${v.mode}\\)`));
     // The client closed its file before exiting: nothing may still be open when the server stops.
     t.regex(r.stderr, /virtgpu-emu: stopped \(stop\): clients=1 /);
     t.notRegex(r.stderr, /files-open-at-stop/, 'the client closed its fd and exited, yet `run` stopped the server with its file still open: run must let the pending RELEASE (async, pid 0) arrive before stopping');

@@ -1,4 +1,4 @@
-// Independent byte builders for the uAPI, written from the C headers / spec §2 offsets (never the production tables).
+// Independent byte builders for the uAPI, written from the C headers / docs/semantics.md §2 offsets (never the production tables).
 export const IOC_WRITE = 1, IOC_READ = 2;
 export function IOC(dir: number, nr: number, size: number, type = 0x64): number { return ((dir << 30) | (size << 16) | (type << 8) | nr) >>> 0; }
 export const IOWR = (nr: number, size: number): number => IOC(IOC_READ | IOC_WRITE, nr, size);
@@ -37,7 +37,7 @@ export class R {
   u64(o: number): bigint { return this.dv.getBigUint64(o, true); }
 }
 
-export interface BlobArgs { blobMem: number; flags: number; size: number; userptr?: number; blobId?: number | bigint; cmdSize?: number; cmd?: number; offset?: number | bigint }
+export interface BlobArgs { blobMem: number; flags: number; size: number; userptr?: number | bigint; blobId?: number | bigint; cmdSize?: number; cmd?: number; offset?: number | bigint }
 /** drm_virtgpu_resource_create_blob, v1 layout (64 bytes): offsets 0,4,8,12,16,24,28,32,40,48,56. */
 export function createBlob(a: BlobArgs, size = 64): Uint8Array {
   const w = new W(64).u32(0, a.blobMem).u32(4, a.flags).u64(16, a.size).u32(28, a.cmdSize ?? 0).u64(32, a.cmd ?? 0).u64(40, a.blobId ?? 0).u64(48, a.userptr ?? 0).u64(56, a.offset ?? 0);
@@ -57,3 +57,20 @@ export function ctxParams(params: [number, number | bigint][]): Uint8Array {
   params.forEach(([p, v], i) => w.u64(i * 16, p).u64(i * 16 + 8, v));
   return w.b;
 }
+
+// create_blob past byte 48, per kernel revision (written from each revision's header, docs/uapi-revisions.md):
+//   7.2:  u32 blob_hints @48, u32 pad2 @52                       (56 bytes)
+//   v3-5: u64 userptr @48                                        (56 bytes)
+//   v6:   u32 blob_hints @48, u32 pad2 @52, u64 userptr @56      (64 bytes)
+//   72:   u64 userptr @48, u64 svm @56, s64 offset @64           (72 bytes)
+export const VIRTGPU_RESOURCE_CREATE_BLOB_72 = IOWR(0x4a, 72);
+export interface TailArgs { hints?: number; pad2?: number; userptr?: number | bigint; svm?: number | bigint; offset?: number | bigint }
+function blobHead(a: BlobArgs, n: number): W {
+  return new W(n).u32(0, a.blobMem).u32(4, a.flags).u64(16, a.size).u32(28, a.cmdSize ?? 0).u64(32, a.cmd ?? 0).u64(40, a.blobId ?? 0);
+}
+/** Mainline 7.2's 56-byte struct. */
+export const createBlobHints = (a: BlobArgs & TailArgs): Uint8Array => blobHead(a, 56).u32(48, a.hints ?? 0).u32(52, a.pad2 ?? 0).b;
+/** v6's 64-byte struct. */
+export const createBlobV6 = (a: BlobArgs & TailArgs): Uint8Array => blobHead(a, 64).u32(48, a.hints ?? 0).u32(52, a.pad2 ?? 0).u64(56, a.userptr ?? 0).b;
+/** The newest libhsakmt's 72-byte struct. */
+export const createBlob72 = (a: BlobArgs & TailArgs): Uint8Array => blobHead(a, 72).u64(48, a.userptr ?? 0).u64(56, a.svm ?? 0).u64(64, a.offset ?? 0).b;

@@ -27,11 +27,13 @@ export interface PointerPool { valid: number[]; invalid: bigint[]; /** CONTEXT_I
 function hinted(rng: Rng, name: string, pool: PointerPool, handles: number[]): bigint | number | undefined {
   switch (name) {
     case 'blob_mem': return rng.range(0, 4);
-    case 'blob_flags': return rng.chance(0.7) ? rng.pick([0, 1, 3, 8, 9, 0x18, 0x19]) : rng.int(0x40);
+    case 'blob_flags': return rng.chance(0.7) ? rng.pick([0, 1, 3, 8, 9, 0x18, 0x19, 0x20, 0x21]) : rng.int(0x40);
     case 'size': return rng.pick([0, 1, 100, 4096, 4096 * 3 + 5, 8192, 16 * 4096]);
     case 'cmd_size': return rng.pick([0, 0, 4, 3, 8]);
     case 'blob_id': return rng.pick([0n, 0n, 1n, 0x1234n]);
-    case 'userptr': return BigInt(rng.pick(pool.valid) + rng.pick([0, 0, 8, 4096]));
+    case 'userptr': case 'svm': return BigInt(rng.pick(pool.valid) + rng.pick([0, 0, 8, 4096]));
+    case 'blob_hints': return rng.pick([0, 0, 1, 2, 3, 4, 6, 7, 8]);
+    case 'pad2': return rng.chance(0.9) ? 0 : 1;
     case 'param': return BigInt(rng.range(0, 10));
     case 'capability': return BigInt(rng.pick([0, 5, 6, 0x13, 0x14, 0x100]));
     case 'cap_set_id': return rng.pick([0, 1, 2, 7, 8]);

@@ -31,8 +31,8 @@ export const cmd: fc.Arbitrary<Cmd> = fc.oneof(
   { weight: 3, arbitrary: fc.record({ t: fc.constant('hold' as const), held: fc.boolean() }) },
 );
 
-export function config(watcher: RunConfig['watcher'], mode: RunConfig['mode']): fc.Arbitrary<RunConfig> {
-  return fc.record({ watcher: fc.constant(watcher), mode: fc.constant(mode), twoProcs: fc.boolean(), held: fc.boolean(), fileRegion: fc.boolean() });
+export function config(watcher: RunConfig['watcher'], mode: RunConfig['mode'], uapi = 'v1'): fc.Arbitrary<RunConfig> {
+  return fc.record({ watcher: fc.constant(watcher), mode: fc.constant(mode), uapi: fc.constant(uapi), twoProcs: fc.boolean(), held: fc.boolean(), fileRegion: fc.boolean() });
 }
 
 export const cmds = fc.array(cmd, { minLength: 1, maxLength: 60, size: 'max' });

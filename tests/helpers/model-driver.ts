@@ -5,7 +5,7 @@ import { type DeviceFile, type Recorded } from '../../core';
 import { DeferredScheduler, PROT_NONE, PROT_R, PROT_RW, SimObject, type SimProcess } from '../../core/testing';
 import { Harness, HSAKMT, BLOB_GUEST, BLOB_HOST3D_GUEST, USE_USERPTR, USERPTR_RDONLY, USE_MAPPABLE } from './core-harness';
 import * as B from './bytes';
-import { ReferenceModel, PAGE, USER_END, type MFile, type Ret } from './reference-model';
+import { ReferenceModel, PAGE, USER_END, MODEL_REVS, pinned, type MFile, type Ret } from './reference-model';
 
 export type Part = 'whole' | 'head' | 'tail' | 'middle' | 'sub';
 export interface Sel { kind: 'u' | 'r'; idx: number; part: Part; a: number; b: number }
@@ -27,7 +27,7 @@ export type Cmd =
   | { t: 'open'; p: number; capset: number }
   | { t: 'hold'; held: boolean };
 
-export interface RunConfig { watcher: 'uffd' | 'proc'; mode: 'notifier' | 'pin'; twoProcs: boolean; held: boolean; fileRegion: boolean }
+export interface RunConfig { watcher: 'uffd' | 'proc'; mode: 'notifier' | 'pin'; /** uAPI revision (default v1); `mode` pin on v1 turns its dedup and notifier off */ uapi?: string; twoProcs: boolean; held: boolean; fileRegion: boolean }
 
 interface Region { start: number; npages: number }
 interface PState { sim: SimProcess; regions: Region[]; scratch: number }
@@ -52,8 +52,11 @@ export class Driver {
 
   constructor(readonly cfg: RunConfig) {
     this.sched.held = cfg.held;
-    this.h = new Harness({ scheduler: this.sched, mode: cfg.mode });
-    this.model = new ReferenceModel(cfg.mode);
+    const uapi = cfg.uapi ?? 'v1';
+    const rev = MODEL_REVS[uapi]!;
+    const own = rev.notifier ? 'notifier' : 'pin';
+    this.h = new Harness({ scheduler: this.sched, uapi, mode: cfg.mode === own ? undefined : cfg.mode });
+    this.model = new ReferenceModel(cfg.mode === own ? rev : pinned(rev));
     this.model.held = cfg.held;
     this.addProc(this.newSim());
     if (cfg.twoProcs) this.addProc(this.newSim());
@@ -260,22 +263,32 @@ export class Driver {
   private create(c: Extract<Cmd, { t: 'create' }>, pi: number, fi: number): void {
     const p = this.ps[pi], F = this.files[fi];
     const [s, e] = this.resolve(pi, c.sel);
-    let userptr = s + (c.lead % PAGE);
-    let size = e - userptr - (c.trail % PAGE);
+    const rev = this.model.rev;
+    const aligned = rev.struct === 'v6'; // v6 takes page-aligned ranges only
+    let userptr = s + (aligned ? 0 : c.lead % PAGE);
+    let size = e - userptr - (aligned ? 0 : c.trail % PAGE);
     if (size <= 0) { userptr = s; size = e - s; }
     if (c.bad === 'zero') size = 0;
     if (c.bad === 'high') { userptr = USER_END - PAGE; size = 2 * PAGE; }
     const blobMem = c.guest ? BLOB_GUEST : BLOB_HOST3D_GUEST;
-    const flags = USE_USERPTR | (c.rdonly ? USERPTR_RDONLY : 0) | (c.mappable ? USE_MAPPABLE : 0);
+    const rdonly = c.rdonly && rev.rdonly;
+    // v6 asks for a userptr and read-only pages in blob_hints (HINT_USERPTR 0x2, HINT_USERPTR_RDONLY 0x4), the others with flags.
+    const flags = (rev.struct === 'v6' ? 0 : USE_USERPTR | (rdonly ? USERPTR_RDONLY : 0)) | (c.mappable ? USE_MAPPABLE : 0);
+    const hints = rev.struct === 'v6' ? 0x2 | (rdonly ? 0x4 : 0) : 0;
     const blobId = c.guest ? 0n : BLOB_ID;
-    this.log.push(`P${pi} CREATE_BLOB(F${fi}, userptr ${hx(userptr)}, size ${hx(size)}, ${c.guest ? 'GUEST' : 'HOST3D_GUEST'}${c.rdonly ? ', RDONLY' : ''})`);
-    const exp = this.model.create(F.m, p.sim.pid, { blobMem, blobFlags: flags, blobId, size: BigInt(size), userptr: BigInt(userptr) });
-    const r = this.h.ioctl(F.core, p.sim, B.VIRTGPU_RESOURCE_CREATE_BLOB, B.createBlob({ blobMem, flags, size, userptr, blobId, offset: OFFSET_SENTINEL }));
+    this.log.push(`P${pi} CREATE_BLOB(F${fi}, userptr ${hx(userptr)}, size ${hx(size)}, ${c.guest ? 'GUEST' : 'HOST3D_GUEST'}${rdonly ? ', RDONLY' : ''})`);
+    const exp = this.model.create(F.m, p.sim.pid, { blobMem, blobFlags: flags, blobId, size: BigInt(size), userptr: BigInt(userptr), rdonly });
+    const a = { blobMem, flags, size, userptr, blobId, offset: OFFSET_SENTINEL, hints };
+    // Each revision's struct, and where it writes `offset` back (none: the bytes come back as sent).
+    const [bytes, offsetAt] = rev.struct === 'v1' ? [B.createBlob(a), 56] : rev.struct === '72' ? [B.createBlob72(a), 64]
+      : rev.struct === 'v6' ? [B.createBlobV6(a), -1] : rev.struct === 'hints' ? [B.createBlobHints(a), -1] : [B.createBlob(a, 56), -1];
+    const r = this.h.ioctl(F.core, p.sim, B.IOWR(0x4a, bytes.length), bytes);
     this.model.post();
     this.eq('CREATE_BLOB ret', r.ret, exp.ret);
     if (r.ret === 'EBADF') { this.eq('CREATE_BLOB out length on a closed file', r.out.length, 0); return; }
-    const out = B.blobOut(r.out);
-    this.eq('CREATE_BLOB out {bo_handle, res_handle, offset}', [out.handle, out.resId, out.offset], [exp.handle, exp.resId, exp.offset ?? OFFSET_SENTINEL]);
+    const o = new B.R(r.out);
+    const offset = offsetAt < 0 ? OFFSET_SENTINEL : o.u64(offsetAt);
+    this.eq('CREATE_BLOB out {bo_handle, res_handle, offset}', [o.u32(8), o.u32(12), offset], [exp.handle, exp.resId, exp.offset ?? OFFSET_SENTINEL]);
   }
 
   private mremap(c: Extract<Cmd, { t: 'mremap' }>, pi: number): void {
@@ -358,7 +371,7 @@ export class Driver {
     return r;
   }
 
-  /** Close everything; counts back to zero and every client released (spec §7.5). */
+  /** Close everything; counts back to zero and every client released (docs/semantics.md §7.5). */
   finish(): void {
     this.files.forEach((F, i) => {
       if (F.m.closed) return;

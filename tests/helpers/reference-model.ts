@@ -24,6 +24,30 @@ const CAPSET_HSAKMT = 8;
 const BLOB_GUEST = 1;
 const FLAG_RDONLY = 0x10;
 
+/**
+ * What the model needs to know of a kernel revision, written by hand from docs/uapi-revisions.md (never from core's
+ * table): which struct the driver sends, whether a userptr can be created at all, dedup, notifier, the errno of a
+ * failed pin, whether read-only userptrs exist, and the blob_flags the host's command keeps.
+ */
+export interface ModelRev {
+  name: string;
+  struct: 'v1' | 'v3' | 'v6' | '72' | 'hints';
+  userptr: boolean; dedup: boolean; notifier: boolean; pinErrno: 'ENOMEM' | 'EFAULT'; rdonly: boolean; wire: number;
+}
+const V1_WIRE = 0x1f, V3_WIRE = 0x0f, UPSTREAM = 0x07;
+export const MODEL_REVS: Record<string, ModelRev> = {
+  v1: { name: 'v1', struct: 'v1', userptr: true, dedup: true, notifier: true, pinErrno: 'ENOMEM', rdonly: true, wire: V1_WIRE },
+  v2: { name: 'v2', struct: 'v1', userptr: true, dedup: true, notifier: false, pinErrno: 'ENOMEM', rdonly: true, wire: V1_WIRE },
+  v3: { name: 'v3', struct: 'v3', userptr: true, dedup: false, notifier: false, pinErrno: 'EFAULT', rdonly: false, wire: V3_WIRE },
+  v4: { name: 'v4', struct: 'v3', userptr: true, dedup: false, notifier: false, pinErrno: 'EFAULT', rdonly: false, wire: V3_WIRE },
+  v5: { name: 'v5', struct: 'v3', userptr: true, dedup: false, notifier: false, pinErrno: 'EFAULT', rdonly: true, wire: V1_WIRE },
+  v6: { name: 'v6', struct: 'v6', userptr: true, dedup: false, notifier: false, pinErrno: 'EFAULT', rdonly: true, wire: UPSTREAM },
+  mainline: { name: 'mainline', struct: 'hints', userptr: false, dedup: false, notifier: false, pinErrno: 'EFAULT', rdonly: false, wire: UPSTREAM },
+  'libhsakmt-72': { name: 'libhsakmt-72', struct: '72', userptr: true, dedup: true, notifier: true, pinErrno: 'ENOMEM', rdonly: true, wire: V1_WIRE | 0x20 },
+};
+/** `--mode pin` on a revision: no dedup, no notifier. */
+export const pinned = (r: ModelRev): ModelRev => ({ ...r, dedup: false, notifier: false });
+
 export type EvKind = 'UNMAP' | 'CLEAR' | 'PROTECTION_VMA' | 'PROTECTION_PAGE';
 export interface MEvent { event: EvKind; start: number; end: number; removed?: boolean }
 export type Op = 'UNMAP' | 'UPDATE' | 'EVICT';
@@ -62,7 +86,8 @@ export class ReferenceModel {
   private pending: { u: MUserptr; f: MFile; bo: MBo; blobMem: number; blobFlags: number; blobId: bigint; size: bigint; ctxId: number } | null = null;
   readonly stats = { created: 0, deduped: 0, split: 0, evicted: 0, unmapped: 0, silent: 0 };
 
-  constructor(readonly mode: 'notifier' | 'pin' = 'notifier') {}
+  readonly mode: 'notifier' | 'pin';
+  constructor(readonly rev: ModelRev = MODEL_REVS.v1!) { this.mode = rev.notifier ? 'notifier' : 'pin'; }
 
   addProc(sim: SimProcess): MProc {
     const p: MProc = { pid: sim.pid, sim, exact: sim.mode === 'uffd', queue: [], regs: new Map(), refs: 0, released: 0 };
@@ -306,11 +331,13 @@ export class ReferenceModel {
   }
 
   /** §3 create (blob_mem GUEST or HOST3D_GUEST with USE_USERPTR, upstream checks already known to pass). */
-  create(f: MFile, pid: number, a: { blobMem: number; blobFlags: number; blobId: bigint; size: bigint; userptr: bigint }): { ret: Ret; handle: number; resId: number; offset: bigint | null } {
+  create(f: MFile, pid: number, a: { blobMem: number; blobFlags: number; blobId: bigint; size: bigint; userptr: bigint; rdonly?: boolean }): { ret: Ret; handle: number; resId: number; offset: bigint | null } {
     const none = { handle: 0, resId: 0, offset: null };
     if (!this.entry(f, pid)) return { ret: 'EBADF', ...none };
     // 1. upstream checks pass by construction; the file already has a context (every file is initialised).
     if (f.ctxId === null) throw new Error('model: create on a file with no context is not modelled');
+    // mainline: USE_USERPTR is not in its flag mask.
+    if (!this.rev.userptr) return { ret: 'EINVAL', ...none };
     // 2.
     if (f.capset !== CAPSET_HSAKMT) return { ret: 'EINVAL', ...none };
     // 3.
@@ -321,8 +348,8 @@ export class ReferenceModel {
     const npages = Math.ceil(((uaddr % PAGE) + size) / PAGE);
     const lo = uaddr, hi = uaddr + size - 1;
     // 4.
-    if (this.mode === 'notifier') {
-      this.flush(f);
+    if (this.rev.dedup) {
+      if (this.rev.notifier) this.flush(f);
       let best: MUserptr | null = null;
       for (const bo of f.handles.values()) {
         const u = bo.u;
@@ -336,17 +363,18 @@ export class ReferenceModel {
       }
     }
     // 5. pin rules, from the mappings (populate is core's job; frames are read in post()).
-    const rdonly = (a.blobFlags & FLAG_RDONLY) !== 0;
+    const rdonly = a.rdonly ?? (a.blobFlags & FLAG_RDONLY) !== 0;
     const end = start + npages * PAGE;
     const maps = this.proc(pid).sim.mappings(start, end);
     const shared: boolean[] = [];
     for (let i = 0; i < npages; i++) {
       const addr = start + i * PAGE;
       const m = maps.find((x) => x.start <= addr && addr < x.end);
-      if (!m) return { ret: 'ENOMEM', ...none };
-      if (!m.read && !m.write) return { ret: 'ENOMEM', ...none };
-      if (!rdonly && (!m.write || (m.shared && m.backing === 'file'))) return { ret: 'ENOMEM', ...none };
-      if (m.backing === 'special') return { ret: 'ENOMEM', ...none };
+      const bad = this.rev.pinErrno;
+      if (!m) return { ret: bad, ...none };
+      if (!m.read && !m.write) return { ret: bad, ...none };
+      if (!rdonly && (!m.write || (m.shared && m.backing === 'file'))) return { ret: bad, ...none };
+      if (m.backing === 'special') return { ret: bad, ...none };
       shared.push(m.shared);
     }
     // 6.
@@ -379,7 +407,7 @@ export class ReferenceModel {
       if (runStart >= 0) runs.push(`${(runStart * PAGE).toString(16)}+${runLen * PAGE}`);
       runStart = fr; runLen = 1;
     }
-    this.host.push(`RESOURCE_CREATE_BLOB res=${pd.bo.resId} ctx=${pd.ctxId} mem=${pd.blobMem} flags=${pd.blobFlags} id=${pd.blobId} size=${pd.size} [${runs.join(',')}]`);
+    this.host.push(`RESOURCE_CREATE_BLOB res=${pd.bo.resId} ctx=${pd.ctxId} mem=${pd.blobMem} flags=${pd.blobFlags & this.rev.wire} id=${pd.blobId} size=${pd.size} [${runs.join(',')}]`);
     this.host.push(`CTX_ATTACH_RESOURCE ctx=${pd.f.ctxId} res=${pd.bo.resId}`);
     if (this.mode === 'notifier') this.syncReg(u);
   }

@@ -4,7 +4,7 @@ import * as path from 'path';
 import { spawn, type ChildProcess } from 'child_process';
 
 export const MAIN = path.resolve(__dirname, '../../cli/main.js');
-const READY = /^virtgpu-emu: serving (\S+) \(transport=(cuse|fuse), watcher=(\S+), mode=(notifier|pin)\)$/m;
+const READY = /^virtgpu-emu: serving (\S+) \(transport=(cuse|fuse), watcher=(\S+), uapi=(\S+), mode=(notifier|pin)\)$/m;
 
 export interface ServeProcess {
   readonly p: ChildProcess;

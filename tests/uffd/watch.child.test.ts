@@ -1,6 +1,6 @@
 // A separate C client process (tests/c/uffd_client.c) started under the preload library: it hands its userfaultfd
 // over at load time (UffdHandoff), then performs real memory operations while a core Device, fed with its pid,
-// sees the spec §4 events and gives the §7 outcomes. Also: no uffd (proc only), EBUSY (the client's own uffd),
+// sees the docs/semantics.md §4 events and gives the §7 outcomes. Also: no uffd (proc only), EBUSY (the client's own uffd),
 // a daemon that never reads (client in D state until shutdown), multithreaded client, forced frame change.
 import test from 'ava';
 import * as fs from 'fs';

@@ -1,5 +1,5 @@
 // Real memory of THIS test process as the client, watched by the uffd/ provider (uffd + /proc), driven through a core
-// Device: every row of the facts list gives its spec §4 event and its spec §7 outcome. Serial: munmap of a registered
+// Device: every row of the facts list gives its docs/semantics.md §4 event and its docs/semantics.md §7 outcome. Serial: munmap of a registered
 // range blocks the JS thread until the native reader has read the event (that is the point).
 import test from 'ava';
 import { RealHarness, u, C, PG, mapAnon, openFds, vmFlags, until } from './helpers/real-harness';

@@ -1,6 +1,6 @@
 // Real CUSE end to end: one VM boot runs tests/vm/fixtures/cuse-e2e.sh, which starts the compiled
 // `virtgpu-emu serve --transport cuse` in the guest and points the C clients of tests/c at /dev/dri/renderD128:
-// the spec §7 scenarios (embedded pointers through the RETRY protocol), EXECBUFFER, two clients at once, a client
+// the docs/semantics.md §7 scenarios (embedded pointers through the RETRY protocol), EXECBUFFER, two clients at once, a client
 // SIGKILLed mid-ioctl, SIGTERM, and a second server stopped while a client holds the node (unplugged device). The guest reports over the console (`@@E2E begin|end|fact` lines, see the
 // script); the server's --trace lands in the writable job dir and is read here after the run. Every check below is
 // its own ava test so CI's log names the failing scenario and shows its output. Never skipped: without qemu or the
@@ -180,7 +180,7 @@ test(`cuse-e2e: serve --transport cuse --minor ${MINOR} prints the ready line`, 
   if (!e) return;
   const s = e.steps.get('serve');
   t.is(s?.rc, 0, show(s));
-  t.regex(s?.lines.join('\n') ?? '', new RegExp(`^virtgpu-emu: serving ${DEV} \\(transport=cuse, watcher=\\S+, mode=notifier\\)$`, 'm'), show(s));
+  t.regex(s?.lines.join('\n') ?? '', new RegExp(`^virtgpu-emu: serving ${DEV} \\(transport=cuse, watcher=\\S+, uapi=v1, mode=notifier\\)$`, 'm'), show(s));
 });
 
 test('cuse-e2e: clients hand their userfaultfd to the server (preload handoff) and are watched through it', async (t) => {
@@ -199,7 +199,7 @@ test(`cuse-e2e: ${DEV} is a character device 226:${MINOR} with mode ${MODE_BITS}
   t.is(e.facts.get('sys-dev'), `226:${MINOR}`);
 });
 
-// One test per spec §7 scenario, named as userptr_scenarios --list names them.
+// One test per docs/semantics.md §7 scenario, named as userptr_scenarios --list names them.
 const listed = spawnSync(SCENARIOS, ['--list'], { encoding: 'utf8' });
 const scenarioNames = listed.status === 0 ? listed.stdout.trim().split('\n').filter(Boolean) : [];
 if (scenarioNames.length === 0) {
@@ -352,7 +352,7 @@ test('cuse-e2e: SIGTERM stops the server with a summary line and removes the nod
   t.is(e.facts.get('node-after-stop'), 'gone', `${DEV} must disappear when /dev/cuse is closed`);
 });
 
-test('cuse-e2e: by the stop every file, resource and context was released (spec §7.5, from the trace)', async (t) => {
+test('cuse-e2e: by the stop every file, resource and context was released (docs/semantics.md §7.5, from the trace)', async (t) => {
   const e = await get(t);
   if (!e) return;
   const files = (op: string) => e.trace.filter((ev) => ev.t === 'file' && ev.op === op).map((ev) => ev.file).sort();

@@ -142,6 +142,25 @@ struct virtgpu_emu_create_blob {
 #define VIRTGPU_EMU_CREATE_BLOB_UPSTREAM_SIZE 48
 #define VIRTGPU_EMU_CREATE_BLOB_V2_SIZE 56
 
+/* The same ioctl in the other kernel revisions (docs/uapi-revisions.md §1): bytes 0-47 as above, then: */
+#define VIRTGPU_EMU_CREATE_BLOB_HEAD \
+	__u32 blob_mem; __u32 blob_flags; __u32 bo_handle; __u32 res_handle; __u64 size; __u32 pad; __u32 cmd_size; \
+	__u64 cmd; __u64 blob_id;
+/* mainline up to 7.1 (48 bytes) */
+struct virtgpu_emu_create_blob_48 { VIRTGPU_EMU_CREATE_BLOB_HEAD };
+/* mainline 7.2 (56 bytes) */
+struct virtgpu_emu_create_blob_hints { VIRTGPU_EMU_CREATE_BLOB_HEAD __u32 blob_hints; __u32 pad2; };
+/* the series v3 to v5 (56 bytes) */
+struct virtgpu_emu_create_blob_v3 { VIRTGPU_EMU_CREATE_BLOB_HEAD __u64 userptr; };
+/* the series v6, on 7.2 (64 bytes) */
+struct virtgpu_emu_create_blob_v6 { VIRTGPU_EMU_CREATE_BLOB_HEAD __u32 blob_hints; __u32 pad2; __u64 userptr; };
+/* the newest libhsakmt (72 bytes; no kernel) */
+struct virtgpu_emu_create_blob_72 { VIRTGPU_EMU_CREATE_BLOB_HEAD __u64 userptr; __u64 svm; __u64 offset; };
+#define VIRTGPU_EMU_BLOB_FLAG_USE_SVM 0x20
+#define VIRTGPU_EMU_BLOB_HINT_DEFER_MAPPING 0x1
+#define VIRTGPU_EMU_BLOB_HINT_USERPTR 0x2
+#define VIRTGPU_EMU_BLOB_HINT_USERPTR_RDONLY 0x4
+
 struct virtgpu_emu_context_set_param {
 	__u64 param; /* VIRTGPU_CONTEXT_PARAM_* */
 	__u64 value;
@@ -215,7 +234,7 @@ struct virtgpu_emu_hsakmt_capset {
 #define DRM_IOCTL_VIRTGPU_CONTEXT_INIT VIRTGPU_EMU_IOCTL_CONTEXT_INIT
 #endif
 
-/* Layout checks against spec §2 (x86-64). */
+/* Layout checks against docs/semantics.md §2 (x86-64). */
 #define VIRTGPU_EMU_CHECK(type, field, off) \
 	_Static_assert(offsetof(type, field) == (off), #type "." #field " must be at offset " #off)
 _Static_assert(sizeof(struct virtgpu_emu_create_blob) == 64, "create_blob v1 is 64 bytes");

@@ -23,7 +23,7 @@ out = {'pid': os.getpid(), 'version_rc': rc, 'version': [major, minor, patch], '
        'desc': desc.value.decode()}
 res = {}
 def worker():
-    res['userptr'] = getparam(fd, 9)     # VIRTGPU_PARAM_RESOURCE_USERPTR, from a thread: tid != pid
+    res['features3d'] = getparam(fd, 1)  # VIRTGPU_PARAM_3D_FEATURES, from a thread: tid != pid
     res['capsets'] = getparam(fd, 7)     # VIRTGPU_PARAM_SUPPORTED_CAPSET_IDs
 th = threading.Thread(target=worker); th.start(); th.join()
 out.update({k: list(v) for k, v in res.items()})
@@ -31,7 +31,7 @@ print(json.dumps(out), flush=True)
 if len(sys.argv) > 2 and sys.argv[2] == 'hold':
     sys.stdin.readline()
     try:
-        getparam(fd, 9)
+        getparam(fd, 1)
         print(json.dumps({'after': 'ok'}), flush=True)
     except OSError as e:
         print(json.dumps({'after': e.errno}), flush=True)
