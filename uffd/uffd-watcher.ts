@@ -130,7 +130,7 @@ export class UffdWatcher {
       } catch (err) {
         const code = (err as { code?: string }).code ?? 'EIO';
         // Undo what only this call registered (VMAs no area holds yet), then drop the old range too.
-        for (const [ds, de] of done) if (!this.areas.some((a) => a.start < de && a.end > ds)) this.unregisterRange(ds, de);
+        for (const [ds, de] of done) if (!this.overlaps(ds, de)) this.unregisterRange(ds, de);
         if (old) this.unregister(id);
         const why = code === 'EBUSY' ? 'pages already registered on another userfaultfd (the client\'s own?)'
           : code === 'EINVAL' ? 'mapping type cannot be registered (regular file, special) or not mapped'
@@ -139,7 +139,11 @@ export class UffdWatcher {
       }
     }
     for (const [s, e] of spans) this.addArea(s, e, id);
-    const areas = this.areas.filter((a) => a.ids.has(id));
+    const areas: Area[] = [];
+    if (spans.length) {
+      const hi = spans[spans.length - 1]![1];
+      for (let i = this.firstEndingAfter(spans[0]![0]); i < this.areas.length && this.areas[i]!.start < hi; i++) if (this.areas[i]!.ids.has(id)) areas.push(this.areas[i]!);
+    }
     if (this.regs.size === 0 && !old && this.watching) this.watching.n++;
     this.regs.set(id, { start, end, areas });
     if (old) this.dropRefs(id, old, areas);
@@ -204,21 +208,45 @@ export class UffdWatcher {
     this.mapsFd = -1;
   }
 
+  /** Index of the first area whose end is above `addr` (areas are disjoint and sorted: binary search). */
+  private firstEndingAfter(addr: number): number {
+    const a = this.areas;
+    let lo = 0, hi = a.length;
+    while (lo < hi) { const mid = (lo + hi) >> 1; if (a[mid]!.end <= addr) lo = mid + 1; else hi = mid; }
+    return lo;
+  }
+
+  /** True iff an area overlaps [s, e). */
+  private overlaps(s: number, e: number): boolean {
+    const i = this.firstEndingAfter(s);
+    return i < this.areas.length && this.areas[i]!.start < e;
+  }
+
   /** Add [s, e) for id, merging every area it overlaps or touches; returns the resulting area. */
   private addArea(s: number, e: number, id: number): Area {
-    const merged: Area = { start: s, end: e, ids: new Set([id]) };
-    const rest: Area[] = [];
-    for (const a of this.areas) {
-      if (a.start <= merged.end && a.end >= merged.start) {
-        merged.start = Math.min(merged.start, a.start);
-        merged.end = Math.max(merged.end, a.end);
-        for (const x of a.ids) { merged.ids.add(x); this.retarget(x, a, merged); }
-      } else rest.push(a);
+    // The areas overlapping or touching [s, e]: from the first ending at or above s, while they start at or below e.
+    const first = this.firstEndingAfter(s - 1);
+    let last = first, into: Area | null = null;
+    for (; last < this.areas.length && this.areas[last]!.start <= e; last++) if (!into || this.areas[last]!.ids.size > into.ids.size) into = this.areas[last]!;
+    if (!into) {
+      const a: Area = { start: s, end: e, ids: new Set([id]) };
+      this.areas.splice(first, 0, a);
+      return a;
     }
-    rest.push(merged);
-    rest.sort((x, y) => x.start - y.start);
-    this.areas = rest;
-    return merged;
+    // The area with the most userptrs absorbs the others (only theirs are retargeted: a create inside a VMA that
+    // holds thousands of userptrs costs no walk over them).
+    into.ids.add(id);
+    into.start = Math.min(into.start, s);
+    into.end = Math.max(into.end, e);
+    for (let i = first; i < last; i++) {
+      const a = this.areas[i]!;
+      if (a === into) continue;
+      into.start = Math.min(into.start, a.start);
+      into.end = Math.max(into.end, a.end);
+      for (const x of a.ids) { into.ids.add(x); this.retarget(x, a, into); }
+    }
+    this.areas.splice(first, last - first, into);
+    return into;
   }
 
   private retarget(id: number, from: Area, to: Area): void {
@@ -228,7 +256,7 @@ export class UffdWatcher {
     if (i >= 0) { if (r.areas.includes(to)) r.areas.splice(i, 1); else r.areas[i] = to; }
   }
 
-  private removeArea(a: Area): void { const i = this.areas.indexOf(a); if (i >= 0) this.areas.splice(i, 1); }
+  private removeArea(a: Area): void { const i = this.firstEndingAfter(a.start); if (this.areas[i] === a) this.areas.splice(i, 1); }
 
   /**
    * UFFDIO_UNREGISTER of an area that no userptr needs. Widened to the whole VMAs at its ends (a VMA may have grown
@@ -239,7 +267,7 @@ export class UffdWatcher {
     if (this.wholeVmas) {
       if (this.vmaAt(s)) ws = Math.min(ws, this.q[0]);
       if (this.vmaAt(e - 1)) we = Math.max(we, this.q[1]);
-      if (this.areas.some((a) => a.start < we && a.end > ws)) { ws = s; we = e; }
+      if (this.overlaps(ws, we)) { ws = s; we = e; }
     }
     if (this.mmGone) return;
     this.counters.vmaUnregisters++;
@@ -270,8 +298,8 @@ export class UffdWatcher {
   private uncovered(s: number, e: number): Array<[number, number]> {
     const out: Array<[number, number]> = [];
     let at = s;
-    for (const r of this.areas) {
-      if (r.end <= at) continue;
+    for (let i = this.firstEndingAfter(s); i < this.areas.length; i++) {
+      const r = this.areas[i]!;
       if (r.start >= e) break;
       if (r.start > at) out.push([at, r.start]);
       at = Math.max(at, r.end);
@@ -283,9 +311,9 @@ export class UffdWatcher {
 
   /** True iff some live userptr range overlaps [s, e) (events elsewhere in a watched VMA are dropped). */
   private wanted(s: number, e: number): boolean {
-    for (const a of this.areas) {
+    for (let i = this.firstEndingAfter(s); i < this.areas.length; i++) {
+      const a = this.areas[i]!;
       if (a.start >= e) break;
-      if (a.end <= s) continue;
       for (const id of a.ids) { const r = this.regs.get(id); if (r && r.start < e && r.end > s) return true; }
     }
     return false;
@@ -296,9 +324,12 @@ export class UffdWatcher {
    * userptr touches any more is unregistered now (an unmap in the middle of a VMA leaves two registered VMAs).
    */
   private cutAreas(s: number, e: number): void {
-    for (const a of [...this.areas]) {
-      if (a.end <= s || a.start >= e) continue;
-      this.removeArea(a);
+    const first = this.firstEndingAfter(s);
+    let last = first;
+    while (last < this.areas.length && this.areas[last]!.start < e) last++;
+    const cut = this.areas.splice(first, last - first);
+    const kept: Area[] = [], empty: Area[] = [];
+    for (const a of cut) {
       const pieces: Area[] = [];
       if (a.start < s) pieces.push({ start: a.start, end: s, ids: new Set() });
       if (a.end > e) pieces.push({ start: e, end: a.end, ids: new Set() });
@@ -308,12 +339,11 @@ export class UffdWatcher {
         r.areas = r.areas.filter((x) => x !== a);
         for (const p of pieces) if (r.start < p.end && r.end > p.start) { p.ids.add(id); r.areas.push(p); }
       }
-      for (const p of pieces) {
-        if (p.ids.size) { this.areas.push(p); continue; }
-        this.unregisterArea(p.start, p.end);
-      }
-      this.areas.sort((x, y) => x.start - y.start);
+      for (const p of pieces) (p.ids.size ? kept : empty).push(p);
     }
+    // The kept pieces lie inside the cut areas' span, in order: back where those were; then the rest is let go.
+    this.areas.splice(first, 0, ...kept);
+    for (const p of empty) this.unregisterArea(p.start, p.end);
   }
 
   /**
@@ -327,7 +357,7 @@ export class UffdWatcher {
     if (this.vmaAt(to)) {
       s = Math.min(s, this.q[0]);
       e = Math.max(e, this.q[1]);
-      if (this.areas.some((a) => a.start < e && a.end > s)) {
+      if (this.overlaps(s, e)) {
         this.addArea(s, e, -1).ids.delete(-1);
         return;
       }
