@@ -4,7 +4,7 @@
 // - frames too (no userfaultfd covers the range): every drain() (= every ioctl entry of that client, spec §5) reads
 //   the mappings and /proc/PID/pagemap of every such range — the approximate /proc mode, O(its registered pages);
 // - mappings only (a userfaultfd covers the range, which reports unmap and removal; only a protection change is left
-//   to see): each drain() asks the kernel about the next LIGHT_PER_DRAIN of them in turn (PROCMAP_QUERY of that range
+//   to see): each drain() asks the kernel about the next LIGHT_PER_DRAIN (4) of them in turn (PROCMAP_QUERY of that range
 //   only; ranges inside one VMA share one query), the timer LIGHT_PER_TICK: a drain costs the same with 10 or 10,000
 //   registrations, and a protection change is seen within ceil(n / LIGHT_PER_DRAIN) ioctls of the client (at its
 //   next one while n <= LIGHT_PER_DRAIN) or the timer's pass. Outcomes do not depend on when: an EVICT it queues
@@ -12,7 +12,7 @@
 // Mappings of a range are asked for that range only (src.protections: PROCMAP_QUERY); the whole maps file is read
 // only on kernels without it, or when more frames-too ranges are registered than FULL_READ_ABOVE.
 import { NOT_PRESENT, PAGE_SIZE, type Mapping, type NotifierEvent } from '../core/memory/client-memory';
-import { captureRange, diffRange, protKey, type RangeState } from '../core/memory/range-diff';
+import { captureRange, diffRange, type RangeState } from '../core/memory/range-diff';
 import { parseMaps } from './proc-maps';
 
 /** What the checker needs from the process (ProcessMemory provides it). */
@@ -25,12 +25,13 @@ export interface ProcSource {
 }
 
 /**
- * sig: the range's mappings clipped to it with their protection; equal sig + equal frames = nothing to diff.
+ * maps: the range's mappings at the last check; the same layout clipped to the range (sameLayout) and equal frames
+ * = nothing to diff.
  * The per-page state (captureRange: a protection per page) is built only when a diff needs it: a registration
  * keeps its mappings and, where compared, its frames (one Float64Array), so watching a 4 GiB range costs no
  * per-page objects while nothing changes.
  */
-interface Reg { start: number; npages: number; framesToo: boolean; maps: Mapping[]; frames: Float64Array | null; sig: string }
+interface Reg { start: number; npages: number; framesToo: boolean; maps: Mapping[]; frames: Float64Array | null }
 
 export interface ProcWatcherOptions {
   /** Check on a timer too (ms; 0 = only at drain). Found events are queued and onPending is called. */
@@ -39,7 +40,7 @@ export interface ProcWatcherOptions {
 }
 
 /** Mapping-only ranges asked about per drain() and per timer tick. */
-export const LIGHT_PER_DRAIN = 8;
+export const LIGHT_PER_DRAIN = 4;
 const LIGHT_PER_TICK = 256;
 /** More frames-too ranges than this: one read of the whole maps file per check instead of a query per range. */
 const FULL_READ_ABOVE = 16;
@@ -72,7 +73,7 @@ export class ProcWatcher {
     const maps = this.mappingsOf(start, last + 1) ?? [];
     // a re-registered id goes last, as after unregister + register (the diff's event order)
     this.unregister(id);
-    (framesToo ? this.full : this.light).set(id, { start, npages, framesToo, maps, frames: framesToo ? this.src.frames(start, npages) : null, sig: signature(maps, start, last + 1) });
+    (framesToo ? this.full : this.light).set(id, { start, npages, framesToo, maps, frames: framesToo ? this.src.frames(start, npages) : null });
   }
 
   unregister(id: number): void { if (!this.full.delete(id)) this.light.delete(id); }
@@ -161,14 +162,12 @@ export class ProcWatcher {
   /** Diff a range against what it looked like at its last check; queue the events and keep the new state. */
   private compare(r: Reg, maps: Mapping[], frames: Float64Array | null): void {
     const end = r.start + r.npages * PAGE_SIZE;
-    const sig = signature(maps, r.start, end);
     // Fast path (the common case): same mappings and, where compared, the same present frames → no event.
-    if (sig === r.sig && (!frames || (r.frames && sameFrames(frames, r.frames)))) return;
+    if (sameLayout(maps, r.maps, r.start, end) && (!frames || (r.frames && sameFrames(frames, r.frames)))) return;
     const before = this.state(r, r.maps, r.frames), now = this.state(r, maps, frames);
     for (const e of diffRange(before, now, r.framesToo)) this.queue.push(e.note ? e : { ...e, note: '/proc' });
     r.maps = maps;
     r.frames = frames;
-    r.sig = sig;
   }
 
   private tick(): void {
@@ -195,11 +194,15 @@ export class ProcWatcher {
   }
 }
 
-/** Mappings clipped to [start, end) with protection: equal strings ⇔ captureRange would give equal prot arrays. */
-function signature(maps: Mapping[], start: number, end: number): string {
-  let s = '';
-  for (const m of maps) s += `${Math.max(m.start, start)}-${Math.min(m.end, end)}:${protKey(m)};`;
-  return s;
+/** Same mappings clipped to [start, end), with the same protection: equal ⇔ captureRange would give equal prot arrays. */
+function sameLayout(a: Mapping[], b: Mapping[], start: number, end: number): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) {
+    const x = a[i]!, y = b[i]!;
+    if (Math.max(x.start, start) !== Math.max(y.start, start) || Math.min(x.end, end) !== Math.min(y.end, end)) return false;
+    if (x.read !== y.read || x.write !== y.write || x.exec !== y.exec || x.shared !== y.shared) return false;
+  }
+  return true;
 }
 
 /** Equal and all present (a NOT_PRESENT page must go through diffRange, which reports it). */
