@@ -7,10 +7,9 @@
 // blocks until the event is read, so no JS may sit in between); drain() swaps the reader's queue under its mutex,
 // so an event read before the client's call returned is always seen by the client's next ioctl (spec §5).
 import { PAGE_SIZE, USER_ADDR_END, type NotifierEvent } from '../core/memory/client-memory';
-import * as fs from 'fs';
 import { decodeReaderRecords, removeVerdict, type UffdRecord } from './abi';
-import { parseMaps } from './proc-maps';
 import { loadUffd } from './load';
+import { VmaQuery } from './vma-query';
 import type { UffdBinding } from './native-types';
 import { adoptUffd, closeIfUffd } from './verify';
 
@@ -43,6 +42,8 @@ export interface UffdWatcherOptions {
    * same process — glibc trims a heap with MADV_DONTNEED under its arena lock, and the reader allocates).
    */
   wholeVmas?: boolean;
+  /** The VMA lookups of this process (ProcessMemory's, so one maps fd serves both); default: the watcher's own. */
+  vmas?: VmaQuery;
 }
 
 /** Watchers with at least one registered range (a serving loop waits on the wake fd only while n > 0). */
@@ -63,12 +64,11 @@ export class UffdWatcher {
   private readonly regs = new Map<number, Reg>();
   /** Disjoint, sorted by start; touching areas are merged (the kernel merges such VMAs). */
   private areas: Area[] = [];
-  /** An fd of /proc/PID/maps for PROCMAP_QUERY (-1: not opened yet; null: unavailable, parse maps instead). */
-  private mapsFd: number | null = -1;
-  private readonly q = new Float64Array(3);
+  /** VMA lookups (PROCMAP_QUERY of a range, else the maps text); `gone` once the client's mm is (ESRCH). */
+  private readonly vmas: VmaQuery;
+  private readonly ownVmas: boolean;
+  private readonly q = new Float64Array(2);
   private readonly wholeVmas: boolean;
-  /** The client's mm is gone (ESRCH): its registrations went with it, nothing left to unregister. */
-  private mmGone = false;
   private queue: NotifierEvent[] = [];
   private readonly onPending?: () => void;
   private readonly notifyFd?: number;
@@ -90,6 +90,8 @@ export class UffdWatcher {
     this.watching = opts.watching;
     this.wholeVmas = opts.wholeVmas ?? opts.pid !== process.pid;
     this.log = opts.log ?? (() => undefined);
+    this.ownVmas = !opts.vmas;
+    this.vmas = opts.vmas ?? new VmaQuery(this.pid, this.u);
     // The one verification (verify.ts): a userfaultfd, and UFFDIO_API succeeds on it, or it is closed and refused.
     const adopted = opts.features !== undefined ? { fd: opts.uffd, features: opts.features } : adoptUffd(this.u, opts.uffd);
     this.features = adopted.features;
@@ -114,9 +116,10 @@ export class UffdWatcher {
     if (this.released) return { ok: false, code: 'EBADF', reason: 'watcher released' };
     const old = this.regs.get(id);
     const end = last + 1;
-    let spans: Array<[number, number]>;
-    try { spans = this.vmaSpans(start, end); } catch (e) {
-      const code = (e as { code?: string }).code ?? 'EIO';
+    let spans: Array<[number, number]> | null;
+    let code = 'ESRCH';
+    try { spans = this.vmaSpans(start, end); } catch (e) { spans = null; code = (e as { code?: string }).code ?? 'EIO'; }
+    if (!spans) {
       if (old) this.unregister(id);
       return { ok: false, code, reason: `VMA lookup of [0x${start.toString(16)}, 0x${last.toString(16)}] -> ${code}` };
     }
@@ -169,43 +172,20 @@ export class UffdWatcher {
     }
   }
 
-  /** The VMAs overlapping [start, end), touching ones joined: [[vmaStart, vmaEnd), ...] (or the range itself). */
-  private vmaSpans(start: number, end: number): Array<[number, number]> {
+  /**
+   * The VMAs overlapping [start, end), touching ones joined: [[vmaStart, vmaEnd), ...] (or the range itself); null
+   * when the process is gone.
+   */
+  private vmaSpans(start: number, end: number): Array<[number, number]> | null {
     if (!this.wholeVmas) return [[start, end]];
+    const maps = this.vmas.mappings(start, end, false);
+    if (!maps) return null;
     const out: Array<[number, number]> = [];
-    const push = (s: number, e: number): void => {
+    for (const m of maps) {
       const l = out[out.length - 1];
-      if (l && l[1] === s) l[1] = e; else out.push([s, e]);
-    };
-    const fd = this.openMaps();
-    if (fd !== null) {
-      try {
-        for (let at = start; at < end;) {
-          if (!this.u.procmapQuery(fd, at, true, this.q) || this.q[0] >= end) break;
-          push(this.q[0], this.q[1]);
-          at = this.q[1];
-        }
-        return out;
-      } catch (e) {
-        if ((e as { code?: string }).code !== 'ENOTTY' && (e as { code?: string }).code !== 'EINVAL') throw e;
-        this.closeMaps();
-        this.mapsFd = null; // kernel without PROCMAP_QUERY: parse maps from now on
-      }
+      if (l && l[1] === m.start) l[1] = m.end; else out.push([m.start, m.end]);
     }
-    for (const m of parseMaps(fs.readFileSync(`/proc/${this.pid}/maps`, 'latin1'), start, end)) push(m.start, m.end);
     return out;
-  }
-
-  private openMaps(): number | null {
-    if (this.mapsFd === -1) {
-      try { this.mapsFd = fs.openSync(`/proc/${this.pid}/maps`, 'r'); } catch { this.mapsFd = null; }
-    }
-    return this.mapsFd;
-  }
-
-  private closeMaps(): void {
-    if (this.mapsFd !== null && this.mapsFd >= 0) { try { fs.closeSync(this.mapsFd); } catch { /* closed */ } }
-    this.mapsFd = -1;
   }
 
   /** Index of the first area whose end is above `addr` (areas are disjoint and sorted: binary search). */
@@ -269,7 +249,7 @@ export class UffdWatcher {
       if (this.vmaAt(e - 1)) we = Math.max(we, this.q[1]);
       if (this.overlaps(ws, we)) { ws = s; we = e; }
     }
-    if (this.mmGone) return;
+    if (this.vmas.gone) return;
     this.counters.vmaUnregisters++;
     if (this.u.uffdUnregisterErrno(this.fd, ws, we - ws) === 0) return;
     if ((ws !== s || we !== e) && this.u.uffdUnregisterErrno(this.fd, s, e - s) === 0) return;
@@ -280,17 +260,10 @@ export class UffdWatcher {
    * The VMA holding addr into this.q (PROCMAP_QUERY; false: none, or no way to ask). A gone process answers ESRCH:
    * noted once, so a dead client's userptrs are let go without a syscall or an exception each.
    */
-  private vmaAt(addr: number): boolean {
-    const fd = this.mmGone ? null : this.openMaps();
-    if (fd === null) return false;
-    try { return this.u.procmapQuery(fd, addr, false, this.q); } catch (e) {
-      if ((e as { code?: string }).code === 'ESRCH') this.mmGone = true;
-      return false;
-    }
-  }
+  private vmaAt(addr: number): boolean { return this.vmas.at(addr, this.q); }
 
   private unregisterRange(s: number, e: number): void {
-    if (this.mmGone) return;
+    if (this.vmas.gone) return;
     if (this.u.uffdUnregisterErrno(this.fd, s, e - s) !== 0) this.counters.unregisterErrors++;
   }
 
@@ -472,8 +445,7 @@ export class UffdWatcher {
       this.u.close(this.fd);
     }
     this.fd = -1;
-    this.closeMaps();
-    this.mapsFd = null;
+    if (this.ownVmas) this.vmas.release();
     if (this.regs.size > 0 && this.watching) this.watching.n--;
     this.regs.clear();
     this.areas = [];

@@ -12,11 +12,11 @@ const VMA_READ = 1, VMA_WRITE = 2, VMA_EXEC = 4, VMA_SHARED = 8;
 const NAME_MAX_BYTES = 4096 + 64;
 
 export class VmaQuery {
-  /** fd of /proc/PID/maps (-1: not opened yet; null: no PROCMAP_QUERY here or cannot open: whole-file reads). */
+  /** fd of /proc/PID/maps (-1: not opened yet; null: no PROCMAP_QUERY on this kernel: whole-file reads). */
   private fd: number | null = -1;
   private readonly q = new Float64Array(4);
   private name: Uint8Array | null = null;
-  /** The process is gone (ESRCH, or maps unreadable): every query answers null. */
+  /** The process is gone (PROCMAP_QUERY said ESRCH) or released: every query answers null. */
   gone = false;
   /** Kernel calls made (tests: a range query costs one per VMA; a fallback read counts as one). */
   readonly counters = { queries: 0, fileReads: 0 };
@@ -57,8 +57,29 @@ export class VmaQuery {
       }
     }
     const text = this.mapsText();
-    if (text === '') { this.gone = true; return null; }
-    return parseMaps(text, start, end);
+    return text === '' ? null : parseMaps(text, start, end); // gone, or unreadable now (e.g. no fd left): not sticky
+
+  }
+
+  /**
+   * [start, end) of the VMA holding addr into out (false: none, the process is gone, or no PROCMAP_QUERY here — this
+   * one never falls back to reading the whole file).
+   */
+  at(addr: number, out: Float64Array): boolean {
+    if (this.gone) return false;
+    const fd = this.open();
+    if (fd === null) return false;
+    this.counters.queries++;
+    try {
+      if (!this.u.procmapQuery(fd, addr, false, this.q)) return false;
+    } catch (e) {
+      const code = (e as { code?: string }).code;
+      if (code === 'ESRCH') this.gone = true;
+      else if (code === 'ENOTTY' || code === 'EINVAL') { this.close(); this.fd = null; }
+      return false;
+    }
+    out[0] = this.q[0]; out[1] = this.q[1];
+    return true;
   }
 
   /** The whole maps text ('' once the process is gone). */
@@ -67,9 +88,10 @@ export class VmaQuery {
     try { return fs.readFileSync(`/proc/${this.pid}/maps`, 'latin1'); } catch { return ''; }
   }
 
+  /** The kept fd, opened on first use; null: no PROCMAP_QUERY here, or it cannot be opened now (tried again next time). */
   private open(): number | null {
     if (this.fd === -1) {
-      try { this.fd = fs.openSync(`/proc/${this.pid}/maps`, 'r'); } catch { this.fd = null; }
+      try { return this.fd = fs.openSync(`/proc/${this.pid}/maps`, 'r'); } catch { return null; }
     }
     return this.fd;
   }
@@ -79,7 +101,7 @@ export class VmaQuery {
     this.fd = -1;
   }
 
-  /** Close the kept fd (the next query reopens it). */
+  /** Close the kept fd; every later query answers null. */
   release(): void { this.close(); this.gone = true; }
 }
 
