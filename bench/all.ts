@@ -1,5 +1,5 @@
 // `npm run bench [-- NAME…]`: every bench module's main() in order, tables printed as they finish.
-// A NAME argument keeps the benches whose name contains it; one whose main() throws is reported and the others
+// Arguments starting with -- are options for the benches (bench/scale's --quick). A NAME argument keeps the benches whose name contains it; one whose main() throws is reported and the others
 // still run. The modules are imported statically (bench/watch loads the native addon when imported: build first).
 // bench/core needs `node --expose-gc` for its heap numbers: re-exec with it when global.gc is missing.
 import { spawnSync } from 'child_process';
@@ -8,15 +8,17 @@ import * as callers from './callers';
 import * as transport from './transport';
 import * as watch from './watch';
 import * as stall from './stall';
+import * as scale from './scale';
 import * as transportVm from './transport-vm';
 
 /** Bench modules by name, in run order. */
 const BENCHES: ReadonlyArray<readonly [string, { main(): string | Promise<string> }]> = [
-  ['core', core], ['callers', callers], ['transport', transport], ['watch', watch], ['stall', stall], ['transport-vm', transportVm],
+  ['core', core], ['callers', callers], ['transport', transport], ['watch', watch], ['stall', stall], ['scale', scale], ['transport-vm', transportVm],
 ];
 const NAMES = BENCHES.map(([n]) => n);
 
 export async function runAll(filters: string[]): Promise<number> {
+  filters = filters.filter((f) => !f.startsWith('--')); // options (e.g. --quick) are read by the benches themselves
   const chosen = BENCHES.filter(([b]) => filters.length === 0 || filters.some((f) => b === f || (!NAMES.includes(f) && b.includes(f))));
   if (chosen.length === 0) {
     console.error(`no bench matches ${filters.join(', ')}; known: ${NAMES.join(', ')}`);

@@ -68,7 +68,7 @@ function client(cmd: string, args: string[]): { us: number; line: Record<string,
 }
 
 /** Spawn a server and wait for a stdout line matching `ready`; returns the process and the match. */
-function startServer(cmd: string, args: string[], ready: RegExp): Promise<{ proc: ChildProcess; m: RegExpMatchArray; stderr: () => string; stdout: () => string }> {
+export function startServer(cmd: string, args: string[], ready: RegExp): Promise<{ proc: ChildProcess; m: RegExpMatchArray; stderr: () => string; stdout: () => string }> {
   return new Promise((resolve, reject) => {
     const proc = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '', err = '', done = false;
@@ -85,7 +85,7 @@ function startServer(cmd: string, args: string[], ready: RegExp): Promise<{ proc
   });
 }
 
-function exited(p: ChildProcess, ms: number): Promise<boolean> {
+export function exited(p: ChildProcess, ms: number): Promise<boolean> {
   if (p.exitCode !== null || p.signalCode !== null) return Promise.resolve(true);
   return new Promise((r) => {
     const t = setTimeout(() => r(false), ms);
@@ -106,13 +106,13 @@ const CPU = Number(process.env.VIRTGPU_BENCH_CPU ?? os.cpus().length - 1);
 const ALL_CPUS = `0-${os.cpus().length - 1}`;
 const N_UNPINNED = 20_000;
 
-function pin(pid: number, cpus: string): void { execFileSync('taskset', ['-a', '-p', '-c', cpus, String(pid)], { stdio: 'ignore' }); }
+export function pin(pid: number, cpus: string): void { execFileSync('taskset', ['-a', '-p', '-c', cpus, String(pid)], { stdio: 'ignore' }); }
 
 interface Server { label: string; proc: ChildProcess; file: string; cmd: string; stop: () => Promise<void>; env?: Record<string, string> }
 
 /** `serve` names on stderr, after its ready line, the environment that makes a client hand its userfaultfd over. */
 const HANDOFF_LINE = /clients hand their userfaultfd over when started with: (.*)$/m;
-async function handoffEnv(stderr: () => string, ms = 2000): Promise<Record<string, string> | undefined> {
+export async function handoffEnv(stderr: () => string, ms = 2000): Promise<Record<string, string> | undefined> {
   for (const until = Date.now() + ms; Date.now() < until; await new Promise((r) => setTimeout(r, 20))) {
     const m = stderr().match(HANDOFF_LINE);
     if (m) return Object.fromEntries(m[1]!.trim().split(/\s+/).map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]));

@@ -2,15 +2,34 @@
 import type { ClientEnv, ClientMemory, NotifierSource } from './memory/client-memory';
 import type { DrmFile } from './drm/file';
 
+/** A Set of files that counts its changes (the client's open-order list is rebuilt only after one). */
+class FileSet extends Set<DrmFile> {
+  version = 0;
+  override add(f: DrmFile): this { if (!this.has(f)) this.version++; return super.add(f); }
+  override delete(f: DrmFile): boolean { const had = super.delete(f); if (had) this.version++; return had; }
+  override clear(): void { this.version++; super.clear(); }
+}
+
 export class Client {
   /** References: open files that used this client + live userptrs it created. */
   refs = 0;
   released = false;
   /** Open files this client used (each holds one of the refs): where its events and work go. */
-  readonly files = new Set<DrmFile>();
+  readonly files: Set<DrmFile> = new FileSet();
+  private ordered: DrmFile[] = [];
+  private orderedVersion = -1;
   /** Pages pinned by userptrs of revisions that account them (the kernel's mm->pinned_vm), released at unref. */
   pinnedVm = 0;
   constructor(readonly env: ClientEnv) {}
+  /** The files in open order (deterministic host command order across files); sorted again only after a change. */
+  filesInOpenOrder(): readonly DrmFile[] {
+    const set = this.files as FileSet;
+    if (this.orderedVersion !== set.version) {
+      this.ordered = [...set].sort((a, b) => a.id - b.id);
+      this.orderedVersion = set.version;
+    }
+    return this.ordered;
+  }
   get pid(): number { return this.env.pid; }
   get memory(): ClientMemory { return this.env.memory; }
   get events(): NotifierSource { return this.env.events; }

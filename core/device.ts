@@ -12,7 +12,7 @@ import { virtgpuTableFor } from './virtgpu/ioctls';
 import { DEFAULT_UAPI, uapiByName, withMode, type UapiRevision } from './virtgpu/uapi';
 import { Fpriv, type VirtgpuFile } from './virtgpu/fpriv';
 import { Vgdev, type Mode, type Stats, type TransportCaps, type VirtgpuCtx } from './virtgpu/vgdev';
-import { filesOf, sync } from './userptr/notifier';
+import { sync, syncClient } from './userptr/notifier';
 import { immediateScheduler, type WorkScheduler } from './userptr/worklist';
 import type { TraceEvent } from './trace-events';
 import { snapshotDevice, type Counts, type Snapshot } from './snapshot';
@@ -219,7 +219,7 @@ export class Device {
   /** Ioctl entry (docs/semantics.md §5): drain the client's events, run the invalidate handlers, then the worker. */
   private entry(c: Client): void {
     try {
-      sync(this.vg, [c], this.vg.scheduler.runAtEntry() ? filesOf(c) : []);
+      syncClient(this.vg, c, this.vg.scheduler.runAtEntry());
     } catch (e) {
       this.logOnce(`bug:entry:${c.pid}:${String(e)}`, `entry of pid ${c.pid}: ${e instanceof Error ? e.stack : String(e)}`);
     }
@@ -229,7 +229,7 @@ export class Device {
   service(pid: number): void {
     const c = this.clients.get(pid);
     if (!c) return;
-    this.vg.guard(`service:${pid}`, () => sync(this.vg, [c], filesOf(c)));
+    this.vg.guard(`service:${pid}`, () => syncClient(this.vg, c, true));
   }
 
   // ---- introspection ----

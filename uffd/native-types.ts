@@ -137,9 +137,10 @@ export interface UffdBinding {
   /**
    * PROCMAP_QUERY (kernel >= 6.11) on an fd of /proc/PID/maps: the VMA covering addr (next: or the first above it);
    * out[0] = start, out[1] = end, out[2] = flags (1 r, 2 w, 4 x, 8 shared). False when there is none; older kernels
-   * throw ENOTTY.
+   * throw ENOTTY. With `name`: the VMA's name as maps shows it is written there (cut at its size) and out[3] is
+   * its length (out must then hold 4).
    */
-  procmapQuery(mapsFd: number, addr: number, next: boolean, out: Float64Array): boolean;
+  procmapQuery(mapsFd: number, addr: number, next: boolean, out: Float64Array, name?: Uint8Array): boolean;
   /** UFFDIO_WRITEPROTECT; EAGAIN (mmap_changing, e.g. right after FORK) is thrown, retry is the caller's. */
   uffdWriteProtect(fd: number, start: number, len: number, wp: boolean, dontWake?: boolean): void;
 

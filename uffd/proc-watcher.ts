@@ -1,26 +1,37 @@
-// ProcWatcher: the /proc checker of one client process, for what no userfaultfd reports. At drain() (= every ioctl
-// entry of that client, docs/semantics.md §5) and on an optional interval it re-reads /proc/PID/maps (once per check) and
-// /proc/PID/pagemap (one pread per range, only for ranges whose frames it compares) and emits the range-diff events
-// (core/memory/range-diff.ts): mapping gone → UNMAP, protection changed → PROTECTION_VMA, frame changed or not
-// present → CLEAR (frames only where no userfaultfd covers the range). Cost: one maps read + O(registered pages).
+// ProcWatcher: the /proc checker of one client process, for what no userfaultfd reports, and the range-diff events
+// it finds (core/memory/range-diff.ts): mapping gone → UNMAP, protection changed → PROTECTION_VMA, frame changed or
+// not present → CLEAR (frames only where no userfaultfd covers the range). Two kinds of registration:
+// - frames too (no userfaultfd covers the range): every drain() (= every ioctl entry of that client, docs/semantics.md §5) reads
+//   the mappings and /proc/PID/pagemap of every such range — the approximate /proc mode, O(its registered pages);
+// - mappings only (a userfaultfd covers the range, which reports unmap and removal; only a protection change is left
+//   to see): each drain() asks the kernel about the next LIGHT_PER_DRAIN (4) of them in turn (PROCMAP_QUERY of that range
+//   only; ranges inside one VMA share one query), the timer LIGHT_PER_TICK: a drain costs the same with 10 or 10,000
+//   registrations, and a protection change is seen within ceil(n / LIGHT_PER_DRAIN) ioctls of the client (at its
+//   next one while n <= LIGHT_PER_DRAIN) or the timer's pass. Outcomes do not depend on when: an EVICT it queues
+//   finds frames unchanged unless a page went away, which the userfaultfd reports by itself.
+// Mappings of a range are asked for that range only (src.protections: PROCMAP_QUERY); the whole maps file is read
+// only on kernels without it, or when more frames-too ranges are registered than FULL_READ_ABOVE.
 import { NOT_PRESENT, PAGE_SIZE, type Mapping, type NotifierEvent } from '../core/memory/client-memory';
-import { captureRange, diffRange, protKey, type RangeState } from '../core/memory/range-diff';
+import { captureRange, diffRange, type RangeState } from '../core/memory/range-diff';
 import { parseMaps } from './proc-maps';
 
 /** What the checker needs from the process (ProcessMemory provides it). */
 export interface ProcSource {
   readonly pid: number;
   mapsText(): string;
+  /** Mappings of [start, end) with their protection (asked for that range only); null once the process is gone. */
+  protections?(start: number, end: number): Mapping[] | null;
   frames(start: number, npages: number): Float64Array;
 }
 
 /**
- * sig: the range's mappings clipped to it with their protection; equal sig + equal frames = nothing to diff.
+ * maps: the range's mappings at the last check; the same layout clipped to the range (sameLayout) and equal frames
+ * = nothing to diff.
  * The per-page state (captureRange: a protection per page) is built only when a diff needs it: a registration
  * keeps its mappings and, where compared, its frames (one Float64Array), so watching a 4 GiB range costs no
  * per-page objects while nothing changes.
  */
-interface Reg { start: number; npages: number; framesToo: boolean; maps: Mapping[]; frames: Float64Array | null; sig: string }
+interface Reg { start: number; npages: number; framesToo: boolean; maps: Mapping[]; frames: Float64Array | null }
 
 export interface ProcWatcherOptions {
   /** Check on a timer too (ms; 0 = only at drain). Found events are queued and onPending is called. */
@@ -28,13 +39,25 @@ export interface ProcWatcherOptions {
   onPending?: () => void;
 }
 
+/** Mapping-only ranges asked about per drain() and per timer tick. */
+export const LIGHT_PER_DRAIN = 4;
+const LIGHT_PER_TICK = 256;
+/** More frames-too ranges than this: one read of the whole maps file per check instead of a query per range. */
+const FULL_READ_ABOVE = 16;
+
 export class ProcWatcher {
-  private readonly regs = new Map<number, Reg>();
+  /** Frames-too ranges, in registration order (checked whole at every drain). */
+  private readonly full = new Map<number, Reg>();
+  /** Mapping-only ranges, in registration order; `cursor` walks them a few per drain. */
+  private readonly light = new Map<number, Reg>();
+  private cursor: IterableIterator<[number, Reg]> | null = null;
   private queue: NotifierEvent[] = [];
   private timer: NodeJS.Timeout | null = null;
   private readonly onPending?: () => void;
   checks = 0;
   pagesChecked = 0;
+  /** Ranges whose mappings were compared (tests: a drain with nothing registered frames-too compares at most LIGHT_PER_DRAIN). */
+  rangesChecked = 0;
 
   constructor(private readonly src: ProcSource, opts: ProcWatcherOptions = {}) {
     this.onPending = opts.onPending;
@@ -47,64 +70,114 @@ export class ProcWatcher {
   /** framesToo: compare frames (no userfaultfd covers the range) or only mappings (gone, protection). */
   register(id: number, start: number, last: number, framesToo: boolean): void {
     const npages = (last + 1 - start) / PAGE_SIZE;
-    const maps = parseMaps(this.src.mapsText(), start, last + 1);
-    this.regs.delete(id); // a re-registered id goes last, as after unregister + register (the diff's event order)
-    this.regs.set(id, { start, npages, framesToo, maps, frames: framesToo ? this.src.frames(start, npages) : null, sig: signature(maps, start, last + 1) });
+    const maps = this.mappingsOf(start, last + 1) ?? [];
+    // a re-registered id goes last, as after unregister + register (the diff's event order)
+    this.unregister(id);
+    (framesToo ? this.full : this.light).set(id, { start, npages, framesToo, maps, frames: framesToo ? this.src.frames(start, npages) : null });
   }
 
-  unregister(id: number): void { this.regs.delete(id); }
-  registrations(): number { return this.regs.size; }
-  has(id: number): boolean { return this.regs.has(id); }
-  /** The registered ids, in registration order. */
-  ids(): IterableIterator<number> { return this.regs.keys(); }
+  unregister(id: number): void { if (!this.full.delete(id)) this.light.delete(id); }
+  registrations(): number { return this.full.size + this.light.size; }
+  has(id: number): boolean { return this.full.has(id) || this.light.has(id); }
+  /** The registered ids: frames-too ranges, then mapping-only ones, each in registration order. */
+  *ids(): IterableIterator<number> { yield* this.full.keys(); yield* this.light.keys(); }
   /** [start, last] of a registration. */
-  range(id: number): [number, number] | null { const r = this.regs.get(id); return r ? [r.start, r.start + r.npages * PAGE_SIZE - 1] : null; }
+  range(id: number): [number, number] | null { const r = this.full.get(id) ?? this.light.get(id); return r ? [r.start, r.start + r.npages * PAGE_SIZE - 1] : null; }
 
   /** Switch a range to mapping-only checks (a userfaultfd now covers it) or back. */
   setFramesToo(id: number, framesToo: boolean): void {
-    const r = this.regs.get(id);
-    if (!r || r.framesToo === framesToo) return;
+    const from = framesToo ? this.light : this.full;
+    const r = from.get(id);
+    if (!r) return;
+    from.delete(id);
     r.framesToo = framesToo;
     r.frames = framesToo ? this.src.frames(r.start, r.npages) : null;
+    (framesToo ? this.full : this.light).set(id, r);
   }
 
   private state(r: Reg, maps: Mapping[], frames: Float64Array | null): RangeState {
     return captureRange(r.start, r.npages, maps, frames ?? new Float64Array(r.npages));
   }
 
-  /** One pass over every registered range. */
-  check(): void {
-    if (this.regs.size === 0) return;
+  /** Mappings of [start, end) from the kernel for that range (or the maps text); null: the process is gone. */
+  private mappingsOf(start: number, end: number): Mapping[] | null {
+    if (this.src.protections) return this.src.protections(start, end);
     const text = this.src.mapsText();
-    if (text === '') return; // process gone: exit tears the mm down without unmapping (RELEASE, not UNMAP)
+    return text === '' ? null : parseMaps(text, start, end);
+  }
+
+  /**
+   * One check: every frames-too range, and `lightBudget` mapping-only ones from where the last check stopped
+   * (Infinity: all of them). Process gone: nothing (exit tears the mm down without unmapping: RELEASE, not UNMAP).
+   */
+  check(lightBudget = Infinity): void {
+    if (this.full.size === 0 && this.light.size === 0) return;
     this.checks++;
-    let lo = Infinity, hi = 0;
-    for (const r of this.regs.values()) { lo = Math.min(lo, r.start); hi = Math.max(hi, r.start + r.npages * PAGE_SIZE); }
-    const all = parseMaps(text, lo, hi); // lines outside the registered span are skipped unparsed
-    for (const r of this.regs.values()) {
-      const end = r.start + r.npages * PAGE_SIZE;
-      const maps = sliceMaps(all, r.start, end);
-      const sig = signature(maps, r.start, end);
-      const frames = r.framesToo ? this.src.frames(r.start, r.npages) : null;
-      if (r.framesToo) this.pagesChecked += r.npages;
-      // Fast path (the common case): same mappings and, where compared, the same present frames → no event.
-      if (sig === r.sig && (!frames || (r.frames && sameFrames(frames, r.frames)))) continue;
-      const before = this.state(r, r.maps, r.frames), now = this.state(r, maps, frames);
-      for (const e of diffRange(before, now, r.framesToo)) this.queue.push(e.note ? e : { ...e, note: '/proc' });
-      r.maps = maps;
-      r.frames = frames;
-      r.sig = sig;
+    if (this.full.size > 0 && !this.checkFull()) return;
+    if (this.light.size > 0) this.checkLight(Math.min(lightBudget, this.light.size));
+  }
+
+  /** The frames-too ranges; false when the process is gone. */
+  private checkFull(): boolean {
+    let all: Mapping[] | null = null;
+    if (this.full.size > FULL_READ_ABOVE || !this.src.protections) {
+      const text = this.src.mapsText();
+      if (text === '') return false;
+      let lo = Infinity, hi = 0;
+      for (const r of this.full.values()) { lo = Math.min(lo, r.start); hi = Math.max(hi, r.start + r.npages * PAGE_SIZE); }
+      all = parseMaps(text, lo, hi); // lines outside the registered span are skipped unparsed
     }
+    for (const r of this.full.values()) {
+      const end = r.start + r.npages * PAGE_SIZE;
+      const maps = all ? sliceMaps(all, r.start, end) : this.src.protections!(r.start, end);
+      if (!maps) return false;
+      const frames = this.src.frames(r.start, r.npages);
+      this.pagesChecked += r.npages;
+      this.compare(r, maps, frames);
+    }
+    return true;
+  }
+
+  /** `n` mapping-only ranges in turn; consecutive ranges inside one VMA share its query. */
+  private checkLight(n: number): void {
+    let vma: Mapping[] | null = null;
+    for (let k = 0; k < n; k++) {
+      let step = this.cursor?.next();
+      if (!step || step.done) { this.cursor = this.light.entries(); step = this.cursor.next(); if (step.done) return; }
+      const r = step.value[1];
+      const end = r.start + r.npages * PAGE_SIZE;
+      this.rangesChecked++;
+      // The last answer was one VMA holding this whole range too: the same answer, no second query.
+      let maps: Mapping[] | null;
+      if (vma && vma.length === 1 && vma[0]!.start <= r.start && vma[0]!.end >= end) maps = vma;
+      else {
+        maps = this.mappingsOf(r.start, end);
+        if (!maps) return;
+        vma = maps;
+      }
+      this.compare(r, sliceMaps(maps, r.start, end), null);
+    }
+  }
+
+  /** Diff a range against what it looked like at its last check; queue the events and keep the new state. */
+  private compare(r: Reg, maps: Mapping[], frames: Float64Array | null): void {
+    const end = r.start + r.npages * PAGE_SIZE;
+    // Fast path (the common case): same mappings and, where compared, the same present frames → no event.
+    if (sameLayout(maps, r.maps, r.start, end) && (!frames || (r.frames && sameFrames(frames, r.frames)))) return;
+    const before = this.state(r, r.maps, r.frames), now = this.state(r, maps, frames);
+    for (const e of diffRange(before, now, r.framesToo)) this.queue.push(e.note ? e : { ...e, note: '/proc' });
+    r.maps = maps;
+    r.frames = frames;
   }
 
   private tick(): void {
     const had = this.queue.length;
-    try { this.check(); } catch { /* process gone: the exit check reports it */ }
+    try { this.check(LIGHT_PER_TICK); } catch { /* process gone: the exit check reports it */ }
     if (this.queue.length > had) this.onPending?.();
   }
 
   drain(): readonly NotifierEvent[] {
-    this.check();
+    this.check(LIGHT_PER_DRAIN);
     if (this.queue.length === 0) return EMPTY;
     const q = this.queue;
     this.queue = [];
@@ -114,16 +187,22 @@ export class ProcWatcher {
   release(): void {
     if (this.timer) clearInterval(this.timer);
     this.timer = null;
-    this.regs.clear();
+    this.full.clear();
+    this.light.clear();
+    this.cursor = null;
     this.queue = [];
   }
 }
 
-/** Mappings clipped to [start, end) with protection: equal strings ⇔ captureRange would give equal prot arrays. */
-function signature(maps: Mapping[], start: number, end: number): string {
-  let s = '';
-  for (const m of maps) s += `${Math.max(m.start, start)}-${Math.min(m.end, end)}:${protKey(m)};`;
-  return s;
+/** Same mappings clipped to [start, end), with the same protection: equal ⇔ captureRange would give equal prot arrays. */
+function sameLayout(a: Mapping[], b: Mapping[], start: number, end: number): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) {
+    const x = a[i]!, y = b[i]!;
+    if (Math.max(x.start, start) !== Math.max(y.start, start) || Math.min(x.end, end) !== Math.min(y.end, end)) return false;
+    if (x.read !== y.read || x.write !== y.write || x.exec !== y.exec || x.shared !== y.shared) return false;
+  }
+  return true;
 }
 
 /** Equal and all present (a NOT_PRESENT page must go through diffRange, which reports it). */

@@ -1,13 +1,13 @@
-// ClientMemory for a real process: bytes through process_vm_readv/writev, mappings from /proc/PID/maps, frames from
-// /proc/PID/pagemap, populate by madvise (own process) or by touching the pages from outside (another process).
-import * as fs from 'fs';
+// ClientMemory for a real process: bytes through process_vm_readv/writev, mappings of a range from /proc/PID/maps
+// (PROCMAP_QUERY per VMA of the range, vma-query.ts), frames from /proc/PID/pagemap, populate by madvise (own process)
+// or by touching the pages from outside (another process).
 import { EFAULT, ENOMEM, type Errno } from '../core/errno';
 import { PAGE_SIZE, type ClientMemory, type Mapping, type MemlockLimits } from '../core/memory/client-memory';
 import { readMemlockLimits } from './proc-limits';
 import { loadUffd } from './load';
 import type { Iov, UffdBinding } from './native-types';
 import { PagemapReader, readEntries, PM_EXCLUSIVE, PM_FILE, PM_PRESENT, PM_SWAPPED } from './pagemap';
-import { parseMaps, type ProcMapping } from './proc-maps';
+import { VmaQuery } from './vma-query';
 
 /** How pages of another process are faulted in (see populate()). */
 export type PopulateMethod = 'madvise' | 'process_madvise' | 'touch';
@@ -30,6 +30,8 @@ let processMadviseRefused = false;
 export class ProcessMemory implements ClientMemory {
   private readonly u: UffdBinding;
   private readonly pagemap: PagemapReader;
+  /** The mappings of a range, asked for that range only (shared with the /proc checker of this process). */
+  readonly vmas: VmaQuery;
   private readonly announce: (key: string, msg: string) => void;
   private readonly self: boolean;
   /** process_madvise(MADV_POPULATE_*) is refused with EINVAL by every kernel so far (only COLD/PAGEOUT/WILLNEED/COLLAPSE are allowed); tried once, then 'touch'. */
@@ -42,6 +44,7 @@ export class ProcessMemory implements ClientMemory {
     this.self = pid === process.pid;
     this.populateMethod = this.self ? 'madvise' : processMadviseRefused ? 'touch' : 'process_madvise';
     this.pagemap = new PagemapReader(pid);
+    this.vmas = new VmaQuery(pid, this.u);
   }
 
   // ---- UserCopy ----
@@ -61,11 +64,13 @@ export class ProcessMemory implements ClientMemory {
   memlockLimits(): MemlockLimits | null { return readMemlockLimits(this.pid); }
 
   /** Raw maps text ('' once the process is gone). */
-  mapsText(): string {
-    try { return fs.readFileSync(`/proc/${this.pid}/maps`, 'latin1'); } catch { return ''; }
-  }
+  mapsText(): string { return this.vmas.mapsText(); }
 
-  mappings(start: number, end: number): ProcMapping[] { return parseMaps(this.mapsText(), start, end); }
+  /** Mappings overlapping [start, end) ([] once the process is gone). */
+  mappings(start: number, end: number): Mapping[] { return this.vmas.mappings(start, end) ?? []; }
+
+  /** Mappings of [start, end) with their protection only (backing not classified); null once the process is gone. */
+  protections(start: number, end: number): Mapping[] | null { return this.vmas.mappings(start, end, false); }
 
   frames(start: number, npages: number): Float64Array {
     const scan = this.lastScan;
@@ -163,5 +168,6 @@ export class ProcessMemory implements ClientMemory {
     if (this.closed) return;
     this.closed = true;
     this.pagemap.close();
+    this.vmas.release();
   }
 }

@@ -102,8 +102,9 @@ export function createClientProvider(opts: ClientProviderOptions = {}): RealClie
   const pendingOf = (pid: number): (() => void) | undefined => (opts.onPending ? () => opts.onPending!(pid) : undefined);
   // Every uffd is verified before it becomes a watcher (verify.ts); a refusal is logged once per kind and source.
   const refusals = new RefusalLog(log);
-  const watcher = (pid: number, fd: number, features?: bigint): UffdWatcher =>
-    new UffdWatcher({ binding: u, pid, uffd: fd, features, onPending: pendingOf(pid), log, startReader: opts.startReader, notifyFd: opts.notifyFd, watching });
+  // The watcher asks its VMAs through the client's ProcessMemory (one maps fd per client).
+  const watcher = (pid: number, fd: number, features: bigint | undefined, memory: ProcessMemory): UffdWatcher =>
+    new UffdWatcher({ binding: u, pid, uffd: fd, features, onPending: pendingOf(pid), log, startReader: opts.startReader, notifyFd: opts.notifyFd, watching, vmas: memory.vmas });
 
   const provider = ((pid: number): ClientEnv => {
     const existing = live.get(pid);
@@ -125,7 +126,7 @@ export function createClientProvider(opts: ClientProviderOptions = {}): RealClie
       }
       if (fd !== null) {
         try {
-          uffd = watcher(pid, fd, features);
+          uffd = watcher(pid, fd, features, memory);
         } catch (e) {
           if (isUffdRefused(e)) refusals.refuse('own', `pid ${pid}`, e);
           reason = isUffdRefused(e) ? `uffd refused: ${e.message}` : `reader: ${(e as { code?: string }).code ?? String(e)}`;
@@ -159,7 +160,7 @@ export function createClientProvider(opts: ClientProviderOptions = {}): RealClie
   const attach = (pid: number, r: InjectResult): boolean => {
     const env = live.get(pid);
     if (!env || env.events.released) { u.close(r.fd); return false; }
-    const ok = env.events.attachUffd(watcher(pid, r.fd, r.features));
+    const ok = env.events.attachUffd(watcher(pid, r.fd, r.features, env.memory));
     if (ok) log(`pid ${pid}: userfaultfd injected by ptrace into thread ${r.tid} in ${r.ms.toFixed(2)} ms${r.userModeOnly ? ' (UFFD_USER_MODE_ONLY)' : ''}`);
     return ok;
   };

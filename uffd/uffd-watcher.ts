@@ -7,10 +7,9 @@
 // blocks until the event is read, so no JS may sit in between); drain() swaps the reader's queue under its mutex,
 // so an event read before the client's call returned is always seen by the client's next ioctl (docs/semantics.md §5).
 import { PAGE_SIZE, USER_ADDR_END, type NotifierEvent } from '../core/memory/client-memory';
-import * as fs from 'fs';
 import { decodeReaderRecords, removeVerdict, type UffdRecord } from './abi';
-import { parseMaps } from './proc-maps';
 import { loadUffd } from './load';
+import { VmaQuery } from './vma-query';
 import type { UffdBinding } from './native-types';
 import { adoptUffd, closeIfUffd } from './verify';
 
@@ -43,6 +42,8 @@ export interface UffdWatcherOptions {
    * same process — glibc trims a heap with MADV_DONTNEED under its arena lock, and the reader allocates).
    */
   wholeVmas?: boolean;
+  /** The VMA lookups of this process (ProcessMemory's, so one maps fd serves both); default: the watcher's own. */
+  vmas?: VmaQuery;
 }
 
 /** Watchers with at least one registered range (a serving loop waits on the wake fd only while n > 0). */
@@ -63,12 +64,11 @@ export class UffdWatcher {
   private readonly regs = new Map<number, Reg>();
   /** Disjoint, sorted by start; touching areas are merged (the kernel merges such VMAs). */
   private areas: Area[] = [];
-  /** An fd of /proc/PID/maps for PROCMAP_QUERY (-1: not opened yet; null: unavailable, parse maps instead). */
-  private mapsFd: number | null = -1;
-  private readonly q = new Float64Array(3);
+  /** VMA lookups (PROCMAP_QUERY of a range, else the maps text); `gone` once the client's mm is (ESRCH). */
+  private readonly vmas: VmaQuery;
+  private readonly ownVmas: boolean;
+  private readonly q = new Float64Array(2);
   private readonly wholeVmas: boolean;
-  /** The client's mm is gone (ESRCH): its registrations went with it, nothing left to unregister. */
-  private mmGone = false;
   private queue: NotifierEvent[] = [];
   private readonly onPending?: () => void;
   private readonly notifyFd?: number;
@@ -90,6 +90,8 @@ export class UffdWatcher {
     this.watching = opts.watching;
     this.wholeVmas = opts.wholeVmas ?? opts.pid !== process.pid;
     this.log = opts.log ?? (() => undefined);
+    this.ownVmas = !opts.vmas;
+    this.vmas = opts.vmas ?? new VmaQuery(this.pid, this.u);
     // The one verification (verify.ts): a userfaultfd, and UFFDIO_API succeeds on it, or it is closed and refused.
     const adopted = opts.features !== undefined ? { fd: opts.uffd, features: opts.features } : adoptUffd(this.u, opts.uffd);
     this.features = adopted.features;
@@ -114,9 +116,10 @@ export class UffdWatcher {
     if (this.released) return { ok: false, code: 'EBADF', reason: 'watcher released' };
     const old = this.regs.get(id);
     const end = last + 1;
-    let spans: Array<[number, number]>;
-    try { spans = this.vmaSpans(start, end); } catch (e) {
-      const code = (e as { code?: string }).code ?? 'EIO';
+    let spans: Array<[number, number]> | null;
+    let code = 'ESRCH';
+    try { spans = this.vmaSpans(start, end); } catch (e) { spans = null; code = (e as { code?: string }).code ?? 'EIO'; }
+    if (!spans) {
       if (old) this.unregister(id);
       return { ok: false, code, reason: `VMA lookup of [0x${start.toString(16)}, 0x${last.toString(16)}] -> ${code}` };
     }
@@ -130,7 +133,7 @@ export class UffdWatcher {
       } catch (err) {
         const code = (err as { code?: string }).code ?? 'EIO';
         // Undo what only this call registered (VMAs no area holds yet), then drop the old range too.
-        for (const [ds, de] of done) if (!this.areas.some((a) => a.start < de && a.end > ds)) this.unregisterRange(ds, de);
+        for (const [ds, de] of done) if (!this.overlaps(ds, de)) this.unregisterRange(ds, de);
         if (old) this.unregister(id);
         const why = code === 'EBUSY' ? 'pages already registered on another userfaultfd (the client\'s own?)'
           : code === 'EINVAL' ? 'mapping type cannot be registered (regular file, special) or not mapped'
@@ -139,7 +142,11 @@ export class UffdWatcher {
       }
     }
     for (const [s, e] of spans) this.addArea(s, e, id);
-    const areas = this.areas.filter((a) => a.ids.has(id));
+    const areas: Area[] = [];
+    if (spans.length) {
+      const hi = spans[spans.length - 1]![1];
+      for (let i = this.firstEndingAfter(spans[0]![0]); i < this.areas.length && this.areas[i]!.start < hi; i++) if (this.areas[i]!.ids.has(id)) areas.push(this.areas[i]!);
+    }
     if (this.regs.size === 0 && !old && this.watching) this.watching.n++;
     this.regs.set(id, { start, end, areas });
     if (old) this.dropRefs(id, old, areas);
@@ -165,60 +172,61 @@ export class UffdWatcher {
     }
   }
 
-  /** The VMAs overlapping [start, end), touching ones joined: [[vmaStart, vmaEnd), ...] (or the range itself). */
-  private vmaSpans(start: number, end: number): Array<[number, number]> {
+  /**
+   * The VMAs overlapping [start, end), touching ones joined: [[vmaStart, vmaEnd), ...] (or the range itself); null
+   * when the process is gone.
+   */
+  private vmaSpans(start: number, end: number): Array<[number, number]> | null {
     if (!this.wholeVmas) return [[start, end]];
+    const maps = this.vmas.mappings(start, end, false);
+    if (!maps) return null;
     const out: Array<[number, number]> = [];
-    const push = (s: number, e: number): void => {
+    for (const m of maps) {
       const l = out[out.length - 1];
-      if (l && l[1] === s) l[1] = e; else out.push([s, e]);
-    };
-    const fd = this.openMaps();
-    if (fd !== null) {
-      try {
-        for (let at = start; at < end;) {
-          if (!this.u.procmapQuery(fd, at, true, this.q) || this.q[0] >= end) break;
-          push(this.q[0], this.q[1]);
-          at = this.q[1];
-        }
-        return out;
-      } catch (e) {
-        if ((e as { code?: string }).code !== 'ENOTTY' && (e as { code?: string }).code !== 'EINVAL') throw e;
-        this.closeMaps();
-        this.mapsFd = null; // kernel without PROCMAP_QUERY: parse maps from now on
-      }
+      if (l && l[1] === m.start) l[1] = m.end; else out.push([m.start, m.end]);
     }
-    for (const m of parseMaps(fs.readFileSync(`/proc/${this.pid}/maps`, 'latin1'), start, end)) push(m.start, m.end);
     return out;
   }
 
-  private openMaps(): number | null {
-    if (this.mapsFd === -1) {
-      try { this.mapsFd = fs.openSync(`/proc/${this.pid}/maps`, 'r'); } catch { this.mapsFd = null; }
-    }
-    return this.mapsFd;
+  /** Index of the first area whose end is above `addr` (areas are disjoint and sorted: binary search). */
+  private firstEndingAfter(addr: number): number {
+    const a = this.areas;
+    let lo = 0, hi = a.length;
+    while (lo < hi) { const mid = (lo + hi) >> 1; if (a[mid]!.end <= addr) lo = mid + 1; else hi = mid; }
+    return lo;
   }
 
-  private closeMaps(): void {
-    if (this.mapsFd !== null && this.mapsFd >= 0) { try { fs.closeSync(this.mapsFd); } catch { /* closed */ } }
-    this.mapsFd = -1;
+  /** True iff an area overlaps [s, e). */
+  private overlaps(s: number, e: number): boolean {
+    const i = this.firstEndingAfter(s);
+    return i < this.areas.length && this.areas[i]!.start < e;
   }
 
   /** Add [s, e) for id, merging every area it overlaps or touches; returns the resulting area. */
   private addArea(s: number, e: number, id: number): Area {
-    const merged: Area = { start: s, end: e, ids: new Set([id]) };
-    const rest: Area[] = [];
-    for (const a of this.areas) {
-      if (a.start <= merged.end && a.end >= merged.start) {
-        merged.start = Math.min(merged.start, a.start);
-        merged.end = Math.max(merged.end, a.end);
-        for (const x of a.ids) { merged.ids.add(x); this.retarget(x, a, merged); }
-      } else rest.push(a);
+    // The areas overlapping or touching [s, e]: from the first ending at or above s, while they start at or below e.
+    const first = this.firstEndingAfter(s - 1);
+    let last = first, into: Area | null = null;
+    for (; last < this.areas.length && this.areas[last]!.start <= e; last++) if (!into || this.areas[last]!.ids.size > into.ids.size) into = this.areas[last]!;
+    if (!into) {
+      const a: Area = { start: s, end: e, ids: new Set([id]) };
+      this.areas.splice(first, 0, a);
+      return a;
     }
-    rest.push(merged);
-    rest.sort((x, y) => x.start - y.start);
-    this.areas = rest;
-    return merged;
+    // The area with the most userptrs absorbs the others (only theirs are retargeted: a create inside a VMA that
+    // holds thousands of userptrs costs no walk over them).
+    into.ids.add(id);
+    into.start = Math.min(into.start, s);
+    into.end = Math.max(into.end, e);
+    for (let i = first; i < last; i++) {
+      const a = this.areas[i]!;
+      if (a === into) continue;
+      into.start = Math.min(into.start, a.start);
+      into.end = Math.max(into.end, a.end);
+      for (const x of a.ids) { into.ids.add(x); this.retarget(x, a, into); }
+    }
+    this.areas.splice(first, last - first, into);
+    return into;
   }
 
   private retarget(id: number, from: Area, to: Area): void {
@@ -228,7 +236,7 @@ export class UffdWatcher {
     if (i >= 0) { if (r.areas.includes(to)) r.areas.splice(i, 1); else r.areas[i] = to; }
   }
 
-  private removeArea(a: Area): void { const i = this.areas.indexOf(a); if (i >= 0) this.areas.splice(i, 1); }
+  private removeArea(a: Area): void { const i = this.firstEndingAfter(a.start); if (this.areas[i] === a) this.areas.splice(i, 1); }
 
   /**
    * UFFDIO_UNREGISTER of an area that no userptr needs. Widened to the whole VMAs at its ends (a VMA may have grown
@@ -239,9 +247,9 @@ export class UffdWatcher {
     if (this.wholeVmas) {
       if (this.vmaAt(s)) ws = Math.min(ws, this.q[0]);
       if (this.vmaAt(e - 1)) we = Math.max(we, this.q[1]);
-      if (this.areas.some((a) => a.start < we && a.end > ws)) { ws = s; we = e; }
+      if (this.overlaps(ws, we)) { ws = s; we = e; }
     }
-    if (this.mmGone) return;
+    if (this.vmas.gone) return;
     this.counters.vmaUnregisters++;
     if (this.u.uffdUnregisterErrno(this.fd, ws, we - ws) === 0) return;
     if ((ws !== s || we !== e) && this.u.uffdUnregisterErrno(this.fd, s, e - s) === 0) return;
@@ -252,17 +260,10 @@ export class UffdWatcher {
    * The VMA holding addr into this.q (PROCMAP_QUERY; false: none, or no way to ask). A gone process answers ESRCH:
    * noted once, so a dead client's userptrs are let go without a syscall or an exception each.
    */
-  private vmaAt(addr: number): boolean {
-    const fd = this.mmGone ? null : this.openMaps();
-    if (fd === null) return false;
-    try { return this.u.procmapQuery(fd, addr, false, this.q); } catch (e) {
-      if ((e as { code?: string }).code === 'ESRCH') this.mmGone = true;
-      return false;
-    }
-  }
+  private vmaAt(addr: number): boolean { return this.vmas.at(addr, this.q); }
 
   private unregisterRange(s: number, e: number): void {
-    if (this.mmGone) return;
+    if (this.vmas.gone) return;
     if (this.u.uffdUnregisterErrno(this.fd, s, e - s) !== 0) this.counters.unregisterErrors++;
   }
 
@@ -270,8 +271,8 @@ export class UffdWatcher {
   private uncovered(s: number, e: number): Array<[number, number]> {
     const out: Array<[number, number]> = [];
     let at = s;
-    for (const r of this.areas) {
-      if (r.end <= at) continue;
+    for (let i = this.firstEndingAfter(s); i < this.areas.length; i++) {
+      const r = this.areas[i]!;
       if (r.start >= e) break;
       if (r.start > at) out.push([at, r.start]);
       at = Math.max(at, r.end);
@@ -283,9 +284,9 @@ export class UffdWatcher {
 
   /** True iff some live userptr range overlaps [s, e) (events elsewhere in a watched VMA are dropped). */
   private wanted(s: number, e: number): boolean {
-    for (const a of this.areas) {
+    for (let i = this.firstEndingAfter(s); i < this.areas.length; i++) {
+      const a = this.areas[i]!;
       if (a.start >= e) break;
-      if (a.end <= s) continue;
       for (const id of a.ids) { const r = this.regs.get(id); if (r && r.start < e && r.end > s) return true; }
     }
     return false;
@@ -296,9 +297,12 @@ export class UffdWatcher {
    * userptr touches any more is unregistered now (an unmap in the middle of a VMA leaves two registered VMAs).
    */
   private cutAreas(s: number, e: number): void {
-    for (const a of [...this.areas]) {
-      if (a.end <= s || a.start >= e) continue;
-      this.removeArea(a);
+    const first = this.firstEndingAfter(s);
+    let last = first;
+    while (last < this.areas.length && this.areas[last]!.start < e) last++;
+    const cut = this.areas.splice(first, last - first);
+    const kept: Area[] = [], empty: Area[] = [];
+    for (const a of cut) {
       const pieces: Area[] = [];
       if (a.start < s) pieces.push({ start: a.start, end: s, ids: new Set() });
       if (a.end > e) pieces.push({ start: e, end: a.end, ids: new Set() });
@@ -308,12 +312,11 @@ export class UffdWatcher {
         r.areas = r.areas.filter((x) => x !== a);
         for (const p of pieces) if (r.start < p.end && r.end > p.start) { p.ids.add(id); r.areas.push(p); }
       }
-      for (const p of pieces) {
-        if (p.ids.size) { this.areas.push(p); continue; }
-        this.unregisterArea(p.start, p.end);
-      }
-      this.areas.sort((x, y) => x.start - y.start);
+      for (const p of pieces) (p.ids.size ? kept : empty).push(p);
     }
+    // The kept pieces lie inside the cut areas' span, in order: back where those were; then the rest is let go.
+    this.areas.splice(first, 0, ...kept);
+    for (const p of empty) this.unregisterArea(p.start, p.end);
   }
 
   /**
@@ -327,7 +330,7 @@ export class UffdWatcher {
     if (this.vmaAt(to)) {
       s = Math.min(s, this.q[0]);
       e = Math.max(e, this.q[1]);
-      if (this.areas.some((a) => a.start < e && a.end > s)) {
+      if (this.overlaps(s, e)) {
         this.addArea(s, e, -1).ids.delete(-1);
         return;
       }
@@ -442,8 +445,7 @@ export class UffdWatcher {
       this.u.close(this.fd);
     }
     this.fd = -1;
-    this.closeMaps();
-    this.mapsFd = null;
+    if (this.ownVmas) this.vmas.release();
     if (this.regs.size > 0 && this.watching) this.watching.n--;
     this.regs.clear();
     this.areas = [];

@@ -46,10 +46,27 @@ function heldBytes(r: RecordedCommand): number {
 }
 
 /** Who owns a recorded command's held bytes: the context (SUBMIT_3D) or the resource (RESOURCE_CREATE_BLOB). */
-function ownerOf(r: RecordedCommand): string | null {
-  if (r.cmd === 'SUBMIT_3D') return `ctx:${r.ctxId}`;
-  if (r.cmd === 'RESOURCE_CREATE_BLOB') return `res:${r.resId}`;
+function ownerOf(r: RecordedCommand): { by: 'ctx' | 'res'; id: number } | null {
+  if (r.cmd === 'SUBMIT_3D') return { by: 'ctx', id: r.ctxId };
+  if (r.cmd === 'RESOURCE_CREATE_BLOB') return { by: 'res', id: r.resId };
   return null;
+}
+
+/**
+ * The digest kept in the log, made from the submitted object itself when nobody else sees it (no observer): the
+ * commands that carry no client data are kept as they are, a blob's page list is cut in place; with an observer
+ * (which may keep what it was given) the log gets its own object, as digestCommand makes it.
+ */
+function recordOf(c: HostCommand, seq: number, shared: boolean): Recorded {
+  if (c.cmd === 'SUBMIT_3D') return { ...digestCommand(c), seq } as Recorded;
+  if (shared) return { ...digestCommand(c), seq } as Recorded;
+  const r = c as Recorded;
+  if (r.cmd === 'RESOURCE_CREATE_BLOB') {
+    r.numEntries = r.entries.length;
+    if (r.entries.length > HOST_LIST_KEEP) r.entries = r.entries.slice(0, HOST_LIST_KEEP);
+  }
+  r.seq = seq;
+  return r;
 }
 
 export class RecordingHost implements Host {
@@ -57,8 +74,8 @@ export class RecordingHost implements Host {
   private seq = 0;
   private live = new Set<number>();
   private retained = 0;
-  /** Entries holding client data, by owner: released together at CTX_DESTROY / RESOURCE_UNREF. */
-  private readonly held = new Map<string, Set<Recorded>>();
+  /** Entries holding client data, by owner (context id, resource id): released together at CTX_DESTROY / RESOURCE_UNREF. */
+  private readonly held = { ctx: new Map<number, Set<Recorded>>(), res: new Map<number, Set<Recorded>>() };
   /** Optional observer of every full command (the trace sink): called before the digest is kept, nothing retained. */
   onCommand?: (c: HostCommand, seq: number) => void;
   /** Keep at least the last `limit` entries (at most 2×limit) (a long-running server must not grow without bound); 0 = unbounded. */
@@ -67,16 +84,17 @@ export class RecordingHost implements Host {
   submit(c: HostCommand): void {
     const seq = ++this.seq;
     this.onCommand?.(c, seq);
-    const r = { ...digestCommand(c), seq } as Recorded;
+    const r = recordOf(c, seq, this.onCommand !== undefined);
     if (c.cmd === 'RESOURCE_CREATE_BLOB' || c.cmd === 'RESOURCE_CREATE_3D') this.live.add(c.resId);
-    else if (c.cmd === 'RESOURCE_UNREF') { this.live.delete(c.resId); this.releaseOwner(`res:${c.resId}`); }
-    else if (c.cmd === 'CTX_DESTROY') this.releaseOwner(`ctx:${c.ctxId}`);
+    else if (c.cmd === 'RESOURCE_UNREF') { this.live.delete(c.resId); this.releaseOwner(this.held.res, c.resId); }
+    else if (c.cmd === 'CTX_DESTROY') this.releaseOwner(this.held.ctx, c.ctxId);
     const bytes = heldBytes(r);
     const owner = ownerOf(r);
     if (bytes && owner) {
       this.retained += bytes;
-      let s = this.held.get(owner);
-      if (!s) this.held.set(owner, (s = new Set()));
+      const m = this.held[owner.by];
+      let s = m.get(owner.id);
+      if (!s) m.set(owner.id, (s = new Set()));
       s.add(r);
     }
     this.log.push(r);
@@ -94,20 +112,20 @@ export class RecordingHost implements Host {
   clear(): void { for (const r of this.log) this.forget(r); this.log.length = 0; }
 
   /** The owner is gone: its entries stay in the log with their digests (size, hash, counts), their data is dropped. */
-  private releaseOwner(owner: string): void {
-    const s = this.held.get(owner);
+  private releaseOwner(m: Map<number, Set<Recorded>>, id: number): void {
+    const s = m.get(id);
     if (!s) return;
-    this.held.delete(owner);
+    m.delete(id);
     for (const r of s) { this.retained -= heldBytes(r); strip(r); }
   }
 
   /** An entry leaves the log. */
   private forget(r: Recorded): void {
     const owner = ownerOf(r);
-    const s = owner ? this.held.get(owner) : undefined;
+    const s = owner ? this.held[owner.by].get(owner.id) : undefined;
     if (!s?.delete(r)) return;
     this.retained -= heldBytes(r);
-    if (s.size === 0) this.held.delete(owner!);
+    if (s.size === 0) this.held[owner!.by].delete(owner!.id);
   }
 }
 

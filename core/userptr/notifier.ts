@@ -6,6 +6,7 @@ import type { VirtgpuFile } from '../virtgpu/fpriv';
 import type { Vgdev } from '../virtgpu/vgdev';
 import type { Userptr } from './userptr';
 import { split } from './split';
+import { anyWorkQueued } from './worklist';
 
 /**
  * The one door of "drain, then work": drain the clients' pending events into the work lists of the files holding
@@ -26,8 +27,17 @@ export function syncFile(dev: Vgdev, f: VirtgpuFile, caller: Client): void {
 
 /** The client's files in open order (deterministic host command order across files). */
 export function filesOf(c: Client): Iterable<VirtgpuFile> {
-  if (c.files.size < 2) return c.files;
-  return [...c.files].sort((a, b) => a.id - b.id);
+  return c.filesInOpenOrder() as readonly VirtgpuFile[];
+}
+
+/**
+ * Ioctl entry and watcher wake-ups (docs/semantics.md §5): drain the client, then run the worker of its files — none when no
+ * work list holds anything (the common case: no walk over the client's files).
+ */
+export function syncClient(dev: Vgdev, c: Client, work: boolean): void {
+  drainInto(dev, c);
+  if (!work || !anyWorkQueued()) return;
+  for (const f of filesOf(c)) runWorker(dev, f);
 }
 
 /** Drain a client's pending events into the work lists of every file holding its userptrs. */

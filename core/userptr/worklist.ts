@@ -2,6 +2,10 @@
 // The worker itself is runWorker in notifier.ts.
 import type { Userptr, WorkOp } from './userptr';
 
+/** Userptrs queued on any work list of this thread: 0 means no worker has anything to do (ioctl entry skips them). */
+let queuedAnywhere = 0;
+export function anyWorkQueued(): boolean { return queuedAnywhere > 0; }
+
 export class WorkList {
   private items: Userptr[] = [];
   private head = 0;
@@ -14,6 +18,7 @@ export class WorkList {
       u.op = op;
       u.queued = true;
       this.items.push(u);
+      queuedAnywhere++;
     } else if (u.op !== 'UNMAP') {
       u.op = op;
     }
@@ -24,6 +29,7 @@ export class WorkList {
     const u = this.items[this.head++];
     if (this.head > 1024 && this.head * 2 > this.items.length) { this.items = this.items.slice(this.head); this.head = 0; }
     u.queued = false;
+    queuedAnywhere--;
     return u;
   }
 

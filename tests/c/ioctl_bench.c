@@ -3,7 +3,11 @@
 // Ops: getparam (3D_FEATURES), version (DRM_IOCTL_VERSION with zero lengths: a no-op round trip),
 //      create (CREATE_BLOB userptr + GEM_CLOSE: two ioctls per op), dedup (CREATE_BLOB inside an existing userptr, +3),
 //      devnull (FIONREAD on /dev/null: the plain-syscall baseline; needs no device).
-// Usage: ioctl_bench [-n N (100000)] [-w WARMUP (1000)] [-o OP[,OP...] (getparam)] [-b (add devnull)] [DEVICE]
+// Scale (bench/scale): -l L keeps L live 1-page userptrs for the whole run (one mapping of L pages; with -s each in
+// a mapping of its own, PROT_NONE pages between so no two merge: L+1 VMAs), -c C runs C create+close cycles before
+// the timed ops (server uptime). Setup time is printed as "setup_s".
+// Usage: ioctl_bench [-n N (100000)] [-w WARMUP (1000)] [-o OP[,OP...] (getparam)] [-b (add devnull)]
+//                    [-l LIVE] [-s] [-c CYCLES] [DEVICE]
 #include <errno.h>
 #include <fcntl.h>
 #include <stdint.h>
@@ -11,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
 #include "emu_client.h"
@@ -59,13 +64,17 @@ static const struct { const char *name; int (*fn)(void); int needs_device; } ops
 int main(int argc, char **argv) {
 	long n = 100000, warmup = 1000;
 	char list[256] = "getparam";
-	int baseline = 0, opt;
-	while ((opt = getopt(argc, argv, "n:w:o:b")) != -1) {
+	long live = 0, cycles = 0;
+	int baseline = 0, spread = 0, opt;
+	while ((opt = getopt(argc, argv, "n:w:o:bl:sc:")) != -1) {
+		if (opt == 'l') { live = strtol(optarg, NULL, 0); continue; }
+		if (opt == 's') { spread = 1; continue; }
+		if (opt == 'c') { cycles = strtol(optarg, NULL, 0); continue; }
 		if (opt == 'n') n = strtol(optarg, NULL, 0);
 		else if (opt == 'w') warmup = strtol(optarg, NULL, 0);
 		else if (opt == 'o') snprintf(list, sizeof list, "%s", optarg);
 		else if (opt == 'b') baseline = 1;
-		else { fprintf(stderr, "usage: %s [-n N] [-w WARMUP] [-o getparam,version,create,dedup,devnull] [-b] [DEVICE]\n", argv[0]); return 2; }
+		else { fprintf(stderr, "usage: %s [-n N] [-w WARMUP] [-o getparam,version,create,dedup,devnull] [-b] [-l LIVE] [-s] [-c CYCLES] [DEVICE]\n", argv[0]); return 2; }
 	}
 	if (baseline) strncat(list, ",devnull", sizeof list - strlen(list) - 1);
 	int want[NOPS] = { 0 }, need_device = 0;
@@ -88,6 +97,25 @@ int main(int argc, char **argv) {
 			dedup_handle = bo.handle;
 			if (want[2]) { fprintf(stderr, "ioctl_bench: create and dedup use the same memory: run them separately\n"); return 2; }
 		}
+		double s0 = now_s();
+		if (live > 0) {
+			/* spread: page 2k of the area is userptr k, page 2k+1 stays PROT_NONE (a VMA of its own between). */
+			size_t stride = spread ? 2 : 1;
+			char *area = mmap(NULL, (size_t)live * stride * EMU_PAGE, spread ? PROT_NONE : PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+			if (area == MAP_FAILED) { perror("ioctl_bench: mmap"); return 1; }
+			for (long k = 0; k < live; k++) {
+				char *p = area + (size_t)k * stride * EMU_PAGE;
+				if (spread && mprotect(p, EMU_PAGE, PROT_READ | PROT_WRITE) != 0) { perror("ioctl_bench: mprotect"); return 1; }
+				p[0] = 1;
+				rc = emu_create_userptr(fd, p, EMU_PAGE, 0, &bo);
+				if (rc != 0) { fprintf(stderr, "ioctl_bench: live userptr %ld returned %s\n", k, emu_rc_name(rc)); return 1; }
+			}
+		}
+		for (long k = 0; k < cycles; k++) {
+			rc = op_create();
+			if (rc < 0) { fprintf(stderr, "ioctl_bench: cycle %ld failed: %s\n", k, emu_rc_name(rc)); return 1; }
+		}
+		if (live > 0 || cycles > 0) { printf("{\"setup_s\":%.3f,\"live\":%ld,\"spread\":%d,\"cycles\":%ld}\n", now_s() - s0, live, spread, cycles); fflush(stdout); }
 	}
 	devnull_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	for (size_t i = 0; i < NOPS; i++) {

@@ -5,6 +5,7 @@ import test from 'ava';
 import { RealHarness, u, C, PG, mapAnon, openFds, vmFlags, until } from './helpers/real-harness';
 import { reservation } from './helpers/reservation';
 import type { NotifierEvent } from '../../core';
+import { LIGHT_PER_DRAIN } from '../../uffd/proc-watcher';
 
 const ME = process.pid;
 const RW = C.PROT_READ | C.PROT_WRITE;
@@ -152,6 +153,45 @@ test.serial('mprotect RO then RW → /proc PROTECTION_VMA → EVICT finds the sa
   t.is(h.dev.stats.userptrsEvicted, 0);
   f.close();
   R.unmap(a, 4 * PG);
+});
+
+test.serial('auto, nothing changed: an ioctl reads no maps file and asks about at most LIGHT_PER_DRAIN ranges; an mprotect is still seen within n / LIGHT_PER_DRAIN ioctls', (t) => {
+  const { h, f, env } = ready({ procIntervalMs: 0 });
+  const evs = traced(h);
+  const n = 5 * LIGHT_PER_DRAIN;
+  const a = mapAnon(2 * n);
+  // One userptr on every other page: n ranges (in our own process each is registered exactly, so each is a VMA).
+  for (let i = 0; i < n; i++) t.is(h.create(f, ME, a + 2 * i * PG, PG).ret, 0);
+  t.is(env.events.proc.registrations(), n);
+  const vq = env.memory.vmas.counters;
+  const reads = vq.fileReads, queries = vq.queries, ranges = env.events.proc.rangesChecked;
+  for (let k = 0; k < 20; k++) h.poke(f, ME);
+  t.is(vq.fileReads, reads, 'no whole maps read at an ioctl entry');
+  t.true(env.events.proc.rangesChecked - ranges <= 20 * LIGHT_PER_DRAIN);
+  t.true(vq.queries - queries <= 20 * LIGHT_PER_DRAIN, `PROCMAP_QUERY calls: ${vq.queries - queries} for 20 ioctls`);
+  // An mprotect over the last userptr's page: seen within n / LIGHT_PER_DRAIN ioctls (the checker's walk comes round).
+  const last = a + 2 * (n - 1) * PG;
+  u.mprotect(last, PG, C.PROT_READ);
+  for (let k = 0; k < n / LIGHT_PER_DRAIN && !evs.some((e) => e.event === 'PROTECTION_VMA'); k++) h.poke(f, ME);
+  t.like(evs.find((e) => e.event === 'PROTECTION_VMA'), { start: last, end: last + PG });
+  t.is(vq.fileReads, reads);
+  u.mprotect(last, PG, RW);
+  f.close();
+  R.unmap(a, 2 * n * PG);
+});
+
+test.serial('munmap of a whole registered range: its registration went with it, no UFFDIO_UNREGISTER follows', (t) => {
+  const { h, f, env } = ready();
+  const a = mapAnon(4);
+  const r = h.create(f, ME, a, 4 * PG);
+  const c = env.events.uffd!.counters;
+  const before = { unreg: c.vmaUnregisters, err: c.unregisterErrors };
+  R.munmap(a, 4 * PG);
+  R.refill(a, 4 * PG);
+  t.is(h.info(f, ME, r.handle), 'ENOENT');
+  t.is(c.vmaUnregisters, before.unreg, 'nothing to unregister');
+  t.is(c.unregisterErrors, before.err);
+  f.close();
 });
 
 test.serial('fork → FORK → PROTECTION_PAGE; parent writes while the child lives and after it exits: BO stays alive', async (t) => {

@@ -83,6 +83,8 @@ Napi::Value UffdUnregisterErrno(const Napi::CallbackInfo& info) {
 
 // PROCMAP_QUERY (kernel >= 6.11) on an fd of /proc/PID/maps: the VMA covering addr (or, with next, the first one
 // at or above it). Writes start, end, query flags (r/w/x/shared bits) into out[0..2]; false when there is none.
+// With a name buffer (5th argument) the VMA's name is written there as /proc/PID/maps shows it ("" for anonymous,
+// "[heap]", a path) and out[3] = its length (the buffer's size at most; longer names are cut).
 struct ProcmapQuery {
   uint64_t size, query_flags, query_addr, vma_start, vma_end, vma_flags, vma_page_size, vma_offset, inode;
   uint32_t dev_major, dev_minor, vma_name_size, build_id_size;
@@ -92,7 +94,7 @@ constexpr unsigned long kProcmapQuery = _IOWR('f', 17, struct ProcmapQuery);
 constexpr uint64_t kProcmapCoveringOrNext = 0x10;
 
 Napi::Value ProcmapQueryFn(const Napi::CallbackInfo& info) {
-  Args a(info, "procmapQuery(mapsFd: number, addr: number, next: boolean, out: Float64Array)", 4, 4);
+  Args a(info, "procmapQuery(mapsFd: number, addr: number, next: boolean, out: Float64Array, name?: Uint8Array)", 4, 5);
   int fd = a.Fd(0);
   struct ProcmapQuery q {};
   q.size = sizeof q;
@@ -100,7 +102,16 @@ Napi::Value ProcmapQueryFn(const Napi::CallbackInfo& info) {
   q.query_flags = a.Bool(2, "next") ? kProcmapCoveringOrNext : 0;
   if (!info[3].IsTypedArray() || info[3].As<Napi::TypedArray>().TypedArrayType() != napi_float64_array ||
       info[3].As<Napi::Float64Array>().ElementLength() < 3)
-    throw Napi::TypeError::New(info.Env(), "out: Float64Array(3) expected; usage: procmapQuery(mapsFd: number, addr: number, next: boolean, out: Float64Array)");
+    throw Napi::TypeError::New(info.Env(), "out: Float64Array(3) expected; usage: procmapQuery(mapsFd: number, addr: number, next: boolean, out: Float64Array, name?: Uint8Array)");
+  bool want_name = info.Length() > 4 && !info[4].IsUndefined();
+  if (want_name) {
+    if (!info[4].IsTypedArray() || info[4].As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array ||
+        info[3].As<Napi::Float64Array>().ElementLength() < 4)
+      throw Napi::TypeError::New(info.Env(), "name: Uint8Array expected (and out: Float64Array(4)); usage: procmapQuery(mapsFd: number, addr: number, next: boolean, out: Float64Array, name?: Uint8Array)");
+    auto name = info[4].As<Napi::Uint8Array>();
+    q.vma_name_addr = reinterpret_cast<uint64_t>(name.Data());
+    q.vma_name_size = static_cast<uint32_t>(name.ElementLength());
+  }
   if (ioctl(fd, kProcmapQuery, &q) < 0) {
     if (errno == ENOENT) return Napi::Boolean::New(info.Env(), false);
     ThrowSys(info.Env(), "ioctl(PROCMAP_QUERY)", errno, Hex(q.query_addr));
@@ -109,6 +120,8 @@ Napi::Value ProcmapQueryFn(const Napi::CallbackInfo& info) {
   out[0] = static_cast<double>(q.vma_start);
   out[1] = static_cast<double>(q.vma_end);
   out[2] = static_cast<double>(q.vma_flags);
+  // vma_name_size: bytes written including the NUL, 0 for a VMA without a name.
+  if (want_name) out[3] = q.vma_name_size > 0 ? static_cast<double>(q.vma_name_size - 1) : 0;
   return Napi::Boolean::New(info.Env(), true);
 }
 
