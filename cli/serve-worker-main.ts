@@ -125,16 +125,12 @@ function serveWorkerMain(cfg: WorkerConfig): void {
     if (pids.length === 1) { dev.service(pids[0]!); return; }
     for (const pid of new Set(pids)) dev.service(pid);
   };
+  // Counters named for the snapshot's flat stats: { cached: 1 } under "callers" → { callersCached: 1 }.
+  const prefixed = (prefix: string, s: object | undefined): Record<string, number> =>
+    s ? Object.fromEntries(Object.entries(s).map(([k, v]) => [`${prefix}${k[0]!.toUpperCase()}${k.slice(1)}`, v as number])) : {};
   // callersCached, callersPidfds, callersResolved, callersRefused, callersExited, callersEvicted.
-  const callerCounters = (): Record<string, number> => {
-    const s = callers?.stats();
-    return s ? Object.fromEntries(Object.entries(s).map(([k, v]) => [`callers${k[0].toUpperCase()}${k.slice(1)}`, v])) : {};
-  };
-  const injectCounters = (): Record<string, number> => {
-    const s = injectStats?.();
-    if (!s) return {};
-    return Object.fromEntries(Object.entries(s).map(([k, v]) => [`inject${k[0].toUpperCase()}${k.slice(1)}`, v]));
-  };
+  const callerCounters = (): Record<string, number> => prefixed('callers', callers?.stats());
+  const injectCounters = (): Record<string, number> => prefixed('inject', injectStats?.());
   // Injections in flight wake the loop on a timer: each step is a waitpid(WNOHANG), never a wait on the tracee.
   const timeoutMs = (): number => injectionWaitMs?.() ?? -1;
   const onTimeout = (): void => { completeInjections?.(); };
