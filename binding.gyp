@@ -25,7 +25,7 @@
       "type": "shared_library",
       "product_prefix": "",
       "product_extension": "so",
-      "sources": ["uffd/preload/virtgpu-emu-preload.c"],
+      "sources": ["<!@(ls uffd/preload/*.c)"],
       "cflags": ["-Wall", "-Wextra", "-fPIC", "-fvisibility=hidden"],
       "ldflags": ["-Wl,--no-undefined"],
       "libraries": []

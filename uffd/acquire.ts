@@ -1,6 +1,6 @@
 // Getting a userfaultfd bound to the CLIENT's mm (a uffd watches the mm of the process that created it):
 // - our own process (in-process clients, tests): create it;
-// - handed over by the preload helper (uffd/preload/virtgpu-emu-preload.c) through UffdHandoff below, a message kind
+// - handed over by the preload helper (uffd/preload/handoff.c) through UffdHandoff below, a message kind
 //   of the client channel (channel.ts);
 // - ptrace injection (inject.ts), when enabled and nothing was handed over.
 import * as fs from 'fs';

@@ -1,4 +1,4 @@
-// virtgpu-emu-preload.so: hands a userfaultfd of this process to the virtgpu-emu daemon, at load time, so the daemon
+// virtgpu-emu-preload.so, handoff.c: hands a userfaultfd of this process to the virtgpu-emu daemon, at load time, so the daemon
 // can watch this process's userptr memory (munmap/madvise/mremap/fork events) without ptrace.
 //
 // Protocol (uffd/channel.ts, uffd/acquire.ts UffdHandoff): if $VIRTGPU_EMU_UFFD_SOCK names the server's client
@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include "../native/uapi-compat.h"
+#include "preload.h"
 
 #define HANDOFF_TIMEOUT_S 5
 
