@@ -19,6 +19,8 @@ export const USAGE = `usage:
   virtgpu-emu doctor
   virtgpu-emu demo
   virtgpu-emu matrix      every create_blob layout against every --uapi revision over FUSE (Markdown)
+  virtgpu-emu report TRACE [--perfetto OUT.json] [--html OUT.html] [--partial]
+                          read a --trace file (docs/trace-format.md); with no output, count its records
 --uapi: the kernel revision whose uAPI the node speaks: ${UAPI_NAMES.join('|')} (default v1; see docs/uapi-revisions.md).
 --mode pin: the revision's structs and errnos without dedup and notifier (alone: v1's struct with the later
   revisions' lifetime); --mode notifier only where the revision has a notifier (v1, libhsakmt-72).`;
