@@ -2,6 +2,7 @@
 // schema) and write the views asked for; with none, a one-line summary of what the trace holds.
 import * as fs from 'fs';
 import { readTrace, type Trace } from '../cuse-dev/trace/reader';
+import { toPerfetto } from '../cuse-dev/trace/perfetto';
 import { UsageError } from './options';
 
 export interface ReportOptions { trace: string; perfetto?: string; html?: string; partial: boolean }
@@ -42,6 +43,11 @@ export function report(argv: string[]): number {
   const o = parseReport(argv);
   const tr = readTrace(o.trace, { partial: o.partial });
   process.stderr.write(summarizeTrace(tr) + '\n');
+  if (o.perfetto) {
+    const j = toPerfetto(tr);
+    writeOutput(o.perfetto, JSON.stringify(j));
+    process.stderr.write(`${o.perfetto}: ${j.traceEvents.length} trace events (Perfetto UI, chrome://tracing)\n`);
+  }
   return 0;
 }
 
