@@ -1,8 +1,10 @@
 // `report TRACE [--perfetto OUT.json] [--html OUT.html] [--partial]`: read a --trace file (checked against its
 // schema) and write the views asked for; with none, a one-line summary of what the trace holds.
 import * as fs from 'fs';
+import * as path from 'path';
 import { readTrace, type Trace } from '../cuse-dev/trace/reader';
 import { toPerfetto } from '../cuse-dev/trace/perfetto';
+import { toHtml } from '../cuse-dev/trace/html';
 import { UsageError } from './options';
 
 export interface ReportOptions { trace: string; perfetto?: string; html?: string; partial: boolean }
@@ -47,6 +49,10 @@ export function report(argv: string[]): number {
     const j = toPerfetto(tr);
     writeOutput(o.perfetto, JSON.stringify(j));
     process.stderr.write(`${o.perfetto}: ${j.traceEvents.length} trace events (Perfetto UI, chrome://tracing)\n`);
+  }
+  if (o.html) {
+    writeOutput(o.html, toHtml(tr, path.basename(o.trace)));
+    process.stderr.write(`${o.html}: the userptr lifetime view (open it in a browser)\n`);
   }
   return 0;
 }

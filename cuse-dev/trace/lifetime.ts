@@ -131,9 +131,12 @@ export function lifetimes(records: readonly TraceRecord[]): Lifetimes {
         if (!bo) break;
         const raw = rawByPid.get(pid) ?? [];
         let cause: number | undefined;
+        // The latest drained event that covers it; of the same event seen by two watchers in a row, the first.
         for (let i = raw.length - 1; i >= 0; i--) {
           const e = raw[i]!;
-          if (e.event === event && e.start <= start + PAGE && e.end >= end - PAGE) { cause = e.seq; break; }
+          const covers = e.event === event && e.start <= start + PAGE && e.end >= end - PAGE;
+          if (covers && (cause === undefined || e.seq === cause - 1)) cause = e.seq;
+          else if (cause !== undefined) break;
         }
         bo.marks.push({ seq: rec.seq, mono: rec.mono, kind: 'notify', detail: `${event} [0x${start.toString(16)}, 0x${end.toString(16)}): ${String(rec.action)}`, cause });
         queuedBy.set(bo, { seq: rec.seq, cause });
