@@ -5,7 +5,7 @@ import { lifetimes, type BoLife } from './lifetime';
 import type { TraceRecord } from './schema';
 import { VIEWER_CSS, VIEWER_JS } from './lifetime-view';
 
-/** Embedded records: what a tooltip or the panel shows (the creating and deleting ioctls, the marks, their causes). */
+/** Embedded records: what a tooltip or the panel shows (the creating and deleting ioctls, the ioctls marks happened in, their causes). */
 type Kept = Record<string, unknown>;
 
 /** The page's data: compact arrays, since a 100k-event trace is parsed before the first paint. */
@@ -42,10 +42,11 @@ export function viewData(tr: Trace, title: string): ViewData {
     return g;
   };
   const bos = life.bos.map((b) => ({
-    i: b.id, g: group(b), h: b.handle, r: b.resId ?? null, c: keep(b.created.seq)!, ci: keep(b.created.ioctl),
-    d: b.deleted ? keep(b.deleted.seq) : null, w: b.deleted?.why ?? null, dc: keep(b.deleted?.cause),
+    // A mark's own record is its detail string; the page keeps the ioctls and the memory events they point to.
+    i: b.id, g: group(b), h: b.handle, r: b.resId ?? null, c: b.created.ioctl === undefined ? keep(b.created.seq)! : b.created.seq, ci: keep(b.created.ioctl),
+    d: b.deleted ? b.deleted.seq : null, w: b.deleted?.why ?? null, dc: keep(b.deleted?.cause),
     rs: b.ranges.map((x): [number, number, number] => [x.seq, x.start, x.end]),
-    m: b.marks.map((m): [number, string, string, number | null, number | null] => [keep(m.seq)!, m.kind, m.detail, keep(m.cause), keep(m.ioctl)]),
+    m: b.marks.map((m): [number, string, string, number | null, number | null] => [m.seq, m.kind, m.detail, keep(m.cause), keep(m.ioctl ?? (m.kind === 'delete' ? b.deleted?.ioctl : undefined))]),
   }));
   return { title, header: tr.header, groups, bos, recs, end: Math.max(life.endSeq, 1) };
 }
@@ -65,10 +66,11 @@ export function toHtml(tr: Trace, title: string): string {
 <style>${VIEWER_CSS}</style></head>
 <body>
 <header><h1>${esc(title)}</h1><span>uapi ${esc(String(h.uapi))}, mode ${esc(String(h.mode))}, profile ${esc(String(h.profile))}, ${data.bos.length} userptr BOs, ${tr.records.length} records${tr.complete ? '' : ' (partial)'}</span>
-<span class="legend">${legend}</span><span>x: trace seq · y: address (each BO boundary one step) · wheel: zoom · drag: pan · click: details</span></header>
+<span class="legend">${legend}</span><span>x: trace seq · y: address (each BO boundary one step) · wheel: zoom time · shift+wheel: zoom addresses · drag: pan · click: details</span></header>
 <main><div id="wrap"><canvas id="view"></canvas><div id="tip"></div></div>
 <aside><div id="detail">Click a bar or a list entry.</div><details open><summary>BOs (${data.bos.length})</summary><ol id="bo-list" start="0"></ol></details></aside></main>
-<script type="application/json" id="trace-data">${scriptJson(data)}</script>
+<script type="application/json" id="trace-data">${scriptJson({ ...data, recs: undefined })}</script>
+<script type="application/json" id="trace-records">${scriptJson(data.recs)}</script>
 <script>${VIEWER_JS}</script>
 </body></html>
 `;

@@ -26,10 +26,13 @@ export const VIEWER_JS = String.raw`
 (function () {
   'use strict';
   var D = JSON.parse(document.getElementById('trace-data').textContent);
+  // The records a tooltip or the panel shows: parsed at the first hover or click, not before the first paint.
+  var recs = null;
+  function rec(seq) { if (!recs) recs = JSON.parse(document.getElementById('trace-records').textContent); return recs[seq]; }
   var KIND_COLOR = { split: '#e67e00', evict: '#d0021b', dedup: '#1f6fd1', notify: '#888', update: '#9a6', delete: '#000' };
   var cv = document.getElementById('view'), g = cv.getContext('2d');
   var tip = document.getElementById('tip'), detail = document.getElementById('detail');
-  var BAND_GAP = 22, MIN_SLOT = 3, GUTTER = 118, AXIS = 18;
+  var BAND_GAP = 22, GUTTER = 118, AXIS = 18;
   var hex = function (a) { return '0x' + a.toString(16); };
 
   // Bands: one per client and file, each with its own ordinal address axis.
@@ -61,10 +64,14 @@ export const VIEWER_JS = String.raw`
   function fit() {
     var slots = 0;
     bands.forEach(function (band) { slots += Math.max(1, band.bounds.length - 1); });
-    slot = Math.max(MIN_SLOT, Math.min(40, (H - AXIS - BAND_GAP * bands.length - 10) / Math.max(1, slots)));
+    slot = Math.max(0.001, Math.min(40, (H - AXIS - BAND_GAP * bands.length - 10) / Math.max(1, slots)));
+    place();
+    x0 = 0; perPx = Math.max(D.end, 1) / Math.max(1, W - GUTTER - 10); y0 = 0;
+  }
+  // Bands from the slot height (fit, and shift+wheel zoom the addresses).
+  function place() {
     var top = 0;
     bands.forEach(function (band) { band.top = top + BAND_GAP; band.h = Math.max(1, band.bounds.length - 1) * slot; top = band.top + band.h; });
-    x0 = 0; perPx = Math.max(D.end, 1) / Math.max(1, W - GUTTER - 10); y0 = 0;
   }
   var X = function (seq) { return GUTTER + (seq - x0) / perPx; };
   var S = function (px) { return x0 + (px - GUTTER) * perPx; };
@@ -93,7 +100,7 @@ export const VIEWER_JS = String.raw`
         if (b.end < lo || b.c > hi) continue;
         for (var k = 0; k < b.rs.length; k++) {
           var r = b.rs[k], s1 = k + 1 < b.rs.length ? b.rs[k + 1][0] : b.end;
-          var xa = X(r[0]), xb = Math.max(xa + 1, X(s1)), ya = Y(band, r[1]), yb = Math.max(ya + 2, Y(band, r[2]) - 1);
+          var xa = X(r[0]), xb = Math.max(xa + 1, X(s1)), ya = Y(band, r[1]), yb = Math.max(ya + 1, Y(band, r[2]) - (slot > 4 ? 1 : 0));
           if (yb < 0 || ya > H) continue;
           g.fillStyle = 'hsl(' + hue + ',55%,' + (b.d === null ? 78 : 68) + '%)';
           g.fillRect(xa, ya, xb - xa, yb - ya);
@@ -135,7 +142,7 @@ export const VIEWER_JS = String.raw`
         var b = band.bos[i];
         if (seq < b.c - 2 * perPx || seq > b.end + 2 * perPx) continue;
         var r = rangeAt(b, seq);
-        if (py < Y(band, r[1]) - 1 || py > Y(band, r[2]) + 1) continue;
+        if (py < Y(band, r[1]) - 0.5 || py > Math.max(Y(band, r[2]), Y(band, r[1]) + 1) + 0.5) continue;
         var best = null, bd = 5;
         for (var m = 0; m < b.m.length; m++) { var d = Math.abs(X(b.m[m][0]) - px); if (d < bd) { bd = d; best = b.m[m]; } }
         return { bo: b, mark: best, range: r };
@@ -144,7 +151,7 @@ export const VIEWER_JS = String.raw`
     return null;
   }
   function boTitle(b) { return 'BO handle ' + b.h + (b.r !== null ? ' (res ' + b.r + ')' : '') + ' — ' + D.groups[b.g].label; }
-  function recLine(seq) { var r = D.recs[seq]; return r ? '#' + seq + ' ' + (r.name || r.t) + (r.result !== undefined ? ' → ' + r.result : '') : '#' + seq; }
+  function recLine(seq) { var r = rec(seq); return r ? '#' + seq + ' ' + (r.name || r.t) + (r.result !== undefined ? ' → ' + r.result : '') : '#' + seq; }
 
   cv.addEventListener('mousemove', function (e) {
     var t0 = performance.now();
@@ -167,7 +174,7 @@ export const VIEWER_JS = String.raw`
 
   function el(tag, text, cls) { var n = document.createElement(tag); if (text !== undefined) n.textContent = text; if (cls) n.className = cls; return n; }
   function showRecord(seq, into) {
-    var r = D.recs[seq];
+    var r = rec(seq);
     into.appendChild(el('pre', r ? JSON.stringify(r, null, 1) : '#' + seq + ' (not kept)'));
   }
   function link(text, seq) {
@@ -200,7 +207,12 @@ export const VIEWER_JS = String.raw`
   // Wheel zooms time around the pointer; drag pans (time and bands).
   cv.addEventListener('wheel', function (e) {
     e.preventDefault();
-    var seq = S(e.offsetX), f = Math.exp(e.deltaY * 0.002);
+    var f = Math.exp(e.deltaY * 0.002);
+    if (e.shiftKey) {
+      var yAt = e.offsetY + y0, keep = yAt / slot;
+      slot = Math.max(0.001, slot / f); place(); y0 = keep * slot - e.offsetY; redraw(); return;
+    }
+    var seq = S(e.offsetX);
     perPx = Math.max(0.01, perPx * f); x0 = seq - (e.offsetX - GUTTER) * perPx; redraw();
   }, { passive: false });
   var drag = null;

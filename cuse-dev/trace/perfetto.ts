@@ -37,6 +37,7 @@ export function toPerfetto(tr: Trace): PerfettoJson {
   };
   /** First mono of each thread's records since its last ioctl: the request began no later than that. */
   const since = new Map<number, number>();
+  const lastEnd = new Map<number, number>();
   const bySeq = new Map<number, TraceRecord>();
   // Records of a client outside its requests (a watcher's wake-up, close) come in runs: each run is a slice on the
   // client's memory-event track, so the instants and flow steps in it have a slice to bind to.
@@ -61,8 +62,10 @@ export function toPerfetto(tr: Trace): PerfettoJson {
     switch (rec.t) {
       case 'ioctl': {
         const t = rec.tid ?? (rec.pid as number);
-        const begin = Math.min(rec.mono - (rec.us as number), since.get(t) ?? Infinity);
+        // Never before the thread's previous ioctl returned (one thread, one ioctl at a time; the clocks differ).
+        const begin = Math.max(lastEnd.get(t) ?? 0, Math.min(rec.mono - (rec.us as number), since.get(t) ?? Infinity));
         since.delete(t);
+        lastEnd.set(t, rec.mono);
         seen(rec.pid as number, t);
         ev.push({ ph: 'X', cat: 'ioctl', name: rec.name as string, pid: rec.pid as number, tid: t, ts: begin, dur: rec.mono - begin,
           args: { ...args, file: rec.file, cmd: `0x${(rec.cmd as number).toString(16)}`, in: rec.in, out: rec.out, result: rec.result, handlerUs: rec.us } });
