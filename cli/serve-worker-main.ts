@@ -22,7 +22,7 @@ let fdLowAnnounced = false;
 function serveWorkerMain(cfg: WorkerConfig): void {
   const port = parentPort!;
   const post = (m: FromWorker): void => port.postMessage(m);
-  const sink = cfg.trace ? new JsonlSink(cfg.trace, { transport: cfg.kind, watch: cfg.device.watch, inject: cfg.device.inject ?? true, ...(cfg.device.mode ? { mode: cfg.device.mode } : {}) }) : undefined;
+  const sink = cfg.trace ? new JsonlSink(cfg.trace, { transport: cfg.kind, watch: cfg.device.watch, inject: cfg.device.inject ?? true, ...(cfg.device.mode ? { mode: cfg.device.mode } : {}), ...(cfg.device.faults?.length ? { faults: cfg.device.faults } : {}) }) : undefined;
   // One limiter for every line of this server (core, session, watchers): no client can flood the log.
   const logger = new LogLimiter({ sink: (msg) => { post({ type: 'log', msg }); sink?.write({ t: 'log', msg }); } });
   const log = (msg: string): void => { logger.line(msg); };

@@ -17,6 +17,7 @@ import { immediateScheduler, type WorkScheduler } from './userptr/worklist';
 import type { TraceEvent } from './trace-events';
 import { snapshotDevice, type Counts, type Snapshot } from './snapshot';
 import { LogLimiter } from './log-limit';
+import type { FaultHooks } from './fault-hooks';
 
 export type { Counts, Mode, Stats, TransportCaps };
 
@@ -34,6 +35,8 @@ export interface DeviceOptions {
   log?: (msg: string) => void;
   /** The server's one limiter, shared with the transport's session; default: the device's own over `log`. */
   logger?: LogLimiter;
+  /** Fault injection (`--fault`): asked at each ioctl. */
+  faults?: FaultHooks;
 }
 
 /** An open file as its opener holds it (the fd): ioctls, the preparation of a long one, close. */
@@ -60,6 +63,7 @@ export class Device {
   readonly clients = new Map<number, Client>();
   private readonly provider: ClientProvider;
   private readonly ownLogger: boolean;
+  private readonly faults?: FaultHooks;
   private nextFileId = 1;
 
   constructor(opts: DeviceOptions) {
@@ -77,6 +81,7 @@ export class Device {
       trace: opts.trace,
     });
     this.provider = opts.clients;
+    this.faults = opts.faults;
     this.table = virtgpuTableFor(uapi);
     this.vg.trace?.({ t: 'device', uapi: uapi.name, mode: this.vg.mode, profile: this.vg.profile.name, posted: uapi.posted });
   }
@@ -151,9 +156,15 @@ export class Device {
     const vg = this.vg;
     const client = this.useClient(f, pid);
     vg.stats.ioctls++;
+    const fault = this.faults ? this.fault(f, client, pid, cmd) : undefined;
     this.entry(client);
-    const ctx: VirtgpuCtx = { dev: vg, file: f, client, user: user ?? client.memory };
     const trace = vg.trace;
+    if (fault?.fail) {
+      vg.stats.errors++;
+      trace?.({ t: 'ioctl', file: f.id, pid, cmd, name: fault.name, result: fault.fail.code, us: 0, fault: true });
+      return { result: fault.fail, out: new Uint8Array(0) };
+    }
+    const ctx: VirtgpuCtx = { dev: vg, file: f, client, user: user ?? client.memory };
     const t0 = trace ? performance.now() : 0;
     const r = this.table.call(cmd, argIn, ctx, this.onBug);
     if (isErr(r.result)) {
@@ -171,6 +182,15 @@ export class Device {
       });
     }
     return r;
+  }
+
+  /** The fault rules' answer for this ioctl: events queued for the client now, an errno to fail it with. */
+  private fault(f: VirtgpuFile, client: Client, pid: number, cmd: number): { name: string; fail?: Errno } {
+    const n = this.table.negotiate(cmd);
+    const name = isErr(n) ? `0x${cmd.toString(16)}` : n.row.name;
+    const act = this.faults!.ioctl({ file: f.id, pid, cmd, name });
+    if (act?.events?.length) client.inject(act.events);
+    return { name, fail: act?.fail };
   }
 
   /** For CUSE's stateless RETRY: sizes at `arg` and the embedded ranges the handler will touch. */

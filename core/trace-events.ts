@@ -6,10 +6,12 @@ export type TraceEvent =
   /** The first event of a traced device: how it reads the client's bytes (uAPI revision, mode) and what it offers (device profile). */
   | { t: 'device'; uapi: string; mode: string; profile: string; posted: boolean }
   | { t: 'file'; op: 'open' | 'close'; file: number; pid: number }
-  | { t: 'ioctl'; file: number; pid: number; cmd: number; name: string; in?: Record<string, unknown>; out?: Record<string, unknown>; result: number | string; us: number }
+  | { t: 'ioctl'; file: number; pid: number; cmd: number; name: string; in?: Record<string, unknown>; out?: Record<string, unknown>; result: number | string; us: number; fault?: boolean }
   | { t: 'notifier'; pid: number; event: NotifierEventKind; start: number; end: number; removed?: boolean; note?: string; file?: number; handle?: number; action?: string }
   | { t: 'work'; file: number; op: string; handle: number; resId: number; outcome: string; start?: number; last?: number }
   | { t: 'host'; cmd: HostCommand & { seq: number } }
   | { t: 'log'; msg: string }
+  /** A `--fault` rule fired: what it did instead of the normal path (the ioctl's own record says `fault: true`). */
+  | { t: 'fault'; rule: string; kind: string; file?: number; pid?: number; name?: string; errno?: string; detail?: string }
   /** A create the uAPI revision sent down the userptr path, and how it ended (a handle, +3, or an errno). */
   | { t: 'userptr'; file: number; pid: number; addr: number; size: number; rdonly: boolean; result: number | string; handle?: number };

@@ -46,8 +46,5 @@ export interface TraceHeader {
   started: string;
 }
 
-/** Records a fault rule fired (cli faults): what it did instead of the normal path. */
-export interface FaultTraceEvent { t: 'fault'; rule: string; kind: string; file?: number; pid?: number; name?: string; errno?: string; detail?: string }
-
-/** Any record of a trace as written: core's events, the transport's, the faults', with the writer's stamp. */
-export type TraceRecord = (TraceEvent | SessionTraceEvent | FaultTraceEvent) & TraceStamp;
+/** Any record of a trace as written: core's events (the faults' included), the transport's, with the writer's stamp. */
+export type TraceRecord = (TraceEvent | SessionTraceEvent) & TraceStamp;
