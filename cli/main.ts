@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// virtgpu-emu CLI: serve | run | doctor | demo | matrix | report.
+// virtgpu-emu CLI: serve | run | doctor | demo | matrix | report | replay.
 import { parseServe, UsageError, USAGE } from './options';
 import { serve } from './serve';
 import { runCommand } from './run';
@@ -7,6 +7,7 @@ import { doctor } from './doctor';
 import { demo } from './demo';
 import { matrix } from './matrix';
 import { report } from './report';
+import { replayCommand } from './replay';
 import { TraceFormatError } from '../cuse-dev/trace/reader';
 
 export async function main(argv: string[]): Promise<number> {
@@ -25,6 +26,7 @@ export async function main(argv: string[]): Promise<number> {
     case 'demo': return demo();
     case 'matrix': return matrix();
     case 'report': return report(rest);
+    case 'replay': return replayCommand(rest);
     case '-h': case '--help': case 'help': process.stdout.write(USAGE + '\n'); return 0;
     default: throw new UsageError(cmd ? `unknown command ${cmd}` : 'no command');
   }

@@ -22,6 +22,9 @@ export const USAGE = `usage:
   virtgpu-emu matrix      every create_blob layout against every --uapi revision over FUSE (Markdown)
   virtgpu-emu report TRACE [--perfetto OUT.json] [--html OUT.html] [--partial]
                           read a --trace file (docs/trace-format.md); with no output, count its records
+  virtgpu-emu replay TRACE [--uapi NAME] [--partial]
+                          re-issue a recorded session in process and list every difference (exit 1 if any);
+                          --uapi: under another revision than the recorded one
 --uapi: the kernel revision whose uAPI the node speaks: ${UAPI_NAMES.join('|')} (default v1; see docs/uapi-revisions.md).
 --mode pin: the revision's structs and errnos without dedup and notifier (alone: v1's struct with the later
   revisions' lifetime); --mode notifier only where the revision has a notifier (v1, libhsakmt-72).

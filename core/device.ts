@@ -14,7 +14,7 @@ import { Fpriv, type VirtgpuFile } from './virtgpu/fpriv';
 import { Vgdev, type Mode, type Stats, type TransportCaps, type VirtgpuCtx } from './virtgpu/vgdev';
 import { sync, syncClient } from './userptr/notifier';
 import { immediateScheduler, type WorkScheduler } from './userptr/worklist';
-import type { TraceEvent } from './trace-events';
+import { recordingUser, type TraceEvent, type UserIo } from './trace-events';
 import { snapshotDevice, type Counts, type Snapshot } from './snapshot';
 import { LogLimiter } from './log-limit';
 import type { FaultHooks } from './fault-hooks';
@@ -164,7 +164,9 @@ export class Device {
       trace?.({ t: 'ioctl', file: f.id, pid, cmd, name: fault.name, result: fault.fail.code, us: 0, fault: true });
       return { result: fault.fail, out: new Uint8Array(0) };
     }
-    const ctx: VirtgpuCtx = { dev: vg, file: f, client, user: user ?? client.memory };
+    // Traced: the caller's bytes and every embedded-pointer copy go into the record (replay's inputs).
+    const io = trace ? { reads: [] as UserIo[], writes: [] as UserIo[] } : undefined;
+    const ctx: VirtgpuCtx = { dev: vg, file: f, client, user: io ? recordingUser(user ?? client.memory, io) : user ?? client.memory };
     const t0 = trace ? performance.now() : 0;
     const r = this.table.call(cmd, argIn, ctx, this.onBug);
     if (isErr(r.result)) {
@@ -179,6 +181,7 @@ export class Device {
         in: row && r.args ? row.layout.dump(row.layout.decode(IoctlTable.kbuf(this.table.negotiate(cmd) as never, argIn))) : undefined,
         out: row && r.args ? row.layout.dump(r.args as never) : undefined,
         result: isErr(r.result) ? r.result.code : r.result, us: Math.round((performance.now() - t0) * 1000) / 1000,
+        raw: argIn.slice(), ...(io!.reads.length ? { reads: io!.reads } : {}), ...(io!.writes.length ? { writes: io!.writes } : {}),
       });
     }
     return r;
