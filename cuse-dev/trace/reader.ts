@@ -21,6 +21,17 @@ export interface ReadOptions {
 
 function fail(source: string, msg: string): never { throw new TraceFormatError(`${source}: ${msg}`); }
 
+/** The fields each kind the views and replay read must carry, with their JSON type (others are optional or free). */
+const REQUIRED: Readonly<Record<string, Readonly<Record<string, 'number' | 'string' | 'object'>>>> = {
+  file: { op: 'string', file: 'number', pid: 'number' },
+  ioctl: { file: 'number', pid: 'number', cmd: 'number', name: 'string', us: 'number' },
+  userptr: { file: 'number', pid: 'number', addr: 'number', size: 'number' },
+  notifier: { pid: 'number', event: 'string', start: 'number', end: 'number' },
+  work: { file: 'number', op: 'string', handle: 'number' },
+  host: { cmd: 'object' },
+  fault: { rule: 'string', kind: 'string' },
+};
+
 /** Parse a whole trace; `source` names it in errors. */
 export function parseTrace(text: string, source = 'trace', opts: ReadOptions = {}): Trace {
   if (text.length === 0) fail(source, 'empty file: not a virtgpu-emu trace');
@@ -48,6 +59,14 @@ export function parseTrace(text: string, source = 'trace', opts: ReadOptions = {
     if (r.seq !== i) fail(source, `corrupt: line ${i + 1} has seq ${JSON.stringify(r.seq)}, expected ${i} (a line is missing, repeated or reordered)`);
     if (typeof r.mono !== 'number' || r.mono < mono) fail(source, `corrupt: line ${i + 1} has mono ${JSON.stringify(r.mono)}, before the previous line's ${mono}`);
     mono = r.mono;
+    const need = REQUIRED[r.t as string];
+    if (need) {
+      for (const [k, type] of Object.entries(need)) {
+        const v = r[k];
+        if (typeof v !== type || v === null || (type === 'number' && !Number.isFinite(v))) fail(source, `corrupt: line ${i + 1}: a "${String(r.t)}" record needs ${k} (a ${type})`);
+      }
+      if (r.t === 'ioctl' && typeof r.result !== 'number' && typeof r.result !== 'string') fail(source, `corrupt: line ${i + 1}: an "ioctl" record needs result (a number or an errno name)`);
+    }
     if (r.t === 'end') {
       if (r.records !== i - 1) fail(source, `corrupt: the end record counts ${JSON.stringify(r.records)} records, the file has ${i - 1}`);
       ended = true;

@@ -63,6 +63,8 @@ test('the reader refuses a trace it cannot trust, naming the line', (t) => {
   bad([ls[0], ...ls.slice(2)].join('\n'), /line 2 has seq 2, expected 1/);
   bad([ls[0], ls[1], '{"seq":2', ...ls.slice(3)].join('\n'), /corrupt: line 3 is not JSON/);
   bad([ls[0], ls[1], '[1]', ...ls.slice(3)].join('\n'), /line 3 is not a trace record/);
+  const ioctlAt = ls.findIndex((l) => l.includes('"t":"ioctl"'));
+  bad(ls.map((l, i) => (i === ioctlAt ? l.replace(/"cmd":\d+/, '"cmd":"x"') : l)).join('\n'), new RegExp(`corrupt: line ${ioctlAt + 1}: a "ioctl" record needs cmd \\(a number\\)`));
   const noEnd = ls.slice(0, -2).join('\n') + '\n';
   bad(noEnd, /truncated: no end record .*--partial/);
   t.false(parseTrace(noEnd, 'x', { partial: true }).complete);
