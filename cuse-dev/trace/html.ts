@@ -70,8 +70,9 @@ export function toHtml(tr: Trace, title: string): string {
 <main><div id="wrap"><canvas id="view"></canvas><div id="tip"></div></div>
 <aside><div id="detail">Click a bar or a list entry.</div><details open><summary>BOs (${data.bos.length})</summary><ol id="bo-list" start="0"></ol></details></aside></main>
 <script type="application/json" id="trace-data">${scriptJson({ ...data, recs: undefined })}</script>
-<script type="application/json" id="trace-records">${scriptJson(data.recs)}</script>
 <script>${VIEWER_JS}</script>
+<!-- After the viewer: the first paint does not wait for the parser to read the records (the bulk of the file). -->
+<script type="application/json" id="trace-records">${scriptJson(data.recs)}</script>
 </body></html>
 `;
 }
