@@ -6,6 +6,7 @@ import { HandoffMailbox, UffdHandoff } from '../uffd';
 import { injectionLine } from './policy';
 import type { CliServeOptions } from './options';
 import { SERVE_WORKER_ENTRY } from './serve-worker-main';
+import { PRELOAD_WORKER_ENTRY } from './preload-worker-main';
 
 const err = (m: string): void => { process.stderr.write(`virtgpu-emu: ${m}\n`); };
 
@@ -35,7 +36,7 @@ export async function startServer(opts: CliServeOptions): Promise<RunningServer>
   const handoff = await startHandoff(opts);
   let s: RunningServer;
   try {
-    s = await startTransport(opts.transport, { ...opts, workerEntry: SERVE_WORKER_ENTRY, handoff: handoff?.sab, log: (m) => err(m) });
+    s = await startTransport(opts.transport, { ...opts, workerEntry: SERVE_WORKER_ENTRY, preloadEntry: PRELOAD_WORKER_ENTRY, handoff: handoff?.sab, log: (m) => err(m) });
   } catch (e) {
     await handoff?.close();
     throw e;
@@ -46,7 +47,7 @@ export async function startServer(opts: CliServeOptions): Promise<RunningServer>
   if (!handoff) return s;
   const stop = s.stop.bind(s);
   return Object.assign(s, {
-    clientEnv: handoff.env,
+    clientEnv: { ...s.clientEnv, ...handoff.env },
     stop: async () => { try { return await stop(); } finally { await handoff.close(); } },
   });
 }
