@@ -22,7 +22,8 @@ async function startHandoff(opts: CliServeOptions): Promise<{ sab: SharedArrayBu
     // The channel's socket admits whom the node admits (its owner, group and mode; the credential checks apply to
     // everyone who gets in).
     const perms = resolveNodePerms(opts);
-    const h = await UffdHandoff.listen({ mailbox, log: (m) => err(m), mode: perms.mode, uid: perms.uid, gid: perms.gid });
+    const root = process.geteuid?.() === 0; // an unprivileged server cannot give its socket away
+    const h = await UffdHandoff.listen({ mailbox, log: (m) => err(m), mode: perms.mode, uid: root ? perms.uid : undefined, gid: root ? perms.gid : undefined });
     const env = h.env();
     if (!env.LD_PRELOAD) err('note: the preload library is not built (npm install): clients cannot hand over a userfaultfd');
     return { sab: mailbox.sab, env, close: () => h.close() };

@@ -9,7 +9,7 @@
 // - IOCTL: the stateless planner CUSE's RETRY uses (ioctl-bridge.ts planUnrestricted): NEED lists what to send.
 // - Hostile input: every malformed frame gets an errno and is logged once per kind; fds that came with it are closed.
 import * as fs from 'fs';
-import { E2BIG, EBADF, EFAULT, EINVAL, EIO, ENODEV, ENOTTY, EPERM, Errno, isErr, MAX_ERRNO } from '../../core/errno';
+import { E2BIG, EACCES, EBADF, EFAULT, EINVAL, EIO, ENFILE, ENODEV, ENOMEM, ENOTTY, EPERM, Errno, isErr, MAX_ERRNO } from '../../core/errno';
 import type { Range } from '../../core';
 import type { ChannelRequest } from '../../uffd/channel';
 import type { UffdBinding, UnixMessage } from '../../uffd/native-types';
@@ -52,6 +52,9 @@ interface NodeFile { cookie: bigint; ours: number; watch: number; file: CoreFile
 
 /** A reply frame and the fds it carries (ours to close once sent). */
 interface Out { bytes: Uint8Array; fds: number[] }
+
+/** Errors thrown from below, as the errno the request gets (the rest: EIO). */
+const THROWN_ERRNO: Readonly<Record<string, Errno>> = { EACCES, EPERM, ENOMEM, EMFILE: ENFILE, ENFILE };
 
 const REQ = vge_req.size, RANGE = vge_range.size, ITEM = vge_fd_item.size, REP = vge_reply.size, INSTALL = vge_install.size;
 const LE = true;
@@ -131,10 +134,17 @@ export class PreloadSession {
       let out: Out;
       try { out = this.frame(lane, m); } catch (e) {
         for (const f of m.fds) this.closeAny(f);
-        if (!(e instanceof Malformed)) throw e;
-        this.stats.malformed++;
-        this.o.logOnce(`preload:${e.kind}`, `preload: pid ${lane.pid} (uid ${lane.uid}): ${e.why}: answered ${e.errno.code} (further ones of this kind are counted, not logged)`);
-        out = { bytes: done(seqOf(m.data), e.errno), fds: [] };
+        if (e instanceof Malformed) {
+          this.stats.malformed++;
+          this.o.logOnce(`preload:${e.kind}`, `preload: pid ${lane.pid} (uid ${lane.uid}): ${e.why}: answered ${e.errno.code} (further ones of this kind are counted, not logged)`);
+          out = { bytes: done(seqOf(m.data), e.errno), fds: [] };
+        } else {
+          // Thrown from below (a resource the server lacks, a /proc file refused to it): the request fails, the server serves on.
+          const code = (e as NodeJS.ErrnoException | null)?.code ?? '';
+          const errno = THROWN_ERRNO[code] ?? EIO;
+          this.o.logOnce(`preload:thrown:${code}`, `preload: pid ${lane.pid}: request failed (${code || String(e)}): answered ${errno.code}`);
+          out = { bytes: done(seqOf(m.data), errno), fds: [] };
+        }
       }
       this.send(lane, out);
     }

@@ -23,7 +23,8 @@ export async function startPreload(o: ServeOptions): Promise<RunningServer> {
   const worker = new ServeWorker(o.preloadEntry, {
     device: { uapi, mode: o.mode, profile: o.profile, watch: o.watch ?? 'auto', handoff: o.handoff, inject: false, injectUids: o.injectUids },
     trace: o.trace,
-    channel: { base: o.channelBase, mode: perms.mode, uid: perms.uid, gid: perms.gid },
+    // An unprivileged server keeps its socket its own user's (it cannot give it away); the mode still applies.
+    channel: process.geteuid?.() === 0 ? { base: o.channelBase, mode: perms.mode, uid: perms.uid, gid: perms.gid } : { base: o.channelBase, mode: perms.mode },
   }, async () => undefined, { log });
   // Nothing to release but the thread: files still open at stop are released by it (their clients' next ioctl: ENODEV).
   const stop = stopper(worker, log, { release: async () => undefined });

@@ -49,7 +49,7 @@ export interface PreloadWorkerConfig {
   device: DeviceConfig;
   trace?: string;
   /** The node channel's socket: parent folder (default: the channel's), mode and owner (as the node's would be). */
-  channel: { base?: string; mode: number; uid: number; gid: number };
+  channel: { base?: string; mode: number; uid?: number; gid?: number };
 }
 
 export type ToWorker = { type: 'stop' } | { type: 'snapshot'; id: number };
