@@ -32,6 +32,9 @@ function preloadWorkerMain(cfg: PreloadWorkerConfig): void {
     session = new PreloadSession({ dev: made.device, u, logOnce: (k, m) => logger.once(k, m) });
     channel = new Channel({ binding: u, log, base: cfg.channel.base, mode: cfg.channel.mode, uid: cfg.channel.uid, gid: cfg.channel.gid });
     channel.handle(LANE_KIND, (req) => session.adoptLane(req));
+    // Without CAP_SYS_ADMIN /proc/PID/pagemap reads every frame number as 0: pages are then told apart by present
+    // bits and memory events (a 0 frame never means "page gone"), and a frame that changes without an event is not seen.
+    if (process.geteuid?.() !== 0) log('unprivileged server: /proc/PID/pagemap hides page frames; pages are tracked by present bits and memory events, frame changes without an event (compaction, KSM, copy-on-write after fork) are not seen');
     post({ type: 'started', watcher: made.watcher, reasons: made.reasons, socket: channel.path });
   } catch (e) {
     post({ type: 'fatal', msg: (e as Error).message });
