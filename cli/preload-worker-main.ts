@@ -29,7 +29,7 @@ function preloadWorkerMain(cfg: PreloadWorkerConfig): void {
     // (the watchers' wake-ups run on this thread's event loop).
     const provider = chooseProvider(cfg.device.watch, log, cfg.device.handoff, undefined, false, u, cfg.device.injectUids);
     made = makeDevice({ ...cfg.device, inject: false }, sink ? (ev) => sink.write(ev) : undefined, log, provider, logger);
-    session = new PreloadSession({ dev: made.device, u, logOnce: (k, m) => logger.once(k, m) });
+    session = new PreloadSession({ dev: made.device, u, logOnce: (k, m) => logger.once(k, m), onFork: (parent) => provider.reportFork?.(parent) });
     channel = new Channel({ binding: u, log, base: cfg.channel.base, mode: cfg.channel.mode, uid: cfg.channel.uid, gid: cfg.channel.gid });
     channel.handle(LANE_KIND, (req) => session.adoptLane(req));
     // Without CAP_SYS_ADMIN /proc/PID/pagemap reads every frame number as 0: pages are then told apart by present
