@@ -44,6 +44,7 @@ static const char *g_sock;     // VIRTGPU_EMU_SOCK; NULL: the node is not served
 static const char *g_paths[2]; // the default node path and $VIRTGPU_EMU_DEVICE
 static pid_t g_server;         // the server's pid (SO_PEERCRED of our first lane); 0 until known
 static int g_opened;           // this process (or its parent before a fork) opened the node
+static int g_unreachable;      // no lane could be opened to find the server's pid (vge_node_fd asks no more)
 
 // One lane per thread: a connection of its own, so replies reach the thread that asked.
 struct lane {
@@ -163,7 +164,11 @@ VGE_EXPORT int vge_node_fd(int fd) {
   int r = getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &n); // ENOTSOCK for everything but sockets: one syscall
   if (r < 0 || cr.pid <= 0) { errno = saved; return 0; }
   pid_t srv = __atomic_load_n(&g_server, __ATOMIC_ACQUIRE);
-  if (!srv && lane_get()) srv = __atomic_load_n(&g_server, __ATOMIC_ACQUIRE);
+  // The server's pid comes with our first lane; a server that cannot be reached is not asked again for every socket.
+  if (!srv && !__atomic_load_n(&g_unreachable, __ATOMIC_RELAXED)) {
+    if (lane_get()) srv = __atomic_load_n(&g_server, __ATOMIC_ACQUIRE);
+    else __atomic_store_n(&g_unreachable, 1, __ATOMIC_RELAXED);
+  }
   int yes = srv > 0 && cr.pid == srv && !is_lane_fd(fd);
   errno = saved;
   return yes;
