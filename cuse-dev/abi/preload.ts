@@ -11,6 +11,10 @@ export const enum VgeOp { VGE_OP_OPEN = 1, VGE_OP_IOCTL = 2, VGE_OP_MAP = 3, VGE
 export const enum VgeReplyKind { VGE_DONE = 1, VGE_NEED = 2 }
 /** IOCTL flags: the request names the node fd its lane's previous IOCTL carried instead of attaching it. */
 export const VGE_IOCTL_SAME_FILE = 1;
+/** vge_range.pad of a NEED's range: fault it in yourself (MADV_POPULATE_WRITE / _READ) and name it back, no bytes. */
+export const VGE_RANGE_POPULATE_WRITE = 1;
+export const VGE_RANGE_POPULATE_READ = 2;
+export const VGE_RANGE_POPULATE_MASK = VGE_RANGE_POPULATE_WRITE | VGE_RANGE_POPULATE_READ;
 
 /** Ranges per direction, bytes per direction, fds per frame (the C library's own limits: wire.h). */
 export const VGE_MAX_RANGES = 256;

@@ -15,7 +15,7 @@ import type { ChannelRequest } from '../../uffd/channel';
 import type { UffdBinding, UnixMessage } from '../../uffd/native-types';
 import { closeForeign } from '../../uffd/verify';
 import {
-  LANE_KIND, PRELOAD_PROTOCOL_VERSION, VGE_IOCTL_SAME_FILE, VGE_MAX_BYTES, VGE_MAX_FDS, VGE_MAX_FRAME, VGE_MAX_RANGES, VgeOp, VgeReplyKind,
+  LANE_KIND, PRELOAD_PROTOCOL_VERSION, VGE_IOCTL_SAME_FILE, VGE_RANGE_POPULATE_MASK, VGE_RANGE_POPULATE_READ, VGE_RANGE_POPULATE_WRITE, VGE_MAX_BYTES, VGE_MAX_FDS, VGE_MAX_FRAME, VGE_MAX_RANGES, VgeOp, VgeReplyKind,
   vge_fd_item, vge_install, vge_range, vge_reply, vge_req,
 } from '../abi/preload';
 import type { CoreDevice, CoreFile } from './core-api';
@@ -258,11 +258,16 @@ export class PreloadSession {
     const head = REQ + nranges * RANGE + nfds * ITEM;
     if (dv.byteLength < head) throw new Malformed('length', EINVAL, `IOCTL of ${dv.byteLength} bytes, its counts say at least ${head}`);
     const supplied: Range[] = [];
+    // Ranges the client faulted in itself (a NEED asked): named with their flag, no bytes follow for them.
+    const populated: Range[] = [];
     let total = 0;
     for (let i = 0; i < nranges; i++) {
       const at = REQ + i * RANGE;
-      const addr = dv.getBigUint64(at, LE), len = dv.getUint32(at + 8, LE);
-      if (addr > BigInt(Number.MAX_SAFE_INTEGER) || len > VGE_MAX_BYTES) throw new Malformed('range', EINVAL, `a range at 0x${addr.toString(16)} of ${len} bytes`);
+      const addr = dv.getBigUint64(at, LE), len = dv.getUint32(at + 8, LE), rflags = dv.getUint32(at + 12, LE);
+      if (rflags & ~VGE_RANGE_POPULATE_MASK) throw new Malformed('range', EINVAL, `range flags 0x${rflags.toString(16)}`);
+      if (addr > BigInt(Number.MAX_SAFE_INTEGER)) throw new Malformed('range', EINVAL, `a range at 0x${addr.toString(16)}`);
+      if (rflags) { populated.push({ addr: Number(addr), len }); continue; }
+      if (len > VGE_MAX_BYTES) throw new Malformed('range', EINVAL, `a range at 0x${addr.toString(16)} of ${len} bytes`);
       supplied.push({ addr: Number(addr), len });
       total += len;
     }
@@ -295,13 +300,13 @@ export class PreloadSession {
     let k = nodeFds;
     for (const it of items) if (it.attached) clientFds.set(it.fd, m.fds[k++]!);
     try {
-      return this.ioctlOn(lane, nf, cookie, seq, dv, supplied, head, total, items, clientFds);
+      return this.ioctlOn(lane, nf, cookie, seq, dv, supplied, populated, head, total, items, clientFds);
     } finally {
       for (const f of clientFds.values()) this.closeAny(f);
     }
   }
 
-  private ioctlOn(lane: Lane, nf: NodeFile | undefined, cookie: bigint | null, seq: number, dv: DataView, supplied: Range[], head: number, total: number,
+  private ioctlOn(lane: Lane, nf: NodeFile | undefined, cookie: bigint | null, seq: number, dv: DataView, supplied: Range[], populated: readonly Range[], head: number, total: number,
     items: readonly { fd: number; attached: boolean }[], clientFds: ReadonlyMap<number, number>): Out {
     const cmd = dv.getUint32(vge_req.offsetOf('cmd'), LE);
     // A socket that is not a node fd of ours: ioctl on it is no DRM ioctl (the kernel's socket answer).
@@ -317,9 +322,14 @@ export class PreloadSession {
     const { plan, inSize, outSize } = s;
     // "need fd N": a plan may name client fds (its `fds`); each must have been named by the request.
     const wantFds = (plan as { fds?: readonly number[] }).fds ?? [];
-    if (wantFds.some((n) => !items.some((i) => i.fd === n))) {
+    // Pages the handler would fault in from outside: the client faults them in itself first (MADV_POPULATE_*).
+    const pop = plan.populate ?? [];
+    const popMissing = pop.some((p) => !populated.some((q) => q.addr === p.addr && q.len === p.len));
+    if (popMissing || wantFds.some((n) => !items.some((i) => i.fd === n))) {
       this.stats.needs++;
-      return { bytes: need(seq, [...(inSize > 0 ? [{ addr: arg, len: inSize }] : []), ...plan.in], wantFds), fds: [] };
+      const again: NeedRange[] = [...(inSize > 0 ? [{ addr: arg, len: inSize }] : []), ...plan.in];
+      for (const p of pop) again.push({ addr: p.addr, len: p.len, populate: p.write ? 'write' : 'read' });
+      return { bytes: need(seq, again, wantFds), fds: [] };
     }
     const user = new PreloadUser(plan.in, s.rest, plan.out, clientFds);
     user.onMiss = (what) => this.o.logOnce(`plan-miss:${what}`, `ioctl 0x${cmd.toString(16)}: handler ${what} (core plan bug): EFAULT`);
@@ -388,12 +398,19 @@ export function done(seq: number, e: Errno | 0): Uint8Array {
 
 function checked(e: Errno): number { return Number.isInteger(e.errno) && e.errno >= 1 && e.errno <= MAX_ERRNO ? e.errno : EIO.errno; }
 
+/** A range a NEED asks for: its bytes, or (populate) that the client fault it in itself and name it back. */
+export interface NeedRange extends Range { populate?: 'write' | 'read' }
+
 /** NEED: the complete list of ranges to send next (the struct first) and the fd numbers to attach. */
-export function need(seq: number, ranges: readonly Range[], fds: readonly number[]): Uint8Array {
+export function need(seq: number, ranges: readonly NeedRange[], fds: readonly number[]): Uint8Array {
   const buf = new Uint8Array(REP + ranges.length * RANGE + fds.length * ITEM);
   const dv = header(buf, VgeReplyKind.VGE_NEED, seq, 0, 0, ranges.length, fds.length);
   let at = REP;
-  for (const r of ranges) { dv.setBigUint64(at, BigInt(r.addr), LE); dv.setUint32(at + 8, r.len, LE); at += RANGE; }
+  for (const r of ranges) {
+    dv.setBigUint64(at, BigInt(r.addr), LE); dv.setUint32(at + 8, r.len, LE);
+    dv.setUint32(at + 12, r.populate === 'write' ? VGE_RANGE_POPULATE_WRITE : r.populate === 'read' ? VGE_RANGE_POPULATE_READ : 0, LE);
+    at += RANGE;
+  }
   for (const f of fds) { dv.setInt32(at, f, LE); at += ITEM; }
   return buf;
 }

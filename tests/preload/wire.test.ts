@@ -13,15 +13,16 @@ const u = loadUffd();
 const LE = true;
 
 /** struct vge_req (32 bytes) + ranges {u64 addr, u32 len, u32 pad} + fd items {i32 fd, u32 attached} + data. */
-function req(op: number, seq: number, o: { flags?: number; cmd?: number; arg?: number; ranges?: [number, Uint8Array][]; items?: [number, boolean][] } = {}): Uint8Array {
-  const ranges = o.ranges ?? [], items = o.items ?? [];
+function req(op: number, seq: number, o: { flags?: number; cmd?: number; arg?: number; ranges?: [number, Uint8Array][]; items?: [number, boolean][]; populated?: [number, number][] } = {}): Uint8Array {
+  const ranges = o.ranges ?? [], items = o.items ?? [], populated = o.populated ?? [];
   const dataLen = ranges.reduce((n, [, d]) => n + d.length, 0);
-  const b = new Uint8Array(32 + ranges.length * 16 + items.length * 8 + dataLen);
+  const b = new Uint8Array(32 + (ranges.length + populated.length) * 16 + items.length * 8 + dataLen);
   const dv = new DataView(b.buffer);
-  dv.setUint32(0, op, LE); dv.setUint32(4, seq, LE); dv.setUint32(8, ranges.length, LE); dv.setUint32(12, items.length, LE);
+  dv.setUint32(0, op, LE); dv.setUint32(4, seq, LE); dv.setUint32(8, ranges.length + populated.length, LE); dv.setUint32(12, items.length, LE);
   dv.setUint32(16, o.flags ?? 0, LE); dv.setUint32(20, o.cmd ?? 0, LE); dv.setBigUint64(24, BigInt(o.arg ?? 0), LE);
   let at = 32;
   for (const [addr, d] of ranges) { dv.setBigUint64(at, BigInt(addr), LE); dv.setUint32(at + 8, d.length, LE); at += 16; }
+  for (const [addr, len] of populated) { dv.setBigUint64(at, BigInt(addr), LE); dv.setUint32(at + 8, len, LE); dv.setUint32(at + 12, 1, LE); at += 16; }
   for (const [fd, att] of items) { dv.setInt32(at, fd, LE); dv.setUint32(at + 4, att ? 1 : 0, LE); at += 8; }
   for (const [, d] of ranges) { b.set(d, at); at += d.length; }
   return b;
@@ -44,7 +45,7 @@ function next(fd: number): Promise<Reply> {
 const CMD = 0xc0086499; // _IOWR('d', 0x99, 8 bytes)
 const ARG = 0x10000;
 
-function harness(plan: (file: CoreFile) => { fds?: number[] }, ioctl: (user: PreloadUser) => number) {
+function harness(plan: (file: CoreFile) => { fds?: number[]; populate?: { addr: number; len: number; write: boolean }[] }, ioctl: (user: PreloadUser) => number) {
   const logged: string[] = [];
   const keys = new Set<string>(); // as the server's LogLimiter.once: one line per key
   const file: CoreFile = { ioctl: (_pid, _cmd, argIn, user) => ({ result: ioctl(user as PreloadUser), out: Uint8Array.from(argIn) }), close: () => undefined };
@@ -158,6 +159,25 @@ test('VGE_IOCTL_SAME_FILE names the file the lane\'s previous IOCTL carried; on 
   t.deepEqual([r.kind, r.seq, r.err, r.nranges], [1, 12, 0, 1]);
   u.unixSendFds(h.lane, req(2, 13, { flags: 4, cmd: CMD, arg: ARG }), []);
   t.is((await next(h.lane)).err, 22, 'unknown flag bits: EINVAL');
+  u.close(node);
+  h.session.closeAll();
+  u.close(h.lane);
+});
+
+test('populate: a plan\'s pages come back in the NEED flagged POPULATE_WRITE, and a request naming them (no bytes) runs', async (t) => {
+  let ran = 0;
+  const h = harness(() => ({ populate: [{ addr: 0x200000, len: 0x3000, write: true }] }), () => { ran++; return 3; });
+  const node = await open(h.lane);
+  const struct = new Uint8Array(8);
+  u.unixSendFds(h.lane, req(2, 20, { cmd: CMD, arg: ARG, ranges: [[ARG, struct]] }), [node]);
+  const need = await next(h.lane);
+  t.deepEqual([need.kind, need.nranges], [2, 2]);
+  t.deepEqual([need.body.readBigUInt64LE(16), need.body.readUInt32LE(24), need.body.readUInt32LE(28)], [0x200000n, 0x3000, 1]);
+  t.is(ran, 0, 'the handler waits for the client\'s own populate');
+  u.unixSendFds(h.lane, req(2, 21, { cmd: CMD, arg: ARG, ranges: [[ARG, struct]], populated: [[0x200000, 0x3000]] }), [node]);
+  const done = await next(h.lane);
+  t.deepEqual([done.kind, done.err, done.result], [1, 0, 3]);
+  t.is(ran, 1);
   u.close(node);
   h.session.closeAll();
   u.close(h.lane);

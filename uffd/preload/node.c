@@ -334,13 +334,37 @@ static size_t sum_ranges(const struct vge_range *r, uint32_t n) {
   return s;
 }
 
+#ifndef MADV_POPULATE_READ
+#define MADV_POPULATE_READ 22
+#define MADV_POPULATE_WRITE 23
+#endif
+#define POPULATE_FLAGS (VGE_RANGE_POPULATE_WRITE | VGE_RANGE_POPULATE_READ)
+
+/** Bytes a request carries for its ranges: a range we faulted in ourselves carries none. */
+static size_t data_len(const struct vge_range *r, uint32_t n) {
+  size_t s = 0;
+  for (uint32_t i = 0; i < n; i++) if (!(r[i].pad & POPULATE_FLAGS)) s += r[i].len;
+  return s;
+}
+
+// A NEED's populate ranges, faulted in here as the kernel's pin would (a failure is the server's to answer: its pin
+// then finds the page missing). No page is touched from outside, where a write could race ours.
+static void populate(const struct vge_range *r, uint32_t n) {
+  int saved = errno;
+  for (uint32_t i = 0; i < n; i++) {
+    if (!(r[i].pad & POPULATE_FLAGS)) continue;
+    (void)madvise((void *)(uintptr_t)r[i].addr, r[i].len, (r[i].pad & VGE_RANGE_POPULATE_WRITE) ? MADV_POPULATE_WRITE : MADV_POPULATE_READ);
+  }
+  errno = saved;
+}
+
 // Reads `n` ranges of our own memory into dst: 0, or -EFAULT (a bad pointer of the caller's).
 static int read_self(uint8_t *dst, const struct vge_range *r, uint32_t n, size_t total) {
   if (total == 0) return 0;
   struct iovec local = {dst, total};
   struct iovec remote[VGE_MAX_RANGES];
   uint32_t k = 0;
-  for (uint32_t i = 0; i < n; i++) if (r[i].len) { remote[k].iov_base = (void *)(uintptr_t)r[i].addr; remote[k].iov_len = r[i].len; k++; }
+  for (uint32_t i = 0; i < n; i++) if (r[i].len && !(r[i].pad & POPULATE_FLAGS)) { remote[k].iov_base = (void *)(uintptr_t)r[i].addr; remote[k].iov_len = r[i].len; k++; }
   ssize_t got = process_vm_readv(getpid(), &local, 1, remote, k, 0);
   return got == (ssize_t)total ? 0 : -EFAULT;
 }
@@ -386,7 +410,7 @@ static int node_ioctl(int fd, unsigned long cmd, void *arg) {
     size_t cap;
     uint8_t *frame = vge_frame(&cap);
     if (!frame) { errno = ENODEV; return -1; }
-    size_t total = sum_ranges(want, nwant);
+    size_t total = data_len(want, nwant);
     size_t head = nwant * sizeof(struct vge_range) + nitems * sizeof(struct vge_fd_item);
     if (total > VGE_MAX_BYTES || head + total > cap) { errno = ENOMEM; return -1; }
     memcpy(frame, want, nwant * sizeof(struct vge_range));
@@ -419,6 +443,7 @@ static int node_ioctl(int fd, unsigned long cmd, void *arg) {
       memcpy(items, body + (size_t)rep.nranges * sizeof(struct vge_range), (size_t)rep.nfds * sizeof(struct vge_fd_item));
       nwant = rep.nranges;
       nitems = rep.nfds;
+      populate(want, nwant);
       continue;
     }
     if (rep.kind != VGE_DONE) { close_all(rfds, nr); errno = EIO; return -1; }

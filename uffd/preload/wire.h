@@ -9,6 +9,8 @@ enum { VGE_OP_OPEN = 1, VGE_OP_IOCTL = 2, VGE_OP_MAP = 3, VGE_OP_FORK = 4 };
 enum { VGE_DONE = 1, VGE_NEED = 2 };
 /** IOCTL flags: the request names the node fd this lane's previous IOCTL carried instead of attaching it. */
 enum { VGE_IOCTL_SAME_FILE = 1 };
+/** vge_range.pad of a NEED's range: fault it in ourselves (MADV_POPULATE_WRITE / _READ) and name it back, no bytes. */
+enum { VGE_RANGE_POPULATE_WRITE = 1, VGE_RANGE_POPULATE_READ = 2 };
 
 struct vge_req {
   uint32_t op, seq, nranges, nfds, flags, cmd;
