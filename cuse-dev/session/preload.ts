@@ -323,7 +323,7 @@ export class PreloadSession {
     // "need fd N": a plan may name client fds (its `fds`); each must have been named by the request.
     const wantFds = (plan as { fds?: readonly number[] }).fds ?? [];
     // Pages the handler would fault in from outside: the client faults them in itself first (MADV_POPULATE_*).
-    const pop = plan.populate ?? [];
+    const pop = populateChunks(plan.populate ?? [], VGE_MAX_RANGES - 1 - plan.in.length);
     const popMissing = pop.some((p) => !populated.some((q) => q.addr === p.addr && q.len === p.len));
     if (popMissing || wantFds.some((n) => !items.some((i) => i.fd === n))) {
       this.stats.needs++;
@@ -397,6 +397,19 @@ export function done(seq: number, e: Errno | 0): Uint8Array {
 }
 
 function checked(e: Errno): number { return Number.isInteger(e.errno) && e.errno >= 1 && e.errno <= MAX_ERRNO ? e.errno : EIO.errno; }
+
+/** A vge_range's len is 32 bits: populate ranges go in chunks of 1 GiB; more chunks than `room`: none (the pin then faults the pages in itself). */
+const POPULATE_CHUNK = 1 << 30;
+function populateChunks(ranges: readonly { addr: number; len: number; write: boolean }[], room: number): { addr: number; len: number; write: boolean }[] {
+  const out: { addr: number; len: number; write: boolean }[] = [];
+  for (const r of ranges) {
+    for (let off = 0; off < r.len; off += POPULATE_CHUNK) {
+      if (out.length >= room) return [];
+      out.push({ addr: r.addr + off, len: Math.min(POPULATE_CHUNK, r.len - off), write: r.write });
+    }
+  }
+  return out;
+}
 
 /** A range a NEED asks for: its bytes, or (populate) that the client fault it in itself and name it back. */
 export interface NeedRange extends Range { populate?: 'write' | 'read' }
