@@ -197,7 +197,7 @@ export class Device {
   }
 
   /** For CUSE's stateless RETRY: sizes at `arg` and the embedded ranges the handler will touch. */
-  plan(cmd: number, argIn: Uint8Array | null, file: DeviceFile, user: UserCopy, pid = file.drm.opener.pid): Errno | { inSize: number; outSize: number; in: PointerPlan['in']; out: PointerPlan['out'] } {
+  plan(cmd: number, argIn: Uint8Array | null, file: DeviceFile, user: UserCopy, pid = file.drm.opener.pid): Errno | { inSize: number; outSize: number; in: PointerPlan['in']; out: PointerPlan['out']; populate?: PointerPlan['populate'] } {
     const n = this.table.negotiate(cmd);
     if (isErr(n)) return n;
     if (!argIn || !n.row.pointers) return { inSize: n.inSize, outSize: n.outSize, in: [], out: [] };
@@ -206,7 +206,7 @@ export class Device {
     const args = n.row.layout.decode(IoctlTable.kbuf(n, argIn));
     try {
       const p = n.row.pointers(args, { dev: this.vg, file: f, client, user });
-      return { inSize: n.inSize, outSize: n.outSize, in: p.in, out: p.out };
+      return p.populate ? { inSize: n.inSize, outSize: n.outSize, in: p.in, out: p.out, populate: p.populate } : { inSize: n.inSize, outSize: n.outSize, in: p.in, out: p.out };
     } catch (e) {
       this.logOnce(`bug:plan:${n.row.name}`, `BUG in ${n.row.name}.pointers: ${String(e)}`);
       return { inSize: n.inSize, outSize: n.outSize, in: [], out: [] };

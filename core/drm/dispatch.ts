@@ -8,7 +8,13 @@ import type { DrmFile } from './file';
 import type { Client } from '../client';
 
 export interface Range { addr: number; len: number }
-export interface PointerPlan { in: Range[]; out: Range[] }
+/**
+ * `populate`: client ranges the handler will fault in (a userptr's pin), which a transport whose client runs code of
+ * ours may have the client fault in itself first (MADV_POPULATE_WRITE/READ inside the client: no page is touched from
+ * outside, where a write could race the client's own); the handler then finds them present. Optional; never required.
+ */
+export interface PointerPlan { in: Range[]; out: Range[]; populate?: PopulateRange[] }
+export interface PopulateRange { addr: number; len: number; write: boolean }
 
 /** What a handler gets besides its struct (the kernel's dev, file): `D` the driver state, `P` its per-file state. */
 export interface IoctlCtx<D = any, P = any> {

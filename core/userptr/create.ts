@@ -8,6 +8,7 @@ import type { MemEntry } from '../host/host';
 import { KMALLOC_MAX } from '../abi/limits';
 import { VIRTGPU_BLOB_MEM_GUEST, VIRTIO_GPU_CAPSET_HSAKMT } from '../abi/virtgpu';
 import type { PinErrno } from '../virtgpu/uapi';
+import type { PopulateRange } from '../drm/dispatch';
 import type { Fpriv } from '../virtgpu/fpriv';
 import type { Vgdev, VirtgpuCtx } from '../virtgpu/vgdev';
 import { Userptr } from './userptr';
@@ -133,6 +134,12 @@ export function preparePin(ctx: VirtgpuCtx, a: UserptrArgs): PinPreparation | nu
   if (isErr(r) || r.npages < PREPARE_MIN_PAGES) return null;
   if (isErr(pinnableRange(ctx.client.memory, r.start, r.npages, a.rdonly, 'enomem'))) return null;
   return new PinPreparation(ctx.client.memory, r.start, r.npages, !a.rdonly);
+}
+
+/** The pages a create would fault in (its whole page range), for a client that can fault them in itself; null when it would fail first. */
+export function populateRange(ctx: VirtgpuCtx, a: UserptrArgs): PopulateRange | null {
+  const r = userptrRange(ctx.file.priv, a);
+  return isErr(r) ? null : { addr: r.start, len: r.npages * PAGE_SIZE, write: !a.rdonly };
 }
 
 /** Dedup choice among containing valid userptrs: lowest start, then lowest last, then oldest. */

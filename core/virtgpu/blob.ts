@@ -4,8 +4,9 @@ import * as V from '../abi/virtgpu';
 import type { CreateBlobArgs } from '../abi/virtgpu';
 import type { Struct } from '../abi/layout';
 import type { BoKind } from '../drm/gem';
+import type { PointerPlan } from '../drm/dispatch';
 import { addrOf, pageUp } from '../memory/client-memory';
-import { createUserptr, preparePin, USERPTR_EXISTS } from '../userptr/create';
+import { createUserptr, populateRange, preparePin, USERPTR_EXISTS } from '../userptr/create';
 import type { DeviceProfile } from './profile';
 import { driverRow } from './driver-row';
 import type { VirtgpuCtx } from './vgdev';
@@ -57,7 +58,13 @@ const host3dKind: BoKind = { name: 'host3d', release: () => undefined };
 
 /** The create_blob row over a revision's struct (core/virtgpu/ioctls.ts builds one table per struct). */
 export const createBlobRow = (layout: Struct<CreateBlobArgs>) => driverRow('RESOURCE_CREATE_BLOB', layout, [EINVAL, EFAULT, ENOMEM, E2BIG, EPERM], {
-  pointers: (a) => (a.cmd_size && a.blob_mem !== V.VIRTGPU_BLOB_MEM_GUEST ? { in: [{ addr: addrOf(a.cmd), len: a.cmd_size }], out: [] } : { in: [], out: [] }),
+  pointers: (a, ctx) => {
+    const p: PointerPlan = a.cmd_size && a.blob_mem !== V.VIRTGPU_BLOB_MEM_GUEST ? { in: [{ addr: addrOf(a.cmd), len: a.cmd_size }], out: [] } : { in: [], out: [] };
+    // A userptr create faults its pages in: a client that can do it itself may (PointerPlan.populate).
+    const kind = verifyBlob(ctx.dev.profile, ctx.dev.uapi, a, () => ctx.client.memory.memlockLimits?.() ?? null);
+    const pop = isErr(kind) || !kind.userptr ? null : populateRange(ctx, { blobMem: a.blob_mem, blobFlags: a.blob_flags, blobId: a.blob_id, size: a.size, userptr: kind.userptr, rdonly: kind.rdonly });
+    return pop ? { ...p, populate: [pop] } : p;
+  },
   prepare: (ctx, a) => {
     const kind = verifyBlob(ctx.dev.profile, ctx.dev.uapi, a, () => ctx.client.memory.memlockLimits?.() ?? null);
     if (isErr(kind) || !kind.userptr) return null;
