@@ -26,7 +26,7 @@
       "product_prefix": "",
       "product_extension": "so",
       "sources": ["<!@(ls uffd/preload/*.c)"],
-      "cflags": ["-Wall", "-Wextra", "-fPIC", "-fvisibility=hidden"],
+      "cflags": ["-Wall", "-Wextra", "-fPIC", "-fvisibility=hidden", "-fno-delete-null-pointer-checks"],
       "ldflags": ["-Wl,--no-undefined"],
       "libraries": []
     }
