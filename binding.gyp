@@ -29,6 +29,13 @@
       "cflags": ["-Wall", "-Wextra", "-fPIC", "-fvisibility=hidden", "-fno-delete-null-pointer-checks"],
       "ldflags": ["-Wl,--no-undefined"],
       "libraries": []
+    },
+    {
+      "target_name": "virtgpu-emu-launch",
+      "type": "executable",
+      "sources": ["uffd/native/launch.c"],
+      "cflags": ["-Wall", "-Wextra"],
+      "ldflags": ["-static"]
     }
   ]
 }
