@@ -357,12 +357,15 @@ VGE_EXPORT char *__realpath_chk(const char *p, char *out, size_t outlen) {
   return real(p, out, outlen);
 }
 
-// ---- directories: a faked one lists the facts under it after the real entries (when it exists) ----
+// ---- directories: a faked one lists the real entries (when it exists), then the facts under it ----
 
+// Every faked DIR is a real one, so that dirfd/telldir and the like stay safe: the directory itself when it exists,
+// else "/" whose entries are not listed.
 struct fdir {
   struct fdir *next;
-  void *key;            // what opendir returned: the real DIR, or this struct when there is none
-  DIR *real;
+  DIR *real;            // what opendir returned
+  int merge;            // list the real entries (the directory exists)
+  int real_done;        // they have all been listed
   const struct fact *dir;
   size_t at;            // next fact to consider
   struct dirent64 ent;
@@ -384,25 +387,36 @@ VGE_EXPORT DIR *opendir(const char *p) {
   if (!d) return NULL;
   int saved = errno;
   d->real = real(p);
+  d->merge = d->real != NULL;
+  if (!d->real) d->real = real("/");
+  if (!d->real) { free(d); return NULL; }
   errno = saved;
-  d->key = d->real ? (void *)d->real : (void *)d;
   d->dir = f;
   pthread_mutex_lock(&lock);
   d->next = dirs; dirs = d;
   atomic_fetch_add(&ndirs, 1);
   pthread_mutex_unlock(&lock);
-  return d->key;
+  return d->real;
 }
 
-/** The faked directory `key` stands for; `unlink` also takes it off the list. Caller holds `lock`. */
-static struct fdir *fdir_of(void *key, int unlink) {
+/** The faked directory behind `dir`; `unlink` also takes it off the list. Caller holds `lock`. */
+static struct fdir *fdir_of(DIR *dir, int unlink) {
   for (struct fdir **pp = &dirs; *pp; pp = &(*pp)->next) {
-    if ((*pp)->key != key) continue;
+    if ((*pp)->real != dir) continue;
     struct fdir *d = *pp;
     if (unlink) { *pp = d->next; atomic_fetch_sub(&ndirs, 1); }
     return d;
   }
   return NULL;
+}
+
+/** With `lock` held: the faked directory behind `dir`, else NULL (no lock taken while none is open). */
+static struct fdir *fdir_locked(DIR *dir, int unlink) {
+  if (!atomic_load(&ndirs)) return NULL;
+  pthread_mutex_lock(&lock);
+  struct fdir *d = fdir_of(dir, unlink);
+  if (!d) pthread_mutex_unlock(&lock);
+  return d;
 }
 
 static int listed(const struct fdir *d, const char *name) {
@@ -412,8 +426,8 @@ static int listed(const struct fdir *d, const char *name) {
 
 typedef struct dirent64 *(*readdir_fn)(DIR *);
 static struct dirent64 *fdir_next(struct fdir *d, readdir_fn real) {
-  for (struct dirent64 *e; d->real;) {
-    if (!(e = real(d->real))) break;
+  for (struct dirent64 *e; d->merge && !d->real_done;) {
+    if (!(e = real(d->real))) { d->real_done = 1; break; }
     if (!listed(d, e->d_name)) return e;  // the real entry of a faked name is shadowed
   }
   for (; d->at < NFACTS; d->at++) {
@@ -432,30 +446,33 @@ static struct dirent64 *fdir_next(struct fdir *d, readdir_fn real) {
 }
 
 static struct dirent64 *any_readdir(DIR *dir, readdir_fn real) {
-  if (atomic_load(&ndirs)) {
-    pthread_mutex_lock(&lock);
-    struct fdir *d = fdir_of(dir, 0);
-    struct dirent64 *e = d ? fdir_next(d, real) : NULL;
-    pthread_mutex_unlock(&lock);
-    if (d) return e;
-  }
-  return real(dir);
+  struct fdir *d = fdir_locked(dir, 0);
+  if (!d) return real(dir);
+  struct dirent64 *e = fdir_next(d, real);
+  pthread_mutex_unlock(&lock);
+  return e;
 }
 VGE_EXPORT struct dirent *readdir(DIR *dir) { REAL(readdir_fn, "readdir", real, NULL); return (struct dirent *)any_readdir(dir, real); }
 VGE_EXPORT struct dirent64 *readdir64(DIR *dir) { REAL(readdir_fn, "readdir64", real, NULL); return any_readdir(dir, real); }
 
-VGE_EXPORT int closedir(DIR *dir) {
-  REAL(int (*)(DIR *), "closedir", real, -1);
-  struct fdir *d = NULL;
-  if (atomic_load(&ndirs)) {
-    pthread_mutex_lock(&lock);
-    d = fdir_of(dir, 1);
+VGE_EXPORT void rewinddir(DIR *dir) {
+  static void *_Atomic slot_;
+  void (*real)(DIR *) = (void (*)(DIR *))real_sym(&slot_, "rewinddir");
+  if (!real) return;
+  struct fdir *d = fdir_locked(dir, 0);
+  if (d) {
+    d->at = 0;
+    d->real_done = 0;
     pthread_mutex_unlock(&lock);
   }
-  if (!d) return real(dir);
-  int r = d->real ? real(d->real) : 0;
-  free(d);
-  return r;
+  real(dir);
+}
+
+VGE_EXPORT int closedir(DIR *dir) {
+  REAL(int (*)(DIR *), "closedir", real, -1);
+  struct fdir *d = fdir_locked(dir, 1);
+  if (d) { pthread_mutex_unlock(&lock); free(d); }
+  return real(dir);
 }
 
 // A fork while another thread holds `lock` must not leave the child's copy locked.
