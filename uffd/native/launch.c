@@ -4,7 +4,7 @@
 // statically linked CMD (which ignores LD_PRELOAD, so hands nothing over) is watched exactly instead of through /proc.
 //   exit:    CMD's status: its exit code, or the signal that killed it raised again here (no core file), so the server
 //            sees what a direct child would show; 127 (126: found but not executable) with a message when exec fails.
-//   signals: every signal this process receives (but SIGCHLD) is forwarded to CMD; SIGKILL and SIGSTOP cannot be.
+//   signals: every signal a process sends this one (but SIGCHLD) is forwarded to CMD; SIGKILL and SIGSTOP cannot be.
 //   orphans: none. The launcher gets SIGTERM when the server dies (PR_SET_PDEATHSIG), forwards it, and SIGKILLs CMD
 //            if it is still there GRACE_S later; CMD gets SIGKILL when the launcher dies, even by SIGKILL (its own
 //            PR_SET_PDEATHSIG, set before exec).
@@ -88,6 +88,10 @@ int main(int argc, char **argv) {
       if (r == cmd) die_like(status);
       continue;
     }
+    // One the kernel sent (the terminal's SIGINT, SIGHUP or SIGWINCH to the foreground process group, which CMD is in
+    // as well; a fault of ours) is not CMD's twice; one a process sent (the server forwarding its own, kill(1), our
+    // parent's death) is forwarded.
+    if (si.si_code == SI_KERNEL) continue;
     kill(cmd, sig);
     if (!dying && getppid() != server) dying = 1;
   }
