@@ -5,7 +5,10 @@
 // The node opened: $VIRTGPU_EMU_DEVICE when set (the FUSE/CUSE transports serve a file there), else the name
 // drmGetDevices2 gave.
 #define _GNU_SOURCE
+#include <dirent.h>
 #include <errno.h>
+#include <limits.h>
+#include <stdarg.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -107,6 +110,25 @@ int main(void) {
 	r = statx(fd, "", AT_EMPTY_PATH, STATX_BASIC_STATS, &sx);
 	check(r == 0 && S_ISCHR(sx.stx_mode) && sx.stx_rdev_major == 226 && sx.stx_rdev_minor == 128, "statx",
 	      "r=%d mode 0%o rdev %u:%u", r, sx.stx_mode, sx.stx_rdev_major, sx.stx_rdev_minor);
+
+	// Everything else reaches the real functions unchanged.
+	int pipefd[2];
+	int pr = pipe(pipefd);
+	struct stat root, fifo;
+	char link[PATH_MAX], *real = realpath("/proc/self/exe", NULL);
+	ssize_t ln = readlink("/proc/self/exe", link, sizeof link);
+	FILE *f = fopen("/proc/self/status", "r");
+	DIR *dir = opendir("/proc/self/fd");
+	int entries = 0;
+	while (dir && readdir(dir)) entries++;
+	int is_dir = stat("/", &root) == 0 && S_ISDIR(root.st_mode);
+	int is_fifo = pr == 0 && fstat(pipefd[0], &fifo) == 0 && S_ISFIFO(fifo.st_mode);
+	check(is_dir && is_fifo && real && ln > 0 && f && dir && entries > 2, "others-untouched",
+	      "stat / dir %d, pipe fifo %d, realpath %s, readlink %zd, fopen %s, readdir %d entries", is_dir, is_fifo,
+	      real ? real : "(null)", ln, f ? "ok" : strerror(errno), entries);
+	free(real);
+	if (f) fclose(f);
+	if (dir) closedir(dir);
 
 	int value = -1;
 	r = emu_getparam(fd, VIRTGPU_PARAM_RESOURCE_BLOB, &value);

@@ -16,7 +16,7 @@ const ROOT = path.resolve(__dirname, '../../..');
 const DISCOVER = path.join(ROOT, 'tests/c/bin/discover');
 /** The checks discover makes, one result line each, in order. */
 const CHECKS = ['drmGetDevices2', 'open', 'drmGetDevice2', 'drmGetDeviceNameFromFd2', 'drmGetNodeTypeFromFd', 'stat-render-node',
-  'stat-served-path', 'lstat', 'fstat', 'fstatat', 'fstatat-empty-path', '__xstat', '__lxstat', '__fxstat', '__fxstatat', 'statx', 'getparam'];
+  'stat-served-path', 'lstat', 'fstat', 'fstatat', 'fstatat-empty-path', '__xstat', '__lxstat', '__fxstat', '__fxstatat', 'statx', 'others-untouched', 'getparam'];
 const MAIN = path.join(ROOT, 'dist/cli/main.js');
 const fuse = probeFuse();
 const skipWhy = fuse.ok ? '' : ` (skipped: ${fuse.reason})`;
