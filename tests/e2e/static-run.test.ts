@@ -8,7 +8,7 @@
 // - the launcher relays the exit code, a death by signal, an exec failure (127) and the signals it gets, and leaves
 //   no orphan: its command gets SIGTERM when the launcher's parent dies, and SIGKILL when the launcher is SIGKILLed.
 // Skipped with the transport probe's reason where FUSE cannot be mounted (the launcher tests need no FUSE).
-import test from 'ava';
+import test, { type ExecutionContext } from 'ava';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
@@ -17,6 +17,7 @@ import { probeFuse, startTransport } from '../../cuse-dev/transport/auto';
 import { SERVE_WORKER_ENTRY } from '../../cli/serve-worker-main';
 import { findLauncher } from '../../uffd/acquire';
 import { allZero, collect, parseTap, tail, until, type CountsLike, type Done } from '../helpers/clients';
+import { asUserArgv, cannotSwitchUsers, nobody, stage } from '../helpers/as-user';
 
 const ROOT = path.resolve(__dirname, '../../..');
 const STATIC = path.join(ROOT, 'tests/c/bin/userptr_scenarios_static');
@@ -65,6 +66,44 @@ for (const name of scenarioNames) {
     if (line.ok) t.pass(); else t.fail(`not ok ${line.n} - ${name}: ${line.detail}`);
   });
 }
+
+// ---- through a dynamically linked wrapper that execs the client (same pid): its handed-over uffd is stale ----
+
+/** `run --watch uffd [extra] -- CMD…` in a 0755 mount dir (an unprivileged client must reach the node). */
+async function runStatic(extra: string[], cmd: string[]): Promise<Done> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'virtgpu-static-'));
+  fs.chmodSync(dir, 0o755);
+  try {
+    return await collect(spawn(process.execPath, [path.join(ROOT, 'dist/cli/main.js'), 'run', '--transport', 'fuse', '--mount-dir', path.join(dir, 'mnt'), '--watch', 'uffd', ...extra, '--', ...cmd], { stdio: ['ignore', 'pipe', 'pipe'] }), 90_000);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+function injectedAfterExec(t: ExecutionContext, r: Done): void {
+  const failed = [...parseTap(r.stdout).values()].filter((l) => !l.ok).map((l) => `${l.name}: ${l.detail}`);
+  t.is(r.code, 0, `failed: ${failed.join('\n') || 'none'}\n${tail(r.stderr)}`);
+  t.is(parseTap(r.stdout).size, scenarioNames.length);
+  t.regex(r.stderr, /the uffd it handed over was for the program it replaced by exec/, 'the wrapper\'s uffd (handed over by its preload before the exec) must be recognised as stale');
+  t.regex(r.stderr, /userfaultfd injected by ptrace into thread \d+/);
+  t.notRegex(r.stderr, /registration failed; the range falls back to the \/proc checker/);
+}
+
+maybe(`run --watch uffd -- env VAR=1 userptr_scenarios_static: the stale uffd of env is dropped, the client injected${skipWhy}`, async (t) => {
+  injectedAfterExec(t, await runStatic([], ['env', 'VIRTGPU_EMU_TEST_WRAPPER=1', STATIC]));
+});
+
+const userSkip = skip || cannotSwitchUsers();
+(userSkip ? test.skip : test)(`as nobody (setpriv, --inject-uid nobody): the static scenarios pass, injected${userSkip ? ` (skipped: ${userSkip})` : ''}`, async (t) => {
+  const staged = stage([STATIC]);
+  try {
+    const who = nobody()!;
+    const r = await runStatic(['--inject-uid', 'nobody'], asUserArgv(who, staged.at(path.basename(STATIC)), []));
+    injectedAfterExec(t, r);
+  } finally {
+    staged.remove();
+  }
+});
 
 // ---- a server in this process: counts, and why the launcher is needed ----
 
