@@ -5,14 +5,13 @@ import { constants as osConstants } from 'os';
 import { performance } from 'perf_hooks';
 import type { ClientEnv, ClientProvider } from '../core/memory/client-memory';
 import { createOwnUffd, type UffdSource } from './acquire';
-import type { AdoptedUffd } from './verify';
 import { Injection, INJECT_STOP_TIMEOUT_MS, type InjectionOutcome, type InjectResult } from './inject';
 import { InjectPolicy, refusalMessage, type Refusal, type RefusalKind } from './inject-policy';
 import { loadUffd } from './load';
 import type { UffdBinding } from './native-types';
 import { ProcessMemory } from './process-memory';
 import { UffdWatcher, type WatchingCount } from './uffd-watcher';
-import { isUffdRefused, RefusalLog } from './verify';
+import { isUffdRefused, RefusalLog, type AdoptedUffd } from './verify';
 import { ClientWatch, type WatchMode } from './watch';
 
 export interface ClientProviderOptions {
