@@ -34,14 +34,12 @@
 #include "preload.h"
 #include "wire.h"
 
-#define DEFAULT_NODE "/dev/dri/renderD128"
 #define LANE_HANDSHAKE_TIMEOUT_S 5
 
 static int g_debug;
 #define DBG(...) do { if (g_debug) { fprintf(stderr, "virtgpu-emu-preload[%d]: ", (int)getpid()); fprintf(stderr, __VA_ARGS__); fputc('\n', stderr); } } while (0)
 
 static const char *g_sock;     // VIRTGPU_EMU_SOCK; NULL: the node is not served (everything passes through)
-static const char *g_paths[2]; // the default node path and $VIRTGPU_EMU_DEVICE
 static pid_t g_server;         // the server's pid (SO_PEERCRED of our first lane); 0 until known
 static int g_opened;           // this process (or its parent before a fork) opened the node
 static int g_unreachable;      // no lane could be opened to find the server's pid (vge_node_fd asks no more)
@@ -150,11 +148,8 @@ static struct lane *lane_get(void) {
 
 // ---- node identity (preload.h) ----
 
-VGE_EXPORT int vge_node_path(const char *p) {
-  if (!g_sock || !p) return 0;
-  for (int i = 0; i < 2; i++) if (g_paths[i] && strcmp(p, g_paths[i]) == 0) return 1;
-  return 0;
-}
+// Opens this library serves: the node's path (discovery.c names it) while the preload transport is on.
+static int served(const char *p) { return g_sock && vge_node_path(p); }
 
 VGE_EXPORT int vge_node_fd(int fd) {
   if (!g_sock || fd < 0) return 0;
@@ -299,32 +294,32 @@ static int wants_mode(int flags) { return (flags & O_CREAT) || (flags & O_TMPFIL
 VGE_EXPORT int open(const char *path, int flags, ...) {
   mode_t mode = 0;
   if (wants_mode(flags)) { va_list ap; va_start(ap, flags); mode = va_arg(ap, mode_t); va_end(ap); }
-  if (vge_node_path(path)) return node_open(flags);
+  if (served(path)) return node_open(flags);
   return REAL(open)(path, flags, mode);
 }
 VGE_EXPORT int open64(const char *path, int flags, ...) {
   mode_t mode = 0;
   if (wants_mode(flags)) { va_list ap; va_start(ap, flags); mode = va_arg(ap, mode_t); va_end(ap); }
-  if (vge_node_path(path)) return node_open(flags);
+  if (served(path)) return node_open(flags);
   return REAL(open64)(path, flags, mode);
 }
 VGE_EXPORT int openat(int dirfd, const char *path, int flags, ...) {
   mode_t mode = 0;
   if (wants_mode(flags)) { va_list ap; va_start(ap, flags); mode = va_arg(ap, mode_t); va_end(ap); }
-  if (vge_node_path(path)) return node_open(flags); // absolute paths only: dirfd plays no part
+  if (served(path)) return node_open(flags); // absolute paths only: dirfd plays no part
   return REAL(openat)(dirfd, path, flags, mode);
 }
 VGE_EXPORT int openat64(int dirfd, const char *path, int flags, ...) {
   mode_t mode = 0;
   if (wants_mode(flags)) { va_list ap; va_start(ap, flags); mode = va_arg(ap, mode_t); va_end(ap); }
-  if (vge_node_path(path)) return node_open(flags);
+  if (served(path)) return node_open(flags);
   return REAL(openat64)(dirfd, path, flags, mode);
 }
 // _FORTIFY_SOURCE's entry points for open without a mode.
-VGE_EXPORT int __open_2(const char *path, int flags) { return vge_node_path(path) ? node_open(flags) : REAL(__open_2)(path, flags); }
-VGE_EXPORT int __open64_2(const char *path, int flags) { return vge_node_path(path) ? node_open(flags) : REAL(__open64_2)(path, flags); }
-VGE_EXPORT int __openat_2(int dirfd, const char *path, int flags) { return vge_node_path(path) ? node_open(flags) : REAL(__openat_2)(dirfd, path, flags); }
-VGE_EXPORT int __openat64_2(int dirfd, const char *path, int flags) { return vge_node_path(path) ? node_open(flags) : REAL(__openat64_2)(dirfd, path, flags); }
+VGE_EXPORT int __open_2(const char *path, int flags) { return served(path) ? node_open(flags) : REAL(__open_2)(path, flags); }
+VGE_EXPORT int __open64_2(const char *path, int flags) { return served(path) ? node_open(flags) : REAL(__open64_2)(path, flags); }
+VGE_EXPORT int __openat_2(int dirfd, const char *path, int flags) { return served(path) ? node_open(flags) : REAL(__openat_2)(dirfd, path, flags); }
+VGE_EXPORT int __openat64_2(int dirfd, const char *path, int flags) { return served(path) ? node_open(flags) : REAL(__openat64_2)(dirfd, path, flags); }
 
 // ---- ioctl ----
 
@@ -527,11 +522,8 @@ __attribute__((constructor)) static void node_init(void) {
   g_debug = d && *d && *d != '0';
   const char *s = getenv("VIRTGPU_EMU_SOCK");
   if (!s || !*s) return;
-  g_paths[0] = DEFAULT_NODE;
-  const char *dev = getenv("VIRTGPU_EMU_DEVICE");
-  if (dev && *dev && strcmp(dev, DEFAULT_NODE) != 0) g_paths[1] = dev;
   if (pthread_key_create(&g_key, lane_destructor) != 0) return;
   pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
   g_sock = s; // last: every interposer checks it
-  DBG("serving %s%s%s through %s", g_paths[0], g_paths[1] ? " and " : "", g_paths[1] ? g_paths[1] : "", s);
+  DBG("serving the node (%s, and $VIRTGPU_EMU_DEVICE) through %s", DEFAULT_NODE, s);
 }

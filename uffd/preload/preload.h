@@ -1,6 +1,7 @@
 // virtgpu-emu-preload.so: what its parts (one file per concern, all in uffd/preload/) share.
 //   handoff.c   hands this process's userfaultfd to the server at load time (and a forked child's)
 //   node.c      the render node over the preload transport: open/ioctl/mmap interposition, lanes (wire.h)
+//   discovery.c libdrm's discovery and the stat family see the node as a virtio-gpu render node 226:128 on PCI
 #ifndef VIRTGPU_EMU_PRELOAD_H
 #define VIRTGPU_EMU_PRELOAD_H
 
@@ -10,12 +11,18 @@
 
 #define VGE_EXPORT __attribute__((visibility("default")))
 
+/** The render node path a client opens by default (besides $VIRTGPU_EMU_DEVICE). */
+#define DEFAULT_NODE "/dev/dri/renderD128"
+
 struct vge_req;
 struct vge_reply;
 
-/** 1 when fd is a node connection made by the preload transport (any copy of one: dup, fork, SCM_RIGHTS). */
+/** 1 when fd is a node connection made by the preload transport (any copy of one: dup, fork, SCM_RIGHTS; node.c). */
 int vge_node_fd(int fd);
-/** 1 when p names the served node path (the default render node or $VIRTGPU_EMU_DEVICE) and the node is served. */
+/**
+ * 1 when p names the node: the default render node path or $VIRTGPU_EMU_DEVICE, whatever the transport
+ * (discovery.c). node.c serves opens of it only when the preload transport is on ($VIRTGPU_EMU_SOCK).
+ */
 int vge_node_path(const char *p);
 
 /**
