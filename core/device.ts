@@ -1,6 +1,6 @@
 // The entry path of the render node: files and clients, open/ioctl/plan/prepare/service/close, traces and
 // introspection. The driver state the handlers work on is the Vgdev (core/virtgpu/vgdev.ts).
-import { EBADF, Errno, isErr } from './errno';
+import { EBADF, EIO, Errno, isErr } from './errno';
 import { IoctlTable, type IoctlResult, type IoctlRow, type PointerPlan, type Preparation } from './drm/dispatch';
 import { DrmFile } from './drm/file';
 import { Client } from './client';
@@ -17,6 +17,10 @@ import { immediateScheduler, type WorkScheduler } from './userptr/worklist';
 import type { TraceEvent } from './trace-events';
 import { snapshotDevice, type Counts, type Snapshot } from './snapshot';
 import { LogLimiter } from './log-limit';
+import { arrayBlobMemory, type BlobMemory, type BlobMemoryAllocator } from './memory/blob-memory';
+import type { IoctlFds } from './virtgpu/fence';
+import { mapRequest } from './virtgpu/mmap';
+import { dropWaiting } from './virtgpu/execbuf';
 
 export type { Counts, Mode, Stats, TransportCaps };
 
@@ -34,7 +38,12 @@ export interface DeviceOptions {
   log?: (msg: string) => void;
   /** The server's one limiter, shared with the transport's session; default: the device's own over `log`. */
   logger?: LogLimiter;
+  /** Where mappable BOs get their shared memory; default: ArrayBuffers (no fd, nothing to map outside this process). */
+  blobMemory?: BlobMemoryAllocator;
 }
+
+/** What a map request resolved to: the BO's memory and the byte offset inside it where the mapping starts. */
+export interface MapTarget { memory: BlobMemory; offset: number; resId: number }
 
 /** An open file as its opener holds it (the fd): ioctls, the preparation of a long one, close. */
 export class DeviceFile {
@@ -42,9 +51,12 @@ export class DeviceFile {
   get id(): number { return this.drm.id; }
 
   /** Issue one ioctl as process `pid` (thread-group id). */
-  ioctl(pid: number, cmd: number, argIn: Uint8Array, user?: UserCopy): IoctlResult {
-    return this.dev.ioctl(this, pid, cmd, argIn, user);
+  ioctl(pid: number, cmd: number, argIn: Uint8Array, user?: UserCopy, fds?: IoctlFds): IoctlResult {
+    return this.dev.ioctl(this, pid, cmd, argIn, user, fds);
   }
+
+  /** mmap(fd, offset) of `length` bytes: the memory to map, or the kernel's errno (docs/semantics.md §9). */
+  map(offset: bigint, length: number): MapTarget | Errno { return this.dev.map(this, offset, length); }
 
   /** Device.prepare for this file. */
   prepare(pid: number, cmd: number, argIn: Uint8Array): Preparation | null { return this.dev.prepare(this, pid, cmd, argIn); }
@@ -74,6 +86,7 @@ export class Device {
       caps: opts.caps ?? { fdPassing: false, mmap: false },
       scheduler: opts.scheduler ?? immediateScheduler,
       logger,
+      blobMemory: opts.blobMemory ?? arrayBlobMemory,
       trace: opts.trace,
     });
     this.provider = opts.clients;
@@ -125,6 +138,7 @@ export class Device {
     const vg = this.vg;
     vg.guard(`close:${f.id}`, () => sync(vg, f.clients, [f]));
     f.closed = true;
+    vg.guard(`close:${f.id}:waiting`, () => dropWaiting(vg, f));
     for (const h of f.handles.sortedHandles()) vg.guard(`close:${f.id}:${h}`, () => vg.gemClose(f, f.handles.get(h)!));
     vg.destroyContext(f);
     this.files.delete(f);
@@ -145,14 +159,14 @@ export class Device {
   private readonly onBug = (e: unknown, row: IoctlRow): void =>
     this.logOnce(`bug:${row.name}:${String(e)}`, `BUG in ${row.name}: ${e instanceof Error ? e.stack : String(e)}`);
 
-  ioctl(file: DeviceFile, pid: number, cmd: number, argIn: Uint8Array, user?: UserCopy): IoctlResult {
+  ioctl(file: DeviceFile, pid: number, cmd: number, argIn: Uint8Array, user?: UserCopy, fds?: IoctlFds): IoctlResult {
     const f = file.drm;
     if (f.closed) return { result: EBADF, out: new Uint8Array(0) };
     const vg = this.vg;
     const client = this.useClient(f, pid);
     vg.stats.ioctls++;
     this.entry(client);
-    const ctx: VirtgpuCtx = { dev: vg, file: f, client, user: user ?? client.memory };
+    const ctx: VirtgpuCtx = { dev: vg, file: f, client, user: user ?? client.memory, fds };
     const trace = vg.trace;
     const t0 = trace ? performance.now() : 0;
     const r = this.table.call(cmd, argIn, ctx, this.onBug);
@@ -174,19 +188,31 @@ export class Device {
   }
 
   /** For CUSE's stateless RETRY: sizes at `arg` and the embedded ranges the handler will touch. */
-  plan(cmd: number, argIn: Uint8Array | null, file: DeviceFile, user: UserCopy, pid = file.drm.opener.pid): Errno | { inSize: number; outSize: number; in: PointerPlan['in']; out: PointerPlan['out'] } {
+  plan(cmd: number, argIn: Uint8Array | null, file: DeviceFile, user: UserCopy, pid = file.drm.opener.pid): Errno | { inSize: number; outSize: number; in: PointerPlan['in']; out: PointerPlan['out']; fds?: number[] } {
     const n = this.table.negotiate(cmd);
     if (isErr(n)) return n;
-    if (!argIn || !n.row.pointers) return { inSize: n.inSize, outSize: n.outSize, in: [], out: [] };
+    if (!argIn || (!n.row.pointers && !n.row.fdsIn)) return { inSize: n.inSize, outSize: n.outSize, in: [], out: [], fds: [] };
     const f = file.drm;
     const client = this.clients.get(pid) ?? f.opener;
     const args = n.row.layout.decode(IoctlTable.kbuf(n, argIn));
     try {
-      const p = n.row.pointers(args, { dev: this.vg, file: f, client, user });
-      return { inSize: n.inSize, outSize: n.outSize, in: p.in, out: p.out };
+      const p = n.row.pointers?.(args, { dev: this.vg, file: f, client, user }) ?? { in: [], out: [] };
+      return { inSize: n.inSize, outSize: n.outSize, in: p.in, out: p.out, fds: n.row.fdsIn?.(args) ?? [] };
     } catch (e) {
       this.logOnce(`bug:plan:${n.row.name}`, `BUG in ${n.row.name}.pointers: ${String(e)}`);
-      return { inSize: n.inSize, outSize: n.outSize, in: [], out: [] };
+      return { inSize: n.inSize, outSize: n.outSize, in: [], out: [], fds: [] };
+    }
+  }
+
+  /** DeviceFile.map: resolve a map request of `file` (nothing is changed but a deferred mapping being made). */
+  map(file: DeviceFile, offset: bigint, length: number): MapTarget | Errno {
+    const f = file.drm;
+    if (f.closed) return EBADF;
+    try {
+      return mapRequest(this.vg, f, offset, length);
+    } catch (e) {
+      this.logOnce(`bug:map:${String(e)}`, `BUG in a map request: ${e instanceof Error ? e.stack : String(e)}`);
+      return EIO;
     }
   }
 
@@ -239,7 +265,7 @@ export class Device {
     for (const f of this.files) { handles += f.handles.size; queued += f.priv.work.length; }
     for (const c of this.clients.values()) registrations += c.events.registrations();
     const vg = this.vg;
-    return { files: this.files.size, clients: this.clients.size, handles, resources: vg.resources, pins: vg.pins, registrations, queued, contexts: vg.contexts.size };
+    return { files: this.files.size, clients: this.clients.size, handles, resources: vg.resources, pins: vg.pins, registrations, queued, contexts: vg.contexts.size, blobMemory: vg.memoryCount, blobMemoryBytes: vg.memoryBytes, fences: vg.fences.size };
   }
 
   snapshot(): Snapshot { return snapshotDevice(this.vg, this.files, this.clients.values(), this.counts()); }

@@ -3,7 +3,8 @@ import type { Client } from './client';
 import type { VirtgpuFile } from './virtgpu/fpriv';
 import type { Stats, Vgdev } from './virtgpu/vgdev';
 
-export interface Counts { files: number; clients: number; handles: number; resources: number; pins: number; registrations: number; queued: number; contexts: number }
+/** blobMemory/blobMemoryBytes: shared memory of mappable BOs the server holds; fences: submissions the host has not completed. */
+export interface Counts { files: number; clients: number; handles: number; resources: number; pins: number; registrations: number; queued: number; contexts: number; blobMemory: number; blobMemoryBytes: number; fences: number }
 export interface UserptrSnap { start: number; last: number; origStart: number; npages: number; op: string | null; queued: boolean; inRelease: boolean; valid: boolean; registered: [number, number] | null; rdonly: boolean }
 export interface HandleSnap { handle: number; resId: number; kind: string; size: number; blobMem: number; blobFlags: number; blobHints: number; userptr?: UserptrSnap }
 export interface FileSnap { id: number; pid: number; clients: number[]; ctx: { id: number; capsetId: number; numRings: number; debugName: string } | null; handles: HandleSnap[]; queued: number }
