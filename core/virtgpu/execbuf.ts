@@ -1,7 +1,7 @@
 // EXECBUFFER: checks as virtio_gpu_execbuffer_ioctl, then SUBMIT_3D to the host with a fence per submission.
 // FENCE_FD_OUT gives the client an fd of that fence, FENCE_FD_IN makes the submission wait for the client's fd
 // (docs/semantics.md §10); both need a transport that passes fds (ctx.fds), else EOPNOTSUPP.
-import { EFAULT, EINVAL, ENOENT, ENOMEM, ENOSYS, EOPNOTSUPP, isErr } from '../errno';
+import { EFAULT, EINVAL, EMFILE, ENFILE, ENOENT, ENOMEM, ENOSYS, EOPNOTSUPP, isErr } from '../errno';
 import { KMALLOC_MAX } from '../abi/limits';
 import * as V from '../abi/virtgpu';
 import type { Range } from '../drm/dispatch';
@@ -12,11 +12,16 @@ import type { VirtgpuFile } from './fpriv';
 import type { Vgdev } from './vgdev';
 
 const HANDLE_SIZE = 4;
+/**
+ * Submissions a file may have waiting for in-fences; one more is ENOMEM **[decision]** (each may hold a client's fd
+ * and up to KMALLOC_MAX command bytes in the server; the kernel holds one per blocked caller).
+ */
+export const MAX_WAITING = 256;
 /** Where the kernel writes the out-fence fd: the struct's own field. */
 const FENCE_FD_AT = V.drm_virtgpu_execbuffer.offsetOf('fence_fd');
 
 
-export const execbufferRow = driverRow('EXECBUFFER', V.drm_virtgpu_execbuffer, [ENOSYS, EINVAL, EOPNOTSUPP, EFAULT, ENOENT, ENOMEM], {
+export const execbufferRow = driverRow('EXECBUFFER', V.drm_virtgpu_execbuffer, [ENOSYS, EINVAL, EOPNOTSUPP, EFAULT, ENOENT, ENOMEM, EMFILE, ENFILE], {
   pointers: (a) => {
     const r: Range[] = [];
     if (a.num_bo_handles * HANDLE_SIZE > KMALLOC_MAX || a.size > KMALLOC_MAX) return { in: [], out: [] };
@@ -55,6 +60,7 @@ export const execbufferRow = driverRow('EXECBUFFER', V.drm_virtgpu_execbuffer, [
     const cmd = a.size ? user.read(addrOf(a.command), a.size) : new Uint8Array(0);
     if (isErr(cmd)) return EFAULT;
     let inFence: Submission['inFence'] = null;
+    if (f.priv.waiting.length >= MAX_WAITING) return ENOMEM;
     if (a.flags & V.VIRTGPU_EXECBUF_FENCE_FD_IN) {
       const r = fds!.inFence(inFd);
       if (isErr(r)) return r; // not a fence fd: EINVAL (sync_file_get_fence found none)

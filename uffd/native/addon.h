@@ -313,4 +313,8 @@ void InitPidWatch(Napi::Env env, Napi::Object exports);
 
 void RegisterChannel(Napi::Env env, Napi::Object exports);
 
+// ---- shared memory of mappable blobs, dupFd (shared-mem.cc) ----
+
+void RegisterSharedMem(Napi::Env env, Napi::Object exports);
+
 }  // namespace vgn
