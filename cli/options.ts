@@ -11,7 +11,7 @@ export class UsageError extends Error {}
 export interface CliServeOptions extends Omit<ServeOptions, 'workerEntry'> { transport: TransportChoice }
 
 export const USAGE = `usage:
-  virtgpu-emu serve [--transport auto|cuse|fuse] [--path P] [--minor N] [--uapi NAME] [--mode notifier|pin]
+  virtgpu-emu serve [--transport auto|cuse|fuse|preload] [--path P] [--minor N] [--uapi NAME] [--mode notifier|pin]
                     [--watch auto|uffd|proc|none] [--trace FILE] [--bind] [--mount-dir DIR]
                     [--owner USER] [--group GROUP] [--mode-bits 0660] [--profile NAME]
                     [--no-inject] [--inject-uid USER[,USER...]]
@@ -50,7 +50,7 @@ export function parseServe(argv: string[], ids: IdDb = systemIds): { opts: CliSe
       return v;
     };
     switch (a) {
-      case '--transport': opts.transport = oneOf(a, next(), ['auto', 'cuse', 'fuse'] as const); break;
+      case '--transport': opts.transport = oneOf(a, next(), ['auto', 'cuse', 'fuse', 'preload'] as const); break;
       case '--path': opts.path = next(); break;
       case '--minor': {
         const n = Number(next());

@@ -6,6 +6,7 @@ import { HandoffMailbox, UffdHandoff } from '../uffd';
 import { injectionLine } from './policy';
 import type { CliServeOptions } from './options';
 import { SERVE_WORKER_ENTRY } from './serve-worker-main';
+import { PRELOAD_WORKER_ENTRY } from './preload-worker-main';
 
 const err = (m: string): void => { process.stderr.write(`virtgpu-emu: ${m}\n`); };
 
@@ -21,7 +22,8 @@ async function startHandoff(opts: CliServeOptions): Promise<{ sab: SharedArrayBu
     // The channel's socket admits whom the node admits (its owner, group and mode; the credential checks apply to
     // everyone who gets in).
     const perms = resolveNodePerms(opts);
-    const h = await UffdHandoff.listen({ mailbox, log: (m) => err(m), mode: perms.mode, uid: perms.uid, gid: perms.gid });
+    const root = process.geteuid?.() === 0; // an unprivileged server cannot give its socket away
+    const h = await UffdHandoff.listen({ mailbox, log: (m) => err(m), mode: perms.mode, uid: root ? perms.uid : undefined, gid: root ? perms.gid : undefined });
     const env = h.env();
     if (!env.LD_PRELOAD) err('note: the preload library is not built (npm install): clients cannot hand over a userfaultfd');
     return { sab: mailbox.sab, env, close: () => h.close() };
@@ -35,7 +37,7 @@ export async function startServer(opts: CliServeOptions): Promise<RunningServer>
   const handoff = await startHandoff(opts);
   let s: RunningServer;
   try {
-    s = await startTransport(opts.transport, { ...opts, workerEntry: SERVE_WORKER_ENTRY, handoff: handoff?.sab, log: (m) => err(m) });
+    s = await startTransport(opts.transport, { ...opts, workerEntry: SERVE_WORKER_ENTRY, preloadEntry: PRELOAD_WORKER_ENTRY, handoff: handoff?.sab, log: (m) => err(m) });
   } catch (e) {
     await handoff?.close();
     throw e;
@@ -46,7 +48,7 @@ export async function startServer(opts: CliServeOptions): Promise<RunningServer>
   if (!handoff) return s;
   const stop = s.stop.bind(s);
   return Object.assign(s, {
-    clientEnv: handoff.env,
+    clientEnv: { ...s.clientEnv, ...handoff.env },
     stop: async () => { try { return await stop(); } finally { await handoff.close(); } },
   });
 }

@@ -12,7 +12,7 @@
 //   tgid and uid, or the values it sent, which the kernel checked (only CAP_SYS_ADMIN / CAP_SETUID may differ).
 //   The message is handled only when <pid> = SCM_CREDENTIALS pid = SO_PEERCRED pid and the uids agree; otherwise
 //   "ERR EPERM", whatever it carried (its fds are closed unseen).
-// - Answer: one line, "OK[ ...]" or "ERR <ERRNO>[ ...]"; then the connection is closed.
+// - Answer: one line, "OK[ ...]" or "ERR <ERRNO>[ ...]"; then the connection is closed, unless its handler adopted it.
 // - Limits: a connection that has not sent its message within 2 s is closed; at most 64 open connections per uid
 //   and 1024 in all (the next one is answered "ERR EAGAIN" and closed); every refusal is counted and logged once
 //   per kind, with numbers only (pids, uids), never a path.
@@ -58,6 +58,11 @@ export interface ChannelRequest {
   readonly fds: readonly number[];
   /** The sender's pidfd, owned by the caller from then on (-1 when none could be had). */
   takePidfd(): number;
+  /**
+   * Keep the connection (a kind whose conversation goes on, e.g. the preload transport's lanes): its fd is the
+   * caller's from the call on, the channel no longer watches, limits or closes it; the answer is still sent.
+   */
+  adopt(): number;
 }
 
 /** Returns the answer line without its newline: "OK[ ...]" or "ERR <ERRNO>[ ...]". */
@@ -204,13 +209,17 @@ export class Channel {
     try { m = this.u.unixRecv(fd, this.limits.maxBytes, this.limits.maxFds); } catch { this.drop(fd); return; }
     if (!m) return;
     if (m.data.length === 0 && m.fds.length === 0) { this.refuse('closed-early', `pid ${c.peer.pid} (uid ${c.peer.uid}) closed before sending`); this.drop(fd); return; }
-    const reply = this.dispatch(c.peer, m);
+    const reply = this.dispatch(c.peer, m, () => {
+      const kept = this.forget(fd);
+      if (kept && kept.peer.pidfd >= 0) { try { this.u.close(kept.peer.pidfd); } catch { /* closed */ } kept.peer.pidfd = -1; }
+      return fd;
+    });
     this.answer(fd, reply);
     this.drop(fd);
   }
 
   /** Checks the message and its credentials; hands it (and its fds) to the kind's handler or closes them. */
-  private dispatch(peer: UnixPeer, m: UnixMessage): string {
+  private dispatch(peer: UnixPeer, m: UnixMessage, adopt: () => number): string {
     const closeAll = (): void => { for (const f of m.fds) closeForeign(this.u, f); };
     const who = `pid ${peer.pid} (uid ${peer.uid})`;
     if (m.truncated) { closeAll(); this.refuse('truncated', `${who}: message longer than ${this.limits.maxBytes} bytes or with more than ${this.limits.maxFds} fds`); return 'ERR EMSGSIZE'; }
@@ -231,6 +240,7 @@ export class Channel {
     const req: ChannelRequest = {
       kind, args, pid: peer.pid, uid: peer.uid, gid: peer.gid, fds: m.fds,
       takePidfd: () => { if (taken) return -1; taken = true; const p = peer.pidfd; peer.pidfd = -1; return p; },
+      adopt,
     };
     try {
       this.st.handled++;
@@ -256,14 +266,20 @@ export class Channel {
   }
 
   private drop(fd: number): void {
+    const c = this.forget(fd);
+    if (c) this.closePeer(c.peer);
+  }
+
+  /** Stop tracking a connection (its fd stays open; its pidfd is closed unless taken). */
+  private forget(fd: number): Conn | undefined {
     const c = this.conns.get(fd);
-    if (!c) return;
+    if (!c) return undefined;
     this.conns.delete(fd);
     clearTimeout(c.timer);
     this.u.fdUnwatch(c.watch);
     const n = (this.perUid.get(c.peer.uid) ?? 1) - 1;
     if (n > 0) this.perUid.set(c.peer.uid, n); else this.perUid.delete(c.peer.uid);
-    this.closePeer(c.peer);
+    return c;
   }
 
   close(): void {

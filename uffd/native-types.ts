@@ -201,6 +201,12 @@ export interface UffdBinding {
   unixRecv(fd: number, maxBytes: number, maxFds: number): UnixMessage | null;
   /** One non-blocking send (MSG_NOSIGNAL): bytes sent, -1 when the socket buffer is full. */
   unixSend(fd: number, data: Uint8Array): number;
+  /** A connected SOCK_SEQPACKET pair [ours (non-blocking), theirs], both close-on-exec. */
+  unixPair(): [number, number];
+  /** The socket's SO_COOKIE (unique for the boot), or null when fd is not a socket. */
+  sockCookie(fd: number): bigint | null;
+  /** One non-blocking sendmsg with `fds` as SCM_RIGHTS: bytes sent, -1 when the socket buffer is full. */
+  unixSendFds(fd: number, data: Uint8Array, fds: number[]): number;
   /**
    * Call cb(id, errno) on THIS thread's event loop whenever fd is readable or hung up (level-triggered). The watch
    * does not keep the process alive. Unwatch before closing the fd.

@@ -58,7 +58,9 @@ export class PagemapReader {
   constructor(readonly pid: number) {
     try { this.fd = fs.openSync(`/proc/${pid}/pagemap`, 'r'); } catch (e) {
       const code = (e as NodeJS.ErrnoException).code;
-      if (code !== 'EMFILE' && code !== 'ENFILE' && code !== 'ENOMEM') throw e;
+      // EACCES: a non-dumpable client of an unprivileged server (the preload transport serves it all the same);
+      // reads try the open again and fail then.
+      if (code !== 'EMFILE' && code !== 'ENFILE' && code !== 'ENOMEM' && code !== 'EACCES' && code !== 'EPERM') throw e;
     }
   }
 

@@ -111,64 +111,93 @@ const NO_USER = new IovecUser([], EMPTY);
 const sum = (rs: readonly Range[]): number => { let n = 0; for (const r of rs) n += r.len; return n; };
 const sameRange = (a: Range, b: Range): boolean => a.addr === b.addr && a.len === b.len;
 
-function unrestricted(ctx: BridgeCtx, file: CoreFile, req: IoctlRequest): Uint8Array | null {
-  const { dev, bad } = ctx;
-  let p = dev.plan(req.cmd, null, file, NO_USER);
-  if (isErr(p)) return replyError(req.unique, p, bad);
+/**
+ * One pass of the stateless planner of unrestricted ioctls (CUSE's RETRY; the preload transport's NEED): from
+ * (cmd, arg) and the bytes fetched so far — the struct first, then the embedded ranges, in the order the last
+ * answer asked for them — either the complete list of ranges still to fetch (`retry`: the struct first), an errno,
+ * or the converged plan with its data split into the struct and the rest. `outSize`: the bytes the caller mapped
+ * for its out iovecs (CUSE: the kernel's out_size, which must match the plan exactly), or null when the out ranges
+ * travel with the reply (preload). `supplied`: the ranges the bytes came from, when the caller says so (preload);
+ * CUSE's kernel fetched exactly the last RETRY's list.
+ */
+export type UnrestrictedStep =
+  | { kind: 'error'; errno: Errno }
+  | { kind: 'retry'; in: Range[]; out: Range[] }
+  | { kind: 'ready'; plan: IoctlPlan; inSize: number; outSize: number; structIn: Uint8Array; rest: Uint8Array };
+
+export function planUnrestricted(ctx: Pick<BridgeCtx, 'dev' | 'logOnce'>, file: CoreFile, cmd: number, arg: number, inData: Uint8Array, outMapped: number | null, supplied?: readonly Range[]): UnrestrictedStep {
+  const { dev } = ctx;
+  let p = dev.plan(cmd, null, file, NO_USER);
+  if (isErr(p)) return { kind: 'error', errno: p };
   const inSize = p.inSize;
   const outSize = p.outSize;
-  const structIov = (n: number): Range[] => (n > 0 ? [{ addr: req.arg, len: n }] : []);
+  const structIov = (n: number): Range[] => (n > 0 ? [{ addr: arg, len: n }] : []);
+  const retry = (inIov: Range[], outIov: Range[]): UnrestrictedStep => retryStep(ctx, cmd, inIov, outIov);
   // Pass 1 of a data-carrying ioctl always lands here: in_size = out_size = 0.
-  if (req.inData.length < inSize) return retry(ctx, req, structIov(inSize), structIov(outSize));
-  const structIn = req.inData.subarray(0, inSize);
-  const rest = req.inData.subarray(inSize);
+  if (inData.length < inSize) return retry(structIov(inSize), structIov(outSize));
+  if (supplied && inSize > 0 && !(supplied[0] && sameRange(supplied[0], { addr: arg, len: inSize }))) return retry(structIov(inSize), structIov(outSize));
+  const structIn = inData.subarray(0, inSize);
+  const rest = inData.subarray(inSize);
   let known: Range[] = [];
   for (let round = 0; ; round++) {
     if (round >= MAX_PLAN_ROUNDS) {
-      ctx.logOnce('plan-diverges', `ioctl 0x${req.cmd.toString(16)}: pointer plan did not converge in ${MAX_PLAN_ROUNDS} rounds, answered EIO`);
-      return replyError(req.unique, EIO, bad);
+      ctx.logOnce('plan-diverges', `ioctl 0x${cmd.toString(16)}: pointer plan did not converge in ${MAX_PLAN_ROUNDS} rounds, answered EIO`);
+      return { kind: 'error', errno: EIO };
     }
-    p = dev.plan(req.cmd, structIn, file, new IovecUser(known, rest));
-    if (isErr(p)) return replyError(req.unique, p, bad);
+    p = dev.plan(cmd, structIn, file, new IovecUser(known, rest));
+    if (isErr(p)) return { kind: 'error', errno: p };
     if (p.inSize !== inSize || p.outSize !== outSize || !known.every((r, i) => p && !isErr(p) && p.in[i] && sameRange(r, p.in[i]!))) {
-      ctx.logOnce('plan-unstable', `ioctl 0x${req.cmd.toString(16)}: pointer plan is not prefix-stable, answered EIO`);
-      return replyError(req.unique, EIO, bad);
+      ctx.logOnce('plan-unstable', `ioctl 0x${cmd.toString(16)}: pointer plan is not prefix-stable, answered EIO`);
+      return { kind: 'error', errno: EIO };
     }
     if (p.in.length === known.length) break;
-    if (sum(p.in) > rest.length) {
-      return retry(ctx, req, [...structIov(inSize), ...p.in], [...structIov(outSize), ...p.out]);
-    }
+    if (sum(p.in) > rest.length) return retry([...structIov(inSize), ...p.in], [...structIov(outSize), ...p.out]);
     known = p.in;
   }
   const plan: IoctlPlan = p;
-  // All input present; the kernel must also have mapped exactly the out iovecs the handler will write.
-  if (req.outSize !== outSize + sum(plan.out)) {
-    return retry(ctx, req, [...structIov(inSize), ...plan.in], [...structIov(outSize), ...plan.out]);
+  // The bytes must have come from exactly the planned ranges (preload names them; CUSE's kernel fetched the last RETRY's).
+  const fromPlan = supplied === undefined || (supplied.length === (inSize > 0 ? 1 : 0) + plan.in.length && plan.in.every((r, i) => sameRange(r, supplied[i + (inSize > 0 ? 1 : 0)]!)));
+  // All input present; CUSE's kernel must also have mapped exactly the out iovecs the handler will write.
+  if (!fromPlan || (outMapped !== null && outMapped !== outSize + sum(plan.out))) {
+    return retry([...structIov(inSize), ...plan.in], [...structIov(outSize), ...plan.out]);
   }
+  return { kind: 'ready', plan, inSize, outSize, structIn, rest };
+}
+
+/** The struct's out bytes, exactly `outSize` long: what the handler wrote over the bytes that came in. */
+export function structOut(out: Uint8Array, structIn: Uint8Array, outSize: number): Uint8Array {
+  if (out.length === outSize) return out;
+  const fixed = new Uint8Array(outSize);
+  fixed.set(structIn.subarray(0, outSize));
+  fixed.set(out.subarray(0, outSize));
+  return fixed;
+}
+
+function unrestricted(ctx: BridgeCtx, file: CoreFile, req: IoctlRequest): Uint8Array | null {
+  const { bad } = ctx;
+  const s = planUnrestricted(ctx, file, req.cmd, req.arg, req.inData, req.outSize);
+  if (s.kind === 'error') return replyError(req.unique, s.errno, bad);
+  if (s.kind === 'retry') {
+    ctx.onRetry?.(req, s.in, s.out);
+    return replyIoctlRetry(req.unique, s.in, s.out);
+  }
+  const { plan, inSize, outSize } = s;
   const run = (inData: Uint8Array): Uint8Array => {
     const structIn = inData.subarray(0, inSize), rest = inData.subarray(inSize);
     const user = new IovecUser(plan.in, rest, plan.out, true);
     user.onMiss = (what) => ctx.logOnce(`plan-miss:${what}`, `ioctl 0x${req.cmd.toString(16)}: handler ${what} (core plan bug): EFAULT`);
     const r = file.ioctl(req.pid, req.cmd, structIn, user);
-    let structOut = r.out;
-    if (structOut.length !== outSize) {
-      // The out iovecs are laid out by position: the struct part must be exactly outSize bytes.
-      const fixed = new Uint8Array(outSize);
-      fixed.set(structIn.subarray(0, outSize));
-      fixed.set(structOut.subarray(0, outSize));
-      structOut = fixed;
-    }
-    return replyIoctl(req.unique, r.result, [structOut, ...user.outBufs], bad);
+    // The out iovecs are laid out by position: the struct part must be exactly outSize bytes.
+    return replyIoctl(req.unique, r.result, [structOut(r.out, structIn, outSize), ...user.outBufs], bad);
   };
-  return parkOrRun(ctx, file, req, structIn, run);
+  return parkOrRun(ctx, file, req, s.structIn, run);
 }
 
-function retry(ctx: BridgeCtx, req: IoctlRequest, inIov: Range[], outIov: Range[]): Uint8Array {
-  // The kernel would fail the caller with ENOMEM for either excess (fs/fuse/ioctl.c fuse_do_ioctl): answer it directly.
+/** A RETRY of these iovecs, or ENOMEM where the kernel would fail the caller for either excess (fs/fuse/ioctl.c fuse_do_ioctl). */
+function retryStep(ctx: Pick<BridgeCtx, 'logOnce'>, cmd: number, inIov: Range[], outIov: Range[]): UnrestrictedStep {
   if (inIov.length + outIov.length > FUSE_IOCTL_MAX_IOV || sum(inIov) > FUSE_IOCTL_MAX_BYTES || sum(outIov) > FUSE_IOCTL_MAX_BYTES) {
-    ctx.logOnce('too-big', `ioctl 0x${req.cmd.toString(16)}: ${inIov.length + outIov.length} iovecs, ${sum(inIov)} B in, ${sum(outIov)} B out exceed CUSE limits (${FUSE_IOCTL_MAX_IOV}, ${FUSE_IOCTL_MAX_BYTES} B): ENOMEM`);
-    return replyError(req.unique, ENOMEM, ctx.bad);
+    ctx.logOnce('too-big', `ioctl 0x${cmd.toString(16)}: ${inIov.length + outIov.length} iovecs, ${sum(inIov)} B in, ${sum(outIov)} B out exceed CUSE limits (${FUSE_IOCTL_MAX_IOV}, ${FUSE_IOCTL_MAX_BYTES} B): ENOMEM`);
+    return { kind: 'error', errno: ENOMEM };
   }
-  ctx.onRetry?.(req, inIov, outIov);
-  return replyIoctlRetry(req.unique, inIov, outIov);
+  return { kind: 'retry', in: inIov, out: outIov };
 }

@@ -1,9 +1,11 @@
 // Transport choice: CUSE when /dev/cuse opens (a real char device), else FUSE (a regular file under a mount),
-// else an explanation. `doctor` prints the same probes, so the reasons never diverge.
+// else the preload transport (dynamically linked clients only), else an explanation. `doctor` prints the same probes, so the reasons never diverge.
 import * as fs from 'fs';
 import * as path from 'path';
 import { startCuse } from './cuse';
 import { startFuse } from './fuse';
+import { startPreload } from './preload';
+import { findPreload } from '../../uffd/acquire';
 import type { RunningServer, ServeOptions, TransportName } from './common';
 
 export interface Probe { name: string; ok: boolean; reason: string }
@@ -37,11 +39,16 @@ export function probeFuse(): Probe {
   return { name: 'fuse', ok: true, reason: '/dev/fuse + mount(8): regular file (S_IFREG), restricted ioctls via process memory' };
 }
 
+export function probePreload(): Probe {
+  if (!findPreload()) return { name: 'preload', ok: false, reason: 'virtgpu-emu-preload.so not built (npm install)' };
+  return { name: 'preload', ok: true, reason: 'LD_PRELOAD library + unix socket: dynamically linked clients only; no root, /dev/fuse or /dev/cuse needed (mmap, fences: see README)' };
+}
+
 export function probeInProcess(): Probe {
   return { name: 'in-process', ok: true, reason: 'always: JS/TS callers only (openDevice())' };
 }
 
-export function probeTransports(): Probe[] { return [probeCuse(), probeFuse(), probeInProcess()]; }
+export function probeTransports(): Probe[] { return [probeCuse(), probeFuse(), probePreload(), probeInProcess()]; }
 
 export type TransportChoice = 'auto' | TransportName;
 
@@ -49,6 +56,7 @@ export type TransportChoice = 'auto' | TransportName;
 export async function startTransport(choice: TransportChoice, o: ServeOptions): Promise<RunningServer> {
   if (choice === 'cuse') return startCuse(o);
   if (choice === 'fuse') return startFuse(o);
+  if (choice === 'preload') return startPreload(o);
   const cuse = probeCuse();
   if (cuse.ok) return startCuse(o);
   const fuse = probeFuse();
@@ -57,5 +65,11 @@ export async function startTransport(choice: TransportChoice, o: ServeOptions): 
     s.notes.unshift(`cuse unavailable: ${cuse.reason}`);
     return s;
   }
-  throw new Error(`no transport: cuse: ${cuse.reason}; fuse: ${fuse.reason}`);
+  const preload = probePreload();
+  if (preload.ok) {
+    const s = await startPreload(o);
+    s.notes.unshift(`cuse unavailable: ${cuse.reason}; fuse unavailable: ${fuse.reason}: serving dynamically linked clients through the preload library`);
+    return s;
+  }
+  throw new Error(`no transport: cuse: ${cuse.reason}; fuse: ${fuse.reason}; preload: ${preload.reason}`);
 }

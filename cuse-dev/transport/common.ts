@@ -3,11 +3,15 @@ import { modeOf, uapiByName, withMode, DEFAULT_UAPI, type Mode } from '../../cor
 import type { Summary } from './serve-worker';
 import type { NodePerms } from './node-perms';
 
-export type TransportName = 'cuse' | 'fuse';
+export type TransportName = 'cuse' | 'fuse' | 'preload';
 
 export interface ServeOptions {
   /** The serving thread's entry script (ServeWorker): the composition root's, which builds the device it serves. */
   workerEntry: string;
+  /** The preload transport's serving thread entry (an event loop, cli/preload-worker-main.ts). */
+  preloadEntry?: string;
+  /** The preload transport: parent folder of its node channel's socket (default: the channel's). */
+  channelBase?: string;
   /** Device path to present. CUSE: must be under /dev (default /dev/dri/renderD<minor>). FUSE: bind target (implies bind). */
   path?: string;
   /** Render minor N (renderD<N>); default: first free from 128. */

@@ -44,6 +44,14 @@ export interface WorkerConfig {
   maxWrite?: number;
 }
 
+/** The preload transport's serving thread (cli/preload-worker-main.ts): an event loop, no kernel fd. */
+export interface PreloadWorkerConfig {
+  device: DeviceConfig;
+  trace?: string;
+  /** The node channel's socket: parent folder (default: the channel's), mode and owner (as the node's would be). */
+  channel: { base?: string; mode: number; uid?: number; gid?: number };
+}
+
 export type ToWorker = { type: 'stop' } | { type: 'snapshot'; id: number };
 
 export interface Summary {
@@ -61,7 +69,7 @@ export interface Summary {
 }
 
 export type FromWorker =
-  | { type: 'started'; watcher: string; reasons: string[] }
+  | { type: 'started'; watcher: string; reasons: string[]; socket?: string }
   | { type: 'init'; minor: number; kernelMinor: number; flags: number }
   | { type: 'log'; msg: string }
   | { type: 'snapshot'; id: number; counts: unknown; snapshot: unknown; stats: Record<string, number>; session: SessionStats; openFiles: number }
@@ -73,7 +81,10 @@ export function abortedSummary(): Summary {
   return { clients: 0, ioctls: 0, opens: 0, releases: 0, retries: 0, malformed: 0, interrupts: 0, userptrsCreated: 0, userptrsSplit: 0, userptrsEvicted: 0, userptrsUnmapped: 0, userptrsDeduped: 0, openAtStop: 0, reason: 'aborted' };
 }
 
-export function summarize(session: Session, dev: CoreDevice, openAtStop: number, reason: string): Summary {
+/** The loop's counters a summary names (a session's, or a transport's own with the same names). */
+export type SummaryCounts = Pick<SessionStats, 'clients' | 'ioctls' | 'opens' | 'releases' | 'retries' | 'malformed' | 'interrupts'>;
+
+export function summarize(session: { readonly stats: SummaryCounts }, dev: CoreDevice, openAtStop: number, reason: string): Summary {
   const s = dev.stats;
   return {
     clients: session.stats.clients, ioctls: session.stats.ioctls, opens: session.stats.opens, releases: session.stats.releases,
@@ -92,7 +103,7 @@ export interface ServeWorkerEvents {
 /** Main-thread handle on the serving worker. `poke` makes the kernel send a request (open+close the node). */
 export class ServeWorker {
   readonly worker: Worker;
-  readonly started: Promise<{ watcher: string; reasons: string[] }>;
+  readonly started: Promise<{ watcher: string; reasons: string[]; socket?: string }>;
   readonly inited: Promise<{ minor: number; kernelMinor: number; flags: number }>;
   readonly exited: Promise<number>;
   private summaryP: Promise<Summary>;
@@ -105,9 +116,9 @@ export class ServeWorker {
   private readonly mail = new Int32Array(new SharedArrayBuffer(4));
 
   /** `entry`: the thread's script (the composition root's), which serves `workerData.virtgpuServe`. */
-  constructor(entry: string, cfg: WorkerConfig, private readonly poke: () => Promise<void>, ev: ServeWorkerEvents = {}) {
+  constructor(entry: string, cfg: WorkerConfig | PreloadWorkerConfig, private readonly poke: () => Promise<void>, ev: ServeWorkerEvents = {}) {
     this.worker = new Worker(entry, { workerData: { virtgpuServe: { ...cfg, mail: this.mail.buffer } } });
-    let started!: (v: { watcher: string; reasons: string[] }) => void, startFail!: (e: Error) => void;
+    let started!: (v: { watcher: string; reasons: string[]; socket?: string }) => void, startFail!: (e: Error) => void;
     let inited!: (v: { minor: number; kernelMinor: number; flags: number }) => void, initFail!: (e: Error) => void;
     let summary!: (s: Summary) => void, summaryFail!: (e: Error) => void;
     this.started = new Promise((res, rej) => { started = res; startFail = rej; });
@@ -116,7 +127,7 @@ export class ServeWorker {
     for (const p of [this.started, this.inited, this.summaryP]) p.catch(() => undefined);
     this.worker.on('message', (m: FromWorker) => {
       switch (m.type) {
-        case 'started': started({ watcher: m.watcher, reasons: m.reasons }); break;
+        case 'started': started({ watcher: m.watcher, reasons: m.reasons, socket: m.socket }); break;
         case 'init': inited(m); break;
         case 'log': ev.log?.(m.msg); break;
         case 'snapshot': this.snapshots.get(m.id)?.(m); this.snapshots.delete(m.id); break;

@@ -8,6 +8,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <fcntl.h>
 #include <uv.h>
 
 #include <condition_variable>
@@ -78,7 +79,7 @@ Napi::Value UnixRecv(const Napi::CallbackInfo& info) {
   Args a(info, "unixRecv(fd: number, maxBytes: number, maxFds: number)", 3, 3);
   Napi::Env env = info.Env();
   int fd = a.Fd(0);
-  size_t maxBytes = static_cast<size_t>(a.Int(1, "maxBytes", 1, 65536));
+  size_t maxBytes = static_cast<size_t>(a.Int(1, "maxBytes", 1, 1 << 20));
   size_t maxFds = static_cast<size_t>(a.Int(2, "maxFds", 0, 64));
   std::vector<uint8_t> data(maxBytes);
   std::vector<uint8_t> control(CMSG_SPACE(sizeof(int) * (maxFds ? maxFds : 1)) + CMSG_SPACE(sizeof(struct ucred)));
@@ -136,6 +137,75 @@ Napi::Value UnixSend(const Napi::CallbackInfo& info) {
     ThrowSys(info.Env(), "send", errno);
   }
   return Num(info.Env(), static_cast<double>(n));
+}
+
+// unixPair(): a connected SOCK_SEQPACKET pair [ours, theirs], both close-on-exec, ours non-blocking (the preload
+// transport's node fd is `theirs`, handed to the client; `ours` is watched for its hang-up).
+Napi::Value UnixPair(const Napi::CallbackInfo& info) {
+  Args a(info, "unixPair()", 0, 0);
+  Napi::Env env = info.Env();
+  int sv[2];
+  if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) ThrowSys(env, "socketpair", errno);
+  Fd ours(sv[0]), theirs(sv[1]);
+  int fl = fcntl(ours.Get(), F_GETFL);
+  if (fl < 0 || fcntl(ours.Get(), F_SETFL, fl | O_NONBLOCK) < 0) ThrowSys(env, "fcntl(O_NONBLOCK)", errno);
+  Napi::Array r = Napi::Array::New(env, 2);
+  r.Set(0u, Num(env, ours.Release()));
+  r.Set(1u, Num(env, theirs.Release()));
+  return r;
+}
+
+// sockCookie(fd): the socket's SO_COOKIE (64 bits, unique for the boot), or null when fd is not a socket.
+Napi::Value SockCookie(const Napi::CallbackInfo& info) {
+  Args a(info, "sockCookie(fd: number)", 1, 1);
+  Napi::Env env = info.Env();
+  uint64_t cookie = 0;
+  socklen_t len = sizeof cookie;
+  if (getsockopt(a.Fd(0), SOL_SOCKET, SO_COOKIE, &cookie, &len) < 0) {
+    if (errno == ENOTSOCK || errno == EBADF) return env.Null();
+    ThrowSys(env, "getsockopt(SO_COOKIE)", errno);
+  }
+  return Napi::BigInt::New(env, cookie);
+}
+
+// unixSendFds(fd, data, fds): one non-blocking sendmsg (MSG_NOSIGNAL) with fds as SCM_RIGHTS: bytes sent, or -1
+// when the socket buffer is full.
+Napi::Value UnixSendFds(const Napi::CallbackInfo& info) {
+  Args a(info, "unixSendFds(fd: number, data: Uint8Array, fds: number[])", 3, 3);
+  Napi::Env env = info.Env();
+  int fd = a.Fd(0);
+  auto bytes = a.Bytes(1, "data");
+  if (!info[2].IsArray()) a.Fail("fds must be an array");
+  Napi::Array arr = info[2].As<Napi::Array>();
+  uint32_t n = arr.Length();
+  if (n > 64) a.Fail("at most 64 fds");
+  std::vector<int> fds(n);
+  for (uint32_t i = 0; i < n; i++) {
+    Napi::Value v = arr.Get(i);
+    if (!v.IsNumber()) a.Fail("fds must be numbers");
+    fds[i] = v.As<Napi::Number>().Int32Value();
+  }
+  struct iovec iov = {const_cast<uint8_t*>(bytes.first), bytes.second};
+  struct msghdr msg {};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  std::vector<uint8_t> control(CMSG_SPACE(sizeof(int) * (n ? n : 1)));
+  if (n > 0) {
+    msg.msg_control = control.data();
+    msg.msg_controllen = CMSG_SPACE(sizeof(int) * n);
+    struct cmsghdr* c = CMSG_FIRSTHDR(&msg);
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_RIGHTS;
+    c->cmsg_len = CMSG_LEN(sizeof(int) * n);
+    memcpy(CMSG_DATA(c), fds.data(), sizeof(int) * n);
+  }
+  ssize_t r;
+  do r = sendmsg(fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT); while (r < 0 && errno == EINTR);
+  if (r < 0) {
+    if (errno == EAGAIN || errno == EWOULDBLOCK) return Num(env, -1);
+    ThrowSys(env, "sendmsg", errno);
+  }
+  return Num(env, static_cast<double>(r));
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -325,6 +395,9 @@ void RegisterChannel(Napi::Env env, Napi::Object exports) {
   fn("unixAccept", UnixAccept);
   fn("unixRecv", UnixRecv);
   fn("unixSend", UnixSend);
+  fn("unixPair", UnixPair);
+  fn("sockCookie", SockCookie);
+  fn("unixSendFds", UnixSendFds);
   fn("fdWatch", FdWatch);
   fn("fdUnwatch", FdUnwatch);
   fn("closeOffThread", CloseOffThread);

@@ -97,7 +97,9 @@ static ssize_t send_uffd(int s, int fd) {
   return w == n ? w : -1;
 }
 
-__attribute__((constructor)) static void virtgpu_emu_preload_init(void) {
+// At load time, and in a forked child of a process with the node open (node.c): a uffd of the child's own, as an
+// unprivileged server gets no UFFD_FEATURE_EVENT_FORK.
+VGE_EXPORT void vge_handoff_uffd(void) {
   const char *sock = getenv("VIRTGPU_EMU_UFFD_SOCK");
   if (!sock || !*sock) return;
   int saved = errno;
@@ -117,3 +119,5 @@ __attribute__((constructor)) static void virtgpu_emu_preload_init(void) {
   close(fd);  // the daemon holds its own copy now (or none): never keep ours
   errno = saved;
 }
+
+__attribute__((constructor)) static void virtgpu_emu_preload_init(void) { vge_handoff_uffd(); }

@@ -1,8 +1,41 @@
 // virtgpu-emu-preload.so: what its parts (one file per concern, all in uffd/preload/) share.
-//   handoff.c   hands this process's userfaultfd to the server at load time
+//   handoff.c   hands this process's userfaultfd to the server at load time (and a forked child's)
+//   node.c      the render node over the preload transport: open/ioctl/mmap interposition, lanes (wire.h)
 #ifndef VIRTGPU_EMU_PRELOAD_H
 #define VIRTGPU_EMU_PRELOAD_H
 
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
 #define VGE_EXPORT __attribute__((visibility("default")))
+
+struct vge_req;
+struct vge_reply;
+
+/** 1 when fd is a node connection made by the preload transport (any copy of one: dup, fork, SCM_RIGHTS). */
+int vge_node_fd(int fd);
+/** 1 when p names the served node path (the default render node or $VIRTGPU_EMU_DEVICE) and the node is served. */
+int vge_node_path(const char *p);
+
+/**
+ * One request on the calling thread's lane (docs/preload-protocol.md): node_fd (when >= 0) then fds go as
+ * SCM_RIGHTS; req->seq is set here. The body may be built in place in vge_frame()'s buffer. On 0, *reply is the
+ * reply's header, *reply_body its rest (valid until this thread's next request) and rfds the fds it carried
+ * (close-on-exec, owned by the caller). Returns 0 or -errno (-ENODEV: no server).
+ */
+int vge_request(int node_fd, struct vge_req *req, const void *body, size_t body_len, const int *fds, int nfds,
+                struct vge_reply *reply, const uint8_t **reply_body, size_t *reply_len, int *rfds, int *nrfds);
+/** The calling thread's frame buffer for a request body (cap bytes), or NULL with errno set. */
+uint8_t *vge_frame(size_t *cap);
+
+/**
+ * mmap of a node fd (the MAP request). Weak: until a part of the library defines it, mmap of a node fd is ENODEV
+ * (as for any socket).
+ */
+__attribute__((weak)) void *vge_map(void *addr, size_t len, int prot, int flags, int fd, off_t off);
+
+/** Hand a userfaultfd of this process to the server ($VIRTGPU_EMU_UFFD_SOCK; handoff.c). */
+void vge_handoff_uffd(void);
 
 #endif

@@ -1,0 +1,415 @@
+// The preload transport's session (docs/preload-protocol.md): lanes adopted from the client channel carry OPEN,
+// IOCTL and FORK frames from preloaded clients to the same core device the other transports feed. Runs on a thread
+// with an event loop (fdWatch): every lane and every node socket is a watched fd, served when readable.
+// - Attribution: a lane belongs to the thread that opened it, checked by the channel at the handshake; every frame's
+//   SCM_CREDENTIALS must still be that process (tgid) and uid, so a request acts for the process that sent it.
+// - Files: OPEN makes a socket pair, hands one end to the client as its node fd and watches ours; the DRM file is
+//   released when ours hangs up (the last copy of the client's end closed, in every process). A request names its
+//   file by carrying the node fd, known by its socket cookie.
+// - IOCTL: the stateless planner CUSE's RETRY uses (ioctl-bridge.ts planUnrestricted): NEED lists what to send.
+// - Hostile input: every malformed frame gets an errno and is logged once per kind; fds that came with it are closed.
+import * as fs from 'fs';
+import { E2BIG, EACCES, EBADF, EFAULT, EINVAL, EIO, ENFILE, ENODEV, ENOMEM, ENOTTY, EPERM, Errno, isErr, MAX_ERRNO } from '../../core/errno';
+import type { Range } from '../../core';
+import type { ChannelRequest } from '../../uffd/channel';
+import type { UffdBinding, UnixMessage } from '../../uffd/native-types';
+import { closeForeign } from '../../uffd/verify';
+import {
+  LANE_KIND, PRELOAD_PROTOCOL_VERSION, VGE_MAX_BYTES, VGE_MAX_FDS, VGE_MAX_FRAME, VGE_MAX_RANGES, VgeOp, VgeReplyKind,
+  vge_fd_item, vge_install, vge_range, vge_reply, vge_req,
+} from '../abi/preload';
+import type { CoreDevice, CoreFile } from './core-api';
+import { IovecUser, planUnrestricted, structOut } from './ioctl-bridge';
+
+export interface LaneLimits {
+  /** Lanes (client threads with a connection) of one uid, and in all. */
+  perUid: number;
+  total: number;
+}
+export const DEFAULT_LANE_LIMITS: Readonly<LaneLimits> = Object.freeze({ perUid: 1024, total: 8192 });
+
+export interface PreloadStats {
+  lanes: number; lanesOpened: number; opens: number; releases: number; clients: number; ioctls: number; needs: number;
+  forks: number; malformed: number; refused: number;
+}
+
+export interface PreloadSessionOptions {
+  dev: CoreDevice;
+  u: Pick<UffdBinding, 'unixRecv' | 'unixSendFds' | 'unixPair' | 'sockCookie' | 'fdWatch' | 'fdUnwatch' | 'close' | 'closeOffThread'>;
+  /** One line per kind of event (the server's log limiter's once()). */
+  logOnce: (key: string, msg: string) => void;
+  limits?: Partial<LaneLimits>;
+  /** A thread id is one of the process's (default: /proc/<pid>/task/<tid> exists). */
+  isThreadOf?: (pid: number, tid: number) => boolean;
+  /** A forked child reported itself (its parent checked by the kernel's /proc); the watcher's business. */
+  onFork?: (parent: number, child: number) => void;
+  /** The parent of pid as the kernel says (default: /proc/<pid>/stat), -1 when unknown. */
+  parentOf?: (pid: number) => number;
+}
+
+interface Lane { fd: number; pid: number; tid: number; uid: number; watch: number }
+interface NodeFile { cookie: bigint; ours: number; watch: number; file: CoreFile; pid: number }
+
+/** A reply frame and the fds it carries (ours to close once sent). */
+interface Out { bytes: Uint8Array; fds: number[] }
+
+/** Errors thrown from below, as the errno the request gets (the rest: EIO). */
+const THROWN_ERRNO: Readonly<Record<string, Errno>> = { EACCES, EPERM, ENOMEM, EMFILE: ENFILE, ENFILE };
+
+const REQ = vge_req.size, RANGE = vge_range.size, ITEM = vge_fd_item.size, REP = vge_reply.size, INSTALL = vge_install.size;
+const LE = true;
+
+/**
+ * The UserCopy a preload ioctl's handler gets: the fetched ranges and out buffers (IovecUser), plus the generic fd
+ * items — clientFd(n): the client's fd n when the request carried it; installFd(fd, at): send fd (ours, closed once
+ * sent) and have the client write its new number at byte `at` of the struct's out bytes.
+ */
+export class PreloadUser extends IovecUser {
+  readonly installs: { fd: number; at: number }[] = [];
+  constructor(inR: readonly Range[], inData: Uint8Array, outR: readonly Range[], private readonly fds: ReadonlyMap<number, number>) { super(inR, inData, outR, true); }
+  clientFd(n: number): number | undefined { return this.fds.get(n); }
+  installFd(fd: number, at: number): void { this.installs.push({ fd, at }); }
+}
+
+/** Thrown inside a frame's handling: answered as DONE with this errno, counted and logged once per kind. */
+class Malformed { constructor(readonly kind: string, readonly errno: Errno, readonly why: string) {} }
+
+export class PreloadSession {
+  readonly stats: PreloadStats = { lanes: 0, lanesOpened: 0, opens: 0, releases: 0, clients: 0, ioctls: 0, needs: 0, forks: 0, malformed: 0, refused: 0 };
+  readonly limits: Readonly<LaneLimits>;
+  private readonly lanes = new Map<number, Lane>();
+  private readonly perUid = new Map<number, number>();
+  private readonly files = new Map<bigint, NodeFile>();
+  private readonly seenClients = new Set<number>();
+  private readonly planCtx: { dev: CoreDevice; logOnce: (k: string, m: string) => void };
+  private closed = false;
+
+  constructor(private readonly o: PreloadSessionOptions) {
+    this.limits = Object.freeze({ ...DEFAULT_LANE_LIMITS, ...o.limits });
+    this.planCtx = { dev: o.dev, logOnce: o.logOnce };
+  }
+
+  /** Files open now (node sockets not hung up). */
+  openFiles(): number { return this.files.size; }
+
+  /**
+   * The client channel's "lane" handler: "VGECHAN1 lane <pid> <tid>" (pid and credentials checked by the channel).
+   * Adopts the connection as the lane of thread <tid>, or refuses it.
+   */
+  adoptLane(req: ChannelRequest): string {
+    for (const f of req.fds) closeForeign(this.o.u as UffdBinding, f);
+    const tidText = req.args[0];
+    if (req.args.length !== 1 || !tidText || !/^[1-9]\d{0,9}$/.test(tidText)) return this.refuse('lane-malformed', `pid ${req.pid}: malformed lane handshake`, 'ERR EINVAL');
+    const tid = Number(tidText);
+    if (this.closed) return 'ERR ENODEV';
+    if (!(this.o.isThreadOf ?? isThreadOf)(req.pid, tid)) return this.refuse('lane-tid', `pid ${req.pid} (uid ${req.uid}) claims thread ${tid}, which is not one of its threads; refused`, 'ERR EPERM');
+    const n = this.perUid.get(req.uid) ?? 0;
+    if (n >= this.limits.perUid || this.lanes.size >= this.limits.total) {
+      return this.refuse('lane-busy', `uid ${req.uid}: ${n} lanes open (limits ${this.limits.perUid} per uid, ${this.limits.total} in all); refused`, 'ERR EAGAIN');
+    }
+    const fd = req.adopt();
+    const lane: Lane = { fd, pid: req.pid, tid, uid: req.uid, watch: -1 };
+    lane.watch = this.o.u.fdWatch(fd, () => this.laneReadable(lane));
+    this.lanes.set(fd, lane);
+    this.perUid.set(req.uid, n + 1);
+    this.stats.lanes = this.lanes.size;
+    this.stats.lanesOpened++;
+    return `OK ${PRELOAD_PROTOCOL_VERSION}`;
+  }
+
+  private refuse(kind: string, why: string, answer: string): string {
+    this.stats.refused++;
+    this.o.logOnce(`preload:${kind}`, `preload: ${why} (further ones of this kind are counted, not logged)`);
+    return answer;
+  }
+
+  // ---- lanes ----
+
+  private laneReadable(lane: Lane): void {
+    // A few frames per wake-up: a lane has one request outstanding, a misbehaving one may have queued more.
+    for (let i = 0; i < 8 && this.lanes.get(lane.fd) === lane; i++) {
+      const m = this.recv(lane.fd);
+      if (m === null) return;
+      if (m === 'eof') { this.dropLane(lane); return; }
+      let out: Out;
+      try { out = this.frame(lane, m); } catch (e) {
+        for (const f of m.fds) this.closeAny(f);
+        if (e instanceof Malformed) {
+          this.stats.malformed++;
+          this.o.logOnce(`preload:${e.kind}`, `preload: pid ${lane.pid} (uid ${lane.uid}): ${e.why}: answered ${e.errno.code} (further ones of this kind are counted, not logged)`);
+          out = { bytes: done(seqOf(m.data), e.errno), fds: [] };
+        } else {
+          // Thrown from below (a resource the server lacks, a /proc file refused to it): the request fails, the server serves on.
+          const code = (e as NodeJS.ErrnoException | null)?.code ?? '';
+          const errno = THROWN_ERRNO[code] ?? EIO;
+          this.o.logOnce(`preload:thrown:${code}`, `preload: pid ${lane.pid}: request failed (${code || String(e)}): answered ${errno.code}`);
+          out = { bytes: done(seqOf(m.data), errno), fds: [] };
+        }
+      }
+      this.send(lane, out);
+    }
+  }
+
+  /** One message, 'eof' when the peer hung up, null when none is queued (a zero-length message reads as one). */
+  private recv(fd: number): UnixMessage | 'eof' | null {
+    let m: UnixMessage | null;
+    try { m = this.o.u.unixRecv(fd, VGE_MAX_FRAME, VGE_MAX_FDS + 1); } catch { return 'eof'; }
+    if (!m) return null;
+    if (m.data.length > 0 || m.fds.length > 0) return m;
+    // recv() returns 0 at hang-up and for an empty message: only hang-up returns 0 again.
+    let again: UnixMessage | null;
+    try { again = this.o.u.unixRecv(fd, VGE_MAX_FRAME, VGE_MAX_FDS + 1); } catch { return 'eof'; }
+    if (again && again.data.length === 0 && again.fds.length === 0) return 'eof';
+    if (again) for (const f of again.fds) this.closeAny(f);
+    return m;
+  }
+
+  private send(lane: Lane, out: Out): void {
+    let sent: number;
+    try { sent = this.o.u.unixSendFds(lane.fd, out.bytes, out.fds); } catch { sent = -2; }
+    for (const f of out.fds) this.closeAny(f); // the client has its copies now (or never will)
+    if (sent === -1) {
+      this.stats.malformed++;
+      this.o.logOnce('preload:stalled', `preload: pid ${lane.pid} does not read its replies (socket buffer full): lane closed`);
+    }
+    if (sent < 0) this.dropLane(lane);
+  }
+
+  private dropLane(lane: Lane): void {
+    if (this.lanes.get(lane.fd) !== lane) return;
+    this.lanes.delete(lane.fd);
+    this.o.u.fdUnwatch(lane.watch);
+    try { this.o.u.close(lane.fd); } catch { /* closed */ }
+    const n = (this.perUid.get(lane.uid) ?? 1) - 1;
+    if (n > 0) this.perUid.set(lane.uid, n); else this.perUid.delete(lane.uid);
+    this.stats.lanes = this.lanes.size;
+  }
+
+  // ---- frames ----
+
+  private frame(lane: Lane, m: UnixMessage): Out {
+    if (m.truncated) throw new Malformed('truncated', E2BIG, `a frame longer than ${VGE_MAX_FRAME} bytes or with more than ${VGE_MAX_FDS + 1} fds`);
+    // The kernel's word on the sender: the lane's own process and user, or nobody's request.
+    if (!m.cred || m.cred.pid !== lane.pid || m.cred.uid !== lane.uid) {
+      throw new Malformed('credentials', EPERM, `a frame on the lane of pid ${lane.pid} came from pid ${m.cred?.pid ?? '?'} uid ${m.cred?.uid ?? '?'}`);
+    }
+    const d = m.data;
+    if (d.length < REQ) throw new Malformed('short', EINVAL, `a ${d.length}-byte frame (header ${REQ})`);
+    const dv = new DataView(d.buffer, d.byteOffset, d.length);
+    const op = dv.getUint32(vge_req.offsetOf('op'), LE);
+    const nranges = dv.getUint32(vge_req.offsetOf('nranges'), LE);
+    const nfds = dv.getUint32(vge_req.offsetOf('nfds'), LE);
+    if (nranges > VGE_MAX_RANGES || nfds > VGE_MAX_FDS) throw new Malformed('counts', EINVAL, `${nranges} ranges and ${nfds} fd items (limits ${VGE_MAX_RANGES}, ${VGE_MAX_FDS})`);
+    const seq = dv.getUint32(vge_req.offsetOf('seq'), LE);
+    switch (op) {
+      case VgeOp.VGE_OP_OPEN: return this.open(lane, m, seq, dv);
+      case VgeOp.VGE_OP_IOCTL: return this.ioctl(lane, m, seq, dv, nranges, nfds);
+      case VgeOp.VGE_OP_FORK: return this.fork(lane, m, seq, dv);
+      case VgeOp.VGE_OP_MAP: return this.noFds(m, { bytes: done(seq, ENODEV), fds: [] }); // mmap of blobs: not served here
+      default: throw new Malformed('op', EINVAL, `unknown op ${op}`);
+    }
+  }
+
+  /** Frames that carry no fds: any that came are closed unseen. */
+  private noFds(m: UnixMessage, out: Out): Out {
+    for (const f of m.fds) this.closeAny(f);
+    return out;
+  }
+
+  private open(lane: Lane, m: UnixMessage, seq: number, dv: DataView): Out {
+    if (dv.byteLength !== REQ) throw new Malformed('length', EINVAL, `OPEN of ${dv.byteLength} bytes`);
+    this.noFds(m, { bytes: new Uint8Array(0), fds: [] });
+    const [ours, theirs] = this.o.u.unixPair();
+    const cookie = this.o.u.sockCookie(theirs);
+    if (cookie === null) { this.o.u.close(ours); this.o.u.close(theirs); return { bytes: done(seq, EIO), fds: [] }; }
+    const file = this.o.dev.open(lane.pid);
+    const nf: NodeFile = { cookie, ours, watch: -1, file, pid: lane.pid };
+    nf.watch = this.o.u.fdWatch(ours, () => this.nodeReadable(nf));
+    this.files.set(cookie, nf);
+    this.stats.opens++;
+    if (!this.seenClients.has(lane.pid)) { this.seenClients.add(lane.pid); this.stats.clients++; }
+    return { bytes: done(seq, 0), fds: [theirs] };
+  }
+
+  /** Our end of a node socket: hang-up releases the file; anything sent on it is read and dropped. */
+  private nodeReadable(nf: NodeFile): void {
+    for (let i = 0; i < 8; i++) {
+      const m = this.recv(nf.ours);
+      if (m === null) return;
+      if (m === 'eof') { this.release(nf); return; }
+      for (const f of m.fds) this.closeAny(f);
+      this.stats.malformed++;
+      this.o.logOnce('preload:node-traffic', `preload: pid ${nf.pid}'s node fd carried a message (nothing travels there): dropped`);
+    }
+  }
+
+  private release(nf: NodeFile): void {
+    if (this.files.get(nf.cookie) !== nf) return;
+    this.files.delete(nf.cookie);
+    this.o.u.fdUnwatch(nf.watch);
+    try { this.o.u.close(nf.ours); } catch { /* closed */ }
+    this.stats.releases++;
+    try { nf.file.close(); } catch (e) { this.o.logOnce('preload:close-bug', `preload: close failed: ${String(e)}`); }
+  }
+
+  private ioctl(lane: Lane, m: UnixMessage, seq: number, dv: DataView, nranges: number, nfds: number): Out {
+    const head = REQ + nranges * RANGE + nfds * ITEM;
+    if (dv.byteLength < head) throw new Malformed('length', EINVAL, `IOCTL of ${dv.byteLength} bytes, its counts say at least ${head}`);
+    const supplied: Range[] = [];
+    let total = 0;
+    for (let i = 0; i < nranges; i++) {
+      const at = REQ + i * RANGE;
+      const addr = dv.getBigUint64(at, LE), len = dv.getUint32(at + 8, LE);
+      if (addr > BigInt(Number.MAX_SAFE_INTEGER) || len > VGE_MAX_BYTES) throw new Malformed('range', EINVAL, `a range at 0x${addr.toString(16)} of ${len} bytes`);
+      supplied.push({ addr: Number(addr), len });
+      total += len;
+    }
+    if (total > VGE_MAX_BYTES || dv.byteLength !== head + total) throw new Malformed('length', EINVAL, `IOCTL of ${dv.byteLength} bytes, its counts say ${head + total}`);
+    const items: { fd: number; attached: boolean }[] = [];
+    for (let i = 0; i < nfds; i++) {
+      const at = REQ + nranges * RANGE + i * ITEM;
+      items.push({ fd: dv.getInt32(at, LE), attached: dv.getUint32(at + 4, LE) !== 0 });
+    }
+    const attached = items.filter((i) => i.attached).length;
+    if (m.fds.length !== 1 + attached) throw new Malformed('fds', EBADF, `IOCTL with ${m.fds.length} fds, its items say ${1 + attached} (the node fd first)`);
+    const cookie = this.o.u.sockCookie(m.fds[0]!);
+    const nf = cookie === null ? undefined : this.files.get(cookie);
+    this.closeAny(m.fds[0]!, cookie !== null);
+    // The client's fds by their numbers in the client, for a handler that names one ("need fd N"); closed after.
+    const clientFds = new Map<number, number>();
+    let k = 1;
+    for (const it of items) if (it.attached) clientFds.set(it.fd, m.fds[k++]!);
+    try {
+      return this.ioctlOn(lane, nf, cookie, seq, dv, supplied, head, total, items, clientFds);
+    } finally {
+      for (const f of clientFds.values()) this.closeAny(f);
+    }
+  }
+
+  private ioctlOn(lane: Lane, nf: NodeFile | undefined, cookie: bigint | null, seq: number, dv: DataView, supplied: Range[], head: number, total: number,
+    items: readonly { fd: number; attached: boolean }[], clientFds: ReadonlyMap<number, number>): Out {
+    const cmd = dv.getUint32(vge_req.offsetOf('cmd'), LE);
+    // A socket that is not a node fd of ours: ioctl on it is no DRM ioctl (the kernel's socket answer).
+    if (!nf) return { bytes: done(seq, cookie === null ? EBADF : ENOTTY), fds: [] };
+    const argBig = dv.getBigUint64(vge_req.offsetOf('arg'), LE);
+    if (argBig > BigInt(Number.MAX_SAFE_INTEGER)) return { bytes: done(seq, EFAULT), fds: [] };
+    const arg = Number(argBig);
+    const data = new Uint8Array(dv.buffer, dv.byteOffset + head, total);
+    this.stats.ioctls++;
+    const s = planUnrestricted(this.planCtx, nf.file, cmd, arg, data, null, supplied);
+    if (s.kind === 'error') return { bytes: done(seq, s.errno), fds: [] };
+    if (s.kind === 'retry') { this.stats.needs++; return { bytes: need(seq, s.in, []), fds: [] }; }
+    const { plan, inSize, outSize } = s;
+    // "need fd N": a plan may name client fds (its `fds`); each must have been named by the request.
+    const wantFds = (plan as { fds?: readonly number[] }).fds ?? [];
+    if (wantFds.some((n) => !items.some((i) => i.fd === n))) {
+      this.stats.needs++;
+      return { bytes: need(seq, [...(inSize > 0 ? [{ addr: arg, len: inSize }] : []), ...plan.in], wantFds), fds: [] };
+    }
+    const user = new PreloadUser(plan.in, s.rest, plan.out, clientFds);
+    user.onMiss = (what) => this.o.logOnce(`plan-miss:${what}`, `ioctl 0x${cmd.toString(16)}: handler ${what} (core plan bug): EFAULT`);
+    const r = nf.file.ioctl(lane.pid, cmd, s.structIn.subarray(0, inSize), user);
+    const ranges: Range[] = [];
+    const bufs: Uint8Array[] = [];
+    if (outSize > 0) { ranges.push({ addr: arg, len: outSize }); bufs.push(structOut(r.out, s.structIn, outSize)); }
+    for (let i = 0; i < plan.out.length; i++) { ranges.push(plan.out[i]!); bufs.push(user.outBufs[i]!); }
+    const installs = user.installs.filter((i) => i.at + 4 <= (ranges[0]?.len ?? 0));
+    if (installs.length !== user.installs.length) this.o.logOnce('preload:install-range', `ioctl 0x${cmd.toString(16)}: an fd to install lies outside the struct's out bytes: not installed`);
+    const fds = installs.map((i) => i.fd);
+    for (const i of user.installs) if (!installs.includes(i)) this.closeAny(i.fd, true);
+    return { bytes: doneWith(seq, r.result, ranges, bufs, installs.map((i) => ({ range: 0, at: i.at })), this.o.logOnce), fds };
+  }
+
+  /** FORK {flags = the parent}: sent by the child; the parent is taken from the kernel, never from the frame. */
+  private fork(lane: Lane, m: UnixMessage, seq: number, dv: DataView): Out {
+    if (dv.byteLength !== REQ) throw new Malformed('length', EINVAL, `FORK of ${dv.byteLength} bytes`);
+    this.noFds(m, { bytes: new Uint8Array(0), fds: [] });
+    const claimed = dv.getUint32(vge_req.offsetOf('flags'), LE);
+    const parent = (this.o.parentOf ?? parentOf)(lane.pid);
+    if (parent !== claimed) throw new Malformed('fork-parent', EPERM, `FORK names parent ${claimed}, the kernel says ${parent}`);
+    this.stats.forks++;
+    this.o.onFork?.(parent, lane.pid);
+    return { bytes: done(seq, 0), fds: [] };
+  }
+
+  /** Close an fd a client sent: a socket's close never blocks; anything else may (a FUSE file's flush): off-thread. */
+  private closeAny(fd: number, isSocket?: boolean): void {
+    const sock = isSocket ?? this.o.u.sockCookie(fd) !== null;
+    if (sock) { try { this.o.u.close(fd); } catch { /* closed */ } return; }
+    closeForeign(this.o.u as UffdBinding, fd);
+  }
+
+  /** Stop serving: every lane closed (a client blocked on one gets ENODEV), every file released. */
+  closeAll(): number {
+    this.closed = true;
+    for (const lane of [...this.lanes.values()]) this.dropLane(lane);
+    const open = this.files.size;
+    for (const nf of [...this.files.values()]) this.release(nf);
+    return open;
+  }
+}
+
+function seqOf(d: Uint8Array): number {
+  return d.length >= 8 ? new DataView(d.buffer, d.byteOffset, d.length).getUint32(vge_req.offsetOf('seq'), LE) : 0;
+}
+
+function header(buf: Uint8Array, kind: VgeReplyKind, seq: number, result: number, err: number, nranges: number, nfds: number): DataView {
+  const dv = new DataView(buf.buffer, buf.byteOffset, buf.length);
+  dv.setUint32(vge_reply.offsetOf('kind'), kind, LE);
+  dv.setUint32(vge_reply.offsetOf('seq'), seq, LE);
+  dv.setInt32(vge_reply.offsetOf('result'), result, LE);
+  dv.setUint32(vge_reply.offsetOf('err'), err, LE);
+  dv.setUint32(vge_reply.offsetOf('nranges'), nranges, LE);
+  dv.setUint32(vge_reply.offsetOf('nfds'), nfds, LE);
+  return dv;
+}
+
+/** DONE with no data: the result (0) or an errno. */
+export function done(seq: number, e: Errno | 0): Uint8Array {
+  const buf = new Uint8Array(REP);
+  header(buf, VgeReplyKind.VGE_DONE, seq, 0, e === 0 ? 0 : checked(e), 0, 0);
+  return buf;
+}
+
+function checked(e: Errno): number { return Number.isInteger(e.errno) && e.errno >= 1 && e.errno <= MAX_ERRNO ? e.errno : EIO.errno; }
+
+/** NEED: the complete list of ranges to send next (the struct first) and the fd numbers to attach. */
+export function need(seq: number, ranges: readonly Range[], fds: readonly number[]): Uint8Array {
+  const buf = new Uint8Array(REP + ranges.length * RANGE + fds.length * ITEM);
+  const dv = header(buf, VgeReplyKind.VGE_NEED, seq, 0, 0, ranges.length, fds.length);
+  let at = REP;
+  for (const r of ranges) { dv.setBigUint64(at, BigInt(r.addr), LE); dv.setUint32(at + 8, r.len, LE); at += RANGE; }
+  for (const f of fds) { dv.setInt32(at, f, LE); at += ITEM; }
+  return buf;
+}
+
+/** An fd the reply carries and where its number goes: byte `at` of out range `range`. */
+export interface Install { range: number; at: number }
+
+/** DONE of an ioctl: its result (or errno), the out ranges with their bytes, the install items of the fds it carries. */
+export function doneWith(seq: number, result: number | Errno, ranges: readonly Range[], bufs: readonly Uint8Array[], installs: readonly Install[], logOnce?: (k: string, m: string) => void): Uint8Array {
+  let res = 0, err = 0;
+  if (isErr(result)) err = checked(result);
+  else if (Number.isInteger(result) && result >= 0 && result <= 0x7fffffff) res = result;
+  else { logOnce?.('preload:bad-result', `ioctl result ${String(result)} is not an int >= 0, answered EIO`); err = EIO.errno; }
+  let n = REP + ranges.length * RANGE + installs.length * INSTALL;
+  for (const r of ranges) n += r.len;
+  const buf = new Uint8Array(n);
+  const dv = header(buf, VgeReplyKind.VGE_DONE, seq, res, err, ranges.length, installs.length);
+  let at = REP;
+  for (const r of ranges) { dv.setBigUint64(at, BigInt(r.addr), LE); dv.setUint32(at + 8, r.len, LE); at += RANGE; }
+  for (const i of installs) { dv.setUint32(at, i.range, LE); dv.setUint32(at + 4, i.at, LE); at += INSTALL; }
+  for (let i = 0; i < ranges.length; i++) { buf.set(bufs[i]!.subarray(0, ranges[i]!.len), at); at += ranges[i]!.len; }
+  return buf;
+}
+
+function isThreadOf(pid: number, tid: number): boolean {
+  try { return fs.statSync(`/proc/${pid}/task/${tid}`).isDirectory(); } catch { return false; }
+}
+
+function parentOf(pid: number): number {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'latin1');
+    return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+  } catch { return -1; }
+}
