@@ -8,7 +8,7 @@ import { LANE_KIND } from '../cuse-dev/abi/preload';
 import { summarize, type FromWorker, type PreloadWorkerConfig, type ToWorker } from '../cuse-dev/transport/serve-worker';
 import { JsonlSink } from '../cuse-dev/trace/jsonl';
 import { LogLimiter } from '../core/log-limit';
-import { Channel, loadUffd } from '../uffd';
+import { Channel, FenceFds, loadUffd } from '../uffd';
 import { chooseProvider, makeDevice } from './compose';
 
 /** This script, for ServeWorker (cuse-dev/transport/preload.ts gets it through ServeOptions.preloadEntry). */
@@ -29,7 +29,7 @@ function preloadWorkerMain(cfg: PreloadWorkerConfig): void {
     // (the watchers' wake-ups run on this thread's event loop).
     const provider = chooseProvider(cfg.device.watch, log, cfg.device.handoff, undefined, false, u, cfg.device.injectUids);
     made = makeDevice({ ...cfg.device, inject: false }, sink ? (ev) => sink.write(ev) : undefined, log, provider, logger);
-    session = new PreloadSession({ dev: made.device, u, logOnce: (k, m) => logger.once(k, m) });
+    session = new PreloadSession({ dev: made.device, u, fences: new FenceFds(u), logOnce: (k, m) => logger.once(k, m) });
     channel = new Channel({ binding: u, log, base: cfg.channel.base, mode: cfg.channel.mode, uid: cfg.channel.uid, gid: cfg.channel.gid });
     channel.handle(LANE_KIND, (req) => session.adoptLane(req));
     post({ type: 'started', watcher: made.watcher, reasons: made.reasons, socket: channel.path });

@@ -78,6 +78,8 @@ export interface RecordingHostOptions {
    * completeFences() (tests, and a composition root that completes them later, e.g. on a timer).
    */
   fences?: 'immediate' | 'manual';
+  /** Manual mode: told of each fenced submission as it is queued (a composition root that completes later, e.g. on a timer). */
+  onPending?: (fenceId: number) => void;
 }
 
 export class RecordingHost implements Host {
@@ -91,6 +93,7 @@ export class RecordingHost implements Host {
   onCommand?: (c: HostCommand, seq: number) => void;
   private readonly limit: number;
   private readonly manualFences: boolean;
+  private readonly onPending?: (fenceId: number) => void;
   private fenceDone: (id: number) => void = () => undefined;
   /** Fence ids of fenced submissions not completed yet (manual mode), in submission order. */
   private readonly pending: number[] = [];
@@ -102,6 +105,7 @@ export class RecordingHost implements Host {
     const o = typeof opts === 'number' ? { limit: opts } : opts;
     this.limit = o.limit ?? 0;
     this.manualFences = o.fences === 'manual';
+    this.onPending = o.onPending;
   }
 
   attach(fenceDone: (id: number) => void): void { this.fenceDone = fenceDone; }
@@ -141,7 +145,7 @@ export class RecordingHost implements Host {
     // Trim in halves so a bounded log costs O(1) amortized per command.
     if (this.limit && this.log.length > 2 * this.limit) for (const old of this.log.splice(0, this.log.length - this.limit)) this.forget(old);
     if (c.cmd === 'SUBMIT_3D' && c.fenceId !== undefined) {
-      if (this.manualFences) this.pending.push(c.fenceId);
+      if (this.manualFences) { this.pending.push(c.fenceId); this.onPending?.(c.fenceId); }
       else this.fenceDone(c.fenceId);
     }
   }

@@ -28,6 +28,8 @@ export interface DeviceConfig {
   inject?: boolean;
   /** uids whose processes may be injected into besides the server's own euid (uffd/inject-policy.ts). */
   injectUids?: number[];
+  /** The host completes each submission this long after taking it (0: at once); fence fds become readable then. */
+  fenceDelayMs?: number;
 }
 
 export interface WorkerConfig {
