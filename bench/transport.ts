@@ -179,8 +179,11 @@ export async function main(): Promise<string> {
     // measured interleaved in the same run.
     const nodeArgs = (process.env.VIRTGPU_BENCH_SERVER_NODE_ARGS ?? '').split(/\s+/).filter(Boolean);
     const serveArgs = ['serve', '--transport', 'fuse', '--watch', 'uffd'];
-    const startOurs = async (label: string, cli: string, cmdText: string): Promise<{ srv: Server; how: string; watcher: string }> => {
-      const o = await startServer(process.execPath, [...nodeArgs, cli, ...serveArgs], /^virtgpu-emu: serving (\S+) \((.*)\)$/m);
+    // The preload transport's row: the same client binary, preloaded with the environment `serve` prints (the node
+    // path is served inside the client; the round trip is a lane message each way).
+    const preloadArgs = ['serve', '--transport', 'preload', '--watch', 'uffd'];
+    const startOurs = async (label: string, cli: string, cmdText: string, args = serveArgs): Promise<{ srv: Server; how: string; watcher: string }> => {
+      const o = await startServer(process.execPath, [...nodeArgs, cli, ...args], /^virtgpu-emu: serving (\S+) \((.*)\)$/m);
       const srv: Server = {
         label, proc: o.proc, file: o.m[1]!, cmd: cmdText,
         stop: async () => {
@@ -198,12 +201,13 @@ export async function main(): Promise<string> {
     const baseDir = process.env.VIRTGPU_BENCH_BASELINE;
     const baseline = baseDir ? (await startOurs('baseline', path.resolve(baseDir, 'dist', 'cli', 'main.js'), `node BASELINE/dist/cli/main.js ${serveArgs.join(' ')}`)).srv : undefined;
     const { srv: oursSrv, how, watcher } = await startOurs('ours', CLI, `node dist/cli/main.js ${serveArgs.join(' ')}`);
+    const { srv: preloadSrv, how: preloadHow, watcher: preloadWatcher } = await startOurs('ours, preload transport', CLI, `node dist/cli/main.js ${preloadArgs.join(' ')}`, preloadArgs);
     for (const srv of servers) pin(srv.proc.pid!, String(CPU));
 
     const watchNote = `\`--watch uffd\`, no registrations (${watcher}; ${how})`;
     for (const srv of servers) {
-      const isOurs = srv === oursSrv || srv === baseline;
-      const note = isOurs ? watchNote : '';
+      const isOurs = srv === oursSrv || srv === baseline || srv === preloadSrv;
+      const note = srv === preloadSrv ? `\`--watch uffd\`, no registrations (${preloadWatcher}; ${preloadHow})` : isOurs ? watchNote : '';
       const a = add(`${srv.label}: no-op \`_IO\`${isOurs ? ' (VERSION nr, no data)' : ''}`, `ioctl_rt -n ${N} FILE 0x${NOOP_IO.toString(16)}  # ${srv.cmd}`, note, [nat.rt, ...rt(srv.file, NOOP_IO, N)], srv);
       add(`${srv.label}: 16-byte \`_IOWR\`${isOurs ? ' (GET_CAP SYNCOBJ)' : ''}`, `ioctl_rt -n ${N} -v 0x13 FILE 0x${GET_CAP_IOWR16.toString(16)}  # ${srv.cmd}`, note, [nat.rt, ...rt(srv.file, GET_CAP_IOWR16, N, DRM_CAP_SYNCOBJ)], srv);
       if (srv.label === 'libfuse3 C `-s`') lfSingleNoop = a;
