@@ -332,7 +332,7 @@ export class PreloadSession {
 
   /**
    * MAP {arg = offset, cmd = length in pages, flags = prot}, the node fd attached: the object's memfd (a copy, closed
-   * once sent) and the offset inside it (aux); the kernel's errnos otherwise (docs/semantics.md §9). The library maps
+   * once sent) and the offset inside it (aux); the kernel's errnos otherwise (docs/semantics.md §10). The library maps
    * the memfd itself, at the caller's address and flags.
    */
   private map(m: UnixMessage, seq: number, dv: DataView): Out {
