@@ -8,26 +8,19 @@
  *                                    must not be readable right after the ioctl
  */
 #define _GNU_SOURCE
-#include <errno.h>
 #include <libsync.h>
+#include <sys/eventfd.h>
+#include <errno.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <unistd.h>
 #include <xf86drm.h>
-
 #include "emu_client.h"
 
-static int n_ok, n_fail, n_test;
-static void report(int ok, const char *name, const char *detail) {
-	n_test++;
-	if (ok) { n_ok++; printf("ok %d - %s\n", n_test, name); }
-	else { n_fail++; printf("not ok %d - %s # %s\n", n_test, name, detail); }
-	fflush(stdout);
-}
+#define report emu_tap
 
 #define BLOB_PAGES 4
 #define BLOB_SIZE (BLOB_PAGES * EMU_PAGE)
@@ -126,6 +119,6 @@ int main(int argc, char **argv) {
 	if (!delayed) blob_mmap(fd);
 	fences(fd, delayed);
 	close(fd);
-	printf("# %d/%d passed\n", n_ok, n_test);
-	return n_fail ? 1 : 0;
+	printf("# %d/%d passed\n", emu_tap_count() - emu_tap_failed(), emu_tap_count());
+	return emu_tap_failed() ? 1 : 0;
 }

@@ -5,6 +5,7 @@ import { Harness, BLOB_GUEST, BLOB_HOST3D, USE_MAPPABLE } from '../helpers/core-
 import * as B from '../helpers/bytes';
 import { ENOMEM, EINVAL, isErr, PROFILES, RecordingHost, type Fence, type InFence, type IoctlFds, type DeviceFile, type Errno, type BlobMemoryAllocator } from '../../core';
 import type { SimProcess } from '../../core/testing';
+import { MAX_WAITING } from '../../core/virtgpu/execbuf';
 
 const PG = 4096;
 const GiB4 = 0x100000000n;
@@ -208,8 +209,7 @@ test('EXECBUFFER FENCE_FD_IN: file close drops waiting submissions, signals thei
   t.like(h.dev.counts(), { fences: 0, files: 0 });
 });
 
-test('EXECBUFFER: at most MAX_WAITING submissions wait per file, then ENOMEM', async (t) => {
-  const { MAX_WAITING } = await import('../../core/virtgpu/execbuf');
+test('EXECBUFFER: at most MAX_WAITING submissions wait per file, then ENOMEM', (t) => {
   const { h, p, f } = ready();
   const fds = new FakeFds();
   t.is(exec(f, p, fds, B.FENCE_FD_IN, 3).ret, 0);
