@@ -145,15 +145,3 @@ void *emu_map(size_t pages, int touch) {
 	if (touch) memset(p, 0x5a, pages * EMU_PAGE);
 	return p;
 }
-
-static int tap_n, tap_failed;
-
-void emu_tap(int ok, const char *name, const char *detail) {
-	tap_n++;
-	if (ok) printf("ok %d - %s\n", tap_n, name);
-	else { tap_failed++; printf("not ok %d - %s # %s\n", tap_n, name, detail); }
-	fflush(stdout);
-}
-
-int emu_tap_failed(void) { return tap_failed; }
-int emu_tap_count(void) { return tap_n; }

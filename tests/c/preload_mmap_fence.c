@@ -19,8 +19,7 @@
 #include <unistd.h>
 #include <xf86drm.h>
 #include "emu_client.h"
-
-#define report emu_tap
+#include "tap.h"
 
 #define BLOB_PAGES 4
 #define BLOB_SIZE (BLOB_PAGES * EMU_PAGE)
@@ -119,6 +118,5 @@ int main(int argc, char **argv) {
 	if (!delayed) blob_mmap(fd);
 	fences(fd, delayed);
 	close(fd);
-	printf("# %d/%d passed\n", emu_tap_count() - emu_tap_failed(), emu_tap_count());
-	return emu_tap_failed() ? 1 : 0;
+	return tap_done();
 }

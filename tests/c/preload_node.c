@@ -20,13 +20,8 @@
 #include <unistd.h>
 
 #include "emu_client.h"
+#include "tap.h"
 
-static int n_ok, n_fail, n_test;
-static void report(int ok, const char *name, const char *detail) {
-	n_test++;
-	if (ok) { n_ok++; printf("ok %d - %s\n", n_test, name); }
-	else { n_fail++; printf("not ok %d - %s # %s\n", n_test, name, detail); }
-}
 
 static int works(int fd) {
 	int v = -1;
@@ -203,6 +198,5 @@ int main(int argc, char **argv) {
 	fork_during_ioctl();
 	bad_pointer();
 	non_dumpable();
-	printf("# %d passed, %d failed\n", n_ok, n_fail);
-	return n_fail ? 1 : 0;
+	return tap_done();
 }

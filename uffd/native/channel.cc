@@ -81,14 +81,19 @@ Napi::Value UnixRecv(const Napi::CallbackInfo& info) {
   int fd = a.Fd(0);
   size_t maxBytes = static_cast<size_t>(a.Int(1, "maxBytes", 1, 1 << 20));
   size_t maxFds = static_cast<size_t>(a.Int(2, "maxFds", 0, 64));
-  std::vector<uint8_t> data(maxBytes);
-  std::vector<uint8_t> control(CMSG_SPACE(sizeof(int) * (maxFds ? maxFds : 1)) + CMSG_SPACE(sizeof(struct ucred)));
-  struct iovec iov = {data.data(), data.size()};
+  // One receive buffer per thread, grown on demand: a frame buffer per call (zeroed, up to 1 MiB) would cost more
+  // than the receive itself; the message is copied out into its own Buffer.
+  thread_local std::vector<uint8_t> data;
+  if (data.size() < maxBytes) data.resize(maxBytes);
+  thread_local std::vector<uint8_t> control;
+  size_t controlLen = CMSG_SPACE(sizeof(int) * (maxFds ? maxFds : 1)) + CMSG_SPACE(sizeof(struct ucred));
+  if (control.size() < controlLen) control.resize(controlLen);
+  struct iovec iov = {data.data(), maxBytes};
   struct msghdr msg {};
   msg.msg_iov = &iov;
   msg.msg_iovlen = 1;
   msg.msg_control = control.data();
-  msg.msg_controllen = control.size();
+  msg.msg_controllen = controlLen;
   ssize_t n;
   do n = recvmsg(fd, &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC); while (n < 0 && errno == EINTR);
   if (n < 0) {

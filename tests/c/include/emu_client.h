@@ -34,11 +34,6 @@ int emu_resource_info(int fd, uint32_t handle, struct virtgpu_emu_resource_info 
 /* An errno as its name ("EINVAL"), or "0" / "+3" for results. */
 const char *emu_rc_name(int rc);
 
-/* One TAP-like line, "ok N - name" or "not ok N - name # detail" (flushed); emu_tap_failed(): how many failed so far. */
-void emu_tap(int ok, const char *name, const char *detail);
-int emu_tap_failed(void);
-int emu_tap_count(void);
-
 /* Anonymous private RW mapping of `pages` pages (touched when `touch`); exits 2 if mmap fails. */
 void *emu_map(size_t pages, int touch);
 
