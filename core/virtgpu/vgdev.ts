@@ -18,7 +18,10 @@ import type { Context, Fpriv, VirtgpuFile } from './fpriv';
 
 export type { Mode };
 
-/** What the transport can do; handlers answer EOPNOTSUPP for what it cannot (fence fds, mmap). */
+/**
+ * What the device's transport can do, as the composition root states it. Fence fds and mmap are decided per call
+ * instead (IoctlCtx.fds, DeviceFile.map): a server may serve several transports.
+ */
 export interface TransportCaps { fdPassing: boolean; mmap: boolean }
 
 export interface Stats {
