@@ -144,8 +144,9 @@ Napi::Value UnixSend(const Napi::CallbackInfo& info) {
   return Num(info.Env(), static_cast<double>(n));
 }
 
-// unixPair(): a connected SOCK_SEQPACKET pair [ours, theirs], both close-on-exec, ours non-blocking (the preload
-// transport's node fd is `theirs`, handed to the client; `ours` is watched for its hang-up).
+// unixPair(): a connected SOCK_SEQPACKET pair [ours, theirs], both close-on-exec, ours non-blocking and with
+// SO_PASSCRED (what arrives on it carries the sender's credentials, as on the channel's sockets). The preload
+// transport's node fd is `theirs`, handed to the client; `ours` is watched for its hang-up.
 Napi::Value UnixPair(const Napi::CallbackInfo& info) {
   Args a(info, "unixPair()", 0, 0);
   Napi::Env env = info.Env();
@@ -154,6 +155,8 @@ Napi::Value UnixPair(const Napi::CallbackInfo& info) {
   Fd ours(sv[0]), theirs(sv[1]);
   int fl = fcntl(ours.Get(), F_GETFL);
   if (fl < 0 || fcntl(ours.Get(), F_SETFL, fl | O_NONBLOCK) < 0) ThrowSys(env, "fcntl(O_NONBLOCK)", errno);
+  int one = 1;
+  if (setsockopt(ours.Get(), SOL_SOCKET, SO_PASSCRED, &one, sizeof one) < 0) ThrowSys(env, "setsockopt(SO_PASSCRED)", errno);
   Napi::Array r = Napi::Array::New(env, 2);
   r.Set(0u, Num(env, ours.Release()));
   r.Set(1u, Num(env, theirs.Release()));

@@ -409,12 +409,15 @@ static int node_ioctl(int fd, unsigned long cmd, void *arg) {
   return -1;
 }
 
+// The ioctls the kernel answers for every fd before any driver sees them (fs/ioctl.c do_vfs_ioctl): the socket's own.
+static int vfs_ioctl(unsigned long cmd) { return cmd == FIOCLEX || cmd == FIONCLEX || cmd == FIONBIO || cmd == FIOASYNC; }
+
 VGE_EXPORT int ioctl(int fd, unsigned long cmd, ...) {
   va_list ap;
   va_start(ap, cmd);
   void *arg = va_arg(ap, void *);
   va_end(ap);
-  if (vge_node_fd(fd)) return node_ioctl(fd, cmd, arg);
+  if (!vfs_ioctl(cmd) && vge_node_fd(fd)) return node_ioctl(fd, cmd, arg);
   return REAL(ioctl)(fd, cmd, arg);
 }
 
