@@ -5,7 +5,7 @@
 import { EINVAL, EMFILE, ENFILE, ENOMEM, type Errno } from '../core/errno';
 import type { Fence, InFence } from '../core/virtgpu/fence';
 import type { UffdBinding } from './native-types';
-import { fdKind } from './verify';
+import { closeForeign, fdKind } from './verify';
 
 /** An fd the server could not make: the kernel's get_unused_fd_flags errno (EMFILE, ENFILE), else ENOMEM. */
 function fdFailure(e: unknown): Errno {
@@ -38,7 +38,8 @@ export class FenceFds {
    */
   inFence(fd: number): InFence | Errno {
     const kind = fdKind(fd);
-    if (kind !== 'eventfd' && kind !== 'anon inode') { this.close(fd); return EINVAL; }
+    // Anything else is closed off this thread: a client's file may be one whose close never returns (a FUSE flush).
+    if (kind !== 'eventfd' && kind !== 'anon inode') { if (kind !== 'closed') closeForeign(this.b, fd); return EINVAL; }
     this.stats.inLive++;
     this.stats.inCreated++;
     return new WatchedFd(this, fd);
