@@ -9,6 +9,8 @@ export const vge_install = struct('vge_install', { range: u32, at: u32 });
 
 export const enum VgeOp { VGE_OP_OPEN = 1, VGE_OP_IOCTL = 2, VGE_OP_MAP = 3, VGE_OP_FORK = 4 }
 export const enum VgeReplyKind { VGE_DONE = 1, VGE_NEED = 2 }
+/** IOCTL flags: the request names the node fd its lane's previous IOCTL carried instead of attaching it. */
+export const VGE_IOCTL_SAME_FILE = 1;
 
 /** Ranges per direction, bytes per direction, fds per frame (the C library's own limits: wire.h). */
 export const VGE_MAX_RANGES = 256;

@@ -15,7 +15,7 @@ import type { ChannelRequest } from '../../uffd/channel';
 import type { UffdBinding, UnixMessage } from '../../uffd/native-types';
 import { closeForeign } from '../../uffd/verify';
 import {
-  LANE_KIND, PRELOAD_PROTOCOL_VERSION, VGE_MAX_BYTES, VGE_MAX_FDS, VGE_MAX_FRAME, VGE_MAX_RANGES, VgeOp, VgeReplyKind,
+  LANE_KIND, PRELOAD_PROTOCOL_VERSION, VGE_IOCTL_SAME_FILE, VGE_MAX_BYTES, VGE_MAX_FDS, VGE_MAX_FRAME, VGE_MAX_RANGES, VgeOp, VgeReplyKind,
   vge_fd_item, vge_install, vge_range, vge_reply, vge_req,
 } from '../abi/preload';
 import type { CoreDevice, CoreFile } from './core-api';
@@ -50,7 +50,8 @@ export interface PreloadSessionOptions {
   parentOf?: (pid: number) => number;
 }
 
-interface Lane { fd: number; pid: number; tid: number; uid: number; watch: number }
+/** `last`: the file of the node fd this lane's last IOCTL carried (VGE_IOCTL_SAME_FILE names it again). */
+interface Lane { fd: number; pid: number; tid: number; uid: number; watch: number; last?: NodeFile }
 interface NodeFile { cookie: bigint; ours: number; watch: number; file: CoreFile; pid: number }
 
 /** A reply frame and the fds it carries (ours to close once sent). */
@@ -277,13 +278,26 @@ export class PreloadSession {
       items.push({ fd: dv.getInt32(at, LE), attached: dv.getUint32(at + 4, LE) !== 0 });
     }
     const attached = items.filter((i) => i.attached).length;
-    if (m.fds.length !== 1 + attached) throw new Malformed('fds', EBADF, `IOCTL with ${m.fds.length} fds, its items say ${1 + attached} (the node fd first)`);
-    const cookie = this.o.u.sockCookie(m.fds[0]!);
-    const nf = cookie === null ? undefined : this.files.get(cookie);
-    this.closeAny(m.fds[0]!, cookie !== null);
+    const flags = dv.getUint32(vge_req.offsetOf('flags'), LE);
+    if (flags & ~VGE_IOCTL_SAME_FILE) throw new Malformed('flags', EINVAL, `IOCTL flags 0x${flags.toString(16)}`);
+    const same = (flags & VGE_IOCTL_SAME_FILE) !== 0;
+    const nodeFds = same ? 0 : 1;
+    if (m.fds.length !== nodeFds + attached) throw new Malformed('fds', EBADF, `IOCTL with ${m.fds.length} fds, its items say ${nodeFds + attached}${same ? '' : ' (the node fd first)'}`);
+    let cookie: bigint | null;
+    let nf: NodeFile | undefined;
+    if (same) {
+      // The file this lane's previous IOCTL proved by carrying its node fd, while it is still open.
+      nf = lane.last && this.files.get(lane.last.cookie) === lane.last ? lane.last : undefined;
+      cookie = nf ? nf.cookie : null;
+    } else {
+      cookie = this.o.u.sockCookie(m.fds[0]!);
+      nf = cookie === null ? undefined : this.files.get(cookie);
+      this.closeAny(m.fds[0]!, cookie !== null);
+      lane.last = nf;
+    }
     // The client's fds by their numbers in the client, for a handler that names one ("need fd N"); closed after.
     const clientFds = new Map<number, number>();
-    let k = 1;
+    let k = nodeFds;
     for (const it of items) if (it.attached) clientFds.set(it.fd, m.fds[k++]!);
     try {
       return this.ioctlOn(lane, nf, cookie, seq, dv, supplied, head, total, items, clientFds);

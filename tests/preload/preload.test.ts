@@ -6,7 +6,7 @@
 //   fork while another thread is inside an ioctl, a non-dumpable client, EFAULT for bad pointers;
 // - malformed traffic from a raw client (tests/c/preload_raw.c): every frame answered, each kind logged once;
 // - two clients at once and a client SIGKILLed mid-ioctl on one server, every count back to zero.
-import test from 'ava';
+import test, { type ExecutionContext } from 'ava';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
@@ -107,7 +107,7 @@ maybe('malformed traffic from a raw client: every frame answered with an errno, 
 
 const counts = async (s: RunningServer): Promise<CountsLike> => (await s.snapshot()).counts as CountsLike;
 
-async function withServer(t: import('ava').ExecutionContext, body: (s: RunningServer) => Promise<void>): Promise<void> {
+async function withServer(t: ExecutionContext, body: (s: RunningServer) => Promise<void>): Promise<void> {
   const logs: string[] = [];
   const s = await startTransport('preload', { workerEntry: SERVE_WORKER_ENTRY, preloadEntry: PRELOAD_WORKER_ENTRY, watch: 'proc', log: (m) => logs.push(m) });
   try { await body(s); } finally {

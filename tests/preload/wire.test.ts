@@ -146,6 +146,24 @@ test('a node fd hang-up releases the file; a frame whose credentials are not the
   t.is(closed, 1);
 });
 
+test('VGE_IOCTL_SAME_FILE names the file the lane\'s previous IOCTL carried; on a lane that carried none it is EBADF', async (t) => {
+  const h = harness(() => ({}), () => 0);
+  const node = await open(h.lane);
+  const struct = new Uint8Array(8);
+  u.unixSendFds(h.lane, req(2, 10, { flags: 1, cmd: CMD, arg: ARG, ranges: [[ARG, struct]] }), []);
+  t.deepEqual((({ kind, err }) => [kind, err])(await next(h.lane)), [1, 9], 'EBADF before any node fd was carried');
+  u.unixSendFds(h.lane, req(2, 11, { cmd: CMD, arg: ARG, ranges: [[ARG, struct]] }), [node]);
+  t.is((await next(h.lane)).err, 0);
+  u.unixSendFds(h.lane, req(2, 12, { flags: 1, cmd: CMD, arg: ARG, ranges: [[ARG, struct]] }), []);
+  const r = await next(h.lane);
+  t.deepEqual([r.kind, r.seq, r.err, r.nranges], [1, 12, 0, 1]);
+  u.unixSendFds(h.lane, req(2, 13, { flags: 4, cmd: CMD, arg: ARG }), []);
+  t.is((await next(h.lane)).err, 22, 'unknown flag bits: EINVAL');
+  u.close(node);
+  h.session.closeAll();
+  u.close(h.lane);
+});
+
 test('MAP {arg offset, cmd pages}: the object\'s memfd travels with the DONE, the offset inside it in aux; the device\'s errno otherwise; malformed MAPs answered', async (t) => {
   const memfd = fs.openSync('/dev/null', 'r'); // stands for the object's memfd: the session sends a copy
   const asked: [bigint, number][] = [];

@@ -44,11 +44,13 @@ static const char *g_sock;     // VIRTGPU_EMU_SOCK; NULL: the node is not served
 static const char *g_paths[2]; // the default node path and $VIRTGPU_EMU_DEVICE
 static pid_t g_server;         // the server's pid (SO_PEERCRED of our first lane); 0 until known
 static int g_opened;           // this process (or its parent before a fork) opened the node
+static int g_unreachable;      // no lane could be opened to find the server's pid (vge_node_fd asks no more)
 
 // One lane per thread: a connection of its own, so replies reach the thread that asked.
 struct lane {
   int fd;
   uint32_t seq;
+  uint64_t last_cookie; // SO_COOKIE of the node fd this lane's last IOCTL carried (0: none): the server knows its file
   uint8_t *buf; // VGE_MAX_FRAME bytes: the frame being built, then the reply
   struct lane *next, *prev;
 };
@@ -162,7 +164,11 @@ VGE_EXPORT int vge_node_fd(int fd) {
   int r = getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &n); // ENOTSOCK for everything but sockets: one syscall
   if (r < 0 || cr.pid <= 0) { errno = saved; return 0; }
   pid_t srv = __atomic_load_n(&g_server, __ATOMIC_ACQUIRE);
-  if (!srv && lane_get()) srv = __atomic_load_n(&g_server, __ATOMIC_ACQUIRE);
+  // The server's pid comes with our first lane; a server that cannot be reached is not asked again for every socket.
+  if (!srv && !__atomic_load_n(&g_unreachable, __ATOMIC_RELAXED)) {
+    if (lane_get()) srv = __atomic_load_n(&g_server, __ATOMIC_ACQUIRE);
+    else __atomic_store_n(&g_unreachable, 1, __ATOMIC_RELAXED);
+  }
   int yes = srv > 0 && cr.pid == srv && !is_lane_fd(fd);
   errno = saved;
   return yes;
@@ -232,6 +238,14 @@ VGE_EXPORT int vge_request(int node_fd, struct vge_req *req, const void *body, s
   req->seq = ++l->seq;
   int all[VGE_MAX_FDS + 1];
   int k = 0;
+  // An IOCTL on the node fd this lane's last one carried names it by VGE_IOCTL_SAME_FILE instead of attaching it
+  // again (an fd passed costs the kernel more than the rest of the round trip): its cookie says it is that socket.
+  uint64_t cookie = 0;
+  if (node_fd >= 0 && req->op == VGE_OP_IOCTL) {
+    socklen_t cl = sizeof cookie;
+    if (getsockopt(node_fd, SOL_SOCKET, SO_COOKIE, &cookie, &cl) < 0) cookie = 0;
+    if (cookie && cookie == l->last_cookie) { req->flags |= VGE_IOCTL_SAME_FILE; node_fd = -1; }
+  }
   if (node_fd >= 0) all[k++] = node_fd;
   for (int i = 0; i < nfds; i++) all[k++] = fds[i];
   if (body_len && body != l->buf + sizeof *req) memmove(l->buf + sizeof *req, body, body_len); // else built in place (vge_frame())
@@ -243,6 +257,8 @@ VGE_EXPORT int vge_request(int node_fd, struct vge_req *req, const void *body, s
   if ((size_t)n < sizeof *reply) { close_all(rfds, *nrfds); *nrfds = 0; return -EIO; }
   memcpy(reply, l->buf, sizeof *reply);
   if (reply->seq != req->seq) { close_all(rfds, *nrfds); *nrfds = 0; return -EIO; }
+  if (node_fd >= 0 && req->op == VGE_OP_IOCTL) l->last_cookie = reply->kind == VGE_DONE && reply->err == EBADF ? 0 : cookie;
+  else if ((req->flags & VGE_IOCTL_SAME_FILE) && reply->kind == VGE_DONE && reply->err == EBADF) l->last_cookie = 0;
   *reply_body = l->buf + sizeof *reply;
   *reply_len = (size_t)n - sizeof *reply;
   return 0;
@@ -363,6 +379,7 @@ static int node_ioctl(int fd, unsigned long cmd, void *arg) {
   struct vge_range want[VGE_MAX_RANGES];
   struct vge_fd_item items[VGE_MAX_FDS];
   uint32_t nwant = 0, nitems = 0;
+  int resent = 0;
   uint32_t size = _IOC_SIZE(cmd);
   if ((_IOC_DIR(cmd) & _IOC_WRITE) && size) { want[0].addr = (uint64_t)(uintptr_t)arg; want[0].len = size; want[0].pad = 0; nwant = 1; }
   for (int round = 0; round < VGE_MAX_ROUNDS; round++) {
@@ -388,6 +405,12 @@ static int node_ioctl(int fd, unsigned long cmd, void *arg) {
     int rfds[VGE_MAX_FDS], nr = 0;
     r = vge_request(fd, &req, frame, head + total, attach, na, &rep, &body, &blen, rfds, &nr);
     if (r < 0) { errno = -r; return -1; }
+    if ((req.flags & VGE_IOCTL_SAME_FILE) && rep.kind == VGE_DONE && rep.err == EBADF && !resent) {
+      close_all(rfds, nr); // the server no longer names that file for this lane: carry the fd itself once more
+      resent = 1;
+      round--;
+      continue;
+    }
     if (rep.kind == VGE_NEED) {
       close_all(rfds, nr);
       size_t need = (size_t)rep.nranges * sizeof(struct vge_range) + (size_t)rep.nfds * sizeof(struct vge_fd_item);
@@ -417,7 +440,17 @@ VGE_EXPORT int ioctl(int fd, unsigned long cmd, ...) {
   va_start(ap, cmd);
   void *arg = va_arg(ap, void *);
   va_end(ap);
-  if (!vfs_ioctl(cmd) && vge_node_fd(fd)) return node_ioctl(fd, cmd, arg);
+  if (g_sock && !vfs_ioctl(cmd)) {
+    // The node fd this thread used last is known by its cookie (one syscall); any other fd is asked the kernel's
+    // SO_PEERCRED (vge_node_fd). A non-socket fails the first getsockopt: the real ioctl at once.
+    struct lane *l = pthread_getspecific(g_key);
+    uint64_t cookie = 0;
+    socklen_t cl = sizeof cookie;
+    int saved = errno;
+    int r = getsockopt(fd, SOL_SOCKET, SO_COOKIE, &cookie, &cl);
+    errno = saved;
+    if (r == 0 && ((l && cookie == l->last_cookie) || vge_node_fd(fd))) return node_ioctl(fd, cmd, arg);
+  }
   return REAL(ioctl)(fd, cmd, arg);
 }
 

@@ -7,6 +7,8 @@
 
 enum { VGE_OP_OPEN = 1, VGE_OP_IOCTL = 2, VGE_OP_MAP = 3, VGE_OP_FORK = 4 };
 enum { VGE_DONE = 1, VGE_NEED = 2 };
+/** IOCTL flags: the request names the node fd this lane's previous IOCTL carried instead of attaching it. */
+enum { VGE_IOCTL_SAME_FILE = 1 };
 
 struct vge_req {
   uint32_t op, seq, nranges, nfds, flags, cmd;
