@@ -15,7 +15,7 @@ export interface MemfdBlobMemoryOptions {
 export function memfdBlobMemory(b: UffdBinding, opts: MemfdBlobMemoryOptions = {}): BlobMemoryAllocator {
   return {
     alloc(size: number, name: string): BlobMemory | Errno {
-      let r: { id: number; fd: number; buffer: ArrayBuffer };
+      let r: { id: number; fd: number; buffer: ArrayBuffer | null };
       try {
         r = b.sharedMemCreate(name, size);
       } catch (e) {
@@ -23,7 +23,8 @@ export function memfdBlobMemory(b: UffdBinding, opts: MemfdBlobMemoryOptions = {
         opts.onError?.((e as { code?: string }).code ?? 'EIO', (e as Error).message);
         return ENOMEM;
       }
-      let bytes: Uint8Array = new Uint8Array(r.buffer);
+      // Above 4 GiB the server holds the memfd unmapped: clients map it, the host sees no bytes (bytes is empty).
+      let bytes: Uint8Array = r.buffer ? new Uint8Array(r.buffer) : EMPTY;
       let fd: number | undefined = r.fd;
       return {
         size,

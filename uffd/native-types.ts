@@ -225,9 +225,12 @@ export interface UffdBinding {
    * A memfd of `size` bytes (sealed against shrink and grow: a client that gets it cannot make the server's accesses
    * fault), mapped MAP_SHARED into this process: `buffer` is that mapping, `fd` the memfd (owned until release).
    */
-  sharedMemCreate(name: string, size: number): { id: number; fd: number; buffer: ArrayBuffer };
-  /** Detaches `buffer` (every view of it becomes empty), unmaps it and closes the memfd; mappings made of the memfd stay. */
-  sharedMemRelease(id: number, buffer: ArrayBuffer): void;
+  sharedMemCreate(name: string, size: number): { id: number; fd: number; buffer: ArrayBuffer | null };
+  /**
+   * Detaches `buffer` (every view of it becomes empty), unmaps it and closes the memfd; mappings made of the memfd
+   * stay. `buffer` is null for memory above 4 GiB (an ArrayBuffer's limit), which the server does not map.
+   */
+  sharedMemRelease(id: number, buffer: ArrayBuffer | null): void;
   /** fcntl(F_DUPFD_CLOEXEC): a new fd for the same open file. */
   dupFd(fd: number): number;
 

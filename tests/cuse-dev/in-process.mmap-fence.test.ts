@@ -112,3 +112,29 @@ test.serial('FENCE_FD_IN: the ioctl returns, the submission reaches the host onc
     node.close();
   }
 });
+
+test.serial('a blob above 4 GiB (an ArrayBuffer\'s limit): the memfd is handed out whole, the server maps none of it, release closes it', (t) => {
+  const { node } = hsakmtNode();
+  const size = 8 * 2 ** 30;
+  try {
+    const blob = B.createBlob({ blobMem: 2, flags: 1, size, blobId: 0 });
+    t.is(node.ioctl(B.VIRTGPU_RESOURCE_CREATE_BLOB, blob), 0);
+    const bo = B.blobOut(blob);
+    const map = B.virtgpuMap(bo.handle);
+    t.is(node.ioctl(B.VIRTGPU_MAP, map), 0);
+    const target = node.map(new B.R(map).u64(0) + BigInt(size - PG), PG);
+    if ('errno' in target) return t.fail(target.code);
+    t.is(target.offset, size - PG, 'the last page');
+    t.is(target.memory.bytes.length, 0, 'no server mapping');
+    const last = u.mmap(0, PG, RW, C.MAP_SHARED, target.memory.fd!, target.offset);
+    u.poke(last, Buffer.from('end'));
+    t.is(u.peek(last, 3).toString(), 'end');
+    u.munmap(last, PG);
+    t.like(node.device.counts(), { blobMemory: 1, blobMemoryBytes: size });
+    t.is(node.ioctl(B.DRM_IOCTL_GEM_CLOSE, B.gemClose(bo.handle)), 0);
+    t.like(node.device.counts(), { blobMemory: 0, blobMemoryBytes: 0 });
+    t.is(memfdMappings(), 0);
+  } finally {
+    node.close();
+  }
+});

@@ -1,6 +1,7 @@
 // virtgpu_uffd: memory and fds the server shares with clients (uffd/blob-memfd.ts, uffd/fence-fd.ts). A blob's
-// memory is a sealed memfd mapped MAP_SHARED into the server as an external ArrayBuffer; release detaches the
-// buffer (every JS view becomes empty), unmaps and closes the memfd, while client mappings keep the pages. A fence fd
+// memory is a sealed memfd mapped MAP_SHARED into the server as an external ArrayBuffer (up to 4 GiB, an
+// ArrayBuffer's limit; a larger one is handed to clients unmapped here); release detaches the buffer (every JS view
+// becomes empty), unmaps and closes the memfd, while client mappings keep the pages. A fence fd
 // is an eventfd (eventfd() in syscalls.cc); dupFd gives a caller its own copy of an fd. No policy here.
 #include "addon.h"
 
@@ -19,18 +20,21 @@ struct SharedMem {
 using SharedMems = IdRegistry<SharedMem>;
 
 void Unmap(const SharedMem& m) {
-  munmap(m.ptr, m.len);
+  if (m.ptr != nullptr) munmap(m.ptr, m.len);
   ::close(m.fd);
 }
 
-/** The buffer was collected without a release (e.g. its thread ended): nothing must stay mapped or open. */
-void Finalize(Napi::Env, void*, int* id) {
-  std::shared_ptr<SharedMem> m = SharedMems::Of().Get(*id);
+/** Largest mapping the server makes of a memfd: an ArrayBuffer's limit here (larger ones are handed out unmapped). */
+constexpr uint64_t kMaxServerMap = uint64_t(1) << 32;
+
+/** The buffer was collected (or refused) without a release: nothing must stay mapped or open. The id is the hint. */
+void Finalize(Napi::Env, void*, void* hint) {
+  int id = static_cast<int>(reinterpret_cast<intptr_t>(hint));
+  std::shared_ptr<SharedMem> m = SharedMems::Of().Get(id);
   if (m) {
-    SharedMems::Of().Erase(*id);
+    SharedMems::Of().Erase(id);
     Unmap(*m);
   }
-  delete id;
 }
 
 // Seals a client cannot undo: the size is fixed (a shrink would make the server's own accesses SIGBUS).
@@ -48,11 +52,22 @@ Napi::Value SharedMemCreate(const Napi::CallbackInfo& info) {
   if (fd.Get() < 0) ThrowSys(env, "memfd_create", errno, name);
   if (ftruncate(fd.Get(), static_cast<off_t>(size)) < 0) ThrowSys(env, "ftruncate", errno, name);
   if (fcntl(fd.Get(), F_ADD_SEALS, kSeals) < 0) ThrowSys(env, "fcntl(F_ADD_SEALS)", errno, name);
-  void* p = mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd.Get(), 0);
-  if (p == MAP_FAILED) ThrowSys(env, "mmap", errno, name);
+  void* p = nullptr;
+  if (size <= kMaxServerMap) {
+    p = mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd.Get(), 0);
+    if (p == MAP_FAILED) ThrowSys(env, "mmap", errno, name);
+  }
   auto m = std::make_shared<SharedMem>(SharedMem{p, static_cast<size_t>(size), fd.Release()});
   int id = SharedMems::Of().Add(m);
-  Napi::ArrayBuffer buf = Napi::ArrayBuffer::New(env, p, size, Finalize, new int(id));
+  Napi::Value buf = env.Null();
+  if (p != nullptr) {
+    try {
+      buf = Napi::ArrayBuffer::New(env, p, size, Finalize, reinterpret_cast<void*>(static_cast<intptr_t>(id)));
+    } catch (...) {
+      Finalize(env, nullptr, reinterpret_cast<void*>(static_cast<intptr_t>(id)));  // a no-op if it ran already
+      throw;
+    }
+  }
   Napi::Object r = Napi::Object::New(env);
   r.Set("id", Num(env, id));
   r.Set("fd", Num(env, m->fd));
@@ -61,14 +76,18 @@ Napi::Value SharedMemCreate(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value SharedMemRelease(const Napi::CallbackInfo& info) {
-  Args a(info, "sharedMemRelease(id: number, buffer: ArrayBuffer)", 2, 2);
+  Args a(info, "sharedMemRelease(id: number, buffer: ArrayBuffer | null)", 2, 2);
   int id = static_cast<int>(a.Int(0, "id", 1, INT_MAX));
-  if (!info[1].IsArrayBuffer()) a.Fail("buffer must be the ArrayBuffer sharedMemCreate returned");
-  Napi::ArrayBuffer buf = info[1].As<Napi::ArrayBuffer>();
   std::shared_ptr<SharedMem> m = SharedMems::Of().Find(info.Env(), id, "sharedMemRelease", "shared memory");
-  if (buf.Data() != m->ptr || buf.ByteLength() != m->len) a.Fail("buffer is not shared memory " + std::to_string(id));
-  SharedMems::Of().Erase(id);  // first: a finalizer run by the detach finds nothing to do
-  buf.Detach();
+  if (m->ptr != nullptr) {
+    if (!info[1].IsArrayBuffer()) a.Fail("buffer must be the ArrayBuffer sharedMemCreate returned");
+    Napi::ArrayBuffer buf = info[1].As<Napi::ArrayBuffer>();
+    if (buf.Data() != m->ptr || buf.ByteLength() != m->len) a.Fail("buffer is not shared memory " + std::to_string(id));
+    SharedMems::Of().Erase(id);  // first: a finalizer run by the detach finds nothing to do
+    buf.Detach();
+  } else {
+    SharedMems::Of().Erase(id);
+  }
   Unmap(*m);
   return info.Env().Undefined();
 }
