@@ -2,7 +2,7 @@
   "targets": [
     {
       "target_name": "virtgpu_uffd",
-      "sources": ["uffd/native/syscalls.cc", "uffd/native/reader.cc", "uffd/native/pidwatch.cc", "uffd/native/channel.cc"],
+      "sources": ["uffd/native/syscalls.cc", "uffd/native/reader.cc", "uffd/native/pidwatch.cc", "uffd/native/channel.cc", "uffd/native/shared-mem.cc"],
       "include_dirs": ["<!@(node -p \"require('node-addon-api').include\")"],
       "defines": ["NAPI_VERSION=8", "NAPI_CPP_EXCEPTIONS", "_GNU_SOURCE"],
       "cflags!": ["-fno-exceptions"],

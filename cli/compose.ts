@@ -2,7 +2,8 @@
 // addon, /proc/PID/mem copies), built inside the serving thread.
 import { createDevice, RecordingHost, type LogLimiter, type TraceEvent } from '../core';
 import type { ClientProvider } from '../core/memory/client-memory';
-import { createClientProvider, HandoffMailbox, InjectPolicy, type RealClientProvider, type UffdBinding } from '../uffd';
+import { createClientProvider, HandoffMailbox, InjectPolicy, loadUffd, memfdBlobMemory, type RealClientProvider, type UffdBinding } from '../uffd';
+import type { BlobMemoryAllocator } from '../core/memory/blob-memory';
 import type { CoreDevice } from '../cuse-dev/session/core-api';
 import { procClientProvider } from '../uffd/proc-pid-mem';
 import type { DeviceConfig, WatchChoice } from '../cuse-dev/transport/serve-worker';
@@ -60,17 +61,30 @@ export function chooseProvider(watch: WatchChoice, log?: (m: string) => void, ha
   };
 }
 
+/**
+ * Mappable BOs' memory: a memfd each (the preload transport hands it to clients to map), ArrayBuffers without the
+ * addon (FUSE/CUSE never map: the memory is the host's only).
+ */
+function blobMemoryOf(log?: (m: string) => void): BlobMemoryAllocator | undefined {
+  let b: UffdBinding;
+  try { b = loadUffd(); } catch { return undefined; }
+  const told = new Set<string>();
+  return memfdBlobMemory(b, { onError: (code, msg) => { if (!told.has(code)) { told.add(code); log?.(`blob memory: ${msg} (answered ENOMEM; further ${code} not logged)`); } } });
+}
+
 /** Host commands kept in memory by a serving device (a long-running server must not grow its log without bound). */
 const HOST_LOG_KEEP = 1000;
 
 export function makeDevice(cfg: DeviceConfig, trace?: (ev: TraceEvent) => void, log?: (m: string) => void, provider?: ProviderChoice, logger?: LogLimiter): { device: CoreDevice; watcher: string; reasons: string[]; shutdown: () => void } & Pick<ProviderChoice, 'beginInjection' | 'completeInjections' | 'pendingInjections' | 'injectionWaitMs' | 'injectStats' | 'watchingClients'> {
   const p = provider ?? chooseProvider(cfg.watch, log, cfg.handoff, cfg.notifyFd, cfg.inject ?? true, undefined, cfg.injectUids);
   // --trace gets every host command in full (payloads included): the in-memory log keeps digests only.
-  const host = new RecordingHost(HOST_LOG_KEEP);
+  // --fence-delay-ms: the host completes each submission that long after taking it (fence fds become readable then).
+  const delay = cfg.fenceDelayMs ?? 0;
+  const host: RecordingHost = new RecordingHost({ limit: HOST_LOG_KEEP, fences: delay > 0 ? 'manual' : 'immediate', onPending: () => { setTimeout(() => host.completeFences(1), delay).unref(); } });
   if (trace) host.onCommand = (cmd, seq) => trace({ t: 'host', cmd: { ...cmd, seq } });
   // --fault: the engine answers core's per-ioctl question, stands before the host, and sees the userptr creates.
   const faults = cfg.faults?.length ? new FaultEngine(parseFaults(cfg.faults), trace, log) : undefined;
-  const device = createDevice({ uapi: cfg.uapi, mode: cfg.mode, profile: cfg.profile, clients: p.provider, host: faults ? faults.wrapHost(host) : host, caps: { fdPassing: false, mmap: false }, trace: faults ? faults.observe(trace) : trace, log, logger, faults });
+  const device = createDevice({ uapi: cfg.uapi, mode: cfg.mode, profile: cfg.profile, clients: p.provider, host: faults ? faults.wrapHost(host) : host, caps: { fdPassing: false, mmap: false }, trace: faults ? faults.observe(trace) : trace, log, logger, faults, blobMemory: blobMemoryOf(log) });
   p.bindService?.((pid) => device.service(pid));
   return { device, watcher: p.watcher, reasons: p.reasons, shutdown: () => p.shutdown?.(), beginInjection: p.beginInjection, completeInjections: p.completeInjections, pendingInjections: p.pendingInjections, injectionWaitMs: p.injectionWaitMs, injectStats: p.injectStats, watchingClients: p.watchingClients };
 }

@@ -15,7 +15,7 @@ export const USAGE = `usage:
   virtgpu-emu serve [--transport auto|cuse|fuse|preload] [--path P] [--minor N] [--uapi NAME] [--mode notifier|pin]
                     [--watch auto|uffd|proc|none] [--trace FILE] [--bind] [--mount-dir DIR]
                     [--owner USER] [--group GROUP] [--mode-bits 0660] [--profile NAME]
-                    [--no-inject] [--inject-uid USER[,USER...]] [--fault RULE]...
+                    [--no-inject] [--inject-uid USER[,USER...]] [--fence-delay-ms N] [--fault RULE]...
   virtgpu-emu run [serve options] -- CMD [ARGS...]
   virtgpu-emu doctor
   virtgpu-emu demo
@@ -91,6 +91,11 @@ export function parseServe(argv: string[], ids: IdDb = systemIds): { opts: CliSe
       case '--mount-dir': opts.mountDir = next(); break;
       case '--profile': opts.profile = next(); break;
       case '--uapi': opts.uapi = oneOf(a, next(), UAPI_NAMES); break;
+      case '--fence-delay-ms': {
+        const n = Number(next());
+        if (!Number.isInteger(n) || n < 0 || n > 3600000) throw new UsageError('--fence-delay-ms must be an integer in [0, 3600000]');
+        opts.fenceDelayMs = n; break;
+      }
       default:
         throw new UsageError(`unknown option ${a}`);
     }

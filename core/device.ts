@@ -1,6 +1,6 @@
 // The entry path of the render node: files and clients, open/ioctl/plan/prepare/service/close, traces and
 // introspection. The driver state the handlers work on is the Vgdev (core/virtgpu/vgdev.ts).
-import { EBADF, Errno, isErr } from './errno';
+import { EBADF, EIO, Errno, isErr } from './errno';
 import { IoctlTable, type IoctlResult, type IoctlRow, type PointerPlan, type Preparation } from './drm/dispatch';
 import { DrmFile } from './drm/file';
 import { Client } from './client';
@@ -18,6 +18,10 @@ import { recordingUser, type TraceEvent, type UserIo } from './trace-events';
 import { snapshotDevice, type Counts, type Snapshot } from './snapshot';
 import { LogLimiter } from './log-limit';
 import type { FaultHooks } from './fault-hooks';
+import { arrayBlobMemory, type BlobMemory, type BlobMemoryAllocator } from './memory/blob-memory';
+import type { IoctlFds } from './virtgpu/fence';
+import { mapRequest } from './virtgpu/mmap';
+import { dropWaiting } from './virtgpu/execbuf';
 
 export type { Counts, Mode, Stats, TransportCaps };
 
@@ -37,7 +41,12 @@ export interface DeviceOptions {
   logger?: LogLimiter;
   /** Fault injection (`--fault`): asked at each ioctl. */
   faults?: FaultHooks;
+  /** Where mappable BOs get their shared memory; default: ArrayBuffers (no fd, nothing to map outside this process). */
+  blobMemory?: BlobMemoryAllocator;
 }
+
+/** What a map request resolved to: the BO's memory and the byte offset inside it where the mapping starts. */
+export interface MapTarget { memory: BlobMemory; offset: number; resId: number }
 
 /** An open file as its opener holds it (the fd): ioctls, the preparation of a long one, close. */
 export class DeviceFile {
@@ -45,9 +54,12 @@ export class DeviceFile {
   get id(): number { return this.drm.id; }
 
   /** Issue one ioctl as process `pid` (thread-group id). */
-  ioctl(pid: number, cmd: number, argIn: Uint8Array, user?: UserCopy): IoctlResult {
-    return this.dev.ioctl(this, pid, cmd, argIn, user);
+  ioctl(pid: number, cmd: number, argIn: Uint8Array, user?: UserCopy, fds?: IoctlFds): IoctlResult {
+    return this.dev.ioctl(this, pid, cmd, argIn, user, fds);
   }
+
+  /** mmap(fd, offset) of `length` bytes: the memory to map, or the kernel's errno (docs/semantics.md §10). */
+  map(offset: bigint, length: number): MapTarget | Errno { return this.dev.map(this, offset, length); }
 
   /** Device.prepare for this file. */
   prepare(pid: number, cmd: number, argIn: Uint8Array): Preparation | null { return this.dev.prepare(this, pid, cmd, argIn); }
@@ -78,6 +90,7 @@ export class Device {
       caps: opts.caps ?? { fdPassing: false, mmap: false },
       scheduler: opts.scheduler ?? immediateScheduler,
       logger,
+      blobMemory: opts.blobMemory ?? arrayBlobMemory,
       trace: opts.trace,
     });
     this.provider = opts.clients;
@@ -130,6 +143,7 @@ export class Device {
     const vg = this.vg;
     vg.guard(`close:${f.id}`, () => sync(vg, f.clients, [f]));
     f.closed = true;
+    vg.guard(`close:${f.id}:waiting`, () => dropWaiting(vg, f));
     for (const h of f.handles.sortedHandles()) vg.guard(`close:${f.id}:${h}`, () => vg.gemClose(f, f.handles.get(h)!));
     vg.destroyContext(f);
     this.files.delete(f);
@@ -139,9 +153,13 @@ export class Device {
     vg.logger.closeFile(f.id);
   }
 
-  /** Close every file; a device that owns its logger then logs what it suppressed (a shared one is stopped by its owner). */
+  /**
+   * Close every file and signal every fence the host has not completed (a client polling one returns); a device that
+   * owns its logger then logs what it suppressed (a shared one is stopped by its owner).
+   */
   shutdown(): void {
     for (const f of [...this.files]) this.close(f);
+    this.vg.signalAllFences();
     if (this.ownLogger) this.vg.logger.stop();
   }
 
@@ -150,7 +168,7 @@ export class Device {
   private readonly onBug = (e: unknown, row: IoctlRow): void =>
     this.logOnce(`bug:${row.name}:${String(e)}`, `BUG in ${row.name}: ${e instanceof Error ? e.stack : String(e)}`);
 
-  ioctl(file: DeviceFile, pid: number, cmd: number, argIn: Uint8Array, user?: UserCopy): IoctlResult {
+  ioctl(file: DeviceFile, pid: number, cmd: number, argIn: Uint8Array, user?: UserCopy, fds?: IoctlFds): IoctlResult {
     const f = file.drm;
     if (f.closed) return { result: EBADF, out: new Uint8Array(0) };
     const vg = this.vg;
@@ -166,7 +184,7 @@ export class Device {
     }
     // Traced: the caller's bytes and every embedded-pointer copy go into the record (replay's inputs).
     const io = trace ? { reads: [] as UserIo[], writes: [] as UserIo[] } : undefined;
-    const ctx: VirtgpuCtx = { dev: vg, file: f, client, user: io ? recordingUser(user ?? client.memory, io) : user ?? client.memory };
+    const ctx: VirtgpuCtx = { dev: vg, file: f, client, user: io ? recordingUser(user ?? client.memory, io) : user ?? client.memory, fds };
     const t0 = trace ? performance.now() : 0;
     const r = this.table.call(cmd, argIn, ctx, this.onBug);
     if (isErr(r.result)) {
@@ -197,19 +215,32 @@ export class Device {
   }
 
   /** For CUSE's stateless RETRY: sizes at `arg` and the embedded ranges the handler will touch. */
-  plan(cmd: number, argIn: Uint8Array | null, file: DeviceFile, user: UserCopy, pid = file.drm.opener.pid): Errno | { inSize: number; outSize: number; in: PointerPlan['in']; out: PointerPlan['out']; populate?: PointerPlan['populate'] } {
+  plan(cmd: number, argIn: Uint8Array | null, file: DeviceFile, user: UserCopy, pid = file.drm.opener.pid): Errno | { inSize: number; outSize: number; in: PointerPlan['in']; out: PointerPlan['out']; populate?: PointerPlan['populate']; fds?: number[] } {
     const n = this.table.negotiate(cmd);
     if (isErr(n)) return n;
-    if (!argIn || !n.row.pointers) return { inSize: n.inSize, outSize: n.outSize, in: [], out: [] };
+    if (!argIn || (!n.row.pointers && !n.row.fdsIn)) return { inSize: n.inSize, outSize: n.outSize, in: [], out: [], fds: [] };
     const f = file.drm;
     const client = this.clients.get(pid) ?? f.opener;
     const args = n.row.layout.decode(IoctlTable.kbuf(n, argIn));
     try {
-      const p = n.row.pointers(args, { dev: this.vg, file: f, client, user });
-      return p.populate ? { inSize: n.inSize, outSize: n.outSize, in: p.in, out: p.out, populate: p.populate } : { inSize: n.inSize, outSize: n.outSize, in: p.in, out: p.out };
+      const p = n.row.pointers?.(args, { dev: this.vg, file: f, client, user }) ?? { in: [], out: [] };
+      const fds = n.row.fdsIn?.(args) ?? [];
+      return p.populate ? { inSize: n.inSize, outSize: n.outSize, in: p.in, out: p.out, populate: p.populate, fds } : { inSize: n.inSize, outSize: n.outSize, in: p.in, out: p.out, fds };
     } catch (e) {
       this.logOnce(`bug:plan:${n.row.name}`, `BUG in ${n.row.name}.pointers: ${String(e)}`);
-      return { inSize: n.inSize, outSize: n.outSize, in: [], out: [] };
+      return { inSize: n.inSize, outSize: n.outSize, in: [], out: [], fds: [] };
+    }
+  }
+
+  /** DeviceFile.map: resolve a map request of `file` (nothing is changed but a deferred mapping being made). */
+  map(file: DeviceFile, offset: bigint, length: number): MapTarget | Errno {
+    const f = file.drm;
+    if (f.closed) return EBADF;
+    try {
+      return mapRequest(this.vg, f, offset, length);
+    } catch (e) {
+      this.logOnce(`bug:map:${String(e)}`, `BUG in a map request: ${e instanceof Error ? e.stack : String(e)}`);
+      return EIO;
     }
   }
 
@@ -262,7 +293,7 @@ export class Device {
     for (const f of this.files) { handles += f.handles.size; queued += f.priv.work.length; }
     for (const c of this.clients.values()) registrations += c.events.registrations();
     const vg = this.vg;
-    return { files: this.files.size, clients: this.clients.size, handles, resources: vg.resources, pins: vg.pins, registrations, queued, contexts: vg.contexts.size };
+    return { files: this.files.size, clients: this.clients.size, handles, resources: vg.resources, pins: vg.pins, registrations, queued, contexts: vg.contexts.size, blobMemory: vg.memoryCount, blobMemoryBytes: vg.memoryBytes, fences: vg.fences.size };
   }
 
   snapshot(): Snapshot { return snapshotDevice(this.vg, this.files, this.clients.values(), this.counts()); }

@@ -40,9 +40,11 @@ export const EISDIR = mk('EISDIR');
 export const ENOTDIR = mk('ENOTDIR');
 export const EPROTO = mk('EPROTO');
 export const ENFILE = mk('ENFILE');
+// A fence fd the server could not make (get_unused_fd_flags).
+export const EMFILE = mk('EMFILE');
 
 const byNumber = new Map<number, Errno>();
-for (const e of [EPERM, ENOENT, EIO, EBADF, ENOMEM, EACCES, EFAULT, EBUSY, EEXIST, ENODEV, EINVAL, ENOTTY, ENOSPC, ERANGE, ENOSYS, EOPNOTSUPP, EAGAIN, EINTR, E2BIG, EOVERFLOW, EISDIR, ENOTDIR, EPROTO, ENFILE]) byNumber.set(e.errno, e);
+for (const e of [EPERM, ENOENT, EIO, EBADF, ENOMEM, EACCES, EFAULT, EBUSY, EEXIST, ENODEV, EINVAL, ENOTTY, ENOSPC, ERANGE, ENOSYS, EOPNOTSUPP, EAGAIN, EINTR, E2BIG, EOVERFLOW, EISDIR, ENOTDIR, EPROTO, ENFILE, EMFILE]) byNumber.set(e.errno, e);
 
 /** The Errno for a number (any valid Linux errno; unknown numbers get a generic code). */
 export function errnoOf(n: number): Errno {

@@ -1,5 +1,5 @@
 // core/: the virtio-gpu driver model with userptr semantics per uAPI revision. Pure TypeScript, no I/O.
-export { createDevice, Device, DeviceFile, type DeviceOptions, type Mode, type TransportCaps, type Counts, type Stats } from './device';
+export { createDevice, Device, DeviceFile, type DeviceOptions, type Mode, type TransportCaps, type Counts, type Stats, type MapTarget } from './device';
 export type { Context } from './virtgpu/fpriv';
 export { IoctlTable, cmdOf, type IoctlRow, type IoctlResult, type IoctlCtx, type Range, type PointerPlan, type Preparation } from './drm/dispatch';
 export * from './errno';
@@ -11,8 +11,10 @@ export { virtgpuRows, virtgpuTable, virtgpuTableFor } from './virtgpu/ioctls';
 export { UAPI, UAPI_NAMES, DEFAULT_UAPI, uapiByName, withMode, modeOf, UapiChoiceError, type UapiName, type UapiRevision, type UserptrPath, type Param9, type PinErrno, type CheckName } from './virtgpu/uapi';
 export { PROFILES, profileByName, type DeviceProfile, type Capset } from './virtgpu/profile';
 export type { Host, HostCommand, HostCommandName, MemEntry, Box } from './host/host';
-export { RecordingHost, digestCommand, HOST_HEAD_BYTES, HOST_LIST_KEEP, type Recorded, type RecordedCommand, type SubmitDigest, type BlobDigest } from './host/recording-host';
+export { RecordingHost, digestCommand, HOST_HEAD_BYTES, HOST_LIST_KEEP, type RecordingHostOptions, type Recorded, type RecordedCommand, type SubmitDigest, type BlobDigest } from './host/recording-host';
 export * from './memory/client-memory';
+export { arrayBlobMemory, type BlobMemory, type BlobMemoryAllocator } from './memory/blob-memory';
+export { Fence, type InFence, type IoctlFds } from './virtgpu/fence';
 export { captureRange, diffRange, protKey, type RangeState } from './memory/range-diff';
 export { immediateScheduler, type WorkScheduler } from './userptr/worklist';
 export { USERPTR_EXISTS } from './userptr/create';

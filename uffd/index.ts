@@ -18,3 +18,5 @@ export { ClientWatch, parseWatchMode, WATCH_MODES, type WatchMode, type ClientWa
 export { createClientProvider, type ClientProviderOptions, type RealClientProvider, type RealClientEnv, type InjectStats } from './provider';
 export { probeWatchers, type WatcherProbe } from './probe';
 export { ProcPidMem, procClientProvider } from './proc-pid-mem';
+export { memfdBlobMemory, type MemfdBlobMemoryOptions } from './blob-memfd';
+export { FenceFds, FenceFd, FdItems, type FenceFdStats } from './fence-fd';

@@ -88,6 +88,7 @@ export interface UffdConstants {
   MAP_POPULATE: number; MAP_FIXED_NOREPLACE: number; MAP_HUGETLB: number; MAP_GROWSDOWN: number; MAP_LOCKED: number;
   MREMAP_MAYMOVE: number; MREMAP_FIXED: number; MREMAP_DONTUNMAP: number;
   MFD_CLOEXEC: number; MFD_ALLOW_SEALING: number; MFD_HUGETLB: number;
+  EFD_CLOEXEC: number; EFD_NONBLOCK: number; EFD_SEMAPHORE: number;
   WNOHANG: number; WUNTRACED: number; WCONTINUED: number; __WALL: number; __WCLONE: number; __WNOTHREAD: number;
   PTRACE_TRACEME: number; PTRACE_PEEKTEXT: number; PTRACE_PEEKDATA: number; PTRACE_PEEKUSER: number;
   PTRACE_POKETEXT: number; PTRACE_POKEDATA: number; PTRACE_POKEUSER: number; PTRACE_CONT: number;
@@ -218,6 +219,20 @@ export interface UffdBinding {
    * a file of a FUSE mount whose daemon does not answer). Returns the closes still pending.
    */
   closeOffThread(fd: number): number;
+
+  // ---- shared memory of mappable blobs (shared-mem.cc) ----
+  /**
+   * A memfd of `size` bytes (sealed against shrink and grow: a client that gets it cannot make the server's accesses
+   * fault), mapped MAP_SHARED into this process: `buffer` is that mapping, `fd` the memfd (owned until release).
+   */
+  sharedMemCreate(name: string, size: number): { id: number; fd: number; buffer: ArrayBuffer | null };
+  /**
+   * Detaches `buffer` (every view of it becomes empty), unmaps it and closes the memfd; mappings made of the memfd
+   * stay. `buffer` is null for memory above 4 GiB (an ArrayBuffer's limit), which the server does not map.
+   */
+  sharedMemRelease(id: number, buffer: ArrayBuffer | null): void;
+  /** fcntl(F_DUPFD_CLOEXEC): a new fd for the same open file. */
+  dupFd(fd: number): number;
 
   /** glibc ptrace(); PEEK* return the word read. Must be called on the tracer's thread (the one that seized). */
   ptrace(request: number, pid: number, addr: number | bigint, data: number | bigint): bigint;

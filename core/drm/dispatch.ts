@@ -6,6 +6,7 @@ import type { Struct } from '../abi/layout';
 import type { UserCopy } from '../memory/client-memory';
 import type { DrmFile } from './file';
 import type { Client } from '../client';
+import type { IoctlFds } from '../virtgpu/fence';
 
 export interface Range { addr: number; len: number }
 /**
@@ -22,6 +23,8 @@ export interface IoctlCtx<D = any, P = any> {
   readonly file: DrmFile<P>;
   readonly client: Client;
   readonly user: UserCopy;
+  /** Fd passing (fence fds) when the transport can; absent over FUSE/CUSE. */
+  readonly fds?: IoctlFds;
 }
 
 /** One row of an ioctl table, like DRM_IOCTL_DEF_DRV: the struct layout drives sizes, the number and the trace. */
@@ -36,6 +39,8 @@ export interface IoctlRow<T = any, C extends IoctlCtx = IoctlCtx> {
   readonly errnos: readonly Errno[];
   /** Embedded user ranges the handler will read/write, from the struct (+ what `user` can already read): CUSE RETRY. */
   readonly pointers?: (args: T, ctx: C) => PointerPlan;
+  /** The client's fd numbers the handler will ask for (FENCE_FD_IN): a transport fetches them first, like pointers. */
+  readonly fdsIn?: (args: T) => number[];
   readonly handler: (ctx: C, args: T) => number | Errno;
   /** Long work the handler would do that may run beforehand in bounded steps (Device.prepare); null: none. */
   readonly prepare?: (ctx: C, args: T) => Preparation | null;

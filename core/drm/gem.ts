@@ -1,6 +1,7 @@
 // GEM objects and the per-file handle idr (lowest free handle >= 1, like the kernel's idr_alloc(…, 1, 0)).
 import type { DrmFile } from './file';
 import type { Userptr } from '../userptr/userptr';
+import type { BlobMemory } from '../memory/blob-memory';
 
 /**
  * Per-kind operations (virtgpu_object.c style): kind checks compare this object, never flag bits. `D` is the driver
@@ -23,6 +24,8 @@ export class GemObject {
   userptr: Userptr | null = null;
   /** blob_hints the create carried (7.2-based revisions): DEFER_MAPPING is recorded here. */
   blobHints = 0;
+  /** The memory the server shares for a mappable BO, once allocated (vgdev.memoryOf); released with the BO. */
+  memory: BlobMemory | null = null;
   constructor(
     readonly kind: BoKind,
     readonly resId: number,

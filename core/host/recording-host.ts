@@ -6,6 +6,7 @@
 // (SUBMIT_3D) or the resource unref'd (RESOURCE_CREATE_BLOB), or when the entry leaves a bounded log.
 import { createHash } from 'crypto';
 import type { Host, HostCommand, HostCommandName, MemEntry } from './host';
+import type { BlobMemory } from '../memory/blob-memory';
 
 /** Command bytes a SUBMIT_3D digest keeps. */
 export const HOST_HEAD_BYTES = 64;
@@ -69,6 +70,18 @@ function recordOf(c: HostCommand, seq: number, shared: boolean): Recorded {
   return r;
 }
 
+export interface RecordingHostOptions {
+  /** Keep at least the last `limit` entries (at most 2×limit); 0 = unbounded. */
+  limit?: number;
+  /**
+   * `immediate` (default): every fenced submission completes as it is taken. `manual`: completions wait for
+   * completeFences() (tests, and a composition root that completes them later, e.g. on a timer).
+   */
+  fences?: 'immediate' | 'manual';
+  /** Manual mode: told of each fenced submission as it is queued (a composition root that completes later, e.g. on a timer). */
+  onPending?: (fenceId: number) => void;
+}
+
 export class RecordingHost implements Host {
   readonly log: Recorded[] = [];
   private seq = 0;
@@ -78,15 +91,49 @@ export class RecordingHost implements Host {
   private readonly held = { ctx: new Map<number, Set<Recorded>>(), res: new Map<number, Set<Recorded>>() };
   /** Optional observer of every full command (the trace sink): called before the digest is kept, nothing retained. */
   onCommand?: (c: HostCommand, seq: number) => void;
-  /** Keep at least the last `limit` entries (at most 2×limit) (a long-running server must not grow without bound); 0 = unbounded. */
-  constructor(private readonly limit = 0) {}
+  private readonly limit: number;
+  private readonly manualFences: boolean;
+  private readonly onPending?: (fenceId: number) => void;
+  private fenceDone: (id: number) => void = () => undefined;
+  /** Fence ids of fenced submissions not completed yet (manual mode), in submission order, from pendingHead on. */
+  private pending: number[] = [];
+  private pendingHead = 0;
+  /** The memory of each resource that has some (what the host reads and writes), until RESOURCE_UNMAP_BLOB / UNREF. */
+  private readonly memory = new Map<number, BlobMemory>();
+
+  /** A number: the log limit (a long-running server must not grow without bound; 0 = unbounded). */
+  constructor(opts: number | RecordingHostOptions = {}) {
+    const o = typeof opts === 'number' ? { limit: opts } : opts;
+    this.limit = o.limit ?? 0;
+    this.manualFences = o.fences === 'manual';
+    this.onPending = o.onPending;
+  }
+
+  attach(fenceDone: (id: number) => void): void { this.fenceDone = fenceDone; }
+  attachMemory(resId: number, memory: BlobMemory): void { this.memory.set(resId, memory); }
+  /** The bytes of resource resId's memory as the host sees them (undefined: none). */
+  blobBytes(resId: number): Uint8Array | undefined { return this.memory.get(resId)?.bytes; }
+  /** Resources whose memory the host holds now. */
+  memoryCount(): number { return this.memory.size; }
+
+  /** Complete the oldest `n` pending fenced submissions (all by default); returns how many. */
+  completeFences(n = Infinity): number {
+    let done = 0;
+    while (done < n && this.pendingHead < this.pending.length) { this.fenceDone(this.pending[this.pendingHead++]!); done++; }
+    // Drop the completed prefix once it is the larger part (O(1) amortized per fence).
+    if (this.pendingHead * 2 >= this.pending.length) { this.pending = this.pending.slice(this.pendingHead); this.pendingHead = 0; }
+    return done;
+  }
+  /** Fenced submissions not completed yet (manual mode). */
+  pendingFences(): number { return this.pending.length - this.pendingHead; }
 
   submit(c: HostCommand): void {
     const seq = ++this.seq;
     this.onCommand?.(c, seq);
     const r = recordOf(c, seq, this.onCommand !== undefined);
     if (c.cmd === 'RESOURCE_CREATE_BLOB' || c.cmd === 'RESOURCE_CREATE_3D') this.live.add(c.resId);
-    else if (c.cmd === 'RESOURCE_UNREF') { this.live.delete(c.resId); this.releaseOwner(this.held.res, c.resId); }
+    else if (c.cmd === 'RESOURCE_UNREF') { this.live.delete(c.resId); this.memory.delete(c.resId); this.releaseOwner(this.held.res, c.resId); }
+    else if (c.cmd === 'RESOURCE_UNMAP_BLOB') this.memory.delete(c.resId);
     else if (c.cmd === 'CTX_DESTROY') this.releaseOwner(this.held.ctx, c.ctxId);
     const bytes = heldBytes(r);
     const owner = ownerOf(r);
@@ -100,6 +147,10 @@ export class RecordingHost implements Host {
     this.log.push(r);
     // Trim in halves so a bounded log costs O(1) amortized per command.
     if (this.limit && this.log.length > 2 * this.limit) for (const old of this.log.splice(0, this.log.length - this.limit)) this.forget(old);
+    if (c.cmd === 'SUBMIT_3D' && c.fenceId !== undefined) {
+      if (this.manualFences) { this.pending.push(c.fenceId); this.onPending?.(c.fenceId); }
+      else this.fenceDone(c.fenceId);
+    }
   }
 
   /** Host resources created and not yet unref'd. */

@@ -1,5 +1,5 @@
 // RESOURCE_CREATE_BLOB: verify_blob() (upstream + the uAPI revision's rules), then guest / host3d / userptr creation.
-import { E2BIG, EFAULT, EINVAL, ENOMEM, EPERM, type Errno, isErr } from '../errno';
+import { E2BIG, EFAULT, EINVAL, ENOMEM, ENOSPC, EPERM, type Errno, isErr } from '../errno';
 import * as V from '../abi/virtgpu';
 import type { CreateBlobArgs } from '../abi/virtgpu';
 import type { Struct } from '../abi/layout';
@@ -57,7 +57,7 @@ const guestKind: BoKind = { name: 'guest', release: () => undefined };
 const host3dKind: BoKind = { name: 'host3d', release: () => undefined };
 
 /** The create_blob row over a revision's struct (core/virtgpu/ioctls.ts builds one table per struct). */
-export const createBlobRow = (layout: Struct<CreateBlobArgs>) => driverRow('RESOURCE_CREATE_BLOB', layout, [EINVAL, EFAULT, ENOMEM, E2BIG, EPERM], {
+export const createBlobRow = (layout: Struct<CreateBlobArgs>) => driverRow('RESOURCE_CREATE_BLOB', layout, [EINVAL, EFAULT, ENOMEM, E2BIG, EPERM, ENOSPC], {
   pointers: (a, ctx) => {
     const p: PointerPlan = a.cmd_size && a.blob_mem !== V.VIRTGPU_BLOB_MEM_GUEST ? { in: [{ addr: addrOf(a.cmd), len: a.cmd_size }], out: [] } : { in: [], out: [] };
     // A userptr create faults its pages in: a client that can do it itself may (PointerPlan.populate).
@@ -89,6 +89,9 @@ export function createBlob(ctx: VirtgpuCtx, a: CreateBlobArgs): number | Errno {
     return USERPTR_EXISTS;
   }
   if (a.size === 0n) return EINVAL;
+  // A MAPPABLE HOST3D blob needs the host-visible region (virtio_gpu_vram_map: EINVAL without it).
+  const hostMapped = kind.host3d && !kind.guest && (a.blob_flags & V.VIRTGPU_BLOB_FLAG_USE_MAPPABLE) !== 0;
+  if (hostMapped && !dev.profile.hostVisible) return EINVAL;
   if (a.cmd_size) {
     const cmd = ctx.user.read(addrOf(a.cmd), a.cmd_size);
     if (isErr(cmd)) return EFAULT;
@@ -104,7 +107,12 @@ export function createBlob(ctx: VirtgpuCtx, a: CreateBlobArgs): number | Errno {
   }
   dev.host.submit({ cmd: 'RESOURCE_CREATE_BLOB', resId, ctxId, blobMem: a.blob_mem, blobFlags: a.blob_flags, blobId: a.blob_id, size: a.size, entries });
   const bo = dev.addObject(f, kind.guest ? guestKind : host3dKind, resId, size, a.blob_mem, a.blob_flags);
-  bo.blobHints = kind.hints; // DEFER_MAPPING: mapped at its first mmap (no transport maps yet)
+  bo.blobHints = kind.hints;
+  // The host maps a MAPPABLE HOST3D blob at create, or at VIRTGPU_MAP / the first mmap under DEFER_MAPPING.
+  if (hostMapped && !(kind.hints & V.VIRTGPU_BLOB_HINT_DEFER_MAPPING)) {
+    const m = dev.memoryOf(bo);
+    if (isErr(m)) { dev.gemClose(f, bo); return m; } // the kernel frees the object it could not map
+  }
   a.bo_handle = bo.handle;
   a.res_handle = resId;
   return 0;

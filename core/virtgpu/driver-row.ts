@@ -11,7 +11,7 @@ type NameOf<K> = K extends `DRM_VIRTGPU_${infer N}` ? N : never;
 /** The driver's ioctl names, as in virtgpu_drm.h without the DRM_VIRTGPU_ prefix. */
 export type VirtgpuIoctl = NameOf<keyof typeof V>;
 
-export type DriverOps<T> = Pick<IoctlRow<T, VirtgpuCtx>, 'handler' | 'pointers' | 'prepare'>;
+export type DriverOps<T> = Pick<IoctlRow<T, VirtgpuCtx>, 'handler' | 'pointers' | 'prepare' | 'fdsIn'>;
 
 export function driverRow<T>(name: VirtgpuIoctl, layout: Struct<T>, errnos: readonly Errno[], ops: DriverOps<T>): IoctlRow<T, VirtgpuCtx> {
   const nr: number = V[`DRM_VIRTGPU_${name}`];

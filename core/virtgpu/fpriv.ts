@@ -3,6 +3,7 @@
 import type { DrmFile } from '../drm/file';
 import { UserptrTree } from '../userptr/interval-tree';
 import { WorkList } from '../userptr/worklist';
+import type { Submission } from './fence';
 
 export interface Context {
   id: number;
@@ -26,6 +27,8 @@ export class Fpriv {
   readonly ctxParams: PendingContextParams = { capsetId: null, numRings: null, ringMask: null, debugName: null };
   readonly tree = new UserptrTree();
   readonly work = new WorkList();
+  /** EXECBUFFER submissions waiting for an in-fence, in order (core/virtgpu/execbuf.ts). */
+  readonly waiting: Submission[] = [];
 }
 
 /** An open file of this driver. */

@@ -5,10 +5,9 @@ import type { BoKind } from '../drm/gem';
 import { PAGE_SIZE, pageUp } from '../memory/client-memory';
 import { isUserptr } from '../userptr/create';
 import { driverRow } from './driver-row';
+import { mappable } from './mmap';
 
 const resource3dKind: BoKind = { name: 'resource3d', release: () => undefined };
-/** DRM_FILE_PAGE_OFFSET_START in bytes: fake mmap offsets live above 4 GiB, one 4 GiB window per resource. */
-const MAP_OFFSET_BASE = 0x100000000n;
 
 export const resourceCreateRow = driverRow('RESOURCE_CREATE', V.drm_virtgpu_resource_create, [EINVAL], {
   handler: ({ dev, file: f, client }, a) => {
@@ -48,11 +47,14 @@ export const waitRow = driverRow('WAIT', V.drm_virtgpu_3d_wait, [ENOENT], {
 });
 
 export const mapRow = driverRow('MAP', V.drm_virtgpu_map, [ENOENT], {
-  // A fake offset: a later mmap of the node fails (CUSE/FUSE cannot map device memory), see the README.
-  handler: ({ file }, a) => {
+  // The object's fake offset (core/drm/map-offsets.ts); mmap of it works where the transport can map (preload).
+  handler: ({ dev, file }, a) => {
     const bo = file.handles.get(a.handle);
     if (!bo) return ENOENT;
-    a.offset = MAP_OFFSET_BASE + (BigInt(bo.resId) << 32n);
+    a.offset = dev.mapOffsets.offsetOf(bo, bo.size);
+    // DEFER_MAPPING: the host maps a MAPPABLE HOST3D blob now at the latest (virtio_gpu_vram_map_deferred; a failure
+    // shows at mmap, as there).
+    if (bo.kind.name === 'host3d' && mappable(bo)) dev.memoryOf(bo);
     return 0;
   },
 });

@@ -2,6 +2,10 @@
 // guest addresses, contexts, GEM object creation and close, pins, resources and counters. Handlers reach it as ctx.dev.
 import type { IoctlCtx } from '../drm/dispatch';
 import { GemObject, HandleIdr, type BoKind } from '../drm/gem';
+import { MapOffsets } from '../drm/map-offsets';
+import type { BlobMemory, BlobMemoryAllocator } from '../memory/blob-memory';
+import { ENOSPC, isErr, type Errno } from '../errno';
+import { Fence } from './fence';
 import type { Client } from '../client';
 import type { Host } from '../host/host';
 import type { TraceEvent } from '../trace-events';
@@ -14,7 +18,10 @@ import type { Context, Fpriv, VirtgpuFile } from './fpriv';
 
 export type { Mode };
 
-/** What the transport can do; handlers answer EOPNOTSUPP for what it cannot (fence fds, mmap). */
+/**
+ * What the device's transport can do, as the composition root states it. Fence fds and mmap are decided per call
+ * instead (IoctlCtx.fds, DeviceFile.map): a server may serve several transports.
+ */
 export interface TransportCaps { fdPassing: boolean; mmap: boolean }
 
 export interface Stats {
@@ -33,6 +40,7 @@ export interface VgdevOptions {
   caps: TransportCaps;
   scheduler: WorkScheduler;
   logger: LogLimiter;
+  blobMemory: BlobMemoryAllocator;
   trace?: (ev: TraceEvent) => void;
 }
 
@@ -60,6 +68,18 @@ export class Vgdev {
   private nextGuestAddr = 0x100000000;
   /** Userptr ids: the key of a userptr's registration with its client's watcher. */
   private nextUserptrId = 1;
+  /** Where mappable BOs get the memory the server shares (memfds in a serving process). */
+  readonly blobMemory: BlobMemoryAllocator;
+  /** The fake mmap offsets VIRTGPU_MAP hands out (docs/semantics.md §10). */
+  readonly mapOffsets = new MapOffsets<GemObject>();
+  /** Blob memory held now: objects and bytes (back to 0 once every mappable BO is released). */
+  memoryCount = 0;
+  memoryBytes = 0;
+  /** Bytes of the host-visible region HOST3D blobs occupy (the kernel's host_visible_mm). */
+  private hostVisibleUsed = 0;
+  /** Fences of submissions the host has not completed yet, by id. */
+  readonly fences = new Map<number, Fence>();
+  private nextFenceId = 1;
 
   constructor(o: VgdevOptions) {
     this.uapi = o.uapi;
@@ -69,7 +89,57 @@ export class Vgdev {
     this.caps = o.caps;
     this.scheduler = o.scheduler;
     this.logger = o.logger;
+    this.blobMemory = o.blobMemory;
     this.trace = o.trace;
+    // A host that reports no completions completes each submission as it takes it.
+    this.host.attach?.((id) => this.fenceDone(id));
+  }
+
+  /** A fence for a submission on (ctx, ring), pending until the host completes it. */
+  newFence(ctxId: number, ringIdx: number): Fence {
+    const f = new Fence(this.nextFenceId++, ctxId, ringIdx);
+    this.fences.set(f.id, f);
+    return f;
+  }
+
+  /** The host completed the submission of fence `id` (unknown ids are ignored: a host may report twice). */
+  fenceDone(id: number): void {
+    const f = this.fences.get(id);
+    if (!f) return;
+    this.fences.delete(id);
+    f.signal();
+  }
+
+  /** The device is gone: every fence the host has not completed is signalled (no client waits on one forever). */
+  signalAllFences(): void {
+    for (const id of [...this.fences.keys()]) this.fenceDone(id);
+  }
+
+  /** Hand a submission to the host; its fence is signalled when the host says so (at once for a host that cannot). */
+  submitWithFence(ctxId: number, ringIdx: number, data: Uint8Array, resIds: number[], fence: Fence): void {
+    this.host.submit({ cmd: 'SUBMIT_3D', ctxId, ringIdx, data, resIds, fenceId: fence.id });
+    if (!this.host.attach) this.fenceDone(fence.id);
+  }
+
+  /**
+   * The BO's shared memory, allocating it at the first call: a HOST3D blob's host-visible memory is mapped by the
+   * host too (RESOURCE_MAP_BLOB), a guest blob's pages only shared with the host.
+   */
+  memoryOf(bo: GemObject): BlobMemory | Errno {
+    if (bo.memory) return bo.memory;
+    const size = pageUp(bo.size);
+    const host = bo.kind.name === 'host3d';
+    const region = this.profile.hostVisibleBytes;
+    if (host && region !== undefined && this.hostVisibleUsed + size > region) return ENOSPC; // drm_mm_insert_node
+    const m = this.blobMemory.alloc(size, `virtgpu-res${bo.resId}`);
+    if (isErr(m)) return m;
+    bo.memory = m;
+    this.memoryCount++;
+    this.memoryBytes += m.size;
+    if (host) this.hostVisibleUsed += m.size;
+    this.host.attachMemory?.(bo.resId, m);
+    if (bo.kind.name === 'host3d') this.host.submit({ cmd: 'RESOURCE_MAP_BLOB', resId: bo.resId, size: m.size });
+    return m;
   }
 
   allocResId(): number { return this.nextResId++; }
@@ -118,8 +188,19 @@ export class Vgdev {
     if (bo.attachedCtx) this.host.submit({ cmd: 'CTX_DETACH_RESOURCE', ctxId: bo.attachedCtx, resId: bo.resId });
     // Release pins/registrations even if the watcher of a vanished process fails: the host must still get UNREF.
     this.guard(`release:${bo.resId}`, () => bo.kind.release(this, f, bo));
+    const m = bo.memory;
+    if (m && bo.kind.name === 'host3d') this.host.submit({ cmd: 'RESOURCE_UNMAP_BLOB', resId: bo.resId });
     this.host.submit({ cmd: 'RESOURCE_UNREF', resId: bo.resId });
     this.resources--;
+    this.mapOffsets.remove(bo);
+    if (m) {
+      bo.memory = null;
+      this.memoryCount--;
+      this.memoryBytes -= m.size;
+      if (bo.kind.name === 'host3d') this.hostVisibleUsed -= m.size;
+      // Client mappings keep their pages (the memfd's own references), as a driver keeps pages until munmap.
+      this.guard(`release-memory:${bo.resId}`, () => m.release());
+    }
   }
 
   /** Watchers touch real processes that may vanish: a failure there is logged once and never escapes to a transport. */

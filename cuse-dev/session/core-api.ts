@@ -7,8 +7,8 @@ import type { UserCopy } from '../../core/memory/client-memory';
 /** dev.plan(): struct bytes to fetch/return at `arg`, plus embedded user ranges (prefix-stable as more data arrives). */
 export type IoctlPlan = Exclude<ReturnType<Device['plan']>, Errno>;
 
-/** An open file as the session holds it: core's DeviceFile's calls; prepare() is optional for test doubles. */
-export type CoreFile = Pick<DeviceFile, 'ioctl' | 'close'> & Partial<Pick<DeviceFile, 'prepare'>>;
+/** An open file as the session holds it: core's DeviceFile's calls; prepare() and map() are optional for test doubles. */
+export type CoreFile = Pick<DeviceFile, 'ioctl' | 'close'> & Partial<Pick<DeviceFile, 'prepare' | 'map'>>;
 
 export interface CoreDevice {
   open(pid: number): CoreFile;

@@ -19,6 +19,7 @@ import {
   vge_fd_item, vge_install, vge_range, vge_reply, vge_req,
 } from '../abi/preload';
 import type { CoreDevice, CoreFile } from './core-api';
+import { FdItems, type FenceFds } from '../../uffd/fence-fd';
 import { IovecUser, planUnrestricted, structOut } from './ioctl-bridge';
 
 export interface LaneLimits {
@@ -30,12 +31,14 @@ export const DEFAULT_LANE_LIMITS: Readonly<LaneLimits> = Object.freeze({ perUid:
 
 export interface PreloadStats {
   lanes: number; lanesOpened: number; opens: number; releases: number; clients: number; ioctls: number; needs: number;
-  forks: number; malformed: number; refused: number;
+  forks: number; malformed: number; refused: number; maps: number;
 }
 
 export interface PreloadSessionOptions {
   dev: CoreDevice;
-  u: Pick<UffdBinding, 'unixRecv' | 'unixSendFds' | 'unixPair' | 'sockCookie' | 'fdWatch' | 'fdUnwatch' | 'close' | 'closeOffThread'>;
+  u: Pick<UffdBinding, 'unixRecv' | 'unixSendFds' | 'unixPair' | 'sockCookie' | 'fdWatch' | 'fdUnwatch' | 'close' | 'closeOffThread' | 'dupFd'>;
+  /** Fence fds (FENCE_FD_OUT installs, FENCE_FD_IN waits); absent: fence flags are EOPNOTSUPP as over FUSE. */
+  fences?: FenceFds;
   /** One line per kind of event (the server's log limiter's once()). */
   logOnce: (key: string, msg: string) => void;
   limits?: Partial<LaneLimits>;
@@ -59,6 +62,8 @@ const THROWN_ERRNO: Readonly<Record<string, Errno>> = { EACCES, EPERM, ENOMEM, E
 
 const REQ = vge_req.size, RANGE = vge_range.size, ITEM = vge_fd_item.size, REP = vge_reply.size, INSTALL = vge_install.size;
 const LE = true;
+/** MAP lengths travel in pages. */
+const PAGE = 4096;
 
 /**
  * The UserCopy a preload ioctl's handler gets: the fetched ranges and out buffers (IovecUser), plus the generic fd
@@ -76,7 +81,7 @@ export class PreloadUser extends IovecUser {
 class Malformed { constructor(readonly kind: string, readonly errno: Errno, readonly why: string) {} }
 
 export class PreloadSession {
-  readonly stats: PreloadStats = { lanes: 0, lanesOpened: 0, opens: 0, releases: 0, clients: 0, ioctls: 0, needs: 0, forks: 0, malformed: 0, refused: 0 };
+  readonly stats: PreloadStats = { lanes: 0, lanesOpened: 0, opens: 0, releases: 0, clients: 0, ioctls: 0, needs: 0, forks: 0, malformed: 0, refused: 0, maps: 0 };
   readonly limits: Readonly<LaneLimits>;
   private readonly lanes = new Map<number, Lane>();
   private readonly perUid = new Map<number, number>();
@@ -207,7 +212,7 @@ export class PreloadSession {
       case VgeOp.VGE_OP_OPEN: return this.open(lane, m, seq, dv);
       case VgeOp.VGE_OP_IOCTL: return this.ioctl(lane, m, seq, dv, nranges, nfds);
       case VgeOp.VGE_OP_FORK: return this.fork(lane, m, seq, dv);
-      case VgeOp.VGE_OP_MAP: return this.noFds(m, { bytes: done(seq, ENODEV), fds: [] }); // mmap of blobs: not served here
+      case VgeOp.VGE_OP_MAP: return this.map(m, seq, dv);
       default: throw new Malformed('op', EINVAL, `unknown op ${op}`);
     }
   }
@@ -333,7 +338,12 @@ export class PreloadSession {
     }
     const user = new PreloadUser(plan.in, s.rest, plan.out, clientFds);
     user.onMiss = (what) => this.o.logOnce(`plan-miss:${what}`, `ioctl 0x${cmd.toString(16)}: handler ${what} (core plan bug): EFAULT`);
-    const r = nf.file.ioctl(lane.pid, cmd, s.structIn.subarray(0, inSize), user);
+    // Fence fds: the server's own copy of a client fd the request named (a named fd not attached is no fence: EINVAL,
+    // as sync_file_get_fence finds none), and each fence fd installed goes out as a copy (sent fds are closed).
+    const u = this.o.u;
+    const fdItems = this.o.fences ? new FdItems(this.o.fences, u, (n) => { const f = user.clientFd(n); return f === undefined ? EINVAL : u.dupFd(f); }) : undefined;
+    const r = nf.file.ioctl(lane.pid, cmd, s.structIn.subarray(0, inSize), user, fdItems);
+    fdItems?.finish(!isErr(r.result), (at, fd) => user.installFd(fd, at));
     const ranges: Range[] = [];
     const bufs: Uint8Array[] = [];
     if (outSize > 0) { ranges.push({ addr: arg, len: outSize }); bufs.push(structOut(r.out, s.structIn, outSize)); }
@@ -343,6 +353,31 @@ export class PreloadSession {
     const fds = installs.map((i) => i.fd);
     for (const i of user.installs) if (!installs.includes(i)) this.closeAny(i.fd, true);
     return { bytes: doneWith(seq, r.result, ranges, bufs, installs.map((i) => ({ range: 0, at: i.at })), this.o.logOnce), fds };
+  }
+
+  /**
+   * MAP {arg = offset, cmd = length in pages, flags = prot}, the node fd attached: the object's memfd (a copy, closed
+   * once sent) and the offset inside it (aux); the kernel's errnos otherwise (docs/semantics.md §10). The library maps
+   * the memfd itself, at the caller's address and flags.
+   */
+  private map(m: UnixMessage, seq: number, dv: DataView): Out {
+    if (dv.byteLength !== REQ) throw new Malformed('length', EINVAL, `MAP of ${dv.byteLength} bytes`);
+    if (m.fds.length !== 1) throw new Malformed('fds', EBADF, `MAP with ${m.fds.length} fds (the node fd alone)`);
+    const cookie = this.o.u.sockCookie(m.fds[0]!);
+    const nf = cookie === null ? undefined : this.files.get(cookie);
+    this.closeAny(m.fds[0]!, cookie !== null);
+    // mmap of a socket that is no node fd of ours: ENODEV, the kernel's answer for a socket.
+    if (!nf) return { bytes: done(seq, cookie === null ? EBADF : ENODEV), fds: [] };
+    const offset = dv.getBigUint64(vge_req.offsetOf('arg'), LE);
+    const pages = dv.getUint32(vge_req.offsetOf('cmd'), LE);
+    this.stats.maps++;
+    const t = nf.file.map ? nf.file.map(offset, pages * PAGE) : ENODEV;
+    if (isErr(t)) return { bytes: done(seq, t), fds: [] };
+    if (t.memory.fd === undefined) return { bytes: done(seq, ENODEV), fds: [] }; // memory with no fd cannot leave this process
+    const fd = this.o.u.dupFd(t.memory.fd);
+    const bytes = done(seq, 0);
+    new DataView(bytes.buffer).setBigUint64(vge_reply.offsetOf('aux'), BigInt(t.offset), LE);
+    return { bytes, fds: [fd] };
   }
 
   /** FORK {flags = the parent}: sent by the child; the parent is taken from the kernel, never from the frame. */

@@ -10,6 +10,8 @@ export interface ServeOptions {
   workerEntry: string;
   /** The preload transport's serving thread entry (an event loop, cli/preload-worker-main.ts). */
   preloadEntry?: string;
+  /** --fence-delay-ms: the host completes each submission this long after taking it (preload: fence fds readable then). */
+  fenceDelayMs?: number;
   /** The preload transport: parent folder of its node channel's socket (default: the channel's). */
   channelBase?: string;
   /** Device path to present. CUSE: must be under /dev (default /dev/dri/renderD<minor>). FUSE: bind target (implies bind). */

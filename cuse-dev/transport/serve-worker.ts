@@ -30,6 +30,8 @@ export interface DeviceConfig {
   injectUids?: number[];
   /** `--fault` rules, as given (cuse-dev/fault/rules.ts). */
   faults?: string[];
+  /** The host completes each submission this long after taking it (0: at once); fence fds become readable then. */
+  fenceDelayMs?: number;
 }
 
 export interface WorkerConfig {

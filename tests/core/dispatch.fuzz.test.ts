@@ -197,7 +197,7 @@ function fuzz(t: ExecutionContext, profile: 'hsakmt' | 'virgl' | '2d', calls: nu
 
   // Closing everything returns every count to zero and releases both clients once.
   fresh.close(); hsa.close(); f1.close();
-  t.deepEqual(h.dev.counts(), { files: 0, clients: 0, handles: 0, resources: 0, pins: 0, registrations: 0, queued: 0, contexts: 0 });
+  t.deepEqual(h.dev.counts(), { files: 0, clients: 0, handles: 0, resources: 0, pins: 0, registrations: 0, queued: 0, contexts: 0, blobMemory: 0, blobMemoryBytes: 0, fences: 0 });
   t.is(h.host.liveResources(), 0);
   t.deepEqual([h.released.get(p1.pid), h.released.get(p2.pid)], [1, 1]);
 }

@@ -307,7 +307,7 @@ test('§7.5 counts return to zero after close, whatever happened before; exit (R
   h.poke(f, p);
   t.true(h.dev.counts().handles >= 1);
   f.close();
-  t.deepEqual(h.dev.counts(), { files: 0, clients: 0, handles: 0, resources: 0, pins: 0, registrations: 0, queued: 0, contexts: 0 });
+  t.deepEqual(h.dev.counts(), { files: 0, clients: 0, handles: 0, resources: 0, pins: 0, registrations: 0, queued: 0, contexts: 0, blobMemory: 0, blobMemoryBytes: 0, fences: 0 });
   t.is(h.released.get(p.pid), 1);
   t.is(h.host.liveResources(), 0);
   const log = h.host.log.map((c) => c.cmd);

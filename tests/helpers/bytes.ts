@@ -74,3 +74,11 @@ export const createBlobHints = (a: BlobArgs & TailArgs): Uint8Array => blobHead(
 export const createBlobV6 = (a: BlobArgs & TailArgs): Uint8Array => blobHead(a, 64).u32(48, a.hints ?? 0).u32(52, a.pad2 ?? 0).u64(56, a.userptr ?? 0).b;
 /** The newest libhsakmt's 72-byte struct. */
 export const createBlob72 = (a: BlobArgs & TailArgs): Uint8Array => blobHead(a, 72).u64(48, a.userptr ?? 0).u64(56, a.svm ?? 0).u64(64, a.offset ?? 0).b;
+/** drm_virtgpu_map: offset @0 (out), handle @8. */
+export const virtgpuMap = (h: number): Uint8Array => new W(16).u32(8, h).b;
+/** drm_virtgpu_execbuffer (64 bytes): flags @0, size @4, command @8, bo_handles @16, num_bo_handles @24, fence_fd @28, ring_idx @32. */
+export const execbuffer = (a: { flags: number; size?: number; command?: number; fenceFd?: number; ring?: number }): Uint8Array =>
+  new W(64).u32(0, a.flags).u32(4, a.size ?? 0).u64(8, a.command ?? 0).i32(28, a.fenceFd ?? 0).u32(32, a.ring ?? 0).b;
+export const FENCE_FD_IN = 1, FENCE_FD_OUT = 2, RING_IDX = 4;
+/** Where drm_virtgpu_execbuffer's fence_fd sits. */
+export const EXECBUF_FENCE_FD_AT = 28;

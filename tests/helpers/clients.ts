@@ -42,7 +42,8 @@ export async function until<T>(what: string, f: () => Promise<T>, ok: (v: T) => 
 }
 
 /** The server snapshot's counts (core Device.counts()). */
-export interface CountsLike { files: number; clients: number; handles: number; resources: number; pins: number; registrations: number; queued: number; contexts: number }
+export interface CountsLike { files: number; clients: number; handles: number; resources: number; pins: number; registrations: number; queued: number; contexts: number; blobMemory?: number; blobMemoryBytes?: number; fences?: number }
 
 export const allZero = (c: CountsLike): boolean =>
-  c.files === 0 && c.handles === 0 && c.resources === 0 && c.pins === 0 && c.registrations === 0 && c.queued === 0 && c.contexts === 0;
+  c.files === 0 && c.handles === 0 && c.resources === 0 && c.pins === 0 && c.registrations === 0 && c.queued === 0 && c.contexts === 0 &&
+  (c.blobMemory ?? 0) === 0 && (c.blobMemoryBytes ?? 0) === 0 && (c.fences ?? 0) === 0;

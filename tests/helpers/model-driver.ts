@@ -381,7 +381,7 @@ export class Driver {
     });
     this.compare('final');
     const c = this.h.dev.counts();
-    this.eq('final counts', c, { files: 0, clients: 0, handles: 0, resources: 0, pins: 0, registrations: 0, queued: 0, contexts: 0 });
+    this.eq('final counts', c, { files: 0, clients: 0, handles: 0, resources: 0, pins: 0, registrations: 0, queued: 0, contexts: 0, blobMemory: 0, blobMemoryBytes: 0, fences: 0 });
     this.eq('host live resources', this.h.host.liveResources(), 0);
     for (const p of this.model.procs.values()) {
       const used = this.files.some((F) => F.m.clients.includes(p.pid));

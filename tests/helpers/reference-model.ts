@@ -446,10 +446,11 @@ export class ReferenceModel {
 
   // ---------------------------------------------------------------- introspection in the shape of core's snapshot
 
-  counts(): { files: number; clients: number; handles: number; resources: number; pins: number; registrations: number; queued: number; contexts: number } {
+  /** The model creates userptrs only and submits nothing: no blob memory, no fences. */
+  counts(): { files: number; clients: number; handles: number; resources: number; pins: number; registrations: number; queued: number; contexts: number; blobMemory: number; blobMemoryBytes: number; fences: number } {
     let handles = 0, pins = 0, queued = 0, registrations = 0, clients = 0;
     for (const f of this.openFiles()) { handles += f.handles.size; queued += f.work.length; for (const bo of f.handles.values()) pins += bo.u.npages; }
     for (const p of this.procs.values()) { registrations += p.regs.size; if (p.refs > 0) clients++; }
-    return { files: this.openFiles().length, clients, handles, resources: handles, pins, registrations, queued, contexts: this.ctxIds.size };
+    return { files: this.openFiles().length, clients, handles, resources: handles, pins, registrations, queued, contexts: this.ctxIds.size, blobMemory: 0, blobMemoryBytes: 0, fences: 0 };
   }
 }

@@ -313,4 +313,10 @@ void InitPidWatch(Napi::Env env, Napi::Object exports);
 
 void RegisterChannel(Napi::Env env, Napi::Object exports);
 
+// ---- shared memory of mappable blobs, dupFd (shared-mem.cc) ----
+
+Napi::Value SharedMemCreate(const Napi::CallbackInfo& info);
+Napi::Value SharedMemRelease(const Napi::CallbackInfo& info);
+Napi::Value DupFd(const Napi::CallbackInfo& info);
+
 }  // namespace vgn

@@ -460,6 +460,7 @@ Napi::Object Constants(Napi::Env env) {
   N(MAP_FIXED_NOREPLACE); N(MAP_HUGETLB); N(MAP_GROWSDOWN); N(MAP_LOCKED);
   N(MREMAP_MAYMOVE); N(MREMAP_FIXED); N(MREMAP_DONTUNMAP);
   N(MFD_CLOEXEC); N(MFD_ALLOW_SEALING); N(MFD_HUGETLB);
+  N(EFD_CLOEXEC); N(EFD_NONBLOCK); N(EFD_SEMAPHORE);
   N(WNOHANG); N(WUNTRACED); N(WCONTINUED); N(__WALL); N(__WCLONE); N(__WNOTHREAD);
   N(PTRACE_TRACEME); N(PTRACE_PEEKTEXT); N(PTRACE_PEEKDATA); N(PTRACE_PEEKUSER); N(PTRACE_POKETEXT);
   N(PTRACE_POKEDATA); N(PTRACE_POKEUSER); N(PTRACE_CONT); N(PTRACE_KILL); N(PTRACE_SINGLESTEP);
@@ -531,6 +532,9 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   fn("madvise", Madvise);
   fn("processMadvise", ProcessMadvise);
   fn("bufferAddress", BufferAddress);
+  fn("sharedMemCreate", SharedMemCreate);
+  fn("sharedMemRelease", SharedMemRelease);
+  fn("dupFd", DupFd);
   RegisterChannel(env, exports);
   exports.Set("constants", Constants(env));
   return exports;

@@ -1,0 +1,82 @@
+// Blob mmap and fence fds over --transport preload, end to end with a real C client on the system's libdrm
+// (tests/c/preload_mmap_fence.c): a HOST3D MAPPABLE blob mapped twice (once MAP_FIXED over a reservation), the bytes
+// written by the client read back from the server's snapshot, BO close + munmap release the memory; FENCE_FD_OUT
+// fds libdrm's sync_wait returns from (at once, and with a host that completes 1.5 s later: not readable before);
+// FENCE_FD_IN waits. Every count, blob memory and fences included, back to zero.
+import test from 'ava';
+import * as fs from 'fs';
+import * as path from 'path';
+import { spawn } from 'child_process';
+import { startTransport } from '../../cuse-dev/transport/auto';
+import type { RunningServer } from '../../cuse-dev/transport/common';
+import { allZero, collect, parseTap, tail, type CountsLike } from '../helpers/clients';
+import { SERVE_WORKER_ENTRY } from '../../cli/serve-worker-main';
+import { PRELOAD_WORKER_ENTRY } from '../../cli/preload-worker-main';
+import { findPreload } from '../../uffd';
+import type { Snapshot } from '../../core';
+
+const ROOT = path.resolve(__dirname, '../../..');
+const PROG = path.join(ROOT, 'tests/c/bin/preload_mmap_fence');
+const maybe = findPreload() && fs.existsSync(PROG) ? test.serial : test.serial.skip;
+/** The delaying host's completion time: long against a client's poll right after its ioctl returned. */
+const DELAY_MS = 1500;
+
+async function withServer(fenceDelayMs: number, body: (s: RunningServer) => Promise<void>): Promise<{ openAtStop: number; logs: string[] }> {
+  const logs: string[] = [];
+  const s = await startTransport('preload', { workerEntry: SERVE_WORKER_ENTRY, preloadEntry: PRELOAD_WORKER_ENTRY, watch: 'proc', fenceDelayMs, log: (m) => logs.push(m) });
+  try { await body(s); } finally {
+    const sum = await s.stop();
+    return { openAtStop: sum.openAtStop, logs };
+  }
+}
+
+const failures = (out: string): string[] => [...parseTap(out).values()].filter((l) => !l.ok).map((l) => `${l.name}: ${l.detail}`);
+
+maybe('preload: a HOST3D MAPPABLE blob mapped twice, the server reads the bytes back; fence fds sync_wait returns from; counts back to zero', async (t) => {
+  const stop = await withServer(0, async (s) => {
+    const child = spawn(PROG, [], { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, ...s.clientEnv } });
+    // When the client says it wrote, the server's view of that resource's memory must hold the bytes.
+    let seen = '';
+    const checked = new Promise<void>((resolve, reject) => {
+      child.stdout!.on('data', (d: Buffer) => {
+        seen += d.toString();
+        const m = /# written res (\d+)/.exec(seen);
+        if (!m || seen.includes('#checked')) return;
+        seen += '#checked';
+        s.snapshot().then((snap) => {
+          const files = (snap.snapshot as Snapshot).files;
+          const h = files.flatMap((f) => f.handles).find((x) => x.resId === Number(m[1]));
+          t.is(h?.memory?.size, 4 * 4096);
+          t.is(Buffer.from(h?.memory?.head ?? '', 'hex').toString('latin1').split('\0')[0], 'virtgpu-emu blob mmap', 'the server reads what the client wrote');
+          t.like((snap.counts as CountsLike), { blobMemory: 1, blobMemoryBytes: 4 * 4096 });
+          child.stdin!.write('go\n');
+          resolve();
+        }, reject);
+      });
+    });
+    const done = collect(child, 60_000);
+    await checked;
+    const r = await done;
+    t.is(r.code, 0, `failed: ${failures(r.stdout).join('; ')}\n${tail(r.stdout)}\n${tail(r.stderr)}`);
+    t.is(parseTap(r.stdout).size, 19, tail(r.stdout));
+    const snap = await s.snapshot();
+    t.true(allZero(snap.counts as CountsLike), JSON.stringify(snap.counts));
+    t.like(snap.stats, { fenceFdsOut: 0, fenceFdsIn: 0 }, 'the server closed every fence fd of its own');
+    t.true(snap.stats.preloadMaps! >= 4, 'the mmaps went to the server');
+  });
+  t.is(stop.openAtStop, 0);
+});
+
+maybe(`preload: with a host that completes ${DELAY_MS} ms late the fence fd is not readable until then, and sync_wait returns after`, async (t) => {
+  const stop = await withServer(DELAY_MS, async (s) => {
+    const t0 = Date.now();
+    const r = await collect(spawn(PROG, ['--delayed'], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...s.clientEnv } }), 60_000);
+    t.is(r.code, 0, `failed: ${failures(r.stdout).join('; ')}\n${tail(r.stdout)}\n${tail(r.stderr)}`);
+    t.true(parseTap(r.stdout).has('not_readable_before_the_host_completes'));
+    t.true(Date.now() - t0 >= DELAY_MS, 'sync_wait waited for the host');
+    const snap = await s.snapshot();
+    t.true(allZero(snap.counts as CountsLike), JSON.stringify(snap.counts));
+    t.like(snap.stats, { fenceFdsOut: 0, fenceFdsIn: 0 });
+  });
+  t.is(stop.openAtStop, 0);
+});
