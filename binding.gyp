@@ -26,9 +26,16 @@
       "product_prefix": "",
       "product_extension": "so",
       "sources": ["<!@(ls uffd/preload/*.c)"],
-      "cflags": ["-Wall", "-Wextra", "-fPIC", "-fvisibility=hidden"],
+      "cflags": ["-Wall", "-Wextra", "-fPIC", "-fvisibility=hidden", "-fno-delete-null-pointer-checks"],
       "ldflags": ["-Wl,--no-undefined"],
       "libraries": []
+    },
+    {
+      "target_name": "virtgpu-emu-launch",
+      "type": "executable",
+      "sources": ["uffd/native/launch.c"],
+      "cflags": ["-Wall", "-Wextra"],
+      "ldflags": ["-static"]
     }
   ]
 }

@@ -1,16 +1,29 @@
 // `run [serve options] -- CMD ARGS…`: serve, run CMD with VIRTGPU_EMU_DEVICE=<node>, stop, exit with CMD's status.
 // Our own lines go to stderr so CMD's stdout stays its own.
+// CMD is started through the launcher (uffd/native/launch.c), so that it is not this server's child: the server never
+// ptrace-injects into its own children (uffd/provider.ts), and injection is how a statically linked CMD, which ignores
+// LD_PRELOAD, gets its userfaultfd watched. The launcher relays CMD's exit status and our signals, and takes CMD
+// down with it if this process dies.
 import { spawn } from 'child_process';
 import { constants } from 'os';
 import { readyLine, summaryLine } from '../cuse-dev/transport/common';
+import { findLauncher } from '../uffd';
 import { startServer, exitProcess } from './serve';
 import { UsageError, type CliServeOptions } from './options';
+
+/** argv that starts CMD through the launcher; CMD itself (announced) when the launcher is not built. */
+export function launchArgv(cmd: string[], launcher: string | null = findLauncher(), log: (m: string) => void = () => undefined): string[] {
+  if (launcher) return [launcher, ...cmd];
+  log('note: the launcher is not built (npm install): the command is this server\'s child, never injected into; a statically linked one is watched through /proc');
+  return cmd;
+}
 
 export async function runCommand(opts: CliServeOptions, cmd: string[]): Promise<never> {
   if (cmd.length === 0) throw new UsageError('run needs a command after --');
   const s = await startServer(opts);
   process.stderr.write(readyLine(s) + '\n');
-  const child = spawn(cmd[0]!, cmd.slice(1), { stdio: 'inherit', env: { ...process.env, ...s.clientEnv /* LD_PRELOAD (ours first, the caller's kept) + handoff socket */, VIRTGPU_EMU_DEVICE: s.path, VIRTGPU_EMU_UAPI: s.uapi, VIRTGPU_EMU_MODE: s.mode, VIRTGPU_EMU_WATCH: opts.watch ?? 'auto' } });
+  const argv = launchArgv(cmd, undefined, (m) => process.stderr.write(`virtgpu-emu: ${m}\n`));
+  const child = spawn(argv[0]!, argv.slice(1), { stdio: 'inherit', env: { ...process.env, ...s.clientEnv /* LD_PRELOAD (ours first, the caller's kept) + handoff socket */, VIRTGPU_EMU_DEVICE: s.path, VIRTGPU_EMU_UAPI: s.uapi, VIRTGPU_EMU_MODE: s.mode, VIRTGPU_EMU_WATCH: opts.watch ?? 'auto' } });
   const forward = (sig: NodeJS.Signals): void => { child.kill(sig); };
   process.on('SIGINT', forward);
   process.on('SIGTERM', forward);

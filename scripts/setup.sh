@@ -19,7 +19,7 @@ fi
 
 # 2. npm dependencies; npm also runs `node-gyp rebuild` for our binding.gyp (the uffd addon).
 stamp=node_modules/.virtgpu-emu-stamp
-want="$(cat package.json package-lock.json binding.gyp uffd/native/*.cc uffd/native/*.h uffd/preload/*.c uffd/preload/*.h 2>/dev/null | sha1sum | cut -d' ' -f1)"
+want="$(cat package.json package-lock.json binding.gyp uffd/native/*.cc uffd/native/*.c uffd/native/*.h uffd/preload/*.c uffd/preload/*.h 2>/dev/null | sha1sum | cut -d' ' -f1)"
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   log "npm install (deps + native addon)"
   npm install --no-audit --no-fund --loglevel=error >&2

@@ -26,17 +26,24 @@ export function createOwnUffd(u: UffdBinding = loadUffd()): number {
   try { return u.userfaultfd(C.O_CLOEXEC | C.O_NONBLOCK); } catch { return u.userfaultfd(C.O_CLOEXEC | C.O_NONBLOCK | C.UFFD_USER_MODE_ONLY); }
 }
 
-/** Candidate paths of the preload library (built by `npm install` through binding.gyp into build/Release). */
-export function preloadPaths(dir: string = __dirname): string[] {
+/** The launcher `run` starts its command through, so that the server can inject into it (uffd/native/launch.c). */
+export const LAUNCHER_FILE = 'virtgpu-emu-launch';
+
+/** Candidate paths of a file binding.gyp builds (`npm install` puts it into build/Release). */
+export function builtPaths(file: string, dir: string = __dirname): string[] {
   const roots = [path.resolve(dir, '..', '..'), path.resolve(dir, '..')];
   const out: string[] = [];
-  for (const r of roots) for (const flavour of ['Release', 'Debug']) { const p = path.join(r, 'build', flavour, PRELOAD_FILE); if (!out.includes(p)) out.push(p); }
+  for (const r of roots) for (const flavour of ['Release', 'Debug']) { const p = path.join(r, 'build', flavour, file); if (!out.includes(p)) out.push(p); }
   return out;
 }
-export function findPreload(dir?: string): string | null {
-  for (const p of preloadPaths(dir)) if (fs.existsSync(p)) return p;
+function findBuilt(file: string, dir?: string): string | null {
+  for (const p of builtPaths(file, dir)) if (fs.existsSync(p)) return p;
   return null;
 }
+/** Candidate paths of the preload library. */
+export const preloadPaths = (dir?: string): string[] => builtPaths(PRELOAD_FILE, dir);
+export const findPreload = (dir?: string): string | null => findBuilt(PRELOAD_FILE, dir);
+export const findLauncher = (dir?: string): string | null => findBuilt(LAUNCHER_FILE, dir);
 
 /** Where a ClientProvider takes handed-over uffds from (ownership of the fd moves to the caller). */
 export interface UffdSource { take(pid: number): AdoptedUffd | null }

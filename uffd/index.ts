@@ -9,7 +9,7 @@ export { PagemapReader, decodeEntry, readEntries, type PagemapEntry } from './pa
 export { ProcessMemory, type PopulateMethod, type ProcessMemoryOptions } from './process-memory';
 export { UffdWatcher, type UffdWatcherOptions, type RegisterResult } from './uffd-watcher';
 export { ProcWatcher, sliceMaps, type ProcSource, type ProcWatcherOptions } from './proc-watcher';
-export { UffdHandoff, HandoffMailbox, createOwnUffd, findPreload, preloadPaths, ENV_UFFD_SOCK, PRELOAD_FILE, HANDOFF_MAGIC, HANDOFF_KIND, HANDOFF_PER_UID, HANDOFF_SWEEP_MS, type UffdHandoffOptions, type UffdSource } from './acquire';
+export { UffdHandoff, HandoffMailbox, createOwnUffd, findPreload, preloadPaths, findLauncher, builtPaths, ENV_UFFD_SOCK, PRELOAD_FILE, LAUNCHER_FILE, HANDOFF_MAGIC, HANDOFF_KIND, HANDOFF_PER_UID, HANDOFF_SWEEP_MS, type UffdHandoffOptions, type UffdSource } from './acquire';
 export { Channel, CHANNEL_MAGIC, CHANNEL_BASE, DEFAULT_CHANNEL_LIMITS, type ChannelOptions, type ChannelRequest, type ChannelHandler, type ChannelLimits, type ChannelStats } from './channel';
 export { adoptUffd, closeIfUffd, fdKind, featureLadder, isUffdRefused, UffdRefused, RefusalLog, type AdoptedUffd, type FdKind } from './verify';
 export { Injection, injectUffd, injectUffdAsync, INJECT_STOP_TIMEOUT_MS, type InjectResult, type InjectionOutcome, type InjectionStep } from './inject';

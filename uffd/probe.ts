@@ -1,6 +1,6 @@
 // What `doctor` shows for --watch: which watchers can work in this process.
 import { PAGE_SIZE } from '../core/memory/client-memory';
-import { createOwnUffd, findPreload } from './acquire';
+import { createOwnUffd, findLauncher, findPreload } from './acquire';
 import { loadUffd } from './load';
 import type { UffdBinding } from './native-types';
 import { ProcessMemory } from './process-memory';
@@ -27,7 +27,8 @@ export function probeWatchers(binding?: UffdBinding): WatcherProbe[] {
     let fork = true;
     try { u.uffdApi(fd, ev | C.UFFD_FEATURE_EVENT_FORK); } catch { fork = false; u.uffdApi(fd, ev); }
     const pre = findPreload();
-    uffd = { name: 'uffd', ok: true, reason: `userfaultfd + UFFDIO_API ok${fork ? '' : ' (no EVENT_FORK: needs CAP_SYS_PTRACE)'}; clients hand theirs over through ${pre ?? 'the preload library (NOT BUILT: npm install)'} under \`virtgpu-emu run\`; others get one by ptrace injection at their first open (serve), else /proc` };
+    const launcher = findLauncher();
+    uffd = { name: 'uffd', ok: true, reason: `userfaultfd + UFFDIO_API ok${fork ? '' : ' (no EVENT_FORK: needs CAP_SYS_PTRACE)'}; clients hand theirs over through ${pre ?? 'the preload library (NOT BUILT: npm install)'} under \`virtgpu-emu run\`; others get one by ptrace injection at their first open (statically linked ones under \`run\` too, started through ${launcher ?? 'the launcher (NOT BUILT: npm install)'}), else /proc` };
   } catch (e) {
     uffd = { name: 'uffd', ok: false, reason: `userfaultfd unavailable here: ${(e as { code?: string }).code ?? String(e)}` };
   } finally {

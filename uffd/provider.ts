@@ -232,9 +232,9 @@ export function createClientProvider(opts: ClientProviderOptions = {}): RealClie
     const env = live.get(pid);
     if (!env || env.events.uffd || pending.has(pid) || mode === 'proc' || pid === process.pid) return false;
     // Our own children: Node's child watcher (waitpid on SIGCHLD, main thread) would reap the ptrace stop we wait for
-    // and leave the child stopped for ever. `run` starts its command with the preload instead.
+    // and leave the child stopped for ever. `run` starts its command through the launcher (uffd/native/launch.c).
     if (parentOf(pid) === process.pid) {
-      once('inject:child', `pid ${pid}: not injecting into a child of this server (Node reaps its ptrace stops); use the preload library (virtgpu-emu run)`);
+      once('inject:child', `pid ${pid}: not injecting into a child of this server (Node reaps its ptrace stops); start it through virtgpu-emu run, whose launcher makes it a grandchild, or with the preload library`);
       return false;
     }
     return start(pid, tid);

@@ -1,6 +1,7 @@
 // virtgpu-emu-preload.so: what its parts (one file per concern, all in uffd/preload/) share.
 //   handoff.c   hands this process's userfaultfd to the server at load time (and a forked child's)
 //   node.c      the render node over the preload transport: open/ioctl/mmap interposition, lanes (wire.h)
+//   discovery.c libdrm's discovery and the stat family see the node as a virtio-gpu render node 226:128 on PCI
 #ifndef VIRTGPU_EMU_PRELOAD_H
 #define VIRTGPU_EMU_PRELOAD_H
 
