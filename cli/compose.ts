@@ -1,6 +1,6 @@
 // The composition root of a serving device: core + the client provider chosen by --watch (uffd/ or, without the
 // addon, /proc/PID/mem copies), built inside the serving thread.
-import { createDevice, RecordingHost, type LogLimiter, type TraceEvent } from '../core';
+import { ContextRouter, createDevice, HsakmtHost, RecordingHost, virtgpu, type LogLimiter, type TraceEvent } from '../core';
 import type { ClientProvider } from '../core/memory/client-memory';
 import { createClientProvider, HandoffMailbox, InjectPolicy, loadUffd, memfdBlobMemory, type RealClientProvider, type UffdBinding } from '../uffd';
 import type { BlobMemoryAllocator } from '../core/memory/blob-memory';
@@ -78,7 +78,17 @@ export function makeDevice(cfg: DeviceConfig, trace?: (ev: TraceEvent) => void, 
   const delay = cfg.fenceDelayMs ?? 0;
   const host: RecordingHost = new RecordingHost({ limit: HOST_LOG_KEEP, fences: delay > 0 ? 'manual' : 'immediate', onPending: () => { setTimeout(() => host.completeFences(1), delay).unref(); } });
   if (trace) host.onCommand = (cmd, seq) => trace({ t: 'host', cmd: { ...cmd, seq } });
-  const device = createDevice({ uapi: cfg.uapi, mode: cfg.mode, profile: cfg.profile, clients: p.provider, host, caps: { fdPassing: false, mmap: false }, trace, log, logger, blobMemory: blobMemoryOf(log) });
+  // Capset 8 contexts get the emulated HSAKMT host (answers in the shmem blob); every command is still recorded.
+  let logOnce: (key: string, msg: string) => void = () => undefined;
+  const hz = cfg.hsakmt ?? {};
+  const hsakmt = new HsakmtHost({
+    log: (k, m) => logOnce(k, m), fail: hz.fail,
+    onCcmd: trace ? (ev) => trace({ t: 'ccmd', ...ev }) : undefined,
+    delayFence: hz.fenceDelayMs ? (done) => { setTimeout(done, hz.fenceDelayMs).unref(); } : undefined,
+  });
+  const router = new ContextRouter(host, new Map([[virtgpu.VIRTIO_GPU_CAPSET_HSAKMT, hsakmt]]));
+  const device = createDevice({ uapi: cfg.uapi, mode: cfg.mode, profile: cfg.profile, clients: p.provider, host: router, caps: { fdPassing: false, mmap: false }, trace, log, logger, blobMemory: blobMemoryOf(log) });
+  logOnce = (k, m) => device.logOnce(k, m);
   p.bindService?.((pid) => device.service(pid));
   return { device, watcher: p.watcher, reasons: p.reasons, shutdown: () => p.shutdown?.(), beginInjection: p.beginInjection, completeInjections: p.completeInjections, pendingInjections: p.pendingInjections, injectionWaitMs: p.injectionWaitMs, injectStats: p.injectStats, watchingClients: p.watchingClients };
 }

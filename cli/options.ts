@@ -15,11 +15,14 @@ export const USAGE = `usage:
                     [--watch auto|uffd|proc|none] [--trace FILE] [--bind] [--mount-dir DIR]
                     [--owner USER] [--group GROUP] [--mode-bits 0660] [--profile NAME]
                     [--no-inject] [--inject-uid USER[,USER...]] [--fence-delay-ms N]
+                    [--hsakmt-fail CCMD[,CCMD...]] [--hsakmt-fence-delay-ms N]
   virtgpu-emu run [serve options] -- CMD [ARGS...]
   virtgpu-emu doctor
   virtgpu-emu demo
   virtgpu-emu matrix      every create_blob layout against every --uapi revision over FUSE (Markdown)
 --uapi: the kernel revision whose uAPI the node speaks: ${UAPI_NAMES.join('|')} (default v1; see docs/uapi-revisions.md).
+--hsakmt-fail: capset 8 contexts get HSAKMT_STATUS_ERROR for these ccmds (NOP, QUERY_INFO/OPEN_KFD, MEMORY/ALLOC,
+  MEMORY/MAP_USERPTR, …); --hsakmt-fence-delay-ms: their fences signal that late (the reply is written at once).
 --mode pin: the revision's structs and errnos without dedup and notifier (alone: v1's struct with the later
   revisions' lifetime); --mode notifier only where the revision has a notifier (v1, libhsakmt-72).`;
 
@@ -83,6 +86,16 @@ export function parseServe(argv: string[], ids: IdDb = systemIds): { opts: CliSe
         const n = Number(next());
         if (!Number.isInteger(n) || n < 0 || n > 3600000) throw new UsageError('--fence-delay-ms must be an integer in [0, 3600000]');
         opts.fenceDelayMs = n; break;
+      }
+      case '--hsakmt-fail': {
+        const names = next().split(',').filter(Boolean);
+        if (!names.length) throw new UsageError(`${a} needs ccmd names (comma-separated)`);
+        opts.hsakmt = { ...opts.hsakmt, fail: [...(opts.hsakmt?.fail ?? []), ...names] }; break;
+      }
+      case '--hsakmt-fence-delay-ms': {
+        const n = Number(next());
+        if (!Number.isInteger(n) || n < 0 || n > 3600000) throw new UsageError(`${a} must be an integer in [0, 3600000]`);
+        opts.hsakmt = { ...opts.hsakmt, fenceDelayMs: n }; break;
       }
       default:
         throw new UsageError(`unknown option ${a}`);

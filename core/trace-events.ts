@@ -1,5 +1,6 @@
 // Trace event shapes (no I/O here: transports write them, e.g. as JSON lines).
 import type { HostCommand } from './host/host';
+import type { CcmdEvent } from './host/hsakmt/host';
 import type { NotifierEventKind } from './memory/client-memory';
 
 export type TraceEvent =
@@ -10,6 +11,8 @@ export type TraceEvent =
   | { t: 'notifier'; pid: number; event: NotifierEventKind; start: number; end: number; removed?: boolean; note?: string; file?: number; handle?: number; action?: string }
   | { t: 'work'; file: number; op: string; handle: number; resId: number; outcome: string; start?: number; last?: number }
   | { t: 'host'; cmd: HostCommand & { seq: number } }
+  /** A ccmd an emulated host answered: decoded request fields and reply. */
+  | ({ t: 'ccmd' } & CcmdEvent)
   | { t: 'log'; msg: string }
   /** A create the uAPI revision sent down the userptr path, and how it ended (a handle, +3, or an errno). */
   | { t: 'userptr'; file: number; pid: number; addr: number; size: number; rdonly: boolean; result: number | string; handle?: number };
