@@ -24,6 +24,8 @@ export interface ProviderChoice {
   injectStats?: () => Record<string, number>;
   /** Clients with uffd-registered ranges now: a serving loop waits on the wake fd only while this is > 0. */
   watchingClients?: () => number;
+  /** A client process reported its own fork (the preload transport): its watcher sees what EVENT_FORK would show. */
+  reportFork?: (parent: number) => void;
 }
 
 /**
@@ -54,6 +56,7 @@ export function chooseProvider(watch: WatchChoice, log?: (m: string) => void, ha
     injectionWaitMs: inject ? () => provider.injectionWaitMs() : undefined,
     injectStats: inject ? () => ({ ...provider.injectStats }) : undefined,
     watchingClients: () => provider.watchingClients,
+    reportFork: (parent) => { const env = provider.live.get(parent); if (env) { env.events.forkReported(); service(parent); } },
   };
 }
 

@@ -29,9 +29,12 @@ function preloadWorkerMain(cfg: PreloadWorkerConfig): void {
     // (the watchers' wake-ups run on this thread's event loop).
     const provider = chooseProvider(cfg.device.watch, log, cfg.device.handoff, undefined, false, u, cfg.device.injectUids);
     made = makeDevice({ ...cfg.device, inject: false }, sink ? (ev) => sink.write(ev) : undefined, log, provider, logger);
-    session = new PreloadSession({ dev: made.device, u, fences: new FenceFds(u), logOnce: (k, m) => logger.once(k, m) });
+    session = new PreloadSession({ dev: made.device, u, fences: new FenceFds(u), logOnce: (k, m) => logger.once(k, m), onFork: (parent) => provider.reportFork?.(parent) });
     channel = new Channel({ binding: u, log, base: cfg.channel.base, mode: cfg.channel.mode, uid: cfg.channel.uid, gid: cfg.channel.gid });
     channel.handle(LANE_KIND, (req) => session.adoptLane(req));
+    // Without CAP_SYS_ADMIN /proc/PID/pagemap reads every frame number as 0: pages are then told apart by present
+    // bits and memory events (a 0 frame never means "page gone"), and a frame that changes without an event is not seen.
+    if (process.geteuid?.() !== 0) log('unprivileged server: /proc/PID/pagemap hides page frames; pages are tracked by present bits and memory events, frame changes without an event (compaction, KSM, copy-on-write after fork) are not seen');
     post({ type: 'started', watcher: made.watcher, reasons: made.reasons, socket: channel.path });
   } catch (e) {
     post({ type: 'fatal', msg: (e as Error).message });

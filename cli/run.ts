@@ -4,12 +4,16 @@
 // ptrace-injects into its own children (uffd/provider.ts), and injection is how a statically linked CMD, which ignores
 // LD_PRELOAD, gets its userfaultfd watched. The launcher relays CMD's exit status and our signals, and takes CMD
 // down with it if this process dies.
+// Transport under `--transport auto` (the default): a dynamically linked CMD (cli/elf.ts) gets the preload transport,
+// which serves it the node without root or /dev/fuse; a static one (it cannot be preloaded) CUSE, else FUSE.
 import { spawn } from 'child_process';
 import { constants } from 'os';
 import { readyLine, summaryLine } from '../cuse-dev/transport/common';
 import { findLauncher } from '../uffd';
 import { startServer, exitProcess } from './serve';
 import { UsageError, type CliServeOptions } from './options';
+import { commandLinkage } from './elf';
+import { probePreload } from '../cuse-dev/transport/auto';
 
 /** argv that starts CMD through the launcher; CMD itself (announced) when the launcher is not built. */
 export function launchArgv(cmd: string[], launcher: string | null = findLauncher(), log: (m: string) => void = () => undefined): string[] {
@@ -20,10 +24,16 @@ export function launchArgv(cmd: string[], launcher: string | null = findLauncher
 
 export async function runCommand(opts: CliServeOptions, cmd: string[]): Promise<never> {
   if (cmd.length === 0) throw new UsageError('run needs a command after --');
-  const s = await startServer(opts);
+  let chosen = opts;
+  if (opts.transport === 'auto') {
+    const linkage = commandLinkage(cmd[0]!);
+    if (linkage === 'dynamic' && probePreload().ok) chosen = { ...opts, transport: 'preload' };
+    process.stderr.write(`virtgpu-emu: ${cmd[0]} is ${linkage === 'unknown' ? 'not an ELF program we can read' : `linked ${linkage}ally`}: transport ${chosen.transport === 'preload' ? 'preload' : 'cuse, else fuse'}\n`);
+  }
+  const s = await startServer(chosen);
   process.stderr.write(readyLine(s) + '\n');
   const argv = launchArgv(cmd, undefined, (m) => process.stderr.write(`virtgpu-emu: ${m}\n`));
-  const child = spawn(argv[0]!, argv.slice(1), { stdio: 'inherit', env: { ...process.env, ...s.clientEnv /* LD_PRELOAD (ours first, the caller's kept) + handoff socket */, VIRTGPU_EMU_DEVICE: s.path, VIRTGPU_EMU_UAPI: s.uapi, VIRTGPU_EMU_MODE: s.mode, VIRTGPU_EMU_WATCH: opts.watch ?? 'auto' } });
+  const child = spawn(argv[0]!, argv.slice(1), { stdio: 'inherit', env: { ...process.env, ...s.clientEnv /* LD_PRELOAD (ours first, the caller's kept) + handoff socket */, VIRTGPU_EMU_DEVICE: s.path, VIRTGPU_EMU_UAPI: s.uapi, VIRTGPU_EMU_MODE: s.mode, VIRTGPU_EMU_WATCH: chosen.watch ?? 'auto' } });
   const forward = (sig: NodeJS.Signals): void => { child.kill(sig); };
   process.on('SIGINT', forward);
   process.on('SIGTERM', forward);

@@ -201,7 +201,7 @@ export interface UffdBinding {
   unixRecv(fd: number, maxBytes: number, maxFds: number): UnixMessage | null;
   /** One non-blocking send (MSG_NOSIGNAL): bytes sent, -1 when the socket buffer is full. */
   unixSend(fd: number, data: Uint8Array): number;
-  /** A connected SOCK_SEQPACKET pair [ours (non-blocking), theirs], both close-on-exec. */
+  /** A connected SOCK_SEQPACKET pair [ours (non-blocking, SO_PASSCRED), theirs], both close-on-exec. */
   unixPair(): [number, number];
   /** The socket's SO_COOKIE (unique for the boot), or null when fd is not a socket. */
   sockCookie(fd: number): bigint | null;

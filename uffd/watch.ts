@@ -101,10 +101,19 @@ export class ClientWatch implements NotifierSource {
     this.upgraded.delete(id);
   }
 
+  /**
+   * The client reported a fork itself (the preload library's pthread_atfork handler): the event a uffd with
+   * UFFD_FEATURE_EVENT_FORK reads (its copy-on-write protection of the parent), when this client's uffd has none
+   * (an unprivileged server) or it has no uffd. Seen at the next drain.
+   */
+  forkReported(): void { if (!this.uffdW?.forkEvents) this.forkPending = true; }
+  private forkPending = false;
+
   /** uffd events first (they happened before anything /proc can show now), then the /proc diff, then exit. */
   drain(): readonly NotifierEvent[] {
     if (this.released) return [];
-    const a = this.uffd ? this.uffd.drain() : [];
+    const a: NotifierEvent[] = this.uffd ? [...this.uffd.drain()] : [];
+    if (this.forkPending) { this.forkPending = false; a.push({ event: 'PROTECTION_PAGE', start: 0, end: USER_ADDR_END, note: 'fork reported by the client' }); }
     const b = this.proc.drain();
     if (this.upgraded.size) {
       for (const id of this.upgraded) if (this.mode === 'auto') this.proc.setFramesToo(id, false); else this.proc.unregister(id);

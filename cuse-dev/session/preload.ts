@@ -131,8 +131,9 @@ export class PreloadSession {
   // ---- lanes ----
 
   private laneReadable(lane: Lane): void {
-    // A few frames per wake-up: a lane has one request outstanding, a misbehaving one may have queued more.
-    for (let i = 0; i < 8 && this.lanes.get(lane.fd) === lane; i++) {
+    // One frame per wake-up (a lane has one request outstanding; the watch is level-triggered, so a misbehaving
+    // client's queued frames wake it again): no second recvmsg that would only answer EAGAIN.
+    {
       const m = this.recv(lane.fd);
       if (m === null) return;
       if (m === 'eof') { this.dropLane(lane); return; }

@@ -41,7 +41,7 @@ export function probeFuse(): Probe {
 
 export function probePreload(): Probe {
   if (!findPreload()) return { name: 'preload', ok: false, reason: 'virtgpu-emu-preload.so not built (npm install)' };
-  return { name: 'preload', ok: true, reason: 'LD_PRELOAD library + unix socket: dynamically linked clients only; no root, /dev/fuse or /dev/cuse needed (mmap, fences: see README)' };
+  return { name: 'preload', ok: true, reason: 'virtgpu-emu-preload.so + a unix socket: no root, /dev/fuse or /dev/cuse; serves dynamically linked clients started with LD_PRELOAD and VIRTGPU_EMU_SOCK (`run` sets both)' };
 }
 
 export function probeInProcess(): Probe {

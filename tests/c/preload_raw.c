@@ -19,13 +19,8 @@
 #include <virtgpu_drm.h>
 
 #include "../../uffd/preload/wire.h"
+#include "include/tap.h"
 
-static int n_ok, n_fail, n_test;
-static void report(int ok, const char *name, const char *detail) {
-	n_test++;
-	if (ok) { n_ok++; printf("ok %d - %s\n", n_test, name); }
-	else { n_fail++; printf("not ok %d - %s # %s\n", n_test, name, detail); }
-}
 
 static const char *sock_path;
 
@@ -188,6 +183,5 @@ int main(void) {
 	report(getparam(s, node, &v) == 0, "server_serves_after_clients_died_mid_request", "GETPARAM failed");
 	close(node);
 	close(s);
-	printf("# %d passed, %d failed\n", n_ok, n_fail);
-	return n_fail ? 1 : 0;
+	return tap_done();
 }

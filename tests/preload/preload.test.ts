@@ -149,3 +149,14 @@ maybe('a client SIGKILLed mid-ioctl: its file is released, another client keeps 
     if (z instanceof Error) t.fail(z.message); else t.pass();
   });
 });
+
+maybe('a forked child reports its fork itself (no EVENT_FORK needed): the server counts it, the file semantics hold, counts back to zero', async (t) => {
+  await withServer(t, async (s) => {
+    const r = await collect(client(s, 'preload_node'), 90_000);
+    t.is(r.code, 0, tapFailures(r).join('; ') + tail(r.stderr));
+    const st = (await s.snapshot()).stats;
+    t.true((st.preloadForks ?? 0) >= 20, `fork reports: ${st.preloadForks}`);
+    const z = await until('every count at zero', () => counts(s), allZero).catch((e: Error) => e);
+    if (z instanceof Error) t.fail(z.message); else t.pass();
+  });
+});

@@ -81,14 +81,19 @@ Napi::Value UnixRecv(const Napi::CallbackInfo& info) {
   int fd = a.Fd(0);
   size_t maxBytes = static_cast<size_t>(a.Int(1, "maxBytes", 1, 1 << 20));
   size_t maxFds = static_cast<size_t>(a.Int(2, "maxFds", 0, 64));
-  std::vector<uint8_t> data(maxBytes);
-  std::vector<uint8_t> control(CMSG_SPACE(sizeof(int) * (maxFds ? maxFds : 1)) + CMSG_SPACE(sizeof(struct ucred)));
-  struct iovec iov = {data.data(), data.size()};
+  // One receive buffer per thread, grown on demand: a frame buffer per call (zeroed, up to 1 MiB) would cost more
+  // than the receive itself; the message is copied out into its own Buffer.
+  thread_local std::vector<uint8_t> data;
+  if (data.size() < maxBytes) data.resize(maxBytes);
+  thread_local std::vector<uint8_t> control;
+  size_t controlLen = CMSG_SPACE(sizeof(int) * (maxFds ? maxFds : 1)) + CMSG_SPACE(sizeof(struct ucred));
+  if (control.size() < controlLen) control.resize(controlLen);
+  struct iovec iov = {data.data(), maxBytes};
   struct msghdr msg {};
   msg.msg_iov = &iov;
   msg.msg_iovlen = 1;
   msg.msg_control = control.data();
-  msg.msg_controllen = control.size();
+  msg.msg_controllen = controlLen;
   ssize_t n;
   do n = recvmsg(fd, &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC); while (n < 0 && errno == EINTR);
   if (n < 0) {
@@ -139,8 +144,9 @@ Napi::Value UnixSend(const Napi::CallbackInfo& info) {
   return Num(info.Env(), static_cast<double>(n));
 }
 
-// unixPair(): a connected SOCK_SEQPACKET pair [ours, theirs], both close-on-exec, ours non-blocking (the preload
-// transport's node fd is `theirs`, handed to the client; `ours` is watched for its hang-up).
+// unixPair(): a connected SOCK_SEQPACKET pair [ours, theirs], both close-on-exec, ours non-blocking and with
+// SO_PASSCRED (what arrives on it carries the sender's credentials, as on the channel's sockets). The preload
+// transport's node fd is `theirs`, handed to the client; `ours` is watched for its hang-up.
 Napi::Value UnixPair(const Napi::CallbackInfo& info) {
   Args a(info, "unixPair()", 0, 0);
   Napi::Env env = info.Env();
@@ -149,6 +155,8 @@ Napi::Value UnixPair(const Napi::CallbackInfo& info) {
   Fd ours(sv[0]), theirs(sv[1]);
   int fl = fcntl(ours.Get(), F_GETFL);
   if (fl < 0 || fcntl(ours.Get(), F_SETFL, fl | O_NONBLOCK) < 0) ThrowSys(env, "fcntl(O_NONBLOCK)", errno);
+  int one = 1;
+  if (setsockopt(ours.Get(), SOL_SOCKET, SO_PASSCRED, &one, sizeof one) < 0) ThrowSys(env, "setsockopt(SO_PASSCRED)", errno);
   Napi::Array r = Napi::Array::New(env, 2);
   r.Set(0u, Num(env, ours.Release()));
   r.Set(1u, Num(env, theirs.Release()));

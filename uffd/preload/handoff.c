@@ -50,7 +50,8 @@ static int make_uffd(void) {
   return fd;
 }
 
-static int connect_to(const char *path) {
+// A SOCK_SEQPACKET connection to a channel socket, with send and receive timeouts of timeout_s (node.c's lanes too).
+VGE_EXPORT int vge_connect(const char *path, int timeout_s) {
   struct sockaddr_un sa;
   memset(&sa, 0, sizeof sa);
   sa.sun_family = AF_UNIX;
@@ -59,7 +60,7 @@ static int connect_to(const char *path) {
   memcpy(sa.sun_path, path, n);
   int s = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
   if (s < 0) return -1;
-  struct timeval tv = {HANDOFF_TIMEOUT_S, 0};
+  struct timeval tv = {timeout_s, 0};
   setsockopt(s, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
   setsockopt(s, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
   int r;
@@ -105,7 +106,7 @@ VGE_EXPORT void vge_handoff_uffd(void) {
   int saved = errno;
   int fd = make_uffd();
   if (fd < 0) { DBG("no userfaultfd: %s", strerror(errno)); errno = saved; return; }
-  int s = connect_to(sock);
+  int s = vge_connect(sock, HANDOFF_TIMEOUT_S);
   if (s < 0) { DBG("connect(%s): %s", sock, strerror(errno)); close(fd); errno = saved; return; }
   char reply[128];
   ssize_t got = 0;

@@ -103,31 +103,22 @@ static int is_lane_fd(int fd) {
 }
 
 static int connect_lane(void) {
-  struct sockaddr_un sa;
-  memset(&sa, 0, sizeof sa);
-  sa.sun_family = AF_UNIX;
-  size_t n = strlen(g_sock);
-  if (n == 0 || n >= sizeof sa.sun_path) { errno = ENAMETOOLONG; return -1; }
-  memcpy(sa.sun_path, g_sock, n);
-  int s = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
-  if (s < 0) return -1;
-  struct timeval tv = {LANE_HANDSHAKE_TIMEOUT_S, 0};
-  setsockopt(s, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-  int r;
-  do r = connect(s, (const struct sockaddr *)&sa, sizeof sa); while (r < 0 && errno == EINTR);
+  int s = vge_connect(g_sock, LANE_HANDSHAKE_TIMEOUT_S);
+  if (s < 0) { DBG("lane to %s: %s", g_sock, strerror(errno)); errno = ENODEV; return -1; }
   char line[64];
   int len = snprintf(line, sizeof line, "VGECHAN1 lane %d %d", (int)getpid(), (int)syscall(SYS_gettid));
-  ssize_t w = -1, got = -1;
-  if (r == 0) { do w = send(s, line, (size_t)len, MSG_NOSIGNAL); while (w < 0 && errno == EINTR); }
+  ssize_t w, got = -1;
+  do w = send(s, line, (size_t)len, MSG_NOSIGNAL); while (w < 0 && errno == EINTR);
   if (w == len) { do got = recv(s, line, sizeof line - 1, 0); while (got < 0 && errno == EINTR); }
   if (got < 3 || memcmp(line, "OK", 2) != 0) {
-    if (got > 0) { line[got] = '\0'; DBG("lane refused: %s", line); } else DBG("lane to %s: %s", g_sock, strerror(errno));
+    if (got > 0) { line[got] = '\0'; DBG("lane refused: %s", line); } else DBG("lane handshake on %s: %s", g_sock, strerror(errno));
     close(s);
     errno = ENODEV;
     return -1;
   }
   struct timeval none = {0, 0}; // replies come when the server is done: no timeout from here on
   setsockopt(s, SOL_SOCKET, SO_RCVTIMEO, &none, sizeof none);
+  setsockopt(s, SOL_SOCKET, SO_SNDTIMEO, &none, sizeof none);
   if (!__atomic_load_n(&g_server, __ATOMIC_ACQUIRE)) {
     struct ucred cr;
     socklen_t cl = sizeof cr;
@@ -418,12 +409,15 @@ static int node_ioctl(int fd, unsigned long cmd, void *arg) {
   return -1;
 }
 
+// The ioctls the kernel answers for every fd before any driver sees them (fs/ioctl.c do_vfs_ioctl): the socket's own.
+static int vfs_ioctl(unsigned long cmd) { return cmd == FIOCLEX || cmd == FIONCLEX || cmd == FIONBIO || cmd == FIOASYNC; }
+
 VGE_EXPORT int ioctl(int fd, unsigned long cmd, ...) {
   va_list ap;
   va_start(ap, cmd);
   void *arg = va_arg(ap, void *);
   va_end(ap);
-  if (vge_node_fd(fd)) return node_ioctl(fd, cmd, arg);
+  if (!vfs_ioctl(cmd) && vge_node_fd(fd)) return node_ioctl(fd, cmd, arg);
   return REAL(ioctl)(fd, cmd, arg);
 }
 

@@ -36,6 +36,9 @@ uint8_t *vge_frame(size_t *cap);
  */
 __attribute__((weak)) void *vge_map(void *addr, size_t len, int prot, int flags, int fd, off_t off);
 
+/** A SOCK_SEQPACKET, close-on-exec connection to the channel socket `path`, send/receive timeouts of timeout_s; -1 and errno. */
+int vge_connect(const char *path, int timeout_s);
+
 /** Hand a userfaultfd of this process to the server ($VIRTGPU_EMU_UFFD_SOCK; handoff.c). */
 void vge_handoff_uffd(void);
 

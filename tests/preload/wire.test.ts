@@ -1,0 +1,146 @@
+// The preload session at the wire level (docs/preload-protocol.md), over real socket pairs in this process, with a
+// stub device: OPEN hands a node fd; an IOCTL without the struct gets a NEED for it; the generic fd items — "need
+// fd N" (a plan naming a client fd is answered NEED until the request attaches it, and the handler then gets it) and
+// "install" (a handler's fd travels with the DONE, its number's place named by {range, at}); frames from another
+// process's credentials are refused. Expected bytes are read with offsets written from the C header (wire.h).
+import test from 'ava';
+import * as fs from 'fs';
+import { PreloadSession, type PreloadUser } from '../../cuse-dev/session/preload';
+import type { CoreDevice, CoreFile } from '../../cuse-dev/session/core-api';
+import { loadUffd, type UnixMessage } from '../../uffd';
+
+const u = loadUffd();
+const LE = true;
+
+/** struct vge_req (32 bytes) + ranges {u64 addr, u32 len, u32 pad} + fd items {i32 fd, u32 attached} + data. */
+function req(op: number, seq: number, o: { flags?: number; cmd?: number; arg?: number; ranges?: [number, Uint8Array][]; items?: [number, boolean][] } = {}): Uint8Array {
+  const ranges = o.ranges ?? [], items = o.items ?? [];
+  const dataLen = ranges.reduce((n, [, d]) => n + d.length, 0);
+  const b = new Uint8Array(32 + ranges.length * 16 + items.length * 8 + dataLen);
+  const dv = new DataView(b.buffer);
+  dv.setUint32(0, op, LE); dv.setUint32(4, seq, LE); dv.setUint32(8, ranges.length, LE); dv.setUint32(12, items.length, LE);
+  dv.setUint32(16, o.flags ?? 0, LE); dv.setUint32(20, o.cmd ?? 0, LE); dv.setBigUint64(24, BigInt(o.arg ?? 0), LE);
+  let at = 32;
+  for (const [addr, d] of ranges) { dv.setBigUint64(at, BigInt(addr), LE); dv.setUint32(at + 8, d.length, LE); at += 16; }
+  for (const [fd, att] of items) { dv.setInt32(at, fd, LE); dv.setUint32(at + 4, att ? 1 : 0, LE); at += 8; }
+  for (const [, d] of ranges) { b.set(d, at); at += d.length; }
+  return b;
+}
+
+interface Reply { kind: number; seq: number; result: number; err: number; nranges: number; nfds: number; body: Buffer; fds: number[] }
+function decode(m: UnixMessage): Reply {
+  const dv = new DataView(m.data.buffer, m.data.byteOffset, m.data.length);
+  return { kind: dv.getUint32(0, LE), seq: dv.getUint32(4, LE), result: dv.getInt32(8, LE), err: dv.getUint32(12, LE), nranges: dv.getUint32(16, LE), nfds: dv.getUint32(20, LE), body: m.data.subarray(32), fds: m.fds };
+}
+
+/** The next message on fd, when the event loop says it is readable (fd watches keep no process alive: a timer does meanwhile). */
+function next(fd: number): Promise<Reply> {
+  const alive = setInterval(() => undefined, 1000);
+  return new Promise((res) => {
+    const w = u.fdWatch(fd, () => { const m = u.unixRecv(fd, 1 << 18, 8); if (m) { u.fdUnwatch(w); clearInterval(alive); res(decode(m)); } });
+  });
+}
+
+const CMD = 0xc0086499; // _IOWR('d', 0x99, 8 bytes)
+const ARG = 0x10000;
+
+function harness(plan: (file: CoreFile) => { fds?: number[] }, ioctl: (user: PreloadUser) => number) {
+  const logged: string[] = [];
+  const keys = new Set<string>(); // as the server's LogLimiter.once: one line per key
+  const file: CoreFile = { ioctl: (_pid, _cmd, argIn, user) => ({ result: ioctl(user as PreloadUser), out: Uint8Array.from(argIn) }), close: () => undefined };
+  const dev = {
+    open: () => file,
+    plan: (_cmd: number, _argIn: Uint8Array | null, f: CoreFile) => ({ inSize: 8, outSize: 8, in: [], out: [], ...plan(f) }),
+    service: () => undefined, counts: () => ({}), snapshot: () => ({}), shutdown: () => undefined,
+  } as unknown as CoreDevice;
+  const session = new PreloadSession({ dev, u, logOnce: (k, m) => { if (!keys.has(k)) { keys.add(k); logged.push(m); } }, isThreadOf: () => true, parentOf: () => process.ppid });
+  const [ours, theirs] = u.unixPair();
+  const answer = session.adoptLane({ kind: 'lane', args: [String(process.pid)], pid: process.pid, uid: process.getuid!(), gid: process.getgid!(), fds: [], takePidfd: () => -1, adopt: () => ours });
+  return { session, lane: theirs, answer, logged };
+}
+
+async function open(lane: number): Promise<number> {
+  u.unixSendFds(lane, req(1, 1, { flags: 2 }), []);
+  const r = await next(lane);
+  if (r.kind !== 1 || r.err !== 0 || r.fds.length !== 1) throw new Error(`OPEN answered ${JSON.stringify({ ...r, body: undefined })}`);
+  return r.fds[0]!;
+}
+
+test('OPEN hands a node fd; an IOCTL without its struct gets a NEED for {arg, 8}; with it, a DONE with the struct out', async (t) => {
+  const h = harness(() => ({}), () => 0);
+  t.is(h.answer, 'OK 1');
+  const node = await open(h.lane);
+  u.unixSendFds(h.lane, req(2, 2, { cmd: CMD, arg: ARG }), [node]);
+  const need = await next(h.lane);
+  t.deepEqual([need.kind, need.seq, need.nranges, need.nfds], [2, 2, 1, 0]);
+  t.is(need.body.readBigUInt64LE(0), BigInt(ARG));
+  t.is(need.body.readUInt32LE(8), 8);
+  const struct = Uint8Array.from([1, 2, 3, 4, 5, 6, 7, 8]);
+  u.unixSendFds(h.lane, req(2, 3, { cmd: CMD, arg: ARG, ranges: [[ARG, struct]] }), [node]);
+  const done = await next(h.lane);
+  t.deepEqual([done.kind, done.seq, done.result, done.err, done.nranges, done.nfds], [1, 3, 0, 0, 1, 0]);
+  t.deepEqual([...done.body.subarray(16, 24)], [...struct]);
+  u.close(node);
+  h.session.closeAll();
+  u.close(h.lane);
+});
+
+test('"need fd N": NEED names fd N until the request attaches it; the handler gets a copy of the client\'s fd, closed after', async (t) => {
+  const pipe = fs.openSync('/dev/null', 'r');
+  let seen = -2;
+  const h = harness(() => ({ fds: [pipe] }), (user) => { const f = user.clientFd(pipe); seen = f === undefined ? -1 : fs.fstatSync(f).rdev; return 0; });
+  const node = await open(h.lane);
+  const struct = new Uint8Array(8);
+  u.unixSendFds(h.lane, req(2, 4, { cmd: CMD, arg: ARG, ranges: [[ARG, struct]] }), [node]);
+  const need = await next(h.lane);
+  t.deepEqual([need.kind, need.nranges, need.nfds], [2, 1, 1]);
+  t.is(need.body.readInt32LE(16), pipe, 'the fd number wanted');
+  u.unixSendFds(h.lane, req(2, 5, { cmd: CMD, arg: ARG, ranges: [[ARG, struct]], items: [[pipe, true]] }), [node, pipe]);
+  const done = await next(h.lane);
+  t.deepEqual([done.kind, done.err], [1, 0]);
+  t.is(seen, fs.fstatSync(pipe).rdev, 'the handler saw the client\'s fd');
+  fs.closeSync(pipe);
+  u.close(node);
+  h.session.closeAll();
+  u.close(h.lane);
+});
+
+test('"install": the handler\'s fd travels with the DONE, {range 0, at 4} says where its number goes', async (t) => {
+  const h = harness(() => ({}), (user) => { user.installFd(fs.openSync('/dev/null', 'r'), 4); return 0; });
+  const node = await open(h.lane);
+  u.unixSendFds(h.lane, req(2, 6, { cmd: CMD, arg: ARG, ranges: [[ARG, new Uint8Array(8)]] }), [node]);
+  const done = await next(h.lane);
+  t.deepEqual([done.kind, done.err, done.nranges, done.nfds, done.fds.length], [1, 0, 1, 1, 1]);
+  t.deepEqual([done.body.readUInt32LE(16), done.body.readUInt32LE(20)], [0, 4], 'vge_install {range, at} after the range');
+  t.is(fs.fstatSync(done.fds[0]!).rdev, fs.statSync('/dev/null').rdev);
+  fs.closeSync(done.fds[0]!);
+  u.close(node);
+  h.session.closeAll();
+  u.close(h.lane);
+});
+
+test('a node fd hang-up releases the file; a frame whose credentials are not the lane\'s is EPERM, logged once', async (t) => {
+  let closed = 0;
+  const h = harness(() => ({}), () => 0);
+  const node = await open(h.lane);
+  t.is(h.session.openFiles(), 1);
+  u.close(node);
+  const until = Date.now() + 5000;
+  while (h.session.openFiles() > 0 && Date.now() < until) await new Promise((r) => setImmediate(r));
+  t.is(h.session.openFiles(), 0);
+  t.is(h.session.stats.releases, 1);
+  closed++;
+  // The lane belongs to another pid than ours: every frame on it is refused.
+  const [ours, theirs] = u.unixPair();
+  h.session.adoptLane({ kind: 'lane', args: ['1'], pid: 1, uid: process.getuid!(), gid: 0, fds: [], takePidfd: () => -1, adopt: () => ours });
+  for (let i = 0; i < 2; i++) {
+    u.unixSendFds(theirs, req(1, 9), []);
+    const r = await next(theirs);
+    t.deepEqual([r.kind, r.err], [1, 1], 'EPERM');
+  }
+  t.is(h.logged.filter((l) => l.includes('came from pid')).length, 1);
+  h.session.closeAll();
+  u.close(theirs);
+  u.close(h.lane);
+  t.is(closed, 1);
+});
