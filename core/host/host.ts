@@ -9,7 +9,7 @@ export interface MemEntry { addr: number; length: number }
 export type HostCommand =
   | { cmd: 'CTX_CREATE'; ctxId: number; contextInit: number; debugName: string }
   | { cmd: 'CTX_DESTROY'; ctxId: number }
-  /** userptr: a userptr resource's first page in the client (what a host maps it at; absent for other blobs). */
+  /** userptr: a userptr resource's address in the client as created (its pages: from its page to the page of its end) (what a host maps it at; absent for other blobs). */
   | { cmd: 'RESOURCE_CREATE_BLOB'; resId: number; ctxId: number; blobMem: number; blobFlags: number; blobId: bigint; size: bigint; entries: MemEntry[]; userptr?: number }
   | { cmd: 'RESOURCE_CREATE_3D'; resId: number; ctxId: number; target: number; format: number; bind: number; width: number; height: number; depth: number; arraySize: number; lastLevel: number; nrSamples: number; flags: number }
   | { cmd: 'CTX_ATTACH_RESOURCE'; ctxId: number; resId: number }

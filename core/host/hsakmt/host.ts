@@ -301,14 +301,16 @@ export class HsakmtHost implements Host {
         return this.backing(ctx, addr) === null ? fail(A.HSAKMT_STATUS_INVALID_PARAMETER) : ok();
       case A.MEMORY_MAP_USERPTR: {
         const r = this.own(ctx, f.res_id as number);
-        if (!r || r.userptr === undefined) return fail(A.HSAKMT_STATUS_INVALID_HANDLE, r ? undefined : 'foreign-res');
-        return ok({ userptr_handle: BigInt(r.userptr), npfns: pageUp(r.size) / PAGE_SIZE });
+        if (!r || r.userptr === undefined) return fail(A.HSAKMT_STATUS_INVALID_HANDLE, this.foreign(ctx, f.res_id as number));
+        const { base, end } = userptrPages(r.userptr, r.size);
+        return ok({ userptr_handle: BigInt(base), npfns: (end - base) / PAGE_SIZE }); // the host address of its first page
       }
       case A.MEMORY_REG_MEM_WITH_FLAG: {
         const r = this.own(ctx, f.res_id as number);
-        if (!r || r.userptr === undefined) return fail(A.HSAKMT_STATUS_INVALID_HANDLE, r ? undefined : 'foreign-res');
+        if (!r || r.userptr === undefined) return fail(A.HSAKMT_STATUS_INVALID_HANDLE, this.foreign(ctx, f.res_id as number));
         const size = Number(f.MemorySizeInBytes);
-        if (size === 0 || addr < r.userptr || addr + size > r.userptr + pageUp(r.size)) return fail(A.HSAKMT_STATUS_INVALID_PARAMETER);
+        const { base, end } = userptrPages(r.userptr, r.size);
+        if (size === 0 || addr < base || addr + size > end) return fail(A.HSAKMT_STATUS_INVALID_PARAMETER);
         const reg: Registration = { resId: r.resId, addr, size, flags: f.MemFlags as number };
         let m = ctx.regs.get(r.resId);
         if (!m) ctx.regs.set(r.resId, (m = new Map()));
@@ -320,7 +322,7 @@ export class HsakmtHost implements Host {
       }
       case A.MEMORY_DEREG_MEM: {
         const r = this.own(ctx, f.res_id as number);
-        if (!r) return fail(A.HSAKMT_STATUS_INVALID_HANDLE, 'foreign-res');
+        if (!r) return fail(A.HSAKMT_STATUS_INVALID_HANDLE, this.foreign(ctx, f.res_id as number));
         const m = ctx.regs.get(r.resId);
         if (!m) return fail(A.HSAKMT_STATUS_INVALID_HANDLE);
         for (const g of m.values()) ctx.regByAddr.delete(g.addr);
@@ -359,6 +361,15 @@ export class HsakmtHost implements Host {
   private own(ctx: Ctx, resId: number): Res | null {
     const r = this.res.get(resId);
     return r && r.attached.has(ctx.id) ? r : null;
+  }
+
+  /**
+   * 'foreign-res' (a protocol error) when res_id is a live resource of another context; a resource that is gone (the
+   * guest closed it, or the notifier deleted it) is only answered an error.
+   */
+  private foreign(ctx: Ctx, resId: number): string | undefined {
+    const r = this.res.get(resId);
+    return r && !r.attached.has(ctx.id) ? 'foreign-res' : undefined;
   }
 
   private injected(name: string): Answer | null {
@@ -408,4 +419,6 @@ const KIND_TEXT: Readonly<Record<string, string>> = {
   truncated: 'a request stream that ends inside a ccmd header', 'layout-not-known': 'a request whose layout in this generation is not known',
 };
 const CCMD_NAME = (cmd: number): string => A.CCMD_NAMES[cmd] ?? `CCMD_${cmd}`;
+/** The pages of a userptr created at `addr` with `size` bytes: [base, end). */
+const userptrPages = (addr: number, size: number): { base: number; end: number } => ({ base: pageDown(addr), end: pageUp(addr + size) });
 const align8 = (n: number): number => Math.ceil(n / A.RSP_ALIGN) * A.RSP_ALIGN;
