@@ -8,6 +8,8 @@
  *   hsakmt_umd [--svm] [--gen 80|312]
  *     --svm       SVM mode: no own dedup, raw (unaligned) userptr ranges, the kernel's +3 and auto-delete are relied on
  *     --gen N     the MEMORY request generation: 80-byte (replies 24 B) or 312-byte (replies 320 B)
+ *     --bench N   after opening: N NOP ccmd round trips (EXECBUFFER + fence + seqno) and N no-op ioctls
+ *                 (DRM_IOCTL_VERSION, zero lengths), interleaved in 5 rounds; one JSON line each (bench/hsakmt)
  * Every ccmd goes alone in an EXECBUFFER {RING_IDX|FENCE_FD_OUT}; then poll(fence), close, spin on shmem.seqno. */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -19,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <time.h>
 #include <unistd.h>
 #include <xf86drm.h>
 
@@ -276,15 +279,49 @@ static void alloc_paths(void) {
 	report(ret_of(r) == 0, "free_ccmd_answered", "");
 }
 
+static double now_s(void) {
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Median of 5 rounds, each N ops of both kinds: one ccmd round trip vs one no-op ioctl, same run. */
+static int bench(long n) {
+	double ccmd_us[5], noop_us[5];
+	uint8_t req[MAX_REQ] = { 0 };
+	for (int round = 0; round < 5; round++) {
+		double t0 = now_s();
+		for (long i = 0; i < n; i++) if (ret_of(ccmd(req, CCMD_NOP, 16, 8)) != 0) return 1;
+		double t1 = now_s();
+		for (long i = 0; i < n; i++) { struct drm_version v = { 0 }; if (emu_ioctl(fd, DRM_IOCTL_VERSION, &v) < 0) return 1; }
+		double t2 = now_s();
+		ccmd_us[round] = (t1 - t0) * 1e6 / n; noop_us[round] = (t2 - t1) * 1e6 / n;
+	}
+	for (int i = 0; i < 5; i++) for (int j = i + 1; j < 5; j++) {
+		if (ccmd_us[j] < ccmd_us[i]) { double x = ccmd_us[i]; ccmd_us[i] = ccmd_us[j]; ccmd_us[j] = x; }
+		if (noop_us[j] < noop_us[i]) { double x = noop_us[i]; noop_us[i] = noop_us[j]; noop_us[j] = x; }
+	}
+	printf("{\"op\":\"ccmd_nop\",\"n\":%ld,\"us_per_op\":%.2f}\n", n, ccmd_us[2]);
+	printf("{\"op\":\"noop_ioctl\",\"n\":%ld,\"us_per_op\":%.2f}\n", n, noop_us[2]);
+	return 0;
+}
+
 int main(int argc, char **argv) {
+	long bench_n = 0;
 	for (int i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--svm")) svm = 1;
 		else if (!strcmp(argv[i], "--gen") && i + 1 < argc) gen = atoi(argv[++i]);
-		else { fprintf(stderr, "usage: %s [--svm] [--gen 80|312]\n", argv[0]); return 2; }
+		else if (!strcmp(argv[i], "--bench") && i + 1 < argc) bench_n = atol(argv[++i]);
+		else { fprintf(stderr, "usage: %s [--svm] [--gen 80|312] [--bench N]\n", argv[0]); return 2; }
 	}
 	if (getenv("VHSAKMT_USE_SVM") && atoi(getenv("VHSAKMT_USE_SVM"))) svm = 1;
 	if (gen != 80 && gen != 312) { fprintf(stderr, "--gen must be 80 or 312\n"); return 2; }
 	printf("# hsakmt_umd: %s mode, %d-byte MEMORY requests\n", svm ? "SVM" : "non-SVM", gen);
+	if (bench_n > 0) {
+		int rc = open_kfd() == 0 ? bench(bench_n) : 1;
+		if (fd >= 0) close(fd);
+		return rc;
+	}
 	if (open_kfd() == 0) {
 		uint8_t req[MAX_REQ] = { 0 };
 		report(ret_of(ccmd(req, CCMD_NOP, 16, 8)) == 0, "nop", "");
