@@ -5,6 +5,7 @@
 // guest and host side, back to zero after it.
 import test from 'ava';
 import * as fs from 'fs';
+import * as os from 'os';
 import * as path from 'path';
 import { spawn } from 'child_process';
 import { startTransport } from '../../cuse-dev/transport/auto';
@@ -52,5 +53,32 @@ maybe('served preload transport: guest and host counts (host contexts, resources
   } finally {
     const sum = await s.stop();
     t.is(sum.openAtStop, 0);
+  }
+});
+
+maybe('fault injection from the command line: a failed OPEN_KFD ends the client\'s open (no hang); delayed fences still complete every path', async (t) => {
+  const failed = await collect(spawn(process.execPath, [MAIN, 'run', '--hsakmt-fail', 'QUERY_INFO/OPEN_KFD', '--', PROG], { stdio: ['ignore', 'pipe', 'pipe'] }), 90_000);
+  t.is(failed.code, 1, tail(failed.stdout));
+  t.false(parseTap(failed.stdout).get('open_kfd_vm_range')?.ok ?? true);
+  const delayed = await collect(spawn(process.execPath, [MAIN, 'run', '--hsakmt-fence-delay-ms', '20', '--', PROG, '--svm'], { stdio: ['ignore', 'pipe', 'pipe'] }), 90_000);
+  t.is(delayed.code, 0, `failed: ${failures(delayed.stdout).join('; ')}\n${tail(delayed.stderr)}`);
+});
+
+maybe('--trace: each ccmd decoded by name with its fields and reply', async (t) => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'virtgpu-hsakmt-'));
+  try {
+    const file = path.join(dir, 'trace.jsonl');
+    const r = await collect(spawn(process.execPath, [MAIN, 'run', '--trace', file, '--', PROG], { stdio: ['ignore', 'pipe', 'pipe'] }), 90_000);
+    t.is(r.code, 0, tail(r.stdout));
+    const ev = fs.readFileSync(file, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, any>).filter((e) => e.t === 'ccmd');
+    const names = new Set(ev.map((e) => e.name));
+    for (const n of ['QUERY_INFO/OPEN_KFD', 'NOP', 'MEMORY/MAP_USERPTR', 'MEMORY/REG_MEM_WITH_FLAG', 'MEMORY/MAP_MEM_TO_GPU', 'MEMORY/ALLOC', 'MEMORY/AVAIL_MEM', 'MEMORY/UNMAP_TO_GPU', 'MEMORY/FREE', 'CCMD_99']) t.true(names.has(n), n);
+    const open = ev.find((e) => e.name === 'QUERY_INFO/OPEN_KFD')!;
+    t.like(open, { ret: 0, fields: { type: 1 }, reply: { vm_size: '0x100000000' } });
+    const mu = ev.find((e) => e.name === 'MEMORY/MAP_USERPTR')!;
+    t.regex(mu.reply.userptr_handle, /^0x[0-9a-f]+000$/, 'a page base');
+    t.like(ev.find((e) => e.name === 'CCMD_99'), { error: 'unknown-cmd' });
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
   }
 });

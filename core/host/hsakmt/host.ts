@@ -399,7 +399,7 @@ export class HsakmtHost implements Host {
       if (a.ret === A.HSAKMT_STATUS_SUCCESS) a = { ...a, ret: A.HSAKMT_STATUS_ERROR };
     }
     A.vhsakmt_shmem.encode({ ...A.vhsakmt_shmem.decode(shm), seqno: h.seqno }, shm);
-    this.o.onCcmd?.({ ctxId: ctx.id, name, seqno: h.seqno, len: h.len, rspOff: h.rsp_off, fields, ret: a.ret, reply: { ...(a.payload ?? {}) }, error: error ?? (a.error === 'injected' ? 'injected' : undefined) });
+    this.o.onCcmd?.({ ctxId: ctx.id, name, seqno: h.seqno, len: h.len, rspOff: h.rsp_off, fields: hexed(fields), ret: a.ret, reply: hexed(a.payload ?? {}), error: error ?? (a.error === 'injected' ? 'injected' : undefined) });
   }
 
   /** Counted in the shmem's async_error (when there is a shmem) and logged once per kind. */
@@ -421,4 +421,6 @@ const KIND_TEXT: Readonly<Record<string, string>> = {
 const CCMD_NAME = (cmd: number): string => A.CCMD_NAMES[cmd] ?? `CCMD_${cmd}`;
 /** The pages of a userptr created at `addr` with `size` bytes: [base, end). */
 const userptrPages = (addr: number, size: number): { base: number; end: number } => ({ base: pageDown(addr), end: pageUp(addr + size) });
+/** Fields for the trace: u64 values (addresses, sizes) as hex strings, as layout dumps show them. */
+const hexed = (o: Record<string, unknown>): Record<string, unknown> => Object.fromEntries(Object.entries(o).map(([k, v]) => [k, typeof v === 'bigint' ? `0x${v.toString(16)}` : v]));
 const align8 = (n: number): number => Math.ceil(n / A.RSP_ALIGN) * A.RSP_ALIGN;
