@@ -5,7 +5,7 @@
 import test from 'ava';
 import * as B from '../helpers/bytes';
 import * as H from '../helpers/hsakmt-bytes';
-import { ContextRouter, createDevice, HsakmtHost, isErr, RecordingHost, type CcmdEvent, type DeviceFile, type Fence, type HsakmtHostOptions, type InFence, type IoctlFds, type Errno, EINVAL } from '../../core';
+import { ContextRouter, createDevice, HsakmtHost, hsakmt, isErr, RecordingHost, type CcmdEvent, type DeviceFile, type Fence, type HsakmtHostOptions, type InFence, type IoctlFds, type Errno, EINVAL } from '../../core';
 import { SimMachine, simProvider, type SimProcess } from '../../core/testing';
 
 const PG = 4096;
@@ -340,4 +340,48 @@ test('close: every host object and context goes with the file; counts back to ze
   e.f.close();
   t.deepEqual(hostCounts(e), { routedContexts: 0, routedResources: 0, contexts: 0, resources: 0, registrations: 0, gpuMappings: 0, allocations: 0 });
   t.like(e.dev.counts(), { files: 0, handles: 0, resources: 0, contexts: 0, blobMemory: 0, fences: 0 });
+});
+
+for (const gen of [80, 312] as const) {
+  test(`requests (${gen}-byte): every field the note's offsets place is what the host decodes (trace fields), tail included`, (t) => {
+    const { e, shm } = opened();
+    const R = H.MEMORY_RSP[gen];
+    const last = () => e.ccmds.at(-1)!;
+    ccmd(e, shm, H.memory(gen, H.ALLOC, 90, 0, { PreferredNode: 7, AllocFlags: 0x1234, SizeInBytes: 0x3000, Alignment: gen === 312 ? 0x10000 : 0 }, 0, 0x77), R);
+    t.deepEqual(last().fields, { PreferredNode: 7, MemFlags: 0x1234, SizeInBytes: '0x3000', ...(gen === 312 ? { Alignment: '0x10000' } : {}), blob_id: '0x77', res_id: 0 });
+    if (gen === 312) t.is(Number(H.reply(shm.slice(16, 40)).v8) % 0x10000, 0, 'the 312-byte ALLOC honours Alignment');
+    ccmd(e, shm, H.memory(gen, H.REG_MEM_WITH_FLAG, 91, 0, { MemoryAddress: 0x1122334455, MemorySizeInBytes: 0x6677, MemFlags: 0x99 }, 0x42), R);
+    t.like(last().fields, { MemoryAddress: '0x1122334455', MemorySizeInBytes: '0x6677', MemFlags: 0x99, res_id: 0x42 });
+    ccmd(e, shm, H.memory(gen, H.MAP_MEM_TO_GPU, 92, 0, { MemoryAddress: 0xabc000, MemorySizeInBytes: 0x1000, need_create_bo: 1 }), R);
+    t.like(last().fields, { MemoryAddress: '0xabc000', MemorySizeInBytes: '0x1000', need_create_bo: 1 });
+    ccmd(e, shm, H.memory(gen, H.UNMAP_TO_GPU, 93, 0, { MemoryAddress: 0xdef000 }), R);
+    t.like(last().fields, { MemoryAddress: '0xdef000' });
+    ccmd(e, shm, H.memory(gen, H.MAP_USERPTR, 94, 0, {}, 0x31), R);
+    t.like(last().fields, { res_id: 0x31 });
+    if (gen === 80) {
+      ccmd(e, shm, H.memory(80, H.MAP_TO_GPU_NODES, 95, 0, { MemoryAddress: 0x5000, MemorySizeInBytes: 0x2000, MemMapFlags: 0x1f, nodes: [4, 5] }), R);
+      t.like(last().fields, { MemoryAddress: '0x5000', MemorySizeInBytes: '0x2000', MemMapFlags: 0x1f, NumberOfNodes: '0x2', nodes: [4, 5] });
+    }
+    const q = ccmd(e, shm, H.queryInfo(96, 0, H.OPEN_KFD, 0x7777_0000), H.QUERY_INFO_RSP);
+    t.like(last().fields, { type: 1, cur_vm_start: '0x77770000' });
+    t.is(q.hdr.seqno, 96);
+  });
+}
+
+test('tables: sizes and tail offsets as the protocol note gives them', (t) => {
+  t.is(hsakmt.vhsakmt_shmem.size, 16);
+  t.is(hsakmt.vhsakmt_ccmd_req.size, 16);
+  t.is(hsakmt.vhsakmt_ccmd_query_info_req.size, 128);
+  t.is(hsakmt.vhsakmt_ccmd_query_info_req.offsetOf('type'), 48);
+  t.is(hsakmt.vhsakmt_ccmd_query_info_req.offsetOf('cur_vm_start'), 56);
+  t.is(hsakmt.vhsakmt_ccmd_query_info_rsp.size, 424);
+  for (const [gen, blob, type, res] of [[80, 64, 72, 76], [312, 296, 304, 308]] as const) {
+    const L = hsakmt.vhsakmt_ccmd_memory_req[gen];
+    t.deepEqual([L.size, L.offsetOf('blob_id'), L.offsetOf('type'), L.offsetOf('res_id')], [gen, blob, type, res]);
+    t.is(hsakmt.MEMORY_RSP_SIZE[gen], H.MEMORY_RSP[gen]);
+  }
+  t.is(hsakmt.UNION_AT + hsakmt.alloc_body_312.offsetOf('Alignment'), 40);
+  t.is(hsakmt.UNION_AT + hsakmt.map_to_gpu_nodes_body.offsetOf('MemMapFlags'), 40);
+  t.is(hsakmt.UNION_AT + hsakmt.map_to_gpu_nodes_body.offsetOf('NumberOfNodes'), 48);
+  t.is(hsakmt.UNION_AT + hsakmt.reg_mem_with_flag_body.offsetOf('MemFlags'), 32);
 });
