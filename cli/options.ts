@@ -3,7 +3,7 @@ import type { ServeOptions } from '../cuse-dev/transport/common';
 import type { TransportChoice } from '../cuse-dev/transport/auto';
 import { deviceAxes } from '../cuse-dev/transport/common';
 import { resolveId, resolveUids, systemIds, type IdDb } from '../cuse-dev/transport/node-perms';
-import { UAPI_NAMES } from '../core';
+import { hsakmt, UAPI_NAMES } from '../core';
 
 export class UsageError extends Error {}
 
@@ -89,7 +89,8 @@ export function parseServe(argv: string[], ids: IdDb = systemIds): { opts: CliSe
       }
       case '--hsakmt-fail': {
         const names = next().split(',').filter(Boolean);
-        if (!names.length) throw new UsageError(`${a} needs ccmd names (comma-separated)`);
+        const bad = names.filter((n) => !hsakmt.CCMD_FAULT_NAMES.includes(n));
+        if (!names.length || bad.length) throw new UsageError(`${a} takes ccmd names, comma-separated: ${hsakmt.CCMD_FAULT_NAMES.join(', ')}${bad.length ? ` (unknown: ${bad.join(', ')})` : ''}`);
         opts.hsakmt = { ...opts.hsakmt, fail: [...(opts.hsakmt?.fail ?? []), ...names] }; break;
       }
       case '--hsakmt-fence-delay-ms': {

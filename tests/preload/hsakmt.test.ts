@@ -14,6 +14,7 @@ import { SERVE_WORKER_ENTRY } from '../../cli/serve-worker-main';
 import { PRELOAD_WORKER_ENTRY } from '../../cli/preload-worker-main';
 import { findPreload } from '../../uffd';
 import type { Snapshot } from '../../core';
+import { parseServe, UsageError } from '../../cli/options';
 
 const ROOT = path.resolve(__dirname, '../../..');
 const PROG = path.join(ROOT, 'tests/c/bin/hsakmt_umd');
@@ -81,4 +82,12 @@ maybe('--trace: each ccmd decoded by name with its fields and reply', async (t) 
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test('options: --hsakmt-fail takes known ccmd names (an unknown one is a usage error listing them), --hsakmt-fence-delay-ms an integer', (t) => {
+  t.like(parseServe(['--hsakmt-fail', 'MEMORY/ALLOC,NOP', '--hsakmt-fence-delay-ms', '5']).opts, { hsakmt: { fail: ['MEMORY/ALLOC', 'NOP'], fenceDelayMs: 5 } });
+  const e = t.throws(() => parseServe(['--hsakmt-fail', 'MEMORY/ALOC']), { instanceOf: UsageError });
+  t.regex(e!.message, /unknown: MEMORY\/ALOC/);
+  t.regex(e!.message, /QUERY_INFO\/OPEN_KFD/);
+  t.throws(() => parseServe(['--hsakmt-fence-delay-ms', '-1']), { instanceOf: UsageError });
 });

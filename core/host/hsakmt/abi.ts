@@ -100,6 +100,9 @@ export const MEMORY_TYPES: readonly MemoryType[] = [
 ];
 export const MEMORY_TYPE_BY_NUM: ReadonlyMap<number, MemoryType> = new Map(MEMORY_TYPES.map((m) => [m.type, m]));
 
+/** The ccmd names the host answers (trace names; what fault injection takes). */
+export const CCMD_FAULT_NAMES: readonly string[] = ['NOP', 'QUERY_INFO/OPEN_KFD', ...MEMORY_TYPES.map((m) => `MEMORY/${m.name}`)];
+
 /** Reply sizes of the other ccmds. */
 export const NOP_RSP_SIZE = vhsakmt_ccmd_rsp.size;
 export const QUERY_INFO_RSP_SIZE = vhsakmt_ccmd_query_info_rsp.size;
