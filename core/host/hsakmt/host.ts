@@ -50,8 +50,11 @@ class Ctx {
   readonly regs = new Map<number, Map<number, Registration>>();
   readonly regByAddr = new Map<number, Registration>();
   readonly gpu = new Map<number, GpuMapping>();
+  /** GPU mapping addresses by resource id (unref drops them without a scan). */
+  readonly gpuByRes = new Map<number, Set<number>>();
   readonly allocs = new Map<bigint, Allocation>();
   readonly allocByAddr = new Map<number, Allocation>();
+  readonly allocByRes = new Map<number, Allocation>();
   allocated = 0;
   constructor(readonly id: number) {}
 }
@@ -99,7 +102,7 @@ export class HsakmtHost implements Host {
         this.res.set(c.resId, r);
         const ctx = this.ctxs.get(c.ctxId);
         const a = ctx && c.blobId !== 0n ? ctx.allocs.get(c.blobId) : undefined;
-        if (a && a.resId === 0 && c.blobMem === VIRTGPU_BLOB_MEM_HOST3D) a.resId = c.resId; // AllocMemory's blob
+        if (a && a.resId === 0 && c.blobMem === VIRTGPU_BLOB_MEM_HOST3D) { a.resId = c.resId; ctx!.allocByRes.set(c.resId, a); } // AllocMemory's blob
         return;
       }
       case 'CTX_ATTACH_RESOURCE': {
@@ -154,21 +157,42 @@ export class HsakmtHost implements Host {
     if (!r) return;
     this.dropShmem(resId);
     this.res.delete(resId);
-    for (const c of this.ctxs.values()) {
-      if (!r.attached.has(c.id) && c.id !== r.ctxId) continue;
+    // Only the contexts that knew it (created in, attached to): nothing here scans live objects.
+    for (const id of new Set([r.ctxId, ...r.attached])) {
+      const c = this.ctxs.get(id);
+      if (!c) continue;
       const regs = c.regs.get(resId);
       if (regs) { for (const g of regs.values()) c.regByAddr.delete(g.addr); c.regs.delete(resId); }
-      for (const [addr, g] of c.gpu) if (g.resId === resId) c.gpu.delete(addr);
-      for (const a of c.allocs.values()) if (a.resId === resId) this.freeAlloc(c, a);
+      for (const addr of c.gpuByRes.get(resId) ?? []) c.gpu.delete(addr);
+      c.gpuByRes.delete(resId);
+      const a = c.allocByRes.get(resId);
+      if (a) this.freeAlloc(c, a);
     }
   }
 
   private freeAlloc(c: Ctx, a: Allocation): void {
     c.allocs.delete(a.blobId);
     c.allocByAddr.delete(a.addr);
+    c.allocByRes.delete(a.resId);
     c.allocated -= a.size;
-    const g = c.gpu.get(a.addr);
-    if (g) c.gpu.delete(a.addr);
+  }
+
+  private addGpuMapping(c: Ctx, g: GpuMapping): void {
+    this.dropGpuMapping(c, g.addr);
+    c.gpu.set(g.addr, g);
+    let s = c.gpuByRes.get(g.resId);
+    if (!s) c.gpuByRes.set(g.resId, (s = new Set()));
+    s.add(g.addr);
+  }
+
+  private dropGpuMapping(c: Ctx, addr: number): boolean {
+    const g = c.gpu.get(addr);
+    if (!g) return false;
+    c.gpu.delete(addr);
+    const s = c.gpuByRes.get(g.resId);
+    s?.delete(addr);
+    if (s && s.size === 0) c.gpuByRes.delete(g.resId);
+    return true;
   }
 
   // ---- the command channel ----
@@ -293,11 +317,11 @@ export class HsakmtHost implements Host {
       case A.MEMORY_MAP_TO_GPU_NODES: {
         const resId = this.backing(ctx, addr);
         if (resId === null) return fail(A.HSAKMT_STATUS_INVALID_PARAMETER);
-        ctx.gpu.set(addr, { resId, addr, size: Number(f.MemorySizeInBytes) });
+        this.addGpuMapping(ctx, { resId, addr, size: Number(f.MemorySizeInBytes) });
         return ok({ alternate_vagpu: BigInt(addr) }); // GPU VA = CPU VA, in-page offset kept
       }
       case A.MEMORY_UNMAP_TO_GPU:
-        if (ctx.gpu.delete(addr)) return ok();
+        if (this.dropGpuMapping(ctx, addr)) return ok();
         return this.backing(ctx, addr) === null ? fail(A.HSAKMT_STATUS_INVALID_PARAMETER) : ok();
       case A.MEMORY_MAP_USERPTR: {
         const r = this.own(ctx, f.res_id as number);
@@ -315,7 +339,7 @@ export class HsakmtHost implements Host {
         let m = ctx.regs.get(r.resId);
         if (!m) ctx.regs.set(r.resId, (m = new Map()));
         const old = ctx.regByAddr.get(addr);
-        if (old) ctx.regs.get(old.resId)?.delete(addr);
+        if (old) { const om = ctx.regs.get(old.resId); om?.delete(addr); if (om && om.size === 0 && om !== m) ctx.regs.delete(old.resId); }
         m.set(addr, reg);
         ctx.regByAddr.set(addr, reg);
         return ok();
