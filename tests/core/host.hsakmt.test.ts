@@ -3,6 +3,7 @@
 // bytes from tests/helpers/hsakmt-bytes.ts, written from the protocol note), both MEMORY generations, the host's
 // objects keyed by resource id and dropped at unref, bad guest input, fault injection, and the router's recording.
 import test from 'ava';
+import * as fc from 'fast-check';
 import * as B from '../helpers/bytes';
 import * as H from '../helpers/hsakmt-bytes';
 import { ContextRouter, createDevice, HsakmtHost, hsakmt, isErr, RecordingHost, type CcmdEvent, type DeviceFile, type Fence, type HsakmtHostOptions, type InFence, type IoctlFds, type Errno, EINVAL } from '../../core';
@@ -384,4 +385,27 @@ test('tables: sizes and tail offsets as the protocol note gives them', (t) => {
   t.is(hsakmt.UNION_AT + hsakmt.map_to_gpu_nodes_body.offsetOf('MemMapFlags'), 40);
   t.is(hsakmt.UNION_AT + hsakmt.map_to_gpu_nodes_body.offsetOf('NumberOfNodes'), 48);
   t.is(hsakmt.UNION_AT + hsakmt.reg_mem_with_flag_body.offsetOf('MemFlags'), 32);
+});
+
+test('fuzz: random request streams (headers, lens, rsp_offs, bodies) never throw, always return, always signal; the host stays consistent', (t) => {
+  const { e, shm } = opened();
+  const word = fc.oneof(fc.constantFrom(0, 1, 2, 3, 4, 5, 6, 7, 8, 16, 24, 80, 84, 128, 312, 0xffffffff), fc.integer({ min: 0, max: 0xffffffff }));
+  const ccmdArb = fc.record({ cmd: fc.oneof(fc.constantFrom(1, 2, 4, 99), word), len: fc.oneof(fc.constantFrom(16, 80, 88, 128, 312, 320), word), rspOff: fc.oneof(fc.constantFrom(0, 8, 64, SHMEM_SIZE - 24), word), body: fc.uint8Array({ maxLength: 330 }) });
+  fc.assert(fc.property(fc.array(ccmdArb, { minLength: 1, maxLength: 4 }), (cs) => {
+    const parts = cs.map((c) => {
+      const b = new Uint8Array(16 + c.body.length);
+      b.set(c.body, 16);
+      new B.W(16).u32(0, c.cmd).u32(4, c.len).u32(8, 1000).u32(12, c.rspOff).b.forEach((v, i) => { b[i] = v; });
+      return b;
+    });
+    const stream = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+    let o = 0;
+    for (const p of parts) { stream.set(p, o); o += p.length; }
+    const r = submit(e, shm, stream, []);
+    return r.ret === 0 && r.fence!.signalled === true;
+  }), { numRuns: 300 });
+  t.is(H.shmemHeader(shm).rspMemOffset, 16, 'the header survives');
+  t.false(e.logs.some((l) => l.includes('BUG')), e.logs.filter((l) => l.includes('BUG')).join('\n'));
+  e.f.close();
+  t.like(hostCounts(e), { contexts: 0, resources: 0, registrations: 0, gpuMappings: 0, allocations: 0 });
 });
