@@ -21,6 +21,7 @@ function preloadWorkerMain(cfg: PreloadWorkerConfig): void {
   const logger = new LogLimiter({ sink: (msg) => { post({ type: 'log', msg }); sink?.write({ t: 'log', msg }); } });
   const log = (msg: string): void => { logger.line(msg); };
   let session: PreloadSession;
+  let fences: FenceFds;
   let channel: Channel;
   let made: ReturnType<typeof makeDevice>;
   try {
@@ -29,7 +30,8 @@ function preloadWorkerMain(cfg: PreloadWorkerConfig): void {
     // (the watchers' wake-ups run on this thread's event loop).
     const provider = chooseProvider(cfg.device.watch, log, cfg.device.handoff, undefined, false, u, cfg.device.injectUids);
     made = makeDevice({ ...cfg.device, inject: false }, sink ? (ev) => sink.write(ev) : undefined, log, provider, logger);
-    session = new PreloadSession({ dev: made.device, u, fences: new FenceFds(u), logOnce: (k, m) => logger.once(k, m), onFork: (parent) => provider.reportFork?.(parent) });
+    fences = new FenceFds(u);
+    session = new PreloadSession({ dev: made.device, u, fences, logOnce: (k, m) => logger.once(k, m), onFork: (parent) => provider.reportFork?.(parent) });
     channel = new Channel({ binding: u, log, base: cfg.channel.base, mode: cfg.channel.mode, uid: cfg.channel.uid, gid: cfg.channel.gid });
     channel.handle(LANE_KIND, (req) => session.adoptLane(req));
     // Without CAP_SYS_ADMIN /proc/PID/pagemap reads every frame number as 0: pages are then told apart by present
@@ -49,7 +51,7 @@ function preloadWorkerMain(cfg: PreloadWorkerConfig): void {
       try { snapshot = dev.snapshot(); } catch (e) { snapshot = { error: String(e) }; }
       const s = session.stats;
       post({
-        type: 'snapshot', id: msg.id, counts: dev.counts(), snapshot, stats: { ...dev.stats, preloadLanes: s.lanes, preloadForks: s.forks, preloadNeeds: s.needs, preloadMalformed: s.malformed, preloadRefused: s.refused },
+        type: 'snapshot', id: msg.id, counts: dev.counts(), snapshot, stats: { ...dev.stats, preloadLanes: s.lanes, preloadForks: s.forks, preloadNeeds: s.needs, preloadMalformed: s.malformed, preloadRefused: s.refused, preloadMaps: s.maps, fenceFdsOut: fences.stats.outLive, fenceFdsIn: fences.stats.inLive },
         session: { requests: s.ioctls + s.opens, ioctls: s.ioctls, retries: s.needs, malformed: s.malformed, interrupts: 0, opens: s.opens, releases: s.releases, clients: s.clients, refusedCallers: s.refused },
         openFiles: session.openFiles(),
       });

@@ -55,7 +55,7 @@ export class DeviceFile {
     return this.dev.ioctl(this, pid, cmd, argIn, user, fds);
   }
 
-  /** mmap(fd, offset) of `length` bytes: the memory to map, or the kernel's errno (docs/semantics.md §9). */
+  /** mmap(fd, offset) of `length` bytes: the memory to map, or the kernel's errno (docs/semantics.md §10). */
   map(offset: bigint, length: number): MapTarget | Errno { return this.dev.map(this, offset, length); }
 
   /** Device.prepare for this file. */
@@ -148,9 +148,13 @@ export class Device {
     vg.logger.closeFile(f.id);
   }
 
-  /** Close every file; a device that owns its logger then logs what it suppressed (a shared one is stopped by its owner). */
+  /**
+   * Close every file and signal every fence the host has not completed (a client polling one returns); a device that
+   * owns its logger then logs what it suppressed (a shared one is stopped by its owner).
+   */
   shutdown(): void {
     for (const f of [...this.files]) this.close(f);
+    this.vg.signalAllFences();
     if (this.ownLogger) this.vg.logger.stop();
   }
 

@@ -5,7 +5,7 @@
 import { EINVAL, EMFILE, ENFILE, ENOMEM, type Errno } from '../core/errno';
 import type { Fence, InFence } from '../core/virtgpu/fence';
 import type { UffdBinding } from './native-types';
-import { fdKind } from './verify';
+import { closeForeign, fdKind } from './verify';
 
 /** An fd the server could not make: the kernel's get_unused_fd_flags errno (EMFILE, ENFILE), else ENOMEM. */
 function fdFailure(e: unknown): Errno {
@@ -38,7 +38,8 @@ export class FenceFds {
    */
   inFence(fd: number): InFence | Errno {
     const kind = fdKind(fd);
-    if (kind !== 'eventfd' && kind !== 'anon inode') { this.close(fd); return EINVAL; }
+    // Anything else is closed off this thread: a client's file may be one whose close never returns (a FUSE flush).
+    if (kind !== 'eventfd' && kind !== 'anon inode') { if (kind !== 'closed') closeForeign(this.b, fd); return EINVAL; }
     this.stats.inLive++;
     this.stats.inCreated++;
     return new WatchedFd(this, fd);
@@ -95,31 +96,37 @@ class WatchedFd implements InFence {
 
 /**
  * The IoctlFds of one ioctl call (core/virtgpu/fence.ts) over a transport's two fd moves: `take(n)` gets the server
- * its own fd for the client's fd n (a dup in-process, the fd received for a "need fd" item over the preload's socket),
- * and after the ioctl finish() hands each installed fence fd over (in-process: a dup whose number is written into
- * the out struct; preload: an "install" item) or, when the ioctl failed, discards it.
+ * its own fd for the client's fd n (a dup in-process, of the fd received for a "need fd" item over the preload's
+ * socket; an errno when there is none), and after the ioctl finish() gives each installed fence fd's copy away
+ * (in-process: its number written into the out struct; preload: an "install" item, the copy closed once sent) or,
+ * when the ioctl failed, closes it. Every fd is made during the ioctl, before anything is submitted, so the only
+ * failures (EMFILE, ENFILE) come back as the ioctl's errno.
  */
 export class FdItems {
-  private readonly installs: { offset: number; fence: FenceFd }[] = [];
-  constructor(private readonly fences: FenceFds, private readonly take: (clientFd: number) => number | Errno) {}
+  private readonly installs: { offset: number; fence: FenceFd; copy: number }[] = [];
+  constructor(private readonly fences: FenceFds, private readonly b: Pick<UffdBinding, 'dupFd' | 'close'>, private readonly take: (clientFd: number) => number | Errno) {}
 
   inFence(fd: number): InFence | Errno {
-    const own = this.take(fd);
+    let own: number | Errno;
+    try { own = this.take(fd); } catch (e) { return fdFailure(e); }
     return typeof own === 'number' ? this.fences.inFence(own) : own;
   }
 
   install(offset: number, fence: Fence): Errno | undefined {
     const f = this.fences.create(fence);
     if (!(f instanceof FenceFd)) return f;
-    this.installs.push({ offset, fence: f });
+    let copy: number;
+    try { copy = this.b.dupFd(f.fd); } catch (e) { f.discard(); return fdFailure(e); }
+    this.installs.push({ offset, fence: f, copy });
     return undefined;
   }
 
-  /** After the ioctl: `give` each installed fd to the client when it succeeded (it returns once the client has its copy). */
-  finish(ok: boolean, give: (offset: number, serverFd: number) => void): void {
-    for (const { offset, fence } of this.installs.splice(0)) {
-      if (!ok) { fence.discard(); continue; }
-      try { give(offset, fence.fd); fence.handedOver(); } catch (e) { fence.discard(); throw e; }
+  /** After the ioctl: on success `give` each installed fd's copy (now the receiver's to close), else close the copies. */
+  finish(ok: boolean, give: (offset: number, fd: number) => void): void {
+    for (const { offset, fence, copy } of this.installs.splice(0)) {
+      if (!ok) { fence.discard(); try { this.b.close(copy); } catch { /* gone */ } continue; }
+      fence.handedOver();
+      give(offset, copy);
     }
   }
 }

@@ -95,8 +95,9 @@ export class RecordingHost implements Host {
   private readonly manualFences: boolean;
   private readonly onPending?: (fenceId: number) => void;
   private fenceDone: (id: number) => void = () => undefined;
-  /** Fence ids of fenced submissions not completed yet (manual mode), in submission order. */
-  private readonly pending: number[] = [];
+  /** Fence ids of fenced submissions not completed yet (manual mode), in submission order, from pendingHead on. */
+  private pending: number[] = [];
+  private pendingHead = 0;
   /** The memory of each resource that has some (what the host reads and writes), until RESOURCE_UNMAP_BLOB / UNREF. */
   private readonly memory = new Map<number, BlobMemory>();
 
@@ -118,11 +119,13 @@ export class RecordingHost implements Host {
   /** Complete the oldest `n` pending fenced submissions (all by default); returns how many. */
   completeFences(n = Infinity): number {
     let done = 0;
-    while (done < n && this.pending.length) { this.fenceDone(this.pending.shift()!); done++; }
+    while (done < n && this.pendingHead < this.pending.length) { this.fenceDone(this.pending[this.pendingHead++]!); done++; }
+    // Drop the completed prefix once it is the larger part (O(1) amortized per fence).
+    if (this.pendingHead * 2 >= this.pending.length) { this.pending = this.pending.slice(this.pendingHead); this.pendingHead = 0; }
     return done;
   }
   /** Fenced submissions not completed yet (manual mode). */
-  pendingFences(): number { return this.pending.length; }
+  pendingFences(): number { return this.pending.length - this.pendingHead; }
 
   submit(c: HostCommand): void {
     const seq = ++this.seq;

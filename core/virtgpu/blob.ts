@@ -1,5 +1,5 @@
 // RESOURCE_CREATE_BLOB: verify_blob() (upstream + the uAPI revision's rules), then guest / host3d / userptr creation.
-import { E2BIG, EFAULT, EINVAL, ENOMEM, EPERM, type Errno, isErr } from '../errno';
+import { E2BIG, EFAULT, EINVAL, ENOMEM, ENOSPC, EPERM, type Errno, isErr } from '../errno';
 import * as V from '../abi/virtgpu';
 import type { CreateBlobArgs } from '../abi/virtgpu';
 import type { Struct } from '../abi/layout';
@@ -56,7 +56,7 @@ const guestKind: BoKind = { name: 'guest', release: () => undefined };
 const host3dKind: BoKind = { name: 'host3d', release: () => undefined };
 
 /** The create_blob row over a revision's struct (core/virtgpu/ioctls.ts builds one table per struct). */
-export const createBlobRow = (layout: Struct<CreateBlobArgs>) => driverRow('RESOURCE_CREATE_BLOB', layout, [EINVAL, EFAULT, ENOMEM, E2BIG, EPERM], {
+export const createBlobRow = (layout: Struct<CreateBlobArgs>) => driverRow('RESOURCE_CREATE_BLOB', layout, [EINVAL, EFAULT, ENOMEM, E2BIG, EPERM, ENOSPC], {
   pointers: (a) => (a.cmd_size && a.blob_mem !== V.VIRTGPU_BLOB_MEM_GUEST ? { in: [{ addr: addrOf(a.cmd), len: a.cmd_size }], out: [] } : { in: [], out: [] }),
   prepare: (ctx, a) => {
     const kind = verifyBlob(ctx.dev.profile, ctx.dev.uapi, a, () => ctx.client.memory.memlockLimits?.() ?? null);

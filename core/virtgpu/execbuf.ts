@@ -1,6 +1,6 @@
 // EXECBUFFER: checks as virtio_gpu_execbuffer_ioctl, then SUBMIT_3D to the host with a fence per submission.
 // FENCE_FD_OUT gives the client an fd of that fence, FENCE_FD_IN makes the submission wait for the client's fd
-// (docs/semantics.md §10); both need a transport that passes fds (ctx.fds), else EOPNOTSUPP.
+// (docs/semantics.md §11); both need a transport that passes fds (ctx.fds), else EOPNOTSUPP.
 import { EFAULT, EINVAL, EMFILE, ENFILE, ENOENT, ENOMEM, ENOSYS, EOPNOTSUPP, isErr } from '../errno';
 import { KMALLOC_MAX } from '../abi/limits';
 import * as V from '../abi/virtgpu';

@@ -1,4 +1,4 @@
-// mmap(node fd, offset, length) as drm_gem_mmap and the objects' mmap ops decide it (docs/semantics.md §9): the
+// mmap(node fd, offset, length) as drm_gem_mmap and the objects' mmap ops decide it (docs/semantics.md §10): the
 // offset VIRTGPU_MAP gave names the object, the file must hold a handle to it, the object must be mappable, the
 // range must lie inside it. The memory is allocated at the first map of a guest blob (shmem pages appear on first
 // use) and of a HOST3D blob created with DEFER_MAPPING (the host maps it then).
@@ -25,6 +25,7 @@ export function mapRequest(dev: Vgdev, f: VirtgpuFile, offset: bigint, length: n
   if (f.handles.get(bo.handle) !== bo) return EACCES; // drm_vma_node_is_allowed: this file holds no handle to it
   if (!mappable(bo)) return EINVAL;
   const m = dev.memoryOf(bo);
-  if (isErr(m)) return m;
+  // A HOST3D blob the host could not map (DEFER_MAPPING, region full): map_state is not OK → EINVAL.
+  if (isErr(m)) return bo.kind.name === 'host3d' ? EINVAL : m;
   return { memory: m, offset: hit.within, resId: bo.resId };
 }

@@ -9,6 +9,8 @@ export interface DeviceProfile {
   readonly has3d: boolean;          // VIRTGPU_PARAM_3D_FEATURES (has_virgl_3d)
   readonly resourceBlob: boolean;   // VIRTGPU_PARAM_RESOURCE_BLOB
   readonly hostVisible: boolean;    // VIRTGPU_PARAM_HOST_VISIBLE
+  /** Size of the host-visible region MAPPABLE HOST3D blobs are mapped into; a blob that does not fit → ENOSPC. */
+  readonly hostVisibleBytes?: number;
   readonly crossDevice: boolean;    // VIRTGPU_PARAM_CROSS_DEVICE (resource uuids)
   readonly contextInit: boolean;    // VIRTGPU_PARAM_CONTEXT_INIT (also EXPLICIT_DEBUG_NAME)
   readonly resourceUserptr: boolean;// v3's GETPARAM 9 (RESOURCE_USERPTR): the device takes userptrs
@@ -26,7 +28,7 @@ function virglCapset(size: number): Uint8Array { const b = new Uint8Array(size);
 export const PROFILES: Readonly<Record<string, DeviceProfile>> = {
   /** Default: what the HSAKMT UMD expects from a userptr-capable node. */
   hsakmt: {
-    name: 'hsakmt', has3d: true, resourceBlob: true, hostVisible: true, crossDevice: false, contextInit: true, resourceUserptr: true, blobAlignment: 4096,
+    name: 'hsakmt', has3d: true, resourceBlob: true, hostVisible: true, hostVisibleBytes: 16 * 2 ** 30, crossDevice: false, contextInit: true, resourceUserptr: true, blobAlignment: 4096,
     capsets: [
       { id: VIRTIO_GPU_CAPSET_VIRGL2, maxVersion: 2, blob: virglCapset(1160) },
       { id: VIRTIO_GPU_CAPSET_HSAKMT, maxVersion: 1, blob: hsakmtCapset() },

@@ -4,7 +4,7 @@ import type { IoctlCtx } from '../drm/dispatch';
 import { GemObject, HandleIdr, type BoKind } from '../drm/gem';
 import { MapOffsets } from '../drm/map-offsets';
 import type { BlobMemory, BlobMemoryAllocator } from '../memory/blob-memory';
-import { isErr, type Errno } from '../errno';
+import { ENOSPC, isErr, type Errno } from '../errno';
 import { Fence } from './fence';
 import type { Client } from '../client';
 import type { Host } from '../host/host';
@@ -18,7 +18,10 @@ import type { Context, Fpriv, VirtgpuFile } from './fpriv';
 
 export type { Mode };
 
-/** What the transport can do; handlers answer EOPNOTSUPP for what it cannot (fence fds, mmap). */
+/**
+ * What the device's transport can do, as the composition root states it. Fence fds and mmap are decided per call
+ * instead (IoctlCtx.fds, DeviceFile.map): a server may serve several transports.
+ */
 export interface TransportCaps { fdPassing: boolean; mmap: boolean }
 
 export interface Stats {
@@ -67,11 +70,13 @@ export class Vgdev {
   private nextUserptrId = 1;
   /** Where mappable BOs get the memory the server shares (memfds in a serving process). */
   readonly blobMemory: BlobMemoryAllocator;
-  /** The fake mmap offsets VIRTGPU_MAP hands out (docs/semantics.md §9). */
+  /** The fake mmap offsets VIRTGPU_MAP hands out (docs/semantics.md §10). */
   readonly mapOffsets = new MapOffsets<GemObject>();
   /** Blob memory held now: objects and bytes (back to 0 once every mappable BO is released). */
   memoryCount = 0;
   memoryBytes = 0;
+  /** Bytes of the host-visible region HOST3D blobs occupy (the kernel's host_visible_mm). */
+  private hostVisibleUsed = 0;
   /** Fences of submissions the host has not completed yet, by id. */
   readonly fences = new Map<number, Fence>();
   private nextFenceId = 1;
@@ -105,6 +110,11 @@ export class Vgdev {
     f.signal();
   }
 
+  /** The device is gone: every fence the host has not completed is signalled (no client waits on one forever). */
+  signalAllFences(): void {
+    for (const id of [...this.fences.keys()]) this.fenceDone(id);
+  }
+
   /** Hand a submission to the host; its fence is signalled when the host says so (at once for a host that cannot). */
   submitWithFence(ctxId: number, ringIdx: number, data: Uint8Array, resIds: number[], fence: Fence): void {
     this.host.submit({ cmd: 'SUBMIT_3D', ctxId, ringIdx, data, resIds, fenceId: fence.id });
@@ -117,11 +127,16 @@ export class Vgdev {
    */
   memoryOf(bo: GemObject): BlobMemory | Errno {
     if (bo.memory) return bo.memory;
-    const m = this.blobMemory.alloc(pageUp(bo.size), `virtgpu-res${bo.resId}`);
+    const size = pageUp(bo.size);
+    const host = bo.kind.name === 'host3d';
+    const region = this.profile.hostVisibleBytes;
+    if (host && region !== undefined && this.hostVisibleUsed + size > region) return ENOSPC; // drm_mm_insert_node
+    const m = this.blobMemory.alloc(size, `virtgpu-res${bo.resId}`);
     if (isErr(m)) return m;
     bo.memory = m;
     this.memoryCount++;
     this.memoryBytes += m.size;
+    if (host) this.hostVisibleUsed += m.size;
     this.host.attachMemory?.(bo.resId, m);
     if (bo.kind.name === 'host3d') this.host.submit({ cmd: 'RESOURCE_MAP_BLOB', resId: bo.resId, size: m.size });
     return m;
@@ -183,6 +198,7 @@ export class Vgdev {
       bo.memory = null;
       this.memoryCount--;
       this.memoryBytes -= m.size;
+      if (bo.kind.name === 'host3d') this.hostVisibleUsed -= m.size;
       // Client mappings keep their pages (the memfd's own references), as a driver keeps pages until munmap.
       this.guard(`release-memory:${bo.resId}`, () => m.release());
     }

@@ -317,9 +317,9 @@ export class PreloadSession {
     // Fence fds: the server's own copy of a client fd the request named (a named fd not attached is no fence: EINVAL,
     // as sync_file_get_fence finds none), and each fence fd installed goes out as a copy (sent fds are closed).
     const u = this.o.u;
-    const fdItems = this.o.fences ? new FdItems(this.o.fences, (n) => { const f = user.clientFd(n); return f === undefined ? EINVAL : u.dupFd(f); }) : undefined;
+    const fdItems = this.o.fences ? new FdItems(this.o.fences, u, (n) => { const f = user.clientFd(n); return f === undefined ? EINVAL : u.dupFd(f); }) : undefined;
     const r = nf.file.ioctl(lane.pid, cmd, s.structIn.subarray(0, inSize), user, fdItems);
-    fdItems?.finish(!isErr(r.result), (at, serverFd) => user.installFd(u.dupFd(serverFd), at));
+    fdItems?.finish(!isErr(r.result), (at, fd) => user.installFd(fd, at));
     const ranges: Range[] = [];
     const bufs: Uint8Array[] = [];
     if (outSize > 0) { ranges.push({ addr: arg, len: outSize }); bufs.push(structOut(r.out, s.structIn, outSize)); }
@@ -333,7 +333,7 @@ export class PreloadSession {
 
   /**
    * MAP {arg = offset, cmd = length in pages, flags = prot}, the node fd attached: the object's memfd (a copy, closed
-   * once sent) and the offset inside it (aux); the kernel's errnos otherwise (docs/semantics.md §9). The library maps
+   * once sent) and the offset inside it (aux); the kernel's errnos otherwise (docs/semantics.md §10). The library maps
    * the memfd itself, at the caller's address and flags.
    */
   private map(m: UnixMessage, seq: number, dv: DataView): Out {

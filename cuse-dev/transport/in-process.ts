@@ -72,11 +72,11 @@ export function openDevice(opts: InProcessOptions = {}): InProcessNode {
     const f = live();
     if (!fences || !binding) return f.ioctl(pid, cmd, argIn, user);
     // The caller is this process: its fd n is dup'd for the server, an installed fence fd dup'd for the caller.
-    const items = new FdItems(fences, (n) => { try { return binding.dupFd(n); } catch { return EINVAL; } });
+    const items = new FdItems(fences, binding, (n) => { try { return binding.dupFd(n); } catch { return EINVAL; } });
     const r = f.ioctl(pid, cmd, argIn, user, items);
-    items.finish(!isErr(r.result), (offset, serverFd) => {
-      const mine = binding.dupFd(serverFd);
-      if (r.out.length >= offset + 4) new DataView(r.out.buffer, r.out.byteOffset).setInt32(offset, mine, true);
+    items.finish(!isErr(r.result), (offset, fd) => {
+      if (r.out.length >= offset + 4) new DataView(r.out.buffer, r.out.byteOffset).setInt32(offset, fd, true);
+      else binding.close(fd);
     });
     return r;
   };

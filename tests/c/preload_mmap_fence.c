@@ -4,30 +4,24 @@
  * its snapshot when we print "# written" and answers on stdin); BO close + munmap release the memory. EXECBUFFER
  * with FENCE_FD_OUT returns an fd libdrm's sync_wait(fd, -1) returns from; FENCE_FD_IN makes the submission wait for
  * an eventfd of ours (its out fence is not readable before we signal it).
- *   preload_mmap_fence [--delayed]   --delayed: the server's host completes late (--fence-delay-ms): the out fence
- *                                    must not be readable right after the ioctl
+ *   preload_mmap_fence [--delayed | --no-pause]
+ *     --delayed    the server's host completes late (--fence-delay-ms): the out fence must not be readable right after
+ *                  the ioctl (the blob part is skipped)
+ *     --no-pause   no stop for the server's view after the write (run alone, e.g. under `virtgpu-emu run`)
  */
 #define _GNU_SOURCE
-#include <errno.h>
 #include <libsync.h>
+#include <sys/eventfd.h>
+#include <errno.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <unistd.h>
 #include <xf86drm.h>
-
 #include "emu_client.h"
-
-static int n_ok, n_fail, n_test;
-static void report(int ok, const char *name, const char *detail) {
-	n_test++;
-	if (ok) { n_ok++; printf("ok %d - %s\n", n_test, name); }
-	else { n_fail++; printf("not ok %d - %s # %s\n", n_test, name, detail); }
-	fflush(stdout);
-}
+#include "tap.h"
 
 #define BLOB_PAGES 4
 #define BLOB_SIZE (BLOB_PAGES * EMU_PAGE)
@@ -49,7 +43,7 @@ static int memfd_mappings(void) {
 	return n;
 }
 
-static void blob_mmap(int fd) {
+static void blob_mmap(int fd, int pause) {
 	struct virtgpu_emu_create_blob_48 cb = { .blob_mem = VIRTGPU_BLOB_MEM_HOST3D, .blob_flags = VIRTGPU_BLOB_FLAG_USE_MAPPABLE, .size = BLOB_SIZE };
 	int rc = emu_ioctl(fd, IOCTL_CREATE_BLOB_48, &cb);
 	report(rc == 0, "create_host3d_mappable_blob", emu_rc_name(rc));
@@ -76,7 +70,7 @@ static void blob_mmap(int fd) {
 	printf("# written res %u\n", cb.res_handle);
 	fflush(stdout);
 	char line[16];
-	if (!fgets(line, sizeof line, stdin)) report(0, "server_view_checked", "no answer on stdin");
+	if (pause && !fgets(line, sizeof line, stdin)) report(0, "server_view_checked", "no answer on stdin");
 	/* BO close: the server lets go, our mappings keep the pages until munmap. */
 	rc = emu_gem_close(fd, cb.bo_handle);
 	report(rc == 0 && !strcmp(b, PATTERN), "gem_close_keeps_our_mappings", emu_rc_name(rc));
@@ -119,13 +113,13 @@ static void fences(int fd, int delayed) {
 
 int main(int argc, char **argv) {
 	int delayed = argc > 1 && !strcmp(argv[1], "--delayed");
+	int pause = !(argc > 1 && !strcmp(argv[1], "--no-pause"));
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	int fd = emu_open_device("preload_mmap_fence", NULL);
 	int rc = emu_context_init_hsakmt(fd);
 	report(rc == 0, "context_init_hsakmt", emu_rc_name(rc));
-	if (!delayed) blob_mmap(fd);
+	if (!delayed) blob_mmap(fd, pause);
 	fences(fd, delayed);
 	close(fd);
-	printf("# %d/%d passed\n", n_ok, n_test);
-	return n_fail ? 1 : 0;
+	return tap_done();
 }

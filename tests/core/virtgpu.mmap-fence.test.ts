@@ -1,10 +1,11 @@
-// docs/semantics.md §9–§10: VIRTGPU_MAP offsets, map requests resolved to (BO, memory) with the kernel's errnos,
+// docs/semantics.md §10–§11: VIRTGPU_MAP offsets, map requests resolved to (BO, memory) with the kernel's errnos,
 // blob memory's lifetime; a fence per EXECBUFFER submission, FENCE_FD_OUT / FENCE_FD_IN through a transport's fds.
 import test from 'ava';
 import { Harness, BLOB_GUEST, BLOB_HOST3D, USE_MAPPABLE } from '../helpers/core-harness';
 import * as B from '../helpers/bytes';
 import { ENOMEM, EINVAL, isErr, PROFILES, RecordingHost, type Fence, type InFence, type IoctlFds, type DeviceFile, type Errno, type BlobMemoryAllocator } from '../../core';
 import type { SimProcess } from '../../core/testing';
+import { MAX_WAITING } from '../../core/virtgpu/execbuf';
 
 const PG = 4096;
 const GiB4 = 0x100000000n;
@@ -208,8 +209,7 @@ test('EXECBUFFER FENCE_FD_IN: file close drops waiting submissions, signals thei
   t.like(h.dev.counts(), { fences: 0, files: 0 });
 });
 
-test('EXECBUFFER: at most MAX_WAITING submissions wait per file, then ENOMEM', async (t) => {
-  const { MAX_WAITING } = await import('../../core/virtgpu/execbuf');
+test('EXECBUFFER: at most MAX_WAITING submissions wait per file, then ENOMEM', (t) => {
   const { h, p, f } = ready();
   const fds = new FakeFds();
   t.is(exec(f, p, fds, B.FENCE_FD_IN, 3).ret, 0);
@@ -218,4 +218,34 @@ test('EXECBUFFER: at most MAX_WAITING submissions wait per file, then ENOMEM', a
   fds.signal(3);
   t.is(submits(h).length, MAX_WAITING);
   t.is(exec(f, p, fds, 0).ret, 0);
+});
+
+test('the host-visible region: a MAPPABLE HOST3D blob that does not fit → ENOSPC at create; under DEFER_MAPPING its mmap → EINVAL', (t) => {
+  const small = { ...PROFILES.hsakmt!, name: 'small-hv', hostVisibleBytes: 4 * PG };
+  const { h, p, f } = ready({ profile: small });
+  const a = h.create(f, p, 0, 3 * PG, USE_MAPPABLE, BLOB_HOST3D);
+  t.is(a.ret, 0);
+  t.is(h.create(f, p, 0, 2 * PG, USE_MAPPABLE, BLOB_HOST3D).ret, 'ENOSPC');
+  t.is(h.create(f, p, 0, PG, USE_MAPPABLE, BLOB_HOST3D).ret, 0, 'what fits still does');
+  t.is(h.create(f, p, 0, 8 * PG, 0, BLOB_HOST3D).ret, 0, 'a blob the host does not map takes no room');
+  t.is(h.close(f, p, a.handle), 0);
+  t.is(h.create(f, p, 0, 3 * PG, USE_MAPPABLE, BLOB_HOST3D).ret, 0, 'room again after the close');
+  const m = ready({ uapi: 'mainline', profile: small });
+  const deferred = (size: number) => B.blobOut(m.h.ioctl(m.f, m.p, B.VIRTGPU_RESOURCE_CREATE_BLOB_56, B.createBlobHints({ blobMem: BLOB_HOST3D, flags: USE_MAPPABLE, size, blobId: 1, hints: 1 })).out);
+  const d1 = deferred(4 * PG), d2 = deferred(PG);
+  t.true(!isErr(m.f.map(mapOffset(m.h, m.f, m.p, d1.handle) as bigint, PG)));
+  const o2 = mapOffset(m.h, m.f, m.p, d2.handle);
+  t.is(typeof o2, 'bigint', 'VIRTGPU_MAP succeeds (the kernel ignores the failed deferred map)');
+  t.is(code(m.f.map(o2 as bigint, PG)), 'EINVAL', 'mmap finds the map failed');
+});
+
+test('device shutdown signals every fence the host has not completed', (t) => {
+  const host = new RecordingHost({ fences: 'manual' });
+  const { h, p, f } = ready({ host });
+  const fds = new FakeFds();
+  t.is(exec(f, p, fds, B.FENCE_FD_OUT).ret, 0);
+  t.false(fds.installs[0]!.fence.signalled);
+  h.dev.shutdown();
+  t.true(fds.installs[0]!.fence.signalled);
+  t.like(h.dev.counts(), { fences: 0, files: 0 });
 });

@@ -59,8 +59,10 @@ maybe('preload: a HOST3D MAPPABLE blob mapped twice, the server reads the bytes 
     const r = await done;
     t.is(r.code, 0, `failed: ${failures(r.stdout).join('; ')}\n${tail(r.stdout)}\n${tail(r.stderr)}`);
     t.is(parseTap(r.stdout).size, 19, tail(r.stdout));
-    const c = (await s.snapshot()).counts as CountsLike;
-    t.true(allZero(c), JSON.stringify(c));
+    const snap = await s.snapshot();
+    t.true(allZero(snap.counts as CountsLike), JSON.stringify(snap.counts));
+    t.like(snap.stats, { fenceFdsOut: 0, fenceFdsIn: 0 }, 'the server closed every fence fd of its own');
+    t.true(snap.stats.preloadMaps! >= 4, 'the mmaps went to the server');
   });
   t.is(stop.openAtStop, 0);
 });
@@ -72,8 +74,9 @@ maybe(`preload: with a host that completes ${DELAY_MS} ms late the fence fd is n
     t.is(r.code, 0, `failed: ${failures(r.stdout).join('; ')}\n${tail(r.stdout)}\n${tail(r.stderr)}`);
     t.true(parseTap(r.stdout).has('not_readable_before_the_host_completes'));
     t.true(Date.now() - t0 >= DELAY_MS, 'sync_wait waited for the host');
-    const c = (await s.snapshot()).counts as CountsLike;
-    t.true(allZero(c), JSON.stringify(c));
+    const snap = await s.snapshot();
+    t.true(allZero(snap.counts as CountsLike), JSON.stringify(snap.counts));
+    t.like(snap.stats, { fenceFdsOut: 0, fenceFdsIn: 0 });
   });
   t.is(stop.openAtStop, 0);
 });

@@ -76,6 +76,12 @@ for (const who of ['root', 'nobody'] as const) {
     t.is(tapFailures(r).length, 0);
     t.notRegex(r.stderr, /files-open-at-stop|serving worker error/);
   });
+  m(`${who}: blob mmap (twice, once MAP_FIXED) and fence fds (sync_wait, FENCE_FD_IN) over --transport preload${why}`, async (t) => {
+    const r = await cliRun(who, 'preload_mmap_fence', ['--no-pause']);
+    t.is(r.code, 0, `failed: ${tapFailures(r).join('; ')}\n${tail(r.stderr)}`);
+    t.is(parseTap(r.stdout).size, 19, tail(r.stdout));
+    t.notRegex(r.stderr, /files-open-at-stop|serving worker error/);
+  });
   m(`${who}: free/re-register loop (2000 cycles) over --transport preload${why}`, async (t) => {
     const r = await cliRun(who, 'free_reregister_loop', ['-n', '2000']);
     t.is(r.code, 0, `${tail(r.stdout, 3)}\n${tail(r.stderr)}`);

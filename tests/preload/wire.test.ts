@@ -8,6 +8,7 @@ import * as fs from 'fs';
 import { PreloadSession, type PreloadUser } from '../../cuse-dev/session/preload';
 import type { CoreDevice, CoreFile } from '../../cuse-dev/session/core-api';
 import { loadUffd, type UnixMessage } from '../../uffd';
+import { EACCES, EBADF, EINVAL, ENODEV } from '../../core/errno';
 
 const u = loadUffd();
 const LE = true;
@@ -44,10 +45,10 @@ function next(fd: number): Promise<Reply> {
 const CMD = 0xc0086499; // _IOWR('d', 0x99, 8 bytes)
 const ARG = 0x10000;
 
-function harness(plan: (file: CoreFile) => { fds?: number[] }, ioctl: (user: PreloadUser) => number) {
+function harness(plan: (file: CoreFile) => { fds?: number[] }, ioctl: (user: PreloadUser) => number, map?: CoreFile['map']) {
   const logged: string[] = [];
   const keys = new Set<string>(); // as the server's LogLimiter.once: one line per key
-  const file: CoreFile = { ioctl: (_pid, _cmd, argIn, user) => ({ result: ioctl(user as PreloadUser), out: Uint8Array.from(argIn) }), close: () => undefined };
+  const file: CoreFile = { ioctl: (_pid, _cmd, argIn, user) => ({ result: ioctl(user as PreloadUser), out: Uint8Array.from(argIn) }), close: () => undefined, map };
   const dev = {
     open: () => file,
     plan: (_cmd: number, _argIn: Uint8Array | null, f: CoreFile) => ({ inSize: 8, outSize: 8, in: [], out: [], ...plan(f) }),
@@ -143,4 +144,34 @@ test('a node fd hang-up releases the file; a frame whose credentials are not the
   u.close(theirs);
   u.close(h.lane);
   t.is(closed, 1);
+});
+
+test('MAP {arg offset, cmd pages}: the object\'s memfd travels with the DONE, the offset inside it in aux; the device\'s errno otherwise; malformed MAPs answered', async (t) => {
+  const memfd = fs.openSync('/dev/null', 'r'); // stands for the object's memfd: the session sends a copy
+  const asked: [bigint, number][] = [];
+  const h = harness(() => ({}), () => 0, (offset, length) => {
+    asked.push([offset, length]);
+    return offset === 0x100000000n ? { memory: { size: 8192, bytes: new Uint8Array(0), fd: memfd, release: () => undefined }, offset: 4096, resId: 2 } : EACCES;
+  });
+  const node = await open(h.lane);
+  u.unixSendFds(h.lane, req(3, 7, { arg: 0x100000000, cmd: 1, flags: 3 }), [node]);
+  const ok = await next(h.lane);
+  t.deepEqual([ok.kind, ok.seq, ok.err, ok.fds.length], [1, 7, 0, 1]);
+  t.is(new DataView(ok.body.buffer, ok.body.byteOffset - 32).getBigUint64(24, LE), 4096n, 'aux: the offset inside the memfd');
+  t.is(fs.fstatSync(ok.fds[0]!).rdev, fs.statSync('/dev/null').rdev);
+  fs.closeSync(ok.fds[0]!);
+  t.deepEqual(asked, [[0x100000000n, 4096]], 'length in pages');
+  u.unixSendFds(h.lane, req(3, 8, { arg: 0x200000000, cmd: 1 }), [node]);
+  t.deepEqual(await next(h.lane).then((r) => [r.err, r.fds.length]), [EACCES.errno, 0], 'the device\'s errno');
+  u.unixSendFds(h.lane, req(3, 9, { arg: 0x100000000, cmd: 1 }), []);
+  t.is((await next(h.lane)).err, EBADF.errno, 'no node fd');
+  const [x, y] = u.unixPair();
+  u.unixSendFds(h.lane, req(3, 10, { arg: 0x100000000, cmd: 1 }), [x]);
+  t.is((await next(h.lane)).err, ENODEV.errno, 'a socket that is no node fd');
+  u.unixSendFds(h.lane, req(3, 11, { arg: 0x100000000, cmd: 1, items: [[5, false]] }), [node]);
+  t.is((await next(h.lane)).err, EINVAL.errno, 'a MAP longer than its header');
+  t.is(asked.length, 2);
+  for (const f of [x, y, node, h.lane]) u.close(f);
+  fs.closeSync(memfd);
+  h.session.closeAll();
 });

@@ -315,6 +315,8 @@ void RegisterChannel(Napi::Env env, Napi::Object exports);
 
 // ---- shared memory of mappable blobs, dupFd (shared-mem.cc) ----
 
-void RegisterSharedMem(Napi::Env env, Napi::Object exports);
+Napi::Value SharedMemCreate(const Napi::CallbackInfo& info);
+Napi::Value SharedMemRelease(const Napi::CallbackInfo& info);
+Napi::Value DupFd(const Napi::CallbackInfo& info);
 
 }  // namespace vgn

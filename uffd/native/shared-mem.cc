@@ -36,6 +36,8 @@ void Finalize(Napi::Env, void*, int* id) {
 // Seals a client cannot undo: the size is fixed (a shrink would make the server's own accesses SIGBUS).
 constexpr int kSeals = F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL;
 
+}  // namespace
+
 Napi::Value SharedMemCreate(const Napi::CallbackInfo& info) {
   Args a(info, "sharedMemCreate(name: string, size: number)", 2, 2);
   std::string name = a.Str(0, "name");
@@ -76,15 +78,6 @@ Napi::Value DupFd(const Napi::CallbackInfo& info) {
   int fd = fcntl(a.Fd(0), F_DUPFD_CLOEXEC, 3);
   if (fd < 0) ThrowSys(info.Env(), "fcntl(F_DUPFD_CLOEXEC)", errno);
   return Num(info.Env(), fd);
-}
-
-}  // namespace
-
-void RegisterSharedMem(Napi::Env env, Napi::Object exports) {
-  auto fn = [&](const char* name, Napi::Function::Callback cb) { Export(env, exports, name, cb); };
-  fn("sharedMemCreate", SharedMemCreate);
-  fn("sharedMemRelease", SharedMemRelease);
-  fn("dupFd", DupFd);
 }
 
 }  // namespace vgn

@@ -532,8 +532,10 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   fn("madvise", Madvise);
   fn("processMadvise", ProcessMadvise);
   fn("bufferAddress", BufferAddress);
+  fn("sharedMemCreate", SharedMemCreate);
+  fn("sharedMemRelease", SharedMemRelease);
+  fn("dupFd", DupFd);
   RegisterChannel(env, exports);
-  RegisterSharedMem(env, exports);
   exports.Set("constants", Constants(env));
   return exports;
 }
