@@ -1,6 +1,7 @@
 // The ClientProvider the transports hand to core for real client processes: one ProcessMemory + ClientWatch per
 // thread group, a uffd from our own process, the preload handoff or a ptrace injection, every fallback announced once.
 import * as fs from 'fs';
+import { constants as osConstants } from 'os';
 import { performance } from 'perf_hooks';
 import type { ClientEnv, ClientProvider } from '../core/memory/client-memory';
 import { createOwnUffd, type UffdSource } from './acquire';
@@ -10,7 +11,7 @@ import { loadUffd } from './load';
 import type { UffdBinding } from './native-types';
 import { ProcessMemory } from './process-memory';
 import { UffdWatcher, type WatchingCount } from './uffd-watcher';
-import { isUffdRefused, RefusalLog } from './verify';
+import { isUffdRefused, RefusalLog, type AdoptedUffd } from './verify';
 import { ClientWatch, type WatchMode } from './watch';
 
 export interface ClientProviderOptions {
@@ -106,6 +107,22 @@ export function createClientProvider(opts: ClientProviderOptions = {}): RealClie
   const watcher = (pid: number, fd: number, features: bigint | undefined, memory: ProcessMemory): UffdWatcher =>
     new UffdWatcher({ binding: u, pid, uffd: fd, features, onPending: pendingOf(pid), log, startReader: opts.startReader, notifyFd: opts.notifyFd, watching, vmas: memory.vmas });
 
+  /**
+   * The handed-over uffd of pid's current image. A process that execs after its preload handed one over (a dynamically
+   * linked wrapper such as env or setpriv that execs the client, which may be statically linked) keeps its pid, but
+   * that uffd's mm is gone: UFFDIO_UNREGISTER of any page answers ENOMEM there (EINVAL or 0 in a live mm, never a
+   * change: nothing is registered on it yet). Such uffds are closed; the client then gets one injected.
+   */
+  const takeCurrent = (src: UffdSource, pid: number): AdoptedUffd | 'stale' | null => {
+    let stale = false;
+    for (let h = src.take(pid); h; h = src.take(pid)) {
+      if (u.uffdUnregisterErrno(h.fd, STALE_PROBE_ADDR, u.constants.PAGE_SIZE) !== ENOMEM) return h;
+      u.close(h.fd);
+      stale = true;
+    }
+    return stale ? 'stale' : null;
+  };
+
   const provider = ((pid: number): ClientEnv => {
     const existing = live.get(pid);
     if (existing) return existing;
@@ -120,9 +137,12 @@ export function createClientProvider(opts: ClientProviderOptions = {}): RealClie
       if (pid === process.pid) {
         try { fd = createOwnUffd(u); } catch (e) { reason = `userfaultfd(): ${(e as { code?: string }).code ?? String(e)}`; }
       } else {
-        const handed = opts.handoff ? opts.handoff.take(pid) : null;
-        if (handed) ({ fd, features } = handed);
-        if (fd === null) reason = opts.handoff ? 'the client handed over no uffd (not started through `virtgpu-emu run` / the preload library)' : 'no uffd handoff configured';
+        const handed = opts.handoff ? takeCurrent(opts.handoff, pid) : null;
+        if (handed && handed !== 'stale') ({ fd, features } = handed);
+        if (fd === null) {
+          reason = handed === 'stale' ? 'the uffd it handed over was for the program it replaced by exec (closed)'
+            : opts.handoff ? 'the client handed over no uffd (not started through `virtgpu-emu run` / the preload library)' : 'no uffd handoff configured';
+        }
       }
       if (fd !== null) {
         try {
@@ -267,6 +287,10 @@ export function createClientProvider(opts: ClientProviderOptions = {}): RealClie
   };
   return provider;
 }
+
+/** A page-aligned address at or above every usual vm.mmap_min_addr (below it UFFDIO_UNREGISTER is EINVAL before the mm is looked at). */
+const STALE_PROBE_ADDR = 0x100000;
+const { ENOMEM } = osConstants.errno;
 
 /** The parent pid from /proc/PID/stat (the comm field may hold spaces and parentheses: parse after the last ')'). */
 function parentOf(pid: number): number {

@@ -6,17 +6,20 @@
 // - a server in this process serving the same client started through the launcher: injected, every count back to
 //   zero; started directly (this server's own child): not injected, said once;
 // - the launcher relays the exit code, a death by signal, an exec failure (127) and the signals it gets, and leaves
-//   no orphan: its command gets SIGTERM when the launcher's parent dies, and SIGKILL when the launcher is SIGKILLed.
+//   no orphan: its command gets SIGTERM when the launcher's parent (`run`'s server) dies, and SIGKILL when the
+//   launcher is SIGKILLed.
 // Skipped with the transport probe's reason where FUSE cannot be mounted (the launcher tests need no FUSE).
-import test from 'ava';
+import test, { type ExecutionContext } from 'ava';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { spawn, spawnSync, type ChildProcess } from 'child_process';
 import { probeFuse, startTransport } from '../../cuse-dev/transport/auto';
+import { recoverDeadMount } from '../../cuse-dev/transport/mounts';
 import { SERVE_WORKER_ENTRY } from '../../cli/serve-worker-main';
 import { findLauncher } from '../../uffd/acquire';
 import { allZero, collect, parseTap, tail, until, type CountsLike, type Done } from '../helpers/clients';
+import { asUserArgv, cannotSwitchUsers, nobody, stage } from '../helpers/as-user';
 
 const ROOT = path.resolve(__dirname, '../../..');
 const STATIC = path.join(ROOT, 'tests/c/bin/userptr_scenarios_static');
@@ -66,6 +69,44 @@ for (const name of scenarioNames) {
   });
 }
 
+// ---- through a dynamically linked wrapper that execs the client (same pid): its handed-over uffd is stale ----
+
+/** `run --watch uffd [extra] -- CMD…` in a 0755 mount dir (an unprivileged client must reach the node). */
+async function runStatic(extra: string[], cmd: string[]): Promise<Done> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'virtgpu-static-'));
+  fs.chmodSync(dir, 0o755);
+  try {
+    return await collect(spawn(process.execPath, [path.join(ROOT, 'dist/cli/main.js'), 'run', '--transport', 'fuse', '--mount-dir', path.join(dir, 'mnt'), '--watch', 'uffd', ...extra, '--', ...cmd], { stdio: ['ignore', 'pipe', 'pipe'] }), 90_000);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+function injectedAfterExec(t: ExecutionContext, r: Done): void {
+  const failed = [...parseTap(r.stdout).values()].filter((l) => !l.ok).map((l) => `${l.name}: ${l.detail}`);
+  t.is(r.code, 0, `failed: ${failed.join('\n') || 'none'}\n${tail(r.stderr)}`);
+  t.is(parseTap(r.stdout).size, scenarioNames.length);
+  t.regex(r.stderr, /the uffd it handed over was for the program it replaced by exec/, 'the wrapper\'s uffd (handed over by its preload before the exec) must be recognised as stale');
+  t.regex(r.stderr, /userfaultfd injected by ptrace into thread \d+/);
+  t.notRegex(r.stderr, /registration failed; the range falls back to the \/proc checker/);
+}
+
+maybe(`run --watch uffd -- env VAR=1 userptr_scenarios_static: the stale uffd of env is dropped, the client injected${skipWhy}`, async (t) => {
+  injectedAfterExec(t, await runStatic([], ['env', 'VIRTGPU_EMU_TEST_WRAPPER=1', STATIC]));
+});
+
+const userSkip = skip || cannotSwitchUsers();
+(userSkip ? test.skip : test)(`as nobody (setpriv, --inject-uid nobody): the static scenarios pass, injected${userSkip ? ` (skipped: ${userSkip})` : ''}`, async (t) => {
+  const staged = stage([STATIC]);
+  try {
+    const who = nobody()!;
+    const r = await runStatic(['--inject-uid', 'nobody'], asUserArgv(who, staged.at(path.basename(STATIC)), []));
+    injectedAfterExec(t, r);
+  } finally {
+    staged.remove();
+  }
+});
+
 // ---- a server in this process: counts, and why the launcher is needed ----
 
 maybeSerial(`through the launcher the static client is injected and every count comes back to zero; as this server's own child it is not injected${skipWhy}`, async (t) => {
@@ -100,6 +141,13 @@ maybeSerial(`through the launcher the static client is injected and every count 
 
 // ---- the launcher on its own ----
 
+/**
+ * A shell that prints "ready PID", then on `sig` prints "got-SIG" and exits with `code`. It waits in the `wait`
+ * builtin, which a trapped signal interrupts (a blocking `read` would miss one that lands just before it starts).
+ */
+const trapping = (sig: string, code: number): string =>
+  `trap 'kill $! 2>/dev/null; echo got-${sig}; exit ${code}' ${sig}; echo "ready $$"; while :; do sleep 5 & wait $!; done`;
+
 /** Resolves with the first stdout match of `re` (rejects when the process exits first). */
 function waitLine(p: ChildProcess, re: RegExp): Promise<RegExpExecArray> {
   return new Promise((resolve, reject) => {
@@ -109,8 +157,26 @@ function waitLine(p: ChildProcess, re: RegExp): Promise<RegExpExecArray> {
     p.on('exit', () => reject(new Error(`exited before ${re}: ${out}`)));
   });
 }
-/** Gone: no such pid, or a zombie nobody here will reap (its parent is gone). */
-const gone = (pid: number): boolean => { try { return /^\d+ \(.*\) Z/.test(fs.readFileSync(`/proc/${pid}/stat`, 'latin1')); } catch { return true; } };
+/** Gone: no such pid, or a zombie (it closes its files before it is one: poll for it). */
+const isGone = (pid: number): boolean => { try { return /^\d+ \(.*\) Z/.test(fs.readFileSync(`/proc/${pid}/stat`, 'latin1')); } catch { return true; } };
+const gone = (pid: number): Promise<boolean> => until(`pid ${pid} gone`, async () => isGone(pid), (g) => g, 5_000).catch(() => false);
+
+maybe(`run SIGKILLed: its command gets SIGTERM from the launcher and nothing of it keeps running${skipWhy}`, async (t) => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'virtgpu-static-'));
+  const mnt = path.join(dir, 'mnt');
+  try {
+    const p = spawn(process.execPath, [path.join(ROOT, 'dist/cli/main.js'), 'run', '--transport', 'fuse', '--mount-dir', mnt, '--', 'sh', '-c', trapping('TERM', 0)], { stdio: ['pipe', 'pipe', 'pipe'] });
+    const done = collect(p, 20_000);
+    const cmd = Number((await waitLine(p, /ready (\d+)/))[1]);
+    p.kill('SIGKILL');
+    const r = await done; // stdout closes once the launcher and the command are gone
+    t.regex(r.stdout, /got-TERM/, r.stderr);
+    t.true(await gone(cmd), `pid ${cmd} still running`);
+  } finally {
+    await recoverDeadMount(mnt, 'mount dir').catch(() => undefined); // the killed server's mount
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
 
 maybeLauncher('launcher: relays the exit code, a death by signal and an exec failure', async (t) => {
   const code = await collect(spawn(LAUNCHER!, ['sh', '-c', 'exit 7']), 10_000);
@@ -123,9 +189,9 @@ maybeLauncher('launcher: relays the exit code, a death by signal and an exec fai
 });
 
 maybeLauncher('launcher: a signal it gets reaches the command', async (t) => {
-  const p = spawn(LAUNCHER!, ['sh', '-c', 'trap "echo got-INT; exit 3" INT; echo ready; read x'], { stdio: ['pipe', 'pipe', 'pipe'] });
+  const p = spawn(LAUNCHER!, ['sh', '-c', trapping('INT', 3)], { stdio: ['pipe', 'pipe', 'pipe'] });
   const done = collect(p, 10_000);
-  await waitLine(p, /ready/);
+  await waitLine(p, /ready \d+/);
   p.kill('SIGINT');
   const r = await done;
   t.is(r.code, 3);
@@ -134,13 +200,13 @@ maybeLauncher('launcher: a signal it gets reaches the command', async (t) => {
 
 maybeLauncher('launcher: its parent\'s death sends the command SIGTERM; its own SIGKILL takes the command along', async (t) => {
   // The outer launcher stands for the server: killing it leaves the inner one without its parent.
-  const p = spawn(LAUNCHER!, [LAUNCHER!, 'sh', '-c', 'trap "echo got-TERM; exit 0" TERM; echo "ready $$"; read x'], { stdio: ['pipe', 'pipe', 'pipe'] });
+  const p = spawn(LAUNCHER!, [LAUNCHER!, 'sh', '-c', trapping('TERM', 0)], { stdio: ['pipe', 'pipe', 'pipe'] });
   const done = collect(p, 10_000);
   const cmd = Number((await waitLine(p, /ready (\d+)/))[1]);
   p.kill('SIGKILL');
   const r = await done; // the stdout pipe closes once the inner launcher and the command are gone
   t.regex(r.stdout, /got-TERM/, r.stderr);
-  t.true(gone(cmd), `pid ${cmd} still running`);
+  t.true(await gone(cmd), `pid ${cmd} still running`);
 
   const q = spawn(LAUNCHER!, ['sh', '-c', 'echo "ready $$"; read x'], { stdio: ['pipe', 'pipe', 'pipe'] });
   const qDone = collect(q, 10_000);
@@ -148,5 +214,5 @@ maybeLauncher('launcher: its parent\'s death sends the command SIGTERM; its own 
   q.kill('SIGKILL');
   const r2 = await qDone; // the command (blocked reading our open stdin) dies with the launcher, or this times out
   t.notRegex(r2.stderr, /killed after/, 'the command outlived its SIGKILLed launcher');
-  t.true(gone(cmd2), `pid ${cmd2} still running`);
+  t.true(await gone(cmd2), `pid ${cmd2} still running`);
 });

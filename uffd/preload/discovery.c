@@ -13,10 +13,11 @@
 // Interposed, each calling the real function (dlsym RTLD_NEXT, resolved once) for everything else: the stat family
 // glibc 2.36 exports on x86-64 (stat, lstat, fstat, fstatat, statx, their *64 aliases and the __xstat/__lxstat/
 // __fxstat/__fxstatat(64) ones older binaries call; x86-64 has no *_time64 symbols and newfstatat is a syscall, not a
-// symbol), fopen/fopen64, readlink/readlinkat, realpath/__realpath_chk, opendir/readdir/readdir64/closedir. An fd is
-// the node when node.c says so (vge_node_fd) or when its (st_dev, st_ino) are the served path's. Paths are compared
-// as given (absolute, not normalised); a relative path is never faked. A NULL path reaches the real function (EFAULT):
-// glibc declares these arguments nonnull, so binding.gyp builds with -fno-delete-null-pointer-checks.
+// symbol), fopen/fopen64, readlink/readlinkat, realpath/__realpath_chk, opendir/readdir/readdir64/rewinddir/closedir.
+// errno is left alone on success. An fd is the node when node.c says so (vge_node_fd) or when its (st_dev, st_ino)
+// are the served path's. Paths are compared as given (absolute, not normalised); a relative path is never faked. A
+// NULL path reaches the real function (EFAULT): glibc declares these arguments nonnull, so binding.gyp builds with
+// -fno-delete-null-pointer-checks.
 #define _GNU_SOURCE
 // node-gyp defines _FILE_OFFSET_BITS=64, which renames stat to stat64 in the headers; both names are defined here.
 #undef _FILE_OFFSET_BITS
@@ -112,12 +113,14 @@ static const char *served_path(void) { pthread_once(&served_once, served_init); 
 
 typedef int (*stat_fn)(const char *, struct stat *);
 
-/** The served path's real stat, 0 on success (its file exists only for the FUSE and CUSE transports). */
+/** The served path's real stat, 0 on success (its file exists only for the FUSE and CUSE transports); errno kept. */
 static int served_stat(struct stat *st) {
   const char *s = served_path();
-  if (!*s) { errno = ENOENT; return -1; }
+  if (!*s) return -1;
   REAL(stat_fn, "stat", real_stat, -1);
-  return real_stat(s, st);
+  int saved = errno, r = real_stat(s, st);
+  errno = saved;
+  return r;
 }
 
 enum { ID_UNKNOWN, ID_KNOWN, ID_ABSENT };
