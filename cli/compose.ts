@@ -83,11 +83,13 @@ export function makeDevice(cfg: DeviceConfig, trace?: (ev: TraceEvent) => void, 
   if (trace) host.onCommand = (cmd, seq) => trace({ t: 'host', cmd: { ...cmd, seq } });
   // Capset 8 contexts get the emulated HSAKMT host (answers in the shmem blob); every command is still recorded.
   let logOnce: (key: string, msg: string) => void = () => undefined;
+  // Its fences: --hsakmt-fence-delay-ms, else --fence-delay-ms (which delays every context's).
   const hz = cfg.hsakmt ?? {};
+  const hDelay = hz.fenceDelayMs ?? delay;
   const hsakmt = new HsakmtHost({
     log: (k, m) => logOnce(k, m), fail: hz.fail,
     onCcmd: trace ? (ev) => trace({ t: 'ccmd', ...ev }) : undefined,
-    delayFence: hz.fenceDelayMs ? (done) => { setTimeout(done, hz.fenceDelayMs).unref(); } : undefined,
+    delayFence: hDelay > 0 ? (done) => { setTimeout(done, hDelay).unref(); } : undefined,
   });
   const router = new ContextRouter(host, new Map([[virtgpu.VIRTIO_GPU_CAPSET_HSAKMT, hsakmt]]));
   const device = createDevice({ uapi: cfg.uapi, mode: cfg.mode, profile: cfg.profile, clients: p.provider, host: router, caps: { fdPassing: false, mmap: false }, trace, log, logger, blobMemory: blobMemoryOf(log) });
