@@ -11,10 +11,11 @@ import * as stall from './stall';
 import * as scale from './scale';
 import * as transportVm from './transport-vm';
 import * as report from './report';
+import * as hsakmt from './hsakmt';
 
 /** Bench modules by name, in run order. */
 const BENCHES: ReadonlyArray<readonly [string, { main(): string | Promise<string> }]> = [
-  ['core', core], ['callers', callers], ['transport', transport], ['watch', watch], ['stall', stall], ['scale', scale], ['transport-vm', transportVm], ['report', report],
+  ['core', core], ['callers', callers], ['transport', transport], ['watch', watch], ['stall', stall], ['scale', scale], ['transport-vm', transportVm], ['report', report], ['hsakmt', hsakmt],
 ];
 const NAMES = BENCHES.map(([n]) => n);
 

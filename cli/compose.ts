@@ -1,6 +1,6 @@
 // The composition root of a serving device: core + the client provider chosen by --watch (uffd/ or, without the
 // addon, /proc/PID/mem copies), built inside the serving thread.
-import { createDevice, RecordingHost, type LogLimiter, type TraceEvent } from '../core';
+import { ContextRouter, createDevice, HsakmtHost, RecordingHost, virtgpu, type LogLimiter, type TraceEvent } from '../core';
 import type { ClientProvider } from '../core/memory/client-memory';
 import { createClientProvider, HandoffMailbox, InjectPolicy, loadUffd, memfdBlobMemory, type RealClientProvider, type UffdBinding } from '../uffd';
 import type { BlobMemoryAllocator } from '../core/memory/blob-memory';
@@ -84,7 +84,19 @@ export function makeDevice(cfg: DeviceConfig, trace?: (ev: TraceEvent) => void, 
   if (trace) host.onCommand = (cmd, seq) => trace({ t: 'host', cmd: { ...cmd, seq } });
   // --fault: the engine answers core's per-ioctl question, stands before the host, and sees the userptr creates.
   const faults = cfg.faults?.length ? new FaultEngine(parseFaults(cfg.faults), trace, log) : undefined;
-  const device = createDevice({ uapi: cfg.uapi, mode: cfg.mode, profile: cfg.profile, clients: p.provider, host: faults ? faults.wrapHost(host) : host, caps: { fdPassing: false, mmap: false }, trace: faults ? faults.observe(trace) : trace, log, logger, faults, blobMemory: blobMemoryOf(log) });
+  // Capset 8 contexts get the emulated HSAKMT host (answers in the shmem blob); every command is still recorded.
+  let logOnce: (key: string, msg: string) => void = () => undefined;
+  // Its fences: --hsakmt-fence-delay-ms, else --fence-delay-ms (which delays every context's).
+  const hz = cfg.hsakmt ?? {};
+  const hDelay = hz.fenceDelayMs ?? delay;
+  const hsakmt = new HsakmtHost({
+    log: (k, m) => logOnce(k, m), fail: hz.fail,
+    onCcmd: trace ? (ev) => trace({ t: 'ccmd', ...ev }) : undefined,
+    delayFence: hDelay > 0 ? (done) => { setTimeout(done, hDelay).unref(); } : undefined,
+  });
+  const router = new ContextRouter(host, new Map([[virtgpu.VIRTIO_GPU_CAPSET_HSAKMT, hsakmt]]));
+  const device = createDevice({ uapi: cfg.uapi, mode: cfg.mode, profile: cfg.profile, clients: p.provider, host: faults ? faults.wrapHost(router) : router, caps: { fdPassing: false, mmap: false }, trace: faults ? faults.observe(trace) : trace, log, logger, faults, blobMemory: blobMemoryOf(log) });
+  logOnce = (k, m) => device.logOnce(k, m);
   p.bindService?.((pid) => device.service(pid));
   return { device, watcher: p.watcher, reasons: p.reasons, shutdown: () => p.shutdown?.(), beginInjection: p.beginInjection, completeInjections: p.completeInjections, pendingInjections: p.pendingInjections, injectionWaitMs: p.injectionWaitMs, injectStats: p.injectStats, watchingClients: p.watchingClients };
 }

@@ -3,7 +3,7 @@ import type { ServeOptions } from '../cuse-dev/transport/common';
 import type { TransportChoice } from '../cuse-dev/transport/auto';
 import { deviceAxes } from '../cuse-dev/transport/common';
 import { resolveId, resolveUids, systemIds, type IdDb } from '../cuse-dev/transport/node-perms';
-import { UAPI_NAMES } from '../core';
+import { hsakmt, UAPI_NAMES } from '../core';
 import { FAULT_GRAMMAR, parseFaultRule } from '../cuse-dev/fault/rules';
 
 export class UsageError extends Error {}
@@ -16,6 +16,7 @@ export const USAGE = `usage:
                     [--watch auto|uffd|proc|none] [--trace FILE] [--bind] [--mount-dir DIR]
                     [--owner USER] [--group GROUP] [--mode-bits 0660] [--profile NAME]
                     [--no-inject] [--inject-uid USER[,USER...]] [--fence-delay-ms N] [--fault RULE]...
+                    [--hsakmt-fail CCMD[,CCMD...]] [--hsakmt-fence-delay-ms N]
   virtgpu-emu run [serve options] -- CMD [ARGS...]
   virtgpu-emu doctor
   virtgpu-emu demo
@@ -26,6 +27,8 @@ export const USAGE = `usage:
                           re-issue a recorded session in process and list every difference (exit 1 if any);
                           --uapi: under another revision than the recorded one
 --uapi: the kernel revision whose uAPI the node speaks: ${UAPI_NAMES.join('|')} (default v1; see docs/uapi-revisions.md).
+--hsakmt-fail: capset 8 contexts get HSAKMT_STATUS_ERROR for these ccmds (NOP, QUERY_INFO/OPEN_KFD, MEMORY/ALLOC,
+  MEMORY/MAP_USERPTR, …); --hsakmt-fence-delay-ms: their fences signal that late (the reply is written at once).
 --mode pin: the revision's structs and errnos without dedup and notifier (alone: v1's struct with the later
   revisions' lifetime); --mode notifier only where the revision has a notifier (v1, libhsakmt-72).
 ${FAULT_GRAMMAR}`;
@@ -95,6 +98,17 @@ export function parseServe(argv: string[], ids: IdDb = systemIds): { opts: CliSe
         const n = Number(next());
         if (!Number.isInteger(n) || n < 0 || n > 3600000) throw new UsageError('--fence-delay-ms must be an integer in [0, 3600000]');
         opts.fenceDelayMs = n; break;
+      }
+      case '--hsakmt-fail': {
+        const names = next().split(',').filter(Boolean);
+        const bad = names.filter((n) => !hsakmt.CCMD_FAULT_NAMES.includes(n));
+        if (!names.length || bad.length) throw new UsageError(`${a} takes ccmd names, comma-separated: ${hsakmt.CCMD_FAULT_NAMES.join(', ')}${bad.length ? ` (unknown: ${bad.join(', ')})` : ''}`);
+        opts.hsakmt = { ...opts.hsakmt, fail: [...(opts.hsakmt?.fail ?? []), ...names] }; break;
+      }
+      case '--hsakmt-fence-delay-ms': {
+        const n = Number(next());
+        if (!Number.isInteger(n) || n < 0 || n > 3600000) throw new UsageError(`${a} must be an integer in [0, 3600000]`);
+        opts.hsakmt = { ...opts.hsakmt, fenceDelayMs: n }; break;
       }
       default:
         throw new UsageError(`unknown option ${a}`);

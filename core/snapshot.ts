@@ -11,7 +11,7 @@ export interface MemorySnap { size: number; head: string }
 export interface HandleSnap { handle: number; resId: number; kind: string; size: number; blobMem: number; blobFlags: number; blobHints: number; userptr?: UserptrSnap; memory?: MemorySnap }
 export interface FileSnap { id: number; pid: number; clients: number[]; ctx: { id: number; capsetId: number; numRings: number; debugName: string } | null; handles: HandleSnap[]; queued: number }
 /** What the host holds: bytes of client data (payload heads, list items) — back to its value once the clients are gone. */
-export interface HostSnap { retainedBytes: number }
+export interface HostSnap { retainedBytes: number; counts?: Record<string, number>; objects?: unknown }
 export interface Snapshot { uapi: string; mode: string; profile: string; counts: Counts; stats: Stats; host: HostSnap; files: FileSnap[]; clients: { pid: number; refs: number; registrations: number; pinnedVm: number }[] }
 
 /** Bytes of a BO's memory a snapshot shows. */
@@ -35,5 +35,5 @@ export function snapshotDevice(d: Vgdev, openFiles: Iterable<VirtgpuFile>, liveC
     files.push({ id: f.id, pid: f.opener.pid, clients: [...f.clients].map((c) => c.pid), ctx: ctx ? { id: ctx.id, capsetId: ctx.capsetId, numRings: ctx.numRings, debugName: ctx.debugName } : null, handles, queued: f.priv.work.length });
   }
   const clients = [...liveClients].map((c) => ({ pid: c.pid, refs: c.refs, registrations: c.events.registrations(), pinnedVm: c.pinnedVm }));
-  return { uapi: d.uapi.name, mode: d.mode, profile: d.profile.name, counts, stats: { ...d.stats }, host: { retainedBytes: d.host.retainedBytes?.() ?? 0 }, files, clients };
+  return { uapi: d.uapi.name, mode: d.mode, profile: d.profile.name, counts, stats: { ...d.stats }, host: { retainedBytes: d.host.retainedBytes?.() ?? 0, ...(d.host.counts ? { counts: d.host.counts() } : {}), ...(d.host.objects ? { objects: d.host.objects() } : {}) }, files, clients };
 }

@@ -1,5 +1,6 @@
 // Trace event shapes (no I/O here: transports write them, e.g. as JSON lines).
 import type { HostCommand } from './host/host';
+import type { CcmdEvent } from './host/hsakmt/host';
 import type { Mapping, NotifierEventKind, UserCopy } from './memory/client-memory';
 import { isErr } from './errno';
 
@@ -30,6 +31,8 @@ export type TraceEvent =
   | { t: 'notifier'; pid: number; event: NotifierEventKind; start: number; end: number; removed?: boolean; note?: string; file?: number; handle?: number; action?: string }
   | { t: 'work'; file: number; op: string; handle: number; resId: number; outcome: string; start?: number; last?: number }
   | { t: 'host'; cmd: HostCommand & { seq: number } }
+  /** A ccmd an emulated host answered: decoded request fields and reply. */
+  | ({ t: 'ccmd' } & CcmdEvent)
   | { t: 'log'; msg: string }
   /** A `--fault` rule fired: what it did instead of the normal path (the ioctl's own record says `fault: true`). */
   | { t: 'fault'; rule: string; kind: string; file?: number; pid?: number; name?: string; errno?: string; detail?: string }

@@ -1,6 +1,7 @@
 // The virtio-gpu commands the guest driver would queue to the host (docs/semantics.md §8), as decoded objects.
 // Pluggable: the default RecordingHost keeps the ordered log; an emulated HSAKMT host can implement the same.
 import type { BlobMemory } from '../memory/blob-memory';
+import type { ClientMemory } from '../memory/client-memory';
 
 export interface Box { x: number; y: number; z: number; w: number; h: number; d: number }
 export interface MemEntry { addr: number; length: number }
@@ -8,7 +9,8 @@ export interface MemEntry { addr: number; length: number }
 export type HostCommand =
   | { cmd: 'CTX_CREATE'; ctxId: number; contextInit: number; debugName: string }
   | { cmd: 'CTX_DESTROY'; ctxId: number }
-  | { cmd: 'RESOURCE_CREATE_BLOB'; resId: number; ctxId: number; blobMem: number; blobFlags: number; blobId: bigint; size: bigint; entries: MemEntry[] }
+  /** userptr: a userptr resource's address in the client as created (its pages: from its page to the page of its end) (what a host maps it at; absent for other blobs). */
+  | { cmd: 'RESOURCE_CREATE_BLOB'; resId: number; ctxId: number; blobMem: number; blobFlags: number; blobId: bigint; size: bigint; entries: MemEntry[]; userptr?: number }
   | { cmd: 'RESOURCE_CREATE_3D'; resId: number; ctxId: number; target: number; format: number; bind: number; width: number; height: number; depth: number; arraySize: number; lastLevel: number; nrSamples: number; flags: number }
   | { cmd: 'CTX_ATTACH_RESOURCE'; ctxId: number; resId: number }
   | { cmd: 'CTX_DETACH_RESOURCE'; ctxId: number; resId: number }
@@ -33,4 +35,13 @@ export interface Host {
   attachMemory?(resId: number, memory: BlobMemory): void;
   /** Bytes of client data the host holds now (shown in snapshots; a host that keeps nothing omits it). */
   retainedBytes?(): number;
+  /** The process a context was created for (right after its CTX_CREATE): a host that answers reads its mappings. */
+  attachContext?(ctxId: number, client: HostClient): void;
+  /** The host's own objects (per context: registrations, mappings, allocations), for snapshots; plain data. */
+  objects?(): unknown;
+  /** Counts of the host's own objects, back to 0 once the clients are gone (shown in snapshots). */
+  counts?(): Record<string, number>;
 }
+
+/** What a host may know of a context's process. */
+export interface HostClient { readonly pid: number; readonly memory: ClientMemory }

@@ -76,7 +76,7 @@ function create(ctx: VirtgpuCtx, a: UserptrArgs): UserptrOut | Errno {
   // 6. Resource, handle, host commands, tree, watcher.
   const resId = dev.allocResId();
   const ctxId = a.blobMem === VIRTGPU_BLOB_MEM_GUEST ? 0 : f.priv.ctx!.id;
-  dev.host.submit({ cmd: 'RESOURCE_CREATE_BLOB', resId, ctxId, blobMem: a.blobMem, blobFlags: a.blobFlags & dev.uapi.wireFlags, blobId: a.blobId, size: a.size, entries: entriesOf(pinned.frames) });
+  dev.host.submit({ cmd: 'RESOURCE_CREATE_BLOB', resId, ctxId, blobMem: a.blobMem, blobFlags: a.blobFlags & dev.uapi.wireFlags, blobId: a.blobId, size: a.size, entries: entriesOf(pinned.frames), userptr: uaddr });
   const bo = dev.addObject(f, userptrKind, resId, npages * PAGE_SIZE, a.blobMem, a.blobFlags);
   const u = new Userptr(dev.allocUserptrId(), bo, client, start, npages, rdonly, pinned.frames, pinned.shared);
   bo.userptr = u;

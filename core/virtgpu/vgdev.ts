@@ -158,6 +158,7 @@ export class Vgdev {
     ctx.id = this.contexts.alloc(ctx);
     f.priv.ctx = ctx;
     this.host.submit({ cmd: 'CTX_CREATE', ctxId: ctx.id, contextInit: capsetId, debugName: ctx.debugName });
+    this.host.attachContext?.(ctx.id, c);
     return ctx;
   }
 

@@ -210,18 +210,27 @@ export class FaultEngine implements FaultHooks {
   wrapHost(host: Host): Host {
     const rules = this.set.rules.filter((r): r is Extract<FaultRule, { kind: 'host' }> => r.kind === 'host');
     if (rules.length === 0) return host;
+    // A refused command is answered with an error, as a host's error response: its fence (if any) still completes.
+    let fenceDone: ((fenceId: number) => void) | undefined;
     const wrapped: Host = {
       submit: (c: HostCommand) => {
         for (const rule of rules) {
           if (rule.cmd === c.cmd && this.hits(rule, rule.when)) {
             this.report(rule, { name: c.cmd, errno: rule.errno.code, detail: 'the host answered with an error; the driver logs it, as for every command it does not wait on' });
+            if (fenceDone && 'fenceId' in c && c.fenceId) fenceDone(c.fenceId);
             return;
           }
         }
         host.submit(c);
       },
     };
+    // Everything else is the wrapped host's own (completion, blob memory, contexts, snapshots).
+    if (host.attach) wrapped.attach = (done) => { fenceDone = done; host.attach!(done); };
+    if (host.attachMemory) wrapped.attachMemory = (resId, memory) => host.attachMemory!(resId, memory);
     if (host.retainedBytes) wrapped.retainedBytes = () => host.retainedBytes!();
+    if (host.attachContext) wrapped.attachContext = (ctxId, client) => host.attachContext!(ctxId, client);
+    if (host.objects) wrapped.objects = () => host.objects!();
+    if (host.counts) wrapped.counts = () => host.counts!();
     return wrapped;
   }
 }

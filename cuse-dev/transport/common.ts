@@ -2,6 +2,7 @@
 import { modeOf, uapiByName, withMode, DEFAULT_UAPI, type Mode } from '../../core';
 import type { Summary } from './serve-worker';
 import type { NodePerms } from './node-perms';
+import type { HsakmtFaults } from './serve-worker';
 
 export type TransportName = 'cuse' | 'fuse' | 'preload';
 
@@ -12,6 +13,8 @@ export interface ServeOptions {
   preloadEntry?: string;
   /** --fence-delay-ms: the host completes each submission this long after taking it (preload: fence fds readable then). */
   fenceDelayMs?: number;
+  /** The HSAKMT host's fault injection (--hsakmt-fail, --hsakmt-fence-delay-ms). */
+  hsakmt?: HsakmtFaults;
   /** The preload transport: parent folder of its node channel's socket (default: the channel's). */
   channelBase?: string;
   /** Device path to present. CUSE: must be under /dev (default /dev/dri/renderD<minor>). FUSE: bind target (implies bind). */

@@ -32,7 +32,12 @@ export interface DeviceConfig {
   faults?: string[];
   /** The host completes each submission this long after taking it (0: at once); fence fds become readable then. */
   fenceDelayMs?: number;
+  /** Fault injection of the HSAKMT host (capset 8 contexts). */
+  hsakmt?: HsakmtFaults;
 }
+
+/** Fault injection of the HSAKMT host: ccmd names answered HSAKMT_STATUS_ERROR; fences of its submissions completed this late. */
+export interface HsakmtFaults { fail?: string[]; fenceDelayMs?: number }
 
 export interface WorkerConfig {
   fd: number;
