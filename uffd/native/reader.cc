@@ -32,7 +32,10 @@ uint64_t MonotonicNs() {
 // Raw /proc/<pid>/task/*/syscall: "<tid> <file contents>" per task, contents end in '\n'. No parsing here. The files
 // stay open and are pread() per snapshot (an opendir + open per task per event cost ~4x more); the task directory's
 // st_nlink is 2 + the thread count (proc_task_getattr), so a changed count rescans it, and so does a kept file that
-// fails (its task exited: a new task with an unchanged count always comes with such a failure).
+// fails (its task exited: a new task with an unchanged count always comes with such a failure). A client with more
+// than kMaxKeptTasks threads gets no kept files (the server's fds stay bounded per client): each snapshot opens them.
+constexpr nlink_t kMaxKeptTasks = 32;
+
 class TaskSyscalls {
  public:
   explicit TaskSyscalls(int pid) : pid_(pid) {}
@@ -48,6 +51,7 @@ class TaskSyscalls {
     if (fstat(dir_.Get(), &st) != 0) return false;
     if (st.st_nlink != nlink_ && !Rescan(st.st_nlink)) return false;
     for (int pass = 0; pass < 2; pass++) {
+      if (!keep_) return Scan(&out);
       bool stale = false;
       for (Task& t : tasks_) {
         ssize_t n;
@@ -76,7 +80,13 @@ class TaskSyscalls {
   bool Rescan(nlink_t nlink) {
     rescans++;
     tasks_.clear();
-    nlink_ = 0;
+    nlink_ = nlink;
+    keep_ = nlink <= kMaxKeptTasks + 2;
+    return keep_ ? Scan(nullptr) : true;
+  }
+
+  // Every task of the directory: its file kept (out null), or read into out and closed (too many to keep).
+  bool Scan(std::string* out) {
     int dfd = dup(dir_.Get());  // fdopendir takes the fd over; the kept one stays for fstat
     if (dfd < 0) return false;
     DIR* d = fdopendir(dfd);
@@ -88,15 +98,25 @@ class TaskSyscalls {
       std::string path = std::string(e->d_name) + "/syscall";
       Fd f(openat(dir_.Get(), path.c_str(), O_RDONLY | O_CLOEXEC));
       if (f.Get() < 0) continue;  // task exited meanwhile
-      tasks_.push_back(Task{e->d_name, std::move(f)});
+      if (out == nullptr) {
+        tasks_.push_back(Task{e->d_name, std::move(f)});
+        continue;
+      }
+      ssize_t n;
+      do n = read(f.Get(), buf_, sizeof buf_); while (n < 0 && errno == EINTR);
+      if (n <= 0) continue;
+      *out += e->d_name;
+      *out += ' ';
+      out->append(buf_, static_cast<size_t>(n));
+      if (buf_[n - 1] != '\n') *out += '\n';
     }
-    nlink_ = nlink;
     return true;
   }
 
   int pid_;
   Fd dir_;
   nlink_t nlink_ = 0;
+  bool keep_ = true;
   std::vector<Task> tasks_;
   char buf_[512];
 };
