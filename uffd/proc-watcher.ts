@@ -176,8 +176,9 @@ export class ProcWatcher {
     if (this.queue.length > had) this.onPending?.();
   }
 
-  drain(): readonly NotifierEvent[] {
-    this.check(LIGHT_PER_DRAIN);
+  /** The queued events, after one check (check = false: none, e.g. at a uffd wake-up). */
+  drain(check = true): readonly NotifierEvent[] {
+    if (check) this.check(LIGHT_PER_DRAIN);
     if (this.queue.length === 0) return EMPTY;
     const q = this.queue;
     this.queue = [];

@@ -12,6 +12,7 @@ import { loadUffd } from './load';
 import { VmaQuery } from './vma-query';
 import type { UffdBinding } from './native-types';
 import { adoptUffd, closeIfUffd } from './verify';
+import { eventLatency } from './event-latency';
 
 export interface UffdWatcherOptions {
   binding?: UffdBinding;
@@ -70,6 +71,8 @@ export class UffdWatcher {
   private readonly q = new Float64Array(2);
   private readonly wholeVmas: boolean;
   private queue: NotifierEvent[] = [];
+  /** readNs of the oldest record behind the queued events (0n: none queued). */
+  private queueReadNs = 0n;
   private readonly onPending?: () => void;
   private readonly notifyFd?: number;
   private readonly watching?: WatchingCount;
@@ -375,14 +378,14 @@ export class UffdWatcher {
           this.counters.unmap++;
           const want = this.wanted(r.start, r.end);
           if (!this.released) this.cutAreas(r.start, r.end);
-          if (want) this.queue.push({ event: 'UNMAP', start: r.start, end: r.end, note: 'uffd UNMAP' }); else this.counters.dropped++;
+          if (want) this.enqueue({ event: 'UNMAP', start: r.start, end: r.end, note: 'uffd UNMAP' }, r.readNs); else this.counters.dropped++;
           break;
         }
         case 'REMOVE': {
           this.counters.remove++;
           if (!this.wanted(r.start, r.end)) { this.counters.dropped++; break; }
           const v = removeVerdict(r.snapshot, r.start, r.end);
-          this.queue.push({ event: 'CLEAR', start: r.start, end: r.end, removed: v.removed, note: v.note });
+          this.enqueue({ event: 'CLEAR', start: r.start, end: r.end, removed: v.removed, note: v.note }, r.readNs);
           break;
         }
         case 'REMAP':
@@ -410,6 +413,11 @@ export class UffdWatcher {
     }
   }
 
+  private enqueue(e: NotifierEvent, readNs: bigint): void {
+    if (this.queueReadNs === 0n || readNs < this.queueReadNs) this.queueReadNs = readNs;
+    this.queue.push(e);
+  }
+
   /** The child's uffd the kernel installed in our process; anything else a record names is left alone (logged once). */
   private closeForkFd(fd: number): void {
     if (closeIfUffd(this.u, fd)) { this.counters.forkFdsClosed++; return; }
@@ -421,6 +429,8 @@ export class UffdWatcher {
     if (this.queue.length === 0) return EMPTY;
     const q = this.queue;
     this.queue = [];
+    if (this.queueReadNs !== 0n) eventLatency.drained(this.queueReadNs);
+    this.queueReadNs = 0n;
     return q;
   }
 

@@ -32,17 +32,17 @@ export function filesOf(c: Client): Iterable<VirtgpuFile> {
 
 /**
  * Ioctl entry and watcher wake-ups (docs/semantics.md §5): drain the client, then run the worker of its files — none when no
- * work list holds anything (the common case: no walk over the client's files).
+ * work list holds anything (the common case: no walk over the client's files). wake: a watcher's wake-up (no /proc check).
  */
-export function syncClient(dev: Vgdev, c: Client, work: boolean): void {
-  drainInto(dev, c);
+export function syncClient(dev: Vgdev, c: Client, work: boolean, wake = false): void {
+  drainInto(dev, c, wake);
   if (!work || !anyWorkQueued()) return;
   for (const f of filesOf(c)) runWorker(dev, f);
 }
 
 /** Drain a client's pending events into the work lists of every file holding its userptrs. */
-function drainInto(dev: Vgdev, c: Client): void {
-  const evs = c.events.drain();
+function drainInto(dev: Vgdev, c: Client, wake = false): void {
+  const evs = c.events.drain(wake);
   if (evs.length === 0) return;
   dev.stats.notifierEvents += evs.length;
   for (const ev of evs) dev.trace?.({ t: 'notifier', pid: c.pid, event: ev.event, start: ev.start, end: ev.end, removed: ev.removed, note: ev.note });
