@@ -261,14 +261,19 @@ test.serial('two userptrs over the same pages: closing one keeps the other regis
   f.close(); ctx.close();
 });
 
-test.serial('async wake-up: munmap alone (no further ioctl) deletes the BO via onPending → service()', async (t) => {
-  const { h, f } = ready();
+test.serial('async wake-up: munmap alone (no further ioctl) deletes the BO via onPending → service(), with no /proc check', async (t) => {
+  const { h, f, env } = ready({ procIntervalMs: 0 });
   const a = mapAnon(2);
   const r = h.create(f, ME, a, 2 * PG);
+  const checks = env.events.proc.checks, ranges = env.events.proc.rangesChecked, reads = env.memory.vmas.counters.fileReads;
   R.munmap(a, 2 * PG); // a real munmap, and no further ioctl
   R.refill(a, 2 * PG);
   t.true(await until(() => h.handle(f, r.handle) === undefined, 2000));
   t.true(h.serviced > 0);
+  // the wake-up's drain takes the uffd's events only: the /proc comparison is the ioctl entry's and the timer's
+  t.is(env.events.proc.checks, checks);
+  t.is(env.events.proc.rangesChecked, ranges);
+  t.is(env.memory.vmas.counters.fileReads, reads);
   f.close();
 });
 
