@@ -24,6 +24,8 @@ export interface ProcSource {
   /** Mappings of [start, end) with their protection (asked for that range only); null once the process is gone. */
   protections?(start: number, end: number): Mapping[] | null;
   frames(start: number, npages: number): Float64Array;
+  /** A new ioctl entry or timer pass: answers kept for the last ioctl's queries are asked again. */
+  forget?(): void;
 }
 
 /**
@@ -209,6 +211,7 @@ export class ProcWatcher {
   }
 
   private tick(): void {
+    this.src.forget?.();
     const had = this.queue.length;
     try { this.check(LIGHT_PER_TICK); } catch { /* process gone: the exit check reports it */ }
     if (this.queue.length > had) this.onPending?.();
@@ -216,6 +219,7 @@ export class ProcWatcher {
 
   /** The queued events, after one check (check = false: none, e.g. at a uffd wake-up). */
   drain(check = true): readonly NotifierEvent[] {
+    this.src.forget?.();
     if (check) this.check(LIGHT_PER_DRAIN, DRAIN);
     if (this.queue.length === 0) return EMPTY;
     const q = this.queue;

@@ -248,8 +248,10 @@ export class UffdWatcher {
   private unregisterArea(s: number, e: number): void {
     let ws = s, we = e;
     if (this.wholeVmas) {
-      if (this.vmaAt(s)) ws = Math.min(ws, this.q[0]);
-      if (this.vmaAt(e - 1)) we = Math.max(we, this.q[1]);
+      // one query when one VMA holds the whole area
+      let whole = false;
+      if (this.vmaAt(s)) { ws = Math.min(ws, this.q[0]); whole = this.q[1] >= e; if (whole) we = Math.max(we, this.q[1]); }
+      if (!whole && this.vmaAt(e - 1)) we = Math.max(we, this.q[1]);
       if (this.overlaps(ws, we)) { ws = s; we = e; }
     }
     if (this.vmas.gone) return;
