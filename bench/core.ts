@@ -9,7 +9,7 @@ const PG = 4096;
 /** CREATE_BLOB(HOST3D_GUEST, USE_USERPTR, blob_id 1) of [userptr, userptr + size). */
 const blob = (userptr: number, size: number): Uint8Array => createBlob({ blobMem: 3, flags: 8, size, blobId: 1, userptr });
 
-function setup(live: number) {
+export function setup(live: number) {
   const m = new SimMachine();
   const p = m.process();
   // A bounded host log: 100k creates must not be measured as log growth.
@@ -48,7 +48,7 @@ function run(live: number) {
   return { base, dedup, create };
 }
 
-function heapPerUserptr(n: number): number {
+export function heapPerUserptr(n: number): number {
   const g = (globalThis as { gc?: () => void }).gc;
   if (!g) return NaN;
   g(); g();

@@ -90,8 +90,7 @@ function unmapRange(dev: Vgdev, f: VirtgpuFile, u: Userptr, s: number, e: number
     f.priv.work.queue(u, 'UNMAP');
     return 'queue UNMAP';
   }
-  split(u, s, e - 1);
-  f.priv.tree.update(u);
+  f.priv.tree.update(u, () => split(u, s, e - 1));
   dev.stats.userptrsSplit++;
   f.priv.work.queue(u, 'UPDATE');
   return `split to [0x${u.start.toString(16)}, 0x${u.last.toString(16)}], queue UPDATE`;
@@ -158,7 +157,7 @@ function evictCheck(dev: Vgdev, f: VirtgpuFile, u: Userptr): string {
     const fr = cur[k];
     const pinned = u.frames[i];
     const removed = u.removed ? u.removed[i] === 1 : false;
-    if (fr === NOT_PRESENT || (removed && (!u.shared[i] || fr !== pinned)) || (fr !== pinned && !exact)) { changed = true; break; }
+    if (fr === NOT_PRESENT || (removed && (!u.shared?.[i] || fr !== pinned)) || (fr !== pinned && !exact)) { changed = true; break; }
   }
   if (!changed) {
     for (let k = 0; k < n; k++) {
