@@ -35,7 +35,20 @@ export interface ProcSource {
  * keeps its mappings and, where compared, its frames (one Float64Array), so watching a 4 GiB range costs no
  * per-page objects while nothing changes.
  */
-interface Reg { id: number; start: number; npages: number; framesToo: boolean; maps: Mapping[]; frames: Float64Array | null }
+interface Reg { id: number; start: number; npages: number; framesToo: boolean; maps: Layout; frames: Float64Array | null }
+
+/**
+ * A range's mappings as last seen: the protection bits (protBits) when one VMA covered the whole range (the common
+ * case: no Mapping object kept per registration), else the mappings.
+ */
+type Layout = Mapping[] | number;
+const protBits = (m: Mapping): number => (m.read ? 1 : 0) | (m.write ? 2 : 0) | (m.exec ? 4 : 0) | (m.shared ? 8 : 0);
+function compact(maps: Mapping[], start: number, end: number): Layout {
+  return maps.length === 1 && maps[0]!.start <= start && maps[0]!.end >= end ? protBits(maps[0]!) : maps;
+}
+function expand(l: Layout, start: number, end: number): Mapping[] {
+  return typeof l !== 'number' ? l : [{ start, end, read: (l & 1) !== 0, write: (l & 2) !== 0, exec: (l & 4) !== 0, shared: (l & 8) !== 0, backing: 'anon' }];
+}
 
 export interface ProcWatcherOptions {
   /** Check on a timer too (ms; 0 = only at drain). Found events are queued and onPending is called. */
@@ -82,7 +95,7 @@ export class ProcWatcher {
   /** framesToo: compare frames (no userfaultfd covers the range) or only mappings (gone, protection). */
   register(id: number, start: number, last: number, framesToo: boolean): void {
     const npages = (last + 1 - start) / PAGE_SIZE;
-    const maps = this.mappingsOf(start, last + 1) ?? [];
+    const maps = compact(this.mappingsOf(start, last + 1) ?? [], start, last + 1);
     // a re-registered id goes last, as after unregister + register (the diff's event order)
     this.unregister(id);
     (framesToo ? this.full : this.light).set(id, { id, start, npages, framesToo, maps, frames: framesToo ? this.src.frames(start, npages) : null });
@@ -204,9 +217,9 @@ export class ProcWatcher {
     const end = r.start + r.npages * PAGE_SIZE;
     // Fast path (the common case): same mappings and, where compared, the same present frames → no event.
     if (sameLayout(maps, r.maps, r.start, end) && (!frames || (r.frames && sameFrames(frames, r.frames)))) return;
-    const before = this.state(r, r.maps, r.frames), now = this.state(r, maps, frames);
+    const before = this.state(r, expand(r.maps, r.start, end), r.frames), now = this.state(r, maps, frames);
     for (const e of diffRange(before, now, r.framesToo)) this.queue.push(e.note ? e : { ...e, note: '/proc' });
-    r.maps = maps;
+    r.maps = compact(maps, r.start, end);
     r.frames = frames;
   }
 
@@ -241,7 +254,8 @@ export class ProcWatcher {
 }
 
 /** Same mappings clipped to [start, end), with the same protection: equal ⇔ captureRange would give equal prot arrays. */
-function sameLayout(a: Mapping[], b: Mapping[], start: number, end: number): boolean {
+function sameLayout(a: Mapping[], b: Layout, start: number, end: number): boolean {
+  if (typeof b === 'number') return a.length === 1 && a[0]!.start <= start && a[0]!.end >= end && protBits(a[0]!) === b;
   if (a.length !== b.length) return false;
   for (let i = 0; i < a.length; i++) {
     const x = a[i]!, y = b[i]!;
