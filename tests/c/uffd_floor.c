@@ -4,7 +4,7 @@
 // it, wakes. Per munmap: call → event read, call → main thread woken, and the client's own munmap duration; the same
 // munmap of an unregistered page is the baseline of the last. One JSON line per measurement:
 //   {"row":"...","median_us":M,"p99_us":P,"n":N}
-// Usage: uffd_floor [-n N] [-w WARMUP]
+// Usage: uffd_floor [-n N] [-w WARMUP] [-p PAGES (1): the size of each munmap]
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -26,6 +26,8 @@
 
 #define PAGE 4096
 #define MAX_N 100000
+
+static int pages = 1;
 
 // Shared by both processes (MAP_SHARED before fork): the client's timestamps, the server's, per sample.
 struct shared {
@@ -114,25 +116,26 @@ static void client(int sock, int ack, struct shared* sh, int total) {
   if (ioctl(uffd, UFFDIO_API, &api) != 0) die("UFFDIO_API");
   send_fd(sock, uffd);
   // One address inside a reservation: each munmap's hole is mapped again at once.
-  char* res = mmap(NULL, 3 * PAGE, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  size_t len = (size_t)pages * PAGE;
+  char* res = mmap(NULL, len + 2 * PAGE, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   if (res == MAP_FAILED) die("mmap reservation");
   char* at = res + PAGE;
   for (int i = 0; i < total; i++) {
-    if (mmap(at, PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0) != at) die("mmap");
-    at[0] = 1;
-    struct uffdio_register reg = {.range = {(uintptr_t)at, PAGE}, .mode = UFFDIO_REGISTER_MODE_WP};
+    if (mmap(at, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0) != at) die("mmap");
+    for (size_t o = 0; o < len; o += PAGE) at[o] = 1;
+    struct uffdio_register reg = {.range = {(uintptr_t)at, len}, .mode = UFFDIO_REGISTER_MODE_WP};
     if (ioctl(uffd, UFFDIO_REGISTER, &reg) != 0) die("UFFDIO_REGISTER");
     sh->call[i] = now_ns();
-    if (munmap(at, PAGE) != 0) die("munmap");
+    if (munmap(at, len) != 0) die("munmap");
     sh->ret[i] = now_ns();
     char c;
     if (read(ack, &c, 1) != 1) die("read ack");
   }
   for (int i = 0; i < total; i++) {
-    if (mmap(at, PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0) != at) die("mmap");
-    at[0] = 1;
+    if (mmap(at, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0) != at) die("mmap");
+    for (size_t o = 0; o < len; o += PAGE) at[o] = 1;
     uint64_t t0 = now_ns();
-    if (munmap(at, PAGE) != 0) die("munmap");
+    if (munmap(at, len) != 0) die("munmap");
     sh->unreg[i] = now_ns() - t0;
   }
   _exit(0);
@@ -140,12 +143,13 @@ static void client(int sock, int ack, struct shared* sh, int total) {
 
 int main(int argc, char** argv) {
   int n = 3000, warm = 200;
-  for (int o; (o = getopt(argc, argv, "n:w:")) != -1;) {
+  for (int o; (o = getopt(argc, argv, "n:w:p:")) != -1;) {
     if (o == 'n') n = atoi(optarg);
+    else if (o == 'p') pages = atoi(optarg);
     else if (o == 'w') warm = atoi(optarg);
-    else { fprintf(stderr, "usage: uffd_floor [-n N] [-w WARMUP]\n"); return 2; }
+    else { fprintf(stderr, "usage: uffd_floor [-n N] [-w WARMUP] [-p PAGES]\n"); return 2; }
   }
-  if (n < 1 || warm < 0 || n + warm > MAX_N) { fprintf(stderr, "uffd_floor: 1 <= n, n + warmup <= %d\n", MAX_N); return 2; }
+  if (n < 1 || warm < 0 || n + warm > MAX_N || pages < 1 || pages > 4096) { fprintf(stderr, "uffd_floor: 1 <= n, n + warmup <= %d\n", MAX_N); return 2; }
   int total = n + warm;
   struct shared* sh = mmap(NULL, sizeof *sh, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
   if (sh == MAP_FAILED) die("mmap shared");
@@ -188,5 +192,6 @@ int main(int argc, char** argv) {
   row("munmap call -> server main thread woken", b, n);
   row("client munmap, registered (C reader thread in another process)", c, n);
   row("client munmap, unregistered", d, n);
+  printf("{\"pages\":%d}\n", pages);
   return 0;
 }
