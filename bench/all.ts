@@ -10,10 +10,11 @@ import * as watch from './watch';
 import * as stall from './stall';
 import * as scale from './scale';
 import * as transportVm from './transport-vm';
+import * as report from './report';
 
 /** Bench modules by name, in run order. */
 const BENCHES: ReadonlyArray<readonly [string, { main(): string | Promise<string> }]> = [
-  ['core', core], ['callers', callers], ['transport', transport], ['watch', watch], ['stall', stall], ['scale', scale], ['transport-vm', transportVm],
+  ['core', core], ['callers', callers], ['transport', transport], ['watch', watch], ['stall', stall], ['scale', scale], ['transport-vm', transportVm], ['report', report],
 ];
 const NAMES = BENCHES.map(([n]) => n);
 

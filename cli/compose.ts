@@ -6,6 +6,7 @@ import { createClientProvider, HandoffMailbox, InjectPolicy, type RealClientProv
 import type { CoreDevice } from '../cuse-dev/session/core-api';
 import { procClientProvider } from '../uffd/proc-pid-mem';
 import type { DeviceConfig, WatchChoice } from '../cuse-dev/transport/serve-worker';
+import { FaultEngine, parseFaults } from '../cuse-dev/fault/rules';
 
 export interface ProviderChoice {
   provider: ClientProvider; watcher: string; reasons: string[];
@@ -64,7 +65,9 @@ export function makeDevice(cfg: DeviceConfig, trace?: (ev: TraceEvent) => void, 
   // --trace gets every host command in full (payloads included): the in-memory log keeps digests only.
   const host = new RecordingHost(HOST_LOG_KEEP);
   if (trace) host.onCommand = (cmd, seq) => trace({ t: 'host', cmd: { ...cmd, seq } });
-  const device = createDevice({ uapi: cfg.uapi, mode: cfg.mode, profile: cfg.profile, clients: p.provider, host, caps: { fdPassing: false, mmap: false }, trace, log, logger });
+  // --fault: the engine answers core's per-ioctl question, stands before the host, and sees the userptr creates.
+  const faults = cfg.faults?.length ? new FaultEngine(parseFaults(cfg.faults), trace, log) : undefined;
+  const device = createDevice({ uapi: cfg.uapi, mode: cfg.mode, profile: cfg.profile, clients: p.provider, host: faults ? faults.wrapHost(host) : host, caps: { fdPassing: false, mmap: false }, trace: faults ? faults.observe(trace) : trace, log, logger, faults });
   p.bindService?.((pid) => device.service(pid));
   return { device, watcher: p.watcher, reasons: p.reasons, shutdown: () => p.shutdown?.(), beginInjection: p.beginInjection, completeInjections: p.completeInjections, pendingInjections: p.pendingInjections, injectionWaitMs: p.injectionWaitMs, injectStats: p.injectStats, watchingClients: p.watchingClients };
 }

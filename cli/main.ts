@@ -1,11 +1,14 @@
 #!/usr/bin/env node
-// virtgpu-emu CLI: serve | run | doctor | demo | matrix.
+// virtgpu-emu CLI: serve | run | doctor | demo | matrix | report | replay.
 import { parseServe, UsageError, USAGE } from './options';
 import { serve } from './serve';
 import { runCommand } from './run';
 import { doctor } from './doctor';
 import { demo } from './demo';
 import { matrix } from './matrix';
+import { report } from './report';
+import { replayCommand } from './replay';
+import { TraceFormatError } from '../cuse-dev/trace/reader';
 
 export async function main(argv: string[]): Promise<number> {
   const [cmd, ...rest] = argv;
@@ -22,6 +25,8 @@ export async function main(argv: string[]): Promise<number> {
     case 'doctor': return doctor();
     case 'demo': return demo();
     case 'matrix': return matrix();
+    case 'report': return report(rest);
+    case 'replay': return replayCommand(rest);
     case '-h': case '--help': case 'help': process.stdout.write(USAGE + '\n'); return 0;
     default: throw new UsageError(cmd ? `unknown command ${cmd}` : 'no command');
   }
@@ -32,6 +37,7 @@ if (require.main === module) {
     (code) => { process.exitCode = code; },
     (e: Error) => {
       if (e instanceof UsageError) { process.stderr.write(`virtgpu-emu: ${e.message}\n${USAGE}\n`); process.exitCode = 2; }
+      else if (e instanceof TraceFormatError) { process.stderr.write(`virtgpu-emu: ${e.message}\n`); process.exitCode = 2; }
       else { process.stderr.write(`virtgpu-emu: error: ${e.message}\n`); process.exitCode = 1; }
     },
   );

@@ -4,6 +4,7 @@ import type { TransportChoice } from '../cuse-dev/transport/auto';
 import { deviceAxes } from '../cuse-dev/transport/common';
 import { resolveId, resolveUids, systemIds, type IdDb } from '../cuse-dev/transport/node-perms';
 import { UAPI_NAMES } from '../core';
+import { FAULT_GRAMMAR, parseFaultRule } from '../cuse-dev/fault/rules';
 
 export class UsageError extends Error {}
 
@@ -14,14 +15,20 @@ export const USAGE = `usage:
   virtgpu-emu serve [--transport auto|cuse|fuse] [--path P] [--minor N] [--uapi NAME] [--mode notifier|pin]
                     [--watch auto|uffd|proc|none] [--trace FILE] [--bind] [--mount-dir DIR]
                     [--owner USER] [--group GROUP] [--mode-bits 0660] [--profile NAME]
-                    [--no-inject] [--inject-uid USER[,USER...]]
+                    [--no-inject] [--inject-uid USER[,USER...]] [--fault RULE]...
   virtgpu-emu run [serve options] -- CMD [ARGS...]
   virtgpu-emu doctor
   virtgpu-emu demo
   virtgpu-emu matrix      every create_blob layout against every --uapi revision over FUSE (Markdown)
+  virtgpu-emu report TRACE [--perfetto OUT.json] [--html OUT.html] [--partial]
+                          read a --trace file (docs/trace-format.md); with no output, count its records
+  virtgpu-emu replay TRACE [--uapi NAME] [--partial]
+                          re-issue a recorded session in process and list every difference (exit 1 if any);
+                          --uapi: under another revision than the recorded one
 --uapi: the kernel revision whose uAPI the node speaks: ${UAPI_NAMES.join('|')} (default v1; see docs/uapi-revisions.md).
 --mode pin: the revision's structs and errnos without dedup and notifier (alone: v1's struct with the later
-  revisions' lifetime); --mode notifier only where the revision has a notifier (v1, libhsakmt-72).`;
+  revisions' lifetime); --mode notifier only where the revision has a notifier (v1, libhsakmt-72).
+${FAULT_GRAMMAR}`;
 
 function oneOf<T extends string>(name: string, v: string, allowed: readonly T[]): T {
   if (!(allowed as readonly string[]).includes(v)) throw new UsageError(`${name} must be one of ${allowed.join('|')}, got "${v}"`);
@@ -60,6 +67,11 @@ export function parseServe(argv: string[], ids: IdDb = systemIds): { opts: CliSe
       case '--mode': opts.mode = oneOf(a, next(), ['notifier', 'pin'] as const); break;
       case '--watch': opts.watch = oneOf(a, next(), ['auto', 'uffd', 'proc', 'none'] as const); break;
       case '--trace': opts.trace = next(); break;
+      case '--fault': {
+        const v = next();
+        try { parseFaultRule(v); } catch (e) { throw new UsageError((e as Error).message); }
+        opts.faults = [...(opts.faults ?? []), v]; break;
+      }
       case '--mode-bits': {
         const v = next();
         if (!/^0?[0-7]{1,4}$/.test(v)) throw new UsageError(`--mode-bits must be octal like 0666, got "${v}"`);

@@ -22,7 +22,7 @@ let fdLowAnnounced = false;
 function serveWorkerMain(cfg: WorkerConfig): void {
   const port = parentPort!;
   const post = (m: FromWorker): void => port.postMessage(m);
-  const sink = cfg.trace ? new JsonlSink(cfg.trace) : undefined;
+  const sink = cfg.trace ? new JsonlSink(cfg.trace, { transport: cfg.kind, watch: cfg.device.watch, inject: cfg.device.inject ?? true, ...(cfg.device.mode ? { mode: cfg.device.mode } : {}), ...(cfg.device.faults?.length ? { faults: cfg.device.faults } : {}) }) : undefined;
   // One limiter for every line of this server (core, session, watchers): no client can flood the log.
   const logger = new LogLimiter({ sink: (msg) => { post({ type: 'log', msg }); sink?.write({ t: 'log', msg }); } });
   const log = (msg: string): void => { logger.line(msg); };
@@ -69,6 +69,7 @@ function serveWorkerMain(cfg: WorkerConfig): void {
       tree: cfg.tree ? new FileTree(cfg.tree.devicePath, cfg.tree.modeBits, cfg.tree.uid, cfg.tree.gid) : undefined,
       cuse: cfg.cuse,
       trace: sink ? (ev) => sink.write(ev) : undefined,
+      traceCaller: sink ? (tid) => sink.setCaller(tid) : undefined,
       onClientOpen: made.beginInjection ? (pid, tid) => {
         // Near the fd limit, a new client gets no injected userfaultfd (an fd kept per client) but the /proc checker:
         // the fds left go to opening the node itself, which then keeps working.

@@ -1,5 +1,5 @@
 // A client is a process (thread-group id, docs/semantics.md §5): one memory view and one watcher, shared by all its files.
-import type { ClientEnv, ClientMemory, NotifierSource } from './memory/client-memory';
+import type { ClientEnv, ClientMemory, NotifierEvent, NotifierSource } from './memory/client-memory';
 import type { DrmFile } from './drm/file';
 
 /** A Set of files that counts its changes (the client's open-order list is rebuilt only after one). */
@@ -33,4 +33,15 @@ export class Client {
   get pid(): number { return this.env.pid; }
   get memory(): ClientMemory { return this.env.memory; }
   get events(): NotifierSource { return this.env.events; }
+  /** Events injected by a fault rule, applied at the next drain before the watcher's own. */
+  private injected: NotifierEvent[] | null = null;
+  inject(evs: readonly NotifierEvent[]): void { (this.injected ??= []).push(...evs); }
+  /** The events to apply now: injected ones first, then what the watcher saw (wake: a watcher's wake-up, NotifierSource.drain). */
+  drainEvents(wake = false): readonly NotifierEvent[] {
+    const evs = this.env.events.drain(wake);
+    if (!this.injected) return evs;
+    const all = [...this.injected, ...evs];
+    this.injected = null;
+    return all;
+  }
 }

@@ -14,9 +14,10 @@ import { Fpriv, type VirtgpuFile } from './virtgpu/fpriv';
 import { Vgdev, type Mode, type Stats, type TransportCaps, type VirtgpuCtx } from './virtgpu/vgdev';
 import { sync, syncClient } from './userptr/notifier';
 import { immediateScheduler, type WorkScheduler } from './userptr/worklist';
-import type { TraceEvent } from './trace-events';
+import { recordingUser, type TraceEvent, type UserIo } from './trace-events';
 import { snapshotDevice, type Counts, type Snapshot } from './snapshot';
 import { LogLimiter } from './log-limit';
+import type { FaultHooks } from './fault-hooks';
 
 export type { Counts, Mode, Stats, TransportCaps };
 
@@ -34,6 +35,8 @@ export interface DeviceOptions {
   log?: (msg: string) => void;
   /** The server's one limiter, shared with the transport's session; default: the device's own over `log`. */
   logger?: LogLimiter;
+  /** Fault injection (`--fault`): asked at each ioctl. */
+  faults?: FaultHooks;
 }
 
 /** An open file as its opener holds it (the fd): ioctls, the preparation of a long one, close. */
@@ -60,6 +63,7 @@ export class Device {
   readonly clients = new Map<number, Client>();
   private readonly provider: ClientProvider;
   private readonly ownLogger: boolean;
+  private readonly faults?: FaultHooks;
   private nextFileId = 1;
 
   constructor(opts: DeviceOptions) {
@@ -77,6 +81,7 @@ export class Device {
       trace: opts.trace,
     });
     this.provider = opts.clients;
+    this.faults = opts.faults;
     this.table = virtgpuTableFor(uapi);
     this.vg.trace?.({ t: 'device', uapi: uapi.name, mode: this.vg.mode, profile: this.vg.profile.name, posted: uapi.posted });
   }
@@ -151,9 +156,17 @@ export class Device {
     const vg = this.vg;
     const client = this.useClient(f, pid);
     vg.stats.ioctls++;
+    const fault = this.faults ? this.fault(f, client, pid, cmd) : undefined;
     this.entry(client);
-    const ctx: VirtgpuCtx = { dev: vg, file: f, client, user: user ?? client.memory };
     const trace = vg.trace;
+    if (fault?.fail) {
+      vg.stats.errors++;
+      trace?.({ t: 'ioctl', file: f.id, pid, cmd, name: fault.name, result: fault.fail.code, us: 0, fault: true });
+      return { result: fault.fail, out: new Uint8Array(0) };
+    }
+    // Traced: the caller's bytes and every embedded-pointer copy go into the record (replay's inputs).
+    const io = trace ? { reads: [] as UserIo[], writes: [] as UserIo[] } : undefined;
+    const ctx: VirtgpuCtx = { dev: vg, file: f, client, user: io ? recordingUser(user ?? client.memory, io) : user ?? client.memory };
     const t0 = trace ? performance.now() : 0;
     const r = this.table.call(cmd, argIn, ctx, this.onBug);
     if (isErr(r.result)) {
@@ -168,9 +181,19 @@ export class Device {
         in: row && r.args ? row.layout.dump(row.layout.decode(IoctlTable.kbuf(this.table.negotiate(cmd) as never, argIn))) : undefined,
         out: row && r.args ? row.layout.dump(r.args as never) : undefined,
         result: isErr(r.result) ? r.result.code : r.result, us: Math.round((performance.now() - t0) * 1000) / 1000,
+        raw: argIn.slice(), ...(io!.reads.length ? { reads: io!.reads } : {}), ...(io!.writes.length ? { writes: io!.writes } : {}),
       });
     }
     return r;
+  }
+
+  /** The fault rules' answer for this ioctl: events queued for the client now, an errno to fail it with. */
+  private fault(f: VirtgpuFile, client: Client, pid: number, cmd: number): { name: string; fail?: Errno } {
+    const n = this.table.negotiate(cmd);
+    const name = isErr(n) ? `0x${cmd.toString(16)}` : n.row.name;
+    const act = this.faults!.ioctl({ file: f.id, pid, cmd, name });
+    if (act?.events?.length) client.inject(act.events);
+    return { name, fail: act?.fail };
   }
 
   /** For CUSE's stateless RETRY: sizes at `arg` and the embedded ranges the handler will touch. */

@@ -18,4 +18,5 @@ export { immediateScheduler, type WorkScheduler } from './userptr/worklist';
 export { USERPTR_EXISTS } from './userptr/create';
 export type { Snapshot, FileSnap, HandleSnap, UserptrSnap, HostSnap } from './snapshot';
 export type { TraceEvent } from './trace-events';
+export type { FaultHooks, FaultAction, IoctlSite } from './fault-hooks';
 export { LogLimiter, LOG_RATE, LOG_BURST, type LogLimitOptions, type LogLimitStats } from './log-limit';

@@ -3,7 +3,7 @@
 import { EFAULT, EINVAL, ENOMEM, type Errno, isErr } from '../errno';
 import type { GemObject, BoKind } from '../drm/gem';
 import type { Client } from '../client';
-import { addrOf, NOT_PRESENT, pageDown, PAGE_SIZE, USER_ADDR_END, type ClientMemory, type Mapping } from '../memory/client-memory';
+import { addrOf, NOT_PRESENT, pageDown, pageUp, PAGE_SIZE, USER_ADDR_END, type ClientMemory, type Mapping } from '../memory/client-memory';
 import type { MemEntry } from '../host/host';
 import { KMALLOC_MAX } from '../abi/limits';
 import { VIRTGPU_BLOB_MEM_GUEST, VIRTIO_GPU_CAPSET_HSAKMT } from '../abi/virtgpu';
@@ -34,9 +34,16 @@ const userptrKind: BoKind<Vgdev, Fpriv> = {
 };
 export function isUserptr(bo: GemObject): boolean { return bo.kind === userptrKind; }
 
+/** Creates larger than this, or past the user address space, are traced without their mappings (a bogus range must not make the trace read all of maps, nor ask for an address no process has). */
+const MAX_TRACED_MAPS_BYTES = 2 ** 40;
+
 export function createUserptr(ctx: VirtgpuCtx, a: UserptrArgs): UserptrOut | Errno {
+  const trace = ctx.dev.trace;
+  // Traced: the mappings the create saw over its pages (replay rebuilds them; the pin's verdict depends on them).
+  const addr = Number(a.userptr), size = Number(a.size);
+  const maps = trace && size > 0 && size <= MAX_TRACED_MAPS_BYTES && addr + size <= USER_ADDR_END ? ctx.client.memory.mappings(pageDown(addr), pageUp(addr + size)) : undefined;
   const r = create(ctx, a);
-  ctx.dev.trace?.({ t: 'userptr', file: ctx.file.id, pid: ctx.client.pid, addr: Number(a.userptr), size: Number(a.size), rdonly: a.rdonly, result: isErr(r) ? r.code : r.offset === undefined ? 0 : USERPTR_EXISTS, handle: isErr(r) ? undefined : r.handle });
+  trace?.({ t: 'userptr', file: ctx.file.id, pid: ctx.client.pid, addr, size, rdonly: a.rdonly, result: isErr(r) ? r.code : r.offset === undefined ? 0 : USERPTR_EXISTS, handle: isErr(r) ? undefined : r.handle, ...(maps ? { maps } : {}) });
   return r;
 }
 

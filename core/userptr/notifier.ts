@@ -42,7 +42,7 @@ export function syncClient(dev: Vgdev, c: Client, work: boolean, wake = false): 
 
 /** Drain a client's pending events into the work lists of every file holding its userptrs. */
 function drainInto(dev: Vgdev, c: Client, wake = false): void {
-  const evs = c.events.drain(wake);
+  const evs = c.drainEvents(wake);
   if (evs.length === 0) return;
   dev.stats.notifierEvents += evs.length;
   for (const ev of evs) dev.trace?.({ t: 'notifier', pid: c.pid, event: ev.event, start: ev.start, end: ev.end, removed: ev.removed, note: ev.note });

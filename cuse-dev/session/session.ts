@@ -37,6 +37,8 @@ export interface SessionOptions {
   /** The server's one limiter, shared with core (default: the session's own over `log`). */
   logger?: LogLimiter;
   trace?: (ev: SessionTraceEvent) => void;
+  /** The calling thread of the open or ioctl about to reach the device (0 once it returned): the trace stamps it. */
+  traceCaller?: (tid: number) => void;
   /** A device file was opened by thread `tid` of `pid`, before the reply (the watcher may begin a ptrace injection). */
   onClientOpen?: (pid: number, tid: number) => void;
   /** max_read/max_write we announce (ioctl data is limited separately to 128 KiB per direction). */
@@ -306,7 +308,9 @@ export class Session {
       this.handles.set(fh, { kind: 'control' });
       this.tgid.forget(tid); // the server's own waking thread makes no ioctl: hold no pidfd of it
     } else {
-      const file = this.dev.open(pid);
+      this.opts.traceCaller?.(tid);
+      let file: CoreFile;
+      try { file = this.dev.open(pid); } finally { this.opts.traceCaller?.(0); }
       this.handles.set(fh, { kind: 'dev', file, pid });
       try { this.opts.onClientOpen?.(pid, tid); } catch (e) { this.logOnce(`client-open:${String(e)}`, `client open hook failed: ${String(e)}`); }
       this.stats.opens++;
@@ -349,10 +353,14 @@ export class Session {
     const pid = this.caller(tid);
     if (typeof pid !== 'number') return this.refuse(unique, FuseOpcode.FUSE_IOCTL, tid, pid);
     this.stats.ioctls++;
-    return bridgeIoctl(this.bridge, h.file, {
-      unique, pid, flags: dv.getUint32(at + IOCTL_FLAGS, true), cmd: dv.getUint32(at + IOCTL_CMD, true),
-      arg: u64Number(dv, at + IOCTL_ARG), inData: body.subarray(IOCTL_IN, IOCTL_IN + inSize), outSize: dv.getUint32(at + IOCTL_OUT_SIZE, true),
-    });
+    const traceCaller = this.opts.traceCaller;
+    traceCaller?.(tid);
+    try {
+      return bridgeIoctl(this.bridge, h.file, {
+        unique, pid, flags: dv.getUint32(at + IOCTL_FLAGS, true), cmd: dv.getUint32(at + IOCTL_CMD, true),
+        arg: u64Number(dv, at + IOCTL_ARG), inData: body.subarray(IOCTL_IN, IOCTL_IN + inSize), outSize: dv.getUint32(at + IOCTL_OUT_SIZE, true),
+      });
+    } finally { traceCaller?.(0); }
   }
 
   /** The process of the request's calling thread `tid`, with the header's fsuid/fsgid (the hot path: tgid.ts). */

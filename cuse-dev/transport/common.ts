@@ -19,6 +19,8 @@ export interface ServeOptions {
   profile?: string;
   watch?: 'auto' | 'uffd' | 'proc' | 'none';
   trace?: string;
+  /** `--fault` rules (cuse-dev/fault/rules.ts), parsed in the serving thread. */
+  faults?: string[];
   /** Permission bits of the node (default: 0660 with a non-root group, else 0666; node-perms.ts). */
   modeBits?: number;
   /** Owner uid of the node (default root). */

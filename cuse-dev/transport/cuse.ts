@@ -88,7 +88,7 @@ export async function startCuse(o: ServeOptions): Promise<RunningServer> {
   const fd = fs.openSync('/dev/cuse', fs.constants.O_RDWR);
   const worker = new ServeWorker(o.workerEntry, {
     fd, kind: 'cuse', cuse: { devname, major: nums.major, minor: nums.minor, unrestricted: o.unrestricted ?? true },
-    device: { uapi, mode: o.mode, profile: o.profile, watch: o.watch ?? 'auto', handoff: o.handoff, inject: o.inject, injectUids: o.injectUids }, trace: o.trace, controlPid: process.pid,
+    device: { uapi, mode: o.mode, profile: o.profile, watch: o.watch ?? 'auto', handoff: o.handoff, inject: o.inject, injectUids: o.injectUids, faults: o.faults }, trace: o.trace, controlPid: process.pid,
   }, () => pokeNode(devPath), { log });
   let createdNode = false;
   const stop = stopper(worker, log, {

@@ -91,7 +91,7 @@ export async function startFuse(o: ServeOptions): Promise<RunningServer> {
   const bufferSize = readBufferSize(FUSE_MAX_WRITE);
   const worker = new ServeWorker(o.workerEntry, {
     fd, kind: 'fuse', maxWrite: FUSE_MAX_WRITE, tree: { devicePath: rel, modeBits: perms.mode, uid: perms.uid, gid: perms.gid },
-    device: { uapi, mode: o.mode, profile: o.profile, watch: o.watch ?? 'auto', handoff: o.handoff, inject: o.inject, injectUids: o.injectUids }, trace: o.trace, controlPid: process.pid,
+    device: { uapi, mode: o.mode, profile: o.profile, watch: o.watch ?? 'auto', handoff: o.handoff, inject: o.inject, injectUids: o.injectUids, faults: o.faults }, trace: o.trace, controlPid: process.pid,
   }, () => pokeNode(served), { log });
 
   let bindTarget: string | undefined;

@@ -1,12 +1,15 @@
 // In-process transport: the same core, called directly from JS/TS (no kernel, no session). For tools and
 // core-level tests that want "an ioctl on the node" semantics: buf is in/out like the C argument.
-import { createDevice, type Device, type DeviceFile, type DeviceOptions, type IoctlResult } from '../../core';
+import { createDevice, RecordingHost, type Device, type DeviceFile, type DeviceOptions, type IoctlResult } from '../../core';
 import { Errno, isErr } from '../../core/errno';
 import type { ClientProvider, UserCopy } from '../../core/memory/client-memory';
 import { procClientProvider } from '../../uffd/proc-pid-mem';
 import { createClientProvider } from '../../uffd';
+import { FaultEngine, parseFaults } from '../fault/rules';
 
 export interface InProcessOptions extends Partial<DeviceOptions> {
+  /** Fault rules in the `--fault` grammar (cuse-dev/fault/rules.ts); a bad one throws FaultRuleError. */
+  fault?: string[];
   /** Use this device (shared between several opens) instead of creating one. */
   device?: Device;
   /** Thread-group id the opener acts as (default: this process). */
@@ -46,7 +49,9 @@ export function openDevice(opts: InProcessOptions = {}): InProcessNode {
   else {
     const d = opts.clients ? { clients: opts.clients } : defaultClients((pid) => device.service(pid));
     shutdown = d.shutdown;
-    device = createDevice({ ...opts, clients: d.clients });
+    const faults = opts.fault?.length ? new FaultEngine(parseFaults(opts.fault), opts.trace, opts.log) : undefined;
+    const host = opts.host ?? new RecordingHost();
+    device = createDevice({ ...opts, clients: d.clients, ...(faults ? { faults, host: faults.wrapHost(host), trace: faults.observe(opts.trace) } : {}) });
   }
   const pid = opts.pid ?? process.pid;
   let file: DeviceFile | null = device.open(pid);

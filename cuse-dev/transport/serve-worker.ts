@@ -28,6 +28,8 @@ export interface DeviceConfig {
   inject?: boolean;
   /** uids whose processes may be injected into besides the server's own euid (uffd/inject-policy.ts). */
   injectUids?: number[];
+  /** `--fault` rules, as given (cuse-dev/fault/rules.ts). */
+  faults?: string[];
 }
 
 export interface WorkerConfig {
