@@ -3,13 +3,15 @@
 import { createDevice, RecordingHost, type DeviceFile } from '../core';
 import { SimMachine, PROT_RW, type SimProcess } from '../core/testing';
 import { header, table, timePerCall } from './lib/measure';
+import { createClientProvider } from '../uffd/provider';
+import { loadTestkit } from '../uffd/load';
 import { createBlob, DRM_IOCTL_GEM_CLOSE as GEM_CLOSE, VIRTGPU_CONTEXT_INIT as CONTEXT_INIT, VIRTGPU_GETPARAM as GETPARAM, VIRTGPU_RESOURCE_CREATE_BLOB as CREATE_BLOB } from '../tests/helpers/bytes';
 
 const PG = 4096;
 /** CREATE_BLOB(HOST3D_GUEST, USE_USERPTR, blob_id 1) of [userptr, userptr + size). */
 const blob = (userptr: number, size: number): Uint8Array => createBlob({ blobMem: 3, flags: 8, size, blobId: 1, userptr });
 
-function setup(live: number) {
+export function setup(live: number) {
   const m = new SimMachine();
   const p = m.process();
   // A bounded host log: 100k creates must not be measured as log growth.
@@ -48,7 +50,7 @@ function run(live: number) {
   return { base, dedup, create };
 }
 
-function heapPerUserptr(n: number): number {
+export function heapPerUserptr(n: number): number {
   const g = (globalThis as { gc?: () => void }).gc;
   if (!g) return NaN;
   g(); g();
@@ -64,6 +66,37 @@ function heapPerUserptr(n: number): number {
   return (after - before - sim) / n;
 }
 
+/**
+ * Heap per live 1-page userptr on real memory: this process is the client, watched by the default watcher (auto: its
+ * userfaultfd, the /proc checker for protections), n userptrs over every other page of one mapping (each its own
+ * registration and area).
+ */
+export function heapPerUserptrReal(n: number): number {
+  const g = (globalThis as { gc?: () => void }).gc;
+  if (!g) return NaN;
+  const u = loadTestkit();
+  const C = u.constants;
+  const len = 2 * n * PG;
+  const region = u.mmap(0, len, C.PROT_READ | C.PROT_WRITE, C.MAP_PRIVATE | C.MAP_ANONYMOUS | C.MAP_NORESERVE, -1, 0);
+  u.madvise(region, len, C.MADV_POPULATE_WRITE);
+  const provider = createClientProvider({ watch: 'auto', procIntervalMs: 0 });
+  const dev = createDevice({ host: new RecordingHost(1000), clients: provider });
+  const f = dev.open(process.pid);
+  const params = Buffer.alloc(16); params.writeBigUInt64LE(1n, 0); params.writeBigUInt64LE(8n, 8);
+  const ci = Buffer.alloc(16); ci.writeUInt32LE(1, 0); ci.writeBigUInt64LE(BigInt(u.bufferAddress(params)), 8);
+  if (f.ioctl(process.pid, CONTEXT_INIT, ci).result !== 0) throw new Error('context init');
+  const reqs = Array.from({ length: n }, (_, i) => blob(region + 2 * i * PG, PG));
+  g(); g();
+  const before = process.memoryUsage().heapUsed;
+  for (const r of reqs) if (f.ioctl(process.pid, CREATE_BLOB, r).result !== 0) throw new Error('create');
+  g(); g();
+  const bytes = (process.memoryUsage().heapUsed - before) / n;
+  f.close();
+  provider.shutdown();
+  u.munmap(region, len);
+  return bytes;
+}
+
 export function main(): string {
   const out: string[] = [header('npm run bench -- core'), ''];
   for (const live of [1000, 100000]) {
@@ -76,6 +109,8 @@ export function main(): string {
   }
   const bytes = heapPerUserptr(20000);
   out.push(Number.isNaN(bytes) ? 'heap per userptr: run with node --expose-gc' : `heap per live 1-page userptr: ${Math.round(bytes)} bytes (20k userptrs, node --expose-gc)`);
+  const real = heapPerUserptrReal(20000);
+  if (!Number.isNaN(real)) out.push(`heap per live 1-page userptr, real memory, default watcher (auto: uffd + /proc protections), this process the client: ${Math.round(real)} bytes (20k userptrs)`);
   return out.join('\n');
 }
 

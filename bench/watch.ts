@@ -1,7 +1,10 @@
 // bench/watch: the real-memory watchers (uffd/).
 //  1. munmap → BO deleted latency on the uffd path: the client (this process) munmaps a userptr range; time until
 //     the device's snapshot shows the handle gone through the watcher's async wake-up (onPending → service()), with
-//     no further ioctl. Median / p99.
+//     no further ioctl. Median / p99. Also from the reader's read() of the event to the end of that service()
+//     (event read → BO deleted), in-process and in `serve` (a C client through the FUSE node; the server's summary),
+//     and the same path in C across two processes (tests/c/uffd_floor: munmap call → event read → another thread of
+//     the reader's process woken) as the floor, same run.
 //  2. client-side cost of munmap and madvise(DONTNEED) over a registered range vs an unregistered one (ratio): the
 //     blocking round trip through the native reader thread.
 //  2b. what watching whole VMAs costs the client: munmap / madvise(DONTNEED) of a range outside every userptr but in
@@ -21,6 +24,10 @@ import { parseMaps } from '../uffd/proc-maps';
 import * as fs from 'fs';
 import { createClientProvider } from '../uffd/provider';
 import { header, summarize, table, fmt, type Sample } from './lib/measure';
+import { eventLatency } from '../uffd/event-latency';
+import { execFileSync } from 'child_process';
+import * as path from 'path';
+import { exited, handoffEnv, startServer } from './transport';
 import { Reservation, reservation } from '../tests/uffd/helpers/reservation';
 import { createBlob, VIRTGPU_CONTEXT_INIT as CONTEXT_INIT, VIRTGPU_RESOURCE_CREATE_BLOB as CREATE_BLOB } from '../tests/helpers/bytes';
 
@@ -38,16 +45,20 @@ function now(): number { return performance.now(); }
 /** CREATE_BLOB(HOST3D_GUEST, USE_USERPTR, blob_id 1) of [userptr, userptr + size). */
 const blob = (userptr: number, size: number): Uint8Array => createBlob({ blobMem: 3, flags: 8, size, blobId: 1, userptr });
 
-/** 1. munmap → BO deleted through onPending → service(). */
-async function munmapToDeleted(n: number, pages: number): Promise<Sample> {
+const ROOT = path.resolve(__dirname, '..', '..');
+const C_BIN = path.join(ROOT, 'tests', 'c', 'bin');
+
+/** 1. munmap → BO deleted through onPending → service(); and event read → BO deleted of the same munmaps. */
+export async function munmapToDeleted(n: number, pages: number): Promise<{ call: Sample; read: Sample }> {
   let wake: (() => void) | null = null;
-  const provider = createClientProvider({ watch: 'auto', procIntervalMs: 0, onPending: (pid) => { dev.service(pid); wake?.(); } });
+  let readUs = NaN;
+  const provider = createClientProvider({ watch: 'auto', procIntervalMs: 0, onPending: (pid) => { eventLatency.begin(); dev.service(pid); readUs = eventLatency.done(); wake?.(); } });
   const dev = createDevice({ host: new RecordingHost(1000), clients: provider });
   const f: DeviceFile = dev.open(ME);
   const params = Buffer.alloc(16); params.writeBigUInt64LE(1n, 0); params.writeBigUInt64LE(8n, 8);
   const ci = Buffer.alloc(16); ci.writeUInt32LE(1, 0); ci.writeBigUInt64LE(BigInt(u.bufferAddress(params)), 8);
   if (f.ioctl(ME, CONTEXT_INIT, ci).result !== 0) throw new Error('context init');
-  const lat: number[] = [];
+  const lat: number[] = [], fromRead: number[] = [];
   const R = reservation(); // every mapping at one address of our reservation; each munmap's hole is refilled
   const a = R.take(pages * PG);
   for (let i = 0; i < n + 50; i++) {
@@ -64,11 +75,45 @@ async function munmapToDeleted(n: number, pages: number): Promise<Sample> {
     wake = null;
     if (!R.refill(a, pages * PG)) throw new Error('the munmapped range was taken by another mapping');
     if (f.drm.handles.get(handle)) throw new Error('handle still alive after service()');
-    if (i >= 50) lat.push((t1 - t0) * 1000);
+    if (i >= 50) { lat.push((t1 - t0) * 1000); fromRead.push(readUs); }
   }
   f.close();
   provider.shutdown();
-  return summarize(`munmap → BO deleted (${pages} pages)`, 'µs', lat);
+  if (fromRead.some((x) => Number.isNaN(x))) throw new Error('a wake-up serviced no uffd event');
+  return { call: summarize(`munmap call → BO deleted (${pages} pages)`, 'µs', lat), read: summarize(`event read → BO deleted (${pages} pages)`, 'µs', fromRead) };
+}
+
+interface FloorRow { row: string; median_us: number; p99_us: number; n: number }
+/** The C floor of the munmap path across two processes (tests/c/uffd_floor), rows by name. */
+function cFloor(n: number, pages: number): Map<string, FloorRow> {
+  execFileSync('make', ['-s', '-C', path.join(ROOT, 'tests', 'c')], { stdio: 'inherit' });
+  const out = execFileSync(path.join(C_BIN, 'uffd_floor'), ['-n', String(n), '-p', String(pages)], { encoding: 'utf8', timeout: 600_000 });
+  const rows = new Map<string, FloorRow>();
+  for (const l of out.trim().split('\n')) { const r = JSON.parse(l) as FloorRow; if (r.row) rows.set(r.row, r); }
+  return rows;
+}
+
+/**
+ * Event read → BO deleted in `serve` (FUSE, default watcher, the client's uffd handed over): a C client maps a page,
+ * creates a userptr over it and munmaps it, n times, idle 200 µs after each (tests/c/bin/ioctl_bench -o unmap); the
+ * server's wake-up services the event. The server's stop summary gives median / p99 over its latest 4096 events.
+ */
+async function serveEventToDeleted(n: number): Promise<{ n: number; median: number; p99: number; line: string }> {
+  const cli = path.join(ROOT, 'dist', 'cli', 'main.js');
+  const o = await startServer(process.execPath, [cli, 'serve', '--transport', 'fuse'], /^virtgpu-emu: serving (\S+) \((.*)\)$/m);
+  let line = '';
+  try {
+    const env = await handoffEnv(o.stderr);
+    if (!env) throw new Error('serve offered no uffd handoff');
+    execFileSync(path.join(C_BIN, 'ioctl_bench'), ['-n', String(n), '-w', '0', '-o', 'unmap', o.m[1]!], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'], timeout: 600_000 });
+  } finally {
+    o.proc.kill('SIGINT');
+    if (!(await exited(o.proc, 10_000))) o.proc.kill('SIGKILL');
+    line = o.stdout().split('\n').find((l) => l.includes('stopped')) ?? '';
+  }
+  const m = /uffd event read→serviced: n=(\d+) median=([\d.]+)µs p99=([\d.]+)µs/.exec(line);
+  if (!m) throw new Error(`serve summary without event latencies: ${line}`);
+  return { n: Number(m[1]), median: Number(m[2]), p99: Number(m[3]), line };
 }
 
 /** 2. client-side munmap / madvise(DONTNEED) cost, registered (uffd WP + reader) vs not. */
@@ -191,15 +236,32 @@ export async function main(): Promise<string> {
   const n = quick ? 300 : 3000;
   const lat1 = await munmapToDeleted(n, 1);
   const lat16 = await munmapToDeleted(n, 16);
+  const floor = cFloor(n, 1);
+  const floor4 = cFloor(n, 4); // the size clientCost unmaps
+  const served = await serveEventToDeleted(quick ? 1000 : 4096);
   const cc = clientCost(n);
   const vc = vmaCost(quick ? 300 : 2000);
   const mib = quick ? 256 : 1024;
   const pc = procCost(mib, quick ? 5 : 15);
   const perGiB = (s: Sample) => (s.median * 1024) / mib;
   print('');
-  print(table('munmap → BO deleted, uffd path (client = this process; async wake-up → device.service(), no further ioctl)', [
-    { name: `${lat1.name}, median`, value: lat1.median, unit: 'µs', note: `p99 ${fmt(lat1.p99)} µs, n=${lat1.n}` },
-    { name: `${lat16.name}, median`, value: lat16.median, unit: 'µs', note: `p99 ${fmt(lat16.p99)} µs, n=${lat16.n}` },
+  const fl = (k: string, m = floor): FloorRow => { const r = m.get(k); if (!r) throw new Error(`uffd_floor printed no row '${k}'`); return r; };
+  const fRead = fl('munmap call -> event read (reader thread, other process)'), fWoken = fl('munmap call -> server main thread woken');
+  const fReg = fl('client munmap, registered (C reader thread in another process)', floor4), fUnreg = fl('client munmap, unregistered', floor4);
+  print(table('munmap → BO deleted, uffd path (in-process: client = this process; async wake-up → device.service(), no further ioctl). Ratio: to the C floor of the same path, 1 page (tests/c/bin/uffd_floor, same run)', [
+    { name: `C floor: munmap call → event read by a reader thread of another process, median`, value: fRead.median_us, unit: 'µs', note: `p99 ${fmt(fRead.p99_us)} µs, n=${fRead.n}` },
+    { name: `C floor: munmap call → that process's main thread woken (eventfd), median`, value: fWoken.median_us, unit: 'µs', note: `p99 ${fmt(fWoken.p99_us)} µs (baseline of the rows below)` },
+    { name: `in-process: ${lat1.call.name}, median`, value: lat1.call.median, unit: 'µs', baseline: fWoken.median_us, note: `p99 ${fmt(lat1.call.p99)} µs, n=${lat1.call.n}` },
+    { name: `in-process: ${lat16.call.name}, median`, value: lat16.call.median, unit: 'µs', baseline: fWoken.median_us, note: `p99 ${fmt(lat16.call.p99)} µs, n=${lat16.call.n}` },
+    { name: `in-process: ${lat1.read.name}, median`, value: lat1.read.median, unit: 'µs', note: `p99 ${fmt(lat1.read.p99)} µs, n=${lat1.read.n}` },
+    { name: `in-process: ${lat16.read.name}, median`, value: lat16.read.median, unit: 'µs', note: `p99 ${fmt(lat16.read.p99)} µs, n=${lat16.read.n}` },
+    { name: 'serve (FUSE, C client, 1 page): event read → BO deleted, median', value: served.median, unit: 'µs', note: `p99 ${fmt(served.p99)} µs over the server's latest ${Math.min(served.n, 4096)} of ${served.n} events` },
+  ]));
+  print('');
+  print(table('client-side cost of a registered munmap: ours against a C userfaultfd reader thread in another process (tests/c/bin/uffd_floor), same run', [
+    { name: 'C: munmap 16 KiB, unregistered', value: fUnreg.median_us, unit: 'µs', note: `p99 ${fmt(fUnreg.p99_us)} µs` },
+    { name: 'C: munmap 16 KiB, registered, C reader thread', value: fReg.median_us, unit: 'µs', note: `p99 ${fmt(fReg.p99_us)} µs (baseline)` },
+    { name: 'ours: munmap 16 KiB, registered (uffd UNMAP round trip through our reader)', value: cc.munmapReg.median, unit: 'µs', baseline: fReg.median_us, note: `p99 ${fmt(cc.munmapReg.p99)} µs` },
   ]));
   print('');
   print(table('client-side cost of the blocking event round trip (baseline: same call, unregistered range)', [

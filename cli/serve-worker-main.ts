@@ -11,7 +11,7 @@ import { summarize, type FromWorker, type ToWorker, type WorkerConfig } from '..
 import { JsonlSink } from '../cuse-dev/trace/jsonl';
 import { LogLimiter } from '../core/log-limit';
 import { FD_RESERVE, fdHeadroom, fdLimit } from '../uffd/fd-budget';
-import { loadUffd, type UffdBinding } from '../uffd';
+import { eventLatency, loadUffd, type UffdBinding } from '../uffd';
 import { chooseProvider, makeDevice } from './compose';
 
 /** This script, for ServeWorker (the transports get it through ServeOptions.workerEntry). */
@@ -123,8 +123,10 @@ function serveWorkerMain(cfg: WorkerConfig): void {
   const wakeNeeded = (): number => (wakeFd >= 0 && watchingClients() > 0 ? wakeFd : -1);
   const onWake = (): void => {
     const pids = u!.wakeQueueDrain(wakeFd);
-    if (pids.length === 1) { dev.service(pids[0]!); return; }
-    for (const pid of new Set(pids)) dev.service(pid);
+    eventLatency.begin();
+    if (pids.length === 1) dev.service(pids[0]!);
+    else for (const pid of new Set(pids)) dev.service(pid);
+    eventLatency.done();
   };
   // Counters named for the snapshot's flat stats: { cached: 1 } under "callers" → { callersCached: 1 }.
   const prefixed = (prefix: string, s: object | undefined): Record<string, number> =>
@@ -152,6 +154,8 @@ function serveWorkerMain(cfg: WorkerConfig): void {
   sink?.close();
   const summary = summarize(session, dev, openAtStop, reason);
   const inj = injectStats?.();
+  const ev = eventLatency.stats();
+  if (ev.n) summary.uffdEvents = ev;
   if (inj) summary.inject = { started: inj.started ?? 0, completed: inj.completed ?? 0, abandoned: inj.abandoned ?? 0, traceeDied: inj.traceeDied ?? 0, failed: inj.failed ?? 0, refused: inj.refused ?? 0, declined: inj.declined ?? 0 };
   post({ type: 'summary', summary });
 }

@@ -36,9 +36,9 @@ export class Client {
   /** Events injected by a fault rule, applied at the next drain before the watcher's own. */
   private injected: NotifierEvent[] | null = null;
   inject(evs: readonly NotifierEvent[]): void { (this.injected ??= []).push(...evs); }
-  /** The events to apply now: injected ones first, then what the watcher saw. */
-  drainEvents(): readonly NotifierEvent[] {
-    const evs = this.env.events.drain();
+  /** The events to apply now: injected ones first, then what the watcher saw (wake: a watcher's wake-up, NotifierSource.drain). */
+  drainEvents(wake = false): readonly NotifierEvent[] {
+    const evs = this.env.events.drain(wake);
     if (!this.injected) return evs;
     const all = [...this.injected, ...evs];
     this.injected = null;

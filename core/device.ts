@@ -283,7 +283,7 @@ export class Device {
   service(pid: number): void {
     const c = this.clients.get(pid);
     if (!c) return;
-    this.vg.guard(`service:${pid}`, () => syncClient(this.vg, c, true));
+    this.vg.guard(`service:${pid}`, () => syncClient(this.vg, c, true, true));
   }
 
   // ---- introspection ----

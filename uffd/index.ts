@@ -16,6 +16,7 @@ export { Injection, injectUffd, injectUffdAsync, INJECT_STOP_TIMEOUT_MS, type In
 export { InjectPolicy, NO_INJECT_ENV, optedOut, refusalMessage, uidsOf, realProc, type ProcView, type Refusal, type RefusalKind } from './inject-policy';
 export { ClientWatch, parseWatchMode, WATCH_MODES, type WatchMode, type ClientWatchOptions } from './watch';
 export { createClientProvider, type ClientProviderOptions, type RealClientProvider, type RealClientEnv, type InjectStats } from './provider';
+export { EventLatency, eventLatency, type EventLatencyStats } from './event-latency';
 export { probeWatchers, type WatcherProbe } from './probe';
 export { ProcPidMem, procClientProvider } from './proc-pid-mem';
 export { memfdBlobMemory, type MemfdBlobMemoryOptions } from './blob-memfd';

@@ -40,6 +40,8 @@ export interface ReaderStats {
   notifications: number;
   snapshots: number;
   snapshotErrors: number;
+  /** Scans of /proc/PID/task (the per-task syscall files stay open between snapshots; a thread count change rescans). */
+  snapshotRescans: number;
 }
 
 export interface Iov {

@@ -1,8 +1,10 @@
 // ProcWatcher: the /proc checker of one client process, for what no userfaultfd reports, and the range-diff events
 // it finds (core/memory/range-diff.ts): mapping gone → UNMAP, protection changed → PROTECTION_VMA, frame changed or
 // not present → CLEAR (frames only where no userfaultfd covers the range). Two kinds of registration:
-// - frames too (no userfaultfd covers the range): every drain() (= every ioctl entry of that client, docs/semantics.md §5) reads
-//   the mappings and /proc/PID/pagemap of every such range — the approximate /proc mode, O(its registered pages);
+// - frames too (no userfaultfd covers the range): each drain() (= each ioctl entry of that client, docs/semantics.md §5) reads
+//   the mappings and /proc/PID/pagemap of the next such ranges in turn, FULL_PER_DRAIN (16) of them and FRAMES_PER_DRAIN
+//   (1024) pages at most (one range at least, whatever its size), the timer all of them — the approximate /proc mode:
+//   a change is seen at the next ioctl while that covers them all, else within one turn of the walk;
 // - mappings only (a userfaultfd covers the range, which reports unmap and removal; only a protection change is left
 //   to see): each drain() asks the kernel about the next LIGHT_PER_DRAIN (4) of them in turn (PROCMAP_QUERY of that range
 //   only; ranges inside one VMA share one query), the timer LIGHT_PER_TICK: a drain costs the same with 10 or 10,000
@@ -10,7 +12,7 @@
 //   next one while n <= LIGHT_PER_DRAIN) or the timer's pass. Outcomes do not depend on when: an EVICT it queues
 //   finds frames unchanged unless a page went away, which the userfaultfd reports by itself.
 // Mappings of a range are asked for that range only (src.protections: PROCMAP_QUERY); the whole maps file is read
-// only on kernels without it, or when more frames-too ranges are registered than FULL_READ_ABOVE.
+// only on kernels without it (once per check), or by a timer pass over more frames-too ranges than FULL_PER_DRAIN.
 import { NOT_PRESENT, PAGE_SIZE, type Mapping, type NotifierEvent } from '../core/memory/client-memory';
 import { captureRange, diffRange, type RangeState } from '../core/memory/range-diff';
 import { parseMaps } from './proc-maps';
@@ -22,6 +24,8 @@ export interface ProcSource {
   /** Mappings of [start, end) with their protection (asked for that range only); null once the process is gone. */
   protections?(start: number, end: number): Mapping[] | null;
   frames(start: number, npages: number): Float64Array;
+  /** A new ioctl entry or timer pass: answers kept for the last ioctl's queries are asked again. */
+  forget?(): void;
 }
 
 /**
@@ -31,7 +35,20 @@ export interface ProcSource {
  * keeps its mappings and, where compared, its frames (one Float64Array), so watching a 4 GiB range costs no
  * per-page objects while nothing changes.
  */
-interface Reg { start: number; npages: number; framesToo: boolean; maps: Mapping[]; frames: Float64Array | null }
+interface Reg { id: number; start: number; npages: number; framesToo: boolean; maps: Layout; frames: Float64Array | null }
+
+/**
+ * A range's mappings as last seen: the protection bits (protBits) when one VMA covered the whole range (the common
+ * case: no Mapping object kept per registration), else the mappings.
+ */
+type Layout = Mapping[] | number;
+const protBits = (m: Mapping): number => (m.read ? 1 : 0) | (m.write ? 2 : 0) | (m.exec ? 4 : 0) | (m.shared ? 8 : 0);
+function compact(maps: Mapping[], start: number, end: number): Layout {
+  return maps.length === 1 && maps[0]!.start <= start && maps[0]!.end >= end ? protBits(maps[0]!) : maps;
+}
+function expand(l: Layout, start: number, end: number): Mapping[] {
+  return typeof l !== 'number' ? l : [{ start, end, read: (l & 1) !== 0, write: (l & 2) !== 0, exec: (l & 4) !== 0, shared: (l & 8) !== 0, backing: 'anon' }];
+}
 
 export interface ProcWatcherOptions {
   /** Check on a timer too (ms; 0 = only at drain). Found events are queued and onPending is called. */
@@ -42,12 +59,20 @@ export interface ProcWatcherOptions {
 /** Mapping-only ranges asked about per drain() and per timer tick. */
 export const LIGHT_PER_DRAIN = 4;
 const LIGHT_PER_TICK = 256;
-/** More frames-too ranges than this: one read of the whole maps file per check instead of a query per range. */
-const FULL_READ_ABOVE = 16;
+/** Frames-too ranges compared per drain() at most, and their pages (one range at least). */
+export const FULL_PER_DRAIN = 16;
+export const FRAMES_PER_DRAIN = 1024;
+/** Everything (a timer pass, a direct check()). */
+const ALL = { ranges: Infinity, pages: Infinity };
+const DRAIN = { ranges: FULL_PER_DRAIN, pages: FRAMES_PER_DRAIN };
 
 export class ProcWatcher {
-  /** Frames-too ranges, in registration order (checked whole at every drain). */
+  /** Frames-too ranges, in registration order; `fullCursor` walks them a bounded number per drain. */
   private readonly full = new Map<number, Reg>();
+  private fullCursor: IterableIterator<[number, Reg]> | null = null;
+  private fullHeld: Reg | null = null;
+  /** Pages of the frames-too ranges. */
+  private fullPages = 0;
   /** Mapping-only ranges, in registration order; `cursor` walks them a few per drain. */
   private readonly light = new Map<number, Reg>();
   private cursor: IterableIterator<[number, Reg]> | null = null;
@@ -70,13 +95,17 @@ export class ProcWatcher {
   /** framesToo: compare frames (no userfaultfd covers the range) or only mappings (gone, protection). */
   register(id: number, start: number, last: number, framesToo: boolean): void {
     const npages = (last + 1 - start) / PAGE_SIZE;
-    const maps = this.mappingsOf(start, last + 1) ?? [];
+    const maps = compact(this.mappingsOf(start, last + 1) ?? [], start, last + 1);
     // a re-registered id goes last, as after unregister + register (the diff's event order)
     this.unregister(id);
-    (framesToo ? this.full : this.light).set(id, { start, npages, framesToo, maps, frames: framesToo ? this.src.frames(start, npages) : null });
+    (framesToo ? this.full : this.light).set(id, { id, start, npages, framesToo, maps, frames: framesToo ? this.src.frames(start, npages) : null });
+    if (framesToo) this.fullPages += npages;
   }
 
-  unregister(id: number): void { if (!this.full.delete(id)) this.light.delete(id); }
+  unregister(id: number): void {
+    const r = this.full.get(id);
+    if (r) { this.full.delete(id); this.fullPages -= r.npages; } else this.light.delete(id);
+  }
   registrations(): number { return this.full.size + this.light.size; }
   has(id: number): boolean { return this.full.has(id) || this.light.has(id); }
   /** The registered ids: frames-too ranges, then mapping-only ones, each in registration order. */
@@ -90,6 +119,7 @@ export class ProcWatcher {
     const r = from.get(id);
     if (!r) return;
     from.delete(id);
+    this.fullPages += framesToo ? r.npages : -r.npages;
     r.framesToo = framesToo;
     r.frames = framesToo ? this.src.frames(r.start, r.npages) : null;
     (framesToo ? this.full : this.light).set(id, r);
@@ -110,24 +140,37 @@ export class ProcWatcher {
    * One check: every frames-too range, and `lightBudget` mapping-only ones from where the last check stopped
    * (Infinity: all of them). Process gone: nothing (exit tears the mm down without unmapping: RELEASE, not UNMAP).
    */
-  check(lightBudget = Infinity): void {
+  check(lightBudget = Infinity, full: { ranges: number; pages: number } = ALL): void {
     if (this.full.size === 0 && this.light.size === 0) return;
     this.checks++;
-    if (this.full.size > 0 && !this.checkFull()) return;
+    if (this.full.size > 0 && !this.checkFull(full)) return;
     if (this.light.size > 0) this.checkLight(Math.min(lightBudget, this.light.size));
   }
 
-  /** The frames-too ranges; false when the process is gone. */
-  private checkFull(): boolean {
+  /** The next frames-too ranges within the budget (all of them: in registration order); false when the process is gone. */
+  private checkFull(budget: { ranges: number; pages: number }): boolean {
+    const every = budget.ranges >= this.full.size && budget.pages >= this.fullPages;
+    const regs: Reg[] = [];
+    if (every) { for (const r of this.full.values()) regs.push(r); this.fullCursor = null; }
+    else {
+      for (let pages = 0; regs.length < budget.ranges && (regs.length === 0 || pages < budget.pages);) {
+        const r = this.nextFull();
+        if (!r) break;
+        // over the page budget (or round already): it starts the next drain's share
+        if (regs.length > 0 && (regs.includes(r) || pages + r.npages > budget.pages)) { this.fullHeld = r; break; }
+        regs.push(r);
+        pages += r.npages;
+      }
+    }
     let all: Mapping[] | null = null;
-    if (this.full.size > FULL_READ_ABOVE || !this.src.protections) {
+    if (regs.length > FULL_PER_DRAIN || !this.src.protections) {
       const text = this.src.mapsText();
       if (text === '') return false;
       let lo = Infinity, hi = 0;
-      for (const r of this.full.values()) { lo = Math.min(lo, r.start); hi = Math.max(hi, r.start + r.npages * PAGE_SIZE); }
-      all = parseMaps(text, lo, hi); // lines outside the registered span are skipped unparsed
+      for (const r of regs) { lo = Math.min(lo, r.start); hi = Math.max(hi, r.start + r.npages * PAGE_SIZE); }
+      all = parseMaps(text, lo, hi); // lines outside the compared span are skipped unparsed
     }
-    for (const r of this.full.values()) {
+    for (const r of regs) {
       const end = r.start + r.npages * PAGE_SIZE;
       const maps = all ? sliceMaps(all, r.start, end) : this.src.protections!(r.start, end);
       if (!maps) return false;
@@ -159,25 +202,38 @@ export class ProcWatcher {
     }
   }
 
+  /** The next frames-too range of the walk: the one a drain's budget left over, else the cursor's next (wrapping). */
+  private nextFull(): Reg | null {
+    const held = this.fullHeld;
+    this.fullHeld = null;
+    if (held && this.full.get(held.id) === held) return held;
+    let step = this.fullCursor?.next();
+    if (!step || step.done) { this.fullCursor = this.full.entries(); step = this.fullCursor.next(); if (step.done) return null; }
+    return step.value[1];
+  }
+
   /** Diff a range against what it looked like at its last check; queue the events and keep the new state. */
   private compare(r: Reg, maps: Mapping[], frames: Float64Array | null): void {
     const end = r.start + r.npages * PAGE_SIZE;
     // Fast path (the common case): same mappings and, where compared, the same present frames → no event.
     if (sameLayout(maps, r.maps, r.start, end) && (!frames || (r.frames && sameFrames(frames, r.frames)))) return;
-    const before = this.state(r, r.maps, r.frames), now = this.state(r, maps, frames);
+    const before = this.state(r, expand(r.maps, r.start, end), r.frames), now = this.state(r, maps, frames);
     for (const e of diffRange(before, now, r.framesToo)) this.queue.push(e.note ? e : { ...e, note: '/proc' });
-    r.maps = maps;
+    r.maps = compact(maps, r.start, end);
     r.frames = frames;
   }
 
   private tick(): void {
+    this.src.forget?.();
     const had = this.queue.length;
     try { this.check(LIGHT_PER_TICK); } catch { /* process gone: the exit check reports it */ }
     if (this.queue.length > had) this.onPending?.();
   }
 
-  drain(): readonly NotifierEvent[] {
-    this.check(LIGHT_PER_DRAIN);
+  /** The queued events, after one check (check = false: none, e.g. at a uffd wake-up). */
+  drain(check = true): readonly NotifierEvent[] {
+    this.src.forget?.();
+    if (check) this.check(LIGHT_PER_DRAIN, DRAIN);
     if (this.queue.length === 0) return EMPTY;
     const q = this.queue;
     this.queue = [];
@@ -190,12 +246,16 @@ export class ProcWatcher {
     this.full.clear();
     this.light.clear();
     this.cursor = null;
+    this.fullCursor = null;
+    this.fullHeld = null;
+    this.fullPages = 0;
     this.queue = [];
   }
 }
 
 /** Same mappings clipped to [start, end), with the same protection: equal ⇔ captureRange would give equal prot arrays. */
-function sameLayout(a: Mapping[], b: Mapping[], start: number, end: number): boolean {
+function sameLayout(a: Mapping[], b: Layout, start: number, end: number): boolean {
+  if (typeof b === 'number') return a.length === 1 && a[0]!.start <= start && a[0]!.end >= end && protBits(a[0]!) === b;
   if (a.length !== b.length) return false;
   for (let i = 0; i < a.length; i++) {
     const x = a[i]!, y = b[i]!;

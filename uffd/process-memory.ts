@@ -72,6 +72,9 @@ export class ProcessMemory implements ClientMemory {
   /** Mappings of [start, end) with their protection only (backing not classified); null once the process is gone. */
   protections(start: number, end: number): Mapping[] | null { return this.vmas.mappings(start, end, false); }
 
+  /** A new ioctl entry or timer pass: the last range's mappings are asked of the kernel again (vma-query.ts). */
+  forget(): void { this.vmas.forget(); }
+
   frames(start: number, npages: number): Float64Array {
     const scan = this.lastScan;
     this.lastScan = null;

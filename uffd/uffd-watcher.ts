@@ -12,6 +12,7 @@ import { loadUffd } from './load';
 import { VmaQuery } from './vma-query';
 import type { UffdBinding } from './native-types';
 import { adoptUffd, closeIfUffd } from './verify';
+import { eventLatency } from './event-latency';
 
 export interface UffdWatcherOptions {
   binding?: UffdBinding;
@@ -53,7 +54,32 @@ export type RegisterResult = { ok: true } | { ok: false; code: string; reason: s
 
 interface Reg { start: number; end: number; areas: Area[] }
 /** Whole VMAs registered on the uffd (as far as the events read so far tell), and the userptrs inside them. */
-interface Area { start: number; end: number; ids: Set<number> }
+interface Area { start: number; end: number; ids: IdSet }
+
+const NO_ID = Number.MIN_SAFE_INTEGER;
+/** The userptr ids of an area: one field while it holds one (most do; a Set costs ~300 bytes), a Set from the second on. */
+class IdSet {
+  private one = NO_ID;
+  private many: Set<number> | null = null;
+  constructor(id?: number) { if (id !== undefined) this.one = id; }
+  get size(): number { return this.many ? this.many.size : this.one === NO_ID ? 0 : 1; }
+  has(id: number): boolean { return this.many ? this.many.has(id) : this.one === id; }
+  add(id: number): void {
+    if (this.many) this.many.add(id);
+    else if (this.one === NO_ID || this.one === id) this.one = id;
+    else this.many = new Set([this.one, id]);
+  }
+  delete(id: number): boolean {
+    if (this.many) return this.many.delete(id);
+    if (this.one !== id) return false;
+    this.one = NO_ID;
+    return true;
+  }
+  *[Symbol.iterator](): IterableIterator<number> {
+    if (this.many) yield* this.many;
+    else if (this.one !== NO_ID) yield this.one;
+  }
+}
 
 export class UffdWatcher {
   private readonly u: UffdBinding;
@@ -70,6 +96,8 @@ export class UffdWatcher {
   private readonly q = new Float64Array(2);
   private readonly wholeVmas: boolean;
   private queue: NotifierEvent[] = [];
+  /** readNs of the oldest record behind the queued events (0n: none queued). */
+  private queueReadNs = 0n;
   private readonly onPending?: () => void;
   private readonly notifyFd?: number;
   private readonly watching?: WatchingCount;
@@ -148,7 +176,7 @@ export class UffdWatcher {
       for (let i = this.firstEndingAfter(spans[0]![0]); i < this.areas.length && this.areas[i]!.start < hi; i++) if (this.areas[i]!.ids.has(id)) areas.push(this.areas[i]!);
     }
     if (this.regs.size === 0 && !old && this.watching) this.watching.n++;
-    this.regs.set(id, { start, end, areas });
+    this.regs.set(id, { start, end, areas: areas.length === 1 ? [areas[0]!] : areas.slice() }); // exact length (a pushed-to array keeps 17 slots)
     if (old) this.dropRefs(id, old, areas);
     return { ok: true };
   }
@@ -209,7 +237,7 @@ export class UffdWatcher {
     let last = first, into: Area | null = null;
     for (; last < this.areas.length && this.areas[last]!.start <= e; last++) if (!into || this.areas[last]!.ids.size > into.ids.size) into = this.areas[last]!;
     if (!into) {
-      const a: Area = { start: s, end: e, ids: new Set([id]) };
+      const a: Area = { start: s, end: e, ids: new IdSet(id) };
       this.areas.splice(first, 0, a);
       return a;
     }
@@ -245,8 +273,10 @@ export class UffdWatcher {
   private unregisterArea(s: number, e: number): void {
     let ws = s, we = e;
     if (this.wholeVmas) {
-      if (this.vmaAt(s)) ws = Math.min(ws, this.q[0]);
-      if (this.vmaAt(e - 1)) we = Math.max(we, this.q[1]);
+      // one query when one VMA holds the whole area
+      let whole = false;
+      if (this.vmaAt(s)) { ws = Math.min(ws, this.q[0]); whole = this.q[1] >= e; if (whole) we = Math.max(we, this.q[1]); }
+      if (!whole && this.vmaAt(e - 1)) we = Math.max(we, this.q[1]);
       if (this.overlaps(ws, we)) { ws = s; we = e; }
     }
     if (this.vmas.gone) return;
@@ -304,8 +334,8 @@ export class UffdWatcher {
     const kept: Area[] = [], empty: Area[] = [];
     for (const a of cut) {
       const pieces: Area[] = [];
-      if (a.start < s) pieces.push({ start: a.start, end: s, ids: new Set() });
-      if (a.end > e) pieces.push({ start: e, end: a.end, ids: new Set() });
+      if (a.start < s) pieces.push({ start: a.start, end: s, ids: new IdSet() });
+      if (a.end > e) pieces.push({ start: e, end: a.end, ids: new IdSet() });
       for (const id of a.ids) {
         const r = this.regs.get(id);
         if (!r) continue;
@@ -375,14 +405,14 @@ export class UffdWatcher {
           this.counters.unmap++;
           const want = this.wanted(r.start, r.end);
           if (!this.released) this.cutAreas(r.start, r.end);
-          if (want) this.queue.push({ event: 'UNMAP', start: r.start, end: r.end, note: 'uffd UNMAP' }); else this.counters.dropped++;
+          if (want) this.enqueue({ event: 'UNMAP', start: r.start, end: r.end, note: 'uffd UNMAP' }, r.readNs); else this.counters.dropped++;
           break;
         }
         case 'REMOVE': {
           this.counters.remove++;
           if (!this.wanted(r.start, r.end)) { this.counters.dropped++; break; }
           const v = removeVerdict(r.snapshot, r.start, r.end);
-          this.queue.push({ event: 'CLEAR', start: r.start, end: r.end, removed: v.removed, note: v.note });
+          this.enqueue({ event: 'CLEAR', start: r.start, end: r.end, removed: v.removed, note: v.note }, r.readNs);
           break;
         }
         case 'REMAP':
@@ -410,6 +440,11 @@ export class UffdWatcher {
     }
   }
 
+  private enqueue(e: NotifierEvent, readNs: bigint): void {
+    if (this.queueReadNs === 0n || readNs < this.queueReadNs) this.queueReadNs = readNs;
+    this.queue.push(e);
+  }
+
   /** The child's uffd the kernel installed in our process; anything else a record names is left alone (logged once). */
   private closeForkFd(fd: number): void {
     if (closeIfUffd(this.u, fd)) { this.counters.forkFdsClosed++; return; }
@@ -421,6 +456,8 @@ export class UffdWatcher {
     if (this.queue.length === 0) return EMPTY;
     const q = this.queue;
     this.queue = [];
+    if (this.queueReadNs !== 0n) eventLatency.drained(this.queueReadNs);
+    this.queueReadNs = 0n;
     return q;
   }
 

@@ -18,8 +18,15 @@ export class VmaQuery {
   private name: Uint8Array | null = null;
   /** The process is gone (PROCMAP_QUERY said ESRCH) or released: every query answers null. */
   gone = false;
-  /** Kernel calls made (tests: a range query costs one per VMA; a fallback read counts as one). */
-  readonly counters = { queries: 0, fileReads: 0 };
+  /** Kernel calls made (tests: a range query costs one per VMA; a fallback read counts as one); answers reused. */
+  readonly counters = { queries: 0, fileReads: 0, reused: 0 };
+  /**
+   * The last range's answer, given again for the same range until forget(): one create asks about its range for the
+   * pin, the populate, the uffd registration and the /proc baseline. Forgotten at every drain (ioctl entry, wake-up)
+   * and timer pass, so an answer never outlives the ioctl that asked (a stale one would only be older: a change
+   * since is then seen by the next check, never hidden).
+   */
+  private memo: { start: number; end: number; names: boolean; maps: Mapping[] } | null = null;
 
   constructor(readonly pid: number, private readonly u: UffdBinding) {}
 
@@ -33,6 +40,17 @@ export class VmaQuery {
    */
   mappings(start: number, end: number, names = true): Mapping[] | null {
     if (this.gone) return null;
+    const m = this.memo;
+    if (m && m.start === start && m.end === end && (m.names || !names)) { this.counters.reused++; return m.maps; }
+    const out = this.ask(start, end, names);
+    this.memo = out ? { start, end, names, maps: out } : null;
+    return out;
+  }
+
+  /** Forget the last answer (a new ioctl entry or timer pass: the process may have changed since). */
+  forget(): void { this.memo = null; }
+
+  private ask(start: number, end: number, names: boolean): Mapping[] | null {
     const fd = this.open();
     if (fd !== null) {
       try {
@@ -47,7 +65,7 @@ export class VmaQuery {
           out.push({ start: q[0], end: q[1], read: (f & VMA_READ) !== 0, write: (f & VMA_WRITE) !== 0, exec: (f & VMA_EXEC) !== 0, shared, backing: buf ? backingOf(path, shared) : 'anon' });
           at = q[1];
         }
-        return out;
+        return out.length === 1 ? [out[0]!] : out; // exact length: kept as a baseline by the /proc checker
       } catch (e) {
         const code = (e as { code?: string }).code;
         if (code === 'ESRCH') { this.gone = true; return null; }
@@ -102,7 +120,7 @@ export class VmaQuery {
   }
 
   /** Close the kept fd; every later query answers null. */
-  release(): void { this.close(); this.gone = true; }
+  release(): void { this.close(); this.gone = true; this.memo = null; }
 }
 
 function latin1(b: Uint8Array, n: number): string {

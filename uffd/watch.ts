@@ -109,13 +109,16 @@ export class ClientWatch implements NotifierSource {
   forkReported(): void { if (!this.uffdW?.forkEvents) this.forkPending = true; }
   private forkPending = false;
 
-  /** uffd events first (they happened before anything /proc can show now), then the /proc diff, then exit. */
-  drain(): readonly NotifierEvent[] {
+  /**
+   * uffd events first (they happened before anything /proc can show now), then the /proc diff, then exit. wake (a
+   * reader's or the timer's wake-up): the /proc checker's queued events only, no check (ioctl entries and its timer check).
+   */
+  drain(wake = false): readonly NotifierEvent[] {
     if (this.released) return [];
-    const a: NotifierEvent[] = this.uffd ? [...this.uffd.drain()] : [];
-    if (this.forkPending) { this.forkPending = false; a.push({ event: 'PROTECTION_PAGE', start: 0, end: USER_ADDR_END, note: 'fork reported by the client' }); }
-    const b = this.proc.drain();
-    if (this.upgraded.size) {
+    let a: readonly NotifierEvent[] = this.uffd ? this.uffd.drain() : [];
+    if (this.forkPending) { this.forkPending = false; a = [...a, { event: 'PROTECTION_PAGE', start: 0, end: USER_ADDR_END, note: 'fork reported by the client' }]; }
+    const b = this.proc.drain(!wake);
+    if (this.upgraded.size && !wake) { // after their last frame comparison, which a wake-up does not make
       for (const id of this.upgraded) if (this.mode === 'auto') this.proc.setFramesToo(id, false); else this.proc.unregister(id);
       this.upgraded.clear();
     }

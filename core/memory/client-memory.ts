@@ -68,7 +68,11 @@ export interface NotifierSource {
   /** Watch [start, last] for userptr `id`; a known id has its range replaced. */
   register(id: number, start: number, last: number): void;
   unregister(id: number): void;
-  drain(): readonly NotifierEvent[];
+  /**
+   * wake: called by a watcher's wake-up (service), not at an ioctl entry: what the watchers already hold, with no
+   * comparison of /proc (that is the entry's and the timer's), so a munmap's BO is deleted without a /proc query.
+   */
+  drain(wake?: boolean): readonly NotifierEvent[];
   /** True when removals in [start, last] are reported synchronously (userfaultfd); false: /proc checker only (approximate). */
   exact(start: number, last: number): boolean;
   /** Live registrations, for snapshots and leak checks. */

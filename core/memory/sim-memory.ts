@@ -262,7 +262,8 @@ export class SimProcess implements ClientMemory {
 /** The simulated watcher of one process. */
 export class SimEvents implements NotifierSource {
   private queue: NotifierEvent[] = [];
-  private readonly regs = new Map<number, { start: number; last: number; state: RangeState }>();
+  /** state: the range at its last diff ('proc' mode only: in 'uffd' mode nothing is diffed, as the real uffd watcher keeps none). */
+  private readonly regs = new Map<number, { start: number; last: number; state: RangeState | null }>();
   constructor(private readonly p: SimProcess) {}
 
   /** A synchronous (userfaultfd-like) event; dropped in 'proc' mode, where only the diff at drain() reports. */
@@ -284,7 +285,7 @@ export class SimEvents implements NotifierSource {
   register(id: number, start: number, last: number): void {
     const n = (last + 1 - start) / PAGE_SIZE;
     this.regs.delete(id); // a re-registered id goes last, as after unregister + register (the diff's event order)
-    this.regs.set(id, { start, last, state: captureRange(start, n, this.p.mappings(start, last + 1), this.p.frames(start, n)) });
+    this.regs.set(id, { start, last, state: this.p.mode === 'proc' ? captureRange(start, n, this.p.mappings(start, last + 1), this.p.frames(start, n)) : null });
   }
   unregister(id: number): void { this.regs.delete(id); }
   registrations(): number { return this.regs.size; }
@@ -295,7 +296,7 @@ export class SimEvents implements NotifierSource {
       for (const r of this.regs.values()) {
         const n = (r.last + 1 - r.start) / PAGE_SIZE;
         const now = captureRange(r.start, n, this.p.mappings(r.start, r.last + 1), this.p.frames(r.start, n));
-        this.queue.push(...diffRange(r.state, now, true));
+        this.queue.push(...diffRange(r.state!, now, true));
         r.state = now;
       }
     }

@@ -157,13 +157,14 @@ function findContaining(cands: Userptr[], client: Client, lo: number, hi: number
  * cannot be pinned writable); untouched pages are faulted in. A page that cannot be pinned fails with `how`'s errno:
  * ENOMEM for every failure (v1, v2), or the pin's own, EFAULT (v3 and later).
  */
-export function pin(mem: ClientMemory, start: number, npages: number, rdonly: boolean, how: PinErrno): { frames: Float64Array; shared: Uint8Array } | Errno {
+export function pin(mem: ClientMemory, start: number, npages: number, rdonly: boolean, how: PinErrno): { frames: Float64Array; shared: Uint8Array | null } | Errno {
   const end = start + npages * PAGE_SIZE;
   const maps = pinnableRange(mem, start, npages, rdonly, how);
   if (isErr(maps)) return maps;
-  const shared = new Uint8Array(npages);
+  let shared: Uint8Array | null = null; // allocated only when some page is shared memory
   for (const m of maps) {
-    if (!m.shared) continue;
+    if (!m.shared || m.end <= start || m.start >= end) continue;
+    shared ??= new Uint8Array(npages);
     const s = Math.max(m.start, start), e = Math.min(m.end, end);
     for (let a = s; a < e; a += PAGE_SIZE) shared[(a - start) / PAGE_SIZE] = 1;
   }

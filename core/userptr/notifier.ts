@@ -32,17 +32,17 @@ export function filesOf(c: Client): Iterable<VirtgpuFile> {
 
 /**
  * Ioctl entry and watcher wake-ups (docs/semantics.md §5): drain the client, then run the worker of its files — none when no
- * work list holds anything (the common case: no walk over the client's files).
+ * work list holds anything (the common case: no walk over the client's files). wake: a watcher's wake-up (no /proc check).
  */
-export function syncClient(dev: Vgdev, c: Client, work: boolean): void {
-  drainInto(dev, c);
+export function syncClient(dev: Vgdev, c: Client, work: boolean, wake = false): void {
+  drainInto(dev, c, wake);
   if (!work || !anyWorkQueued()) return;
   for (const f of filesOf(c)) runWorker(dev, f);
 }
 
 /** Drain a client's pending events into the work lists of every file holding its userptrs. */
-function drainInto(dev: Vgdev, c: Client): void {
-  const evs = c.drainEvents();
+function drainInto(dev: Vgdev, c: Client, wake = false): void {
+  const evs = c.drainEvents(wake);
   if (evs.length === 0) return;
   dev.stats.notifierEvents += evs.length;
   for (const ev of evs) dev.trace?.({ t: 'notifier', pid: c.pid, event: ev.event, start: ev.start, end: ev.end, removed: ev.removed, note: ev.note });
@@ -90,8 +90,7 @@ function unmapRange(dev: Vgdev, f: VirtgpuFile, u: Userptr, s: number, e: number
     f.priv.work.queue(u, 'UNMAP');
     return 'queue UNMAP';
   }
-  split(u, s, e - 1);
-  f.priv.tree.update(u);
+  f.priv.tree.update(u, () => split(u, s, e - 1));
   dev.stats.userptrsSplit++;
   f.priv.work.queue(u, 'UPDATE');
   return `split to [0x${u.start.toString(16)}, 0x${u.last.toString(16)}], queue UPDATE`;
@@ -158,7 +157,7 @@ function evictCheck(dev: Vgdev, f: VirtgpuFile, u: Userptr): string {
     const fr = cur[k];
     const pinned = u.frames[i];
     const removed = u.removed ? u.removed[i] === 1 : false;
-    if (fr === NOT_PRESENT || (removed && (!u.shared[i] || fr !== pinned)) || (fr !== pinned && !exact)) { changed = true; break; }
+    if (fr === NOT_PRESENT || (removed && (!u.shared?.[i] || fr !== pinned)) || (fr !== pinned && !exact)) { changed = true; break; }
   }
   if (!changed) {
     for (let k = 0; k < n; k++) {

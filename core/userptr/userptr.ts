@@ -24,8 +24,12 @@ export class Userptr {
   /** Range currently registered with the watcher (regLast < 0: none). */
   regStart = 0;
   regLast = -1;
-  /** Key under which it sits in the file's interval tree (null: not in the tree). */
-  treeKey: [number, number] | null = null;
+  /** Its node in the file's interval tree (interval-tree.ts; treePrio 0: not in the tree). */
+  treeLeft: Userptr | null = null;
+  treeRight: Userptr | null = null;
+  treeMax = 0;
+  treePrio = 0;
+  treeSeq = 0;
 
   constructor(
     /** Unique per device: the key of its registration with the client's watcher, and the age order of dedup. */
@@ -38,8 +42,8 @@ export class Userptr {
     readonly rdonly: boolean,
     /** Frame of each pinned page (index 0 = origStart). */
     readonly frames: Float64Array,
-    /** 1 where the page is shared memory (memfd/shm/tmpfs): compared by frame after a removal. */
-    readonly shared: Uint8Array,
+    /** 1 where the page is shared memory (memfd/shm/tmpfs): compared by frame after a removal; null: none is. */
+    readonly shared: Uint8Array | null,
   ) {
     this.start = origStart;
     this.last = origStart + npages * PAGE_SIZE - 1;

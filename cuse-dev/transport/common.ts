@@ -89,5 +89,6 @@ export function readyLine(s: RunningServer): string {
 export function summaryLine(s: Summary): string {
   return `virtgpu-emu: stopped (${s.reason}): clients=${s.clients} ioctls=${s.ioctls} userptrs created=${s.userptrsCreated} ` +
     `split=${s.userptrsSplit} evicted=${s.userptrsEvicted} unmapped=${s.userptrsUnmapped}` + (s.openAtStop ? ` files-open-at-stop=${s.openAtStop}` : '') +
-    (s.inject?.started || s.inject?.declined ? ` inject: started=${s.inject.started} completed=${s.inject.completed} abandoned=${s.inject.abandoned} tracee-died=${s.inject.traceeDied} failed=${s.inject.failed} refused=${s.inject.refused} declined=${s.inject.declined}` : '');
+    (s.inject?.started || s.inject?.declined ? ` inject: started=${s.inject.started} completed=${s.inject.completed} abandoned=${s.inject.abandoned} tracee-died=${s.inject.traceeDied} failed=${s.inject.failed} refused=${s.inject.refused} declined=${s.inject.declined}` : '') +
+    (s.uffdEvents?.n ? ` uffd event read→serviced: n=${s.uffdEvents.n} median=${s.uffdEvents.medianUs.toFixed(1)}µs p99=${s.uffdEvents.p99Us.toFixed(1)}µs` : '');
 }

@@ -75,6 +75,8 @@ export interface Summary {
    * refused once stopped (not dumpable); declined: refused by the policy before any ptrace request.
    */
   inject?: { started: number; completed: number; abandoned: number; traceeDied: number; failed: number; refused: number; declined: number };
+  /** uffd event read → the wake-up's service() done (BO deleted), over the latest events (when any woke the loop). */
+  uffdEvents?: { n: number; medianUs: number; p99Us: number };
 }
 
 export type FromWorker =

@@ -2,7 +2,9 @@
 //   {"op":"getparam","n":100000,"us_per_op":27.12,"total_s":2.712}
 // Ops: getparam (3D_FEATURES), version (DRM_IOCTL_VERSION with zero lengths: a no-op round trip),
 //      create (CREATE_BLOB userptr + GEM_CLOSE: two ioctls per op), dedup (CREATE_BLOB inside an existing userptr, +3),
-//      devnull (FIONREAD on /dev/null: the plain-syscall baseline; needs no device).
+//      devnull (FIONREAD on /dev/null: the plain-syscall baseline; needs no device),
+//      unmap (map a page, CREATE_BLOB userptr over it, munmap it: the server deletes the BO on the uffd event; then
+//      200 µs idle, so the serving loop's wake-up handles the event rather than the next ioctl).
 // Scale (bench/scale): -l L keeps L live 1-page userptrs for the whole run (one mapping of L pages; with -s each in
 // a mapping of its own, PROT_NONE pages between so no two merge: L+1 VMAs), -c C runs C create+close cycles before
 // the timed ops (server uptime). Setup time is printed as "setup_s".
@@ -49,6 +51,17 @@ static int op_dedup(void) {
 	int rc = emu_create_userptr(fd, mem + 0x100, 0x100, 0, &bo);
 	return rc == VIRTGPU_EMU_USERPTR_EXISTS ? 0 : (rc < 0 ? rc : -EINVAL);
 }
+static char *unmap_at;    /* one page inside a PROT_NONE reservation: mapped again before each unmap op */
+static int op_unmap(void) {
+	if (mmap(unmap_at, EMU_PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0) != unmap_at) return -errno;
+	unmap_at[0] = 1;
+	struct emu_bo bo;
+	int rc = emu_create_userptr(fd, unmap_at, EMU_PAGE, 0, &bo);
+	if (rc != 0) return rc < 0 ? rc : -EEXIST;
+	if (munmap(unmap_at, EMU_PAGE) != 0) return -errno;
+	usleep(200);
+	return 0;
+}
 static int devnull_fd = -1;
 static int op_devnull(void) {
 	int n;
@@ -57,7 +70,7 @@ static int op_devnull(void) {
 
 static const struct { const char *name; int (*fn)(void); int needs_device; } ops[] = {
 	{ "getparam", op_getparam, 1 }, { "version", op_version, 1 }, { "create", op_create, 1 },
-	{ "dedup", op_dedup, 1 }, { "devnull", op_devnull, 0 },
+	{ "dedup", op_dedup, 1 }, { "devnull", op_devnull, 0 }, { "unmap", op_unmap, 1 },
 };
 #define NOPS (sizeof ops / sizeof ops[0])
 
@@ -74,14 +87,14 @@ int main(int argc, char **argv) {
 		else if (opt == 'w') warmup = strtol(optarg, NULL, 0);
 		else if (opt == 'o') snprintf(list, sizeof list, "%s", optarg);
 		else if (opt == 'b') baseline = 1;
-		else { fprintf(stderr, "usage: %s [-n N] [-w WARMUP] [-o getparam,version,create,dedup,devnull] [-b] [-l LIVE] [-s] [-c CYCLES] [DEVICE]\n", argv[0]); return 2; }
+		else { fprintf(stderr, "usage: %s [-n N] [-w WARMUP] [-o getparam,version,create,dedup,devnull,unmap] [-b] [-l LIVE] [-s] [-c CYCLES] [DEVICE]\n", argv[0]); return 2; }
 	}
 	if (baseline) strncat(list, ",devnull", sizeof list - strlen(list) - 1);
 	int want[NOPS] = { 0 }, need_device = 0;
 	for (char *save = NULL, *tok = strtok_r(list, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
 		size_t i = 0;
 		while (i < NOPS && strcmp(ops[i].name, tok) != 0) i++;
-		if (i == NOPS) { fprintf(stderr, "ioctl_bench: unknown op '%s' (getparam, version, create, dedup, devnull)\n", tok); return 2; }
+		if (i == NOPS) { fprintf(stderr, "ioctl_bench: unknown op '%s' (getparam, version, create, dedup, devnull, unmap)\n", tok); return 2; }
 		want[i] = 1;
 		need_device |= ops[i].needs_device;
 	}
@@ -90,6 +103,9 @@ int main(int argc, char **argv) {
 		int rc = emu_context_init_hsakmt(fd);
 		if (rc != 0) { fprintf(stderr, "ioctl_bench: CONTEXT_INIT returned %s\n", emu_rc_name(rc)); return 1; }
 		mem = emu_map(4, 1);
+		unmap_at = mmap(NULL, 3 * EMU_PAGE, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		if (unmap_at == MAP_FAILED) { perror("ioctl_bench: mmap"); return 1; }
+		unmap_at += EMU_PAGE;
 		struct emu_bo bo;
 		if (want[3]) { /* the dedup target stays for the whole run */
 			rc = emu_create_userptr(fd, mem, 4 * EMU_PAGE, 0, &bo);

@@ -418,8 +418,35 @@ test.serial('madvise DONTNEED and FREE -> REMOVE, with the blocked thread visibl
   t.regex(line0 ?? '', new RegExp(`^${pid} ${SYS_MADVISE_X86_64} ${hex(w.addr + PAGE)} ${hex(PAGE)} ${hex(C.MADV_DONTNEED)} `));
   t.regex(line1 ?? '', new RegExp(`^${pid} ${SYS_MADVISE_X86_64} ${hex(w.addr + 2 * PAGE)} ${hex(2 * PAGE)} ${hex(C.MADV_FREE)} `));
   t.true(recs[0].snapshot.endsWith('\n'));
-  t.like(u.readerStats(w.id), { snapshots: 2, snapshotErrors: 0 });
+  // one scan of /proc/PID/task: the second snapshot preads the files the first opened (no thread came or went)
+  t.like(u.readerStats(w.id), { snapshots: 2, snapshotErrors: 0, snapshotRescans: 1 });
   unwatch(w);
+});
+
+test.serial('the syscall snapshot sees a thread started after the last one (its task files are kept open, rescanned when the thread count changes)', async (t) => {
+  const pid = u.getpid();
+  const w = watch(4, BASE_FEATURES, pid);
+  u.madvise(w.addr, PAGE, C.MADV_DONTNEED);
+  const worker = new Worker(path.join(__dirname, 'helpers', 'native-worker.js'), { workerData: { readerId: w.id } });
+  const next = () => new Promise<unknown>((resolve, reject) => { worker.once('message', resolve); worker.once('error', reject); });
+  try {
+    t.is(await next(), 'ready');
+    worker.postMessage({ madvise: [w.addr + PAGE, PAGE, C.MADV_FREE] });
+    t.is(await next(), 'advised');
+    const recs = decodeRecords(u.readerDrain(w.id));
+    t.is(recs.length, 2);
+    const hex = (n: number) => `0x${n.toString(16)}`;
+    const line = recs[1]!.snapshot.split('\n').find((l) => new RegExp(`^\\d+ ${SYS_MADVISE_X86_64} ${hex(w.addr + PAGE)} `).test(l));
+    t.truthy(line, recs[1]!.snapshot);
+    t.false(line!.startsWith(`${pid} `)); // the worker's task, not the main thread's
+    t.regex(line!, new RegExp(` ${hex(PAGE)} ${hex(C.MADV_FREE)} `));
+    const st = u.readerStats(w.id);
+    t.like(st, { snapshots: 2, snapshotErrors: 0 });
+    t.true(st.snapshotRescans >= 2);
+  } finally {
+    await worker.terminate();
+    unwatch(w);
+  }
 });
 
 test.serial('mremap move -> REMAP(from, to, len) then UNMAP of the old range', (t) => {

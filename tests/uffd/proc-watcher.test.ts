@@ -1,10 +1,10 @@
 // The /proc checker's walk over mapping-only ranges (uffd/proc-watcher.ts) against a scripted address space: a
 // drain asks about LIGHT_PER_DRAIN of them in turn, never reads the whole maps file, finds every protection change
-// within n / LIGHT_PER_DRAIN drains, and says nothing once the process is gone. Frames-too ranges are all compared
-// at every drain.
+// within n / LIGHT_PER_DRAIN drains, and says nothing once the process is gone. Frames-too ranges are compared
+// FULL_PER_DRAIN ranges / FRAMES_PER_DRAIN pages per drain in turn (all of them at each drain while they fit).
 import test from 'ava';
 import type { Mapping } from '../../core';
-import { LIGHT_PER_DRAIN, ProcWatcher, type ProcSource } from '../../uffd/proc-watcher';
+import { FRAMES_PER_DRAIN, FULL_PER_DRAIN, LIGHT_PER_DRAIN, ProcWatcher, type ProcSource } from '../../uffd/proc-watcher';
 
 const PG = 4096;
 const BASE = 0x7f0000000000;
@@ -26,7 +26,8 @@ class Script implements ProcSource {
     for (let a = start - (start % PG); a < end; a += PG) { this.queries++; if (this.prot.has(a)) out.push(this.map(a)); }
     return out;
   }
-  frames(_start: number, npages: number): Float64Array { this.frameReads++; return new Float64Array(npages).fill(7); }
+  framePages = 0;
+  frames(_start: number, npages: number): Float64Array { this.frameReads++; this.framePages += npages; return new Float64Array(npages).fill(7); }
 }
 
 test('mapping-only ranges: a bounded walk per drain, every change found within n / LIGHT_PER_DRAIN drains', (t) => {
@@ -73,5 +74,32 @@ test('up to LIGHT_PER_DRAIN ranges: a change is seen at the very next drain; fra
   w.unregister(100);
   t.false(w.has(100));
   t.is(src.fileReads, 0);
+  w.release();
+});
+
+test('frames-too ranges beyond the budget: at most FULL_PER_DRAIN ranges and FRAMES_PER_DRAIN pages per drain (one range at least), every change within one turn', (t) => {
+  // 3 × FULL_PER_DRAIN one-page ranges, then two ranges bigger than the page budget, then 3 one-page ranges again.
+  const small = 3 * FULL_PER_DRAIN, big = FRAMES_PER_DRAIN + 1;
+  const layout: number[] = [...Array<number>(small).fill(1), big, big, 1, 1, 1];
+  const src = new Script(layout.reduce((a, b) => a + b, 0));
+  const w = new ProcWatcher(src);
+  const starts: number[] = [];
+  let at = BASE;
+  layout.forEach((pages, i) => { starts.push(at); w.register(i + 1, at, at + pages * PG - 1, true); at += pages * PG; });
+  const turn = Math.ceil(small / FULL_PER_DRAIN) + 3; // drains per turn of the walk, with room
+  for (let k = 0; k < 3 * turn; k++) {
+    const r0 = src.frameReads, p0 = src.framePages;
+    t.deepEqual(w.drain(), []);
+    const ranges = src.frameReads - r0, pages = src.framePages - p0;
+    t.true(ranges >= 1 && ranges <= FULL_PER_DRAIN, `ranges ${ranges}`);
+    t.true(pages <= FRAMES_PER_DRAIN || ranges === 1, `pages ${pages} over ${ranges} ranges`);
+  }
+  t.is(src.fileReads, 0);
+  // An unmapped page in the first small range, in each big one and in the last range: all seen within one turn.
+  const hit = [0, small, small + 1, layout.length - 1];
+  for (const i of hit) src.prot.delete(starts[i]!);
+  const seen = new Set<number>();
+  for (let k = 0; k < turn; k++) for (const e of w.drain()) { t.is(e.event, 'UNMAP'); seen.add(starts.indexOf(e.start)); }
+  t.deepEqual([...seen].sort((a, b) => a - b), hit);
   w.release();
 });

@@ -200,3 +200,20 @@ t0('client exit → RELEASE (ignored: handles live until close); counts and fds 
   t.is(h.provider.live.size, 0);
   t.is(watcherFds(), fds0);
 });
+
+t0('kernel queries: a create asks about its range once (pin, populate, uffd registration and /proc baseline share the answer); its close asks once besides the entry check', async (t) => {
+  const { c, h, f, env, pid } = await ready({ procIntervalMs: 0 });
+  const a = await c.num('mmap 4');
+  const vq = env.memory.vmas.counters;
+  const q0 = vq.queries, r0 = vq.reused;
+  const r = h.create(f, pid, a, 4 * PG);
+  t.is(r.ret, 0);
+  t.true(env.events.exact(a, a + 4 * PG - 1));
+  t.is(vq.queries - q0, 1, 'one PROCMAP_QUERY: the range lies in one VMA');
+  t.true(vq.reused - r0 >= 2, `answers reused: ${vq.reused - r0}`);
+  const q1 = vq.queries;
+  t.is(h.gemClose(f, pid, r.handle), 0);
+  t.is(vq.queries - q1, 2, 'the entry\'s mapping check of the one range, and the VMA of the area let go');
+  t.is(vq.fileReads, 0);
+  f.close();
+});

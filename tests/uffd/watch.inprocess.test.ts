@@ -2,7 +2,7 @@
 // Device: every row of the facts list gives its docs/semantics.md §4 event and its docs/semantics.md §7 outcome. Serial: munmap of a registered
 // range blocks the JS thread until the native reader has read the event (that is the point).
 import test from 'ava';
-import { RealHarness, u, C, PG, mapAnon, openFds, vmFlags, until } from './helpers/real-harness';
+import { RealHarness, u, C, PG, mapAnon, openFds, uffdFds, vmFlags, until } from './helpers/real-harness';
 import { reservation } from './helpers/reservation';
 import type { NotifierEvent } from '../../core';
 import { LIGHT_PER_DRAIN } from '../../uffd/proc-watcher';
@@ -199,11 +199,11 @@ test.serial('fork → FORK → PROTECTION_PAGE; parent writes while the child li
   const evs = traced(h);
   const a = mapAnon(4);
   const r = h.create(f, ME, a, 4 * PG);
-  const fds = openFds();
+  const fds = uffdFds();
   const child = u.forkChild(Float64Array.from([C.FORK_OP_SLEEP_MS, 100, 0, 0, C.FORK_OP_WRITE_U8, a + PG, 7, 0, C.FORK_OP_EXIT, 0, 0, 0]));
   u.poke(a, Buffer.from([1])); // parent COW write while the child lives: a silent frame change
   t.is(h.info(f, ME, r.handle), 0);
-  t.is(openFds(), fds, 'the child\'s new uffd was closed at the first drain');
+  t.is(uffdFds(), fds, 'the child\'s new uffd was closed at the first drain');
   t.true(evs.some((e) => e.event === 'PROTECTION_PAGE' && e.note === 'uffd FORK'));
   t.is(u.waitpid(child, 0).status, 0);
   u.poke(a + 2 * PG, Buffer.from([2]));
@@ -261,14 +261,19 @@ test.serial('two userptrs over the same pages: closing one keeps the other regis
   f.close(); ctx.close();
 });
 
-test.serial('async wake-up: munmap alone (no further ioctl) deletes the BO via onPending → service()', async (t) => {
-  const { h, f } = ready();
+test.serial('async wake-up: munmap alone (no further ioctl) deletes the BO via onPending → service(), with no /proc check', async (t) => {
+  const { h, f, env } = ready({ procIntervalMs: 0 });
   const a = mapAnon(2);
   const r = h.create(f, ME, a, 2 * PG);
+  const checks = env.events.proc.checks, ranges = env.events.proc.rangesChecked, reads = env.memory.vmas.counters.fileReads;
   R.munmap(a, 2 * PG); // a real munmap, and no further ioctl
   R.refill(a, 2 * PG);
   t.true(await until(() => h.handle(f, r.handle) === undefined, 2000));
   t.true(h.serviced > 0);
+  // the wake-up's drain takes the uffd's events only: the /proc comparison is the ioctl entry's and the timer's
+  t.is(env.events.proc.checks, checks);
+  t.is(env.events.proc.rangesChecked, ranges);
+  t.is(env.memory.vmas.counters.fileReads, reads);
   f.close();
 });
 

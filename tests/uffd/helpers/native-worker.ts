@@ -1,11 +1,15 @@
-// worker_threads helper for native.test.ts: loads the addon in a second JS thread and drains a reader by id.
+// worker_threads helper for native.test.ts: loads the addon in a second JS thread and drains a reader by id, or calls
+// madvise from this thread (a task the reader's syscall snapshot did not know before).
 import { parentPort, workerData } from 'worker_threads';
-import { loadUffd } from '../../../uffd/load';
+import { loadTestkit, loadUffd } from '../../../uffd/load';
 
 const u = loadUffd();
 const { readerId } = workerData as { readerId: number };
-parentPort!.on('message', (m: string) => {
-  if (m === 'drain') {
+parentPort!.on('message', (m: string | { madvise: [number, number, number] }) => {
+  if (typeof m === 'object') {
+    loadTestkit().madvise(...m.madvise); // blocks until the reader read the REMOVE
+    parentPort!.postMessage('advised');
+  } else if (m === 'drain') {
     const buf = u.readerDrain(readerId);
     parentPort!.postMessage(buf);
   } else if (m === 'bad') {

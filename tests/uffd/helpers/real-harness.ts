@@ -177,11 +177,20 @@ export function procState(pid: number): string {
 
 export function openFds(): number { return fs.readdirSync('/proc/self/fd').length; }
 
-/** Our fds of the kinds a watcher opens (uffd, pidfd, pagemap, reader eventfd); pipes of dead children excluded. */
+/** Our userfaultfds (the reader's other fds, e.g. its kept task syscall files, left out). */
+export function uffdFds(): number {
+  let n = 0;
+  for (const x of fs.readdirSync('/proc/self/fd')) {
+    try { if (/userfaultfd/.test(fs.readlinkSync(`/proc/self/fd/${x}`))) n++; } catch { /* raced */ }
+  }
+  return n;
+}
+
+/** Our fds of the kinds a watcher opens (uffd, pidfd, pagemap, reader eventfd, task syscall files); pipes of dead children excluded. */
 export function watcherFds(): number {
   let n = 0;
   for (const x of fs.readdirSync('/proc/self/fd')) {
-    try { if (/userfaultfd|pidfd|pagemap|eventfd/.test(fs.readlinkSync(`/proc/self/fd/${x}`))) n++; } catch { /* raced */ }
+    try { if (/userfaultfd|pidfd|pagemap|eventfd|\/task\/\d+\/syscall$/.test(fs.readlinkSync(`/proc/self/fd/${x}`))) n++; } catch { /* raced */ }
   }
   return n;
 }
