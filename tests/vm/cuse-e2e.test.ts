@@ -347,7 +347,7 @@ test('cuse-e2e: SIGTERM stops the server with a summary line and removes the nod
   const s = e.steps.get('stop');
   t.is(e.facts.get('server-status'), '0', show(s));
   // clients: scenarios, execbuffer, two at once, victim + survivor, the fresh one after the kill.
-  t.regex(e.facts.get('summary') ?? '', /^virtgpu-emu: stopped \(stop\): clients=7 ioctls=\d+ userptrs created=\d+ split=\d+ evicted=\d+ unmapped=\d+$/, show(s));
+  t.regex(e.facts.get('summary') ?? '', /^virtgpu-emu: stopped \(stop\): clients=7 ioctls=\d+ userptrs created=\d+ split=\d+ evicted=\d+ unmapped=\d+( uffd event read→serviced: n=\d+ median=[\d.]+µs p99=[\d.]+µs)?$/, show(s));
   t.notRegex(e.facts.get('summary') ?? '', /files-open-at-stop/);
   t.is(e.facts.get('node-after-stop'), 'gone', `${DEV} must disappear when /dev/cuse is closed`);
 });
