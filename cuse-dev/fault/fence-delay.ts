@@ -19,9 +19,6 @@ export class FenceDelays {
   /** The device's completion callback (Host.attach's argument). */
   bind(done: (id: number) => void): void { this.done = done; }
 
-  /** Fences delayed or held behind a delayed one now (0 once every delay ran out). */
-  get held(): number { return this.pending.size; }
-
   /** A fenced submission goes to the host: `delayMs` > 0 holds its completion that long after the host reports it. */
   submitted(id: number, ctxId: number, ringIdx: number, delayMs: number): void {
     const key = `${ctxId}:${ringIdx}`;

@@ -236,7 +236,6 @@ export class FaultEngine implements FaultHooks {
     const fenceRules = this.set.rules.filter((r): r is Extract<FaultRule, { kind: 'fence' }> => r.kind === 'fence');
     if (rules.length === 0 && fenceRules.length === 0) return host;
     const delays = fenceRules.length ? new FenceDelays((ms, cb) => { setTimeout(cb, ms).unref(); }) : undefined;
-    this.delays = delays;
     let fenceDone: ((fenceId: number) => void) | undefined;
     const complete = (id: number): void => { if (delays) delays.completed(id); else fenceDone?.(id); };
     const wrapped: Host = {
@@ -265,10 +264,6 @@ export class FaultEngine implements FaultHooks {
     if (host.counts) wrapped.counts = () => host.counts!();
     return wrapped;
   }
-
-  /** Fences held by the fence rules now (delayed, or behind a delayed one): 0 once every delay ran out. */
-  get heldFences(): number { return this.delays?.held ?? 0; }
-  private delays?: FenceDelays;
 
   /** The delay of a fenced submission: the first fence rule that fires on it (the rules after it do not count that
    * submission, as for the ioctl rules). */
