@@ -8,6 +8,7 @@ import type { CoreDevice } from '../cuse-dev/session/core-api';
 import { procClientProvider } from '../uffd/proc-pid-mem';
 import type { DeviceConfig, WatchChoice } from '../cuse-dev/transport/serve-worker';
 import { FaultEngine, parseFaults } from '../cuse-dev/fault/rules';
+import type { TraceOptions } from '../cuse-dev/trace/schema';
 
 export interface ProviderChoice {
   provider: ClientProvider; watcher: string; reasons: string[];
@@ -70,6 +71,11 @@ function blobMemoryOf(log?: (m: string) => void): BlobMemoryAllocator | undefine
   try { b = loadUffd(); } catch { return undefined; }
   const told = new Set<string>();
   return memfdBlobMemory(b, { onError: (code, msg) => { if (!told.has(code)) { told.add(code); log?.(`blob memory: ${msg} (answered ENOMEM; further ${code} not logged)`); } } });
+}
+
+/** A trace header's options: how the serving device was asked for (every transport's serving thread writes them). */
+export function traceOptionsOf(transport: string, cfg: DeviceConfig): TraceOptions {
+  return { transport, watch: cfg.watch, inject: cfg.inject ?? true, ...(cfg.mode ? { mode: cfg.mode } : {}), ...(cfg.faults?.length ? { faults: cfg.faults } : {}) };
 }
 
 /** Host commands kept in memory by a serving device (a long-running server must not grow its log without bound). */

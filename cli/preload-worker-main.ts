@@ -9,7 +9,7 @@ import { summarize, type FromWorker, type PreloadWorkerConfig, type ToWorker } f
 import { JsonlSink } from '../cuse-dev/trace/jsonl';
 import { LogLimiter } from '../core/log-limit';
 import { Channel, FenceFds, loadUffd } from '../uffd';
-import { chooseProvider, makeDevice } from './compose';
+import { chooseProvider, makeDevice, traceOptionsOf } from './compose';
 
 /** This script, for ServeWorker (cuse-dev/transport/preload.ts gets it through ServeOptions.preloadEntry). */
 export const PRELOAD_WORKER_ENTRY = __filename;
@@ -17,7 +17,7 @@ export const PRELOAD_WORKER_ENTRY = __filename;
 function preloadWorkerMain(cfg: PreloadWorkerConfig): void {
   const port = parentPort!;
   const post = (m: FromWorker): void => port.postMessage(m);
-  const sink = cfg.trace ? new JsonlSink(cfg.trace) : undefined;
+  const sink = cfg.trace ? new JsonlSink(cfg.trace, traceOptionsOf('preload', { ...cfg.device, inject: false })) : undefined;
   const logger = new LogLimiter({ sink: (msg) => { post({ type: 'log', msg }); sink?.write({ t: 'log', msg }); } });
   const log = (msg: string): void => { logger.line(msg); };
   let session: PreloadSession;

@@ -12,7 +12,7 @@ import { JsonlSink } from '../cuse-dev/trace/jsonl';
 import { LogLimiter } from '../core/log-limit';
 import { FD_RESERVE, fdHeadroom, fdLimit } from '../uffd/fd-budget';
 import { eventLatency, loadUffd, type UffdBinding } from '../uffd';
-import { chooseProvider, makeDevice } from './compose';
+import { chooseProvider, makeDevice, traceOptionsOf } from './compose';
 
 /** This script, for ServeWorker (the transports get it through ServeOptions.workerEntry). */
 export const SERVE_WORKER_ENTRY = __filename;
@@ -22,7 +22,7 @@ let fdLowAnnounced = false;
 function serveWorkerMain(cfg: WorkerConfig): void {
   const port = parentPort!;
   const post = (m: FromWorker): void => port.postMessage(m);
-  const sink = cfg.trace ? new JsonlSink(cfg.trace, { transport: cfg.kind, watch: cfg.device.watch, inject: cfg.device.inject ?? true, ...(cfg.device.mode ? { mode: cfg.device.mode } : {}), ...(cfg.device.faults?.length ? { faults: cfg.device.faults } : {}) }) : undefined;
+  const sink = cfg.trace ? new JsonlSink(cfg.trace, traceOptionsOf(cfg.kind, cfg.device)) : undefined;
   // One limiter for every line of this server (core, session, watchers): no client can flood the log.
   const logger = new LogLimiter({ sink: (msg) => { post({ type: 'log', msg }); sink?.write({ t: 'log', msg }); } });
   const log = (msg: string): void => { logger.line(msg); };

@@ -1,10 +1,12 @@
 // `--fault RULE` (serve, run, and openDevice({faults}) in process): the grammar, its parser, and the engine that
 // counts calls and fires — an ioctl failing with an errno (its Nth call, every call, or each with probability p), a
-// forced invalidation of a client's range at an ioctl, a host command the host refuses. Every firing is a `fault`
-// trace record and one log line per rule. docs/faults.md has the grammar with examples.
+// forced invalidation of a client's range at an ioctl, a host command the host refuses, a submission's fence
+// signalled late. Every firing is a `fault` trace record and one log line per rule. docs/faults.md has the grammar
+// with examples.
 import { constants } from 'os';
 import { errnoOf, type Errno, type FaultAction, type FaultHooks, type Host, type HostCommand, type HostCommandName, type IoctlSite, type NotifierEvent, type TraceEvent } from '../../core';
 import { virtgpuTableFor, UAPI, DEFAULT_UAPI } from '../../core';
+import { FenceDelays } from './fence-delay';
 
 export class FaultRuleError extends Error {}
 
@@ -15,7 +17,7 @@ export type FaultRule =
   | { kind: 'ioctl'; text: string; name: string; when: When; errno: Errno }
   | { kind: 'invalidate'; text: string; name: string; nth: number; range: { start: number; end: number } | 'last-bo'; event: 'UNMAP' | 'CLEAR' }
   | { kind: 'host'; text: string; cmd: HostCommandName; when: When; errno: Errno }
-  | { kind: 'fence'; text: string };
+  | { kind: 'fence'; text: string; when: When; delayMs: number };
 
 export const HOST_COMMANDS: readonly HostCommandName[] = ['CTX_CREATE', 'CTX_DESTROY', 'RESOURCE_CREATE_BLOB', 'RESOURCE_CREATE_3D', 'CTX_ATTACH_RESOURCE', 'CTX_DETACH_RESOURCE', 'RESOURCE_UNREF', 'SUBMIT_3D', 'TRANSFER_TO_HOST_3D', 'TRANSFER_FROM_HOST_3D'];
 
@@ -25,6 +27,9 @@ export const FAULT_GRAMMAR = `--fault RULE (repeatable; fields separated by ":")
                                            at the Nth ioctl NAME, the caller's range [A, B) (hex) or its last
                                            userptr BO is invalidated first, as if the client had unmapped it
   host:CMD:nth=N|every|p=P:errno=E        the host refuses host command CMD
+  fence:nth=N|every|p=P:delay=MS          the Nth / every / a random p of the fenced submissions (EXECBUFFER)
+                                           signals its fence MS ms after the host completed it (later fences of
+                                           the same context and ring wait for it)
   seed=S                                   the random rules' seed (default 1)
 NAME: an ioctl as the trace names it, with or without DRM_IOCTL_ / DRM_IOCTL_VIRTGPU_ (RESOURCE_CREATE_BLOB).`;
 
@@ -64,6 +69,9 @@ function whenOf(text: string, f: Map<string, string>, flags: Set<string>): When 
   if (!(p > 0 && p <= 1)) throw new FaultRuleError(`--fault ${text}: p must be in (0, 1]`);
   return { p };
 }
+
+/** The longest fence delay: a timer's limit (2^31 - 1 ms, about 24.8 days). */
+const MAX_DELAY_MS = 2 ** 31 - 1;
 
 const hexNum = (s: string): number => (/^(0x)?[0-9a-f]+$/i.test(s) ? parseInt(s.replace(/^0x/i, ''), 16) : NaN);
 
@@ -114,8 +122,15 @@ export function parseFaultRule(text: string): FaultRule | { kind: 'seed'; seed: 
       allow(['nth', 'p', 'errno']);
       return { kind, text, cmd, when: whenOf(text, f, flags), errno: errnoNamed(text, f.get('errno')) };
     }
-    case 'fence':
-      throw new FaultRuleError(`--fault ${text}: delaying fence signalling needs fences, which this build does not have yet (EXECBUFFER's fence fds are not implemented)`);
+    case 'fence': {
+      if (positional.length) throw new FaultRuleError(`--fault ${text}: fence:… takes nth=N|every|p=P and delay=MS, no name (${positional.join(':')})`);
+      allow(['nth', 'p', 'delay']);
+      const when = whenOf(text, f, flags);
+      const d = f.get('delay');
+      const delayMs = /^\d+$/.test(d ?? '') ? Number(d) : NaN;
+      if (!(delayMs >= 1 && delayMs <= MAX_DELAY_MS)) throw new FaultRuleError(`--fault ${text}: needs delay=MS, an integer from 1 to ${MAX_DELAY_MS} (milliseconds)`);
+      return { kind, text, when, delayMs };
+    }
     default: {
       const s = /^seed=(\d+)$/.exec(text);
       if (s) return { kind: 'seed', seed: Number(s[1]) };
@@ -137,6 +152,9 @@ export function parseFaults(texts: readonly string[]): FaultSet {
   return { rules, seed, texts: [...texts] };
 }
 
+/** Mixed into the seed for the fence rules' generator (any odd constant: a stream of its own). */
+const FENCE_STREAM = 0x9e3779b9;
+
 export type FaultTrace = (ev: TraceEvent) => void;
 
 /**
@@ -145,18 +163,21 @@ export type FaultTrace = (ev: TraceEvent) => void;
  */
 export class FaultEngine implements FaultHooks {
   private readonly counts = new Map<FaultRule, number>();
-  private state: number;
+  /** The generators' states: the ioctl and host rules' one, the fence rules' own (so a fence rule added to a set
+   * changes no other rule's firings, and replay, which re-runs the host rules only, draws as the recording did). */
+  private readonly state: { rules: number; fences: number };
   private readonly lastBo = new Map<number, { start: number; end: number }>();
   private readonly told = new Set<FaultRule>();
   fired = 0;
 
   constructor(readonly set: FaultSet, private readonly trace?: FaultTrace, private readonly log?: (m: string) => void) {
-    this.state = set.seed >>> 0 || 1;
+    const seed = set.seed >>> 0 || 1;
+    this.state = { rules: seed, fences: (seed ^ FENCE_STREAM) >>> 0 || 1 };
   }
 
   /** mulberry32: the random rules repeat with the seed. */
-  private random(): number {
-    let t = (this.state = (this.state + 0x6d2b79f5) >>> 0);
+  private random(stream: 'rules' | 'fences'): number {
+    let t = (this.state[stream] = (this.state[stream] + 0x6d2b79f5) >>> 0);
     t = Math.imul(t ^ (t >>> 15), t | 1);
     t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
@@ -167,7 +188,7 @@ export class FaultEngine implements FaultHooks {
     this.counts.set(rule, n);
     if ('nth' in when) return n === when.nth;
     if ('every' in when) return true;
-    return this.random() < when.p;
+    return this.random(rule.kind === 'fence' ? 'fences' : 'rules') < when.p;
   }
 
   private report(rule: FaultRule, rec: { file?: number; pid?: number; name?: string; errno?: string; detail?: string }): void {
@@ -206,31 +227,52 @@ export class FaultEngine implements FaultHooks {
     return act;
   }
 
-  /** The host behind the rules: a refused command is not executed; the driver logs the error response. */
+  /**
+   * The host behind the rules: a refused command is not executed (the driver logs the error response); a delayed
+   * fence reaches the device's completion callback late, the later fences of its context and ring after it.
+   */
   wrapHost(host: Host): Host {
     const rules = this.set.rules.filter((r): r is Extract<FaultRule, { kind: 'host' }> => r.kind === 'host');
-    if (rules.length === 0) return host;
-    // A refused command is answered with an error, as a host's error response: its fence (if any) still completes.
+    const fenceRules = this.set.rules.filter((r): r is Extract<FaultRule, { kind: 'fence' }> => r.kind === 'fence');
+    if (rules.length === 0 && fenceRules.length === 0) return host;
+    const delays = fenceRules.length ? new FenceDelays((ms, cb) => { setTimeout(cb, ms).unref(); }) : undefined;
     let fenceDone: ((fenceId: number) => void) | undefined;
+    const complete = (id: number): void => { if (delays) delays.completed(id); else fenceDone?.(id); };
     const wrapped: Host = {
       submit: (c: HostCommand) => {
+        const fenceId = c.cmd === 'SUBMIT_3D' ? c.fenceId : undefined;
+        if (delays && c.cmd === 'SUBMIT_3D' && fenceId) delays.submitted(fenceId, c.ctxId, c.ringIdx, this.fenceDelay(fenceRules, c.ctxId, c.ringIdx, fenceId));
         for (const rule of rules) {
           if (rule.cmd === c.cmd && this.hits(rule, rule.when)) {
             this.report(rule, { name: c.cmd, errno: rule.errno.code, detail: 'the host answered with an error; the driver logs it, as for every command it does not wait on' });
-            if (fenceDone && 'fenceId' in c && c.fenceId) fenceDone(c.fenceId);
+            // A refused command is answered with an error, as a host's error response: its fence (if any) still completes.
+            if (fenceId) complete(fenceId);
             return;
           }
         }
         host.submit(c);
+        // A host that reports no completions completed it as it took it (what the device does for such a host).
+        if (delays && fenceId && !host.attach) delays.completed(fenceId);
       },
     };
     // Everything else is the wrapped host's own (completion, blob memory, contexts, snapshots).
-    if (host.attach) wrapped.attach = (done) => { fenceDone = done; host.attach!(done); };
+    if (host.attach || delays) wrapped.attach = (done) => { fenceDone = done; delays?.bind(done); host.attach?.(complete); };
     if (host.attachMemory) wrapped.attachMemory = (resId, memory) => host.attachMemory!(resId, memory);
     if (host.retainedBytes) wrapped.retainedBytes = () => host.retainedBytes!();
     if (host.attachContext) wrapped.attachContext = (ctxId, client) => host.attachContext!(ctxId, client);
     if (host.objects) wrapped.objects = () => host.objects!();
     if (host.counts) wrapped.counts = () => host.counts!();
     return wrapped;
+  }
+
+  /** The delay of a fenced submission: the first fence rule that fires on it (the rules after it do not count that
+   * submission, as for the ioctl rules). */
+  private fenceDelay(rules: Extract<FaultRule, { kind: 'fence' }>[], ctxId: number, ringIdx: number, fenceId: number): number {
+    for (const rule of rules) {
+      if (!this.hits(rule, rule.when)) continue;
+      this.report(rule, { name: 'SUBMIT_3D', detail: `fence ${fenceId} of context ${ctxId} ring ${ringIdx}: signalled ${rule.delayMs} ms after the host completes it` });
+      return rule.delayMs;
+    }
+    return 0;
   }
 }

@@ -72,8 +72,9 @@ export function toPerfetto(tr: Trace): PerfettoJson {
         break;
       }
       case 'notifier': case 'work': case 'userptr': case 'fault': {
-        if (rec.t === 'fault' && rec.kind === 'host') {
-          ev.push({ ph: 'i', s: 't', cat: 'fault', name: `refused ${rec.name as string} (${rec.errno as string})`, pid: HOST_PID, tid: 1, ts: rec.mono, args: { ...args, rule: rec.rule } });
+        if (rec.t === 'fault' && (rec.kind === 'host' || rec.kind === 'fence')) {
+          const name = rec.kind === 'host' ? `refused ${rec.name as string} (${rec.errno as string})` : `fence delayed: ${rec.detail as string}`;
+          ev.push({ ph: 'i', s: 't', cat: 'fault', name, pid: HOST_PID, tid: 1, ts: rec.mono, args: { ...args, rule: rec.rule } });
           break;
         }
         if (pid === undefined || tid === undefined) break;

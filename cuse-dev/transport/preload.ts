@@ -21,7 +21,7 @@ export async function startPreload(o: ServeOptions): Promise<RunningServer> {
   if (!lib) throw new Error('--transport preload: the preload library is not built (npm install builds virtgpu-emu-preload.so)');
   const nodePath = o.path ?? `/dev/dri/renderD${o.minor ?? RENDER_MINOR_BASE}`;
   const worker = new ServeWorker(o.preloadEntry, {
-    device: { uapi, mode: o.mode, profile: o.profile, watch: o.watch ?? 'auto', handoff: o.handoff, inject: false, injectUids: o.injectUids, fenceDelayMs: o.fenceDelayMs, hsakmt: o.hsakmt },
+    device: { uapi, mode: o.mode, profile: o.profile, watch: o.watch ?? 'auto', handoff: o.handoff, inject: false, injectUids: o.injectUids, fenceDelayMs: o.fenceDelayMs, faults: o.faults, hsakmt: o.hsakmt },
     trace: o.trace,
     // An unprivileged server keeps its socket its own user's (it cannot give it away); the mode still applies.
     channel: process.geteuid?.() === 0 ? { base: o.channelBase, mode: perms.mode, uid: perms.uid, gid: perms.gid } : { base: o.channelBase, mode: perms.mode },

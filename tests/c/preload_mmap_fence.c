@@ -4,9 +4,13 @@
  * its snapshot when we print "# written" and answers on stdin); BO close + munmap release the memory. EXECBUFFER
  * with FENCE_FD_OUT returns an fd libdrm's sync_wait(fd, -1) returns from; FENCE_FD_IN makes the submission wait for
  * an eventfd of ours (its out fence is not readable before we signal it).
- *   preload_mmap_fence [--delayed | --no-pause]
+ *   preload_mmap_fence [--delayed | --fence-fault | --no-pause]
  *     --delayed    the server's host completes late (--fence-delay-ms): the out fence must not be readable right after
  *                  the ioctl (the blob part is skipped)
+ *     --fence-fault  the server delays the first submission's fence (--fault fence:nth=1:delay=MS): neither it nor
+ *                  the next submission's fence (same context, completed by the host at once) is readable right after
+ *                  the ioctls; sync_wait on the later one returns, and the delayed one is signalled by then (the
+ *                  blob part is skipped)
  *     --no-pause   no stop for the server's view after the write (run alone, e.g. under `virtgpu-emu run`)
  */
 #define _GNU_SOURCE
@@ -111,14 +115,31 @@ static void fences(int fd, int delayed) {
 	report(rc == -EINVAL, "a_closed_in_fence_fd_is_einval", emu_rc_name(rc));
 }
 
+/* A delayed fence and a later one of the same context: the later one does not signal first. */
+static void delayed_first(int fd) {
+	int first = -1, later = -1;
+	int rc = execbuf(fd, VIRTGPU_EXECBUF_FENCE_FD_OUT, 0, &first);
+	report(rc == 0 && first >= 0, "first_submission_gives_an_fd", emu_rc_name(rc));
+	rc = execbuf(fd, VIRTGPU_EXECBUF_FENCE_FD_OUT, 0, &later);
+	report(rc == 0 && later >= 0, "later_submission_gives_an_fd", emu_rc_name(rc));
+	report(!readable_now(first), "the_delayed_fence_is_not_readable", "readable at once");
+	report(!readable_now(later), "the_later_fence_waits_for_it", "the later fence signalled before the delayed one");
+	report(sync_wait(later, -1) == 0, "sync_wait_on_the_later_returns", strerror(errno));
+	report(readable_now(first), "the_delayed_one_signalled_by_then", "the later fence signalled first");
+	close(first);
+	close(later);
+}
+
 int main(int argc, char **argv) {
 	int delayed = argc > 1 && !strcmp(argv[1], "--delayed");
+	int fence_fault = argc > 1 && !strcmp(argv[1], "--fence-fault");
 	int pause = !(argc > 1 && !strcmp(argv[1], "--no-pause"));
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	int fd = emu_open_device("preload_mmap_fence", NULL);
 	int rc = emu_context_init_hsakmt(fd);
 	report(rc == 0, "context_init_hsakmt", emu_rc_name(rc));
-	if (!delayed) blob_mmap(fd, pause);
+	if (fence_fault) delayed_first(fd);
+	else if (!delayed) blob_mmap(fd, pause);
 	fences(fd, delayed);
 	close(fd);
 	return tap_done();
