@@ -130,6 +130,57 @@ Napi::Value UnixRecv(const Napi::CallbackInfo& info) {
   return r;
 }
 
+// unixRecvInto(fd, buf, meta): unixRecv without building objects, for a serving loop's hot path. One message into
+// buf (MSG_DONTWAIT, fds close-on-exec); meta (Int32Array, at least 5 + maxFds slots, maxFds = its length - 5) gets
+// [truncated, cred pid, cred uid, cred gid (-1 without credentials), nfds, fds...]. Returns the byte count, -1 when
+// nothing is queued.
+Napi::Value UnixRecvInto(const Napi::CallbackInfo& info) {
+  Args a(info, "unixRecvInto(fd: number, buf: Uint8Array, meta: Int32Array)", 3, 3);
+  Napi::Env env = info.Env();
+  int fd = a.Fd(0);
+  auto buf = a.Bytes(1, "buf");
+  auto meta = a.Bytes(2, "meta");
+  if (meta.second < 5 * sizeof(int32_t) || meta.second % sizeof(int32_t)) a.Fail("meta must be an Int32Array of at least 5");
+  int32_t* m = reinterpret_cast<int32_t*>(meta.first);
+  size_t maxFds = meta.second / sizeof(int32_t) - 5;
+  if (maxFds > 64) maxFds = 64;
+  union { char b[CMSG_SPACE(sizeof(int) * 64) + CMSG_SPACE(sizeof(struct ucred))]; struct cmsghdr align; } control;
+  struct iovec iov = {buf.first, buf.second};
+  struct msghdr msg {};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = control.b;
+  msg.msg_controllen = CMSG_SPACE(sizeof(int) * (maxFds ? maxFds : 1)) + CMSG_SPACE(sizeof(struct ucred));
+  ssize_t n;
+  do n = recvmsg(fd, &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC); while (n < 0 && errno == EINTR);
+  if (n < 0) {
+    if (errno == EAGAIN || errno == EWOULDBLOCK) return Num(env, -1);
+    ThrowSys(env, "recvmsg", errno);
+  }
+  m[0] = (msg.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) != 0;
+  m[1] = m[2] = m[3] = -1;
+  uint32_t k = 0;
+  for (struct cmsghdr* c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c)) {
+    if (c->cmsg_level != SOL_SOCKET) continue;
+    if (c->cmsg_type == SCM_RIGHTS) {
+      size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+      for (size_t i = 0; i < count; i++) {
+        int got;
+        memcpy(&got, CMSG_DATA(c) + i * sizeof(int), sizeof got);
+        if (k < maxFds) m[5 + k++] = got; else { close(got); m[0] = 1; }
+      }
+    } else if (c->cmsg_type == SCM_CREDENTIALS && c->cmsg_len >= CMSG_LEN(sizeof(struct ucred))) {
+      struct ucred cr;
+      memcpy(&cr, CMSG_DATA(c), sizeof cr);
+      m[1] = cr.pid;
+      m[2] = static_cast<int32_t>(cr.uid);
+      m[3] = static_cast<int32_t>(cr.gid);
+    }
+  }
+  m[4] = static_cast<int32_t>(k);
+  return Num(env, static_cast<double>(n));
+}
+
 // One non-blocking send (MSG_NOSIGNAL): bytes sent, or -1 when the socket buffer is full.
 Napi::Value UnixSend(const Napi::CallbackInfo& info) {
   Args a(info, "unixSend(fd: number, data: Uint8Array)", 2, 2);
@@ -402,6 +453,7 @@ void RegisterChannel(Napi::Env env, Napi::Object exports) {
   fn("unixListen", UnixListen);
   fn("unixAccept", UnixAccept);
   fn("unixRecv", UnixRecv);
+  fn("unixRecvInto", UnixRecvInto);
   fn("unixSend", UnixSend);
   fn("unixPair", UnixPair);
   fn("sockCookie", SockCookie);
