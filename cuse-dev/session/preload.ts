@@ -146,7 +146,8 @@ export class PreloadSession {
 
   private laneReadable(lane: Lane): void {
     // One frame per wake-up (a lane has one request outstanding; the watch is level-triggered, so a misbehaving
-    // client's queued frames wake it again): no second recvmsg that would only answer EAGAIN.
+    // client's queued frames wake it again): no second recvmsg that would only answer EAGAIN (measured: reading on
+    // after the reply, for a client that may already have sent its next request, gains nothing here).
     {
       const m = this.recv(lane.fd);
       if (m === null) return;
