@@ -38,7 +38,7 @@ export interface PreloadStats {
 
 export interface PreloadSessionOptions {
   dev: CoreDevice;
-  u: Pick<UffdBinding, 'unixRecvInto' | 'unixSendFds' | 'unixPair' | 'sockCookie' | 'fdWatch' | 'fdUnwatch' | 'close' | 'closeOffThread' | 'dupFd'>;
+  u: Pick<UffdBinding, 'unixRecvInto' | 'unixSendFds' | 'unixPair' | 'sockCookie' | 'fdWatch' | 'fdUnwatch' | 'close' | 'closeOffThread' | 'dupFd' | 'pidfdOpen' | 'pidfdExited'>;
   /**
    * Reads the client's own memory (process_vm_readv): the bytes of `ranges`, concatenated, or an error code. Given,
    * an IOCTL's embedded ranges are read here instead of a NEED round trip while the kernel lets this server read that
@@ -59,7 +59,11 @@ export interface PreloadSessionOptions {
 }
 
 /** `last`: the file of the node fd this lane's last IOCTL carried (VGE_IOCTL_SAME_FILE names it again). */
-interface Lane { fd: number; pid: number; tid: number; uid: number; watch: number; last?: NodeFile; peek: boolean }
+/**
+ * `peek`: the server reads the IOCTL's ranges from the client itself; `pidfd` (the lane's process, -1: none) proves
+ * after each read that the pid was still that process's (not reused by another) while it was read.
+ */
+interface Lane { fd: number; pid: number; tid: number; uid: number; watch: number; last?: NodeFile; peek: boolean; pidfd: number }
 interface NodeFile { cookie: bigint; ours: number; watch: number; file: CoreFile; pid: number }
 
 /** A reply frame and the fds it carries (made by the server, closed once sent). */
@@ -126,8 +130,14 @@ export class PreloadSession {
     if (n >= this.limits.perUid || this.lanes.size >= this.limits.total) {
       return this.refuse('lane-busy', `uid ${req.uid}: ${n} lanes open (limits ${this.limits.perUid} per uid, ${this.limits.total} in all); refused`, 'ERR EAGAIN');
     }
+    let pidfd = -1;
+    if (this.o.readClient) {
+      // The connecting process's pidfd (SO_PEERPIDFD), else one opened now for the pid the channel checked.
+      pidfd = req.takePidfd();
+      if (pidfd < 0) try { pidfd = this.o.u.pidfdOpen(req.pid); } catch { pidfd = -1; }
+    }
     const fd = req.adopt();
-    const lane: Lane = { fd, pid: req.pid, tid, uid: req.uid, watch: -1, peek: this.o.readClient !== undefined };
+    const lane: Lane = { fd, pid: req.pid, tid, uid: req.uid, watch: -1, peek: pidfd >= 0, pidfd };
     lane.watch = this.o.u.fdWatch(fd, () => this.laneReadable(lane));
     this.lanes.set(fd, lane);
     this.perUid.set(req.uid, n + 1);
@@ -215,6 +225,7 @@ export class PreloadSession {
     this.lanes.delete(lane.fd);
     this.o.u.fdUnwatch(lane.watch);
     try { this.o.u.close(lane.fd); } catch { /* closed */ }
+    if (lane.pidfd >= 0) { try { this.o.u.close(lane.pidfd); } catch { /* closed */ } lane.pidfd = -1; }
     const n = (this.perUid.get(lane.uid) ?? 1) - 1;
     if (n > 0) this.perUid.set(lane.uid, n); else this.perUid.delete(lane.uid);
     this.stats.lanes = this.lanes.size;
@@ -398,7 +409,13 @@ export class PreloadSession {
     for (const r of ranges) n += r.len;
     if (ranges.length > VGE_MAX_RANGES || n > VGE_MAX_BYTES) return null;
     const got = this.o.readClient!(lane.pid, ranges);
-    if (typeof got !== 'string') { this.stats.peeks++; return got; }
+    if (typeof got !== 'string') {
+      // Read by pid: the bytes are the lane's process's only if it was still alive after the read (a live process's
+      // pid is never reused). An exited one is asked NEED, which its lane no longer answers.
+      if (this.o.u.pidfdExited(lane.pidfd)) return null;
+      this.stats.peeks++;
+      return got;
+    }
     if (got !== 'EFAULT') {
       lane.peek = false;
       this.o.logOnce(`preload:peek-${got}`, `preload: pid ${lane.pid}'s memory cannot be read by the server (${got}): its lanes send embedded ranges after a NEED`);
