@@ -31,7 +31,12 @@ function preloadWorkerMain(cfg: PreloadWorkerConfig): void {
     const provider = chooseProvider(cfg.device.watch, log, cfg.device.handoff, undefined, false, u, cfg.device.injectUids);
     made = makeDevice({ ...cfg.device, inject: false }, sink ? (ev) => sink.write(ev) : undefined, log, provider, logger);
     fences = new FenceFds(u);
-    session = new PreloadSession({ dev: made.device, u, fences, logOnce: (k, m) => logger.once(k, m), onFork: (parent) => provider.reportFork?.(parent) });
+    // Embedded ranges are read from the client directly where the kernel allows it (same uid and dumpable, or
+    // CAP_SYS_PTRACE): one round trip per ioctl; a refused read falls back to the NEED exchange.
+    const readClient = (pid: number, ranges: readonly { addr: number; len: number }[]): Uint8Array | string => {
+      try { return u.processVmRead(pid, [...ranges]); } catch (e) { return (e as NodeJS.ErrnoException).code ?? 'EIO'; }
+    };
+    session = new PreloadSession({ dev: made.device, u, fences, readClient, logOnce: (k, m) => logger.once(k, m), onFork: (parent) => provider.reportFork?.(parent) });
     channel = new Channel({ binding: u, log, base: cfg.channel.base, mode: cfg.channel.mode, uid: cfg.channel.uid, gid: cfg.channel.gid });
     channel.handle(LANE_KIND, (req) => session.adoptLane(req));
     // Without CAP_SYS_ADMIN /proc/PID/pagemap reads every frame number as 0: pages are then told apart by present

@@ -201,6 +201,11 @@ export interface UffdBinding {
   unixAccept(listenFd: number): UnixPeer | null;
   /** recvmsg of one message with its SCM_RIGHTS fds (close-on-exec) and SCM_CREDENTIALS; null: nothing queued. */
   unixRecv(fd: number, maxBytes: number, maxFds: number): UnixMessage | null;
+  /**
+   * unixRecv without building objects (a serving loop's hot path): one message into buf; meta (Int32Array of 5 +
+   * maxFds) gets [truncated, cred pid, cred uid, cred gid (-1: none), nfds, fds...]. Bytes received, -1 when none.
+   */
+  unixRecvInto(fd: number, buf: Uint8Array, meta: Int32Array): number;
   /** One non-blocking send (MSG_NOSIGNAL): bytes sent, -1 when the socket buffer is full. */
   unixSend(fd: number, data: Uint8Array): number;
   /** A connected SOCK_SEQPACKET pair [ours (non-blocking, SO_PASSCRED), theirs], both close-on-exec. */

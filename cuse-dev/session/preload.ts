@@ -32,11 +32,19 @@ export const DEFAULT_LANE_LIMITS: Readonly<LaneLimits> = Object.freeze({ perUid:
 export interface PreloadStats {
   lanes: number; lanesOpened: number; opens: number; releases: number; clients: number; ioctls: number; needs: number;
   forks: number; malformed: number; refused: number; maps: number;
+  /** IOCTL rounds whose ranges the server read from the client itself (no NEED). */
+  peeks: number;
 }
 
 export interface PreloadSessionOptions {
   dev: CoreDevice;
-  u: Pick<UffdBinding, 'unixRecv' | 'unixSendFds' | 'unixPair' | 'sockCookie' | 'fdWatch' | 'fdUnwatch' | 'close' | 'closeOffThread' | 'dupFd'>;
+  u: Pick<UffdBinding, 'unixRecvInto' | 'unixSendFds' | 'unixPair' | 'sockCookie' | 'fdWatch' | 'fdUnwatch' | 'close' | 'closeOffThread' | 'dupFd' | 'pidfdOpen' | 'pidfdExited'>;
+  /**
+   * Reads the client's own memory (process_vm_readv): the bytes of `ranges`, concatenated, or an error code. Given,
+   * an IOCTL's embedded ranges are read here instead of a NEED round trip while the kernel lets this server read that
+   * process (EPERM/ESRCH: the lane asks NEED from then on; EFAULT: this request asks NEED, the client answers EFAULT).
+   */
+  readClient?: (pid: number, ranges: readonly Range[]) => Uint8Array | string;
   /** Fence fds (FENCE_FD_OUT installs, FENCE_FD_IN waits); absent: fence flags are EOPNOTSUPP as over FUSE. */
   fences?: FenceFds;
   /** One line per kind of event (the server's log limiter's once()). */
@@ -51,10 +59,14 @@ export interface PreloadSessionOptions {
 }
 
 /** `last`: the file of the node fd this lane's last IOCTL carried (VGE_IOCTL_SAME_FILE names it again). */
-interface Lane { fd: number; pid: number; tid: number; uid: number; watch: number; last?: NodeFile }
+/**
+ * `peek`: the server reads the IOCTL's ranges from the client itself; `pidfd` (the lane's process, -1: none) proves
+ * after each read that the pid was still that process's (not reused by another) while it was read.
+ */
+interface Lane { fd: number; pid: number; tid: number; uid: number; watch: number; last?: NodeFile; peek: boolean; pidfd: number }
 interface NodeFile { cookie: bigint; ours: number; watch: number; file: CoreFile; pid: number }
 
-/** A reply frame and the fds it carries (ours to close once sent). */
+/** A reply frame and the fds it carries (made by the server, closed once sent). */
 interface Out { bytes: Uint8Array; fds: number[] }
 
 /** Errors thrown from below, as the errno the request gets (the rest: EIO). */
@@ -62,6 +74,8 @@ const THROWN_ERRNO: Readonly<Record<string, Errno>> = { EACCES, EPERM, ENOMEM, E
 
 const REQ = vge_req.size, RANGE = vge_range.size, ITEM = vge_fd_item.size, REP = vge_reply.size, INSTALL = vge_install.size;
 const LE = true;
+/** Reads of the client's memory per IOCTL before it is asked (NEED) instead: a plan resolves in a few. */
+const PEEK_ROUNDS = 4;
 /** MAP lengths travel in pages. */
 const PAGE = 4096;
 
@@ -81,7 +95,7 @@ export class PreloadUser extends IovecUser {
 class Malformed { constructor(readonly kind: string, readonly errno: Errno, readonly why: string) {} }
 
 export class PreloadSession {
-  readonly stats: PreloadStats = { lanes: 0, lanesOpened: 0, opens: 0, releases: 0, clients: 0, ioctls: 0, needs: 0, forks: 0, malformed: 0, refused: 0, maps: 0 };
+  readonly stats: PreloadStats = { lanes: 0, lanesOpened: 0, opens: 0, releases: 0, clients: 0, ioctls: 0, needs: 0, forks: 0, malformed: 0, refused: 0, maps: 0, peeks: 0 };
   readonly limits: Readonly<LaneLimits>;
   private readonly lanes = new Map<number, Lane>();
   private readonly perUid = new Map<number, number>();
@@ -89,6 +103,9 @@ export class PreloadSession {
   private readonly seenClients = new Set<number>();
   private readonly planCtx: { dev: CoreDevice; logOnce: (k: string, m: string) => void };
   private closed = false;
+  /** The receive buffer and its [truncated, pid, uid, gid, nfds, fds...] (unixRecvInto); frames are copied out. */
+  private readonly rbuf = Buffer.alloc(VGE_MAX_FRAME);
+  private readonly rmeta = new Int32Array(5 + VGE_MAX_FDS + 1);
 
   constructor(private readonly o: PreloadSessionOptions) {
     this.limits = Object.freeze({ ...DEFAULT_LANE_LIMITS, ...o.limits });
@@ -113,8 +130,14 @@ export class PreloadSession {
     if (n >= this.limits.perUid || this.lanes.size >= this.limits.total) {
       return this.refuse('lane-busy', `uid ${req.uid}: ${n} lanes open (limits ${this.limits.perUid} per uid, ${this.limits.total} in all); refused`, 'ERR EAGAIN');
     }
+    let pidfd = -1;
+    if (this.o.readClient) {
+      // The connecting process's pidfd (SO_PEERPIDFD), else one opened now for the pid the channel checked.
+      pidfd = req.takePidfd();
+      if (pidfd < 0) try { pidfd = this.o.u.pidfdOpen(req.pid); } catch { pidfd = -1; }
+    }
     const fd = req.adopt();
-    const lane: Lane = { fd, pid: req.pid, tid, uid: req.uid, watch: -1 };
+    const lane: Lane = { fd, pid: req.pid, tid, uid: req.uid, watch: -1, peek: pidfd >= 0, pidfd };
     lane.watch = this.o.u.fdWatch(fd, () => this.laneReadable(lane));
     this.lanes.set(fd, lane);
     this.perUid.set(req.uid, n + 1);
@@ -133,7 +156,8 @@ export class PreloadSession {
 
   private laneReadable(lane: Lane): void {
     // One frame per wake-up (a lane has one request outstanding; the watch is level-triggered, so a misbehaving
-    // client's queued frames wake it again): no second recvmsg that would only answer EAGAIN.
+    // client's queued frames wake it again): no second recvmsg that would only answer EAGAIN (measured: reading on
+    // after the reply, for a client that may already have sent its next request, gains nothing here).
     {
       const m = this.recv(lane.fd);
       if (m === null) return;
@@ -157,15 +181,27 @@ export class PreloadSession {
     }
   }
 
+  /** One message (unixRecvInto: received into one buffer, then copied out at its length; no object built natively). */
+  private recvOne(fd: number): UnixMessage | null {
+    const n = this.o.u.unixRecvInto(fd, this.rbuf, this.rmeta);
+    if (n < 0) return null;
+    const meta = this.rmeta;
+    const data = Buffer.allocUnsafe(n);
+    this.rbuf.copy(data, 0, 0, n);
+    const fds: number[] = [];
+    for (let i = 0; i < meta[4]!; i++) fds.push(meta[5 + i]!);
+    return { data, fds, cred: meta[1]! === -1 ? null : { pid: meta[1]!, uid: meta[2]! >>> 0, gid: meta[3]! >>> 0 }, truncated: meta[0] !== 0 };
+  }
+
   /** One message, 'eof' when the peer hung up, null when none is queued (a zero-length message reads as one). */
   private recv(fd: number): UnixMessage | 'eof' | null {
     let m: UnixMessage | null;
-    try { m = this.o.u.unixRecv(fd, VGE_MAX_FRAME, VGE_MAX_FDS + 1); } catch { return 'eof'; }
+    try { m = this.recvOne(fd); } catch { return 'eof'; }
     if (!m) return null;
     if (m.data.length > 0 || m.fds.length > 0) return m;
     // recv() returns 0 at hang-up and for an empty message: only hang-up returns 0 again.
     let again: UnixMessage | null;
-    try { again = this.o.u.unixRecv(fd, VGE_MAX_FRAME, VGE_MAX_FDS + 1); } catch { return 'eof'; }
+    try { again = this.recvOne(fd); } catch { return 'eof'; }
     if (again && again.data.length === 0 && again.fds.length === 0) return 'eof';
     if (again) for (const f of again.fds) this.closeAny(f);
     return m;
@@ -174,7 +210,9 @@ export class PreloadSession {
   private send(lane: Lane, out: Out): void {
     let sent: number;
     try { sent = this.o.u.unixSendFds(lane.fd, out.bytes, out.fds); } catch { sent = -2; }
-    for (const f of out.fds) this.closeAny(f); // the client has its copies now (or never will)
+    // The client has its copies now (or never will). Every fd a reply carries is one the server made (a node socket,
+    // a memfd copy, a fence eventfd copy): its close never blocks, so no off-thread close and no fd probe.
+    for (const f of out.fds) { try { this.o.u.close(f); } catch { /* closed */ } }
     if (sent === -1) {
       this.stats.malformed++;
       this.o.logOnce('preload:stalled', `preload: pid ${lane.pid} does not read its replies (socket buffer full): lane closed`);
@@ -187,6 +225,7 @@ export class PreloadSession {
     this.lanes.delete(lane.fd);
     this.o.u.fdUnwatch(lane.watch);
     try { this.o.u.close(lane.fd); } catch { /* closed */ }
+    if (lane.pidfd >= 0) { try { this.o.u.close(lane.pidfd); } catch { /* closed */ } lane.pidfd = -1; }
     const n = (this.perUid.get(lane.uid) ?? 1) - 1;
     if (n > 0) this.perUid.set(lane.uid, n); else this.perUid.delete(lane.uid);
     this.stats.lanes = this.lanes.size;
@@ -311,7 +350,7 @@ export class PreloadSession {
     }
   }
 
-  private ioctlOn(lane: Lane, nf: NodeFile | undefined, cookie: bigint | null, seq: number, dv: DataView, supplied: Range[], populated: readonly Range[], head: number, total: number,
+  private ioctlOn(lane: Lane, nf: NodeFile | undefined, cookie: bigint | null, seq: number, dv: DataView, supplied: readonly Range[], populated: readonly Range[], head: number, total: number,
     items: readonly { fd: number; attached: boolean }[], clientFds: ReadonlyMap<number, number>): Out {
     const cmd = dv.getUint32(vge_req.offsetOf('cmd'), LE);
     // A socket that is not a node fd of ours: ioctl on it is no DRM ioctl (the kernel's socket answer).
@@ -319,9 +358,18 @@ export class PreloadSession {
     const argBig = dv.getBigUint64(vge_req.offsetOf('arg'), LE);
     if (argBig > BigInt(Number.MAX_SAFE_INTEGER)) return { bytes: done(seq, EFAULT), fds: [] };
     const arg = Number(argBig);
-    const data = new Uint8Array(dv.buffer, dv.byteOffset + head, total);
+    let data = new Uint8Array(dv.buffer, dv.byteOffset + head, total);
     this.stats.ioctls++;
-    const s = planUnrestricted(this.planCtx, nf.file, cmd, arg, data, null, supplied);
+    let s = planUnrestricted(this.planCtx, nf.file, cmd, arg, data, null, supplied);
+    // Ranges the plan needs beyond those sent (embedded pointers, the struct at another size): read from the client
+    // here while the kernel allows it, instead of a NEED round trip. The frame's credentials are the lane's process.
+    for (let round = 0; s.kind === 'retry' && lane.peek && round < PEEK_ROUNDS; round++) {
+      const got = this.peek(lane, s.in);
+      if (got === null) break;
+      supplied = s.in;
+      data = got;
+      s = planUnrestricted(this.planCtx, nf.file, cmd, arg, data, null, supplied);
+    }
     if (s.kind === 'error') return { bytes: done(seq, s.errno), fds: [] };
     if (s.kind === 'retry') { this.stats.needs++; return { bytes: need(seq, s.in, []), fds: [] }; }
     const { plan, inSize, outSize } = s;
@@ -353,6 +401,26 @@ export class PreloadSession {
     const fds = installs.map((i) => i.fd);
     for (const i of user.installs) if (!installs.includes(i)) this.closeAny(i.fd, true);
     return { bytes: doneWith(seq, r.result, ranges, bufs, installs.map((i) => ({ range: 0, at: i.at })), this.o.logOnce), fds };
+  }
+
+  /** The bytes of `ranges` read from the lane's process, or null (NEED them): a refusal turns reading off for the lane. */
+  private peek(lane: Lane, ranges: readonly Range[]): Uint8Array | null {
+    let n = 0;
+    for (const r of ranges) n += r.len;
+    if (ranges.length > VGE_MAX_RANGES || n > VGE_MAX_BYTES) return null;
+    const got = this.o.readClient!(lane.pid, ranges);
+    if (typeof got !== 'string') {
+      // Read by pid: the bytes are the lane's process's only if it was still alive after the read (a live process's
+      // pid is never reused). An exited one is asked NEED, which its lane no longer answers.
+      if (this.o.u.pidfdExited(lane.pidfd)) return null;
+      this.stats.peeks++;
+      return got;
+    }
+    if (got !== 'EFAULT') {
+      lane.peek = false;
+      this.o.logOnce(`preload:peek-${got}`, `preload: pid ${lane.pid}'s memory cannot be read by the server (${got}): its lanes send embedded ranges after a NEED`);
+    }
+    return null;
   }
 
   /**

@@ -5,7 +5,7 @@
 // process's credentials are refused. Expected bytes are read with offsets written from the C header (wire.h).
 import test from 'ava';
 import * as fs from 'fs';
-import { PreloadSession, type PreloadUser } from '../../cuse-dev/session/preload';
+import { PreloadSession, type PreloadSessionOptions, type PreloadUser } from '../../cuse-dev/session/preload';
 import type { CoreDevice, CoreFile } from '../../cuse-dev/session/core-api';
 import { loadUffd, type UnixMessage } from '../../uffd';
 import { EACCES, EBADF, EINVAL, ENODEV } from '../../core/errno';
@@ -46,7 +46,7 @@ function next(fd: number): Promise<Reply> {
 const CMD = 0xc0086499; // _IOWR('d', 0x99, 8 bytes)
 const ARG = 0x10000;
 
-function harness(plan: (file: CoreFile) => { fds?: number[]; populate?: { addr: number; len: number; write: boolean }[] }, ioctl: (user: PreloadUser) => number, map?: CoreFile['map']) {
+function harness(plan: (file: CoreFile) => { fds?: number[]; populate?: { addr: number; len: number; write: boolean }[]; in?: { addr: number; len: number }[] }, ioctl: (user: PreloadUser) => number, map?: CoreFile['map'], readClient?: PreloadSessionOptions['readClient']) {
   const logged: string[] = [];
   const keys = new Set<string>(); // as the server's LogLimiter.once: one line per key
   const file: CoreFile = { ioctl: (_pid, _cmd, argIn, user) => ({ result: ioctl(user as PreloadUser), out: Uint8Array.from(argIn) }), close: () => undefined, map };
@@ -55,7 +55,7 @@ function harness(plan: (file: CoreFile) => { fds?: number[]; populate?: { addr: 
     plan: (_cmd: number, _argIn: Uint8Array | null, f: CoreFile) => ({ inSize: 8, outSize: 8, in: [], out: [], ...plan(f) }),
     service: () => undefined, counts: () => ({}), snapshot: () => ({}), shutdown: () => undefined,
   } as unknown as CoreDevice;
-  const session = new PreloadSession({ dev, u, logOnce: (k, m) => { if (!keys.has(k)) { keys.add(k); logged.push(m); } }, isThreadOf: () => true, parentOf: () => process.ppid });
+  const session = new PreloadSession({ dev, u, readClient, logOnce: (k, m) => { if (!keys.has(k)) { keys.add(k); logged.push(m); } }, isThreadOf: () => true, parentOf: () => process.ppid });
   const [ours, theirs] = u.unixPair();
   const answer = session.adoptLane({ kind: 'lane', args: [String(process.pid)], pid: process.pid, uid: process.getuid!(), gid: process.getgid!(), fds: [], takePidfd: () => -1, adopt: () => ours });
   return { session, lane: theirs, answer, logged };
@@ -82,6 +82,40 @@ test('OPEN hands a node fd; an IOCTL without its struct gets a NEED for {arg, 8}
   const done = await next(h.lane);
   t.deepEqual([done.kind, done.seq, done.result, done.err, done.nranges, done.nfds], [1, 3, 0, 0, 1, 0]);
   t.deepEqual([...done.body.subarray(16, 24)], [...struct]);
+  u.close(node);
+  h.session.closeAll();
+  u.close(h.lane);
+});
+
+test('embedded ranges: read from the client by the server where it may (one round trip), NEED after EFAULT for that request, NEED for good after a refusal', async (t) => {
+  const EMB = 0x20000;
+  const struct = Uint8Array.from([1, 2, 3, 4, 5, 6, 7, 8]);
+  let answer: Uint8Array | string = 'EFAULT';
+  const asked: { pid: number; ranges: { addr: number; len: number }[] }[] = [];
+  let seen = '';
+  const h = harness(() => ({ in: [{ addr: EMB, len: 4 }] }), (user) => { const r = user.read(EMB, 4); seen = r instanceof Uint8Array ? [...r].join(',') : 'fault'; return 7; }, undefined,
+    (pid, ranges) => { asked.push({ pid, ranges: ranges.map((r) => ({ ...r })) }); return answer; });
+  const node = await open(h.lane);
+  const send = async (seq: number): Promise<Reply> => { u.unixSendFds(h.lane, req(2, seq, { cmd: CMD, arg: ARG, ranges: [[ARG, struct]] }), [node]); return next(h.lane); };
+  // A bad pointer: this request is NEED (the client's own read answers EFAULT), reading stays on.
+  const n1 = await send(2);
+  t.deepEqual([n1.kind, n1.nranges], [2, 2]);
+  t.deepEqual(asked, [{ pid: process.pid, ranges: [{ addr: ARG, len: 8 }, { addr: EMB, len: 4 }] }]);
+  // Readable: one frame, DONE, the handler got the bytes the server read.
+  answer = Uint8Array.from([...struct, 9, 8, 7, 6]);
+  const d = await send(3);
+  t.deepEqual([d.kind, d.result, d.err], [1, 7, 0]);
+  t.is(seen, '9,8,7,6');
+  t.is(h.session.stats.peeks, 1);
+  // Refused (another uid, non-dumpable, Yama): NEED, logged once, and the lane never asks the kernel again.
+  answer = 'EPERM';
+  const n2 = await send(4);
+  t.is(n2.kind, 2);
+  t.is(asked.length, 3);
+  const n3 = await send(5);
+  t.is(n3.kind, 2);
+  t.is(asked.length, 3);
+  t.is(h.logged.filter((l) => l.includes('EPERM')).length, 1);
   u.close(node);
   h.session.closeAll();
   u.close(h.lane);

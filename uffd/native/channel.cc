@@ -72,6 +72,51 @@ Napi::Value UnixAccept(const Napi::CallbackInfo& info) {
   return o;
 }
 
+// One message as recvmsg gave it: its fds (close-on-exec), the sender's credentials, whether it was cut short.
+struct Received {
+  ssize_t n = -1;  // bytes; -1: nothing was queued
+  int fds[64];
+  size_t nfds = 0;
+  bool hasCred = false;
+  struct ucred cred {};
+  bool truncated = false;
+};
+
+// One recvmsg (MSG_DONTWAIT) into buf: at most maxFds (<= 64) fds fit in the control buffer (the kernel closes the
+// rest and sets MSG_CTRUNC). Throws on an error other than EAGAIN.
+void RecvOne(Napi::Env env, int fd, uint8_t* buf, size_t len, size_t maxFds, Received& r) {
+  if (maxFds > 64) maxFds = 64;
+  union { char b[CMSG_SPACE(sizeof(int) * 64) + CMSG_SPACE(sizeof(struct ucred))]; struct cmsghdr align; } control;
+  struct iovec iov = {buf, len};
+  struct msghdr msg {};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = control.b;
+  msg.msg_controllen = CMSG_SPACE(sizeof(int) * (maxFds ? maxFds : 1)) + CMSG_SPACE(sizeof(struct ucred));
+  ssize_t n;
+  do n = recvmsg(fd, &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC); while (n < 0 && errno == EINTR);
+  if (n < 0) {
+    if (errno == EAGAIN || errno == EWOULDBLOCK) { r.n = -1; return; }
+    ThrowSys(env, "recvmsg", errno);
+  }
+  r.n = n;
+  r.truncated = (msg.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) != 0;
+  for (struct cmsghdr* c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c)) {
+    if (c->cmsg_level != SOL_SOCKET) continue;
+    if (c->cmsg_type == SCM_RIGHTS) {
+      size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+      for (size_t i = 0; i < count; i++) {
+        int got;
+        memcpy(&got, CMSG_DATA(c) + i * sizeof(int), sizeof got);
+        if (r.nfds < maxFds) r.fds[r.nfds++] = got; else { close(got); r.truncated = true; }
+      }
+    } else if (c->cmsg_type == SCM_CREDENTIALS && c->cmsg_len >= CMSG_LEN(sizeof(struct ucred))) {
+      memcpy(&r.cred, CMSG_DATA(c), sizeof r.cred);
+      r.hasCred = true;
+    }
+  }
+}
+
 // recvmsg of one message (MSG_DONTWAIT, received fds close-on-exec): {data, fds, cred: {pid, uid, gid} | null,
 // truncated}, or null when nothing is queued. data.length 0 with no fds: the peer closed. Fds that do not fit in
 // maxFds are closed by the kernel (truncated is then true).
@@ -85,49 +130,48 @@ Napi::Value UnixRecv(const Napi::CallbackInfo& info) {
   // than the receive itself; the message is copied out into its own Buffer.
   thread_local std::vector<uint8_t> data;
   if (data.size() < maxBytes) data.resize(maxBytes);
-  thread_local std::vector<uint8_t> control;
-  size_t controlLen = CMSG_SPACE(sizeof(int) * (maxFds ? maxFds : 1)) + CMSG_SPACE(sizeof(struct ucred));
-  if (control.size() < controlLen) control.resize(controlLen);
-  struct iovec iov = {data.data(), maxBytes};
-  struct msghdr msg {};
-  msg.msg_iov = &iov;
-  msg.msg_iovlen = 1;
-  msg.msg_control = control.data();
-  msg.msg_controllen = controlLen;
-  ssize_t n;
-  do n = recvmsg(fd, &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC); while (n < 0 && errno == EINTR);
-  if (n < 0) {
-    if (errno == EAGAIN || errno == EWOULDBLOCK) return env.Null();
-    ThrowSys(env, "recvmsg", errno);
-  }
+  Received r;
+  RecvOne(env, fd, data.data(), maxBytes, maxFds, r);
+  if (r.n < 0) return env.Null();
   Napi::Array fds = Napi::Array::New(env);
+  for (size_t i = 0; i < r.nfds; i++) fds.Set(static_cast<uint32_t>(i), Num(env, r.fds[i]));
   Napi::Value cred = env.Null();
-  uint32_t k = 0;
-  for (struct cmsghdr* c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c)) {
-    if (c->cmsg_level != SOL_SOCKET) continue;
-    if (c->cmsg_type == SCM_RIGHTS) {
-      size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-      for (size_t i = 0; i < count; i++) {
-        int got;
-        memcpy(&got, CMSG_DATA(c) + i * sizeof(int), sizeof got);
-        fds.Set(k++, Num(env, got));
-      }
-    } else if (c->cmsg_type == SCM_CREDENTIALS && c->cmsg_len >= CMSG_LEN(sizeof(struct ucred))) {
-      struct ucred cr;
-      memcpy(&cr, CMSG_DATA(c), sizeof cr);
-      Napi::Object o = Napi::Object::New(env);
-      o.Set("pid", Num(env, cr.pid));
-      o.Set("uid", Num(env, cr.uid));
-      o.Set("gid", Num(env, cr.gid));
-      cred = o;
-    }
+  if (r.hasCred) {
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("pid", Num(env, r.cred.pid));
+    o.Set("uid", Num(env, r.cred.uid));
+    o.Set("gid", Num(env, r.cred.gid));
+    cred = o;
   }
-  Napi::Object r = Napi::Object::New(env);
-  r.Set("data", Napi::Buffer<uint8_t>::Copy(env, data.data(), static_cast<size_t>(n)));
-  r.Set("fds", fds);
-  r.Set("cred", cred);
-  r.Set("truncated", Napi::Boolean::New(env, (msg.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) != 0));
-  return r;
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("data", Napi::Buffer<uint8_t>::Copy(env, data.data(), static_cast<size_t>(r.n)));
+  o.Set("fds", fds);
+  o.Set("cred", cred);
+  o.Set("truncated", Napi::Boolean::New(env, r.truncated));
+  return o;
+}
+
+// unixRecvInto(fd, buf, meta): unixRecv without building objects, for a serving loop's hot path. One message into
+// buf; meta (Int32Array of 5 + maxFds slots) gets [truncated, cred pid, cred uid, cred gid (-1 without
+// credentials), nfds, fds...]. Returns the byte count, -1 when nothing is queued.
+Napi::Value UnixRecvInto(const Napi::CallbackInfo& info) {
+  Args a(info, "unixRecvInto(fd: number, buf: Uint8Array, meta: Int32Array)", 3, 3);
+  Napi::Env env = info.Env();
+  int fd = a.Fd(0);
+  auto buf = a.Bytes(1, "buf");
+  auto meta = a.Bytes(2, "meta");
+  if (meta.second < 5 * sizeof(int32_t) || meta.second % sizeof(int32_t)) a.Fail("meta must be an Int32Array of at least 5");
+  int32_t* m = reinterpret_cast<int32_t*>(meta.first);
+  Received r;
+  RecvOne(env, fd, buf.first, buf.second, meta.second / sizeof(int32_t) - 5, r);
+  if (r.n < 0) return Num(env, -1);
+  m[0] = r.truncated;
+  m[1] = r.hasCred ? r.cred.pid : -1;
+  m[2] = r.hasCred ? static_cast<int32_t>(r.cred.uid) : -1;
+  m[3] = r.hasCred ? static_cast<int32_t>(r.cred.gid) : -1;
+  m[4] = static_cast<int32_t>(r.nfds);
+  for (size_t i = 0; i < r.nfds; i++) m[5 + i] = r.fds[i];
+  return Num(env, static_cast<double>(r.n));
 }
 
 // One non-blocking send (MSG_NOSIGNAL): bytes sent, or -1 when the socket buffer is full.
@@ -402,6 +446,7 @@ void RegisterChannel(Napi::Env env, Napi::Object exports) {
   fn("unixListen", UnixListen);
   fn("unixAccept", UnixAccept);
   fn("unixRecv", UnixRecv);
+  fn("unixRecvInto", UnixRecvInto);
   fn("unixSend", UnixSend);
   fn("unixPair", UnixPair);
   fn("sockCookie", SockCookie);

@@ -224,8 +224,9 @@ static ssize_t recv_frame(struct lane *l, int *rfds, int *nrfds) {
 
 static void close_all(const int *fds, int n) { for (int i = 0; i < n; i++) close(fds[i]); }
 
-VGE_EXPORT int vge_request(int node_fd, struct vge_req *req, const void *body, size_t body_len, const int *fds, int nfds,
-                           struct vge_reply *reply, const uint8_t **reply_body, size_t *reply_len, int *rfds, int *nrfds) {
+// vge_request with the node fd's SO_COOKIE when the caller already asked the kernel for it (0: asked here).
+static int request(int node_fd, uint64_t cookie, struct vge_req *req, const void *body, size_t body_len, const int *fds, int nfds,
+                   struct vge_reply *reply, const uint8_t **reply_body, size_t *reply_len, int *rfds, int *nrfds) {
   *nrfds = 0;
   if (nfds > VGE_MAX_FDS || sizeof *req + body_len > VGE_MAX_FRAME) return -E2BIG;
   struct lane *l = lane_get();
@@ -235,10 +236,9 @@ VGE_EXPORT int vge_request(int node_fd, struct vge_req *req, const void *body, s
   int k = 0;
   // An IOCTL on the node fd this lane's last one carried names it by VGE_IOCTL_SAME_FILE instead of attaching it
   // again (an fd passed costs the kernel more than the rest of the round trip): its cookie says it is that socket.
-  uint64_t cookie = 0;
   if (node_fd >= 0 && req->op == VGE_OP_IOCTL) {
     socklen_t cl = sizeof cookie;
-    if (getsockopt(node_fd, SOL_SOCKET, SO_COOKIE, &cookie, &cl) < 0) cookie = 0;
+    if (!cookie && getsockopt(node_fd, SOL_SOCKET, SO_COOKIE, &cookie, &cl) < 0) cookie = 0;
     if (cookie && cookie == l->last_cookie) { req->flags |= VGE_IOCTL_SAME_FILE; node_fd = -1; }
   }
   if (node_fd >= 0) all[k++] = node_fd;
@@ -257,6 +257,11 @@ VGE_EXPORT int vge_request(int node_fd, struct vge_req *req, const void *body, s
   *reply_body = l->buf + sizeof *reply;
   *reply_len = (size_t)n - sizeof *reply;
   return 0;
+}
+
+VGE_EXPORT int vge_request(int node_fd, struct vge_req *req, const void *body, size_t body_len, const int *fds, int nfds,
+                           struct vge_reply *reply, const uint8_t **reply_body, size_t *reply_len, int *rfds, int *nrfds) {
+  return request(node_fd, 0, req, body, body_len, fds, nfds, reply, reply_body, reply_len, rfds, nrfds);
 }
 
 VGE_EXPORT uint8_t *vge_frame(size_t *cap) {
@@ -393,7 +398,7 @@ static int apply_done(const struct vge_reply *rep, const uint8_t *body, size_t b
   return 0;
 }
 
-static int node_ioctl(int fd, unsigned long cmd, void *arg) {
+static int node_ioctl(int fd, uint64_t cookie, unsigned long cmd, void *arg) {
   int saved = errno;
   struct vge_range want[VGE_MAX_RANGES];
   struct vge_fd_item items[VGE_MAX_FDS];
@@ -422,7 +427,7 @@ static int node_ioctl(int fd, unsigned long cmd, void *arg) {
     const uint8_t *body;
     size_t blen;
     int rfds[VGE_MAX_FDS], nr = 0;
-    r = vge_request(fd, &req, frame, head + total, attach, na, &rep, &body, &blen, rfds, &nr);
+    r = request(fd, cookie, &req, frame, head + total, attach, na, &rep, &body, &blen, rfds, &nr);
     if (r < 0) { errno = -r; return -1; }
     if ((req.flags & VGE_IOCTL_SAME_FILE) && rep.kind == VGE_DONE && rep.err == EBADF && !resent) {
       close_all(rfds, nr); // the server no longer names that file for this lane: carry the fd itself once more
@@ -469,7 +474,7 @@ VGE_EXPORT int ioctl(int fd, unsigned long cmd, ...) {
     int saved = errno;
     int r = getsockopt(fd, SOL_SOCKET, SO_COOKIE, &cookie, &cl);
     errno = saved;
-    if (r == 0 && ((l && cookie == l->last_cookie) || vge_node_fd(fd))) return node_ioctl(fd, cmd, arg);
+    if (r == 0 && ((l && cookie == l->last_cookie) || vge_node_fd(fd))) return node_ioctl(fd, cookie, cmd, arg);
   }
   return REAL(ioctl)(fd, cmd, arg);
 }
