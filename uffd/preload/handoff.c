@@ -27,6 +27,7 @@
 
 #include "../native/uapi-compat.h"
 #include "preload.h"
+#include "wire.h"
 
 #define HANDOFF_TIMEOUT_S 5
 
@@ -69,33 +70,48 @@ VGE_EXPORT int vge_connect(const char *path, int timeout_s) {
   return s;
 }
 
-// One message: the text, our uffd (SCM_RIGHTS) and our credentials (SCM_CREDENTIALS, checked by the kernel).
-static ssize_t send_uffd(int s, int fd) {
-  char text[64];
-  int n = snprintf(text, sizeof text, "VGECHAN1 uffd %d", (int)getpid());
-  struct iovec iov = {text, (size_t)n};
-  union { char buf[CMSG_SPACE(sizeof(int)) + CMSG_SPACE(sizeof(struct ucred))]; struct cmsghdr align; } control;
-  memset(&control, 0, sizeof control);
+// One message on a channel socket (node.c's frames too): buf, then fds as SCM_RIGHTS and, with creds, our credentials
+// as SCM_CREDENTIALS (the kernel checks them). 0, or -errno (-ENODEV when the server is gone).
+VGE_EXPORT int vge_send(int s, const void *buf, size_t len, const int *fds, int nfds, int creds) {
+  if (nfds < 0 || nfds > VGE_MAX_FDS + 1) return -EINVAL;
+  struct iovec iov = {(void *)buf, len};
+  union { char b[CMSG_SPACE(sizeof(int) * (VGE_MAX_FDS + 1)) + CMSG_SPACE(sizeof(struct ucred))]; struct cmsghdr align; } control;
   struct msghdr msg;
   memset(&msg, 0, sizeof msg);
   msg.msg_iov = &iov;
   msg.msg_iovlen = 1;
-  msg.msg_control = control.buf;
-  msg.msg_controllen = sizeof control.buf;
-  struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
-  c->cmsg_level = SOL_SOCKET;
-  c->cmsg_type = SCM_RIGHTS;
-  c->cmsg_len = CMSG_LEN(sizeof(int));
-  memcpy(CMSG_DATA(c), &fd, sizeof fd);
-  c = CMSG_NXTHDR(&msg, c);
-  struct ucred cr = {getpid(), getuid(), getgid()};
-  c->cmsg_level = SOL_SOCKET;
-  c->cmsg_type = SCM_CREDENTIALS;
-  c->cmsg_len = CMSG_LEN(sizeof cr);
-  memcpy(CMSG_DATA(c), &cr, sizeof cr);
+  size_t clen = (nfds > 0 ? CMSG_SPACE(sizeof(int) * (size_t)nfds) : 0) + (creds ? CMSG_SPACE(sizeof(struct ucred)) : 0);
+  if (clen) {
+    memset(&control, 0, sizeof control);
+    msg.msg_control = control.b;
+    msg.msg_controllen = clen;
+    struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+    if (nfds > 0) {
+      c->cmsg_level = SOL_SOCKET;
+      c->cmsg_type = SCM_RIGHTS;
+      c->cmsg_len = CMSG_LEN(sizeof(int) * (size_t)nfds);
+      memcpy(CMSG_DATA(c), fds, sizeof(int) * (size_t)nfds);
+      c = CMSG_NXTHDR(&msg, c);
+    }
+    if (creds) {
+      struct ucred cr = {getpid(), getuid(), getgid()};
+      c->cmsg_level = SOL_SOCKET;
+      c->cmsg_type = SCM_CREDENTIALS;
+      c->cmsg_len = CMSG_LEN(sizeof cr);
+      memcpy(CMSG_DATA(c), &cr, sizeof cr);
+    }
+  }
   ssize_t w;
   do w = sendmsg(s, &msg, MSG_NOSIGNAL); while (w < 0 && errno == EINTR);
-  return w == n ? w : -1;
+  if (w < 0) return errno == EPIPE || errno == ECONNRESET ? -ENODEV : -errno;
+  return w == (ssize_t)len ? 0 : -EIO;
+}
+
+// One message: the text, our uffd and our credentials.
+static int send_uffd(int s, int fd) {
+  char text[64];
+  int n = snprintf(text, sizeof text, "VGECHAN1 uffd %d", (int)getpid());
+  return vge_send(s, text, (size_t)n, &fd, 1, 1);
 }
 
 // At load time, and in a forked child of a process with the node open (node.c): a uffd of the child's own, as an
@@ -110,7 +126,7 @@ VGE_EXPORT void vge_handoff_uffd(void) {
   if (s < 0) { DBG("connect(%s): %s", sock, strerror(errno)); close(fd); errno = saved; return; }
   char reply[128];
   ssize_t got = 0;
-  if (send_uffd(s, fd) > 0) {
+  if (send_uffd(s, fd) == 0) {
     do got = recv(s, reply, sizeof reply - 1, 0); while (got < 0 && errno == EINTR);
   }
   if (got < 0) got = 0;

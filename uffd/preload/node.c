@@ -171,29 +171,6 @@ VGE_EXPORT int vge_node_fd(int fd) {
 
 // ---- one exchange ----
 
-static int send_frame(int s, const void *buf, size_t len, const int *fds, int nfds) {
-  struct iovec iov = {(void *)buf, len};
-  union { char b[CMSG_SPACE(sizeof(int) * (VGE_MAX_FDS + 1))]; struct cmsghdr align; } control;
-  struct msghdr msg;
-  memset(&msg, 0, sizeof msg);
-  msg.msg_iov = &iov;
-  msg.msg_iovlen = 1;
-  if (nfds > 0) {
-    memset(&control, 0, sizeof control);
-    msg.msg_control = control.b;
-    msg.msg_controllen = CMSG_SPACE(sizeof(int) * (size_t)nfds);
-    struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
-    c->cmsg_level = SOL_SOCKET;
-    c->cmsg_type = SCM_RIGHTS;
-    c->cmsg_len = CMSG_LEN(sizeof(int) * (size_t)nfds);
-    memcpy(CMSG_DATA(c), fds, sizeof(int) * (size_t)nfds);
-  }
-  ssize_t w;
-  do w = sendmsg(s, &msg, MSG_NOSIGNAL); while (w < 0 && errno == EINTR);
-  if (w < 0) return errno == EPIPE || errno == ECONNRESET ? -ENODEV : -errno;
-  return w == (ssize_t)len ? 0 : -EIO;
-}
-
 // Receives one reply into l->buf; its fds (close-on-exec) into rfds. Returns its length, or -errno.
 static ssize_t recv_frame(struct lane *l, int *rfds, int *nrfds) {
   struct iovec iov = {l->buf, VGE_MAX_FRAME};
@@ -245,7 +222,7 @@ static int request(int node_fd, uint64_t cookie, struct vge_req *req, const void
   for (int i = 0; i < nfds; i++) all[k++] = fds[i];
   if (body_len && body != l->buf + sizeof *req) memmove(l->buf + sizeof *req, body, body_len); // else built in place (vge_frame())
   memcpy(l->buf, req, sizeof *req);
-  int r = send_frame(l->fd, l->buf, sizeof *req + body_len, all, k);
+  int r = vge_send(l->fd, l->buf, sizeof *req + body_len, all, k, 0);
   if (r < 0) return r;
   ssize_t n = recv_frame(l, rfds, nrfds);
   if (n < 0) return (int)n;
@@ -479,23 +456,15 @@ VGE_EXPORT int ioctl(int fd, unsigned long cmd, ...) {
   return REAL(ioctl)(fd, cmd, arg);
 }
 
-// ---- mmap: the hook for node fds (vge_map in preload.h; ENODEV, as for any socket, until it is linked in) ----
+// ---- mmap of node fds (map.c's vge_map asks the server for the object's memory) ----
+
+static int node_map(int fd, int flags) { return fd >= 0 && !(flags & MAP_ANONYMOUS) && vge_node_fd(fd); }
 
 VGE_EXPORT void *mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off) {
-  if (fd >= 0 && !(flags & MAP_ANONYMOUS) && vge_node_fd(fd)) {
-    if (vge_map) return vge_map(addr, len, prot, flags, fd, off);
-    errno = ENODEV;
-    return MAP_FAILED;
-  }
-  return REAL(mmap)(addr, len, prot, flags, fd, off);
+  return node_map(fd, flags) ? vge_map(addr, len, prot, flags, fd, off) : REAL(mmap)(addr, len, prot, flags, fd, off);
 }
 VGE_EXPORT void *mmap64(void *addr, size_t len, int prot, int flags, int fd, off_t off) {
-  if (fd >= 0 && !(flags & MAP_ANONYMOUS) && vge_node_fd(fd)) {
-    if (vge_map) return vge_map(addr, len, prot, flags, fd, off);
-    errno = ENODEV;
-    return MAP_FAILED;
-  }
-  return REAL(mmap64)(addr, len, prot, flags, fd, off);
+  return node_map(fd, flags) ? vge_map(addr, len, prot, flags, fd, off) : REAL(mmap64)(addr, len, prot, flags, fd, off);
 }
 
 // ---- fork ----

@@ -36,14 +36,16 @@ int vge_request(int node_fd, struct vge_req *req, const void *body, size_t body_
 /** The calling thread's frame buffer for a request body (cap bytes), or NULL with errno set. */
 uint8_t *vge_frame(size_t *cap);
 
-/**
- * mmap of a node fd (the MAP request). Weak: until a part of the library defines it, mmap of a node fd is ENODEV
- * (as for any socket).
- */
-__attribute__((weak)) void *vge_map(void *addr, size_t len, int prot, int flags, int fd, off_t off);
+/** mmap of a node fd: the MAP request, then the object's memfd mapped at the caller's address and flags (map.c). */
+void *vge_map(void *addr, size_t len, int prot, int flags, int fd, off_t off);
 
 /** A SOCK_SEQPACKET, close-on-exec connection to the channel socket `path`, send/receive timeouts of timeout_s; -1 and errno. */
 int vge_connect(const char *path, int timeout_s);
+/**
+ * One message on a channel socket: buf, then fds (at most VGE_MAX_FDS + 1) as SCM_RIGHTS and, with creds, this
+ * process's credentials as SCM_CREDENTIALS. 0, or -errno (-ENODEV when the server is gone; handoff.c).
+ */
+int vge_send(int s, const void *buf, size_t len, const int *fds, int nfds, int creds);
 
 /** Hand a userfaultfd of this process to the server ($VIRTGPU_EMU_UFFD_SOCK; handoff.c). */
 void vge_handoff_uffd(void);
