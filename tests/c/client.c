@@ -133,6 +133,10 @@ const char *emu_rc_name(int rc) {
 	case -ENODEV: return "ENODEV";
 	case -ENOTCONN: return "ENOTCONN";
 	case -E2BIG: return "E2BIG";
+	case -ENOSPC: return "ENOSPC";
+	case -EMFILE: return "EMFILE";
+	case -ENFILE: return "ENFILE";
+	case -EBADF: return "EBADF";
 	}
 	if (rc < 0) snprintf(buf, sizeof bufs[0], "errno %d (%s)", -rc, strerror(-rc));
 	else snprintf(buf, sizeof bufs[0], "+%d", rc);
