@@ -13,8 +13,10 @@ for p in "${PKGS[@]}"; do dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -
 if ((${#missing[@]})); then
   if [ "$(id -u)" != 0 ]; then log "missing packages ${missing[*]} and not root: install them first"; exit 1; fi
   log "apt-get install ${missing[*]}"
-  apt-get update -qq >&2
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
+  # Another set-up (a second README command started meanwhile) may hold dpkg's lock: wait for it, not fail.
+  wait_lock=(-o DPkg::Lock::Timeout=600)
+  apt-get "${wait_lock[@]}" update -qq >&2
+  DEBIAN_FRONTEND=noninteractive apt-get "${wait_lock[@]}" install -y -qq --no-install-recommends "${missing[@]}" >&2
 fi
 
 # 2. npm dependencies; npm also runs `node-gyp rebuild` for our binding.gyp (the uffd addon).
