@@ -66,6 +66,7 @@ function preloadWorkerMain(cfg: PreloadWorkerConfig): void {
     channel.close();
     const openAtStop = session.closeAll();
     try { dev.shutdown(); } catch (e) { log(`shutdown failed: ${String(e)}`); }
+    fences.close();
     try { made.shutdown(); } catch (e) { log(`client release failed: ${String(e)}`); }
     logger.stop();
     sink?.close();

@@ -15,25 +15,38 @@ function fdFailure(e: unknown): Errno {
 
 /** The count written on completion: EFD_SEMAPHORE reads take 1 each, so the fd never stops being readable. */
 const SIGNALLED = Buffer.from(new BigUint64Array([0xfffffffffffffffen]).buffer);
+/** The initial count of a fence fd made already signalled (eventfd's count argument is 32 bits): 4e9 reads. */
+const SIGNALLED_AT_BIRTH = 0xffffffff;
+/** Fds held back for the fence fds an ioctl makes after its submission: a pending fence needs two (ours, the copy). */
+const SPARES = 2;
 
 export interface FenceFdStats { outLive: number; inLive: number; outCreated: number; inCreated: number }
 
 export class FenceFds {
   readonly stats: FenceFdStats = { outLive: 0, inLive: 0, outCreated: 0, inCreated: 0 };
+  /**
+   * Fds held back: a FENCE_FD_OUT's fd is made when the ioctl hands it out, after the submission (already signalled
+   * for a host that completed it meanwhile: one eventfd, nothing to write or copy), while the kernel fails fence fds
+   * only before it submits. So an install first makes sure SPARES fds exist (an errno then, before the submission),
+   * and a hand-out that finds the server out of fds frees one and tries again. Made again by later installs.
+   */
+  private readonly spares: number[] = [];
   constructor(private readonly b: UffdBinding) {}
 
-  /** A fence fd for `fence`: the caller passes `fd` on, then calls handedOver() (or discard() when it never will). */
+  /** A fence fd for `fence`, made by handOut() (or never, after discard()); an errno when the server is out of fds. */
   create(fence: Fence): FenceFd | Errno {
     const c = this.b.constants;
-    let fd: number;
-    try { fd = this.b.eventfd(c.EFD_CLOEXEC | c.EFD_NONBLOCK | c.EFD_SEMAPHORE); } catch (e) { return fdFailure(e); }
-    this.stats.outLive++;
-    this.stats.outCreated++;
-    return new FenceFd(this, fd, fence);
+    while (this.spares.length < SPARES) {
+      try { this.spares.push(this.b.eventfd(c.EFD_CLOEXEC | c.EFD_NONBLOCK)); } catch (e) { return fdFailure(e); }
+    }
+    return new FenceFd(this, fence);
   }
 
+  /** Closes the spares (a server that stops). */
+  close(): void { for (const fd of this.spares.splice(0)) this.closeFd(fd); }
+
   /**
-   * The client's fence fd, now owned here (received by SCM_RIGHTS, or a dup): an InFence, or EINVAL (the fd is
+   * The client's fd, now owned here (received by SCM_RIGHTS, or a dup): an InFence, or EINVAL (the fd is
    * closed here) when it is no fence this node knows: an eventfd or another anonymous-inode fd such as a sync_file.
    */
   inFence(fd: number): InFence | Errno {
@@ -45,34 +58,66 @@ export class FenceFds {
     return new WatchedFd(this, fd);
   }
 
+  /** @internal An fd made by `make`; out of fds, a spare is given up for it. */
+  private made(make: () => number): number {
+    try { return make(); } catch (e) {
+      const spare = this.spares.pop();
+      if (spare === undefined) throw e;
+      this.closeFd(spare);
+      return make();
+    }
+  }
+  /** @internal A fence's eventfd, signalled from birth or not. */
+  eventfd(signalled: boolean): number {
+    const c = this.b.constants;
+    const fd = this.made(() => this.b.eventfd(c.EFD_CLOEXEC | c.EFD_NONBLOCK | c.EFD_SEMAPHORE, signalled ? SIGNALLED_AT_BIRTH : 0));
+    this.stats.outCreated++;
+    return fd;
+  }
+  /** @internal */ dup(fd: number): number { return this.made(() => this.b.dupFd(fd)); }
   /** @internal */ write(fd: number): void { this.b.writeFd(fd, SIGNALLED); }
-  /** @internal */ close(fd: number): void { try { this.b.close(fd); } catch { /* already gone */ } }
+  /** @internal */ closeFd(fd: number): void { try { this.b.close(fd); } catch { /* already gone */ } }
   /** @internal */ watch(fd: number, cb: () => void): number { return this.b.fdWatch(fd, () => cb()); }
   /** @internal */ unwatch(id: number): void { this.b.fdUnwatch(id); }
 }
 
-/** The server's fd of one fence: written on completion, closed once completed and handed over (or discarded). */
+/**
+ * One FENCE_FD_OUT. handOut() gives the client an fd: for a fence already signalled, an eventfd readable from birth
+ * (nothing of it stays with the server); for a pending one, a copy of the server's eventfd, which is written and
+ * closed when the fence is signalled.
+ */
 export class FenceFd {
   private signalled = false;
-  private handed = false;
-  private closed = false;
-  constructor(private readonly owner: FenceFds, readonly fd: number, fence: Fence) {
+  /** The server's eventfd of a pending fence handed out (-1: none). */
+  private own = -1;
+  private done = false;
+  constructor(private readonly owner: FenceFds, fence: Fence) {
     fence.onSignal(() => {
-      if (this.closed) return;
       this.signalled = true;
-      try { owner.write(fd); } catch { /* the fd cannot fail a write of one count; nothing to do if it did */ }
-      this.maybeClose();
+      if (this.own < 0) return;
+      try { owner.write(this.own); } catch { /* the fd cannot fail a write of one count; nothing to do if it did */ }
+      this.release();
     });
   }
-  /** The client has its own copy now; the server's is closed once the fence is signalled. */
-  handedOver(): void { this.handed = true; this.maybeClose(); }
+  /** The fd the client gets (the receiver's to close once passed on); throws when the server has no fd left. */
+  handOut(): number {
+    if (this.done) throw new Error('fence fd handed out twice');
+    this.done = true;
+    if (this.signalled) return this.owner.eventfd(true);
+    const own = this.owner.eventfd(false);
+    let copy: number;
+    try { copy = this.owner.dup(own); } catch (e) { this.owner.closeFd(own); throw e; }
+    this.own = own;
+    this.owner.stats.outLive++;
+    return copy;
+  }
   /** The ioctl failed or the client is gone: nobody will get this fd. */
-  discard(): void { this.handed = true; this.signalled = true; this.maybeClose(); }
-  private maybeClose(): void {
-    if (this.closed || !this.handed || !this.signalled) return;
-    this.closed = true;
+  discard(): void { this.done = true; }
+  private release(): void {
+    const fd = this.own;
+    this.own = -1;
     this.owner.stats.outLive--;
-    this.owner.close(this.fd);
+    this.owner.closeFd(fd);
   }
 }
 
@@ -90,21 +135,22 @@ class WatchedFd implements InFence {
     this.done = true;
     if (this.watchId) this.owner.unwatch(this.watchId);
     this.owner.stats.inLive--;
-    this.owner.close(this.fd);
+    this.owner.closeFd(this.fd);
   }
 }
 
 /**
  * The IoctlFds of one ioctl call (core/virtgpu/fence.ts) over a transport's two fd moves: `take(n)` gets the server
  * its own fd for the client's fd n (a dup in-process, of the fd received for a "need fd" item over the preload's
- * socket; an errno when there is none), and after the ioctl finish() gives each installed fence fd's copy away
- * (in-process: its number written into the out struct; preload: an "install" item, the copy closed once sent) or,
- * when the ioctl failed, closes it. Every fd is made during the ioctl, before anything is submitted, so the only
- * failures (EMFILE, ENFILE) come back as the ioctl's errno.
+ * socket; an errno when there is none), and after the ioctl finish() gives each installed fence's fd away
+ * (in-process: its number written into the out struct; preload: an "install" item, closed once sent) or, when the
+ * ioctl failed, discards it. Each fence fd is made during the ioctl, before anything is submitted, so the only
+ * failures (EMFILE, ENFILE) come back as the ioctl's errno; the copy a still-pending fence needs afterwards is
+ * covered by FenceFds' spares.
  */
 export class FdItems {
-  private readonly installs: { offset: number; fence: FenceFd; copy: number }[] = [];
-  constructor(private readonly fences: FenceFds, private readonly b: Pick<UffdBinding, 'dupFd' | 'close'>, private readonly take: (clientFd: number) => number | Errno) {}
+  private readonly installs: { offset: number; fence: FenceFd }[] = [];
+  constructor(private readonly fences: FenceFds, private readonly take: (clientFd: number) => number | Errno) {}
 
   inFence(fd: number): InFence | Errno {
     let own: number | Errno;
@@ -115,18 +161,19 @@ export class FdItems {
   install(offset: number, fence: Fence): Errno | undefined {
     const f = this.fences.create(fence);
     if (!(f instanceof FenceFd)) return f;
-    let copy: number;
-    try { copy = this.b.dupFd(f.fd); } catch (e) { f.discard(); return fdFailure(e); }
-    this.installs.push({ offset, fence: f, copy });
+    this.installs.push({ offset, fence: f });
     return undefined;
   }
 
-  /** After the ioctl: on success `give` each installed fd's copy (now the receiver's to close), else close the copies. */
+  /** After the ioctl: on success `give` each installed fence's fd (now the receiver's to close), else discard them. */
   finish(ok: boolean, give: (offset: number, fd: number) => void): void {
-    for (const { offset, fence, copy } of this.installs.splice(0)) {
-      if (!ok) { fence.discard(); try { this.b.close(copy); } catch { /* gone */ } continue; }
-      fence.handedOver();
-      give(offset, copy);
+    for (const { offset, fence } of this.installs.splice(0)) {
+      if (!ok) { fence.discard(); continue; }
+      let fd: number;
+      // Out of fds even with the spare given up (another thread of this server took it): the fence is lost to
+      // the client (its out fd stays as the struct had it); the submission stands, as it would have been queued.
+      try { fd = fence.handOut(); } catch { continue; }
+      give(offset, fd);
     }
   }
 }

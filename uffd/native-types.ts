@@ -179,8 +179,8 @@ export interface UffdBinding {
   /** poll(pidfd, 0 ms): true once the process exited (zombie or reaped). */
   pidfdExited(pidfd: number): boolean;
   close(fd: number): void;
-  /** eventfd(2); default flags EFD_CLOEXEC|EFD_NONBLOCK. */
-  eventfd(flags?: number): number;
+  /** eventfd(2) with the initial count (default 0); default flags EFD_CLOEXEC|EFD_NONBLOCK. */
+  eventfd(flags?: number, count?: number): number;
   /** Read (reset) a non-blocking eventfd: its count, 0 if nothing was signalled. */
   eventfdDrain(fd: number): number;
   /** poll(2) for input on 1..8 fds: bit i set when fds[i] is readable (or hung up). Blocks the calling thread. */

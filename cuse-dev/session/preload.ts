@@ -389,7 +389,7 @@ export class PreloadSession {
     // Fence fds: the server's own copy of a client fd the request named (a named fd not attached is no fence: EINVAL,
     // as sync_file_get_fence finds none), and each fence fd installed goes out as a copy (sent fds are closed).
     const u = this.o.u;
-    const fdItems = this.o.fences ? new FdItems(this.o.fences, u, (n) => { const f = user.clientFd(n); return f === undefined ? EINVAL : u.dupFd(f); }) : undefined;
+    const fdItems = this.o.fences ? new FdItems(this.o.fences, (n) => { const f = user.clientFd(n); return f === undefined ? EINVAL : u.dupFd(f); }) : undefined;
     const r = nf.file.ioctl(lane.pid, cmd, s.structIn.subarray(0, inSize), user, fdItems);
     fdItems?.finish(!isErr(r.result), (at, fd) => user.installFd(fd, at));
     const ranges: Range[] = [];

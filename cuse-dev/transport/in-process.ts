@@ -77,7 +77,7 @@ export function openDevice(opts: InProcessOptions = {}): InProcessNode {
     const f = live();
     if (!fences || !binding) return f.ioctl(pid, cmd, argIn, user);
     // The caller is this process: its fd n is dup'd for the server, an installed fence fd dup'd for the caller.
-    const items = new FdItems(fences, binding, (n) => { try { return binding.dupFd(n); } catch { return EINVAL; } });
+    const items = new FdItems(fences, (n) => { try { return binding.dupFd(n); } catch { return EINVAL; } });
     const r = f.ioctl(pid, cmd, argIn, user, items);
     items.finish(!isErr(r.result), (offset, fd) => {
       if (r.out.length >= offset + 4) new DataView(r.out.buffer, r.out.byteOffset).setInt32(offset, fd, true);
@@ -93,6 +93,6 @@ export function openDevice(opts: InProcessOptions = {}): InProcessNode {
       return isErr(r.result) ? -(r.result as Errno).errno : r.result;
     },
     map: (offset, length) => live().map(offset, length),
-    close() { if (file) { file.close(); file = null; shutdown?.(); } },
+    close() { if (file) { file.close(); file = null; fences?.close(); shutdown?.(); } },
   };
 }

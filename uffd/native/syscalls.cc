@@ -171,9 +171,10 @@ Napi::Value PidfdExited(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value Eventfd(const Napi::CallbackInfo& info) {
-  Args a(info, "eventfd(flags?: number)", 0, 1);
+  Args a(info, "eventfd(flags?: number, count?: number)", 0, 2);
   int flags = a.Has(0) ? a.I32(0, "flags") : (EFD_CLOEXEC | EFD_NONBLOCK);
-  int fd = eventfd(0, flags);
+  unsigned count = a.Has(1) ? static_cast<unsigned>(a.Int(1, "count", 0, UINT32_MAX)) : 0;
+  int fd = eventfd(count, flags);
   if (fd < 0) ThrowSys(info.Env(), "eventfd", errno);
   return Napi::Number::New(info.Env(), fd);
 }

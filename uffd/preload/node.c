@@ -335,6 +335,16 @@ static void populate(const struct vge_range *r, uint32_t n) {
   errno = saved;
 }
 
+// Our pid for process_vm_readv/writev on ourselves (glibc no longer caches getpid(): a syscall per copy); set at
+// load and again in fork's child handler. A clone() without fork's handlers would leave it stale: its copies would
+// then fail (ESRCH: EFAULT) or reach the parent, whose memory such a child shares only when it shares the mm.
+static pid_t g_self;
+static pid_t self_pid(void) {
+  pid_t p = __atomic_load_n(&g_self, __ATOMIC_RELAXED);
+  if (!p) { p = getpid(); __atomic_store_n(&g_self, p, __ATOMIC_RELAXED); }
+  return p;
+}
+
 // Reads `n` ranges of our own memory into dst: 0, or -EFAULT (a bad pointer of the caller's).
 static int read_self(uint8_t *dst, const struct vge_range *r, uint32_t n, size_t total) {
   if (total == 0) return 0;
@@ -342,7 +352,7 @@ static int read_self(uint8_t *dst, const struct vge_range *r, uint32_t n, size_t
   struct iovec remote[VGE_MAX_RANGES];
   uint32_t k = 0;
   for (uint32_t i = 0; i < n; i++) if (r[i].len && !(r[i].pad & POPULATE_FLAGS)) { remote[k].iov_base = (void *)(uintptr_t)r[i].addr; remote[k].iov_len = r[i].len; k++; }
-  ssize_t got = process_vm_readv(getpid(), &local, 1, remote, k, 0);
+  ssize_t got = process_vm_readv(self_pid(), &local, 1, remote, k, 0);
   return got == (ssize_t)total ? 0 : -EFAULT;
 }
 
@@ -352,7 +362,7 @@ static int write_self(const uint8_t *src, const struct vge_range *r, uint32_t n,
   struct iovec remote[VGE_MAX_RANGES];
   uint32_t k = 0;
   for (uint32_t i = 0; i < n; i++) if (r[i].len) { remote[k].iov_base = (void *)(uintptr_t)r[i].addr; remote[k].iov_len = r[i].len; k++; }
-  ssize_t put = process_vm_writev(getpid(), &local, 1, remote, k, 0);
+  ssize_t put = process_vm_writev(self_pid(), &local, 1, remote, k, 0);
   return put == (ssize_t)total ? 0 : -EFAULT;
 }
 
@@ -474,6 +484,7 @@ static void atfork_parent(void) { pthread_mutex_unlock(&g_lock); }
 
 // The child: one thread, the parent's lanes are not its own (a reply to the parent's thread could reach it).
 static void atfork_child(void) {
+  __atomic_store_n(&g_self, getpid(), __ATOMIC_RELAXED);
   pthread_mutex_init(&g_lock, NULL);
   struct lane *l = g_lanes;
   g_lanes = NULL;
