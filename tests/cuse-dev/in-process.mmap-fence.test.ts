@@ -3,7 +3,9 @@
 // and read through the other and by the host; release with the BO while a mapping keeps the pages; fence fds that
 // are readable from completion on (pollable eventfds), and a submission that waits for one of our fds.
 import test from 'ava';
+import { execFileSync } from 'child_process';
 import * as fs from 'fs';
+import * as path from 'path';
 import { openDevice } from '../../cuse-dev/transport/in-process';
 import { RecordingHost, type HostCommand } from '../../core';
 import { loadTestkit } from '../../uffd/load';
@@ -137,4 +139,18 @@ test.serial('a blob above 4 GiB (an ArrayBuffer\'s limit): the memfd is handed o
   } finally {
     node.close();
   }
+});
+
+test.serial('FENCE_FD_OUT with the server out of fds: EMFILE before anything is submitted, never after; a pending fence\'s fd and its copy come from the spares', (t) => {
+  const child = path.join(__dirname, '..', 'helpers', 'fence-fd-exhaust.js');
+  const out = JSON.parse(execFileSync('bash', ['-c', 'ulimit -n 96 && exec "$0" "$1"', process.execPath, child], { encoding: 'utf8' }).trim()) as {
+    fillers: number; full: { rc: number; submits: number }; two: { rc: number; fd: number; submits: number; readableBefore: boolean };
+    completed: { readable: boolean; outLive: number }; one: { rc: number; submits: number };
+  };
+  t.true(out.fillers > 0, 'the child filled its fd table');
+  t.deepEqual(out.full, { rc: -24, fd: -1, submits: 0 }, 'no fd at all: EMFILE, the host got nothing');
+  t.like(out.two, { rc: 0, submits: 1, readableBefore: false }, 'two fds free: submitted, a pending fence fd');
+  t.true(out.two.fd >= 0);
+  t.deepEqual(out.completed, { readable: true, outLive: 0 }, 'completed: readable, the server\'s own fd closed');
+  t.deepEqual(out.one, { rc: -24, fd: -1, submits: 1 }, 'one fd free is not enough for a pending fence: EMFILE, nothing more submitted');
 });
