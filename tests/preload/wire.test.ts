@@ -8,6 +8,7 @@ import * as fs from 'fs';
 import { PreloadSession, type PreloadSessionOptions, type PreloadUser } from '../../cuse-dev/session/preload';
 import type { CoreDevice, CoreFile } from '../../cuse-dev/session/core-api';
 import { loadUffd, type UnixMessage } from '../../uffd';
+import { loadTestkit } from '../../uffd/load';
 import { EACCES, EBADF, EINVAL, ENODEV } from '../../core/errno';
 
 const u = loadUffd();
@@ -46,7 +47,7 @@ function next(fd: number): Promise<Reply> {
 const CMD = 0xc0086499; // _IOWR('d', 0x99, 8 bytes)
 const ARG = 0x10000;
 
-function harness(plan: (file: CoreFile) => { fds?: number[]; populate?: { addr: number; len: number; write: boolean }[]; in?: { addr: number; len: number }[] }, ioctl: (user: PreloadUser) => number, map?: CoreFile['map'], readClient?: PreloadSessionOptions['readClient']) {
+function harness(plan: (file: CoreFile) => { fds?: number[]; populate?: { addr: number; len: number; write: boolean }[]; in?: { addr: number; len: number }[] }, ioctl: (user: PreloadUser) => number, map?: CoreFile['map'], readClient?: PreloadSessionOptions['readClient'], more: { pidfd?: () => number } = {}) {
   const logged: string[] = [];
   const keys = new Set<string>(); // as the server's LogLimiter.once: one line per key
   const file: CoreFile = { ioctl: (_pid, _cmd, argIn, user) => ({ result: ioctl(user as PreloadUser), out: Uint8Array.from(argIn) }), close: () => undefined, map };
@@ -57,7 +58,7 @@ function harness(plan: (file: CoreFile) => { fds?: number[]; populate?: { addr: 
   } as unknown as CoreDevice;
   const session = new PreloadSession({ dev, u, readClient, logOnce: (k, m) => { if (!keys.has(k)) { keys.add(k); logged.push(m); } }, isThreadOf: () => true, parentOf: () => process.ppid });
   const [ours, theirs] = u.unixPair();
-  const answer = session.adoptLane({ kind: 'lane', args: [String(process.pid)], pid: process.pid, uid: process.getuid!(), gid: process.getgid!(), fds: [], takePidfd: () => -1, adopt: () => ours });
+  const answer = session.adoptLane({ kind: 'lane', args: [String(process.pid)], pid: process.pid, uid: process.getuid!(), gid: process.getgid!(), fds: [], takePidfd: more.pidfd ?? (() => -1), adopt: () => ours });
   return { session, lane: theirs, answer, logged };
 }
 
@@ -116,6 +117,37 @@ test('embedded ranges: read from the client by the server where it may (one roun
   t.is(n3.kind, 2);
   t.is(asked.length, 3);
   t.is(h.logged.filter((l) => l.includes('EPERM')).length, 1);
+  u.close(node);
+  h.session.closeAll();
+  u.close(h.lane);
+});
+
+test('embedded ranges read from this process for real (process_vm_readv, the pidfd checked after): bytes of mapped memory; a PROT_NONE page is EFAULT to the kernel, so NEED, never its bytes', async (t) => {
+  // /proc/PID/mem would read the PROT_NONE page (it reads with FOLL_FORCE): a pointer into a reservation must not.
+  const tk = loadTestkit();
+  const emb = Buffer.from([9, 8, 7, 6]);
+  const EMB = tk.bufferAddress(emb);
+  let seen = '';
+  let planned = { addr: EMB, len: 4 };
+  const h = harness(() => ({ in: [planned] }), (user) => { const r = user.read(planned.addr, 4); seen = r instanceof Uint8Array ? [...r].join(',') : 'fault'; return 7; }, undefined,
+    (pid, ranges) => { try { return u.processVmRead(pid, [...ranges]); } catch (e) { return (e as NodeJS.ErrnoException).code ?? 'EIO'; } },
+    { pidfd: () => u.pidfdOpen(process.pid) });
+  const node = await open(h.lane);
+  const structBuf = Buffer.from([1, 2, 3, 4, 5, 6, 7, 8]);
+  const send = async (seq: number): Promise<Reply> => { u.unixSendFds(h.lane, req(2, seq, { cmd: CMD, arg: tk.bufferAddress(structBuf) }), [node]); return next(h.lane); };
+  const d = await send(2);
+  t.deepEqual([d.kind, d.result, d.err], [1, 7, 0], 'one frame, DONE');
+  t.is(seen, '9,8,7,6');
+  t.is(h.session.stats.peeks, 2, 'the struct, then the range it points to');
+  const hole = tk.mmap(0, 4096, 0, tk.constants.MAP_PRIVATE | tk.constants.MAP_ANONYMOUS, -1, 0);
+  try {
+    planned = { addr: hole, len: 4 };
+    t.is((await send(3)).kind, 2, 'a PROT_NONE page: NEED (the library\'s own read then answers EFAULT)');
+    planned = { addr: EMB, len: 4 };
+    t.is((await send(4)).kind, 1, 'the next request is read again');
+  } finally {
+    tk.munmap(hole, 4096);
+  }
   u.close(node);
   h.session.closeAll();
   u.close(h.lane);
