@@ -56,7 +56,7 @@ function preloadWorkerMain(cfg: PreloadWorkerConfig): void {
       try { snapshot = dev.snapshot(); } catch (e) { snapshot = { error: String(e) }; }
       const s = session.stats;
       post({
-        type: 'snapshot', id: msg.id, counts: dev.counts(), snapshot, stats: { ...dev.stats, preloadLanes: s.lanes, preloadForks: s.forks, preloadNeeds: s.needs, preloadMalformed: s.malformed, preloadRefused: s.refused, preloadMaps: s.maps, fenceFdsOut: fences.stats.outLive, fenceFdsIn: fences.stats.inLive },
+        type: 'snapshot', id: msg.id, counts: dev.counts(), snapshot, stats: { ...dev.stats, preloadLanes: s.lanes, preloadForks: s.forks, preloadNeeds: s.needs, preloadMalformed: s.malformed, preloadRefused: s.refused, preloadMaps: s.maps, fenceFdsOut: fences.stats.outLive, fenceFdsIn: fences.stats.inLive, fenceFiles: fences.signalledFiles },
         session: { requests: s.ioctls + s.opens, ioctls: s.ioctls, retries: s.needs, malformed: s.malformed, interrupts: 0, opens: s.opens, releases: s.releases, clients: s.clients, refusedCallers: s.refused },
         openFiles: session.openFiles(),
       });

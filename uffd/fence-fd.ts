@@ -1,6 +1,8 @@
 // Real fds for core's fences (core/virtgpu/fence.ts), for transports that pass fds. FENCE_FD_OUT: an eventfd per
 // fence that becomes readable when the host completes the submission and stays readable (EFD_SEMAPHORE with a count
-// no reader drains), so poll/sync_wait return and read/close do no harm. FENCE_FD_IN: a client's fd (received, or
+// no reader drains), so poll/sync_wait return and read/close do no harm. A fence the host completed before its
+// ioctl returns gets a new fd of one eventfd its DRM file keeps for that (readable from birth; what one file's fds do
+// to it reaches no other file's). FENCE_FD_IN: a client's fd (received, or
 // dup'd in-process) watched on the event loop; the submission waits until it is readable.
 import { EINVAL, EMFILE, ENFILE, ENOMEM, type Errno } from '../core/errno';
 import type { Fence, InFence } from '../core/virtgpu/fence';
@@ -31,19 +33,45 @@ export class FenceFds {
    * and a hand-out that finds the server out of fds frees one and tries again. Made again by later installs.
    */
   private readonly spares: number[] = [];
+  /** Per DRM file (the transport's key): the eventfd every fence it got already signalled is an fd of. */
+  private readonly signalledOf = new Map<object, number>();
   constructor(private readonly b: UffdBinding) {}
 
-  /** A fence fd for `fence`, made by handOut() (or never, after discard()); an errno when the server is out of fds. */
-  create(fence: Fence): FenceFd | Errno {
+  /** The DRM file `key` is released: its signalled eventfd is closed (fds the client holds keep it open there). */
+  forget(key: object): void {
+    const fd = this.signalledOf.get(key);
+    if (fd === undefined) return;
+    this.signalledOf.delete(key);
+    this.closeFd(fd);
+  }
+
+  /** Eventfds kept for files (signalledOf). */
+  get signalledFiles(): number { return this.signalledOf.size; }
+
+  /** @internal The file's signalled eventfd, made on first use (kept: the receiver gets a copy). */
+  signalledFd(key: object): number {
+    let fd = this.signalledOf.get(key);
+    if (fd === undefined) { fd = this.eventfd(true); this.signalledOf.set(key, fd); }
+    return fd;
+  }
+
+  /**
+   * A fence fd for `fence` of the DRM file `key`, made by handOut() (or never, after discard()); an errno when the
+   * server is out of fds.
+   */
+  create(fence: Fence, key: object): FenceFd | Errno {
     const c = this.b.constants;
     while (this.spares.length < SPARES) {
       try { this.spares.push(this.b.eventfd(c.EFD_CLOEXEC | c.EFD_NONBLOCK)); } catch (e) { return fdFailure(e); }
     }
-    return new FenceFd(this, fence);
+    return new FenceFd(this, fence, key);
   }
 
-  /** Closes the spares (a server that stops). */
-  close(): void { for (const fd of this.spares.splice(0)) this.closeFd(fd); }
+  /** Closes the spares and every file's signalled eventfd (a server that stops). */
+  close(): void {
+    for (const fd of this.spares.splice(0)) this.closeFd(fd);
+    for (const key of [...this.signalledOf.keys()]) this.forget(key);
+  }
 
   /**
    * The client's fd, now owned here (received by SCM_RIGHTS, or a dup): an InFence, or EINVAL (the fd is
@@ -82,8 +110,8 @@ export class FenceFds {
 }
 
 /**
- * One FENCE_FD_OUT. handOut() gives the client an fd: for a fence already signalled, an eventfd readable from birth
- * (nothing of it stays with the server); for a pending one, a copy of the server's eventfd, which is written and
+ * One FENCE_FD_OUT. handOut() gives the client an fd: for a fence already signalled, one of its file's signalled
+ * eventfd (FenceFds.signalledFd: made once per file, readable from birth); for a pending one, a copy of the server's eventfd, which is written and
  * closed when the fence is signalled.
  */
 export class FenceFd {
@@ -91,7 +119,7 @@ export class FenceFd {
   /** The server's eventfd of a pending fence handed out (-1: none). */
   private own = -1;
   private done = false;
-  constructor(private readonly owner: FenceFds, fence: Fence) {
+  constructor(private readonly owner: FenceFds, fence: Fence, private readonly key: object) {
     fence.onSignal(() => {
       this.signalled = true;
       if (this.own < 0) return;
@@ -99,17 +127,20 @@ export class FenceFd {
       this.release();
     });
   }
-  /** The fd the client gets (the receiver's to close once passed on); throws when the server has no fd left. */
-  handOut(): number {
+  /**
+   * The fd the client gets: `kept` false, the receiver's to close once passed on; true, the file's signalled eventfd,
+   * which the server keeps (pass a copy of it on). Throws when the server has no fd left.
+   */
+  handOut(): { fd: number; kept: boolean } {
     if (this.done) throw new Error('fence fd handed out twice');
     this.done = true;
-    if (this.signalled) return this.owner.eventfd(true);
+    if (this.signalled) return { fd: this.owner.signalledFd(this.key), kept: true };
     const own = this.owner.eventfd(false);
     let copy: number;
     try { copy = this.owner.dup(own); } catch (e) { this.owner.closeFd(own); throw e; }
     this.own = own;
     this.owner.stats.outLive++;
-    return copy;
+    return { fd: copy, kept: false };
   }
   /** The ioctl failed or the client is gone: nobody will get this fd. */
   discard(): void { this.done = true; }
@@ -150,7 +181,8 @@ class WatchedFd implements InFence {
  */
 export class FdItems {
   private readonly installs: { offset: number; fence: FenceFd }[] = [];
-  constructor(private readonly fences: FenceFds, private readonly take: (clientFd: number) => number | Errno) {}
+  /** `key`: the DRM file the ioctl is on (FenceFds.forget(key) when it is released). */
+  constructor(private readonly fences: FenceFds, private readonly key: object, private readonly take: (clientFd: number) => number | Errno) {}
 
   inFence(fd: number): InFence | Errno {
     let own: number | Errno;
@@ -159,21 +191,24 @@ export class FdItems {
   }
 
   install(offset: number, fence: Fence): Errno | undefined {
-    const f = this.fences.create(fence);
+    const f = this.fences.create(fence, this.key);
     if (!(f instanceof FenceFd)) return f;
     this.installs.push({ offset, fence: f });
     return undefined;
   }
 
-  /** After the ioctl: on success `give` each installed fence's fd (now the receiver's to close), else discard them. */
-  finish(ok: boolean, give: (offset: number, fd: number) => void): void {
+  /**
+   * After the ioctl: on success `give` each installed fence's fd (`kept` false: now the receiver's to close; true:
+   * the server's, pass a copy on), else discard them.
+   */
+  finish(ok: boolean, give: (offset: number, fd: number, kept: boolean) => void): void {
     for (const { offset, fence } of this.installs.splice(0)) {
       if (!ok) { fence.discard(); continue; }
-      let fd: number;
-      // Out of fds even with the spare given up (another thread of this server took it): the fence is lost to
+      let h: { fd: number; kept: boolean };
+      // Out of fds even with the spares given up (another thread of this server took them): the fence is lost to
       // the client (its out fd stays as the struct had it); the submission stands, as it would have been queued.
-      try { fd = fence.handOut(); } catch { continue; }
-      give(offset, fd);
+      try { h = fence.handOut(); } catch { continue; }
+      give(offset, h.fd, h.kept);
     }
   }
 }

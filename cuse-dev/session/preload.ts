@@ -66,8 +66,8 @@ export interface PreloadSessionOptions {
 interface Lane { fd: number; pid: number; tid: number; uid: number; watch: number; last?: NodeFile; peek: boolean; pidfd: number }
 interface NodeFile { cookie: bigint; ours: number; watch: number; file: CoreFile; pid: number }
 
-/** A reply frame and the fds it carries (made by the server, closed once sent). */
-interface Out { bytes: Uint8Array; fds: number[] }
+/** A reply frame and the fds it carries (made by the server, closed once sent, but those in `keep`). */
+interface Out { bytes: Uint8Array; fds: number[]; keep?: readonly number[] }
 
 /** Errors thrown from below, as the errno the request gets (the rest: EIO). */
 const THROWN_ERRNO: Readonly<Record<string, Errno>> = { EACCES, EPERM, ENOMEM, EMFILE: ENFILE, ENFILE };
@@ -81,14 +81,14 @@ const PAGE = 4096;
 
 /**
  * The UserCopy a preload ioctl's handler gets: the fetched ranges and out buffers (IovecUser), plus the generic fd
- * items — clientFd(n): the client's fd n when the request carried it; installFd(fd, at): send fd (ours, closed once
- * sent) and have the client write its new number at byte `at` of the struct's out bytes.
+ * items — clientFd(n): the client's fd n when the request carried it; installFd(fd, at, kept): send fd (ours, closed
+ * once sent unless kept) and have the client write its new number at byte `at` of the struct's out bytes.
  */
 export class PreloadUser extends IovecUser {
-  readonly installs: { fd: number; at: number }[] = [];
+  readonly installs: { fd: number; at: number; kept: boolean }[] = [];
   constructor(inR: readonly Range[], inData: Uint8Array, outR: readonly Range[], private readonly fds: ReadonlyMap<number, number>) { super(inR, inData, outR, true); }
   clientFd(n: number): number | undefined { return this.fds.get(n); }
-  installFd(fd: number, at: number): void { this.installs.push({ fd, at }); }
+  installFd(fd: number, at: number, kept = false): void { this.installs.push({ fd, at, kept }); }
 }
 
 /** Thrown inside a frame's handling: answered as DONE with this errno, counted and logged once per kind. */
@@ -212,7 +212,7 @@ export class PreloadSession {
     try { sent = this.o.u.unixSendFds(lane.fd, out.bytes, out.fds); } catch { sent = -2; }
     // The client has its copies now (or never will). Every fd a reply carries is one the server made (a node socket,
     // a memfd copy, a fence eventfd copy): its close never blocks, so no off-thread close and no fd probe.
-    for (const f of out.fds) { try { this.o.u.close(f); } catch { /* closed */ } }
+    for (const f of out.fds) if (!out.keep?.includes(f)) { try { this.o.u.close(f); } catch { /* closed */ } }
     if (sent === -1) {
       this.stats.malformed++;
       this.o.logOnce('preload:stalled', `preload: pid ${lane.pid} does not read its replies (socket buffer full): lane closed`);
@@ -295,6 +295,7 @@ export class PreloadSession {
     this.o.u.fdUnwatch(nf.watch);
     try { this.o.u.close(nf.ours); } catch { /* closed */ }
     this.stats.releases++;
+    this.o.fences?.forget(nf);
     try { nf.file.close(); } catch (e) { this.o.logOnce('preload:close-bug', `preload: close failed: ${String(e)}`); }
   }
 
@@ -389,9 +390,9 @@ export class PreloadSession {
     // Fence fds: the server's own copy of a client fd the request named (a named fd not attached is no fence: EINVAL,
     // as sync_file_get_fence finds none), and each fence fd installed goes out as a copy (sent fds are closed).
     const u = this.o.u;
-    const fdItems = this.o.fences ? new FdItems(this.o.fences, (n) => { const f = user.clientFd(n); return f === undefined ? EINVAL : u.dupFd(f); }) : undefined;
+    const fdItems = this.o.fences ? new FdItems(this.o.fences, nf, (n) => { const f = user.clientFd(n); return f === undefined ? EINVAL : u.dupFd(f); }) : undefined;
     const r = nf.file.ioctl(lane.pid, cmd, s.structIn.subarray(0, inSize), user, fdItems);
-    fdItems?.finish(!isErr(r.result), (at, fd) => user.installFd(fd, at));
+    fdItems?.finish(!isErr(r.result), (at, fd, kept) => user.installFd(fd, at, kept));
     const ranges: Range[] = [];
     const bufs: Uint8Array[] = [];
     if (outSize > 0) { ranges.push({ addr: arg, len: outSize }); bufs.push(structOut(r.out, s.structIn, outSize)); }
@@ -399,8 +400,9 @@ export class PreloadSession {
     const installs = user.installs.filter((i) => i.at + 4 <= (ranges[0]?.len ?? 0));
     if (installs.length !== user.installs.length) this.o.logOnce('preload:install-range', `ioctl 0x${cmd.toString(16)}: an fd to install lies outside the struct's out bytes: not installed`);
     const fds = installs.map((i) => i.fd);
-    for (const i of user.installs) if (!installs.includes(i)) this.closeAny(i.fd, true);
-    return { bytes: doneWith(seq, r.result, ranges, bufs, installs.map((i) => ({ range: 0, at: i.at })), this.o.logOnce), fds };
+    for (const i of user.installs) if (!installs.includes(i) && !i.kept) this.closeAny(i.fd, true);
+    const keep = installs.filter((i) => i.kept).map((i) => i.fd);
+    return { bytes: doneWith(seq, r.result, ranges, bufs, installs.map((i) => ({ range: 0, at: i.at })), this.o.logOnce), fds, ...(keep.length ? { keep } : {}) };
   }
 
   /** The bytes of `ranges` read from the lane's process, or null (NEED them): a refusal turns reading off for the lane. */

@@ -77,11 +77,14 @@ export function openDevice(opts: InProcessOptions = {}): InProcessNode {
     const f = live();
     if (!fences || !binding) return f.ioctl(pid, cmd, argIn, user);
     // The caller is this process: its fd n is dup'd for the server, an installed fence fd dup'd for the caller.
-    const items = new FdItems(fences, (n) => { try { return binding.dupFd(n); } catch { return EINVAL; } });
+    const items = new FdItems(fences, f, (n) => { try { return binding.dupFd(n); } catch { return EINVAL; } });
     const r = f.ioctl(pid, cmd, argIn, user, items);
-    items.finish(!isErr(r.result), (offset, fd) => {
-      if (r.out.length >= offset + 4) new DataView(r.out.buffer, r.out.byteOffset).setInt32(offset, fd, true);
-      else binding.close(fd);
+    items.finish(!isErr(r.result), (offset, given, kept) => {
+      if (r.out.length < offset + 4) { if (!kept) binding.close(given); return; }
+      // The server keeps a file's signalled eventfd: the caller gets an fd of its own.
+      let fd = given;
+      if (kept) { try { fd = binding.dupFd(given); } catch { return; } }
+      new DataView(r.out.buffer, r.out.byteOffset).setInt32(offset, fd, true);
     });
     return r;
   };
@@ -93,6 +96,6 @@ export function openDevice(opts: InProcessOptions = {}): InProcessNode {
       return isErr(r.result) ? -(r.result as Errno).errno : r.result;
     },
     map: (offset, length) => live().map(offset, length),
-    close() { if (file) { file.close(); file = null; fences?.close(); shutdown?.(); } },
+    close() { if (file) { fences?.forget(file); file.close(); file = null; fences?.close(); shutdown?.(); } },
   };
 }

@@ -85,6 +85,39 @@ test.serial('FENCE_FD_OUT: a real fd, readable once the host completed the submi
   }
 });
 
+test.serial('FENCE_FD_OUT of fences completed during the ioctl: fds of their file\'s one signalled eventfd, each its caller\'s own, readable, reads and closes harmless; one file\'s fds reach no other file\'s; released with the file', (t) => {
+  const a = hsakmtNode();
+  const b = hsakmtNode();
+  const cmd = Buffer.from([1, 2, 3, 4]);
+  const fence = (n: typeof a.node): number => {
+    const arg = B.execbuffer({ flags: B.FENCE_FD_OUT, size: 4, command: u.bufferAddress(cmd) });
+    t.is(n.ioctl(B.VIRTGPU_EXECBUFFER, arg), 0);
+    return new B.R(arg).i32(B.EXECBUF_FENCE_FD_AT);
+  };
+  const inode = (fd: number): string => /^eventfd-id:\s*(\d+)/m.exec(fs.readFileSync(`/proc/self/fdinfo/${fd}`, 'latin1'))?.[1] ?? `? ${fd}`;
+  try {
+    const [x, y, z] = [fence(a.node), fence(a.node), fence(b.node)];
+    t.true(x >= 0 && y >= 0 && z >= 0 && new Set([x, y, z]).size === 3, 'three fds of the caller\'s own');
+    t.true(readable(x) && readable(y) && readable(z));
+    t.is(a.node.fences!.signalledFiles, 1);
+    t.is(b.node.fences!.signalledFiles, 1);
+    t.is(inode(x), inode(y), 'one file\'s signalled fences share its eventfd');
+    t.not(inode(x), inode(z), 'another file has its own');
+    for (let i = 0; i < 1000; i++) u.eventfdDrain(x);
+    u.close(x);
+    t.true(readable(y), 'reads and a close of one fd leave the other readable');
+    u.close(y);
+    t.true(readable(z));
+    u.close(z);
+    t.like(a.node.fences!.stats, { outLive: 0 });
+  } finally {
+    a.node.close();
+    b.node.close();
+  }
+  t.is(a.node.fences!.signalledFiles, 0, 'released with the file');
+  t.is(b.node.fences!.signalledFiles, 0);
+});
+
 test.serial('FENCE_FD_IN: the ioctl returns, the submission reaches the host once our eventfd is signalled; a non-fence fd → EINVAL', async (t) => {
   const { node, host } = hsakmtNode();
   const cmd = Buffer.from([9, 9, 9, 9]);

@@ -65,7 +65,7 @@ maybe('preload: a HOST3D MAPPABLE blob mapped twice, the server reads the bytes 
     t.is(parseTap(r.stdout).size, 19, tail(r.stdout));
     const snap = await s.snapshot();
     t.true(allZero(snap.counts as CountsLike), JSON.stringify(snap.counts));
-    t.like(snap.stats, { fenceFdsOut: 0, fenceFdsIn: 0 }, 'the server closed every fence fd of its own');
+    t.like(snap.stats, { fenceFdsOut: 0, fenceFdsIn: 0, fenceFiles: 0 }, 'the server closed every fence fd of its own, and each released file\'s signalled eventfd');
     t.true(snap.stats.preloadMaps! >= 4, 'the mmaps went to the server');
   });
   t.is(stop.openAtStop, 0);
@@ -80,7 +80,7 @@ maybe(`preload: with a host that completes ${DELAY_MS} ms late the fence fd is n
     t.true(Date.now() - t0 >= DELAY_MS, 'sync_wait waited for the host');
     const snap = await s.snapshot();
     t.true(allZero(snap.counts as CountsLike), JSON.stringify(snap.counts));
-    t.like(snap.stats, { fenceFdsOut: 0, fenceFdsIn: 0 });
+    t.like(snap.stats, { fenceFdsOut: 0, fenceFdsIn: 0, fenceFiles: 0 });
   });
   t.is(stop.openAtStop, 0);
 });
@@ -99,7 +99,7 @@ maybe(`preload: --fault fence:nth=1:delay=${DELAY_MS} — the first fence fd and
       t.true(Date.now() - t0 >= DELAY_MS, 'sync_wait waited for the delay');
       const snap = await s.snapshot();
       t.true(allZero(snap.counts as CountsLike), JSON.stringify(snap.counts));
-      t.like(snap.stats, { fenceFdsOut: 0, fenceFdsIn: 0 });
+      t.like(snap.stats, { fenceFdsOut: 0, fenceFdsIn: 0, fenceFiles: 0 });
     }, { faults: [rule], trace });
     t.is(stop.openAtStop, 0);
     t.is(stop.logs.filter((m) => m.includes(`fault ${rule} fired: SUBMIT_3D`)).length, 1, stop.logs.join('\n'));
