@@ -26,6 +26,8 @@ const HI_PRESENT = 2 ** (PM_PRESENT - 32), HI_SWAPPED = 2 ** (PM_SWAPPED - 32), 
 
 /** The kernel refused process_madvise(MADV_POPULATE_*) once: every later client goes straight to 'touch'. */
 let processMadviseRefused = false;
+/** The fallback to touching, said at the first page any client's populate touches (undefined: nothing to say). */
+let touchNote: string | undefined;
 
 export class ProcessMemory implements ClientMemory {
   private readonly u: UffdBinding;
@@ -120,7 +122,8 @@ export class ProcessMemory implements ClientMemory {
         if (code !== 'EINVAL' && code !== 'EPERM' && code !== 'ENOSYS') return ENOMEM;
         this.populateMethod = 'touch';
         processMadviseRefused = true; // a property of the kernel: said once, not once per client
-        this.announce('populate', `pid ${this.pid}: process_madvise(MADV_POPULATE_${write ? 'WRITE' : 'READ'}) -> ${code}; populating by touching pages through process_vm_readv/writev`);
+        // Said when a page is first touched: a client that faults its pages in itself (the preload does) never is.
+        touchNote = `pid ${this.pid}: process_madvise(MADV_POPULATE_${write ? 'WRITE' : 'READ'}) -> ${code}; populating by touching pages through process_vm_readv/writev`;
       } finally {
         if (pidfd >= 0) this.u.close(pidfd);
       }
@@ -157,6 +160,7 @@ export class ProcessMemory implements ClientMemory {
         }
         if (iovs.length === 0) { if (seen) this.pagemap.decode(raw, at, seen, b); continue; }
         seen = null;
+        if (touchNote) { this.announce('populate', touchNote); touchNote = undefined; }
         const bytes = this.u.processVmRead(this.pid, iovs);
         if (write) this.u.processVmWritev(this.pid, iovs, bytes);
       }
