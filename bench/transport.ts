@@ -99,7 +99,23 @@ export function exited(p: ChildProcess, ms: number): Promise<boolean> {
   });
 }
 
-interface Row { name: string; runs: number[]; note: string; cmd: string }
+/** `cpu`: per run, the client's CPU µs/op (ioctl_rt reports it) + the server's (schedstat), when both are known. */
+interface Row { name: string; runs: number[]; cpu: number[]; note: string; cmd: string }
+
+/**
+ * On-CPU time (ns) of every thread of a process so far (/proc/PID/task/TID/schedstat, first field). With client and
+ * server on one CPU a round trip is serial, so client + server CPU per op is what the wall time is on an idle
+ * machine; unlike the wall time it leaves out the other work sharing that CPU.
+ */
+function processCpuNs(pid: number): number {
+  let sum = 0;
+  for (const t of fs.readdirSync(`/proc/${pid}/task`)) {
+    try { sum += Number(fs.readFileSync(`/proc/${pid}/task/${t}/schedstat`, 'utf8').split(' ')[0]); } catch { /* thread gone */ }
+  }
+  return sum;
+}
+/** Warm-up calls of both clients (their default) plus ioctl_rt's first call: server work outside the timed loop. */
+const CLIENT_WARMUP = 1001;
 const median = (xs: number[]): number => summarize('', '', xs).median;
 
 /**
@@ -137,15 +153,23 @@ export async function main(): Promise<string> {
   /** A row measured REPS times, interleaved with the others; `srv` is re-pinned around unpinned runs. */
   const add = (name: string, cmdText: string, note: string, argv: string[], srv?: Server, unpinned = false): Row => {
     const withEnv = srv?.env ? `env <uffd handoff env printed by serve> ${cmdText}` : cmdText;
-    const r: Row = { name, runs: [], note, cmd: unpinned ? withEnv : `taskset -c ${CPU} ${withEnv}` };
+    const r: Row = { name, runs: [], cpu: [], note, cmd: unpinned ? withEnv : `taskset -c ${CPU} ${withEnv}` };
+    const n = Number(argv[argv.indexOf('-n') + 1]);
+    const measure = (c: string, a: string[]): void => {
+      const s0 = srv ? processCpuNs(srv.proc.pid!) : 0;
+      const got = client(c, a);
+      r.runs.push(got.us);
+      const clientCpu = got.line.cpu_us_per_op;
+      if (srv && typeof clientCpu === 'number') r.cpu.push(clientCpu + (processCpuNs(srv.proc.pid!) - s0) / 1e3 / (n + CLIENT_WARMUP));
+    };
     rows.push(r);
     jobs.push(() => {
       // env(1) sets the handoff variables for the client only: a preloaded taskset would hand over a uffd of its own mm.
       const full = srv?.env ? ['env', ...Object.entries(srv.env).map(([k, v]) => `${k}=${v}`), ...argv] : argv;
-      if (!unpinned) { const [c, a] = pinned(full); r.runs.push(client(c, a).us); return; }
+      if (!unpinned) { const [c, a] = pinned(full); measure(c, a); return; }
       const repin = srv && !srv.selfPinned;
       if (repin) pin(srv.proc.pid!, ALL_CPUS);
-      try { r.runs.push(client(full[0]!, full.slice(1)).us); } finally { if (repin) pin(srv.proc.pid!, String(CPU)); }
+      try { measure(full[0]!, full.slice(1)); } finally { if (repin) pin(srv.proc.pid!, String(CPU)); }
     });
     return r;
   };
@@ -154,6 +178,8 @@ export async function main(): Promise<string> {
   const devnull = add('ioctl(/dev/null, FIONREAD) — plain syscall', `ioctl_rt -n ${N} /dev/null 0x541b`, '', [nat.rt, ...rt('/dev/null', FIONREAD, N)]);
 
   const out: string[] = [header('npm run bench -- transport'), ''];
+  // VIRTGPU_BENCH_ROWS=REGEX: measure only the rows whose name matches (the others are left out of the table).
+  const only = process.env.VIRTGPU_BENCH_ROWS ? new RegExp(process.env.VIRTGPU_BENCH_ROWS) : undefined;
   let summary = '';
   let lfSingleNoop: Row | undefined, oNoop: Row | undefined, bNoop: Row | undefined;
   const noop = new Map<Server, Row>();
@@ -205,7 +231,9 @@ export async function main(): Promise<string> {
       return srv;
     };
     await startC(false);
-    const uringOff = process.env.VIRTGPU_BENCH_NO_URING === '1' ? 'VIRTGPU_BENCH_NO_URING=1' : uringSwitchUnavailable();
+    const uringRows = ['C FUSE-over-io_uring: no-op `_IO`', 'C FUSE-over-io_uring: 16-byte `_IOWR`', 'unpinned: C FUSE-over-io_uring: no-op `_IO`'];
+    const uringOff = process.env.VIRTGPU_BENCH_NO_URING === '1' ? 'VIRTGPU_BENCH_NO_URING=1'
+      : only && !uringRows.some((r) => only.test(r)) ? 'no io_uring row selected (VIRTGPU_BENCH_ROWS)' : uringSwitchUnavailable();
     let uringSrv: Server | undefined;
     if (uringOff) uringNote = `not measured: ${uringOff}`;
     else {
@@ -258,7 +286,7 @@ export async function main(): Promise<string> {
     for (const srv of [oursSrv, ...(baseline ? [baseline] : [])]) {
       for (const live of [0, 1]) {
         const l = live ? ['-l', '1'] : [];
-        add(`${srv.label}: VERSION, ${live ? '1 live userptr (watched)' : 'no userptr'}`, `tests/c/bin/ioctl_bench -n ${N} ${l.join(' ')} -o version FILE`.replace('  ', ' '), watchNote,
+        add(`${srv.label}: VERSION, ${live ? '1 live userptr (watched)' : 'no userptr'}`, `tests/c/bin/ioctl_bench -n ${N} ${l.join(' ')} -o version FILE`.replace('  ', ' '), live ? watchNote.replace('no registrations', 'one userptr registered for the whole run') : watchNote,
           [IOCTL_BENCH, '-n', String(N), ...l, '-o', 'version', srv.file], srv);
       }
     }
@@ -275,8 +303,6 @@ export async function main(): Promise<string> {
     }
     add('unpinned: ours: no-op `_IO`', `ioctl_rt -n ${N_UNPINNED} FILE 0x${NOOP_IO.toString(16)}`, `scheduler-dependent; ${watchNote}`, [nat.rt, ...rt(oursSrv.file, NOOP_IO, N_UNPINNED)], oursSrv, true);
 
-    // VIRTGPU_BENCH_ROWS=REGEX: measure only the rows whose name matches (the others are left out of the table).
-    const only = process.env.VIRTGPU_BENCH_ROWS ? new RegExp(process.env.VIRTGPU_BENCH_ROWS) : undefined;
     const picked = rows.map((r, i) => [r, jobs[i]!] as const).filter(([r]) => !only || only.test(r.name));
     rows.splice(0, rows.length, ...picked.map(([r]) => r));
     for (let rep = 0; rep < REPS; rep++) for (const [, j] of picked) j();
@@ -289,25 +315,35 @@ export async function main(): Promise<string> {
   out.push(table(`transport: one ioctl round trip, µs/op, median of ${REPS} interleaved runs (${N / 1000}k ops; create ${N_CREATE / 1000}k; unpinned ${N_UNPINNED / 1000}k); client and server on CPU ${CPU} unless "unpinned"; ratio column: vs libfuse3 \`-s\` no-op`,
     rows.map((r) => {
       const v = median(r.runs);
-      return { name: r.name, value: v, unit: 'µs/op', baseline: lf, note: [Number.isNaN(base) ? '' : `${(v / base).toFixed(1)}× /dev/null`, `runs ${r.runs.map((x) => x.toFixed(2)).join(' / ')}`, r.note].filter(Boolean).join('; ') };
+      return { name: r.name, value: v, unit: 'µs/op', baseline: lf, note: [Number.isNaN(base) ? '' : `${(v / base).toFixed(1)}× /dev/null`, `runs ${r.runs.map((x) => x.toFixed(2)).join(' / ')}`, r.cpu.length ? `CPU client+server ${median(r.cpu).toFixed(2)} µs/op` : '', r.note].filter(Boolean).join('; ') };
     })));
   if (!lf) out.push('', `libfuse3 rows missing: ${nat.fuseWhy}`);
   const ratio = lf && oNoop?.runs.length ? median(oNoop.runs) / lf : NaN;
   out.push('', `ours no-op / libfuse3 \`-s\` no-op = ${Number.isNaN(ratio) ? 'n/a' : ratio.toFixed(2) + '×'} (target ≤ 1.2×), pinned to one CPU, server run with \`--watch uffd\` and no registrations`);
+  const cpuRatio = lfSingleNoop?.cpu.length && oNoop?.cpu.length ? median(oNoop.cpu) / median(lfSingleNoop.cpu) : NaN;
+  if (!Number.isNaN(cpuRatio)) out.push('', `the same by CPU time (client + server per op, medians): ${cpuRatio.toFixed(2)}× (${median(oNoop!.cpu).toFixed(2)} / ${median(lfSingleNoop!.cpu).toFixed(2)} µs/op)`);
   const med = (r: Row | undefined): number => (r?.runs.length ? median(r.runs) : NaN);
   const rowNamed = (name: string): Row | undefined => rows.find((r) => r.name === name);
   const cRw = servers.find((x) => x.label === 'C read/write loop (no libfuse)'), cUr = servers.find((x) => x.label === 'C FUSE-over-io_uring');
   out.push('', `FUSE-over-io_uring: ${uringNote}`);
-  const ratioLine = (what: string, a: number, b: number): void => { if (!Number.isNaN(a) && !Number.isNaN(b)) out.push('', `${what} = ${(a / b).toFixed(2)}× (${a.toFixed(2)} / ${b.toFixed(2)} µs/op)`); };
+  const ratioLine = (what: string, a: Row | undefined, b: Row | undefined): void => {
+    const wa = med(a), wb = med(b);
+    if (Number.isNaN(wa) || Number.isNaN(wb)) return;
+    const cpu = a!.cpu.length && b!.cpu.length ? `; by CPU (client + server) ${(median(a!.cpu) / median(b!.cpu)).toFixed(2)}× (${median(a!.cpu).toFixed(2)} / ${median(b!.cpu).toFixed(2)} µs/op)` : '';
+    out.push('', `${what} = ${(wa / wb).toFixed(2)}× (${wa.toFixed(2)} / ${wb.toFixed(2)} µs/op)${cpu}`);
+  };
   if (cRw && cUr) {
-    ratioLine('C io_uring no-op / C read/write no-op, pinned', med(noop.get(cUr)), med(noop.get(cRw)));
-    ratioLine('C io_uring no-op / C read/write no-op, unpinned', med(rowNamed(`unpinned: ${cUr.label}: no-op \`_IO\``)), med(rowNamed(`unpinned: ${cRw.label}: no-op \`_IO\``)));
-    ratioLine('C io_uring no-op / libfuse3 `-s` no-op, pinned', med(noop.get(cUr)), med(lfSingleNoop));
-    ratioLine('C io_uring no-op / libfuse3 `-s` no-op, unpinned', med(rowNamed(`unpinned: ${cUr.label}: no-op \`_IO\``)), med(rowNamed('unpinned: libfuse3 C `-s`: no-op `_IO`')));
+    ratioLine('C io_uring no-op / C read/write no-op, pinned', noop.get(cUr), noop.get(cRw));
+    ratioLine('C io_uring no-op / C read/write no-op, unpinned', rowNamed(`unpinned: ${cUr.label}: no-op \`_IO\``), rowNamed(`unpinned: ${cRw.label}: no-op \`_IO\``));
+    ratioLine('C io_uring no-op / libfuse3 `-s` no-op, pinned', noop.get(cUr), lfSingleNoop);
+    ratioLine('C io_uring no-op / libfuse3 `-s` no-op, unpinned', rowNamed(`unpinned: ${cUr.label}: no-op \`_IO\``), rowNamed('unpinned: libfuse3 C `-s`: no-op `_IO`'));
   }
+  ratioLine('ours VERSION with 1 live userptr / without', rowNamed('ours: VERSION, 1 live userptr (watched)'), rowNamed('ours: VERSION, no userptr'));
+  if (bNoop) ratioLine('baseline VERSION with 1 live userptr / without', rowNamed('baseline: VERSION, 1 live userptr (watched)'), rowNamed('baseline: VERSION, no userptr'));
   if (bNoop?.runs.length && oNoop?.runs.length) {
     const o = median(oNoop.runs), b = median(bNoop.runs);
     out.push('', `ours no-op − baseline no-op = ${(o - b).toFixed(3)} µs/op (${(o / b).toFixed(3)}×; baseline: the checkout in VIRTGPU_BENCH_BASELINE, same run, interleaved)`);
+    if (oNoop.cpu.length && bNoop.cpu.length) out.push('', `by CPU (client + server): ours ${median(oNoop.cpu).toFixed(2)}, baseline ${median(bNoop.cpu).toFixed(2)} µs/op (${(median(oNoop.cpu) / median(bNoop.cpu)).toFixed(3)}×)`);
   }
   out.push('', `load average at the end: ${os.loadavg().map((x) => x.toFixed(2)).join(' ')} (${os.cpus().length} CPUs; other work on the machine shows up as run-to-run spread)`);
   out.push('', `commands (FILE = the served file; natives built into build/bench/ from bench/native/):`, '');
