@@ -37,9 +37,7 @@ test.serial('restored when the callback throws; an already-on switch stays on', 
 for (const sig of ['SIGTERM', 'SIGINT'] as const) {
   test(`restored when the process gets ${sig} meanwhile, which then ends it as the signal would`, async (t) => {
     const f = standIn('N');
-    const mod = path.resolve(__dirname, '..', '..', 'bench', 'lib', 'fuse-uring-switch.js');
-    const script = `require(${JSON.stringify(mod)}).withFuseUring(() => { console.log('on'); return new Promise(() => { setInterval(() => {}, 1000); }); }, ${JSON.stringify(f)});`;
-    const child = spawn(process.execPath, ['-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const child = spawn(process.execPath, [path.join(__dirname, 'helpers', 'switch-child.js'), f], { stdio: ['ignore', 'pipe', 'inherit'] });
     await new Promise<void>((res) => child.stdout!.once('data', () => res()));
     t.is(fs.readFileSync(f, 'utf8'), 'Y');
     child.kill(sig);
