@@ -99,8 +99,8 @@ export function exited(p: ChildProcess, ms: number): Promise<boolean> {
   });
 }
 
-/** `cpu`: per run, the client's CPU µs/op (ioctl_rt reports it) + the server's (schedstat), when both are known. */
-interface Row { name: string; runs: number[]; cpu: number[]; note: string; cmd: string }
+/** Per run: `srv` the server's CPU µs/op (schedstat); `cpu` that + the client's (ioctl_rt reports it), when known. */
+interface Row { name: string; runs: number[]; cpu: number[]; srv: number[]; note: string; cmd: string }
 
 /**
  * On-CPU time (ns) of every thread of a process so far (/proc/PID/task/TID/schedstat, first field). With client and
@@ -153,14 +153,17 @@ export async function main(): Promise<string> {
   /** A row measured REPS times, interleaved with the others; `srv` is re-pinned around unpinned runs. */
   const add = (name: string, cmdText: string, note: string, argv: string[], srv?: Server, unpinned = false): Row => {
     const withEnv = srv?.env ? `env <uffd handoff env printed by serve> ${cmdText}` : cmdText;
-    const r: Row = { name, runs: [], cpu: [], note, cmd: unpinned ? withEnv : `taskset -c ${CPU} ${withEnv}` };
+    const r: Row = { name, runs: [], cpu: [], srv: [], note, cmd: unpinned ? withEnv : `taskset -c ${CPU} ${withEnv}` };
     const n = Number(argv[argv.indexOf('-n') + 1]);
     const measure = (c: string, a: string[]): void => {
       const s0 = srv ? processCpuNs(srv.proc.pid!) : 0;
       const got = client(c, a);
       r.runs.push(got.us);
+      if (!srv) return;
+      const server = (processCpuNs(srv.proc.pid!) - s0) / 1e3 / (n + CLIENT_WARMUP);
+      r.srv.push(server);
       const clientCpu = got.line.cpu_us_per_op;
-      if (srv && typeof clientCpu === 'number') r.cpu.push(clientCpu + (processCpuNs(srv.proc.pid!) - s0) / 1e3 / (n + CLIENT_WARMUP));
+      if (typeof clientCpu === 'number') r.cpu.push(clientCpu + server);
     };
     rows.push(r);
     jobs.push(() => {
@@ -315,9 +318,9 @@ export async function main(): Promise<string> {
   out.push(table(`transport: one ioctl round trip, µs/op, median of ${REPS} interleaved runs (${N / 1000}k ops; create ${N_CREATE / 1000}k; unpinned ${N_UNPINNED / 1000}k); client and server on CPU ${CPU} unless "unpinned"; ratio column: vs libfuse3 \`-s\` no-op`,
     rows.map((r) => {
       const v = median(r.runs);
-      return { name: r.name, value: v, unit: 'µs/op', baseline: lf, note: [Number.isNaN(base) ? '' : `${(v / base).toFixed(1)}× /dev/null`, `runs ${r.runs.map((x) => x.toFixed(2)).join(' / ')}`, r.cpu.length ? `CPU client+server ${median(r.cpu).toFixed(2)} µs/op` : '', r.note].filter(Boolean).join('; ') };
+      return { name: r.name, value: v, unit: 'µs/op', baseline: lf, note: [Number.isNaN(base) ? '' : `${(v / base).toFixed(1)}× /dev/null`, `runs ${r.runs.map((x) => x.toFixed(2)).join(' / ')}`, r.cpu.length ? `CPU client+server ${median(r.cpu).toFixed(2)} µs/op` : '', r.srv.length ? `server CPU ${median(r.srv).toFixed(2)} µs/op` : '', r.note].filter(Boolean).join('; ') };
     })));
-  if (!lf) out.push('', `libfuse3 rows missing: ${nat.fuseWhy}`);
+  if (!nat.fuseServer) out.push('', `libfuse3 rows missing: ${nat.fuseWhy}`);
   const ratio = lf && oNoop?.runs.length ? median(oNoop.runs) / lf : NaN;
   out.push('', `ours no-op / libfuse3 \`-s\` no-op = ${Number.isNaN(ratio) ? 'n/a' : ratio.toFixed(2) + '×'} (target ≤ 1.2×), pinned to one CPU, server run with \`--watch uffd\` and no registrations`);
   const cpuRatio = lfSingleNoop?.cpu.length && oNoop?.cpu.length ? median(oNoop.cpu) / median(lfSingleNoop.cpu) : NaN;
@@ -329,7 +332,8 @@ export async function main(): Promise<string> {
   const ratioLine = (what: string, a: Row | undefined, b: Row | undefined): void => {
     const wa = med(a), wb = med(b);
     if (Number.isNaN(wa) || Number.isNaN(wb)) return;
-    const cpu = a!.cpu.length && b!.cpu.length ? `; by CPU (client + server) ${(median(a!.cpu) / median(b!.cpu)).toFixed(2)}× (${median(a!.cpu).toFixed(2)} / ${median(b!.cpu).toFixed(2)} µs/op)` : '';
+    const cpu = a!.cpu.length && b!.cpu.length ? `; by CPU (client + server) ${(median(a!.cpu) / median(b!.cpu)).toFixed(2)}× (${median(a!.cpu).toFixed(2)} / ${median(b!.cpu).toFixed(2)} µs/op)`
+      : a!.srv.length && b!.srv.length ? `; by server CPU ${(median(a!.srv) / median(b!.srv)).toFixed(2)}× (${median(a!.srv).toFixed(2)} / ${median(b!.srv).toFixed(2)} µs/op)` : '';
     out.push('', `${what} = ${(wa / wb).toFixed(2)}× (${wa.toFixed(2)} / ${wb.toFixed(2)} µs/op)${cpu}`);
   };
   if (cRw && cUr) {
