@@ -1,12 +1,15 @@
 // bench/transport: one ioctl round trip through our FUSE transport vs ioctl(/dev/null) vs a libfuse3 C server, all in
 // the same run. Clients are C: bench/native/ioctl_rt (any cmd on any file) and tests/c/bin/ioctl_bench
 // (GETPARAM, CREATE_BLOB userptr + GEM_CLOSE after CONTEXT_INIT HSAKMT). Our server is started through the real CLI.
-// The three servers stay up for the whole run and the repetitions are interleaved, so drift hits every row alike.
+// The servers stay up for the whole run and the repetitions are interleaved, so drift hits every row alike.
+// FUSE-over-io_uring: bench/native/fuse_uring_ioctl.c served over the ring next to the same C server's read/write
+// loop; the host-wide switch is on only while that server starts (lib/fuse-uring-switch.ts).
 import { execFileSync, spawn, type ChildProcess } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { header, summarize, table } from './lib/measure';
+import { uringSwitchUnavailable, withFuseUring } from './lib/fuse-uring-switch';
 
 const ROOT = path.resolve(__dirname, '..', '..');
 /** Gitignored: the natives are compiled here at bench time, never committed. */
@@ -20,7 +23,8 @@ const FLOOR = path.join(__dirname, 'lib', 'fuse-floor.js');
 const N = 100_000;
 /** CREATE_BLOB(userptr)+GEM_CLOSE pays the client's watcher: fewer iterations keep the run short. */
 const N_CREATE = 10_000;
-const REPS = 3;
+/** VIRTGPU_BENCH_REPS: more runs per row on a busy machine. */
+const REPS = Math.max(1, Number(process.env.VIRTGPU_BENCH_REPS ?? 3));
 const START_TIMEOUT_MS = 10_000;
 
 // _IOC(dir, 'd', nr, size) numbers of the rows, spelled out once (include/uapi/asm-generic/ioctl.h).
@@ -36,7 +40,7 @@ const DRM_CAP_SYNCOBJ = 0x13;
 /** FIONREAD (asm-generic/ioctls.h): /dev/null answers ENOTTY without touching the argument: the bare syscall. */
 const FIONREAD = 0x541b;
 
-interface Native { fuseServer: string | null; fuseWhy?: string; rt: string }
+interface Native { fuseServer: string | null; fuseWhy?: string; rt: string; uringServer: string }
 
 function cc(args: string[]): void { execFileSync('cc', args, { stdio: ['ignore', 'ignore', 'pipe'] }); }
 
@@ -45,6 +49,8 @@ function buildNatives(): Native {
   fs.mkdirSync(BUILD, { recursive: true });
   const rt = path.join(BUILD, 'ioctl_rt');
   cc(['-O2', '-Wall', '-Werror', '-std=gnu11', '-o', rt, path.join(NATIVE, 'ioctl_rt.c')]);
+  const uringServer = path.join(BUILD, 'fuse_uring_ioctl');
+  cc(['-O2', '-Wall', '-Werror', '-std=gnu11', '-pthread', '-o', uringServer, path.join(NATIVE, 'fuse_uring_ioctl.c')]);
   if (!fs.existsSync(IOCTL_BENCH)) execFileSync('make', ['-s', '-C', path.join(ROOT, 'tests', 'c')], { stdio: 'inherit' });
   let fuseServer: string | null = path.join(BUILD, 'fuse_ll_ioctl');
   let fuseWhy: string | undefined;
@@ -55,7 +61,7 @@ function buildNatives(): Native {
     fuseWhy = `libfuse3 server not built (${String((e as { stderr?: Buffer }).stderr ?? e).split('\n')[0]}; apt-get install libfuse3-dev pkg-config)`;
     fuseServer = null;
   }
-  return { fuseServer, fuseWhy, rt };
+  return { fuseServer, fuseWhy, rt, uringServer };
 }
 
 /** Run a client to completion; its last stdout line is one JSON object with us_per_op. */
@@ -93,7 +99,23 @@ export function exited(p: ChildProcess, ms: number): Promise<boolean> {
   });
 }
 
-interface Row { name: string; runs: number[]; note: string; cmd: string }
+/** Per run: `srv` the server's CPU µs/op (schedstat); `cpu` that + the client's (ioctl_rt reports it), when known. */
+interface Row { name: string; runs: number[]; cpu: number[]; srv: number[]; note: string; cmd: string }
+
+/**
+ * On-CPU time (ns) of every thread of a process so far (/proc/PID/task/TID/schedstat, first field). With client and
+ * server on one CPU a round trip is serial, so client + server CPU per op is what the wall time is on an idle
+ * machine; unlike the wall time it leaves out the other work sharing that CPU.
+ */
+function processCpuNs(pid: number): number {
+  let sum = 0;
+  for (const t of fs.readdirSync(`/proc/${pid}/task`)) {
+    try { sum += Number(fs.readFileSync(`/proc/${pid}/task/${t}/schedstat`, 'utf8').split(' ')[0]); } catch { /* thread gone */ }
+  }
+  return sum;
+}
+/** Warm-up calls of both clients (their default) plus ioctl_rt's first call: server work outside the timed loop. */
+const CLIENT_WARMUP = 1001;
 const median = (xs: number[]): number => summarize('', '', xs).median;
 
 /**
@@ -108,7 +130,8 @@ const N_UNPINNED = 20_000;
 
 export function pin(pid: number, cpus: string): void { execFileSync('taskset', ['-a', '-p', '-c', cpus, String(pid)], { stdio: 'ignore' }); }
 
-interface Server { label: string; proc: ChildProcess; file: string; cmd: string; stop: () => Promise<void>; env?: Record<string, string> }
+/** `selfPinned`: the server places its own threads (one per CPU queue) and is never re-pinned by the bench. */
+interface Server { label: string; proc: ChildProcess; file: string; cmd: string; stop: () => Promise<void>; env?: Record<string, string>; selfPinned?: boolean }
 
 /** `serve` names on stderr, after its ready line, the environment that makes a client hand its userfaultfd over. */
 const HANDOFF_LINE = /clients hand their userfaultfd over when started with: (.*)$/m;
@@ -130,14 +153,26 @@ export async function main(): Promise<string> {
   /** A row measured REPS times, interleaved with the others; `srv` is re-pinned around unpinned runs. */
   const add = (name: string, cmdText: string, note: string, argv: string[], srv?: Server, unpinned = false): Row => {
     const withEnv = srv?.env ? `env <uffd handoff env printed by serve> ${cmdText}` : cmdText;
-    const r: Row = { name, runs: [], note, cmd: unpinned ? withEnv : `taskset -c ${CPU} ${withEnv}` };
+    const r: Row = { name, runs: [], cpu: [], srv: [], note, cmd: unpinned ? withEnv : `taskset -c ${CPU} ${withEnv}` };
+    const n = Number(argv[argv.indexOf('-n') + 1]);
+    const measure = (c: string, a: string[]): void => {
+      const s0 = srv ? processCpuNs(srv.proc.pid!) : 0;
+      const got = client(c, a);
+      r.runs.push(got.us);
+      if (!srv) return;
+      const server = (processCpuNs(srv.proc.pid!) - s0) / 1e3 / (n + CLIENT_WARMUP);
+      r.srv.push(server);
+      const clientCpu = got.line.cpu_us_per_op;
+      if (typeof clientCpu === 'number') r.cpu.push(clientCpu + server);
+    };
     rows.push(r);
     jobs.push(() => {
       // env(1) sets the handoff variables for the client only: a preloaded taskset would hand over a uffd of its own mm.
       const full = srv?.env ? ['env', ...Object.entries(srv.env).map(([k, v]) => `${k}=${v}`), ...argv] : argv;
-      if (!unpinned) { const [c, a] = pinned(full); r.runs.push(client(c, a).us); return; }
-      if (srv) pin(srv.proc.pid!, ALL_CPUS);
-      try { r.runs.push(client(full[0]!, full.slice(1)).us); } finally { if (srv) pin(srv.proc.pid!, String(CPU)); }
+      if (!unpinned) { const [c, a] = pinned(full); measure(c, a); return; }
+      const repin = srv && !srv.selfPinned;
+      if (repin) pin(srv.proc.pid!, ALL_CPUS);
+      try { measure(full[0]!, full.slice(1)); } finally { if (repin) pin(srv.proc.pid!, String(CPU)); }
     });
     return r;
   };
@@ -146,8 +181,12 @@ export async function main(): Promise<string> {
   const devnull = add('ioctl(/dev/null, FIONREAD) — plain syscall', `ioctl_rt -n ${N} /dev/null 0x541b`, '', [nat.rt, ...rt('/dev/null', FIONREAD, N)]);
 
   const out: string[] = [header('npm run bench -- transport'), ''];
+  // VIRTGPU_BENCH_ROWS=REGEX: measure only the rows whose name matches (the others are left out of the table).
+  const only = process.env.VIRTGPU_BENCH_ROWS ? new RegExp(process.env.VIRTGPU_BENCH_ROWS) : undefined;
   let summary = '';
   let lfSingleNoop: Row | undefined, oNoop: Row | undefined, bNoop: Row | undefined;
+  const noop = new Map<Server, Row>();
+  let uringNote = '';
   try {
     // (b) libfuse3, single- and multi-threaded
     if (nat.fuseServer) {
@@ -173,6 +212,36 @@ export async function main(): Promise<string> {
         label: mode === 'raw' ? 'empty Node worker loop' : 'cuse-dev Session, stub device (no core)', proc: s.proc, file: s.m[1]!, cmd: `node dist/bench/lib/fuse-floor.js ${mode} MNT`,
         stop: async () => { s.proc.kill('SIGTERM'); if (!(await exited(s.proc, 3000))) s.proc.kill('SIGKILL'); fs.rmSync(mnt, { recursive: true, force: true }); },
       });
+    }
+    // The same C server (no libfuse) two ways: its read/write loop, and FUSE-over-io_uring, the ring registered per
+    // CPU queue while the host-wide switch is on for its start only. VIRTGPU_BENCH_NO_URING=1 leaves the switch alone.
+    const startC = async (uring: boolean): Promise<Server> => {
+      const mnt = fs.mkdtempSync(path.join(os.tmpdir(), `virtgpu-bench-c${uring ? 'uring' : 'rw'}-`));
+      const s = await startServer(nat.uringServer, [...(uring ? ['-u'] : []), mnt], /^ready (.*)$/m).catch((e: Error) => { fs.rmSync(mnt, { recursive: true, force: true }); throw e; });
+      const label = uring ? 'C FUSE-over-io_uring' : 'C read/write loop (no libfuse)';
+      const srv: Server = {
+        label, proc: s.proc, file: path.join(mnt, 'dev'), cmd: `fuse_uring_ioctl${uring ? ' -u' : ''} MNT`, selfPinned: uring,
+        stop: async () => {
+          s.proc.kill('SIGTERM');
+          if (!(await exited(s.proc, 3000))) { execFileSync('umount', ['-l', mnt]); s.proc.kill('SIGKILL'); }
+          fs.rmSync(mnt, { recursive: true, force: true });
+          const served = s.stdout().match(/^served (.*)$/m);
+          summary += `${summary ? '; ' : ''}${label}: ${served ? served[1] : 'no count'}`;
+        },
+      };
+      if (uring) uringNote = s.m[1]!;
+      servers.push(srv);
+      return srv;
+    };
+    await startC(false);
+    const uringRows = ['C FUSE-over-io_uring: no-op `_IO`', 'C FUSE-over-io_uring: 16-byte `_IOWR`', 'unpinned: C FUSE-over-io_uring: no-op `_IO`'];
+    const uringOff = process.env.VIRTGPU_BENCH_NO_URING === '1' ? 'VIRTGPU_BENCH_NO_URING=1'
+      : only && !uringRows.some((r) => only.test(r)) ? 'no io_uring row selected (VIRTGPU_BENCH_ROWS)' : uringSwitchUnavailable();
+    let uringSrv: Server | undefined;
+    if (uringOff) uringNote = `not measured: ${uringOff}`;
+    else {
+      uringSrv = await withFuseUring(() => startC(true));
+      if (!uringNote.startsWith('uring=on')) { await uringSrv.stop(); servers.splice(servers.indexOf(uringSrv), 1); uringSrv = undefined; }
     }
     // (c) ours, through the real CLI. Extra node flags for the server (e.g. --cpu-prof) via VIRTGPU_BENCH_SERVER_NODE_ARGS.
     // VIRTGPU_BENCH_BASELINE=DIR: also serve from another built checkout (DIR/dist/cli/main.js), for before/after rows
@@ -202,7 +271,7 @@ export async function main(): Promise<string> {
     const baseline = baseDir ? (await startOurs('baseline', path.resolve(baseDir, 'dist', 'cli', 'main.js'), `node BASELINE/dist/cli/main.js ${serveArgs.join(' ')}`)).srv : undefined;
     const { srv: oursSrv, how, watcher } = await startOurs('ours', CLI, `node dist/cli/main.js ${serveArgs.join(' ')}`);
     const { srv: preloadSrv, how: preloadHow, watcher: preloadWatcher } = await startOurs('ours, preload transport', CLI, `node dist/cli/main.js ${preloadArgs.join(' ')}`, preloadArgs);
-    for (const srv of servers) pin(srv.proc.pid!, String(CPU));
+    for (const srv of servers) if (!srv.selfPinned) pin(srv.proc.pid!, String(CPU));
 
     const watchNote = `\`--watch uffd\`, no registrations (${watcher}; ${how})`;
     for (const srv of servers) {
@@ -210,9 +279,19 @@ export async function main(): Promise<string> {
       const note = srv === preloadSrv ? `\`--watch uffd\`, no registrations (${preloadWatcher}; ${preloadHow})` : isOurs ? watchNote : '';
       const a = add(`${srv.label}: no-op \`_IO\`${isOurs ? ' (VERSION nr, no data)' : ''}`, `ioctl_rt -n ${N} FILE 0x${NOOP_IO.toString(16)}  # ${srv.cmd}`, note, [nat.rt, ...rt(srv.file, NOOP_IO, N)], srv);
       add(`${srv.label}: 16-byte \`_IOWR\`${isOurs ? ' (GET_CAP SYNCOBJ)' : ''}`, `ioctl_rt -n ${N} -v 0x13 FILE 0x${GET_CAP_IOWR16.toString(16)}  # ${srv.cmd}`, note, [nat.rt, ...rt(srv.file, GET_CAP_IOWR16, N, DRM_CAP_SYNCOBJ)], srv);
+      noop.set(srv, a);
       if (srv.label === 'libfuse3 C `-s`') lfSingleNoop = a;
       if (srv === oursSrv) oNoop = a;
       if (srv === baseline) bNoop = a;
+    }
+    // VERSION (the real struct, zero lengths) with no userptr, and with one live userptr registered: the serving loop
+    // then also waits for the client's memory events (the wake queue), which must not cost a syscall per request.
+    for (const srv of [oursSrv, ...(baseline ? [baseline] : [])]) {
+      for (const live of [0, 1]) {
+        const l = live ? ['-l', '1'] : [];
+        add(`${srv.label}: VERSION, ${live ? '1 live userptr (watched)' : 'no userptr'}`, `tests/c/bin/ioctl_bench -n ${N} ${l.join(' ')} -o version FILE`.replace('  ', ' '), live ? watchNote.replace('no registrations', 'one userptr registered for the whole run') : watchNote,
+          [IOCTL_BENCH, '-n', String(N), ...l, '-o', 'version', srv.file], srv);
+      }
     }
     add('ours: GETPARAM (value written via process_vm_writev)', `tests/c/bin/ioctl_bench -n ${N} -o getparam FILE`, watchNote, [IOCTL_BENCH, '-n', String(N), '-o', 'getparam', oursSrv.file], oursSrv);
     // The only row that registers userptrs (each create's range is released again by its GEM_CLOSE).
@@ -222,10 +301,11 @@ export async function main(): Promise<string> {
     // Unpinned, for the spread (scheduler-dependent): the same two no-op rows as the ratio printed at the end.
     const lfSrv = servers.find((x) => x.label === 'libfuse3 C `-s`');
     if (lfSrv) add('unpinned: libfuse3 C `-s`: no-op `_IO`', `ioctl_rt -n ${N_UNPINNED} FILE 0x${NOOP_IO.toString(16)}`, 'scheduler-dependent', [nat.rt, ...rt(lfSrv.file, NOOP_IO, N_UNPINNED)], lfSrv, true);
+    for (const srv of servers.filter((x) => x.label.startsWith('C '))) {
+      add(`unpinned: ${srv.label}: no-op \`_IO\``, `ioctl_rt -n ${N_UNPINNED} FILE 0x${NOOP_IO.toString(16)}  # ${srv.cmd}`, srv.selfPinned ? 'scheduler-dependent; the server\'s queue threads stay on their CPUs' : 'scheduler-dependent', [nat.rt, ...rt(srv.file, NOOP_IO, N_UNPINNED)], srv, true);
+    }
     add('unpinned: ours: no-op `_IO`', `ioctl_rt -n ${N_UNPINNED} FILE 0x${NOOP_IO.toString(16)}`, `scheduler-dependent; ${watchNote}`, [nat.rt, ...rt(oursSrv.file, NOOP_IO, N_UNPINNED)], oursSrv, true);
 
-    // VIRTGPU_BENCH_ROWS=REGEX: measure only the rows whose name matches (the others are left out of the table).
-    const only = process.env.VIRTGPU_BENCH_ROWS ? new RegExp(process.env.VIRTGPU_BENCH_ROWS) : undefined;
     const picked = rows.map((r, i) => [r, jobs[i]!] as const).filter(([r]) => !only || only.test(r.name));
     rows.splice(0, rows.length, ...picked.map(([r]) => r));
     for (let rep = 0; rep < REPS; rep++) for (const [, j] of picked) j();
@@ -238,19 +318,41 @@ export async function main(): Promise<string> {
   out.push(table(`transport: one ioctl round trip, µs/op, median of ${REPS} interleaved runs (${N / 1000}k ops; create ${N_CREATE / 1000}k; unpinned ${N_UNPINNED / 1000}k); client and server on CPU ${CPU} unless "unpinned"; ratio column: vs libfuse3 \`-s\` no-op`,
     rows.map((r) => {
       const v = median(r.runs);
-      return { name: r.name, value: v, unit: 'µs/op', baseline: lf, note: [Number.isNaN(base) ? '' : `${(v / base).toFixed(1)}× /dev/null`, `runs ${r.runs.map((x) => x.toFixed(2)).join(' / ')}`, r.note].filter(Boolean).join('; ') };
+      return { name: r.name, value: v, unit: 'µs/op', baseline: lf, note: [Number.isNaN(base) ? '' : `${(v / base).toFixed(1)}× /dev/null`, `runs ${r.runs.map((x) => x.toFixed(2)).join(' / ')}`, r.cpu.length ? `CPU client+server ${median(r.cpu).toFixed(2)} µs/op` : '', r.srv.length ? `server CPU ${median(r.srv).toFixed(2)} µs/op` : '', r.note].filter(Boolean).join('; ') };
     })));
-  if (!lf) out.push('', `libfuse3 rows missing: ${nat.fuseWhy}`);
+  if (!nat.fuseServer) out.push('', `libfuse3 rows missing: ${nat.fuseWhy}`);
   const ratio = lf && oNoop?.runs.length ? median(oNoop.runs) / lf : NaN;
-  out.push('', `ours no-op / libfuse3 \`-s\` no-op = ${Number.isNaN(ratio) ? 'n/a' : ratio.toFixed(2) + '×'} (target ≤ 1.3×), pinned to one CPU, server run with \`--watch uffd\` and no registrations`);
+  out.push('', `ours no-op / libfuse3 \`-s\` no-op = ${Number.isNaN(ratio) ? 'n/a' : ratio.toFixed(2) + '×'} (target ≤ 1.2×), pinned to one CPU, server run with \`--watch uffd\` and no registrations`);
+  const cpuRatio = lfSingleNoop?.cpu.length && oNoop?.cpu.length ? median(oNoop.cpu) / median(lfSingleNoop.cpu) : NaN;
+  if (!Number.isNaN(cpuRatio)) out.push('', `the same by CPU time (client + server per op, medians): ${cpuRatio.toFixed(2)}× (${median(oNoop!.cpu).toFixed(2)} / ${median(lfSingleNoop!.cpu).toFixed(2)} µs/op)`);
+  const med = (r: Row | undefined): number => (r?.runs.length ? median(r.runs) : NaN);
+  const rowNamed = (name: string): Row | undefined => rows.find((r) => r.name === name);
+  const cRw = servers.find((x) => x.label === 'C read/write loop (no libfuse)'), cUr = servers.find((x) => x.label === 'C FUSE-over-io_uring');
+  out.push('', `FUSE-over-io_uring: ${uringNote}`);
+  const ratioLine = (what: string, a: Row | undefined, b: Row | undefined): void => {
+    const wa = med(a), wb = med(b);
+    if (Number.isNaN(wa) || Number.isNaN(wb)) return;
+    const cpu = a!.cpu.length && b!.cpu.length ? `; by CPU (client + server) ${(median(a!.cpu) / median(b!.cpu)).toFixed(2)}× (${median(a!.cpu).toFixed(2)} / ${median(b!.cpu).toFixed(2)} µs/op)`
+      : a!.srv.length && b!.srv.length ? `; by server CPU ${(median(a!.srv) / median(b!.srv)).toFixed(2)}× (${median(a!.srv).toFixed(2)} / ${median(b!.srv).toFixed(2)} µs/op)` : '';
+    out.push('', `${what} = ${(wa / wb).toFixed(2)}× (${wa.toFixed(2)} / ${wb.toFixed(2)} µs/op)${cpu}`);
+  };
+  if (cRw && cUr) {
+    ratioLine('C io_uring no-op / C read/write no-op, pinned', noop.get(cUr), noop.get(cRw));
+    ratioLine('C io_uring no-op / C read/write no-op, unpinned', rowNamed(`unpinned: ${cUr.label}: no-op \`_IO\``), rowNamed(`unpinned: ${cRw.label}: no-op \`_IO\``));
+    ratioLine('C io_uring no-op / libfuse3 `-s` no-op, pinned', noop.get(cUr), lfSingleNoop);
+    ratioLine('C io_uring no-op / libfuse3 `-s` no-op, unpinned', rowNamed(`unpinned: ${cUr.label}: no-op \`_IO\``), rowNamed('unpinned: libfuse3 C `-s`: no-op `_IO`'));
+  }
+  ratioLine('ours VERSION with 1 live userptr / without', rowNamed('ours: VERSION, 1 live userptr (watched)'), rowNamed('ours: VERSION, no userptr'));
+  if (bNoop) ratioLine('baseline VERSION with 1 live userptr / without', rowNamed('baseline: VERSION, 1 live userptr (watched)'), rowNamed('baseline: VERSION, no userptr'));
   if (bNoop?.runs.length && oNoop?.runs.length) {
     const o = median(oNoop.runs), b = median(bNoop.runs);
     out.push('', `ours no-op − baseline no-op = ${(o - b).toFixed(3)} µs/op (${(o / b).toFixed(3)}×; baseline: the checkout in VIRTGPU_BENCH_BASELINE, same run, interleaved)`);
+    if (oNoop.cpu.length && bNoop.cpu.length) out.push('', `by CPU (client + server): ours ${median(oNoop.cpu).toFixed(2)}, baseline ${median(bNoop.cpu).toFixed(2)} µs/op (${(median(oNoop.cpu) / median(bNoop.cpu)).toFixed(3)}×)`);
   }
   out.push('', `load average at the end: ${os.loadavg().map((x) => x.toFixed(2)).join(' ')} (${os.cpus().length} CPUs; other work on the machine shows up as run-to-run spread)`);
   out.push('', `commands (FILE = the served file; natives built into build/bench/ from bench/native/):`, '');
   for (const r of rows) out.push(`- ${r.name}: \`${r.cmd}\``);
-  out.push('', `ours at stop: ${summary}`);
+  out.push('', `servers at stop: ${summary}`);
   return out.join('\n');
 }
 

@@ -118,8 +118,8 @@ function serveWorkerMain(cfg: WorkerConfig): void {
     // Leave only once the wake-up open was released, so the kernel never waits on an unanswered FLUSH/RELEASE.
     return stopping && session.controlHandles() === 0;
   };
-  // Wait on the wake fd only while some client has uffd-watched ranges (a counter, not a scan of the clients):
-  // otherwise a plain read, one syscall per request.
+  // Wait on the wake fd only while some client has uffd-watched ranges (a counter, not a scan of the clients). Either
+  // way one read(2) per request: the wake queue's readers interrupt it with a signal (readOrWake), no poll(2) first.
   const wakeNeeded = (): number => (wakeFd >= 0 && watchingClients() > 0 ? wakeFd : -1);
   const onWake = (): void => {
     const pids = u!.wakeQueueDrain(wakeFd);

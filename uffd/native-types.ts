@@ -165,7 +165,8 @@ export interface UffdBinding {
   readerPendingView(id: number): Int32Array;
   /**
    * A wake queue: an eventfd (returned; EFD_CLOEXEC|EFD_NONBLOCK, owned by the queue) that readers started with it
-   * as notifyFd bump, queueing their notifyToken first, so a thread blocked in poll(2) learns WHICH clients to serve.
+   * as notifyFd bump, queueing their notifyToken first, so a thread blocked in poll(2) learns WHICH clients to serve;
+   * a thread blocked in readOrWake on it is signalled instead.
    */
   wakeQueueCreate(): number;
   /** The tokens queued since the last drain, in order (a token at most once per drain of its reader). */
@@ -185,7 +186,11 @@ export interface UffdBinding {
   eventfdDrain(fd: number): number;
   /** poll(2) for input on 1..8 fds: bit i set when fds[i] is readable (or hung up). Blocks the calling thread. */
   pollReadable(fds: number[], timeoutMs: number): number;
-  /** read(2) into buf; with wakeFd >= 0, poll both first and return -1 (wakeFd drained) when only it is readable. */
+  /**
+   * read(2) into buf, or -1 (wakeFd drained) on a wake-up with no request. wakeFd a wake queue's (wakeQueueCreate):
+   * read(2) alone, which the queue's readers interrupt with a signal (x86-64; one waiting thread per queue); any other
+   * wakeFd >= 0: poll both first.
+   */
   readOrWake(fd: number, buf: Uint8Array, wakeFd: number): number;
   /** write(fd, reply) (ENOENT ignored), then readOrWake(fd, buf, wakeFd): one call per request in a serving loop. */
   writeThenRead(fd: number, reply: Uint8Array, buf: Uint8Array, wakeFd: number): number;

@@ -305,6 +305,26 @@ Napi::Value WakeQueueCreate(const Napi::CallbackInfo& info);
 Napi::Value WakeQueueDrain(const Napi::CallbackInfo& info);
 Napi::Value WakeQueueClose(const Napi::CallbackInfo& info);
 
+/**
+ * A wake queue: one eventfd for a serving thread blocked in poll(2), and the tokens (client pids) of the readers
+ * that bumped it since its last drain, so the thread services only the clients whose memory changed. A thread
+ * blocked in a plain read(2) of its device instead (WakeableRead, syscalls.cc) is woken by a signal: `pending` is
+ * set with the tokens, and `sleeper` names the thread that may be between its last look at `pending` and the end
+ * of its read (one such thread per queue).
+ */
+struct WakeQueue {
+  Fd fd;
+  std::mutex mu;
+  std::vector<int32_t> tokens;
+  std::atomic<int32_t> pending{0};
+  std::atomic<int32_t> sleeper{0};
+};
+
+using WakeQueues = IdRegistry<WakeQueue>;  // keyed by the queue's own eventfd
+
+/** After a token was queued (under q.mu): mark the queue pending and signal a thread sleeping in WakeableRead. */
+void WakeQueueKick(WakeQueue& q);
+
 // ---- thread pidfds watched for exit (pidwatch.cc): adds its functions (and constants.PIDFD_THREAD) to the exports ----
 
 void InitPidWatch(Napi::Env env, Napi::Object exports);

@@ -121,16 +121,6 @@ class TaskSyscalls {
   char buf_[512];
 };
 
-// A wake queue: one eventfd for a serving thread blocked in poll(2), and the tokens (client pids) of the readers
-// that bumped it since its last drain, so the thread services only the clients whose memory changed.
-struct WakeQueue {
-  Fd fd;
-  std::mutex mu;
-  std::vector<int32_t> tokens;
-};
-
-using WakeQueues = IdRegistry<WakeQueue>;  // keyed by the queue's own eventfd
-
 struct Reader {
   int id = 0;
   Fd uffd;
@@ -175,6 +165,7 @@ struct Reader {
         wakeQueue->tokens.push_back(notifyToken);  // at most one per drain of this reader (Reader::notified)
         uint64_t one = 1;
         (void)!write(wakeQueue->fd.Get(), &one, sizeof one);
+        WakeQueueKick(*wakeQueue);
       }
     } else if (notifyFd >= 0) {
       uint64_t one = 1;
@@ -437,6 +428,7 @@ Napi::Value WakeQueueDrain(const Napi::CallbackInfo& info) {
   std::vector<int32_t> out;
   {
     std::lock_guard<std::mutex> g(q->mu);
+    q->pending.store(0);
     out.swap(q->tokens);
   }
   Napi::Int32Array arr = Napi::Int32Array::New(env, out.size());

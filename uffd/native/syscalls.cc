@@ -210,9 +210,132 @@ Napi::Value PollReadable(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), mask);
 }
 
-// The serving loop's read: with wakeFd >= 0, poll both fds first; a readable wakeFd (and no request) is drained and
-// -1 returned instead of a request. Otherwise one read(2) of the next request into buf.
+}  // namespace
+
+// ---------------------------------------------------------------------------------------------------------------
+// A read(2) that a wake queue's readers interrupt with a signal (no poll(2) in front of every request)
+// ---------------------------------------------------------------------------------------------------------------
+//
+// The serving thread publishes its tid in the queue (`sleeper`), then enters a window of its own instructions:
+// load `pending`, leave if set, else the read syscall. A reader queues its token, sets `pending`, and sends
+// kWakeSignal to the sleeper. Whatever the signal hits, the wake-up is kept: before the window the load sees
+// `pending` (seq_cst store, then load, on both sides); inside the window, before or at the syscall instruction,
+// the handler moves the thread to the window's exit (the read never starts, or is not restarted: with SA_RESTART
+// the kernel rewinds to the syscall instruction before the handler runs); during the read, read(2) is interrupted
+// the same way; after it, the request stands and `pending` is seen at the next read. SA_RESTART keeps every other
+// syscall a late signal could hit unchanged. x86-64 only; elsewhere, and when the signal is taken, poll(2) as before.
+#if defined(__x86_64__)
+#define VGN_WAKEABLE_READ 1
+extern "C" {
+// long vgn_wakeable_read(int fd, void* buf, size_t len, const int32_t* pending): the raw syscall result (-errno),
+// -EINTR without reading when *pending was set (or the handler cancelled the window).
+long vgn_wakeable_read(long fd, void* buf, size_t len, const int32_t* pending);
+extern const char vgn_wr_begin[], vgn_wr_end[], vgn_wr_cancel[];
+}
+asm(R"(
+  .text
+  .globl vgn_wakeable_read
+  .hidden vgn_wakeable_read
+  .type vgn_wakeable_read, @function
+vgn_wakeable_read:
+  .globl vgn_wr_begin
+  .hidden vgn_wr_begin
+vgn_wr_begin:
+  movl (%rcx), %eax
+  testl %eax, %eax
+  jnz vgn_wr_cancel
+  xorl %eax, %eax
+  syscall
+  .globl vgn_wr_end
+  .hidden vgn_wr_end
+vgn_wr_end:
+  ret
+  .globl vgn_wr_cancel
+  .hidden vgn_wr_cancel
+vgn_wr_cancel:
+  movq $-4, %rax
+  ret
+  .size vgn_wakeable_read, .-vgn_wakeable_read
+)");
+static_assert(SYS_read == 0 && EINTR == 4, "the window's constants");
+static_assert(sizeof(std::atomic<int32_t>) == sizeof(int32_t), "pending is a plain int32 to the window");
+#else
+#define VGN_WAKEABLE_READ 0
+#endif
+
+namespace {
+
+int WakeSignal() { return SIGRTMIN + 6; }
+
+#if VGN_WAKEABLE_READ
+void WakeHandler(int, siginfo_t*, void* ctx) {
+  greg_t* ip = &static_cast<ucontext_t*>(ctx)->uc_mcontext.gregs[REG_RIP];
+  if (*ip >= reinterpret_cast<greg_t>(vgn_wr_begin) && *ip < reinterpret_cast<greg_t>(vgn_wr_end)) *ip = reinterpret_cast<greg_t>(vgn_wr_cancel);
+}
+#endif
+
+/** The handler, installed once for the process; false (poll is used) where the signal already has another owner. */
+bool WakeSignalReady() {
+#if VGN_WAKEABLE_READ
+  static const bool ok = [] {
+    struct sigaction old {};
+    if (sigaction(WakeSignal(), nullptr, &old) != 0 || old.sa_handler != SIG_DFL) return false;
+    struct sigaction sa {};
+    sa.sa_sigaction = WakeHandler;
+    sa.sa_flags = SA_SIGINFO | SA_RESTART;
+    sigemptyset(&sa.sa_mask);
+    return sigaction(WakeSignal(), &sa, nullptr) == 0;
+  }();
+  return ok;
+#else
+  return false;
+#endif
+}
+
+/** The calling thread's tid, with the wake signal unblocked for it (Node's threads may start with signals blocked). */
+int32_t WakeableThread() {
+  thread_local int32_t tid = [] {
+    sigset_t s;
+    sigemptyset(&s);
+    sigaddset(&s, WakeSignal());
+    pthread_sigmask(SIG_UNBLOCK, &s, nullptr);
+    return static_cast<int32_t>(syscall(SYS_gettid));
+  }();
+  return tid;
+}
+
+}  // namespace
+
+void WakeQueueKick(WakeQueue& q) {
+  q.pending.store(1);
+  int32_t t = q.sleeper.load();
+  if (t != 0) syscall(SYS_tgkill, getpid(), t, WakeSignal());
+}
+
+namespace {
+
+// The serving loop's read: with wakeFd >= 0, wait for a request or a wake-up. A wake queue's fd: read(2) alone,
+// interrupted by its readers' signal (above); any other fd: poll both fds first. On a wake-up with no request,
+// wakeFd is drained and -1 returned. Otherwise one read(2) of the next request into buf.
 Napi::Value PollThenRead(Napi::Env env, int fd, Napi::Uint8Array buf, int wakeFd) {
+#if VGN_WAKEABLE_READ
+  std::shared_ptr<WakeQueue> q = wakeFd >= 0 && WakeSignalReady() ? WakeQueues::Of().Get(wakeFd) : nullptr;
+  if (q) {
+    int32_t tid = WakeableThread();
+    for (;;) {
+      q->sleeper.store(tid);
+      long got = vgn_wakeable_read(fd, buf.Data(), buf.ByteLength(), reinterpret_cast<const int32_t*>(&q->pending));
+      q->sleeper.store(0, std::memory_order_release);
+      if (got >= 0) return Napi::Number::New(env, static_cast<double>(got));
+      if (got != -EINTR) ThrowSys(env, "read", static_cast<int>(-got));
+      if (q->pending.load()) {
+        uint64_t v;
+        (void)!read(wakeFd, &v, sizeof v);  // the bump that came with the tokens: a later poll(2) sees none
+        return Napi::Number::New(env, -1);
+      }
+    }
+  }
+#endif
   if (wakeFd >= 0) {
     struct pollfd p[2] = {{fd, POLLIN, 0}, {wakeFd, POLLIN, 0}};
     int n;
