@@ -194,7 +194,8 @@ export class SimProcess implements ClientMemory {
       const f = this.frameAt(pa);
       let d = this.machine.data.get(f);
       if (!d) { d = new Uint8Array(PAGE_SIZE); this.machine.data.set(f, d); }
-      d.set(data.subarray(off, off + n), a - pa);
+      // The whole of `data` as it is: a subarray of a small on-heap array would make V8 materialize its buffer.
+      d.set(off === 0 && n === data.length ? data : data.subarray(off, off + n), a - pa);
       off += n;
     }
     return undefined;
