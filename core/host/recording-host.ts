@@ -7,6 +7,7 @@
 import { createHash } from 'crypto';
 import type { Host, HostCommand, HostCommandName, MemEntry } from './host';
 import type { BlobMemory } from '../memory/blob-memory';
+import { IdSet } from './id-set';
 
 /** Command bytes a SUBMIT_3D digest keeps. */
 export const HOST_HEAD_BYTES = 64;
@@ -72,7 +73,7 @@ export interface RecordingHostOptions {
 export class RecordingHost implements Host {
   readonly log: Recorded[] = [];
   private seq = 0;
-  private live = new Set<number>();
+  private readonly live = new IdSet();
   private retained = 0;
   /**
    * Entries holding client data, by owner, released together at CTX_DESTROY / RESOURCE_UNREF: a context's SUBMIT_3Ds
