@@ -74,15 +74,22 @@ export class IoctlTable {
 
   /** negotiate() by cmd: a UMD uses a handful of numbers over and over (bounded: fuzzers send many). */
   private readonly negotiated = new Map<number, Negotiated | Errno>();
+  /** In front of it, the last cmd seen per nr (a cmd's low byte) and its answer: one array index per call. */
+  private readonly lastCmd = new Float64Array(256).fill(-1);
+  private readonly lastAnswer: (Negotiated | Errno | undefined)[] = new Array<Negotiated | Errno | undefined>(256).fill(undefined);
 
   /** The kernel's checks before any copy: type, table entry, render permission, sizes. */
   negotiate(cmd: number): Negotiated | Errno {
+    const i = cmd & 0xff;
+    if (this.lastCmd[i] === cmd) return this.lastAnswer[i]!;
     let n = this.negotiated.get(cmd);
     if (n === undefined) {
       if (this.negotiated.size >= 1024) this.negotiated.clear();
       n = this.negotiateUncached(cmd);
       this.negotiated.set(cmd, n);
     }
+    this.lastCmd[i] = cmd;
+    this.lastAnswer[i] = n;
     return n;
   }
 
@@ -120,16 +127,18 @@ export class IoctlTable {
   private readonly scratch = new ArrayBuffer(IOC_SIZEMASK + 1);
   private readonly kdv = new DataView(this.scratch);
   private readonly kbytes = new Uint8Array(this.scratch);
+  private readonly kq = new BigUint64Array(this.scratch);
 
   /** Run one ioctl. Nothing thrown by a handler escapes: a bug becomes EIO and is reported through `onBug`. */
   call(cmd: number, argIn: Uint8Array, ctx: IoctlCtx, onBug: (e: unknown, row: IoctlRow) => void): IoctlResult & { row?: IoctlRow; args?: unknown } {
     const n = this.negotiate(cmd);
     if (isErr(n)) return { result: n, out: EMPTY };
     const k = this.kbytes;
-    k.fill(0, 0, n.ksize);
-    k.set(argIn.length > n.inSize ? argIn.subarray(0, n.inSize) : argIn);
+    const len = argIn.length > n.inSize ? n.inSize : argIn.length;
+    k.set(len < argIn.length ? argIn.subarray(0, len) : argIn);
+    if (len < n.ksize) k.fill(0, len, n.ksize);
     const dv = this.kdv;
-    const args = n.row.layout.read(dv, 0);
+    const args = n.row.layout.readAt0(dv, this.kq);
     let result: number | Errno;
     try {
       result = n.row.handler(ctx, args);
@@ -139,7 +148,7 @@ export class IoctlTable {
       onBug(e, n.row);
       result = EIO;
     }
-    n.row.layout.write(dv, 0, args);
+    n.row.layout.writeAt0(dv, this.kq, args);
     // drm_ioctl copies `out_size` bytes back even when the handler failed.
     return { result, out: n.outSize ? k.slice(0, n.outSize) : EMPTY, row: n.row, args };
   }

@@ -194,7 +194,8 @@ export class SimProcess implements ClientMemory {
       const f = this.frameAt(pa);
       let d = this.machine.data.get(f);
       if (!d) { d = new Uint8Array(PAGE_SIZE); this.machine.data.set(f, d); }
-      d.set(data.subarray(off, off + n), a - pa);
+      // The whole of `data` as it is: a subarray of a small on-heap array would make V8 materialize its buffer.
+      d.set(off === 0 && n === data.length ? data : data.subarray(off, off + n), a - pa);
       off += n;
     }
     return undefined;
@@ -259,11 +260,20 @@ export class SimProcess implements ClientMemory {
   }
 }
 
+/**
+ * One registration of the simulated watcher (`state`: the range at its last diff, 'proc' mode only). A class, not an
+ * object literal: V8 tracks the survival of literal allocation sites, and one whose objects live long (every live
+ * userptr has one) gets pretenured, which puts every later short-lived registration straight into old space.
+ */
+class SimRegistration {
+  constructor(readonly start: number, readonly last: number, public state: RangeState | null) {}
+}
+
 /** The simulated watcher of one process. */
 export class SimEvents implements NotifierSource {
   private queue: NotifierEvent[] = [];
   /** state: the range at its last diff ('proc' mode only: in 'uffd' mode nothing is diffed, as the real uffd watcher keeps none). */
-  private readonly regs = new Map<number, { start: number; last: number; state: RangeState | null }>();
+  private readonly regs = new Map<number, SimRegistration>();
   constructor(private readonly p: SimProcess) {}
 
   /** A synchronous (userfaultfd-like) event; dropped in 'proc' mode, where only the diff at drain() reports. */
@@ -282,10 +292,14 @@ export class SimEvents implements NotifierSource {
     return false;
   }
 
+  /** The largest id registered so far: a larger one is new (the device hands ids out ascending) and needs no delete. */
+  private maxId = 0;
+
   register(id: number, start: number, last: number): void {
     const n = (last + 1 - start) / PAGE_SIZE;
-    this.regs.delete(id); // a re-registered id goes last, as after unregister + register (the diff's event order)
-    this.regs.set(id, { start, last, state: this.p.mode === 'proc' ? captureRange(start, n, this.p.mappings(start, last + 1), this.p.frames(start, n)) : null });
+    if (id <= this.maxId) this.regs.delete(id); // a re-registered id goes last, as after unregister + register (the diff's event order)
+    else this.maxId = id;
+    this.regs.set(id, new SimRegistration(start, last, this.p.mode === 'proc' ? captureRange(start, n, this.p.mappings(start, last + 1), this.p.frames(start, n)) : null));
   }
   unregister(id: number): void { this.regs.delete(id); }
   registrations(): number { return this.regs.size; }

@@ -3,7 +3,7 @@
 import { EFAULT, EINVAL, ENOMEM, type Errno, isErr } from '../errno';
 import type { GemObject, BoKind } from '../drm/gem';
 import type { Client } from '../client';
-import { addrOf, NOT_PRESENT, pageDown, pageUp, PAGE_SIZE, USER_ADDR_END, type ClientMemory, type Mapping } from '../memory/client-memory';
+import { addrOf, u64Number, NOT_PRESENT, pageDown, pageUp, PAGE_SIZE, USER_ADDR_END, type ClientMemory, type Mapping } from '../memory/client-memory';
 import type { MemEntry } from '../host/host';
 import { KMALLOC_MAX } from '../abi/limits';
 import { VIRTGPU_BLOB_MEM_GUEST, VIRTIO_GPU_CAPSET_HSAKMT } from '../abi/virtgpu';
@@ -40,11 +40,12 @@ const MAX_TRACED_MAPS_BYTES = 2 ** 40;
 
 export function createUserptr(ctx: VirtgpuCtx, a: UserptrArgs): UserptrOut | Errno {
   const trace = ctx.dev.trace;
+  if (!trace) return create(ctx, a);
   // Traced: the mappings the create saw over its pages (replay rebuilds them; the pin's verdict depends on them).
   const addr = Number(a.userptr), size = Number(a.size);
-  const maps = trace && size > 0 && size <= MAX_TRACED_MAPS_BYTES && addr + size <= USER_ADDR_END ? ctx.client.memory.mappings(pageDown(addr), pageUp(addr + size)) : undefined;
+  const maps = size > 0 && size <= MAX_TRACED_MAPS_BYTES && addr + size <= USER_ADDR_END ? ctx.client.memory.mappings(pageDown(addr), pageUp(addr + size)) : undefined;
   const r = create(ctx, a);
-  trace?.({ t: 'userptr', file: ctx.file.id, pid: ctx.client.pid, addr, size, rdonly: a.rdonly, result: isErr(r) ? r.code : r.offset === undefined ? 0 : USERPTR_EXISTS, handle: isErr(r) ? undefined : r.handle, ...(maps ? { maps } : {}) });
+  trace({ t: 'userptr', file: ctx.file.id, pid: ctx.client.pid, addr, size, rdonly: a.rdonly, result: isErr(r) ? r.code : r.offset === undefined ? 0 : USERPTR_EXISTS, handle: isErr(r) ? undefined : r.handle, ...(maps ? { maps } : {}) });
   return r;
 }
 
@@ -89,6 +90,8 @@ function create(ctx: VirtgpuCtx, a: UserptrArgs): UserptrOut | Errno {
   return { handle: bo.handle, resId };
 }
 
+const USER_ADDR_END_N = BigInt(USER_ADDR_END);
+
 interface UserptrRange { uaddr: number; size: number; start: number; npages: number }
 
 /** Steps 2-3: an HSAKMT context, then the range (bigint: the u64 sum must not wrap). */
@@ -96,9 +99,9 @@ function userptrRange(p: Fpriv, a: UserptrArgs): UserptrRange | Errno {
   // 2. v1 only sets up userptr state for HSAKMT contexts [decision: EINVAL instead of hanging].
   if (!p.ctx || p.ctx.capsetId !== VIRTIO_GPU_CAPSET_HSAKMT) return EINVAL;
   if (a.size === 0n) return EINVAL;
-  if (a.userptr + a.size > BigInt(USER_ADDR_END)) return EFAULT;
+  if (a.userptr + a.size > USER_ADDR_END_N) return EFAULT;
   const uaddr = addrOf(a.userptr);
-  const size = Number(a.size);
+  const size = u64Number(a.size);
   const start = pageDown(uaddr);
   return { uaddr, size, start, npages: Math.ceil(((uaddr % PAGE_SIZE) + size) / PAGE_SIZE) };
 }

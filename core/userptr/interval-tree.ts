@@ -35,32 +35,60 @@ function fix(n: TreeNode): void {
   n.treeMax = m;
 }
 
-function insertAt(root: TreeNode | null, n: TreeNode): TreeNode {
-  if (!root) return n;
-  if (less(n, root)) {
-    root.treeLeft = insertAt(root.treeLeft, n);
-    if (root.treeLeft.treePrio > root.treePrio) { const l = root.treeLeft; root.treeLeft = l.treeRight; fix(root); l.treeRight = root; fix(l); return l; }
-  } else {
-    root.treeRight = insertAt(root.treeRight, n);
-    if (root.treeRight.treePrio > root.treePrio) { const r = root.treeRight; root.treeRight = r.treeLeft; fix(root); r.treeLeft = root; fix(r); return r; }
-  }
-  fix(root);
-  return root;
+/**
+ * Nodes whose treeMax is recomputed after a walk (a split, a join, a removal's ancestors), deepest last: one stack
+ * reused by every operation, its entries cleared as they are popped (it keeps no userptr alive), never shrunk.
+ */
+const path: (TreeNode | null)[] = new Array<TreeNode | null>(64).fill(null);
+let depth = 0;
+function push(n: TreeNode): void { if (depth === path.length) path.push(n); else path[depth] = n; depth++; }
+
+/** fix() the nodes on the stack from `from` up, deepest first, popping them. */
+function fixPath(from: number): void {
+  while (depth > from) { fix(path[--depth]!); path[depth] = null; }
 }
 
-/** Two treaps, every key of `a` below every key of `b`, joined. */
+/**
+ * Split the treap `n` around `u`'s key (which no node of it has: sequences are unique) into u's two subtrees. The
+ * nodes the split walks (expected fewer than two: the rotations an insert would make) get their treeMax again.
+ */
+function splitInto(n: TreeNode | null, u: TreeNode): void {
+  let lLast: TreeNode | null = null, rLast: TreeNode | null = null;
+  u.treeLeft = u.treeRight = null;
+  const from = depth;
+  while (n) {
+    push(n);
+    if (less(n, u)) {
+      if (lLast) lLast.treeRight = n; else u.treeLeft = n;
+      lLast = n; n = n.treeRight;
+    } else {
+      if (rLast) rLast.treeLeft = n; else u.treeRight = n;
+      rLast = n; n = n.treeLeft;
+    }
+  }
+  if (lLast) lLast.treeRight = null;
+  if (rLast) rLast.treeLeft = null;
+  // Every walked node is deeper than the ones walked before it on its side: fixing in reverse order is bottom-up.
+  fixPath(from);
+}
+
+/** Two treaps, every key of `a` below every key of `b`, joined; the nodes on the joined spines get their treeMax again. */
 function join(a: TreeNode | null, b: TreeNode | null): TreeNode | null {
   if (!a) return b;
   if (!b) return a;
-  if (a.treePrio > b.treePrio) { a.treeRight = join(a.treeRight, b); fix(a); return a; }
-  b.treeLeft = join(a, b.treeLeft); fix(b); return b;
-}
-
-function removeAt(root: TreeNode | null, n: TreeNode): TreeNode | null {
-  if (!root) return null;
-  if (root === n) return join(n.treeLeft, n.treeRight);
-  if (less(n, root)) root.treeLeft = removeAt(root.treeLeft, n); else root.treeRight = removeAt(root.treeRight, n);
-  fix(root);
+  let root: TreeNode | null = null, hook: TreeNode | null = null, hookLeft = false;
+  const from = depth;
+  while (a && b) {
+    let n: TreeNode, left: boolean;
+    // The higher priority is the root; its inner subtree is what is left to join (a.right with b, or a with b.left).
+    if (a.treePrio > b.treePrio) { n = a; a = a.treeRight; left = false; } else { n = b; b = b.treeLeft; left = true; }
+    if (!hook) root = n; else if (hookLeft) hook.treeLeft = n; else hook.treeRight = n;
+    hook = n; hookLeft = left;
+    push(n);
+  }
+  const rest = a ?? b;
+  if (hookLeft) hook!.treeLeft = rest; else hook!.treeRight = rest;
+  fixPath(from);
   return root;
 }
 
@@ -81,19 +109,49 @@ export class UserptrTree {
 
   get size(): number { return this.count; }
 
+  /**
+   * Top-down: walk down from the root while the nodes have at least u's priority (raising their treeMax to u's
+   * last on the way), then split the subtree found there around u's key, u in its place: the treap a recursive
+   * insert with rotations makes, without a call or a fix per level.
+   */
   insert(u: Userptr): void {
     if (u.treePrio) this.remove(u);
-    u.treeLeft = u.treeRight = null;
     u.treeMax = u.last;
     u.treePrio = nextPrio();
     u.treeSeq = ++this.seq;
-    this.root = insertAt(this.root, u);
+    let parent: TreeNode | null = null, left = false, n = this.root;
+    while (n && n.treePrio >= u.treePrio) {
+      if (u.last > n.treeMax) n.treeMax = u.last;
+      parent = n;
+      left = less(u, n);
+      n = left ? n.treeLeft : n.treeRight;
+    }
+    splitInto(n, u);
+    fix(u);
+    if (!parent) this.root = u; else if (left) parent.treeLeft = u; else parent.treeRight = u;
     this.count++;
   }
 
+  /**
+   * Walk down to u by its key, put the join of its subtrees in its place, then fix the ancestors bottom-up until
+   * one's treeMax does not change (those above it cannot either).
+   */
   remove(u: Userptr): void {
     if (!u.treePrio) return;
-    this.root = removeAt(this.root, u);
+    const from = depth;
+    let n = this.root;
+    while (n && n !== u) { push(n); n = less(u, n) ? n.treeLeft : n.treeRight; }
+    if (n) {
+      const j = join(u.treeLeft, u.treeRight);
+      const parent = depth > from ? path[depth - 1]! : null;
+      if (!parent) this.root = j; else if (parent.treeLeft === u) parent.treeLeft = j; else parent.treeRight = j;
+      for (let i = depth - 1; i >= from; i--) {
+        const p = path[i]!, was = p.treeMax;
+        fix(p);
+        if (p.treeMax === was) break;
+      }
+    }
+    while (depth > from) path[--depth] = null;
     u.treeLeft = u.treeRight = null;
     u.treePrio = 0;
     this.count--;
@@ -111,6 +169,25 @@ export class UserptrTree {
     const out: TreeNode[] = [];
     collect(this.root, lo, hi, out);
     return out as Userptr[];
+  }
+
+  /** For tests: the first broken invariant (key order, heap order of priorities, each treeMax, the count), or null. */
+  invariantError(): string | null {
+    let nodes = 0, prev: TreeNode | null = null;
+    const walk = (n: TreeNode | null, parentPrio: number): string | null => {
+      if (!n) return null;
+      if (n.treePrio <= 0 || n.treePrio > parentPrio) return `priority ${n.treePrio} under ${parentPrio}`;
+      const l = walk(n.treeLeft, n.treePrio);
+      if (l) return l;
+      if (prev && !less(prev, n)) return `key order at [${n.start}, ${n.last}]`;
+      prev = n;
+      nodes++;
+      const r = walk(n.treeRight, n.treePrio);
+      if (r) return r;
+      const max = Math.max(n.last, n.treeLeft?.treeMax ?? -Infinity, n.treeRight?.treeMax ?? -Infinity);
+      return n.treeMax === max ? null : `treeMax ${n.treeMax} ≠ ${max} at [${n.start}, ${n.last}]`;
+    };
+    return walk(this.root, Infinity) ?? (nodes === this.count ? null : `${nodes} nodes, count ${this.count}`);
   }
 
   /** Every userptr, by (start, last, insertion). */

@@ -22,7 +22,10 @@ export function sync(dev: Vgdev, clients: Iterable<Client>, files: Iterable<Virt
  * and its files worked at this ioctl's entry when the scheduler ran the worker there: only the other clients are left.
  */
 export function syncFile(dev: Vgdev, f: VirtgpuFile, caller: Client): void {
-  sync(dev, dev.scheduler.runAtEntry() ? [...f.clients].filter((c) => c !== caller) : f.clients, [f]);
+  // sync(dev, clients but the caller, [f]), without the two arrays (every create and dedup lookup comes here).
+  const skip = dev.scheduler.runAtEntry() ? caller : null;
+  for (const c of f.clients) if (c !== skip) drainInto(dev, c);
+  runWorker(dev, f);
 }
 
 /** The client's files in open order (deterministic host command order across files). */

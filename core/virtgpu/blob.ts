@@ -5,7 +5,7 @@ import type { CreateBlobArgs } from '../abi/virtgpu';
 import type { Struct } from '../abi/layout';
 import type { BoKind } from '../drm/gem';
 import type { PointerPlan } from '../drm/dispatch';
-import { addrOf, pageUp } from '../memory/client-memory';
+import { addrOf, pageUp, u64Number } from '../memory/client-memory';
 import { createUserptr, populateRange, preparePin, USERPTR_EXISTS } from '../userptr/create';
 import type { DeviceProfile } from './profile';
 import { driverRow } from './driver-row';
@@ -99,7 +99,7 @@ export function createBlob(ctx: VirtgpuCtx, a: CreateBlobArgs): number | Errno {
   }
   const resId = dev.allocResId();
   const ctxId = kind.host3d ? (f.priv.ctx?.id ?? 0) : 0;
-  let size = Number(a.size);
+  let size = u64Number(a.size);
   let entries: { addr: number; length: number }[] = [];
   if (kind.guest) {
     size = pageUp(size); // shmem objects are page aligned

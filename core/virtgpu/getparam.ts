@@ -1,23 +1,24 @@
 // GETPARAM and GET_CAPS, answered from the device profile.
 import { EFAULT, EINVAL, ENOENT, ENOSYS, type Errno, isErr } from '../errno';
 import * as V from '../abi/virtgpu';
-import { addrOf } from '../memory/client-memory';
+import { addrOf, u64Number } from '../memory/client-memory';
 import { capsetMask, type DeviceProfile } from './profile';
 import type { UapiRevision } from './uapi';
 import { driverRow } from './driver-row';
 
 /** A parameter's value from the device profile; 9 depends on the uAPI revision (its `param9`). */
 export function paramValue(p: DeviceProfile, r: UapiRevision, param: bigint): number | Errno {
-  switch (param) {
-    case BigInt(V.VIRTGPU_PARAM_3D_FEATURES): return p.has3d ? 1 : 0;
-    case BigInt(V.VIRTGPU_PARAM_CAPSET_QUERY_FIX): return 1;
-    case BigInt(V.VIRTGPU_PARAM_RESOURCE_BLOB): return p.resourceBlob ? 1 : 0;
-    case BigInt(V.VIRTGPU_PARAM_HOST_VISIBLE): return p.hostVisible ? 1 : 0;
-    case BigInt(V.VIRTGPU_PARAM_CROSS_DEVICE): return p.crossDevice ? 1 : 0;
-    case BigInt(V.VIRTGPU_PARAM_CONTEXT_INIT): return p.contextInit ? 1 : 0;
-    case BigInt(V.VIRTGPU_PARAM_SUPPORTED_CAPSET_IDs): return capsetMask(p) | 0;
-    case BigInt(V.VIRTGPU_PARAM_EXPLICIT_DEBUG_NAME): return p.contextInit ? 1 : 0;
-    case 9n: return param9(p, r);
+  // A switch on the number (no bigint made or compared per call); values ≥ 2^53 stay far from 1..9.
+  switch (u64Number(param)) {
+    case V.VIRTGPU_PARAM_3D_FEATURES: return p.has3d ? 1 : 0;
+    case V.VIRTGPU_PARAM_CAPSET_QUERY_FIX: return 1;
+    case V.VIRTGPU_PARAM_RESOURCE_BLOB: return p.resourceBlob ? 1 : 0;
+    case V.VIRTGPU_PARAM_HOST_VISIBLE: return p.hostVisible ? 1 : 0;
+    case V.VIRTGPU_PARAM_CROSS_DEVICE: return p.crossDevice ? 1 : 0;
+    case V.VIRTGPU_PARAM_CONTEXT_INIT: return p.contextInit ? 1 : 0;
+    case V.VIRTGPU_PARAM_SUPPORTED_CAPSET_IDs: return capsetMask(p) | 0;
+    case V.VIRTGPU_PARAM_EXPLICIT_DEBUG_NAME: return p.contextInit ? 1 : 0;
+    case 9: return param9(p, r);
     default: return EINVAL;
   }
 }
@@ -38,8 +39,9 @@ export const getparamRow = driverRow('GETPARAM', V.drm_virtgpu_getparam, [EINVAL
   handler: ({ dev, user }, a) => {
     const v = paramValue(dev.profile, dev.uapi, a.param);
     if (isErr(v)) return v;
+    // The int's bytes, little endian, written one by one: a DataView would make V8 materialize the array's buffer.
     const b = new Uint8Array(INT_SIZE);
-    new DataView(b.buffer).setInt32(0, v, true);
+    b[0] = v & 0xff; b[1] = (v >>> 8) & 0xff; b[2] = (v >>> 16) & 0xff; b[3] = (v >>> 24) & 0xff;
     return user.write(addrOf(a.value), b) ? EFAULT : 0;
   },
 });

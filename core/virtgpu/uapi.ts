@@ -192,10 +192,27 @@ const CHECKS: Readonly<Record<CheckName, (a: CreateBlobArgs, limits: LimitsOf) =
   'svm-needs-pointer': (a) => (a.blob_flags & F.SVM && ((a.svm ?? 0n) === 0n || ptr(a) !== 0n) ? EINVAL : null),
 };
 
+type Check = (a: CreateBlobArgs, limits: LimitsOf) => Errno | null;
+/** Each revision's checks as functions, looked up once (the last revision asked for is kept at hand). */
+const checkLists = new WeakMap<UapiRevision, readonly Check[]>();
+let lastRev: UapiRevision | null = null;
+let lastChecks: readonly Check[] = [];
+function checksOf(r: UapiRevision): readonly Check[] {
+  if (r === lastRev) return lastChecks;
+  let l = checkLists.get(r);
+  if (!l) checkLists.set(r, (l = r.checks.map((c) => CHECKS[c])));
+  lastRev = r;
+  lastChecks = l;
+  return l;
+}
+
+const noLimits: LimitsOf = () => null;
+
 /** The revision's extra create checks, in its order; null when all pass. */
-export function runChecks(r: UapiRevision, a: CreateBlobArgs, limits: LimitsOf = () => null): Errno | null {
-  for (const c of r.checks) {
-    const e = CHECKS[c](a, limits);
+export function runChecks(r: UapiRevision, a: CreateBlobArgs, limits: LimitsOf = noLimits): Errno | null {
+  const l = checksOf(r);
+  for (let i = 0; i < l.length; i++) {
+    const e = l[i]!(a, limits);
     if (e) return e;
   }
   return null;

@@ -188,7 +188,7 @@ export class Vgdev {
     f.handles.remove(bo.handle);
     if (bo.attachedCtx) this.host.submit({ cmd: 'CTX_DETACH_RESOURCE', ctxId: bo.attachedCtx, resId: bo.resId });
     // Release pins/registrations even if the watcher of a vanished process fails: the host must still get UNREF.
-    this.guard(`release:${bo.resId}`, () => bo.kind.release(this, f, bo));
+    try { bo.kind.release(this, f, bo); } catch (e) { this.guarded(`release:${bo.resId}`, e); }
     const m = bo.memory;
     if (m && bo.kind.name === 'host3d') this.host.submit({ cmd: 'RESOURCE_UNMAP_BLOB', resId: bo.resId });
     this.host.submit({ cmd: 'RESOURCE_UNREF', resId: bo.resId });
@@ -200,13 +200,18 @@ export class Vgdev {
       this.memoryBytes -= m.size;
       if (bo.kind.name === 'host3d') this.hostVisibleUsed -= m.size;
       // Client mappings keep their pages (the memfd's own references), as a driver keeps pages until munmap.
-      this.guard(`release-memory:${bo.resId}`, () => m.release());
+      try { m.release(); } catch (e) { this.guarded(`release-memory:${bo.resId}`, e); }
     }
   }
 
   /** Watchers touch real processes that may vanish: a failure there is logged once and never escapes to a transport. */
   guard(key: string, fn: () => void): void {
-    try { fn(); } catch (e) { this.logOnce(`bug:${key}:${String(e)}`, `${key}: ${e instanceof Error ? e.stack : String(e)}`); }
+    try { fn(); } catch (e) { this.guarded(key, e); }
+  }
+
+  /** What guard() does with a failure (gemClose calls it inline: no key string or closure per close). */
+  guarded(key: string, e: unknown): void {
+    this.logOnce(`bug:${key}:${String(e)}`, `${key}: ${e instanceof Error ? e.stack : String(e)}`);
   }
 
   /** Log a message once per key (malformed input must not flood the log): see LogLimiter.once. */

@@ -33,6 +33,8 @@ test('random inserts, removals and splits: every overlap query equals the brute-
       const got = tree.overlapping(lo, hi) as unknown as TreeNode[];
       const want = live.filter((u) => u.start <= hi && u.last >= lo).sort((a, b) => a.start - b.start || a.last - b.last || a.treeSeq - b.treeSeq);
       if (got.length !== want.length || got.some((u, i) => u !== want[i]) || tree.size !== live.length) { t.fail(`round ${round} step ${step}`); return; }
+      const broken = tree.invariantError();
+      if (broken) { t.fail(`round ${round} step ${step}: ${broken}`); return; }
       checks++;
     }
     t.is(tree.values().length, live.length);
