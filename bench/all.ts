@@ -3,6 +3,7 @@
 // still run. The modules are imported statically (bench/watch loads the native addon when imported: build first).
 // bench/core needs `node --expose-gc` for its heap numbers: re-exec with it when global.gc is missing.
 import { spawnSync } from 'child_process';
+import { applyServerV8Flags } from '../cli/v8-flags';
 import * as core from './core';
 import * as callers from './callers';
 import * as transport from './transport';
@@ -45,5 +46,6 @@ if (require.main === module) {
     const r = spawnSync(process.execPath, ['--expose-gc', ...process.execArgv, __filename, ...process.argv.slice(2)], { stdio: 'inherit' });
     process.exit(r.status ?? 1);
   }
+  applyServerV8Flags(); // the in-process benches (core) run core as the server does
   runAll(process.argv.slice(2)).then((code) => { process.exitCode = code; }, (e: Error) => { console.error(e.stack ?? e.message); process.exitCode = 1; });
 }

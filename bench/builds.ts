@@ -7,6 +7,7 @@
 // Make an older build beside this one: git worktree add /tmp/old REV && cd /tmp/old && ln -s <this>/node_modules &&
 // node_modules/.bin/tsc -p .
 import { spawnSync } from 'child_process';
+import { SERVER_V8_FLAGS } from '../cli/v8-flags';
 import * as path from 'path';
 
 const PG = 4096;
@@ -83,7 +84,7 @@ export function main(argv: readonly string[] = process.argv.slice(2)): string {
   for (let r = 0; r < reps; r++) {
     for (const c of CELLS) {
       for (const d of dists) {
-        const res = spawnSync(process.execPath, [__filename, '--one', d, c.op, String(c.live), String(c.n)], { encoding: 'utf8' });
+        const res = spawnSync(process.execPath, [...SERVER_V8_FLAGS, __filename, '--one', d, c.op, String(c.live), String(c.n)], { encoding: 'utf8' });
         const v = Number(res.stdout.trim());
         if (res.status !== 0 || !Number.isFinite(v)) throw new Error(`${d} ${c.op} ${c.live}: ${res.stderr || res.stdout}`);
         const k = `${c.op}/${c.live}/${d}`;

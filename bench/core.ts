@@ -3,6 +3,7 @@
 import { createDevice, RecordingHost, type DeviceFile } from '../core';
 import { SimMachine, PROT_RW, type SimProcess } from '../core/testing';
 import { header, table, timePerCall } from './lib/measure';
+import { applyServerV8Flags } from '../cli/v8-flags';
 import { createClientProvider } from '../uffd/provider';
 import { loadTestkit } from '../uffd/load';
 import { createBlob, DRM_IOCTL_GEM_CLOSE as GEM_CLOSE, VIRTGPU_CONTEXT_INIT as CONTEXT_INIT, VIRTGPU_GETPARAM as GETPARAM, VIRTGPU_RESOURCE_CREATE_BLOB as CREATE_BLOB } from '../tests/helpers/bytes';
@@ -116,4 +117,4 @@ export function main(): string {
   return out.join('\n');
 }
 
-if (require.main === module) console.log(main());
+if (require.main === module) { applyServerV8Flags(); console.log(main()); }

@@ -9,6 +9,7 @@ import { matrix } from './matrix';
 import { report } from './report';
 import { replayCommand } from './replay';
 import { TraceFormatError } from '../cuse-dev/trace/reader';
+import { applyServerV8Flags } from './v8-flags';
 
 export async function main(argv: string[]): Promise<number> {
   const [cmd, ...rest] = argv;
@@ -33,6 +34,7 @@ export async function main(argv: string[]): Promise<number> {
 }
 
 if (require.main === module) {
+  applyServerV8Flags();
   main(process.argv.slice(2)).then(
     (code) => { process.exitCode = code; },
     (e: Error) => {
