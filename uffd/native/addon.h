@@ -298,6 +298,7 @@ inline Napi::Value SetErrorConstructor(const Napi::CallbackInfo& info) {
 extern const size_t kRecordHeaderSize;
 Napi::Value ReaderStart(const Napi::CallbackInfo& info);
 Napi::Value ReaderDrain(const Napi::CallbackInfo& info);
+Napi::Value ReaderDrainInto(const Napi::CallbackInfo& info);
 Napi::Value ReaderStop(const Napi::CallbackInfo& info);
 Napi::Value ReaderPendingView(const Napi::CallbackInfo& info);
 Napi::Value ReaderStats(const Napi::CallbackInfo& info);
