@@ -25,7 +25,11 @@ export interface UffdWatcherOptions {
   uffd: number;
   /** The fd was adopted already (verify.ts adoptUffd, e.g. by the handoff): the features its UFFDIO_API enabled. */
   features?: bigint;
-  /** Async wake-up (e.g. () => device.service(pid)); runs on the JS thread that constructed the watcher. */
+  /**
+   * Async wake-up (e.g. () => device.service(pid)); runs on the JS thread that constructed the watcher, through its
+   * event loop. Not used with notifyFd: that thread is a serving loop blocked in poll, which the fd wakes instead
+   * (its event loop does not turn while it serves: every wake-up would queue a call there until it stops).
+   */
   onPending?: () => void;
   log?: (msg: string) => void;
   /** false: never start the reader (tests: a daemon that stalls; the client then blocks in munmap). */
@@ -126,7 +130,8 @@ export class UffdWatcher {
     this.forkEvents = (adopted.features & this.u.constants.UFFD_FEATURE_EVENT_FORK) !== 0n;
     if (opts.startReader !== false) {
       try {
-        this.readerId = this.u.readerStart(this.fd, { taskSyscallsPid: this.pid, notifyFd: this.notifyFd, notifyToken: this.pid }, () => this.pending());
+        const opts = { taskSyscallsPid: this.pid, notifyFd: this.notifyFd, notifyToken: this.pid };
+        this.readerId = this.notifyFd === undefined ? this.u.readerStart(this.fd, opts, () => this.pending()) : this.u.readerStart(this.fd, opts);
       } catch (e) {
         this.u.close(this.fd);
         this.fd = -1;
@@ -393,8 +398,8 @@ export class UffdWatcher {
     // Hot path (every ioctl entry): skip the native drain when the reader says nothing was read since the last one.
     const h = this.hint ??= this.u.readerPendingView(this.readerId);
     if (Atomics.load(h, 0) === 0 && Atomics.load(h, 1) === 0) return;
-    const buf = this.u.readerDrain(this.readerId);
-    if (buf.length) this.convert(decodeReaderRecords(buf));
+    const recs = drainRecords(this.u, this.readerId);
+    if (recs.length) this.convert(decodeReaderRecords(recs));
   }
 
   private convert(recs: UffdRecord[]): void {
@@ -491,3 +496,22 @@ export class UffdWatcher {
 }
 
 const EMPTY: readonly NotifierEvent[] = Object.freeze([]);
+
+/**
+ * Where the watchers of this JS thread drain their readers' records (decoded at once: nothing keeps a view of it),
+ * grown to the largest drain up to SCRATCH_MAX; a larger one gets a buffer of its own (readerDrain).
+ */
+let scratch = new Uint8Array(4096);
+const SCRATCH_MAX = 1 << 20;
+
+/** The records queued by reader `id`, drained (a view of `scratch`, valid until the next drain). */
+function drainRecords(u: UffdBinding, id: number): Uint8Array {
+  for (;;) {
+    const n = u.readerDrainInto(id, scratch);
+    if (n >= 0) return scratch.subarray(0, n);
+    if (-n > SCRATCH_MAX) return u.readerDrain(id); // all queued by now (more than -n if the reader read meanwhile)
+    let size = scratch.length;
+    while (size < -n) size *= 2;
+    scratch = new Uint8Array(size);
+  }
+}
