@@ -13,6 +13,7 @@ import { VmaQuery } from './vma-query';
 import type { UffdBinding } from './native-types';
 import { adoptUffd, closeIfUffd } from './verify';
 import { eventLatency } from './event-latency';
+import { IntervalTreap, type TreeNode } from '../core/userptr/interval-tree';
 
 export interface UffdWatcherOptions {
   binding?: UffdBinding;
@@ -56,9 +57,27 @@ export interface WatchingCount { n: number }
 
 export type RegisterResult = { ok: true } | { ok: false; code: string; reason: string };
 
-interface Reg { start: number; end: number; areas: Area[] }
+/** A node of an IntervalTreap over [start, end): `last` is end - 1. */
+abstract class Span implements TreeNode {
+  last: number;
+  treeSeq = 0;
+  treeLeft: TreeNode | null = null;
+  treeRight: TreeNode | null = null;
+  treeMax = 0;
+  treePrio = 0;
+  constructor(public start: number, end: number) { this.last = end - 1; }
+  get end(): number { return this.last + 1; }
+}
+
+/** A userptr's registered range, and the areas it touches. */
+class Reg extends Span {
+  constructor(readonly id: number, start: number, end: number, public areas: Area[]) { super(start, end); }
+}
+
 /** Whole VMAs registered on the uffd (as far as the events read so far tell), and the userptrs inside them. */
-interface Area { start: number; end: number; ids: IdSet }
+class Area extends Span {
+  constructor(start: number, end: number, readonly ids: IdSet) { super(start, end); }
+}
 
 const NO_ID = Number.MIN_SAFE_INTEGER;
 /** The userptr ids of an area: one field while it holds one (most do; a Set costs ~300 bytes), a Set from the second on. */
@@ -92,8 +111,10 @@ export class UffdWatcher {
   private readerId = -1;
   private hint: Int32Array | null = null;
   private readonly regs = new Map<number, Reg>();
-  /** Disjoint, sorted by start; touching areas are merged (the kernel merges such VMAs). */
-  private areas: Area[] = [];
+  /** The registrations by range (which userptrs an event touches: no walk over an area's userptrs). */
+  private regTree = new IntervalTreap<Reg>();
+  /** Disjoint; touching areas are merged (the kernel merges such VMAs). */
+  private areas = new IntervalTreap<Area>();
   /** VMA lookups (PROCMAP_QUERY of a range, else the maps text); `gone` once the client's mm is (ESRCH). */
   private readonly vmas: VmaQuery;
   private readonly ownVmas: boolean;
@@ -176,12 +197,12 @@ export class UffdWatcher {
     }
     for (const [s, e] of spans) this.addArea(s, e, id);
     const areas: Area[] = [];
-    if (spans.length) {
-      const hi = spans[spans.length - 1]![1];
-      for (let i = this.firstEndingAfter(spans[0]![0]); i < this.areas.length && this.areas[i]!.start < hi; i++) if (this.areas[i]!.ids.has(id)) areas.push(this.areas[i]!);
-    }
+    if (spans.length) for (const a of this.areas.overlapping(spans[0]![0], spans[spans.length - 1]![1] - 1)) if (a.ids.has(id)) areas.push(a);
     if (this.regs.size === 0 && !old && this.watching) this.watching.n++;
-    this.regs.set(id, { start, end, areas: areas.length === 1 ? [areas[0]!] : areas.slice() }); // exact length (a pushed-to array keeps 17 slots)
+    const reg = new Reg(id, start, end, areas.length === 1 ? [areas[0]!] : areas.slice()); // exact length (a pushed-to array keeps 17 slots)
+    if (old) this.regTree.remove(old);
+    this.regs.set(id, reg);
+    this.regTree.insert(reg);
     if (old) this.dropRefs(id, old, areas);
     return { ok: true };
   }
@@ -193,6 +214,7 @@ export class UffdWatcher {
     const r = this.regs.get(id);
     if (!r) return;
     this.regs.delete(id);
+    this.regTree.remove(r);
     if (this.regs.size === 0 && this.watching) this.watching.n--;
     this.dropRefs(id, r, []);
   }
@@ -221,44 +243,32 @@ export class UffdWatcher {
     return out;
   }
 
-  /** Index of the first area whose end is above `addr` (areas are disjoint and sorted: binary search). */
-  private firstEndingAfter(addr: number): number {
-    const a = this.areas;
-    let lo = 0, hi = a.length;
-    while (lo < hi) { const mid = (lo + hi) >> 1; if (a[mid]!.end <= addr) lo = mid + 1; else hi = mid; }
-    return lo;
-  }
-
   /** True iff an area overlaps [s, e). */
-  private overlaps(s: number, e: number): boolean {
-    const i = this.firstEndingAfter(s);
-    return i < this.areas.length && this.areas[i]!.start < e;
-  }
+  private overlaps(s: number, e: number): boolean { return this.areas.first(s, e - 1) !== null; }
 
   /** Add [s, e) for id, merging every area it overlaps or touches; returns the resulting area. */
   private addArea(s: number, e: number, id: number): Area {
-    // The areas overlapping or touching [s, e]: from the first ending at or above s, while they start at or below e.
-    const first = this.firstEndingAfter(s - 1);
-    let last = first, into: Area | null = null;
-    for (; last < this.areas.length && this.areas[last]!.start <= e; last++) if (!into || this.areas[last]!.ids.size > into.ids.size) into = this.areas[last]!;
-    if (!into) {
-      const a: Area = { start: s, end: e, ids: new IdSet(id) };
-      this.areas.splice(first, 0, a);
+    // The areas overlapping or touching [s, e): those meeting [s - 1, e].
+    const near = this.areas.overlapping(s - 1, e);
+    if (near.length === 0) {
+      const a = new Area(s, e, new IdSet(id));
+      this.areas.insert(a);
       return a;
     }
     // The area with the most userptrs absorbs the others (only theirs are retargeted: a create inside a VMA that
     // holds thousands of userptrs costs no walk over them).
+    let into = near[0]!;
+    for (const a of near) if (a.ids.size > into.ids.size) into = a;
     into.ids.add(id);
-    into.start = Math.min(into.start, s);
-    into.end = Math.max(into.end, e);
-    for (let i = first; i < last; i++) {
-      const a = this.areas[i]!;
+    let lo = Math.min(into.start, s), hi = Math.max(into.end, e);
+    for (const a of near) {
       if (a === into) continue;
-      into.start = Math.min(into.start, a.start);
-      into.end = Math.max(into.end, a.end);
+      this.areas.remove(a);
+      lo = Math.min(lo, a.start);
+      hi = Math.max(hi, a.end);
       for (const x of a.ids) { into.ids.add(x); this.retarget(x, a, into); }
     }
-    this.areas.splice(first, last - first, into);
+    if (lo !== into.start || hi !== into.end) this.areas.update(into, () => { into.start = lo; into.last = hi - 1; });
     return into;
   }
 
@@ -269,7 +279,7 @@ export class UffdWatcher {
     if (i >= 0) { if (r.areas.includes(to)) r.areas.splice(i, 1); else r.areas[i] = to; }
   }
 
-  private removeArea(a: Area): void { const i = this.firstEndingAfter(a.start); if (this.areas[i] === a) this.areas.splice(i, 1); }
+  private removeArea(a: Area): void { this.areas.remove(a); }
 
   /**
    * UFFDIO_UNREGISTER of an area that no userptr needs. Widened to the whole VMAs at its ends (a VMA may have grown
@@ -306,9 +316,7 @@ export class UffdWatcher {
   private uncovered(s: number, e: number): Array<[number, number]> {
     const out: Array<[number, number]> = [];
     let at = s;
-    for (let i = this.firstEndingAfter(s); i < this.areas.length; i++) {
-      const r = this.areas[i]!;
-      if (r.start >= e) break;
+    for (const r of this.areas.overlapping(s, e - 1)) {
       if (r.start > at) out.push([at, r.start]);
       at = Math.max(at, r.end);
       if (at >= e) break;
@@ -318,40 +326,50 @@ export class UffdWatcher {
   }
 
   /** True iff some live userptr range overlaps [s, e) (events elsewhere in a watched VMA are dropped). */
-  private wanted(s: number, e: number): boolean {
-    for (let i = this.firstEndingAfter(s); i < this.areas.length; i++) {
-      const a = this.areas[i]!;
-      if (a.start >= e) break;
-      for (const id of a.ids) { const r = this.regs.get(id); if (r && r.start < e && r.end > s) return true; }
-    }
-    return false;
-  }
+  private wanted(s: number, e: number): boolean { return this.regTree.first(s, e - 1) !== null; }
 
   /**
    * The VMAs of [s, e) were unmapped (their registration went with them): cut the areas. A remaining piece no
    * userptr touches any more is unregistered now (an unmap in the middle of a VMA leaves two registered VMAs).
    */
   private cutAreas(s: number, e: number): void {
-    const first = this.firstEndingAfter(s);
-    let last = first;
-    while (last < this.areas.length && this.areas[last]!.start < e) last++;
-    const cut = this.areas.splice(first, last - first);
-    const kept: Area[] = [], empty: Area[] = [];
-    for (const a of cut) {
-      const pieces: Area[] = [];
-      if (a.start < s) pieces.push({ start: a.start, end: s, ids: new IdSet() });
-      if (a.end > e) pieces.push({ start: e, end: a.end, ids: new IdSet() });
-      for (const id of a.ids) {
-        const r = this.regs.get(id);
-        if (!r) continue;
-        r.areas = r.areas.filter((x) => x !== a);
-        for (const p of pieces) if (r.start < p.end && r.end > p.start) { p.ids.add(id); r.areas.push(p); }
+    const empty: Array<[number, number]> = [];
+    for (const a of this.areas.overlapping(s, e - 1)) {
+      const as = a.start, ae = a.end, head = as < s, tail = ae > e;
+      if (!head && !tail) {
+        this.areas.remove(a);
+        this.letGo(a, as, ae, () => false);
+        continue;
       }
-      for (const p of pieces) (p.ids.size ? kept : empty).push(p);
+      // `a` stays as its longer piece, so the userptrs there keep it (no walk over them); the other piece of a hole
+      // in the middle becomes a new area of the userptrs that reach into it.
+      const keepHead = head && (!tail || s - as >= ae - e);
+      const ks = keepHead ? as : e, ke = keepHead ? s : ae;
+      let other: Area | null = null;
+      if (head && tail) {
+        other = keepHead ? new Area(e, ae, new IdSet()) : new Area(as, s, new IdSet());
+        for (const r of this.regTree.overlapping(other.start, other.last)) {
+          if (!a.ids.has(r.id)) continue;
+          other.ids.add(r.id);
+          r.areas.push(other);
+        }
+      }
+      this.areas.update(a, () => { a.start = ks; a.last = ke - 1; });
+      this.letGo(a, keepHead ? s : as, keepHead ? ae : e, (r) => r.start < ke && r.end > ks);
+      if (a.ids.size === 0) { this.areas.remove(a); empty.push([ks, ke]); }
+      if (other) { if (other.ids.size) this.areas.insert(other); else empty.push([other.start, other.end]); }
     }
-    // The kept pieces lie inside the cut areas' span, in order: back where those were; then the rest is let go.
-    this.areas.splice(first, 0, ...kept);
-    for (const p of empty) this.unregisterArea(p.start, p.end);
+    for (const [ps, pe] of empty) this.unregisterArea(ps, pe);
+  }
+
+  /** The userptrs of `a` whose range meets [lo, hi) let go of it, but those `stays` keeps. */
+  private letGo(a: Area, lo: number, hi: number, stays: (r: Reg) => boolean): void {
+    for (const r of this.regTree.overlapping(lo, hi - 1)) {
+      if (!a.ids.has(r.id) || stays(r)) continue;
+      a.ids.delete(r.id);
+      const i = r.areas.indexOf(a);
+      if (i >= 0) r.areas.splice(i, 1);
+    }
   }
 
   /**
@@ -381,7 +399,7 @@ export class UffdWatcher {
 
   registrations(): number { return this.regs.size; }
   /** Watched VMA ranges (tests, doctor). */
-  watchedAreas(): Array<[number, number]> { return this.areas.map((a) => [a.start, a.end]); }
+  watchedAreas(): Array<[number, number]> { return this.areas.values().map((a) => [a.start, a.end]); }
 
   /** The native reader's onPending: pull now (closes FORK uffds at once), then wake core. */
   private pending(): void {
@@ -490,7 +508,8 @@ export class UffdWatcher {
     if (this.ownVmas) this.vmas.release();
     if (this.regs.size > 0 && this.watching) this.watching.n--;
     this.regs.clear();
-    this.areas = [];
+    this.regTree = new IntervalTreap<Reg>();
+    this.areas = new IntervalTreap<Area>();
     this.queue = [];
   }
 }
