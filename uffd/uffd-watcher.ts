@@ -3,7 +3,8 @@
 // REMAP, FORK), no faults to serve. Registration covers WHOLE VMAs (looked up with PROCMAP_QUERY, else
 // /proc/PID/maps): registering part of a VMA would split it, which the client could see (mremap of the whole
 // mapping fails with EFAULT, one more VMA towards vm.max_map_count). Several userptrs share the registration of the
-// VMAs they touch ("areas", refcounted by userptr id); events outside every userptr are read and dropped. A native reader thread reads them (the client's munmap/madvise/mremap/fork
+// VMAs they touch ("areas", kept while some registered range meets them; both in interval treaps, so every lookup
+// is O(log n) whatever the number of areas or of userptrs in one VMA); events outside every userptr are read and dropped. A native reader thread reads them (the client's munmap/madvise/mremap/fork
 // blocks until the event is read, so no JS may sit in between); drain() swaps the reader's queue under its mutex,
 // so an event read before the client's call returned is always seen by the client's next ioctl (docs/semantics.md §5).
 import { PAGE_SIZE, USER_ADDR_END, type NotifierEvent } from '../core/memory/client-memory';
@@ -58,7 +59,7 @@ export interface WatchingCount { n: number }
 export type RegisterResult = { ok: true } | { ok: false; code: string; reason: string };
 
 /** A node of an IntervalTreap over [start, end): `last` is end - 1. */
-abstract class Span implements TreeNode {
+class Span implements TreeNode {
   last: number;
   treeSeq = 0;
   treeLeft: TreeNode | null = null;
@@ -69,40 +70,16 @@ abstract class Span implements TreeNode {
   get end(): number { return this.last + 1; }
 }
 
-/** A userptr's registered range, and the areas it touches. */
+/** A userptr's registered range. */
 class Reg extends Span {
-  constructor(readonly id: number, start: number, end: number, public areas: Area[]) { super(start, end); }
+  constructor(readonly id: number, start: number, end: number) { super(start, end); }
 }
 
-/** Whole VMAs registered on the uffd (as far as the events read so far tell), and the userptrs inside them. */
-class Area extends Span {
-  constructor(start: number, end: number, readonly ids: IdSet) { super(start, end); }
-}
-
-const NO_ID = Number.MIN_SAFE_INTEGER;
-/** The userptr ids of an area: one field while it holds one (most do; a Set costs ~300 bytes), a Set from the second on. */
-class IdSet {
-  private one = NO_ID;
-  private many: Set<number> | null = null;
-  constructor(id?: number) { if (id !== undefined) this.one = id; }
-  get size(): number { return this.many ? this.many.size : this.one === NO_ID ? 0 : 1; }
-  has(id: number): boolean { return this.many ? this.many.has(id) : this.one === id; }
-  add(id: number): void {
-    if (this.many) this.many.add(id);
-    else if (this.one === NO_ID || this.one === id) this.one = id;
-    else this.many = new Set([this.one, id]);
-  }
-  delete(id: number): boolean {
-    if (this.many) return this.many.delete(id);
-    if (this.one !== id) return false;
-    this.one = NO_ID;
-    return true;
-  }
-  *[Symbol.iterator](): IterableIterator<number> {
-    if (this.many) yield* this.many;
-    else if (this.one !== NO_ID) yield this.one;
-  }
-}
+/**
+ * Whole VMAs registered on the uffd (as far as the events read so far tell), disjoint, touching ones merged (the
+ * kernel merges such VMAs). An area stays registered while some registered range meets it.
+ */
+class Area extends Span {}
 
 export class UffdWatcher {
   private readonly u: UffdBinding;
@@ -195,15 +172,13 @@ export class UffdWatcher {
         return { ok: false, code, reason: `UFFDIO_REGISTER [0x${s.toString(16)}, 0x${(e - 1).toString(16)}] (the VMA holding [0x${start.toString(16)}, 0x${last.toString(16)}]) -> ${code}: ${why}` };
       }
     }
-    for (const [s, e] of spans) this.addArea(s, e, id);
-    const areas: Area[] = [];
-    if (spans.length) for (const a of this.areas.overlapping(spans[0]![0], spans[spans.length - 1]![1] - 1)) if (a.ids.has(id)) areas.push(a);
+    for (const [s, e] of spans) this.addArea(s, e);
     if (this.regs.size === 0 && !old && this.watching) this.watching.n++;
-    const reg = new Reg(id, start, end, areas.length === 1 ? [areas[0]!] : areas.slice()); // exact length (a pushed-to array keeps 17 slots)
+    const reg = new Reg(id, start, end);
     if (old) this.regTree.remove(old);
     this.regs.set(id, reg);
     this.regTree.insert(reg);
-    if (old) this.dropRefs(id, old, areas);
+    if (old) this.letGoOf(old.start, old.end);
     return { ok: true };
   }
 
@@ -216,13 +191,14 @@ export class UffdWatcher {
     this.regs.delete(id);
     this.regTree.remove(r);
     if (this.regs.size === 0 && this.watching) this.watching.n--;
-    this.dropRefs(id, r, []);
+    this.letGoOf(r.start, r.end);
   }
 
-  private dropRefs(id: number, r: Reg, keep: Area[]): void {
-    for (const a of r.areas) {
-      if (keep.includes(a) || !a.ids.delete(id) || a.ids.size > 0) continue;
-      this.removeArea(a);
+  /** The areas meeting [s, e) that no registered range meets any more are unregistered. */
+  private letGoOf(s: number, e: number): void {
+    for (const a of this.areas.overlapping(s, e - 1)) {
+      if (this.regTree.first(a.start, a.last)) continue;
+      this.areas.remove(a);
       if (!this.released) this.unregisterArea(a.start, a.end);
     }
   }
@@ -246,40 +222,17 @@ export class UffdWatcher {
   /** True iff an area overlaps [s, e). */
   private overlaps(s: number, e: number): boolean { return this.areas.first(s, e - 1) !== null; }
 
-  /** Add [s, e) for id, merging every area it overlaps or touches; returns the resulting area. */
-  private addArea(s: number, e: number, id: number): Area {
-    // The areas overlapping or touching [s, e): those meeting [s - 1, e].
-    const near = this.areas.overlapping(s - 1, e);
-    if (near.length === 0) {
-      const a = new Area(s, e, new IdSet(id));
-      this.areas.insert(a);
-      return a;
-    }
-    // The area with the most userptrs absorbs the others (only theirs are retargeted: a create inside a VMA that
-    // holds thousands of userptrs costs no walk over them).
-    let into = near[0]!;
-    for (const a of near) if (a.ids.size > into.ids.size) into = a;
-    into.ids.add(id);
-    let lo = Math.min(into.start, s), hi = Math.max(into.end, e);
-    for (const a of near) {
-      if (a === into) continue;
-      this.areas.remove(a);
-      lo = Math.min(lo, a.start);
-      hi = Math.max(hi, a.end);
-      for (const x of a.ids) { into.ids.add(x); this.retarget(x, a, into); }
-    }
-    if (lo !== into.start || hi !== into.end) this.areas.update(into, () => { into.start = lo; into.last = hi - 1; });
-    return into;
+  /** Add [s, e), merged with every area it overlaps or touches. */
+  private addArea(s: number, e: number): void {
+    const near = this.areas.overlapping(s - 1, e); // the areas meeting or touching [s, e)
+    if (near.length === 1 && near[0]!.start <= s && near[0]!.end >= e) return; // already watched (a VMA's next userptr)
+    let lo = s, hi = e;
+    for (const a of near) { this.areas.remove(a); lo = Math.min(lo, a.start); hi = Math.max(hi, a.end); }
+    const into = near[0] ?? new Area(lo, hi);
+    into.start = lo;
+    into.last = hi - 1;
+    this.areas.insert(into);
   }
-
-  private retarget(id: number, from: Area, to: Area): void {
-    const r = this.regs.get(id);
-    if (!r) return;
-    const i = r.areas.indexOf(from);
-    if (i >= 0) { if (r.areas.includes(to)) r.areas.splice(i, 1); else r.areas[i] = to; }
-  }
-
-  private removeArea(a: Area): void { this.areas.remove(a); }
 
   /**
    * UFFDIO_UNREGISTER of an area that no userptr needs. Widened to the whole VMAs at its ends (a VMA may have grown
@@ -335,41 +288,17 @@ export class UffdWatcher {
   private cutAreas(s: number, e: number): void {
     const empty: Array<[number, number]> = [];
     for (const a of this.areas.overlapping(s, e - 1)) {
-      const as = a.start, ae = a.end, head = as < s, tail = ae > e;
-      if (!head && !tail) {
-        this.areas.remove(a);
-        this.letGo(a, as, ae, () => false);
-        continue;
-      }
-      // `a` stays as its longer piece, so the userptrs there keep it (no walk over them); the other piece of a hole
-      // in the middle becomes a new area of the userptrs that reach into it.
-      const keepHead = head && (!tail || s - as >= ae - e);
-      const ks = keepHead ? as : e, ke = keepHead ? s : ae;
-      let other: Area | null = null;
-      if (head && tail) {
-        other = keepHead ? new Area(e, ae, new IdSet()) : new Area(as, s, new IdSet());
-        for (const r of this.regTree.overlapping(other.start, other.last)) {
-          if (!a.ids.has(r.id)) continue;
-          other.ids.add(r.id);
-          r.areas.push(other);
-        }
-      }
-      this.areas.update(a, () => { a.start = ks; a.last = ke - 1; });
-      this.letGo(a, keepHead ? s : as, keepHead ? ae : e, (r) => r.start < ke && r.end > ks);
-      if (a.ids.size === 0) { this.areas.remove(a); empty.push([ks, ke]); }
-      if (other) { if (other.ids.size) this.areas.insert(other); else empty.push([other.start, other.end]); }
+      this.areas.remove(a);
+      const head = a.start < s, tail = a.end > e;
+      if (head) this.keepPiece(a.start, s, empty);
+      if (tail) this.keepPiece(e, a.end, empty);
     }
     for (const [ps, pe] of empty) this.unregisterArea(ps, pe);
   }
 
-  /** The userptrs of `a` whose range meets [lo, hi) let go of it, but those `stays` keeps. */
-  private letGo(a: Area, lo: number, hi: number, stays: (r: Reg) => boolean): void {
-    for (const r of this.regTree.overlapping(lo, hi - 1)) {
-      if (!a.ids.has(r.id) || stays(r)) continue;
-      a.ids.delete(r.id);
-      const i = r.areas.indexOf(a);
-      if (i >= 0) r.areas.splice(i, 1);
-    }
+  /** A piece of a cut area: an area again while a registered range meets it, else noted in `empty`. */
+  private keepPiece(s: number, e: number, empty: Array<[number, number]>): void {
+    if (this.regTree.first(s, e - 1)) this.areas.insert(new Area(s, e)); else empty.push([s, e]);
   }
 
   /**
@@ -384,7 +313,7 @@ export class UffdWatcher {
       s = Math.min(s, this.q[0]);
       e = Math.max(e, this.q[1]);
       if (this.overlaps(s, e)) {
-        this.addArea(s, e, -1).ids.delete(-1);
+        this.addArea(s, e);
         return;
       }
     }
