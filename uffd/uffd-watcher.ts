@@ -58,7 +58,12 @@ export interface WatchingCount { n: number }
 
 export type RegisterResult = { ok: true } | { ok: false; code: string; reason: string };
 
-/** A node of an IntervalTreap over [start, end): `last` is end - 1. */
+/**
+ * A node of the watcher's interval treaps over [start, end) (`last` is end - 1): a userptr's registered range (its
+ * id), or an area (id -1): whole VMAs registered on the uffd (as far as the events read so far tell), disjoint,
+ * touching ones merged (the kernel merges such VMAs), kept while some registered range meets them. One class for
+ * both, so the treap's code sees one object shape here.
+ */
 class Span implements TreeNode {
   last: number;
   treeSeq = 0;
@@ -66,20 +71,11 @@ class Span implements TreeNode {
   treeRight: TreeNode | null = null;
   treeMax = 0;
   treePrio = 0;
-  constructor(public start: number, end: number) { this.last = end - 1; }
+  constructor(public start: number, end: number, readonly id = -1) { this.last = end - 1; }
   get end(): number { return this.last + 1; }
 }
-
-/** A userptr's registered range. */
-class Reg extends Span {
-  constructor(readonly id: number, start: number, end: number) { super(start, end); }
-}
-
-/**
- * Whole VMAs registered on the uffd (as far as the events read so far tell), disjoint, touching ones merged (the
- * kernel merges such VMAs). An area stays registered while some registered range meets it.
- */
-class Area extends Span {}
+type Reg = Span;
+type Area = Span;
 
 export class UffdWatcher {
   private readonly u: UffdBinding;
@@ -174,7 +170,7 @@ export class UffdWatcher {
     }
     for (const [s, e] of spans) this.addArea(s, e);
     if (this.regs.size === 0 && !old && this.watching) this.watching.n++;
-    const reg = new Reg(id, start, end);
+    const reg: Reg = new Span(start, end, id);
     if (old) this.regTree.remove(old);
     this.regs.set(id, reg);
     this.regTree.insert(reg);
@@ -228,7 +224,7 @@ export class UffdWatcher {
     if (near.length === 1 && near[0]!.start <= s && near[0]!.end >= e) return; // already watched (a VMA's next userptr)
     let lo = s, hi = e;
     for (const a of near) { this.areas.remove(a); lo = Math.min(lo, a.start); hi = Math.max(hi, a.end); }
-    const into = near[0] ?? new Area(lo, hi);
+    const into = near[0] ?? new Span(lo, hi);
     into.start = lo;
     into.last = hi - 1;
     this.areas.insert(into);
@@ -298,7 +294,7 @@ export class UffdWatcher {
 
   /** A piece of a cut area: an area again while a registered range meets it, else noted in `empty`. */
   private keepPiece(s: number, e: number, empty: Array<[number, number]>): void {
-    if (this.regTree.first(s, e - 1)) this.areas.insert(new Area(s, e)); else empty.push([s, e]);
+    if (this.regTree.first(s, e - 1)) this.areas.insert(new Span(s, e)); else empty.push([s, e]);
   }
 
   /**
