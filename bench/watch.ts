@@ -270,15 +270,15 @@ function procCost(mib: number, reps: number): { frames: Sample; maps: Sample } {
 function watcherScale(n: number, samples: number): { raw: Sample; reg: Sample; hole: Sample } {
   const own = (): number => createOwnUffd(u);
   // One reservation per case, never given up (the watcher's own process: nothing of Node's may land in between).
-  const R = new Reservation((2 * n + 8) * PG);
-  const base = R.mapAt(R.take(2 * n * PG), 2 * n * PG);
+  const R = new Reservation((4 * n + 8) * PG);
+  const base = R.mapAt(R.take(4 * n * PG), 4 * n * PG); // userptrs on pages 4i; samples on 4i + 2, touching none
   const at = (i: number): number => base + i * PG;
   // The kernel's share: the same two ioctls on a bare uffd holding the same n registrations (the baseline).
   const fd = adoptUffd(u, own()).fd; // UFFDIO_API done, as the watcher's
-  for (let i = 0; i < n; i++) u.uffdRegister(fd, at(2 * i), PG, C.UFFDIO_REGISTER_MODE_WP);
+  for (let i = 0; i < n; i++) u.uffdRegister(fd, at(4 * i), PG, C.UFFDIO_REGISTER_MODE_WP);
   const raw: number[] = [];
   for (let k = 0; k < samples + 200; k++) {
-    const a = at(2 * ((k * 7919) % n) + 1);
+    const a = at(4 * ((k * 7919) % n) + 2);
     const t0 = now();
     u.uffdRegister(fd, a, PG, C.UFFDIO_REGISTER_MODE_WP);
     if (u.uffdUnregisterErrno(fd, a, PG) !== 0) throw new Error('unregister');
@@ -286,22 +286,23 @@ function watcherScale(n: number, samples: number): { raw: Sample; reg: Sample; h
   }
   u.close(fd); // its registrations go with it
   const w = new UffdWatcher({ pid: ME, uffd: own(), wholeVmas: false });
-  for (let i = 0; i < n; i++) if (!w.tryRegister(i + 1, at(2 * i), at(2 * i + 1) - 1).ok) throw new Error('register');
+  for (let i = 0; i < n; i++) if (!w.tryRegister(i + 1, at(4 * i), at(4 * i + 1) - 1).ok) throw new Error('register');
   const reg: number[] = [];
   for (let k = 0; k < samples + 200; k++) {
-    const a = at(2 * ((k * 7919) % n) + 1);
+    const a = at(4 * ((k * 7919) % n) + 2);
+    const id = n + 1 + k; // a fresh id each time, as core's (a Map deleting and re-adding one key slows down)
     const t0 = now();
-    if (!w.tryRegister(0, a, a + PG - 1).ok) throw new Error('register');
-    w.unregister(0);
+    if (!w.tryRegister(id, a, a + PG - 1).ok) throw new Error('register');
+    w.unregister(id);
     if (k >= 200) reg.push((now() - t0) * 1000);
   }
   w.release();
   const v = new UffdWatcher({ pid: ME, uffd: own(), wholeVmas: true });
-  for (let i = 0; i < n; i++) if (!v.tryRegister(i + 1, at(2 * i), at(2 * i + 1) - 1).ok) throw new Error('register');
+  for (let i = 0; i < n; i++) if (!v.tryRegister(i + 1, at(4 * i), at(4 * i + 1) - 1).ok) throw new Error('register');
   const hole: number[] = [];
   const k0 = Math.min(samples, n - 1);
   for (let k = 0; k < k0; k++) {
-    const a = at(2 * Math.floor((((k * 7919) % k0) * (n - 1)) / k0) + 1); // a page between two userptrs
+    const a = at(4 * Math.floor((((k * 7919) % k0) * (n - 1)) / k0) + 2); // a page between two userptrs
     R.munmap(a, PG);
     const t0 = now();
     v.drain();
@@ -310,7 +311,7 @@ function watcherScale(n: number, samples: number): { raw: Sample; reg: Sample; h
   }
   if (v.counters.dropped !== k0) throw new Error(`dropped ${v.counters.dropped} of ${k0}`);
   v.release();
-  R.unmap(base, 2 * n * PG);
+  R.unmap(base, 4 * n * PG);
   return {
     raw: summarize(`UFFDIO_REGISTER + UFFDIO_UNREGISTER of one page among ${n} registered VMAs (bare uffd)`, 'µs', raw),
     reg: summarize(`register + unregister one userptr among ${n} live ones (each in its own VMA)`, 'µs', reg),
