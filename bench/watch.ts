@@ -4,7 +4,8 @@
 //     no further ioctl. Median / p99. Also from the reader's read() of the event to the end of that service()
 //     (event read → BO deleted), in-process and in `serve` (a C client through the FUSE node; the server's summary),
 //     and the same path in C across two processes (tests/c/uffd_floor: munmap call → event read → another thread of
-//     the reader's process woken) as the floor, same run.
+//     the reader's process woken) as the floor, same run, at each size (the kernel unmaps the pages before it queues
+//     the event: on a VM that can be ~20 µs per touched page, so 16 pages cost several times one page on both sides).
 //  2. client-side cost of munmap and madvise(DONTNEED) over a registered range vs an unregistered one (ratio): the
 //     blocking round trip through the native reader thread.
 //  2b. what watching whole VMAs costs the client: munmap / madvise(DONTNEED) of a range outside every userptr but in
@@ -12,11 +13,14 @@
 //     registration makes (PROCMAP_QUERY vs parsing /proc/PID/maps).
 //  3. /proc checker cost per GiB: one check() over 1 GiB of touched 4 KiB pages, frames compared (no uffd) and
 //     mappings only (uffd covers the range).
+//  4. the watcher's bookkeeping at scale: one more userptr registered and dropped among n live ones (each in its own
+//     VMA), and an UNMAP event drained that cuts a hole in one VMA holding n userptrs; ratios to n = 100, same run.
 // Run: node dist/bench/watch.js [--quick]
 import { performance } from 'perf_hooks';
 import { createDevice, RecordingHost, type DeviceFile } from '../core';
 import { loadTestkit } from '../uffd/load';
 import { createOwnUffd } from '../uffd/acquire';
+import { adoptUffd } from '../uffd/verify';
 import { UffdWatcher } from '../uffd/uffd-watcher';
 import { ProcWatcher } from '../uffd/proc-watcher';
 import { ProcessMemory } from '../uffd/process-memory';
@@ -48,49 +52,83 @@ const blob = (userptr: number, size: number): Uint8Array => createBlob({ blobMem
 const ROOT = path.resolve(__dirname, '..', '..');
 const C_BIN = path.join(ROOT, 'tests', 'c', 'bin');
 
-/** 1. munmap → BO deleted through onPending → service(); and event read → BO deleted of the same munmaps. */
-export async function munmapToDeleted(n: number, pages: number): Promise<{ call: Sample; read: Sample }> {
-  let wake: (() => void) | null = null;
-  let readUs = NaN;
-  const provider = createClientProvider({ watch: 'auto', procIntervalMs: 0, onPending: (pid) => { eventLatency.begin(); dev.service(pid); readUs = eventLatency.done(); wake?.(); } });
-  const dev = createDevice({ host: new RecordingHost(1000), clients: provider });
-  const f: DeviceFile = dev.open(ME);
-  const params = Buffer.alloc(16); params.writeBigUInt64LE(1n, 0); params.writeBigUInt64LE(8n, 8);
-  const ci = Buffer.alloc(16); ci.writeUInt32LE(1, 0); ci.writeBigUInt64LE(BigInt(u.bufferAddress(params)), 8);
-  if (f.ioctl(ME, CONTEXT_INIT, ci).result !== 0) throw new Error('context init');
-  const lat: number[] = [], fromRead: number[] = [];
-  const R = reservation(); // every mapping at one address of our reservation; each munmap's hole is refilled
-  const a = R.take(pages * PG);
-  for (let i = 0; i < n + 50; i++) {
-    R.mapAt(a, pages * PG);
-    touch(a, pages);
-    const r = f.ioctl(ME, CREATE_BLOB, blob(a, pages * PG));
-    if (r.result !== 0) throw new Error(`create ${String(r.result)}`);
-    const handle = new DataView(r.out.buffer, r.out.byteOffset).getUint32(8, true);
-    const gone = new Promise<void>((resolve) => { wake = resolve; });
-    const t0 = now();
-    R.munmap(a, pages * PG); // returns once the reader thread read UNMAP
-    await gone;
-    const t1 = now();
-    wake = null;
-    if (!R.refill(a, pages * PG)) throw new Error('the munmapped range was taken by another mapping');
-    if (f.drm.handles.get(handle)) throw new Error('handle still alive after service()');
-    if (i >= 50) { lat.push((t1 - t0) * 1000); fromRead.push(readUs); }
+/**
+ * 1. munmap → BO deleted through onPending → service(); and event read → BO deleted of the same munmaps. One device,
+ * file and address for the session; run() adds samples (blocks interleaved with the C floor's, same run).
+ */
+class MunmapSession {
+  private wake: (() => void) | null = null;
+  private readUs = NaN;
+  private readonly provider = createClientProvider({ watch: 'auto', procIntervalMs: 0, onPending: (pid) => { eventLatency.begin(); this.dev.service(pid); this.readUs = eventLatency.done(); this.wake?.(); } });
+  private readonly dev = createDevice({ host: new RecordingHost(1000), clients: this.provider });
+  private readonly f: DeviceFile = this.dev.open(ME);
+  private readonly R = reservation(); // every mapping at one address of our reservation; each munmap's hole is refilled
+  private readonly a: number;
+  private readonly lat: number[] = [];
+  private readonly fromRead: number[] = [];
+
+  constructor(readonly pages: number) {
+    const params = Buffer.alloc(16); params.writeBigUInt64LE(1n, 0); params.writeBigUInt64LE(8n, 8);
+    const ci = Buffer.alloc(16); ci.writeUInt32LE(1, 0); ci.writeBigUInt64LE(BigInt(u.bufferAddress(params)), 8);
+    if (this.f.ioctl(ME, CONTEXT_INIT, ci).result !== 0) throw new Error('context init');
+    this.a = this.R.take(pages * PG);
   }
-  f.close();
-  provider.shutdown();
-  if (fromRead.some((x) => Number.isNaN(x))) throw new Error('a wake-up serviced no uffd event');
-  return { call: summarize(`munmap call → BO deleted (${pages} pages)`, 'µs', lat), read: summarize(`event read → BO deleted (${pages} pages)`, 'µs', fromRead) };
+
+  /** n samples after `warm` unrecorded ones. */
+  async run(n: number, warm = 50): Promise<void> {
+    const { R, a, f, pages } = this;
+    for (let i = 0; i < n + warm; i++) {
+      R.mapAt(a, pages * PG);
+      touch(a, pages);
+      const r = f.ioctl(ME, CREATE_BLOB, blob(a, pages * PG));
+      if (r.result !== 0) throw new Error(`create ${String(r.result)}`);
+      const handle = new DataView(r.out.buffer, r.out.byteOffset).getUint32(8, true);
+      const gone = new Promise<void>((resolve) => { this.wake = resolve; });
+      this.readUs = NaN;
+      const t0 = now();
+      R.munmap(a, pages * PG); // returns once the reader thread read UNMAP
+      await gone;
+      const t1 = now();
+      this.wake = null;
+      if (!R.refill(a, pages * PG)) throw new Error('the munmapped range was taken by another mapping');
+      if (f.drm.handles.get(handle)) throw new Error('handle still alive after service()');
+      if (Number.isNaN(this.readUs)) throw new Error('a wake-up serviced no uffd event');
+      if (i >= warm) { this.lat.push((t1 - t0) * 1000); this.fromRead.push(this.readUs); }
+    }
+  }
+
+  close(): { call: Sample; read: Sample } {
+    this.f.close();
+    this.provider.shutdown();
+    const p = this.pages;
+    return { call: summarize(`munmap call → BO deleted (${p} pages)`, 'µs', this.lat), read: summarize(`event read → BO deleted (${p} pages)`, 'µs', this.fromRead) };
+  }
+}
+
+export async function munmapToDeleted(n: number, pages: number): Promise<{ call: Sample; read: Sample }> {
+  const s = new MunmapSession(pages);
+  await s.run(n);
+  return s.close();
 }
 
 interface FloorRow { row: string; median_us: number; p99_us: number; n: number }
 /** The C floor of the munmap path across two processes (tests/c/uffd_floor), rows by name. */
 function cFloor(n: number, pages: number): Map<string, FloorRow> {
-  execFileSync('make', ['-s', '-C', path.join(ROOT, 'tests', 'c')], { stdio: 'inherit' });
   const out = execFileSync(path.join(C_BIN, 'uffd_floor'), ['-n', String(n), '-p', String(pages)], { encoding: 'utf8', timeout: 600_000 });
   const rows = new Map<string, FloorRow>();
   for (const l of out.trim().split('\n')) { const r = JSON.parse(l) as FloorRow; if (r.row) rows.set(r.row, r); }
   return rows;
+}
+
+/** Floor rows of several runs (blocks of one run of ours): median and p99 are the medians over the blocks. */
+function mergeFloor(blocks: Array<Map<string, FloorRow>>): Map<string, FloorRow> {
+  const mid = (xs: number[]): number => summarize('', '', xs).median;
+  const out = new Map<string, FloorRow>();
+  for (const row of blocks[0]!.keys()) {
+    const rs = blocks.map((b) => b.get(row)!);
+    out.set(row, { row, median_us: mid(rs.map((r) => r.median_us)), p99_us: mid(rs.map((r) => r.p99_us)), n: rs.reduce((k, r) => k + r.n, 0) });
+  }
+  return out;
 }
 
 /**
@@ -228,31 +266,99 @@ function procCost(mib: number, reps: number): { frames: Sample; maps: Sample } {
   return { frames, maps };
 }
 
+/** 4. Register + unregister among n live userptrs (one VMA each), and an event's drain in one VMA of n userptrs. */
+function watcherScale(n: number, samples: number): { raw: Sample; reg: Sample; hole: Sample } {
+  const own = (): number => createOwnUffd(u);
+  // One reservation per case, never given up (the watcher's own process: nothing of Node's may land in between).
+  const R = new Reservation((4 * n + 8) * PG);
+  const base = R.mapAt(R.take(4 * n * PG), 4 * n * PG); // userptrs on pages 4i; samples on 4i + 2, touching none
+  const at = (i: number): number => base + i * PG;
+  // The kernel's share: the same two ioctls on a bare uffd holding the same n registrations (the baseline).
+  const fd = adoptUffd(u, own()).fd; // UFFDIO_API done, as the watcher's
+  for (let i = 0; i < n; i++) u.uffdRegister(fd, at(4 * i), PG, C.UFFDIO_REGISTER_MODE_WP);
+  const raw: number[] = [];
+  for (let k = 0; k < samples + 200; k++) {
+    const a = at(4 * ((k * 7919) % n) + 2);
+    const t0 = now();
+    u.uffdRegister(fd, a, PG, C.UFFDIO_REGISTER_MODE_WP);
+    if (u.uffdUnregisterErrno(fd, a, PG) !== 0) throw new Error('unregister');
+    if (k >= 200) raw.push((now() - t0) * 1000);
+  }
+  u.close(fd); // its registrations go with it
+  const w = new UffdWatcher({ pid: ME, uffd: own(), wholeVmas: false });
+  for (let i = 0; i < n; i++) if (!w.tryRegister(i + 1, at(4 * i), at(4 * i + 1) - 1).ok) throw new Error('register');
+  const reg: number[] = [];
+  for (let k = 0; k < samples + 200; k++) {
+    const a = at(4 * ((k * 7919) % n) + 2);
+    const id = n + 1 + k; // a fresh id each time, as core's (a Map deleting and re-adding one key slows down)
+    const t0 = now();
+    if (!w.tryRegister(id, a, a + PG - 1).ok) throw new Error('register');
+    w.unregister(id);
+    if (k >= 200) reg.push((now() - t0) * 1000);
+  }
+  w.release();
+  const v = new UffdWatcher({ pid: ME, uffd: own(), wholeVmas: true });
+  for (let i = 0; i < n; i++) if (!v.tryRegister(i + 1, at(4 * i), at(4 * i + 1) - 1).ok) throw new Error('register');
+  const hole: number[] = [];
+  const k0 = Math.min(samples, n - 1);
+  for (let k = 0; k < k0; k++) {
+    const a = at(4 * Math.floor((((k * 7919) % k0) * (n - 1)) / k0) + 2); // a page between two userptrs
+    R.munmap(a, PG);
+    const t0 = now();
+    v.drain();
+    hole.push((now() - t0) * 1000);
+    if (!R.refill(a, PG)) throw new Error('the munmapped page was taken by another mapping');
+  }
+  if (v.counters.dropped !== k0) throw new Error(`dropped ${v.counters.dropped} of ${k0}`);
+  v.release();
+  R.unmap(base, 4 * n * PG);
+  return {
+    raw: summarize(`UFFDIO_REGISTER + UFFDIO_UNREGISTER of one page among ${n} registered VMAs (bare uffd)`, 'µs', raw),
+    reg: summarize(`register + unregister one userptr among ${n} live ones (each in its own VMA)`, 'µs', reg),
+    hole: summarize(`UNMAP of a page between two of ${n} userptrs in one watched VMA: its drain`, 'µs', hole.slice(Math.min(50, k0 >> 2))),
+  };
+}
+
 export async function main(): Promise<string> {
   const keepAlive = setInterval(() => undefined, 1000); // the reader's wake-up is unref'd: keep the loop alive while awaiting it
   const out: string[] = [];
   const print = (s: string): void => { out.push(s); };
   print(header(`npm run bench -- watch${quick ? ' (--quick)' : ''}`));
   const n = quick ? 300 : 3000;
-  const lat1 = await munmapToDeleted(n, 1);
-  const lat16 = await munmapToDeleted(n, 16);
-  const floor = cFloor(n, 1);
-  const floor4 = cFloor(n, 4); // the size clientCost unmaps
+  // Ours and the C floor in alternating blocks, so that a change of the machine's load meets both. The 16-page row
+  // has its own floor: the kernel unmaps the 16 touched pages before it queues the event.
+  execFileSync('make', ['-s', '-C', path.join(ROOT, 'tests', 'c')], { stdio: 'inherit' });
+  const blocks = quick ? 2 : 6, nb = Math.ceil(n / blocks);
+  const s1 = new MunmapSession(1), s16 = new MunmapSession(16);
+  const f1: Array<Map<string, FloorRow>> = [], f16: typeof f1 = [], f4: typeof f1 = [];
+  for (let b = 0; b < blocks; b++) {
+    f1.push(cFloor(nb, 1));
+    await s1.run(nb);
+    f16.push(cFloor(nb, 16));
+    await s16.run(nb);
+    f4.push(cFloor(nb, 4)); // the size clientCost unmaps
+  }
+  const lat1 = s1.close(), lat16 = s16.close();
+  const floor = mergeFloor(f1), floor16 = mergeFloor(f16), floor4 = mergeFloor(f4);
   const served = await serveEventToDeleted(quick ? 1000 : 4096);
   const cc = clientCost(n);
   const vc = vmaCost(quick ? 300 : 2000);
   const mib = quick ? 256 : 1024;
   const pc = procCost(mib, quick ? 5 : 15);
+  const scale: Array<{ raw: Sample; reg: Sample; hole: Sample }> = [];
+  for (const k of quick ? [100, 2000] : [100, 1000, 8000]) scale.push(watcherScale(k, quick ? 300 : 1000));
   const perGiB = (s: Sample) => (s.median * 1024) / mib;
   print('');
   const fl = (k: string, m = floor): FloorRow => { const r = m.get(k); if (!r) throw new Error(`uffd_floor printed no row '${k}'`); return r; };
   const fRead = fl('munmap call -> event read (reader thread, other process)'), fWoken = fl('munmap call -> server main thread woken');
+  const fWoken16 = fl('munmap call -> server main thread woken', floor16);
   const fReg = fl('client munmap, registered (C reader thread in another process)', floor4), fUnreg = fl('client munmap, unregistered', floor4);
-  print(table('munmap → BO deleted, uffd path (in-process: client = this process; async wake-up → device.service(), no further ioctl). Ratio: to the C floor of the same path, 1 page (tests/c/bin/uffd_floor, same run)', [
-    { name: `C floor: munmap call → event read by a reader thread of another process, median`, value: fRead.median_us, unit: 'µs', note: `p99 ${fmt(fRead.p99_us)} µs, n=${fRead.n}` },
-    { name: `C floor: munmap call → that process's main thread woken (eventfd), median`, value: fWoken.median_us, unit: 'µs', note: `p99 ${fmt(fWoken.p99_us)} µs (baseline of the rows below)` },
+  print(table('munmap → BO deleted, uffd path (in-process: client = this process; async wake-up → device.service(), no further ioctl). Ratio: to the C floor of the same path and size (tests/c/bin/uffd_floor, same run)', [
+    { name: `C floor: munmap call → event read by a reader thread of another process (1 page), median`, value: fRead.median_us, unit: 'µs', note: `p99 ${fmt(fRead.p99_us)} µs, n=${fRead.n} (median and p99: medians over ${blocks} blocks alternating with ours)` },
+    { name: `C floor: munmap call → that process's main thread woken (eventfd) (1 page), median`, value: fWoken.median_us, unit: 'µs', note: `p99 ${fmt(fWoken.p99_us)} µs (baseline of the 1-page row)` },
     { name: `in-process: ${lat1.call.name}, median`, value: lat1.call.median, unit: 'µs', baseline: fWoken.median_us, note: `p99 ${fmt(lat1.call.p99)} µs, n=${lat1.call.n}` },
-    { name: `in-process: ${lat16.call.name}, median`, value: lat16.call.median, unit: 'µs', baseline: fWoken.median_us, note: `p99 ${fmt(lat16.call.p99)} µs, n=${lat16.call.n}` },
+    { name: `C floor: munmap call → that process's main thread woken (eventfd) (16 pages), median`, value: fWoken16.median_us, unit: 'µs', note: `p99 ${fmt(fWoken16.p99_us)} µs (baseline of the 16-page row)` },
+    { name: `in-process: ${lat16.call.name}, median`, value: lat16.call.median, unit: 'µs', baseline: fWoken16.median_us, note: `p99 ${fmt(lat16.call.p99)} µs, n=${lat16.call.n}` },
     { name: `in-process: ${lat1.read.name}, median`, value: lat1.read.median, unit: 'µs', note: `p99 ${fmt(lat1.read.p99)} µs, n=${lat1.read.n}` },
     { name: `in-process: ${lat16.read.name}, median`, value: lat16.read.median, unit: 'µs', note: `p99 ${fmt(lat16.read.p99)} µs, n=${lat16.read.n}` },
     { name: 'serve (FUSE, C client, 1 page): event read → BO deleted, median', value: served.median, unit: 'µs', note: `p99 ${fmt(served.p99)} µs over the server's latest ${Math.min(served.n, 4096)} of ${served.n} events` },
@@ -262,6 +368,11 @@ export async function main(): Promise<string> {
     { name: 'C: munmap 16 KiB, unregistered', value: fUnreg.median_us, unit: 'µs', note: `p99 ${fmt(fUnreg.p99_us)} µs` },
     { name: 'C: munmap 16 KiB, registered, C reader thread', value: fReg.median_us, unit: 'µs', note: `p99 ${fmt(fReg.p99_us)} µs (baseline)` },
     { name: 'ours: munmap 16 KiB, registered (uffd UNMAP round trip through our reader)', value: cc.munmapReg.median, unit: 'µs', baseline: fReg.median_us, note: `p99 ${fmt(cc.munmapReg.p99)} µs` },
+    // Our client is this (multi-threaded) Node process, whose munmap itself costs more than a single-threaded C
+    // client's (TLB shootdowns to the CPUs its threads last ran on): the registration's own share, each against its
+    // own unregistered munmap, compares the round trips alone.
+    { name: 'C: what registration adds (registered − unregistered medians)', value: fReg.median_us - fUnreg.median_us, unit: 'µs', note: 'baseline' },
+    { name: 'ours: what registration adds (registered − unregistered medians, this process the client)', value: cc.munmapReg.median - cc.munmapUnreg.median, unit: 'µs', baseline: fReg.median_us - fUnreg.median_us, note: `our unregistered munmap: ${fmt(cc.munmapUnreg.median)} µs` },
   ]));
   print('');
   print(table('client-side cost of the blocking event round trip (baseline: same call, unregistered range)', [
@@ -283,6 +394,14 @@ export async function main(): Promise<string> {
   print(table(`/proc checker cost (measured over ${mib} MiB of 4 KiB pages, scaled per GiB)`, [
     { name: 'frames compared (no uffd on the range), per GiB', value: perGiB(pc.frames), unit: 'ms', note: `median of ${pc.frames.n}; p99 ${fmt((pc.frames.p99 * 1024) / mib)} ms/GiB` },
     { name: 'mappings only (uffd covers the range), per GiB', value: perGiB(pc.maps), unit: 'ms', baseline: perGiB(pc.frames), note: `ratio to the frames check; p99 ${fmt((pc.maps.p99 * 1024) / mib)} ms/GiB` },
+  ]));
+  print('');
+  print(table('the uffd watcher\'s bookkeeping at scale (areas and registrations in interval treaps); ratio: to the smallest case, same run', [
+    ...scale.flatMap((c) => [
+      { name: c.raw.name, value: c.raw.median, unit: 'µs', baseline: scale[0]!.raw.median, note: `p99 ${fmt(c.raw.p99)} µs: the kernel's share of the row below` },
+      { name: c.reg.name, value: c.reg.median, unit: 'µs', baseline: scale[0]!.reg.median, note: `p99 ${fmt(c.reg.p99)} µs; the watcher's own work: ${fmt(c.reg.median - c.raw.median)} µs` },
+    ]),
+    ...scale.map((c) => ({ name: c.hole.name, value: c.hole.median, unit: 'µs', baseline: scale[0]!.hole.median, note: `p99 ${fmt(c.hole.p99)} µs` })),
   ]));
   clearInterval(keepAlive);
   return out.join('\n');

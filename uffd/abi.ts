@@ -1,6 +1,6 @@
 // uffd_msg (<linux/userfaultfd.h>) and the addon's reader record header, as layout tables, plus the
 // production decoder of readerDrain() buffers.
-import { pad, struct, u8, u32, u64 } from '../core/abi/layout';
+import { pad, struct, u8, u32, u64, view } from '../core/abi/layout';
 
 /** struct uffd_msg: u8 event; u8 reserved1; u16 reserved2; u32 reserved3; union arg (24 bytes), packed. */
 export const uffd_msg = struct('uffd_msg', { event: u8, reserved: pad(7), a: u64, b: u64, c: u64 });
@@ -45,18 +45,19 @@ export type UffdRecord =
 
 export function decodeReaderRecords(buf: Uint8Array): UffdRecord[] {
   const out: UffdRecord[] = [];
+  const dv = view(buf); // one view for every record (the checks below keep each read inside buf)
   let off = 0;
   while (off + READER_RECORD_HEADER_SIZE + UFFD_MSG_SIZE <= buf.length) {
-    const h = reader_record.decode(buf, off);
+    const h = reader_record.read(dv, off);
     if (h.recordSize < READER_RECORD_HEADER_SIZE + UFFD_MSG_SIZE || off + h.recordSize > buf.length) throw new Error(`bad reader record at ${off}`);
-    const m = uffd_msg.decode(buf, off + READER_RECORD_HEADER_SIZE);
+    const m = uffd_msg.read(dv, off + READER_RECORD_HEADER_SIZE);
     const { batchSeq, readNs } = h;
     const textAt = off + READER_RECORD_HEADER_SIZE + UFFD_MSG_SIZE;
     switch (m.event) {
       case UFFD_EVENT_UNMAP:
       case UFFD_EVENT_REMOVE:
         out.push({ kind: m.event === UFFD_EVENT_UNMAP ? 'UNMAP' : 'REMOVE', start: Number(m.a), end: Number(m.b), batchSeq, readNs,
-          snapshot: Buffer.from(buf.buffer, buf.byteOffset + textAt, h.snapshotLen).toString('latin1') });
+          snapshot: h.snapshotLen ? Buffer.from(buf.buffer, buf.byteOffset + textAt, h.snapshotLen).toString('latin1') : '' });
         break;
       case UFFD_EVENT_REMAP: out.push({ kind: 'REMAP', from: Number(m.a), to: Number(m.b), len: Number(m.c), batchSeq, readNs }); break;
       case UFFD_EVENT_FORK: out.push({ kind: 'FORK', ufd: Number(m.a & 0xffffffffn), batchSeq, readNs }); break;

@@ -155,6 +155,11 @@ export interface UffdBinding {
   readerStart(uffd: number, opts: ReaderOptions, onPending?: () => void): number;
   /** Swaps out the queued records (format: reader_record in abi.ts). Every read() event is visible here. */
   readerDrain(id: number): Buffer;
+  /**
+   * readerDrain into `buf` when every queued record fits: returns the bytes copied (0: nothing queued). When they do
+   * not fit, nothing is taken and minus the bytes queued is returned (grow buf and call again).
+   */
+  readerDrainInto(id: number, buf: Uint8Array): number;
   /** Wakes and joins the thread, closes the uffd (releases blocked clients), returns records never drained. */
   readerStop(id: number): Buffer;
   readerStats(id: number): ReaderStats;

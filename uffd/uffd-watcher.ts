@@ -3,7 +3,8 @@
 // REMAP, FORK), no faults to serve. Registration covers WHOLE VMAs (looked up with PROCMAP_QUERY, else
 // /proc/PID/maps): registering part of a VMA would split it, which the client could see (mremap of the whole
 // mapping fails with EFAULT, one more VMA towards vm.max_map_count). Several userptrs share the registration of the
-// VMAs they touch ("areas", refcounted by userptr id); events outside every userptr are read and dropped. A native reader thread reads them (the client's munmap/madvise/mremap/fork
+// VMAs they touch ("areas", kept while some registered range meets them; both in interval treaps, so every lookup
+// is O(log n) whatever the number of areas or of userptrs in one VMA); events outside every userptr are read and dropped. A native reader thread reads them (the client's munmap/madvise/mremap/fork
 // blocks until the event is read, so no JS may sit in between); drain() swaps the reader's queue under its mutex,
 // so an event read before the client's call returned is always seen by the client's next ioctl (docs/semantics.md §5).
 import { PAGE_SIZE, USER_ADDR_END, type NotifierEvent } from '../core/memory/client-memory';
@@ -13,6 +14,7 @@ import { VmaQuery } from './vma-query';
 import type { UffdBinding } from './native-types';
 import { adoptUffd, closeIfUffd } from './verify';
 import { eventLatency } from './event-latency';
+import { IntervalTreap, type TreeNode } from '../core/userptr/interval-tree';
 
 export interface UffdWatcherOptions {
   binding?: UffdBinding;
@@ -25,7 +27,11 @@ export interface UffdWatcherOptions {
   uffd: number;
   /** The fd was adopted already (verify.ts adoptUffd, e.g. by the handoff): the features its UFFDIO_API enabled. */
   features?: bigint;
-  /** Async wake-up (e.g. () => device.service(pid)); runs on the JS thread that constructed the watcher. */
+  /**
+   * Async wake-up (e.g. () => device.service(pid)); runs on the JS thread that constructed the watcher, through its
+   * event loop. Not used with notifyFd: that thread is a serving loop blocked in poll, which the fd wakes instead
+   * (its event loop does not turn while it serves: every wake-up would queue a call there until it stops).
+   */
   onPending?: () => void;
   log?: (msg: string) => void;
   /** false: never start the reader (tests: a daemon that stalls; the client then blocks in munmap). */
@@ -52,34 +58,24 @@ export interface WatchingCount { n: number }
 
 export type RegisterResult = { ok: true } | { ok: false; code: string; reason: string };
 
-interface Reg { start: number; end: number; areas: Area[] }
-/** Whole VMAs registered on the uffd (as far as the events read so far tell), and the userptrs inside them. */
-interface Area { start: number; end: number; ids: IdSet }
-
-const NO_ID = Number.MIN_SAFE_INTEGER;
-/** The userptr ids of an area: one field while it holds one (most do; a Set costs ~300 bytes), a Set from the second on. */
-class IdSet {
-  private one = NO_ID;
-  private many: Set<number> | null = null;
-  constructor(id?: number) { if (id !== undefined) this.one = id; }
-  get size(): number { return this.many ? this.many.size : this.one === NO_ID ? 0 : 1; }
-  has(id: number): boolean { return this.many ? this.many.has(id) : this.one === id; }
-  add(id: number): void {
-    if (this.many) this.many.add(id);
-    else if (this.one === NO_ID || this.one === id) this.one = id;
-    else this.many = new Set([this.one, id]);
-  }
-  delete(id: number): boolean {
-    if (this.many) return this.many.delete(id);
-    if (this.one !== id) return false;
-    this.one = NO_ID;
-    return true;
-  }
-  *[Symbol.iterator](): IterableIterator<number> {
-    if (this.many) yield* this.many;
-    else if (this.one !== NO_ID) yield this.one;
-  }
+/**
+ * A node of the watcher's interval treaps over [start, end) (`last` is end - 1): a userptr's registered range (its
+ * id), or an area (id -1): whole VMAs registered on the uffd (as far as the events read so far tell), disjoint,
+ * touching ones merged (the kernel merges such VMAs), kept while some registered range meets them. One class for
+ * both, so the treap's code sees one object shape here.
+ */
+class Span implements TreeNode {
+  last: number;
+  treeSeq = 0;
+  treeLeft: TreeNode | null = null;
+  treeRight: TreeNode | null = null;
+  treeMax = 0;
+  treePrio = 0;
+  constructor(public start: number, end: number, readonly id = -1) { this.last = end - 1; }
+  get end(): number { return this.last + 1; }
 }
+type Reg = Span;
+type Area = Span;
 
 export class UffdWatcher {
   private readonly u: UffdBinding;
@@ -88,8 +84,10 @@ export class UffdWatcher {
   private readerId = -1;
   private hint: Int32Array | null = null;
   private readonly regs = new Map<number, Reg>();
-  /** Disjoint, sorted by start; touching areas are merged (the kernel merges such VMAs). */
-  private areas: Area[] = [];
+  /** The registrations by range (which userptrs an event touches: no walk over an area's userptrs). */
+  private regTree = new IntervalTreap<Reg>();
+  /** Disjoint; touching areas are merged (the kernel merges such VMAs). */
+  private areas = new IntervalTreap<Area>();
   /** VMA lookups (PROCMAP_QUERY of a range, else the maps text); `gone` once the client's mm is (ESRCH). */
   private readonly vmas: VmaQuery;
   private readonly ownVmas: boolean;
@@ -126,7 +124,8 @@ export class UffdWatcher {
     this.forkEvents = (adopted.features & this.u.constants.UFFD_FEATURE_EVENT_FORK) !== 0n;
     if (opts.startReader !== false) {
       try {
-        this.readerId = this.u.readerStart(this.fd, { taskSyscallsPid: this.pid, notifyFd: this.notifyFd, notifyToken: this.pid }, () => this.pending());
+        const opts = { taskSyscallsPid: this.pid, notifyFd: this.notifyFd, notifyToken: this.pid };
+        this.readerId = this.notifyFd === undefined ? this.u.readerStart(this.fd, opts, () => this.pending()) : this.u.readerStart(this.fd, opts);
       } catch (e) {
         this.u.close(this.fd);
         this.fd = -1;
@@ -169,15 +168,13 @@ export class UffdWatcher {
         return { ok: false, code, reason: `UFFDIO_REGISTER [0x${s.toString(16)}, 0x${(e - 1).toString(16)}] (the VMA holding [0x${start.toString(16)}, 0x${last.toString(16)}]) -> ${code}: ${why}` };
       }
     }
-    for (const [s, e] of spans) this.addArea(s, e, id);
-    const areas: Area[] = [];
-    if (spans.length) {
-      const hi = spans[spans.length - 1]![1];
-      for (let i = this.firstEndingAfter(spans[0]![0]); i < this.areas.length && this.areas[i]!.start < hi; i++) if (this.areas[i]!.ids.has(id)) areas.push(this.areas[i]!);
-    }
+    for (const [s, e] of spans) this.addArea(s, e);
     if (this.regs.size === 0 && !old && this.watching) this.watching.n++;
-    this.regs.set(id, { start, end, areas: areas.length === 1 ? [areas[0]!] : areas.slice() }); // exact length (a pushed-to array keeps 17 slots)
-    if (old) this.dropRefs(id, old, areas);
+    const reg: Reg = new Span(start, end, id);
+    if (old) this.regTree.remove(old);
+    this.regs.set(id, reg);
+    this.regTree.insert(reg);
+    if (old) this.letGoOf(old.start, old.end);
     return { ok: true };
   }
 
@@ -188,14 +185,16 @@ export class UffdWatcher {
     const r = this.regs.get(id);
     if (!r) return;
     this.regs.delete(id);
+    this.regTree.remove(r);
     if (this.regs.size === 0 && this.watching) this.watching.n--;
-    this.dropRefs(id, r, []);
+    this.letGoOf(r.start, r.end);
   }
 
-  private dropRefs(id: number, r: Reg, keep: Area[]): void {
-    for (const a of r.areas) {
-      if (keep.includes(a) || !a.ids.delete(id) || a.ids.size > 0) continue;
-      this.removeArea(a);
+  /** The areas meeting [s, e) that no registered range meets any more are unregistered. */
+  private letGoOf(s: number, e: number): void {
+    for (const a of this.areas.overlapping(s, e - 1)) {
+      if (this.regTree.first(a.start, a.last)) continue;
+      this.areas.remove(a);
       if (!this.released) this.unregisterArea(a.start, a.end);
     }
   }
@@ -216,55 +215,20 @@ export class UffdWatcher {
     return out;
   }
 
-  /** Index of the first area whose end is above `addr` (areas are disjoint and sorted: binary search). */
-  private firstEndingAfter(addr: number): number {
-    const a = this.areas;
-    let lo = 0, hi = a.length;
-    while (lo < hi) { const mid = (lo + hi) >> 1; if (a[mid]!.end <= addr) lo = mid + 1; else hi = mid; }
-    return lo;
-  }
-
   /** True iff an area overlaps [s, e). */
-  private overlaps(s: number, e: number): boolean {
-    const i = this.firstEndingAfter(s);
-    return i < this.areas.length && this.areas[i]!.start < e;
-  }
+  private overlaps(s: number, e: number): boolean { return this.areas.first(s, e - 1) !== null; }
 
-  /** Add [s, e) for id, merging every area it overlaps or touches; returns the resulting area. */
-  private addArea(s: number, e: number, id: number): Area {
-    // The areas overlapping or touching [s, e]: from the first ending at or above s, while they start at or below e.
-    const first = this.firstEndingAfter(s - 1);
-    let last = first, into: Area | null = null;
-    for (; last < this.areas.length && this.areas[last]!.start <= e; last++) if (!into || this.areas[last]!.ids.size > into.ids.size) into = this.areas[last]!;
-    if (!into) {
-      const a: Area = { start: s, end: e, ids: new IdSet(id) };
-      this.areas.splice(first, 0, a);
-      return a;
-    }
-    // The area with the most userptrs absorbs the others (only theirs are retargeted: a create inside a VMA that
-    // holds thousands of userptrs costs no walk over them).
-    into.ids.add(id);
-    into.start = Math.min(into.start, s);
-    into.end = Math.max(into.end, e);
-    for (let i = first; i < last; i++) {
-      const a = this.areas[i]!;
-      if (a === into) continue;
-      into.start = Math.min(into.start, a.start);
-      into.end = Math.max(into.end, a.end);
-      for (const x of a.ids) { into.ids.add(x); this.retarget(x, a, into); }
-    }
-    this.areas.splice(first, last - first, into);
-    return into;
+  /** Add [s, e), merged with every area it overlaps or touches. */
+  private addArea(s: number, e: number): void {
+    const near = this.areas.overlapping(s - 1, e); // the areas meeting or touching [s, e)
+    if (near.length === 1 && near[0]!.start <= s && near[0]!.end >= e) return; // already watched (a VMA's next userptr)
+    let lo = s, hi = e;
+    for (const a of near) { this.areas.remove(a); lo = Math.min(lo, a.start); hi = Math.max(hi, a.end); }
+    const into = near[0] ?? new Span(lo, hi);
+    into.start = lo;
+    into.last = hi - 1;
+    this.areas.insert(into);
   }
-
-  private retarget(id: number, from: Area, to: Area): void {
-    const r = this.regs.get(id);
-    if (!r) return;
-    const i = r.areas.indexOf(from);
-    if (i >= 0) { if (r.areas.includes(to)) r.areas.splice(i, 1); else r.areas[i] = to; }
-  }
-
-  private removeArea(a: Area): void { const i = this.firstEndingAfter(a.start); if (this.areas[i] === a) this.areas.splice(i, 1); }
 
   /**
    * UFFDIO_UNREGISTER of an area that no userptr needs. Widened to the whole VMAs at its ends (a VMA may have grown
@@ -301,9 +265,7 @@ export class UffdWatcher {
   private uncovered(s: number, e: number): Array<[number, number]> {
     const out: Array<[number, number]> = [];
     let at = s;
-    for (let i = this.firstEndingAfter(s); i < this.areas.length; i++) {
-      const r = this.areas[i]!;
-      if (r.start >= e) break;
+    for (const r of this.areas.overlapping(s, e - 1)) {
       if (r.start > at) out.push([at, r.start]);
       at = Math.max(at, r.end);
       if (at >= e) break;
@@ -313,40 +275,26 @@ export class UffdWatcher {
   }
 
   /** True iff some live userptr range overlaps [s, e) (events elsewhere in a watched VMA are dropped). */
-  private wanted(s: number, e: number): boolean {
-    for (let i = this.firstEndingAfter(s); i < this.areas.length; i++) {
-      const a = this.areas[i]!;
-      if (a.start >= e) break;
-      for (const id of a.ids) { const r = this.regs.get(id); if (r && r.start < e && r.end > s) return true; }
-    }
-    return false;
-  }
+  private wanted(s: number, e: number): boolean { return this.regTree.first(s, e - 1) !== null; }
 
   /**
    * The VMAs of [s, e) were unmapped (their registration went with them): cut the areas. A remaining piece no
    * userptr touches any more is unregistered now (an unmap in the middle of a VMA leaves two registered VMAs).
    */
   private cutAreas(s: number, e: number): void {
-    const first = this.firstEndingAfter(s);
-    let last = first;
-    while (last < this.areas.length && this.areas[last]!.start < e) last++;
-    const cut = this.areas.splice(first, last - first);
-    const kept: Area[] = [], empty: Area[] = [];
-    for (const a of cut) {
-      const pieces: Area[] = [];
-      if (a.start < s) pieces.push({ start: a.start, end: s, ids: new IdSet() });
-      if (a.end > e) pieces.push({ start: e, end: a.end, ids: new IdSet() });
-      for (const id of a.ids) {
-        const r = this.regs.get(id);
-        if (!r) continue;
-        r.areas = r.areas.filter((x) => x !== a);
-        for (const p of pieces) if (r.start < p.end && r.end > p.start) { p.ids.add(id); r.areas.push(p); }
-      }
-      for (const p of pieces) (p.ids.size ? kept : empty).push(p);
+    const empty: Array<[number, number]> = [];
+    for (const a of this.areas.overlapping(s, e - 1)) {
+      this.areas.remove(a);
+      const head = a.start < s, tail = a.end > e;
+      if (head) this.keepPiece(a.start, s, empty);
+      if (tail) this.keepPiece(e, a.end, empty);
     }
-    // The kept pieces lie inside the cut areas' span, in order: back where those were; then the rest is let go.
-    this.areas.splice(first, 0, ...kept);
-    for (const p of empty) this.unregisterArea(p.start, p.end);
+    for (const [ps, pe] of empty) this.unregisterArea(ps, pe);
+  }
+
+  /** A piece of a cut area: an area again while a registered range meets it, else noted in `empty`. */
+  private keepPiece(s: number, e: number, empty: Array<[number, number]>): void {
+    if (this.regTree.first(s, e - 1)) this.areas.insert(new Span(s, e)); else empty.push([s, e]);
   }
 
   /**
@@ -361,7 +309,7 @@ export class UffdWatcher {
       s = Math.min(s, this.q[0]);
       e = Math.max(e, this.q[1]);
       if (this.overlaps(s, e)) {
-        this.addArea(s, e, -1).ids.delete(-1);
+        this.addArea(s, e);
         return;
       }
     }
@@ -376,7 +324,7 @@ export class UffdWatcher {
 
   registrations(): number { return this.regs.size; }
   /** Watched VMA ranges (tests, doctor). */
-  watchedAreas(): Array<[number, number]> { return this.areas.map((a) => [a.start, a.end]); }
+  watchedAreas(): Array<[number, number]> { return this.areas.values().map((a) => [a.start, a.end]); }
 
   /** The native reader's onPending: pull now (closes FORK uffds at once), then wake core. */
   private pending(): void {
@@ -393,8 +341,8 @@ export class UffdWatcher {
     // Hot path (every ioctl entry): skip the native drain when the reader says nothing was read since the last one.
     const h = this.hint ??= this.u.readerPendingView(this.readerId);
     if (Atomics.load(h, 0) === 0 && Atomics.load(h, 1) === 0) return;
-    const buf = this.u.readerDrain(this.readerId);
-    if (buf.length) this.convert(decodeReaderRecords(buf));
+    const recs = drainRecords(this.u, this.readerId);
+    if (recs.length) this.convert(decodeReaderRecords(recs));
   }
 
   private convert(recs: UffdRecord[]): void {
@@ -485,9 +433,29 @@ export class UffdWatcher {
     if (this.ownVmas) this.vmas.release();
     if (this.regs.size > 0 && this.watching) this.watching.n--;
     this.regs.clear();
-    this.areas = [];
+    this.regTree = new IntervalTreap<Reg>();
+    this.areas = new IntervalTreap<Area>();
     this.queue = [];
   }
 }
 
 const EMPTY: readonly NotifierEvent[] = Object.freeze([]);
+
+/**
+ * Where the watchers of this JS thread drain their readers' records (decoded at once: nothing keeps a view of it),
+ * grown to the largest drain up to SCRATCH_MAX; a larger one gets a buffer of its own (readerDrain).
+ */
+let scratch = new Uint8Array(4096);
+const SCRATCH_MAX = 1 << 20;
+
+/** The records queued by reader `id`, drained (a view of `scratch`, valid until the next drain). */
+function drainRecords(u: UffdBinding, id: number): Uint8Array {
+  for (;;) {
+    const n = u.readerDrainInto(id, scratch);
+    if (n >= 0) return scratch.subarray(0, n);
+    if (-n > SCRATCH_MAX) return u.readerDrain(id); // all queued by now (more than -n if the reader read meanwhile)
+    let size = scratch.length;
+    while (size < -n) size *= 2;
+    scratch = new Uint8Array(size);
+  }
+}

@@ -1,6 +1,7 @@
 // The file's userptrs by range: an interval treap whose nodes are the userptrs themselves (their tree* fields), keyed
 // by (start, last, insertion order: ties in the order they were (re)inserted, at creation or their last split) and augmented with the largest `last` of each subtree. No node, key or interval objects of its
 // own: a userptr costs its five fields here, nothing more (the library tree it replaces kept ~300 bytes per entry).
+// The same treap serves any objects carrying those fields (IntervalTreap; e.g. the uffd watcher's registered areas).
 // Priorities come from a fixed-seed xorshift, so the shape (and every walk) is the same from run to run.
 import type { Userptr } from './userptr';
 
@@ -92,6 +93,18 @@ function join(a: TreeNode | null, b: TreeNode | null): TreeNode | null {
   return root;
 }
 
+/** The first node in order whose [start, last] meets [lo, hi], or null. */
+function firstAt(n: TreeNode | null, lo: number, hi: number): TreeNode | null {
+  while (n && n.treeMax >= lo) {
+    const l = firstAt(n.treeLeft, lo, hi);
+    if (l) return l;
+    if (n.start > hi) return null;
+    if (n.last >= lo) return n;
+    n = n.treeRight;
+  }
+  return null;
+}
+
 /** In order, the nodes whose [start, last] meets [lo, hi]; subtrees whose max ends below lo are skipped. */
 function collect(n: TreeNode | null, lo: number, hi: number, out: TreeNode[]): void {
   while (n && n.treeMax >= lo) {
@@ -102,7 +115,8 @@ function collect(n: TreeNode | null, lo: number, hi: number, out: TreeNode[]): v
   }
 }
 
-export class UserptrTree {
+/** Objects carrying the tree fields, by [start, last]: O(log n) insert, remove and lookup (expected). */
+export class IntervalTreap<T extends TreeNode> {
   private root: TreeNode | null = null;
   private count = 0;
   private seq = 0;
@@ -114,7 +128,7 @@ export class UserptrTree {
    * last on the way), then split the subtree found there around u's key, u in its place: the treap a recursive
    * insert with rotations makes, without a call or a fix per level.
    */
-  insert(u: Userptr): void {
+  insert(u: T): void {
     if (u.treePrio) this.remove(u);
     u.treeMax = u.last;
     u.treePrio = nextPrio();
@@ -136,7 +150,7 @@ export class UserptrTree {
    * Walk down to u by its key, put the join of its subtrees in its place, then fix the ancestors bottom-up until
    * one's treeMax does not change (those above it cannot either).
    */
-  remove(u: Userptr): void {
+  remove(u: T): void {
     if (!u.treePrio) return;
     const from = depth;
     let n = this.root;
@@ -158,17 +172,17 @@ export class UserptrTree {
   }
 
   /** Change the range (split): out of the tree under the old key, back in under the new one (in it afterwards). */
-  update(u: Userptr, change: () => void): void {
+  update(u: T, change: () => void): void {
     this.remove(u);
     change();
     this.insert(u);
   }
 
-  /** Userptrs whose [start, last] intersects [lo, hi], by (start, last, insertion). */
-  overlapping(lo: number, hi: number): Userptr[] {
+  /** Nodes whose [start, last] intersects [lo, hi], by (start, last, insertion). */
+  overlapping(lo: number, hi: number): T[] {
     const out: TreeNode[] = [];
     collect(this.root, lo, hi, out);
-    return out as Userptr[];
+    return out as T[];
   }
 
   /** For tests: the first broken invariant (key order, heap order of priorities, each treeMax, the count), or null. */
@@ -190,6 +204,12 @@ export class UserptrTree {
     return walk(this.root, Infinity) ?? (nodes === this.count ? null : `${nodes} nodes, count ${this.count}`);
   }
 
-  /** Every userptr, by (start, last, insertion). */
-  values(): Userptr[] { return this.overlapping(-Infinity, Infinity); }
+  /** The first of overlapping(lo, hi), without the array: null when none. */
+  first(lo: number, hi: number): T | null { return firstAt(this.root, lo, hi) as T | null; }
+
+  /** Every node, by (start, last, insertion). */
+  values(): T[] { return this.overlapping(-Infinity, Infinity); }
 }
+
+/** The file's userptrs. */
+export class UserptrTree extends IntervalTreap<Userptr> {}

@@ -636,6 +636,40 @@ test.serial('a wake queue learns which readers bumped it: each token once per dr
   }
 });
 
+test.serial('readerDrainInto: takes every queued record when they fit, nothing (minus the bytes queued) when they do not; clears the hint and re-arms onPending', async (t) => {
+  const w = watch(4);
+  try {
+    const h = u.readerPendingView(w.id);
+    t.is(u.readerDrainInto(w.id, new Uint8Array(64)), 0, 'nothing queued');
+    R.munmap(w.addr + PAGE, PAGE); // blocks until the reader read UNMAP
+    R.refill(w.addr + PAGE, PAGE);
+    u.madvise(w.addr + 2 * PAGE, PAGE, C.MADV_DONTNEED);
+    const one = READER_RECORD_HEADER_SIZE + UFFD_MSG_SIZE;
+    for (const end = Date.now() + 2000; u.readerStats(w.id).queuedBytes < 2 * one && Date.now() < end;) await sleep(1);
+    t.is(u.readerDrainInto(w.id, new Uint8Array(2 * one - 1)), -2 * one, 'one byte short: nothing taken');
+    t.like(u.readerStats(w.id), { queuedRecords: 2, queuedBytes: 2 * one });
+    const buf = new Uint8Array(3 * one).fill(0xee);
+    t.is(u.readerDrainInto(w.id, buf), 2 * one);
+    t.is(buf[2 * one], 0xee, 'nothing written past the records');
+    t.deepEqual(decodeRecords(Buffer.from(buf.subarray(0, 2 * one))).map(range), [
+      { event: C.UFFD_EVENT_UNMAP, start: w.addr + PAGE, end: w.addr + 2 * PAGE },
+      { event: C.UFFD_EVENT_REMOVE, start: w.addr + 2 * PAGE, end: w.addr + 3 * PAGE },
+    ]);
+    t.like(u.readerStats(w.id), { queuedRecords: 0, queuedBytes: 0 });
+    t.is(Atomics.load(h, 1), 0);
+    t.is(u.readerDrainInto(w.id, buf), 0);
+    // drained: the next event notifies again
+    const before = u.readerStats(w.id).notifications;
+    u.madvise(w.addr + 3 * PAGE, PAGE, C.MADV_DONTNEED);
+    for (const end = Date.now() + 2000; u.readerStats(w.id).notifications === before && Date.now() < end;) await sleep(1);
+    t.is(u.readerStats(w.id).notifications, before + 1);
+    t.throws(() => u.readerDrainInto(w.id, new Uint16Array(8) as unknown as Uint8Array), { message: /Uint8Array/ });
+    t.throws(() => u.readerDrainInto(-1, buf), { instanceOf: SyscallError, code: 'ENOENT' });
+  } finally {
+    unwatch(w, [[w.addr, 4 * PAGE]]);
+  }
+});
+
 test.serial('readerPendingView: both hint words 0 when idle; an event read sets "queued"; readerDrain clears it', async (t) => {
   const w = watch(4);
   const settle = async (ok: () => boolean): Promise<boolean> => {

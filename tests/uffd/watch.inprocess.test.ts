@@ -277,6 +277,29 @@ test.serial('async wake-up: munmap alone (no further ioctl) deletes the BO via o
   f.close();
 });
 
+test.serial('serving-loop wake-up: with a wake queue (notifyFd), munmap bumps it with the client pid and queues no onPending call; the loop\'s service() deletes the BO', async (t) => {
+  const q = u.wakeQueueCreate();
+  try {
+    const { h, f } = ready({ procIntervalMs: 0, notifyFd: q });
+    const a = mapAnon(2);
+    const r = h.create(f, ME, a, 2 * PG);
+    R.munmap(a, 2 * PG); // returns once the reader read UNMAP; its bump follows
+    R.refill(a, 2 * PG);
+    t.true(await until(() => u.pollReadable([q], 0) !== 0, 2000), 'the wake fd is readable');
+    u.eventfdDrain(q);
+    t.deepEqual([...u.wakeQueueDrain(q)], [ME]);
+    await new Promise((res) => setTimeout(res, 20)); // event-loop turns: an onPending call would have run by now
+    t.is(h.serviced, 0, 'no onPending call: a serving loop is woken through the fd only');
+    t.not(h.handle(f, r.handle), undefined, 'nothing serviced yet');
+    h.dev.service(ME); // what the serving loop does for each pid the queue names
+    t.is(h.handle(f, r.handle), undefined);
+    f.close();
+    h.provider.shutdown();
+  } finally {
+    u.wakeQueueClose(q);
+  }
+});
+
 test.serial('/proc mode: munmap → UNMAP at the next ioctl, mprotect unchanged, DONTNEED evicts; exact() false', (t) => {
   const { h, f, env } = ready({ watch: 'proc', procIntervalMs: 0 });
   t.is(env.events.uffd, null);

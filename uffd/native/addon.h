@@ -298,6 +298,7 @@ inline Napi::Value SetErrorConstructor(const Napi::CallbackInfo& info) {
 extern const size_t kRecordHeaderSize;
 Napi::Value ReaderStart(const Napi::CallbackInfo& info);
 Napi::Value ReaderDrain(const Napi::CallbackInfo& info);
+Napi::Value ReaderDrainInto(const Napi::CallbackInfo& info);
 Napi::Value ReaderStop(const Napi::CallbackInfo& info);
 Napi::Value ReaderPendingView(const Napi::CallbackInfo& info);
 Napi::Value ReaderStats(const Napi::CallbackInfo& info);
@@ -318,6 +319,8 @@ struct WakeQueue {
   std::vector<int32_t> tokens;
   std::atomic<int32_t> pending{0};
   std::atomic<int32_t> sleeper{0};
+  // Bumps in progress outside mu (Reader::Notify): wakeQueueClose waits for them before closing fd.
+  std::atomic<int> bumping{0};
 };
 
 using WakeQueues = IdRegistry<WakeQueue>;  // keyed by the queue's own eventfd

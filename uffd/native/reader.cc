@@ -159,13 +159,24 @@ struct Reader {
 
   void Notify() {
     if (wakeQueue) {
-      // The queue's own fd, under its lock: once wakeQueueClose() closed it, nothing is written to a reused number.
-      std::lock_guard<std::mutex> g(wakeQueue->mu);
-      if (wakeQueue->fd.Get() >= 0) {
-        wakeQueue->tokens.push_back(notifyToken);  // at most one per drain of this reader (Reader::notified)
+      // The token is queued under the lock, the eventfd bumped after it is released: the woken thread drains the
+      // queue at once, and must not find the lock still held by this thread (on two CPUs it may have preempted it).
+      // `bumping` is raised under the lock: once wakeQueueClose() took the fd, no new bump starts, and it waits for
+      // the ones in progress before closing, so nothing is written to a reused number.
+      int fd = -1;
+      {
+        std::lock_guard<std::mutex> g(wakeQueue->mu);
+        fd = wakeQueue->fd.Get();
+        if (fd >= 0) {
+          wakeQueue->tokens.push_back(notifyToken);  // at most one per drain of this reader (Reader::notified)
+          wakeQueue->bumping.fetch_add(1, std::memory_order_acq_rel);
+        }
+      }
+      if (fd >= 0) {
         uint64_t one = 1;
-        (void)!write(wakeQueue->fd.Get(), &one, sizeof one);
+        (void)!write(fd, &one, sizeof one);
         WakeQueueKick(*wakeQueue);
+        wakeQueue->bumping.fetch_sub(1, std::memory_order_acq_rel);
       }
     } else if (notifyFd >= 0) {
       uint64_t one = 1;
@@ -282,8 +293,18 @@ struct Reader {
 
 using Readers = IdRegistry<Reader>;
 
+// readerDrainInto keeps the queue's buffer up to this size between drains.
+constexpr size_t kKeptQueueBytes = 64 * 1024;
+
 std::shared_ptr<Reader> FindReader(Napi::Env env, int id, const char* op) {
   return Readers::Of().Find(env, id, op, "reader with id");
+}
+
+// The drain's bookkeeping, under r.mu: nothing queued any more, the next read notifies again.
+void Drained(Reader& r) {
+  r.queuedRecords = 0;
+  r.notified = false;
+  __atomic_store_n(&r.hint[1], 0, __ATOMIC_SEQ_CST);
 }
 
 Napi::Value DrainQueue(Napi::Env env, Reader& r) {
@@ -291,9 +312,7 @@ Napi::Value DrainQueue(Napi::Env env, Reader& r) {
   {
     std::lock_guard<std::mutex> g(r.mu);
     out.swap(r.queue);
-    r.queuedRecords = 0;
-    r.notified = false;
-    __atomic_store_n(&r.hint[1], 0, __ATOMIC_SEQ_CST);
+    Drained(r);
   }
   return Napi::Buffer<uint8_t>::Copy(env, out.data(), out.size());
 }
@@ -379,6 +398,25 @@ Napi::Value ReaderDrain(const Napi::CallbackInfo& info) {
   return DrainQueue(info.Env(), *r);
 }
 
+// The queued records copied into the caller's buffer, when they all fit: the byte count (the queue emptied, as
+// readerDrain does, its capacity kept for the reader's next records: no allocation on either side per event).
+// When they do not fit, nothing is taken and minus the bytes queued is returned (the caller grows its buffer).
+Napi::Value ReaderDrainInto(const Napi::CallbackInfo& info) {
+  Args a(info, "readerDrainInto(id: number, buf: Uint8Array)", 2, 2);
+  Napi::Env env = info.Env();
+  if (!info[1].IsTypedArray() || info[1].As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array) a.Fail("buf must be a Uint8Array");
+  auto r = FindReader(env, a.I32(0, "id"), "readerDrainInto");
+  Napi::Uint8Array buf = info[1].As<Napi::Uint8Array>();
+  std::lock_guard<std::mutex> g(r->mu);
+  size_t n = r->queue.size();
+  if (n > buf.ByteLength()) return Num(env, -static_cast<double>(n));
+  if (n > 0) memcpy(buf.Data(), r->queue.data(), n);
+  r->queue.clear();
+  if (r->queue.capacity() > kKeptQueueBytes) r->queue.shrink_to_fit();  // a burst's buffer is not kept for ever
+  Drained(*r);
+  return Num(env, static_cast<double>(n));
+}
+
 // An Int32Array(2) over the reader's hint words (see Reader::hint); the ArrayBuffer keeps the Reader alive.
 Napi::Value ReaderPendingView(const Napi::CallbackInfo& info) {
   Args a(info, "readerPendingView(id: number)", 1, 1);
@@ -440,10 +478,14 @@ Napi::Value WakeQueueClose(const Napi::CallbackInfo& info) {
   Args a(info, "wakeQueueClose(fd: number)", 1, 1);
   Napi::Env env = info.Env();
   std::shared_ptr<WakeQueue> q = WakeQueues::Of().Find(env, a.I32(0, "fd"), "wakeQueueClose", "wake queue on fd", true);
-  std::lock_guard<std::mutex> g(q->mu);  // readers still holding the queue see fd -1 from now on (Reader::Notify)
-  q->fd.Reset();
-  q->tokens.clear();
-  return env.Undefined();
+  Fd fd;
+  {
+    std::lock_guard<std::mutex> g(q->mu);  // readers still holding the queue see fd -1 from now on (Reader::Notify)
+    fd.Reset(q->fd.Release());
+    q->tokens.clear();
+  }
+  while (q->bumping.load(std::memory_order_acquire) > 0) std::this_thread::yield();  // one write(2) each at most
+  return env.Undefined();  // fd closed here
 }
 
 Napi::Value ReaderStats(const Napi::CallbackInfo& info) {

@@ -630,6 +630,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   fn("uffdWriteProtect", UffdWriteProtect);
   fn("readerStart", ReaderStart);
   fn("readerDrain", ReaderDrain);
+  fn("readerDrainInto", ReaderDrainInto);
   fn("readerStop", ReaderStop);
   fn("readerPendingView", ReaderPendingView);
   fn("readerStats", ReaderStats);
