@@ -28,7 +28,9 @@ const noSwitch = cannotSwitchUsers();
 /** A copy of what the CLI needs to run (compiled JS, addon, preload library, runtime deps, C clients) in a 0755 folder. */
 function stageTree(): string {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'virtgpu-preload-stage-'));
-  for (const rel of ['dist', 'build/Release', 'node_modules/@flatten-js', 'tests/c/bin', 'package.json']) {
+  // The package's runtime dependencies, as package.json names them (none may be missing from the staged tree).
+  const deps = Object.keys((JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { dependencies?: Record<string, string> }).dependencies ?? {});
+  for (const rel of ['dist', 'build/Release', ...deps.map((d) => `node_modules/${d}`), 'tests/c/bin', 'package.json']) {
     fs.mkdirSync(path.dirname(path.join(dir, rel)), { recursive: true });
     fs.cpSync(path.join(ROOT, rel), path.join(dir, rel), { recursive: true });
   }
