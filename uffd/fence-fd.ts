@@ -111,8 +111,8 @@ export class FenceFds {
 
 /**
  * One FENCE_FD_OUT. handOut() gives the client an fd: for a fence already signalled, one of its file's signalled
- * eventfd (FenceFds.signalledFd: made once per file, readable from birth); for a pending one, a copy of the server's eventfd, which is written and
- * closed when the fence is signalled.
+ * eventfd (FenceFds.signalledFd: made once per file, readable from birth); for a pending one, a copy of the server's
+ * eventfd, which is written and closed when the fence is signalled.
  */
 export class FenceFd {
   private signalled = false;

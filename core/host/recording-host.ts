@@ -65,7 +65,6 @@ function heldBytes(r: RecordedCommand): number {
   return 0;
 }
 
-
 /**
  * The digest kept in the log: with an observer (which may keep what it was given), or for a SUBMIT_3D (whose payload
  * is never kept), a new object as digestCommand makes it; otherwise the submitted object itself, which nobody else
