@@ -96,6 +96,6 @@ export function openDevice(opts: InProcessOptions = {}): InProcessNode {
       return isErr(r.result) ? -(r.result as Errno).errno : r.result;
     },
     map: (offset, length) => live().map(offset, length),
-    close() { if (file) { fences?.forget(file); file.close(); file = null; fences?.close(); shutdown?.(); } },
+    close() { if (file) { file.close(); file = null; fences?.close(); shutdown?.(); } },
   };
 }
