@@ -46,19 +46,26 @@ export interface ParkedIoctl { unique: bigint; pid: number; prep: Preparation; r
 /** The reply, or null when the request was parked (ctx.park) and is answered later. */
 export function bridgeIoctl(ctx: BridgeCtx, file: CoreFile, req: IoctlRequest): Uint8Array | null {
   if (req.flags & FUSE_IOCTL_UNRESTRICTED) return unrestricted(ctx, file, req);
-  const run = (inData: Uint8Array): Uint8Array => {
-    const r = file.ioctl(req.pid, req.cmd, inData);
-    // Never hand back more than the kernel mapped: more than out_size makes the caller's ioctl fail with EIO.
-    const out = r.out.length > req.outSize ? r.out.subarray(0, req.outSize) : r.out;
-    return replyIoctl(req.unique, r.result, [out], ctx.bad);
-  };
-  return parkOrRun(ctx, file, req, req.inData, run);
+  // The hot path of every FUSE ioctl: no closure unless the request is parked.
+  const prep = preparation(ctx, file, req, req.inData);
+  return prep ? park(ctx, req, prep, (inData) => restricted(ctx, file, req, inData)) : restricted(ctx, file, req, req.inData);
 }
 
-/** run(req.inData) now, or park it with a preparation (run then gets a copy: the loop's buffer is reused). */
-function parkOrRun(ctx: BridgeCtx, file: CoreFile, req: IoctlRequest, structIn: Uint8Array, run: (inData: Uint8Array) => Uint8Array): Uint8Array | null {
-  const prep = ctx.park && file.prepare ? file.prepare(req.pid, req.cmd, structIn) : null;
-  if (!prep) return run(req.inData);
+/** A restricted ioctl run now: the kernel copied the struct in and copies back what we return. */
+function restricted(ctx: BridgeCtx, file: CoreFile, req: IoctlRequest, inData: Uint8Array): Uint8Array {
+  const r = file.ioctl(req.pid, req.cmd, inData);
+  // Never hand back more than the kernel mapped: more than out_size makes the caller's ioctl fail with EIO.
+  const out = r.out.length > req.outSize ? r.out.subarray(0, req.outSize) : r.out;
+  return replyIoctl(req.unique, r.result, out, ctx.bad);
+}
+
+/** The preparation of a request that runs long (parked, then run between other requests), or null: run it now. */
+function preparation(ctx: BridgeCtx, file: CoreFile, req: IoctlRequest, structIn: Uint8Array): Preparation | null {
+  return ctx.park && file.prepare ? file.prepare(req.pid, req.cmd, structIn) : null;
+}
+
+/** Hand the request to the loop with its preparation; run() later gets a copy (the loop's buffer is reused). */
+function park(ctx: BridgeCtx, req: IoctlRequest, prep: Preparation, run: (inData: Uint8Array) => Uint8Array): null {
   const inData = Uint8Array.from(req.inData); // a copy even of a Buffer (whose slice() is a view)
   ctx.park!({ unique: req.unique, pid: req.pid, prep, run: () => run(inData) });
   return null;
@@ -190,7 +197,8 @@ function unrestricted(ctx: BridgeCtx, file: CoreFile, req: IoctlRequest): Uint8A
     // The out iovecs are laid out by position: the struct part must be exactly outSize bytes.
     return replyIoctl(req.unique, r.result, [structOut(r.out, structIn, outSize), ...user.outBufs], bad);
   };
-  return parkOrRun(ctx, file, req, s.structIn, run);
+  const prep = preparation(ctx, file, req, s.structIn);
+  return prep ? park(ctx, req, prep, run) : run(req.inData);
 }
 
 /** A RETRY of these iovecs, or ENOMEM where the kernel would fail the caller for either excess (fs/fuse/ioctl.c fuse_do_ioctl). */

@@ -116,7 +116,7 @@ export function serveLoop(fd: number, session: Session, hooks: LoopHooks = {}, b
       return c === 'ENODEV' ? 'unmounted' : c;
     }
     if (n === 0) return 'eof';
-    const reply = session.handle(bytes.subarray(0, n));
+    const reply = session.handle(bytes, n);
     if (reply && combined && hooks.quiet!() && !(interleave && hooks.background!())) { pending = reply; continue; }
     if (reply) { const end = send(reply); if (end) return end; }
     if (hooks.afterRequest?.()) return 'stop';

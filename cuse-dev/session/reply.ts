@@ -87,30 +87,27 @@ export function replyStruct<T>(unique: bigint, layout: { size: number; encode(v:
 
 const IOCTL_OUT = fuse_ioctl_out.size;
 const OFF_IOCTL_RESULT = fuse_ioctl_out.offsetOf('result');
-const OFF_IOCTL_FLAGS = fuse_ioctl_out.offsetOf('flags');
-const OFF_IOCTL_IN_IOVS = fuse_ioctl_out.offsetOf('in_iovs');
-const OFF_IOCTL_OUT_IOVS = fuse_ioctl_out.offsetOf('out_iovs');
 
 /**
- * Final FUSE_IOCTL reply: fuse_ioctl_out{result} + out data (scattered by the kernel over the out iovecs in order).
+ * Final FUSE_IOCTL reply: fuse_ioctl_out{result} + out data, one part or several (scattered by the kernel over the
+ * out iovecs in order).
  * An Errno becomes result = -errno: the kernel still copies the out data back first, as drm_ioctl does on failure.
  */
-export function replyIoctl(unique: bigint, result: number | Errno, out: readonly Uint8Array[], bad?: BadErrnoSink): Uint8Array {
+export function replyIoctl(unique: bigint, result: number | Errno, out: Uint8Array | readonly Uint8Array[], bad?: BadErrnoSink): Uint8Array {
   let res: number;
   if (result instanceof Errno) res = -checkedErrno(result, bad).errno;
   else if (Number.isInteger(result) && result >= 0 && result <= 0x7fffffff) res = result;
   else { bad?.(`ioctl result ${String(result)} is not an int >= 0, answered EIO`); res = -EIO.errno; }
+  // One part (a restricted ioctl's struct: the hot path, no array) or the parts in order.
+  const one = out instanceof Uint8Array ? out : null;
   let n = HDR + IOCTL_OUT;
-  for (const p of out) n += p.length;
+  if (one) n += one.length; else for (const p of out as readonly Uint8Array[]) n += p.length;
   const buf = alloc(n);
-  // The hot path of every ioctl: fuse_ioctl_out written field by field (flags, in_iovs, out_iovs = 0) through the slab view.
-  const dv = viewOf(buf), base = buf.byteOffset;
-  dv.setInt32(base + HDR + OFF_IOCTL_RESULT, res, LE);
-  dv.setUint32(base + HDR + OFF_IOCTL_FLAGS, 0, LE);
-  dv.setUint32(base + HDR + OFF_IOCTL_IN_IOVS, 0, LE);
-  dv.setUint32(base + HDR + OFF_IOCTL_OUT_IOVS, 0, LE);
+  // The hot path of every ioctl: fuse_ioctl_out's result written through the slab view; flags, in_iovs and out_iovs
+  // stay 0 (alloc() hands out zeroed bytes).
+  viewOf(buf).setInt32(buf.byteOffset + HDR + OFF_IOCTL_RESULT, res, LE);
   let off = HDR + IOCTL_OUT;
-  for (const p of out) { buf.set(p, off); off += p.length; }
+  if (one) { if (one.length) buf.set(one, off); } else for (const p of out as readonly Uint8Array[]) { buf.set(p, off); off += p.length; }
   header(buf, unique, 0);
   return buf;
 }

@@ -82,6 +82,8 @@ const IOCTL_IN_SIZE = F.fuse_ioctl_in.offsetOf('in_size');
 const IOCTL_OUT_SIZE = F.fuse_ioctl_in.offsetOf('out_size');
 const TWO_POW_32 = 2 ** 32;
 /** A little-endian u64 as the nearest number (exact below 2^53), without a bigint. */
+/** The in-bytes of an ioctl that carries none (shared: nothing writes into an empty array). */
+const NO_BYTES = new Uint8Array(0);
 const u64Number = (dv: DataView, off: number): number => dv.getUint32(off, true) + dv.getUint32(off + 4, true) * TWO_POW_32;
 
 export class Session {
@@ -103,6 +105,8 @@ export class Session {
   private readonly treeCtx?: TreeCtx;
   /** Ioctls waiting for their preparation, stepped round-robin (interleave only). */
   private parkedJobs: ParkedIoctl[] = [];
+  /** The array viewOf() saw last (identity: a loop passes the same read buffer every time). */
+  private viewArray: Uint8Array | null = null;
   private viewBuffer: ArrayBufferLike | null = null;
   private view: DataView | null = null;
   /** Offset in `view` of the request being handled (its header: the caller's ids). */
@@ -175,17 +179,20 @@ export class Session {
   /** Log a message the first time `key` is seen (bounded and rate-limited: see LogLimiter.once). */
   logOnce(key: string, msg: string): void { this.logger.once(key, msg); }
 
-  /** One request in, at most one reply out (the caller writes it with a single write(2)). Never throws. */
-  handle(buf: Uint8Array): Uint8Array | null {
+  /**
+   * One request in, at most one reply out (the caller writes it with a single write(2)). Never throws. The request is
+   * the first `n` bytes of `buf` (all of it by default): a loop passes its one read buffer, no view per request.
+   */
+  handle(buf: Uint8Array, n = buf.length): Uint8Array | null {
     this.stats.requests++;
     let unique = -1n;
     let op = -1;
     try {
-      if (buf.length < IN_HDR) {
+      if (n < IN_HDR) {
         this.stats.malformed++;
-        if (buf.length < UNIQUE_OFF + 8) { this.logOnce('short-drop', `dropped a ${buf.length}-byte request (no header)`); return null; }
-        unique = new DataView(buf.buffer, buf.byteOffset, buf.byteLength).getBigUint64(UNIQUE_OFF, true);
-        this.logOnce('short', `request of ${buf.length} bytes is shorter than fuse_in_header: EINVAL`);
+        if (n < UNIQUE_OFF + 8) { this.logOnce('short-drop', `dropped a ${n}-byte request (no header)`); return null; }
+        unique = new DataView(buf.buffer, buf.byteOffset, n).getBigUint64(UNIQUE_OFF, true);
+        this.logOnce('short', `request of ${n} bytes is shorter than fuse_in_header: EINVAL`);
         return replyError(unique, EINVAL);
       }
       // The header fields read in place (one cached DataView over the loop's buffer): no decoded object per request.
@@ -196,16 +203,18 @@ export class Session {
       op = dv.getUint32(at + IN_OPCODE, true);
       const row = opcodeRow(op);
       const noReply = row?.noReply ?? false;
-      if (len !== buf.length) {
+      if (len !== n) {
         this.stats.malformed++;
-        this.logOnce(`len:${op}`, `${opcodeName(op)}: header len ${len} but ${buf.length} bytes read: ${noReply ? 'dropped' : 'EINVAL'}`);
+        this.logOnce(`len:${op}`, `${opcodeName(op)}: header len ${len} but ${n} bytes read: ${noReply ? 'dropped' : 'EINVAL'}`);
         return noReply ? null : replyError(unique, EINVAL);
       }
-      const body = buf.subarray(IN_HDR);
+      // The body's length alone until a handler needs its bytes (an ioctl reads them in place).
+      const bodyLen = len - IN_HDR;
       // Gate 1: INIT first and once (libfuse fuse_session_process_buf_int).
       if (this.state === 'new') {
         if (op === this.initOp && row) {
-          if (body.length < row.minBody) return this.malformed(unique, op, body.length);
+          if (bodyLen < row.minBody) return this.malformed(unique, op, bodyLen);
+          const body = buf.subarray(IN_HDR, n);
           return this.init(this.kind === 'fuse' ? fuseInit(this.initCtx, unique, body) : cuseInit(this.initCtx, this.opts.cuse!, unique, body));
         }
         if (noReply) return null;
@@ -221,8 +230,10 @@ export class Session {
         if (!row) this.logOnce(`enosys:${op}`, `${opcodeName(op)} not implemented: ENOSYS`);
         return replyError(unique, ENOSYS);
       }
-      if (body.length < row.minBody) return noReply ? (this.stats.malformed++, null) : this.malformed(unique, op, body.length);
-      return this.dispatch(op, unique, dv.getBigUint64(at + IN_NODEID, true), dv.getUint32(at + IN_PID, true), body);
+      if (bodyLen < row.minBody) return noReply ? (this.stats.malformed++, null) : this.malformed(unique, op, bodyLen);
+      // The hot path: an ioctl reads its fields in place (no node id, no view of the body).
+      if (op === FuseOpcode.FUSE_IOCTL) return this.ioctl(unique, dv.getUint32(at + IN_PID, true), buf, IN_HDR, n);
+      return this.dispatch(op, unique, dv.getBigUint64(at + IN_NODEID, true), dv.getUint32(at + IN_PID, true), buf.subarray(IN_HDR, n));
     } catch (e) {
       const row = opcodeRow(op);
       const exhausted = exhaustionErrno(e, op);
@@ -244,7 +255,6 @@ export class Session {
 
   private dispatch(op: number, unique: bigint, nodeid: bigint, tid: number, body: Uint8Array): Uint8Array | null {
     switch (op) {
-      case FuseOpcode.FUSE_IOCTL: return this.ioctl(unique, tid, body);
       case FuseOpcode.FUSE_OPEN: return this.open(unique, nodeid, tid);
       case FuseOpcode.FUSE_FLUSH: return replyOk(unique);
       case FuseOpcode.FUSE_RELEASE: return this.release(unique, body);
@@ -340,12 +350,12 @@ export class Session {
     return replyError(unique, EAGAIN);
   }
 
-  private ioctl(unique: bigint, tid: number, body: Uint8Array): Uint8Array | null {
+  /** FUSE_IOCTL whose fuse_ioctl_in starts at byte `off` of the `n`-byte request `req` handle() just viewed. */
+  private ioctl(unique: bigint, tid: number, req: Uint8Array, off: number, n: number): Uint8Array | null {
     // fuse_ioctl_in read in place (the hot path): u64s straight to numbers, as Number(bigint) would round them.
-    // `body` is a part of the request handle() just viewed: its cached view covers it.
-    const dv = this.view!, at = body.byteOffset;
+    const dv = this.view!, at = req.byteOffset + off, bodyLen = n - off;
     const inSize = dv.getUint32(at + IOCTL_IN_SIZE, true);
-    if (body.length < IOCTL_IN + inSize) return this.malformed(unique, FuseOpcode.FUSE_IOCTL, body.length);
+    if (bodyLen < IOCTL_IN + inSize) return this.malformed(unique, FuseOpcode.FUSE_IOCTL, bodyLen);
     const h = this.handles.get(u64Number(dv, at + IOCTL_FH));
     if (!h) return replyError(unique, EBADF);
     if (h.kind !== 'dev') return replyError(unique, ENOTTY);
@@ -358,7 +368,7 @@ export class Session {
     try {
       return bridgeIoctl(this.bridge, h.file, {
         unique, pid, flags: dv.getUint32(at + IOCTL_FLAGS, true), cmd: dv.getUint32(at + IOCTL_CMD, true),
-        arg: u64Number(dv, at + IOCTL_ARG), inData: body.subarray(IOCTL_IN, IOCTL_IN + inSize), outSize: dv.getUint32(at + IOCTL_OUT_SIZE, true),
+        arg: u64Number(dv, at + IOCTL_ARG), inData: inSize ? req.subarray(off + IOCTL_IN, off + IOCTL_IN + inSize) : NO_BYTES, outSize: dv.getUint32(at + IOCTL_OUT_SIZE, true),
       });
     } finally { traceCaller?.(0); }
   }
@@ -378,7 +388,10 @@ export class Session {
 
   /** A DataView over ALL of `buf`'s ArrayBuffer (read at buf.byteOffset + off), cached: the loop reads into one buffer. */
   private viewOf(buf: Uint8Array): DataView {
+    // The same array as last time (a loop's read buffer) is known without asking for its `.buffer`.
+    if (buf === this.viewArray) return this.view!;
     if (buf.buffer !== this.viewBuffer) { this.viewBuffer = buf.buffer; this.view = new DataView(buf.buffer); }
+    this.viewArray = buf;
     return this.view!;
   }
 
