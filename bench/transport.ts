@@ -10,6 +10,7 @@ import * as os from 'os';
 import * as path from 'path';
 import { header, summarize, table } from './lib/measure';
 import { uringSwitchUnavailable, withFuseUring } from './lib/fuse-uring-switch';
+import { findPreload, PRELOAD_FILE } from '../uffd/acquire';
 
 const ROOT = path.resolve(__dirname, '..', '..');
 /** Gitignored: the natives are compiled here at bench time, never committed. */
@@ -40,7 +41,7 @@ const DRM_CAP_SYNCOBJ = 0x13;
 /** FIONREAD (asm-generic/ioctls.h): /dev/null answers ENOTTY without touching the argument: the bare syscall. */
 const FIONREAD = 0x541b;
 
-interface Native { fuseServer: string | null; fuseWhy?: string; rt: string; uringServer: string }
+interface Native { fuseServer: string | null; fuseWhy?: string; rt: string; uringServer: string; preloadFloor: string }
 
 function cc(args: string[]): void { execFileSync('cc', args, { stdio: ['ignore', 'ignore', 'pipe'] }); }
 
@@ -51,6 +52,8 @@ function buildNatives(): Native {
   cc(['-O2', '-Wall', '-Werror', '-std=gnu11', '-o', rt, path.join(NATIVE, 'ioctl_rt.c')]);
   const uringServer = path.join(BUILD, 'fuse_uring_ioctl');
   cc(['-O2', '-Wall', '-Werror', '-std=gnu11', '-pthread', '-o', uringServer, path.join(NATIVE, 'fuse_uring_ioctl.c')]);
+  const preloadFloor = path.join(BUILD, 'preload_floor');
+  cc(['-O2', '-Wall', '-Werror', '-std=gnu11', '-o', preloadFloor, path.join(NATIVE, 'preload_floor.c')]);
   if (!fs.existsSync(IOCTL_BENCH)) execFileSync('make', ['-s', '-C', path.join(ROOT, 'tests', 'c')], { stdio: 'inherit' });
   let fuseServer: string | null = path.join(BUILD, 'fuse_ll_ioctl');
   let fuseWhy: string | undefined;
@@ -61,7 +64,7 @@ function buildNatives(): Native {
     fuseWhy = `libfuse3 server not built (${String((e as { stderr?: Buffer }).stderr ?? e).split('\n')[0]}; apt-get install libfuse3-dev pkg-config)`;
     fuseServer = null;
   }
-  return { fuseServer, fuseWhy, rt, uringServer };
+  return { fuseServer, fuseWhy, rt, uringServer, preloadFloor };
 }
 
 /** Run a client to completion; its last stdout line is one JSON object with us_per_op. */
@@ -125,13 +128,17 @@ const median = (xs: number[]): number => summarize('', '', xs).median;
  * measure the servers' own work; the unpinned rows show the spread.
  */
 const CPU = Number(process.env.VIRTGPU_BENCH_CPU ?? os.cpus().length - 1);
+/** The unpinned row of the io_uring server whose queue threads all run on CPU (as one serving thread would). */
+/** The C server of the preload wire protocol (bench/native/preload_floor.c), the preload library as its client. */
+const PRELOAD_FLOOR = 'preload protocol floor (C server answering at once, the preload library as client)';
+const ONE_CPU_ROW = `unpinned: C FUSE-over-io_uring, every queue thread on CPU ${CPU}: no-op \`_IO\``;
 const ALL_CPUS = `0-${os.cpus().length - 1}`;
 const N_UNPINNED = 20_000;
 
 export function pin(pid: number, cpus: string): void { execFileSync('taskset', ['-a', '-p', '-c', cpus, String(pid)], { stdio: 'ignore' }); }
 
 /** `selfPinned`: the server places its own threads (one per CPU queue) and is never re-pinned by the bench. */
-interface Server { label: string; proc: ChildProcess; file: string; cmd: string; stop: () => Promise<void>; env?: Record<string, string>; selfPinned?: boolean }
+interface Server { label: string; proc: ChildProcess; file: string; cmd: string; stop: () => Promise<void>; env?: Record<string, string>; selfPinned?: boolean; unpinnedOnly?: boolean }
 
 /** `serve` names on stderr, after its ready line, the environment that makes a client hand its userfaultfd over. */
 const HANDOFF_LINE = /clients hand their userfaultfd over when started with: (.*)$/m;
@@ -215,12 +222,15 @@ export async function main(): Promise<string> {
     }
     // The same C server (no libfuse) two ways: its read/write loop, and FUSE-over-io_uring, the ring registered per
     // CPU queue while the host-wide switch is on for its start only. VIRTGPU_BENCH_NO_URING=1 leaves the switch alone.
-    const startC = async (uring: boolean): Promise<Server> => {
+    // oneCpu: every queue thread on CPU (what one serving thread for every queue, as ours would be, gets); only its
+    // unpinned row is measured.
+    const startC = async (uring: boolean, oneCpu = false): Promise<Server> => {
       const mnt = fs.mkdtempSync(path.join(os.tmpdir(), `virtgpu-bench-c${uring ? 'uring' : 'rw'}-`));
-      const s = await startServer(nat.uringServer, [...(uring ? ['-u'] : []), mnt], /^ready (.*)$/m).catch((e: Error) => { fs.rmSync(mnt, { recursive: true, force: true }); throw e; });
-      const label = uring ? 'C FUSE-over-io_uring' : 'C read/write loop (no libfuse)';
+      const flags = [...(uring ? ['-u'] : []), ...(oneCpu ? ['-c', String(CPU)] : [])];
+      const s = await startServer(nat.uringServer, [...flags, mnt], /^ready (.*)$/m).catch((e: Error) => { fs.rmSync(mnt, { recursive: true, force: true }); throw e; });
+      const label = uring ? `C FUSE-over-io_uring${oneCpu ? `, every queue thread on CPU ${CPU}` : ''}` : 'C read/write loop (no libfuse)';
       const srv: Server = {
-        label, proc: s.proc, file: path.join(mnt, 'dev'), cmd: `fuse_uring_ioctl${uring ? ' -u' : ''} MNT`, selfPinned: uring,
+        label, proc: s.proc, file: path.join(mnt, 'dev'), cmd: `fuse_uring_ioctl${flags.length ? ` ${flags.join(' ')}` : ''} MNT`, selfPinned: uring, unpinnedOnly: oneCpu,
         stop: async () => {
           s.proc.kill('SIGTERM');
           if (!(await exited(s.proc, 3000))) { execFileSync('umount', ['-l', mnt]); s.proc.kill('SIGKILL'); }
@@ -229,12 +239,13 @@ export async function main(): Promise<string> {
           summary += `${summary ? '; ' : ''}${label}: ${served ? served[1] : 'no count'}`;
         },
       };
-      if (uring) uringNote = s.m[1]!;
+      if (uring && !oneCpu) uringNote = s.m[1]!;
+      if (oneCpu && !s.m[1]!.startsWith('uring=on')) { await srv.stop(); return srv; }
       servers.push(srv);
       return srv;
     };
     await startC(false);
-    const uringRows = ['C FUSE-over-io_uring: no-op `_IO`', 'C FUSE-over-io_uring: 16-byte `_IOWR`', 'unpinned: C FUSE-over-io_uring: no-op `_IO`'];
+    const uringRows = ['C FUSE-over-io_uring: no-op `_IO`', 'C FUSE-over-io_uring: 16-byte `_IOWR`', 'unpinned: C FUSE-over-io_uring: no-op `_IO`', ONE_CPU_ROW];
     const uringOff = process.env.VIRTGPU_BENCH_NO_URING === '1' ? 'VIRTGPU_BENCH_NO_URING=1'
       : only && !uringRows.some((r) => only.test(r)) ? 'no io_uring row selected (VIRTGPU_BENCH_ROWS)' : uringSwitchUnavailable();
     let uringSrv: Server | undefined;
@@ -242,6 +253,10 @@ export async function main(): Promise<string> {
     else {
       uringSrv = await withFuseUring(() => startC(true));
       if (!uringNote.startsWith('uring=on')) { await uringSrv.stop(); servers.splice(servers.indexOf(uringSrv), 1); uringSrv = undefined; }
+      else if (!only || only.test(ONE_CPU_ROW)) {
+        const one = await withFuseUring(() => startC(true, true));
+        if (!servers.includes(one)) uringNote += '; the one-CPU server got no ring';
+      }
     }
     // (c) ours, through the real CLI. Extra node flags for the server (e.g. --cpu-prof) via VIRTGPU_BENCH_SERVER_NODE_ARGS.
     // VIRTGPU_BENCH_BASELINE=DIR: also serve from another built checkout (DIR/dist/cli/main.js), for before/after rows
@@ -271,10 +286,26 @@ export async function main(): Promise<string> {
     const baseline = baseDir ? (await startOurs('baseline', path.resolve(baseDir, 'dist', 'cli', 'main.js'), `node BASELINE/dist/cli/main.js ${serveArgs.join(' ')}`)).srv : undefined;
     const { srv: oursSrv, how, watcher } = await startOurs('ours', CLI, `node dist/cli/main.js ${serveArgs.join(' ')}`);
     const { srv: preloadSrv, how: preloadHow, watcher: preloadWatcher } = await startOurs('ours, preload transport', CLI, `node dist/cli/main.js ${preloadArgs.join(' ')}`, preloadArgs);
+    // The preload protocol's floor: the same client with the same library, served by a C server that answers every
+    // IOCTL at once (bench/native/preload_floor.c): the protocol's syscalls and wake-ups with no server work.
+    const floorDir = fs.mkdtempSync(path.join(os.tmpdir(), 'virtgpu-bench-preload-floor-'));
+    const floorSock = path.join(floorDir, 'sock');
+    const fl = await startServer(nat.preloadFloor, [floorSock], /^ready$/m);
+    const floorSrv: Server = {
+      label: PRELOAD_FLOOR, proc: fl.proc, file: preloadSrv.file, cmd: 'preload_floor SOCK',
+      env: { VIRTGPU_EMU_SOCK: floorSock, LD_PRELOAD: preloadSrv.env?.LD_PRELOAD ?? findPreload() ?? PRELOAD_FILE },
+      stop: async () => {
+        fl.proc.kill('SIGTERM');
+        if (!(await exited(fl.proc, 3000))) fl.proc.kill('SIGKILL');
+        fs.rmSync(floorDir, { recursive: true, force: true });
+      },
+    };
+    servers.push(floorSrv);
     for (const srv of servers) if (!srv.selfPinned) pin(srv.proc.pid!, String(CPU));
 
     const watchNote = `\`--watch uffd\`, no registrations (${watcher}; ${how})`;
     for (const srv of servers) {
+      if (srv.unpinnedOnly) continue;
       const isOurs = srv === oursSrv || srv === baseline || srv === preloadSrv;
       const note = srv === preloadSrv ? `\`--watch uffd\`, no registrations (${preloadWatcher}; ${preloadHow})` : isOurs ? watchNote : '';
       const a = add(`${srv.label}: no-op \`_IO\`${isOurs ? ' (VERSION nr, no data)' : ''}`, `ioctl_rt -n ${N} FILE 0x${NOOP_IO.toString(16)}  # ${srv.cmd}`, note, [nat.rt, ...rt(srv.file, NOOP_IO, N)], srv);
@@ -302,7 +333,8 @@ export async function main(): Promise<string> {
     const lfSrv = servers.find((x) => x.label === 'libfuse3 C `-s`');
     if (lfSrv) add('unpinned: libfuse3 C `-s`: no-op `_IO`', `ioctl_rt -n ${N_UNPINNED} FILE 0x${NOOP_IO.toString(16)}`, 'scheduler-dependent', [nat.rt, ...rt(lfSrv.file, NOOP_IO, N_UNPINNED)], lfSrv, true);
     for (const srv of servers.filter((x) => x.label.startsWith('C '))) {
-      add(`unpinned: ${srv.label}: no-op \`_IO\``, `ioctl_rt -n ${N_UNPINNED} FILE 0x${NOOP_IO.toString(16)}  # ${srv.cmd}`, srv.selfPinned ? 'scheduler-dependent; the server\'s queue threads stay on their CPUs' : 'scheduler-dependent', [nat.rt, ...rt(srv.file, NOOP_IO, N_UNPINNED)], srv, true);
+      const where = srv.unpinnedOnly ? `; every queue's thread stays on CPU ${CPU}` : srv.selfPinned ? '; the server\'s queue threads stay on their CPUs' : '';
+      add(`unpinned: ${srv.label}: no-op \`_IO\``, `ioctl_rt -n ${N_UNPINNED} FILE 0x${NOOP_IO.toString(16)}  # ${srv.cmd}`, `scheduler-dependent${where}`, [nat.rt, ...rt(srv.file, NOOP_IO, N_UNPINNED)], srv, true);
     }
     add('unpinned: ours: no-op `_IO`', `ioctl_rt -n ${N_UNPINNED} FILE 0x${NOOP_IO.toString(16)}`, `scheduler-dependent; ${watchNote}`, [nat.rt, ...rt(oursSrv.file, NOOP_IO, N_UNPINNED)], oursSrv, true);
 
@@ -344,7 +376,11 @@ export async function main(): Promise<string> {
     ratioLine('C io_uring no-op / C read/write no-op, unpinned', rowNamed(`unpinned: ${cUr.label}: no-op \`_IO\``), rowNamed(`unpinned: ${cRw.label}: no-op \`_IO\``));
     ratioLine('C io_uring no-op / libfuse3 `-s` no-op, pinned', noop.get(cUr), lfSingleNoop);
     ratioLine('C io_uring no-op / libfuse3 `-s` no-op, unpinned', rowNamed(`unpinned: ${cUr.label}: no-op \`_IO\``), rowNamed('unpinned: libfuse3 C `-s`: no-op `_IO`'));
+    ratioLine(`C io_uring with every queue thread on CPU ${CPU} no-op / C read/write no-op, unpinned`, rowNamed(ONE_CPU_ROW), rowNamed(`unpinned: ${cRw.label}: no-op \`_IO\``));
   }
+  // The preload transport's goal is the FUSE round trip; its floor row says what the protocol alone costs.
+  ratioLine('ours, preload transport no-op / ours (FUSE) no-op', rowNamed('ours, preload transport: no-op `_IO` (VERSION nr, no data)'), oNoop);
+  ratioLine('preload protocol floor no-op / ours (FUSE) no-op', rowNamed(`${PRELOAD_FLOOR}: no-op \`_IO\``), oNoop);
   ratioLine('ours VERSION with 1 live userptr / without', rowNamed('ours: VERSION, 1 live userptr (watched)'), rowNamed('ours: VERSION, no userptr'));
   if (bNoop) ratioLine('baseline VERSION with 1 live userptr / without', rowNamed('baseline: VERSION, 1 live userptr (watched)'), rowNamed('baseline: VERSION, no userptr'));
   if (bNoop?.runs.length && oNoop?.runs.length) {

@@ -3,13 +3,15 @@
 // every ioctl with result 0 and out_size bytes (the in bytes echoed, the rest zero), as fuse_ll_ioctl.c does.
 // Not part of the emulator.
 //
-// Usage: fuse_uring_ioctl [-u] MOUNTDIR
+// Usage: fuse_uring_ioctl [-u [-c CPU]] MOUNTDIR
 //   without -u: one thread, read(2) a request from /dev/fuse, writev(2) its reply (libfuse's `-s` loop, minus libfuse);
 //   with -u: FUSE_INIT asks for FUSE_OVER_IO_URING; then one thread per possible CPU, each pinned to its CPU, owns an
 //   io_uring (SQE128) with QUEUE_DEPTH entries registered on its queue (FUSE_IO_URING_CMD_REGISTER), and answers
 //   each request with FUSE_IO_URING_CMD_COMMIT_AND_FETCH. The kernel queues a request on the queue of the CPU its
 //   caller runs on. The main thread keeps reading /dev/fuse (INIT, interrupts, forgets, and everything when the kernel
 //   refused the ring: it then falls back to /dev/fuse by itself).
+//   with -c CPU: every queue thread on that one CPU instead of its own: what a server with one serving thread for
+//   every queue gets (the round trip of a caller on another CPU crosses CPUs again).
 // Prints "ready uring=on queues=N" / "ready uring=off (why)" on stdout once mounted (and the ring registered);
 // SIGINT/SIGTERM unmount and print "served ring=R dev=D" (requests answered through each path).
 //
@@ -181,6 +183,8 @@ struct queue {
 
 static struct queue queues[MAX_QUEUES];
 static int nqueues;
+/* -c: the CPU every queue thread runs on (-1: each on its own queue's CPU). */
+static int one_cpu = -1;
 static pthread_mutex_t status_mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t status_cv = PTHREAD_COND_INITIALIZER;
 
@@ -280,7 +284,7 @@ static void *queue_main(void *arg) {
 	struct queue *q = arg;
 	cpu_set_t set;
 	CPU_ZERO(&set);
-	CPU_SET(q->qid, &set);
+	CPU_SET(one_cpu >= 0 ? one_cpu : q->qid, &set);
 	if (sched_setaffinity(0, sizeof set, &set) != 0) { set_status(q, -errno, "sched_setaffinity"); return NULL; }
 	int rc = ring_setup(q);
 	if (rc < 0) { set_status(q, rc, "io_uring_setup"); return NULL; }
@@ -395,11 +399,12 @@ static void start_ring(int init_rc) {
 
 int main(int argc, char **argv) {
 	int opt;
-	while ((opt = getopt(argc, argv, "u")) != -1) {
+	while ((opt = getopt(argc, argv, "uc:")) != -1) {
 		if (opt == 'u') want_uring = 1;
-		else { fprintf(stderr, "usage: %s [-u] MOUNTDIR\n", argv[0]); return 2; }
+		else if (opt == 'c') one_cpu = atoi(optarg);
+		else { fprintf(stderr, "usage: %s [-u [-c CPU]] MOUNTDIR\n", argv[0]); return 2; }
 	}
-	if (optind + 1 != argc) { fprintf(stderr, "usage: %s [-u] MOUNTDIR\n", argv[0]); return 2; }
+	if (optind + 1 != argc || one_cpu < -1) { fprintf(stderr, "usage: %s [-u [-c CPU]] MOUNTDIR\n", argv[0]); return 2; }
 	mountdir = argv[optind];
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	struct sigaction sa;
