@@ -232,6 +232,23 @@ export interface UffdBinding {
   /** Stop a watch (false when unknown). */
   fdUnwatch(id: number): boolean;
   /**
+   * A set of fds on one epoll (close() it when done), watched with fdWatch as one fd. fdSetAdd/fdSetDel: a member,
+   * readable or hung up, level-triggered; fdSetReady: the members ready now (no wait).
+   */
+  fdSetCreate(): number;
+  fdSetAdd(set: number, fd: number): void;
+  fdSetDel(set: number, fd: number): boolean;
+  fdSetReady(set: number): number[];
+  /**
+   * Serve a set without returning to the event loop between members: fdSetBurstBegin takes the set's watch out of
+   * the loop and the loop's epoll into the set (false: not begun, the loop has work now); fdSetWait blocks until a
+   * member is ready (its fd) or the loop has something to do (a message, a watched fd, a due timer: -1, end the burst
+   * with fdSetBurstEnd, which gives the watch back to the loop).
+   */
+  fdSetBurstBegin(set: number, watchId: number): boolean;
+  fdSetWait(set: number): number;
+  fdSetBurstEnd(set: number, watchId: number): void;
+  /**
    * close(2) on the addon's closer thread, for an fd a client chose (its close may run a flush that never returns:
    * a file of a FUSE mount whose daemon does not answer). Returns the closes still pending.
    */

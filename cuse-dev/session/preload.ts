@@ -13,6 +13,9 @@ import { E2BIG, EACCES, EBADF, EFAULT, EINVAL, EIO, ENFILE, ENODEV, ENOMEM, ENOT
 import type { Range } from '../../core';
 import type { ChannelRequest } from '../../uffd/channel';
 import type { UffdBinding, UnixMessage } from '../../uffd/native-types';
+
+/** A message received on a lane or node socket: as the addon's, its data a view of the session's receive buffer. */
+type Message = Omit<UnixMessage, 'data'> & { data: Uint8Array };
 import { closeForeign } from '../../uffd/verify';
 import {
   LANE_KIND, PRELOAD_PROTOCOL_VERSION, VGE_IOCTL_SAME_FILE, VGE_RANGE_POPULATE_MASK, VGE_RANGE_POPULATE_READ, VGE_RANGE_POPULATE_WRITE, VGE_MAX_BYTES, VGE_MAX_FDS, VGE_MAX_FRAME, VGE_MAX_RANGES, VgeOp, VgeReplyKind,
@@ -21,6 +24,7 @@ import {
 import type { CoreDevice, CoreFile } from './core-api';
 import { FdItems, type FenceFds } from '../../uffd/fence-fd';
 import { IovecUser, planUnrestricted, structOut } from './ioctl-bridge';
+import { alloc, viewOf } from './slab';
 
 export interface LaneLimits {
   /** Lanes (client threads with a connection) of one uid, and in all. */
@@ -38,7 +42,8 @@ export interface PreloadStats {
 
 export interface PreloadSessionOptions {
   dev: CoreDevice;
-  u: Pick<UffdBinding, 'unixRecvInto' | 'unixSendFds' | 'unixPair' | 'sockCookie' | 'fdWatch' | 'fdUnwatch' | 'close' | 'closeOffThread' | 'dupFd' | 'pidfdOpen' | 'pidfdExited'>;
+  u: Pick<UffdBinding, 'unixRecvInto' | 'unixSendFds' | 'unixPair' | 'sockCookie' | 'fdWatch' | 'fdUnwatch' | 'close' | 'closeOffThread' | 'dupFd' | 'pidfdOpen' | 'pidfdExited'
+    | 'fdSetCreate' | 'fdSetAdd' | 'fdSetDel' | 'fdSetReady' | 'fdSetBurstBegin' | 'fdSetWait' | 'fdSetBurstEnd'>;
   /**
    * Reads the client's own memory (process_vm_readv): the bytes of `ranges`, concatenated, or an error code. Given,
    * an IOCTL's embedded ranges are read here instead of a NEED round trip while the kernel lets this server read that
@@ -63,7 +68,7 @@ export interface PreloadSessionOptions {
  * `peek`: the server reads the IOCTL's ranges from the client itself; `pidfd` (the lane's process, -1: none) proves
  * after each read that the pid was still that process's (not reused by another) while it was read.
  */
-interface Lane { fd: number; pid: number; tid: number; uid: number; watch: number; last?: NodeFile; peek: boolean; pidfd: number }
+interface Lane { fd: number; pid: number; tid: number; uid: number; last?: NodeFile; peek: boolean; pidfd: number }
 interface NodeFile { cookie: bigint; ours: number; watch: number; file: CoreFile; pid: number }
 
 /** A reply frame and the fds it carries (made by the server, closed once sent, but those in `keep`). */
@@ -71,6 +76,14 @@ interface Out { bytes: Uint8Array; fds: number[]; keep?: readonly number[] }
 
 /** Errors thrown from below, as the errno the request gets (the rest: EIO). */
 const THROWN_ERRNO: Readonly<Record<string, Errno>> = { EACCES, EPERM, ENOMEM, EMFILE: ENFILE, ENFILE };
+
+// Shared empties of the common request (no fd items, no populate, nothing installed): frozen, never written to.
+const NO_RANGES = Object.freeze([]) as unknown as Range[];
+const NO_ITEMS = Object.freeze([]) as unknown as { fd: number; attached: boolean }[];
+const NO_CLIENT_FDS: ReadonlyMap<number, number> = new Map();
+const NO_POPULATE = Object.freeze([]) as unknown as { addr: number; len: number; write: boolean }[];
+const NO_INSTALLS = Object.freeze([]) as unknown as Install[];
+const NO_FDS = Object.freeze([]) as unknown as number[];
 
 const REQ = vge_req.size, RANGE = vge_range.size, ITEM = vge_fd_item.size, REP = vge_reply.size, INSTALL = vge_install.size;
 const LE = true;
@@ -103,13 +116,22 @@ export class PreloadSession {
   private readonly seenClients = new Set<number>();
   private readonly planCtx: { dev: CoreDevice; logOnce: (k: string, m: string) => void };
   private closed = false;
-  /** The receive buffer and its [truncated, pid, uid, gid, nfds, fds...] (unixRecvInto); frames are copied out. */
+  /** The command of the ioctl being handled (for onPlanMiss: one function, not one per request). */
+  private cmdNow = 0;
+  private readonly onPlanMiss = (what: string): void => this.o.logOnce(`plan-miss:${what}`, `ioctl 0x${this.cmdNow.toString(16)}: handler ${what} (core plan bug): EFAULT`);
+  /** Every lane is a member of one fd set, watched as one fd (lanesReadable). */
+  private readonly laneSet: { set: number; watch: number };
+  /** The receive buffer and its [truncated, pid, uid, gid, nfds, fds...] (unixRecvInto); frames are views of it. */
   private readonly rbuf = Buffer.alloc(VGE_MAX_FRAME);
+  /** rbuf as a plain Uint8Array (its views are cheaper than a Buffer's). */
+  private readonly rbytes = new Uint8Array(this.rbuf.buffer, this.rbuf.byteOffset, this.rbuf.length);
   private readonly rmeta = new Int32Array(5 + VGE_MAX_FDS + 1);
 
   constructor(private readonly o: PreloadSessionOptions) {
     this.limits = Object.freeze({ ...DEFAULT_LANE_LIMITS, ...o.limits });
     this.planCtx = { dev: o.dev, logOnce: o.logOnce };
+    const set = o.u.fdSetCreate();
+    try { this.laneSet = { set, watch: o.u.fdWatch(set, () => this.lanesReadable()) }; } catch (e) { o.u.close(set); throw e; }
   }
 
   /** Files open now (node sockets not hung up). */
@@ -137,9 +159,9 @@ export class PreloadSession {
       if (pidfd < 0) try { pidfd = this.o.u.pidfdOpen(req.pid); } catch { pidfd = -1; }
     }
     const fd = req.adopt();
-    const lane: Lane = { fd, pid: req.pid, tid, uid: req.uid, watch: -1, peek: pidfd >= 0, pidfd };
-    lane.watch = this.o.u.fdWatch(fd, () => this.laneReadable(lane));
+    const lane: Lane = { fd, pid: req.pid, tid, uid: req.uid, peek: pidfd >= 0, pidfd };
     this.lanes.set(fd, lane);
+    try { this.o.u.fdSetAdd(this.laneSet.set, fd); } catch (e) { this.lanes.delete(fd); throw e; }
     this.perUid.set(req.uid, n + 1);
     this.stats.lanes = this.lanes.size;
     this.stats.lanesOpened++;
@@ -154,10 +176,33 @@ export class PreloadSession {
 
   // ---- lanes ----
 
+  /**
+   * Some lane is readable (the lane set's watch fired): serve lanes until the event loop has something to do. The
+   * thread blocks in one epoll_wait over the lanes and the loop's own epoll (fdSetWait) instead of returning to the
+   * loop after each reply: one wake-up, one recvmsg and one sendmsg per request, no event-loop turn between them.
+   * Where the burst cannot begin (the loop has work now), each ready lane is served once.
+   */
+  private lanesReadable(): void {
+    const u = this.o.u, { set, watch } = this.laneSet;
+    if (this.closed) return;
+    if (!u.fdSetBurstBegin(set, watch)) {
+      for (const fd of u.fdSetReady(set)) { const lane = this.lanes.get(fd); if (lane) this.laneReadable(lane); }
+      return;
+    }
+    try {
+      for (let fd = u.fdSetWait(set); fd >= 0 && !this.closed; fd = u.fdSetWait(set)) {
+        const lane = this.lanes.get(fd);
+        if (lane) this.laneReadable(lane); else u.fdSetDel(set, fd); // not a lane of ours: never again
+      }
+    } finally {
+      if (!this.closed) u.fdSetBurstEnd(set, watch);
+    }
+  }
+
   private laneReadable(lane: Lane): void {
-    // One frame per wake-up (a lane has one request outstanding; the watch is level-triggered, so a misbehaving
-    // client's queued frames wake it again): no second recvmsg that would only answer EAGAIN (measured: reading on
-    // after the reply, for a client that may already have sent its next request, gains nothing here).
+    // One frame per call (a lane has one request outstanding; the set is level-triggered, so a misbehaving client's
+    // queued frames come again): no second recvmsg that would only answer EAGAIN (measured: reading on after the
+    // reply, for a client that may already have sent its next request, gains nothing here).
     {
       const m = this.recv(lane.fd);
       if (m === null) return;
@@ -181,26 +226,29 @@ export class PreloadSession {
     }
   }
 
-  /** One message (unixRecvInto: received into one buffer, then copied out at its length; no object built natively). */
-  private recvOne(fd: number): UnixMessage | null {
+  /**
+   * One message (unixRecvInto: received into one buffer; no object built natively). Its data is a view of that
+   * buffer, valid until the next receive: a frame is answered before the next one is read, and core copies what it
+   * keeps (as with the FUSE loop's one read buffer).
+   */
+  private recvOne(fd: number): Message | null {
     const n = this.o.u.unixRecvInto(fd, this.rbuf, this.rmeta);
     if (n < 0) return null;
     const meta = this.rmeta;
-    const data = Buffer.allocUnsafe(n);
-    this.rbuf.copy(data, 0, 0, n);
+    const data = this.rbytes.subarray(0, n);
     const fds: number[] = [];
     for (let i = 0; i < meta[4]!; i++) fds.push(meta[5 + i]!);
     return { data, fds, cred: meta[1]! === -1 ? null : { pid: meta[1]!, uid: meta[2]! >>> 0, gid: meta[3]! >>> 0 }, truncated: meta[0] !== 0 };
   }
 
   /** One message, 'eof' when the peer hung up, null when none is queued (a zero-length message reads as one). */
-  private recv(fd: number): UnixMessage | 'eof' | null {
-    let m: UnixMessage | null;
+  private recv(fd: number): Message | 'eof' | null {
+    let m: Message | null;
     try { m = this.recvOne(fd); } catch { return 'eof'; }
     if (!m) return null;
     if (m.data.length > 0 || m.fds.length > 0) return m;
     // recv() returns 0 at hang-up and for an empty message: only hang-up returns 0 again.
-    let again: UnixMessage | null;
+    let again: Message | null;
     try { again = this.recvOne(fd); } catch { return 'eof'; }
     if (again && again.data.length === 0 && again.fds.length === 0) return 'eof';
     if (again) for (const f of again.fds) this.closeAny(f);
@@ -223,7 +271,7 @@ export class PreloadSession {
   private dropLane(lane: Lane): void {
     if (this.lanes.get(lane.fd) !== lane) return;
     this.lanes.delete(lane.fd);
-    this.o.u.fdUnwatch(lane.watch);
+    this.o.u.fdSetDel(this.laneSet.set, lane.fd);
     try { this.o.u.close(lane.fd); } catch { /* closed */ }
     if (lane.pidfd >= 0) { try { this.o.u.close(lane.pidfd); } catch { /* closed */ } lane.pidfd = -1; }
     const n = (this.perUid.get(lane.uid) ?? 1) - 1;
@@ -233,7 +281,7 @@ export class PreloadSession {
 
   // ---- frames ----
 
-  private frame(lane: Lane, m: UnixMessage): Out {
+  private frame(lane: Lane, m: Message): Out {
     if (m.truncated) throw new Malformed('truncated', E2BIG, `a frame longer than ${VGE_MAX_FRAME} bytes or with more than ${VGE_MAX_FDS + 1} fds`);
     // The kernel's word on the sender: the lane's own process and user, or nobody's request.
     if (!m.cred || m.cred.pid !== lane.pid || m.cred.uid !== lane.uid) {
@@ -257,12 +305,12 @@ export class PreloadSession {
   }
 
   /** Frames that carry no fds: any that came are closed unseen. */
-  private noFds(m: UnixMessage, out: Out): Out {
+  private noFds(m: Message, out: Out): Out {
     for (const f of m.fds) this.closeAny(f);
     return out;
   }
 
-  private open(lane: Lane, m: UnixMessage, seq: number, dv: DataView): Out {
+  private open(lane: Lane, m: Message, seq: number, dv: DataView): Out {
     if (dv.byteLength !== REQ) throw new Malformed('length', EINVAL, `OPEN of ${dv.byteLength} bytes`);
     this.noFds(m, { bytes: new Uint8Array(0), fds: [] });
     const [ours, theirs] = this.o.u.unixPair();
@@ -299,30 +347,32 @@ export class PreloadSession {
     try { nf.file.close(); } catch (e) { this.o.logOnce('preload:close-bug', `preload: close failed: ${String(e)}`); }
   }
 
-  private ioctl(lane: Lane, m: UnixMessage, seq: number, dv: DataView, nranges: number, nfds: number): Out {
+  private ioctl(lane: Lane, m: Message, seq: number, dv: DataView, nranges: number, nfds: number): Out {
     const head = REQ + nranges * RANGE + nfds * ITEM;
     if (dv.byteLength < head) throw new Malformed('length', EINVAL, `IOCTL of ${dv.byteLength} bytes, its counts say at least ${head}`);
     const supplied: Range[] = [];
     // Ranges the client faulted in itself (a NEED asked): named with their flag, no bytes follow for them.
-    const populated: Range[] = [];
+    let populated: Range[] = NO_RANGES;
     let total = 0;
     for (let i = 0; i < nranges; i++) {
       const at = REQ + i * RANGE;
       const addr = dv.getBigUint64(at, LE), len = dv.getUint32(at + 8, LE), rflags = dv.getUint32(at + 12, LE);
       if (rflags & ~VGE_RANGE_POPULATE_MASK) throw new Malformed('range', EINVAL, `range flags 0x${rflags.toString(16)}`);
       if (addr > BigInt(Number.MAX_SAFE_INTEGER)) throw new Malformed('range', EINVAL, `a range at 0x${addr.toString(16)}`);
-      if (rflags) { populated.push({ addr: Number(addr), len }); continue; }
+      if (rflags) { (populated === NO_RANGES ? populated = [] : populated).push({ addr: Number(addr), len }); continue; }
       if (len > VGE_MAX_BYTES) throw new Malformed('range', EINVAL, `a range at 0x${addr.toString(16)} of ${len} bytes`);
       supplied.push({ addr: Number(addr), len });
       total += len;
     }
     if (total > VGE_MAX_BYTES || dv.byteLength !== head + total) throw new Malformed('length', EINVAL, `IOCTL of ${dv.byteLength} bytes, its counts say ${head + total}`);
-    const items: { fd: number; attached: boolean }[] = [];
+    const items: { fd: number; attached: boolean }[] = nfds ? [] : NO_ITEMS;
+    let attached = 0;
     for (let i = 0; i < nfds; i++) {
       const at = REQ + nranges * RANGE + i * ITEM;
-      items.push({ fd: dv.getInt32(at, LE), attached: dv.getUint32(at + 4, LE) !== 0 });
+      const it = { fd: dv.getInt32(at, LE), attached: dv.getUint32(at + 4, LE) !== 0 };
+      items.push(it);
+      if (it.attached) attached++;
     }
-    const attached = items.filter((i) => i.attached).length;
     const flags = dv.getUint32(vge_req.offsetOf('flags'), LE);
     if (flags & ~VGE_IOCTL_SAME_FILE) throw new Malformed('flags', EINVAL, `IOCTL flags 0x${flags.toString(16)}`);
     const same = (flags & VGE_IOCTL_SAME_FILE) !== 0;
@@ -341,6 +391,7 @@ export class PreloadSession {
       lane.last = nf;
     }
     // The client's fds by their numbers in the client, for a handler that names one ("need fd N"); closed after.
+    if (attached === 0) return this.ioctlOn(lane, nf, cookie, seq, dv, supplied, populated, head, total, items, NO_CLIENT_FDS);
     const clientFds = new Map<number, number>();
     let k = nodeFds;
     for (const it of items) if (it.attached) clientFds.set(it.fd, m.fds[k++]!);
@@ -377,16 +428,17 @@ export class PreloadSession {
     // "need fd N": a plan may name client fds (its `fds`); each must have been named by the request.
     const wantFds = (plan as { fds?: readonly number[] }).fds ?? [];
     // Pages the handler would fault in from outside: the client faults them in itself first (MADV_POPULATE_*).
-    const pop = populateChunks(plan.populate ?? [], VGE_MAX_RANGES - 1 - plan.in.length);
-    const popMissing = pop.some((p) => !populated.some((q) => q.addr === p.addr && q.len === p.len));
-    if (popMissing || wantFds.some((n) => !items.some((i) => i.fd === n))) {
+    const pop = plan.populate?.length ? populateChunks(plan.populate, VGE_MAX_RANGES - 1 - plan.in.length) : NO_POPULATE;
+    const popMissing = pop.length > 0 && pop.some((p) => !populated.some((q) => q.addr === p.addr && q.len === p.len));
+    if (popMissing || (wantFds.length > 0 && wantFds.some((n) => !items.some((i) => i.fd === n)))) {
       this.stats.needs++;
       const again: NeedRange[] = [...(inSize > 0 ? [{ addr: arg, len: inSize }] : []), ...plan.in];
       for (const p of pop) again.push({ addr: p.addr, len: p.len, populate: p.write ? 'write' : 'read' });
       return { bytes: need(seq, again, wantFds), fds: [] };
     }
     const user = new PreloadUser(plan.in, s.rest, plan.out, clientFds);
-    user.onMiss = (what) => this.o.logOnce(`plan-miss:${what}`, `ioctl 0x${cmd.toString(16)}: handler ${what} (core plan bug): EFAULT`);
+    this.cmdNow = cmd;
+    user.onMiss = this.onPlanMiss;
     // Fence fds: the server's own copy of a client fd the request named (a named fd not attached is no fence: EINVAL,
     // as sync_file_get_fence finds none), and each fence fd installed goes out as a copy (sent fds are closed).
     const u = this.o.u;
@@ -397,6 +449,7 @@ export class PreloadSession {
     const bufs: Uint8Array[] = [];
     if (outSize > 0) { ranges.push({ addr: arg, len: outSize }); bufs.push(structOut(r.out, s.structIn, outSize)); }
     for (let i = 0; i < plan.out.length; i++) { ranges.push(plan.out[i]!); bufs.push(user.outBufs[i]!); }
+    if (user.installs.length === 0) return { bytes: doneWith(seq, r.result, ranges, bufs, NO_INSTALLS, this.o.logOnce), fds: NO_FDS };
     const installs = user.installs.filter((i) => i.at + 4 <= (ranges[0]?.len ?? 0));
     if (installs.length !== user.installs.length) this.o.logOnce('preload:install-range', `ioctl 0x${cmd.toString(16)}: an fd to install lies outside the struct's out bytes: not installed`);
     const fds = installs.map((i) => i.fd);
@@ -430,7 +483,7 @@ export class PreloadSession {
    * once sent) and the offset inside it (aux); the kernel's errnos otherwise (docs/semantics.md §10). The library maps
    * the memfd itself, at the caller's address and flags.
    */
-  private map(m: UnixMessage, seq: number, dv: DataView): Out {
+  private map(m: Message, seq: number, dv: DataView): Out {
     if (dv.byteLength !== REQ) throw new Malformed('length', EINVAL, `MAP of ${dv.byteLength} bytes`);
     if (m.fds.length !== 1) throw new Malformed('fds', EBADF, `MAP with ${m.fds.length} fds (the node fd alone)`);
     const cookie = this.o.u.sockCookie(m.fds[0]!);
@@ -446,12 +499,12 @@ export class PreloadSession {
     if (t.memory.fd === undefined) return { bytes: done(seq, ENODEV), fds: [] }; // memory with no fd cannot leave this process
     const fd = this.o.u.dupFd(t.memory.fd);
     const bytes = done(seq, 0);
-    new DataView(bytes.buffer).setBigUint64(vge_reply.offsetOf('aux'), BigInt(t.offset), LE);
+    viewOf(bytes).setBigUint64(bytes.byteOffset + vge_reply.offsetOf('aux'), BigInt(t.offset), LE);
     return { bytes, fds: [fd] };
   }
 
   /** FORK {flags = the parent}: sent by the child; the parent is taken from the kernel, never from the frame. */
-  private fork(lane: Lane, m: UnixMessage, seq: number, dv: DataView): Out {
+  private fork(lane: Lane, m: Message, seq: number, dv: DataView): Out {
     if (dv.byteLength !== REQ) throw new Malformed('length', EINVAL, `FORK of ${dv.byteLength} bytes`);
     this.noFds(m, { bytes: new Uint8Array(0), fds: [] });
     const claimed = dv.getUint32(vge_req.offsetOf('flags'), LE);
@@ -471,8 +524,11 @@ export class PreloadSession {
 
   /** Stop serving: every lane closed (a client blocked on one gets ENODEV), every file released. */
   closeAll(): number {
+    if (this.closed) return 0;
     this.closed = true;
     for (const lane of [...this.lanes.values()]) this.dropLane(lane);
+    this.o.u.fdUnwatch(this.laneSet.watch);
+    try { this.o.u.close(this.laneSet.set); } catch { /* closed */ }
     const open = this.files.size;
     for (const nf of [...this.files.values()]) this.release(nf);
     return open;
@@ -483,20 +539,23 @@ function seqOf(d: Uint8Array): number {
   return d.length >= 8 ? new DataView(d.buffer, d.byteOffset, d.length).getUint32(vge_req.offsetOf('seq'), LE) : 0;
 }
 
-function header(buf: Uint8Array, kind: VgeReplyKind, seq: number, result: number, err: number, nranges: number, nfds: number): DataView {
-  const dv = new DataView(buf.buffer, buf.byteOffset, buf.length);
-  dv.setUint32(vge_reply.offsetOf('kind'), kind, LE);
-  dv.setUint32(vge_reply.offsetOf('seq'), seq, LE);
-  dv.setInt32(vge_reply.offsetOf('result'), result, LE);
-  dv.setUint32(vge_reply.offsetOf('err'), err, LE);
-  dv.setUint32(vge_reply.offsetOf('nranges'), nranges, LE);
-  dv.setUint32(vge_reply.offsetOf('nfds'), nfds, LE);
-  return dv;
+/** Writes the vge_reply header of `buf` (a slab reply: alloc()); the view and the offset of buf's byte 0 in it. */
+function header(buf: Uint8Array, kind: VgeReplyKind, seq: number, result: number, err: number, nranges: number, nfds: number): { dv: DataView; at: number } {
+  const dv = viewOf(buf), at = buf.byteOffset;
+  dv.setUint32(at + R_KIND, kind, LE);
+  dv.setUint32(at + R_SEQ, seq, LE);
+  dv.setInt32(at + R_RESULT, result, LE);
+  dv.setUint32(at + R_ERR, err, LE);
+  dv.setUint32(at + R_NRANGES, nranges, LE);
+  dv.setUint32(at + R_NFDS, nfds, LE);
+  return { dv, at };
 }
+const R_KIND = vge_reply.offsetOf('kind'), R_SEQ = vge_reply.offsetOf('seq'), R_RESULT = vge_reply.offsetOf('result'), R_ERR = vge_reply.offsetOf('err');
+const R_NRANGES = vge_reply.offsetOf('nranges'), R_NFDS = vge_reply.offsetOf('nfds');
 
 /** DONE with no data: the result (0) or an errno. */
 export function done(seq: number, e: Errno | 0): Uint8Array {
-  const buf = new Uint8Array(REP);
+  const buf = alloc(REP);
   header(buf, VgeReplyKind.VGE_DONE, seq, 0, e === 0 ? 0 : checked(e), 0, 0);
   return buf;
 }
@@ -521,9 +580,9 @@ export interface NeedRange extends Range { populate?: 'write' | 'read' }
 
 /** NEED: the complete list of ranges to send next (the struct first) and the fd numbers to attach. */
 export function need(seq: number, ranges: readonly NeedRange[], fds: readonly number[]): Uint8Array {
-  const buf = new Uint8Array(REP + ranges.length * RANGE + fds.length * ITEM);
-  const dv = header(buf, VgeReplyKind.VGE_NEED, seq, 0, 0, ranges.length, fds.length);
-  let at = REP;
+  const buf = alloc(REP + ranges.length * RANGE + fds.length * ITEM);
+  const { dv, at: base } = header(buf, VgeReplyKind.VGE_NEED, seq, 0, 0, ranges.length, fds.length);
+  let at = base + REP;
   for (const r of ranges) {
     dv.setBigUint64(at, BigInt(r.addr), LE); dv.setUint32(at + 8, r.len, LE);
     dv.setUint32(at + 12, r.populate === 'write' ? VGE_RANGE_POPULATE_WRITE : r.populate === 'read' ? VGE_RANGE_POPULATE_READ : 0, LE);
@@ -544,11 +603,12 @@ export function doneWith(seq: number, result: number | Errno, ranges: readonly R
   else { logOnce?.('preload:bad-result', `ioctl result ${String(result)} is not an int >= 0, answered EIO`); err = EIO.errno; }
   let n = REP + ranges.length * RANGE + installs.length * INSTALL;
   for (const r of ranges) n += r.len;
-  const buf = new Uint8Array(n);
-  const dv = header(buf, VgeReplyKind.VGE_DONE, seq, res, err, ranges.length, installs.length);
-  let at = REP;
+  const buf = alloc(n);
+  const { dv, at: base } = header(buf, VgeReplyKind.VGE_DONE, seq, res, err, ranges.length, installs.length);
+  let at = base + REP;
   for (const r of ranges) { dv.setBigUint64(at, BigInt(r.addr), LE); dv.setUint32(at + 8, r.len, LE); at += RANGE; }
   for (const i of installs) { dv.setUint32(at, i.range, LE); dv.setUint32(at + 4, i.at, LE); at += INSTALL; }
+  at -= base;
   for (let i = 0; i < ranges.length; i++) { buf.set(bufs[i]!.subarray(0, ranges[i]!.len), at); at += ranges[i]!.len; }
   return buf;
 }

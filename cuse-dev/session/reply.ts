@@ -4,6 +4,7 @@
 import { Errno, EIO, MAX_ERRNO } from '../../core/errno';
 import { fuse_out_header, fuse_ioctl_out, fuse_ioctl_iovec, FUSE_IOCTL_RETRY } from '../abi/fuse';
 import type { Range } from '../../core';
+import { alloc, viewOf } from './slab';
 
 const HDR = fuse_out_header.size;
 const LE = true;
@@ -13,36 +14,6 @@ const OFF_UNIQUE = fuse_out_header.offsetOf('unique');
 
 /** Reported once per distinct bad value by the session (a bug upstream of the edge, never the kernel's problem). */
 export type BadErrnoSink = (what: string) => void;
-
-// Replies are carved out of 64 KiB slabs written through ONE DataView: a DataView per reply costs more than the
-// rest of a no-op ioctl reply (bench/transport). A slab is never reused, so each reply is fresh, zeroed and owned by
-// the caller; a slab is freed by GC once its last reply is gone.
-const SLAB_BYTES = 64 * 1024;
-/** Replies start 8-byte aligned, like every fuse.h struct. */
-const SLAB_ALIGN = 8;
-let slab = new ArrayBuffer(SLAB_BYTES);
-let slabView = new DataView(slab);
-let slabOff = 0;
-/** The reply alloc() returned last: the reply being built (identity is cheaper to test than `.buffer`). */
-let lastAlloc: Uint8Array | null = null;
-
-/** A zeroed reply buffer of `n` bytes inside the current slab (a new slab when it is full or `n` is larger). */
-function alloc(n: number): Uint8Array {
-  if (slabOff + n > slab.byteLength) {
-    slab = new ArrayBuffer(Math.max(SLAB_BYTES, n));
-    slabView = new DataView(slab);
-    slabOff = 0;
-  }
-  const buf = new Uint8Array(slab, slabOff, n);
-  slabOff += (n + SLAB_ALIGN - 1) & -SLAB_ALIGN;
-  lastAlloc = buf;
-  return buf;
-}
-
-/** A DataView over ALL of buf's ArrayBuffer (write at buf.byteOffset + off): the slab's one when buf came from alloc(). */
-function viewOf(buf: Uint8Array): DataView {
-  return buf === lastAlloc || buf.buffer === slab ? slabView : new DataView(buf.buffer);
-}
 
 function header(buf: Uint8Array, unique: bigint, error: number): void {
   const dv = viewOf(buf), base = buf.byteOffset;

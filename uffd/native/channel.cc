@@ -5,6 +5,7 @@
 // client chose. No policy: limits, timeouts and credential checks are TypeScript's.
 #include "addon.h"
 
+#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -439,6 +440,125 @@ Napi::Value FdUnwatch(const Napi::CallbackInfo& info) {
   return Napi::Boolean::New(info.Env(), true);
 }
 
+// ---------------------------------------------------------------------------------------------------------------
+// fdSet: many fds on one epoll, watched as one fd, served in a blocking phase
+// ---------------------------------------------------------------------------------------------------------------
+// The preload transport's lanes: one epoll holds them all and one fdWatch watches it. When it fires, the caller may
+// stop returning to the event loop between requests: fdSetBurstBegin takes the epoll out of the loop's own epoll and
+// puts the loop's epoll into it instead, so fdSetWait blocks in one epoll_wait(2) for the next ready member *or*
+// anything the loop has to do (a message, a timer due, another watched fd: then it answers -1 and fdSetBurstEnd gives
+// the loop its watch back). The loop's epoll never contains ours while ours contains it (that would be ELOOP).
+
+// The data word of the loop's own epoll inside a set (no member fd is negative).
+constexpr uint64_t kLoopToken = ~0ull;
+
+Watch* WatchById(Napi::Env env, int id) {
+  Watches* ws = WatchesOf(env);
+  auto it = ws->byId.find(id);
+  return it == ws->byId.end() ? nullptr : it->second;
+}
+
+uv_loop_t* LoopOf(Napi::Env env) {
+  uv_loop_t* loop = nullptr;
+  if (napi_get_uv_event_loop(env, &loop) != napi_ok || loop == nullptr) ThrowSys(env, "napi_get_uv_event_loop", EINVAL);
+  return loop;
+}
+
+// fdSetCreate(): a new set (an epoll fd, close-on-exec; close() it when done).
+Napi::Value FdSetCreate(const Napi::CallbackInfo& info) {
+  Args a(info, "fdSetCreate()", 0, 0);
+  int ep = epoll_create1(EPOLL_CLOEXEC);
+  if (ep < 0) ThrowSys(info.Env(), "epoll_create1", errno);
+  return Num(info.Env(), ep);
+}
+
+// fdSetAdd(set, fd) / fdSetDel(set, fd): a member, readable (or hung up) level-triggered.
+Napi::Value FdSetAdd(const Napi::CallbackInfo& info) {
+  Args a(info, "fdSetAdd(set: number, fd: number)", 2, 2);
+  int ep = a.Fd(0), fd = a.Fd(1);
+  struct epoll_event e {};
+  e.events = EPOLLIN | EPOLLRDHUP;
+  e.data.u64 = static_cast<uint64_t>(fd);
+  if (epoll_ctl(ep, EPOLL_CTL_ADD, fd, &e) < 0) ThrowSys(info.Env(), "epoll_ctl(ADD)", errno, "fd " + std::to_string(fd));
+  return info.Env().Undefined();
+}
+
+Napi::Value FdSetDel(const Napi::CallbackInfo& info) {
+  Args a(info, "fdSetDel(set: number, fd: number)", 2, 2);
+  int ep = a.Fd(0), fd = a.Fd(1);
+  struct epoll_event e {};
+  return Napi::Boolean::New(info.Env(), epoll_ctl(ep, EPOLL_CTL_DEL, fd, &e) == 0);
+}
+
+// fdSetReady(set): the members ready now (no wait), at most 64.
+Napi::Value FdSetReady(const Napi::CallbackInfo& info) {
+  Args a(info, "fdSetReady(set: number)", 1, 1);
+  Napi::Env env = info.Env();
+  struct epoll_event ev[64];
+  int n;
+  do n = epoll_wait(a.Fd(0), ev, 64, 0); while (n < 0 && errno == EINTR);
+  if (n < 0) ThrowSys(env, "epoll_wait", errno);
+  Napi::Array r = Napi::Array::New(env);
+  uint32_t k = 0;
+  for (int i = 0; i < n; i++) if (ev[i].data.u64 != kLoopToken) r.Set(k++, Num(env, static_cast<double>(ev[i].data.u64)));
+  return r;
+}
+
+// fdSetBurstBegin(set, watchId): the set's watch (fdWatch(set, …)) leaves the event loop and the loop's epoll joins
+// the set. false: not begun (the loop has work now, or the kernel refused): the watch is as it was.
+Napi::Value FdSetBurstBegin(const Napi::CallbackInfo& info) {
+  Args a(info, "fdSetBurstBegin(set: number, watchId: number)", 2, 2);
+  Napi::Env env = info.Env();
+  int ep = a.Fd(0);
+  Watch* w = WatchById(env, static_cast<int>(a.Int(1, "watchId", 0, INT_MAX)));
+  if (!w) a.Fail("no such watch");
+  uv_loop_t* loop = LoopOf(env);
+  uv_update_time(loop);
+  if (uv_backend_timeout(loop) == 0) return Napi::Boolean::New(env, false);
+  uv_poll_stop(&w->poll);  // takes the set out of the loop's epoll now (uv__platform_invalidate_fd)
+  struct epoll_event e {};
+  e.events = EPOLLIN;
+  e.data.u64 = kLoopToken;
+  if (epoll_ctl(ep, EPOLL_CTL_ADD, uv_backend_fd(loop), &e) == 0) return Napi::Boolean::New(env, true);
+  int err = errno;
+  if (uv_poll_start(&w->poll, UV_READABLE | UV_DISCONNECT, OnReadable) < 0) ThrowSys(env, "uv_poll_start", EINVAL);
+  if (err != ELOOP && err != EEXIST) ThrowSys(env, "epoll_ctl(ADD loop)", err);
+  return Napi::Boolean::New(env, false);
+}
+
+// fdSetWait(set): blocks until a member is ready (its fd) or the event loop has something to do: a message, a
+// watched fd, a timer due, a signal (-1: end the burst). Several members ready: one per call (level-triggered).
+Napi::Value FdSetWait(const Napi::CallbackInfo& info) {
+  Args a(info, "fdSetWait(set: number)", 1, 1);
+  Napi::Env env = info.Env();
+  int ep = a.Fd(0);
+  uv_loop_t* loop = LoopOf(env);
+  uv_update_time(loop);
+  int timeout = uv_backend_timeout(loop);
+  if (timeout == 0) return Num(env, -1);
+  struct epoll_event ev[4];
+  int n = epoll_wait(ep, ev, 4, timeout);
+  if (n <= 0) {
+    if (n < 0 && errno != EINTR) ThrowSys(env, "epoll_wait", errno);
+    return Num(env, -1);  // a timer is due, or a signal: the loop's turn
+  }
+  for (int i = 0; i < n; i++) if (ev[i].data.u64 == kLoopToken) return Num(env, -1);
+  return Num(env, static_cast<double>(ev[0].data.u64));
+}
+
+// fdSetBurstEnd(set, watchId): the loop's epoll leaves the set, the set's watch returns to the loop.
+Napi::Value FdSetBurstEnd(const Napi::CallbackInfo& info) {
+  Args a(info, "fdSetBurstEnd(set: number, watchId: number)", 2, 2);
+  Napi::Env env = info.Env();
+  int ep = a.Fd(0);
+  Watch* w = WatchById(env, static_cast<int>(a.Int(1, "watchId", 0, INT_MAX)));
+  uv_loop_t* loop = LoopOf(env);
+  struct epoll_event e {};
+  if (epoll_ctl(ep, EPOLL_CTL_DEL, uv_backend_fd(loop), &e) < 0 && errno != ENOENT && errno != EBADF) ThrowSys(env, "epoll_ctl(DEL loop)", errno);
+  if (w && uv_poll_start(&w->poll, UV_READABLE | UV_DISCONNECT, OnReadable) < 0) ThrowSys(env, "uv_poll_start", EINVAL);
+  return env.Undefined();
+}
+
 }  // namespace
 
 void RegisterChannel(Napi::Env env, Napi::Object exports) {
@@ -454,6 +574,13 @@ void RegisterChannel(Napi::Env env, Napi::Object exports) {
   fn("fdWatch", FdWatch);
   fn("fdUnwatch", FdUnwatch);
   fn("closeOffThread", CloseOffThread);
+  fn("fdSetCreate", FdSetCreate);
+  fn("fdSetAdd", FdSetAdd);
+  fn("fdSetDel", FdSetDel);
+  fn("fdSetReady", FdSetReady);
+  fn("fdSetBurstBegin", FdSetBurstBegin);
+  fn("fdSetWait", FdSetWait);
+  fn("fdSetBurstEnd", FdSetBurstEnd);
 }
 
 }  // namespace vgn
