@@ -41,7 +41,7 @@ const DRM_CAP_SYNCOBJ = 0x13;
 /** FIONREAD (asm-generic/ioctls.h): /dev/null answers ENOTTY without touching the argument: the bare syscall. */
 const FIONREAD = 0x541b;
 
-interface Native { fuseServer: string | null; fuseWhy?: string; rt: string; uringServer: string; preloadFloor: string }
+interface Native { fuseServer: string | null; fuseWhy?: string; rt: string; uringServer: string; preloadFloor: string; pairFloor: string; pairUring: boolean }
 
 function cc(args: string[]): void { execFileSync('cc', args, { stdio: ['ignore', 'ignore', 'pipe'] }); }
 
@@ -54,6 +54,16 @@ function buildNatives(): Native {
   cc(['-O2', '-Wall', '-Werror', '-std=gnu11', '-pthread', '-o', uringServer, path.join(NATIVE, 'fuse_uring_ioctl.c')]);
   const preloadFloor = path.join(BUILD, 'preload_floor');
   cc(['-O2', '-Wall', '-Werror', '-std=gnu11', '-o', preloadFloor, path.join(NATIVE, 'preload_floor.c')]);
+  // The lane messages' floor, plain and (with liburing) over io_uring on both sides.
+  const pairFloor = path.join(BUILD, 'preload_pair_floor');
+  let pairUring = true;
+  try {
+    const flags = execFileSync('pkg-config', ['--cflags', '--libs', 'liburing'], { encoding: 'utf8' }).trim().split(/\s+/).filter(Boolean);
+    cc(['-O2', '-Wall', '-Werror', '-std=gnu11', '-DHAVE_LIBURING', '-o', pairFloor, path.join(NATIVE, 'preload_pair_floor.c'), ...flags]);
+  } catch {
+    pairUring = false;
+    cc(['-O2', '-Wall', '-Werror', '-std=gnu11', '-o', pairFloor, path.join(NATIVE, 'preload_pair_floor.c')]);
+  }
   if (!fs.existsSync(IOCTL_BENCH)) execFileSync('make', ['-s', '-C', path.join(ROOT, 'tests', 'c')], { stdio: 'inherit' });
   let fuseServer: string | null = path.join(BUILD, 'fuse_ll_ioctl');
   let fuseWhy: string | undefined;
@@ -64,7 +74,7 @@ function buildNatives(): Native {
     fuseWhy = `libfuse3 server not built (${String((e as { stderr?: Buffer }).stderr ?? e).split('\n')[0]}; apt-get install libfuse3-dev pkg-config)`;
     fuseServer = null;
   }
-  return { fuseServer, fuseWhy, rt, uringServer, preloadFloor };
+  return { fuseServer, fuseWhy, rt, uringServer, preloadFloor, pairFloor, pairUring };
 }
 
 /** Run a client to completion; its last stdout line is one JSON object with us_per_op. */
@@ -129,6 +139,9 @@ const median = (xs: number[]): number => summarize('', '', xs).median;
  */
 const CPU = Number(process.env.VIRTGPU_BENCH_CPU ?? os.cpus().length - 1);
 /** The unpinned row of the io_uring server whose queue threads all run on CPU (as one serving thread would). */
+/** The lane messages' floor rows (bench/native/preload_pair_floor.c). */
+const PAIR_SYSCALLS = 'preload lane messages, C pair: syscalls';
+const PAIR_URING = 'preload lane messages, C pair: io_uring on both sides';
 /** The C server of the preload wire protocol (bench/native/preload_floor.c), the preload library as its client. */
 const PRELOAD_FLOOR = 'preload protocol floor (C server answering at once, the preload library as client)';
 const ONE_CPU_ROW = `unpinned: C FUSE-over-io_uring, every queue thread on CPU ${CPU}: no-op \`_IO\``;
@@ -186,6 +199,9 @@ export async function main(): Promise<string> {
 
   // (a) the plain syscall
   const devnull = add('ioctl(/dev/null, FIONREAD) — plain syscall', `ioctl_rt -n ${N} /dev/null 0x541b`, '', [nat.rt, ...rt('/dev/null', FIONREAD, N)]);
+  // The preload lanes' messages alone (a C pair, no server work): what any server of that protocol pays per request.
+  add(PAIR_SYSCALLS, `preload_pair_floor -n ${N}`, 'client getsockopt + sendmsg + recvmsg; server epoll_wait + recvmsg (SCM_CREDENTIALS) + sendmsg', [nat.pairFloor, '-n', String(N)]);
+  if (nat.pairUring) add(PAIR_URING, `preload_pair_floor -u -n ${N}`, 'client getsockopt + one io_uring_enter (linked sendmsg + recvmsg); server one io_uring_enter per request', [nat.pairFloor, '-u', '-n', String(N)]);
 
   const out: string[] = [header('npm run bench -- transport'), ''];
   // VIRTGPU_BENCH_ROWS=REGEX: measure only the rows whose name matches (the others are left out of the table).
@@ -356,6 +372,7 @@ export async function main(): Promise<string> {
       return { name: r.name, value: v, unit: 'µs/op', baseline: lf, note: [Number.isNaN(base) ? '' : `${(v / base).toFixed(1)}× /dev/null`, `runs ${r.runs.map((x) => x.toFixed(2)).join(' / ')}`, r.cpu.length ? `CPU client+server ${median(r.cpu).toFixed(2)} µs/op` : '', r.srv.length ? `server CPU ${median(r.srv).toFixed(2)} µs/op` : '', r.note].filter(Boolean).join('; ') };
     })));
   if (!nat.fuseServer) out.push('', `libfuse3 rows missing: ${nat.fuseWhy}`);
+  if (!nat.pairUring) out.push('', `"${PAIR_URING}" row missing: liburing not found (apt-get install liburing-dev pkg-config)`);
   const ratio = lf && oNoop?.runs.length ? median(oNoop.runs) / lf : NaN;
   out.push('', `ours no-op / libfuse3 \`-s\` no-op = ${Number.isNaN(ratio) ? 'n/a' : ratio.toFixed(2) + '×'} (target ≤ 1.2×), pinned to one CPU, server run with \`--watch uffd\` and no registrations`);
   const cpuRatio = lfSingleNoop?.cpu.length && oNoop?.cpu.length ? median(oNoop.cpu) / median(lfSingleNoop.cpu) : NaN;
@@ -381,6 +398,8 @@ export async function main(): Promise<string> {
   // The preload transport's goal is the FUSE round trip; its floor row says what the protocol alone costs.
   ratioLine('ours, preload transport no-op / ours (FUSE) no-op', rowNamed('ours, preload transport: no-op `_IO` (VERSION nr, no data)'), oNoop);
   ratioLine('preload protocol floor no-op / ours (FUSE) no-op', rowNamed(`${PRELOAD_FLOOR}: no-op \`_IO\``), oNoop);
+  ratioLine('preload lane messages (C pair, syscalls) / ours (FUSE) no-op', rowNamed(PAIR_SYSCALLS), oNoop);
+  ratioLine('preload lane messages (C pair, io_uring on both sides) / ours (FUSE) no-op', rowNamed(PAIR_URING), oNoop);
   ratioLine('ours VERSION with 1 live userptr / without', rowNamed('ours: VERSION, 1 live userptr (watched)'), rowNamed('ours: VERSION, no userptr'));
   if (bNoop) ratioLine('baseline VERSION with 1 live userptr / without', rowNamed('baseline: VERSION, 1 live userptr (watched)'), rowNamed('baseline: VERSION, no userptr'));
   if (bNoop?.runs.length && oNoop?.runs.length) {

@@ -5,9 +5,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 log() { printf 'setup: %s\n' "$*" >&2; }
 
-# 1. Debian packages: libdrm-dev (C clients), libfuse3-dev (bench baseline only),
+# 1. Debian packages: libdrm-dev (C clients), libfuse3-dev and liburing-dev (bench baselines only),
 #    qemu/busybox/cpio/kmod (the CUSE VM tests, see tools/vm/README.md), chromium (the report view tests).
-PKGS=(libdrm-dev libfuse3-dev pkg-config qemu-system-x86 busybox-static cpio kmod chromium)
+PKGS=(libdrm-dev libfuse3-dev liburing-dev pkg-config qemu-system-x86 busybox-static cpio kmod chromium)
 missing=()
 for p in "${PKGS[@]}"; do dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || missing+=("$p"); done
 if ((${#missing[@]})); then
