@@ -160,8 +160,15 @@ export class PreloadSession {
     }
     const fd = req.adopt();
     const lane: Lane = { fd, pid: req.pid, tid, uid: req.uid, peek: pidfd >= 0, pidfd };
+    try { this.o.u.fdSetAdd(this.laneSet.set, fd); } catch (e) {
+      // The kernel refused (out of memory, epoll's per-user limit): the lane is refused, its fd closed once the
+      // channel has written that answer on it (the channel answers right after this handler returns).
+      if (pidfd >= 0) { try { this.o.u.close(pidfd); } catch { /* closed */ } }
+      setImmediate(() => { try { this.o.u.close(fd); } catch { /* closed */ } });
+      const code = (e as NodeJS.ErrnoException).code ?? 'ENOMEM';
+      return this.refuse('lane-set', `pid ${req.pid}: its lane cannot be watched (${code}); refused`, 'ERR ENOMEM');
+    }
     this.lanes.set(fd, lane);
-    try { this.o.u.fdSetAdd(this.laneSet.set, fd); } catch (e) { this.lanes.delete(fd); throw e; }
     this.perUid.set(req.uid, n + 1);
     this.stats.lanes = this.lanes.size;
     this.stats.lanesOpened++;

@@ -279,3 +279,23 @@ test('MAP {arg offset, cmd pages}: the object\'s memfd travels with the DONE, th
   fs.closeSync(memfd);
   h.session.closeAll();
 });
+
+test('a lane the kernel will not watch (fdSetAdd fails) is refused ERR ENOMEM, logged once; its fd and pidfd are closed after the answer', async (t) => {
+  const logged: string[] = [];
+  const dev = { open: () => { throw new Error('no file'); }, plan: () => ({ inSize: 0, outSize: 0, in: [], out: [] }), service: () => undefined, counts: () => ({}), snapshot: () => ({}), shutdown: () => undefined } as unknown as CoreDevice;
+  const failing = { ...u, fdSetAdd: () => { throw Object.assign(new Error('epoll_ctl(ADD): ENOSPC'), { code: 'ENOSPC' }); } } as typeof u;
+  const session = new PreloadSession({ dev, u: failing, readClient: () => 'EPERM', logOnce: (_k, m) => logged.push(m), isThreadOf: () => true });
+  const [ours, theirs] = u.unixPair();
+  const pidfd = u.pidfdOpen(process.pid);
+  const answer = session.adoptLane({ kind: 'lane', args: [String(process.pid)], pid: process.pid, uid: process.getuid!(), gid: process.getgid!(), fds: [], takePidfd: () => pidfd, adopt: () => ours });
+  t.is(answer, 'ERR ENOMEM');
+  t.is(session.stats.lanes, 0);
+  t.is(session.stats.refused, 1);
+  t.true(logged.some((l) => l.includes('ENOSPC')));
+  t.throws(() => u.sockCookie(pidfd) ?? u.close(pidfd), undefined, 'the pidfd is closed at once');
+  t.not(u.sockCookie(ours), null, 'the lane stays open until the channel has answered on it');
+  await new Promise((r) => setImmediate(r));
+  t.is(u.sockCookie(ours), null, 'then it is closed');
+  session.closeAll();
+  u.close(theirs);
+});
