@@ -299,3 +299,30 @@ test('a lane the kernel will not watch (fdSetAdd fails) is refused ERR ENOMEM, l
   session.closeAll();
   u.close(theirs);
 });
+
+test('lanes are served in turn: a lane with 100 frames queued does not hold back another lane\'s one frame', async (t) => {
+  const h = harness(() => ({}), () => 0);
+  const [ours2, lane2] = u.unixPair();
+  t.is(h.session.adoptLane({ kind: 'lane', args: [String(process.pid)], pid: process.pid, uid: process.getuid!(), gid: process.getgid!(), fds: [], takePidfd: () => -1, adopt: () => ours2 }), 'OK 1');
+  const node = await open(h.lane);
+  const struct = new Uint8Array(8);
+  u.unixSendFds(h.lane, req(2, 1, { cmd: CMD, arg: ARG, ranges: [[ARG, struct]] }), [node]);
+  t.is((await next(h.lane)).err, 0);
+  // 100 frames queued on the first lane, then one on the second (its node fd attached).
+  const N = 100;
+  for (let i = 0; i < N; i++) u.unixSendFds(h.lane, req(2, 100 + i, { flags: 1, cmd: CMD, arg: ARG, ranges: [[ARG, struct]] }), []);
+  u.unixSendFds(lane2, req(2, 7, { cmd: CMD, arg: ARG, ranges: [[ARG, struct]] }), [node]);
+  const r = await next(lane2);
+  t.deepEqual([r.kind, r.seq, r.err], [1, 7, 0]);
+  // When the second lane's answer arrived, the first lane had had a few of its frames answered, not all of them.
+  let before = 0;
+  while (u.unixRecv(h.lane, 1 << 16, 8)) before++;
+  t.true(before < 10, `${before} of the first lane's ${N} frames were answered before the other lane's one`);
+  let rest = 0;
+  while (before + rest < N) { await next(h.lane); rest++; while (before + rest < N && u.unixRecv(h.lane, 1 << 16, 8)) rest++; }
+  t.is(before + rest, N, 'and every frame is answered');
+  u.close(node);
+  h.session.closeAll();
+  u.close(h.lane);
+  u.close(lane2);
+});

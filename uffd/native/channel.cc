@@ -527,7 +527,9 @@ Napi::Value FdSetBurstBegin(const Napi::CallbackInfo& info) {
 }
 
 // fdSetWait(set): blocks until a member is ready (its fd) or the event loop has something to do: a message, a
-// watched fd, a timer due, a signal (-1: end the burst). Several members ready: one per call (level-triggered).
+// watched fd, a timer due, a signal (-1: end the burst). One event per epoll_wait: the kernel puts the member it
+// reported at the tail of the ready list and leaves the others at its head, so ready members are served in turn and
+// one that is always readable (a client that pipelines) cannot starve the others or the loop.
 Napi::Value FdSetWait(const Napi::CallbackInfo& info) {
   Args a(info, "fdSetWait(set: number)", 1, 1);
   Napi::Env env = info.Env();
@@ -536,14 +538,13 @@ Napi::Value FdSetWait(const Napi::CallbackInfo& info) {
   uv_update_time(loop);
   int timeout = uv_backend_timeout(loop);
   if (timeout == 0) return Num(env, -1);
-  struct epoll_event ev[4];
-  int n = epoll_wait(ep, ev, 4, timeout);
+  struct epoll_event ev;
+  int n = epoll_wait(ep, &ev, 1, timeout);
   if (n <= 0) {
     if (n < 0 && errno != EINTR) ThrowSys(env, "epoll_wait", errno);
     return Num(env, -1);  // a timer is due, or a signal: the loop's turn
   }
-  for (int i = 0; i < n; i++) if (ev[i].data.u64 == kLoopToken) return Num(env, -1);
-  return Num(env, static_cast<double>(ev[0].data.u64));
+  return Num(env, ev.data.u64 == kLoopToken ? -1 : static_cast<double>(ev.data.u64));
 }
 
 // fdSetBurstEnd(set, watchId): the loop's epoll leaves the set, the set's watch returns to the loop.
