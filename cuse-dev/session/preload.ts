@@ -13,9 +13,6 @@ import { E2BIG, EACCES, EBADF, EFAULT, EINVAL, EIO, ENFILE, ENODEV, ENOMEM, ENOT
 import type { Range } from '../../core';
 import type { ChannelRequest } from '../../uffd/channel';
 import type { UffdBinding, UnixMessage } from '../../uffd/native-types';
-
-/** A message received on a lane or node socket: as the addon's, its data a view of the session's receive buffer. */
-type Message = Omit<UnixMessage, 'data'> & { data: Uint8Array };
 import { closeForeign } from '../../uffd/verify';
 import {
   LANE_KIND, PRELOAD_PROTOCOL_VERSION, VGE_IOCTL_SAME_FILE, VGE_RANGE_POPULATE_MASK, VGE_RANGE_POPULATE_READ, VGE_RANGE_POPULATE_WRITE, VGE_MAX_BYTES, VGE_MAX_FDS, VGE_MAX_FRAME, VGE_MAX_RANGES, VgeOp, VgeReplyKind,
@@ -25,6 +22,9 @@ import type { CoreDevice, CoreFile } from './core-api';
 import { FdItems, type FenceFds } from '../../uffd/fence-fd';
 import { IovecUser, planUnrestricted, structOut } from './ioctl-bridge';
 import { alloc, viewOf } from './slab';
+
+/** A message received on a lane or node socket: as the addon's, its data a view of the session's receive buffer. */
+type Message = Omit<UnixMessage, 'data'> & { data: Uint8Array };
 
 export interface LaneLimits {
   /** Lanes (client threads with a connection) of one uid, and in all. */
