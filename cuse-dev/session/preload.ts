@@ -546,16 +546,14 @@ function seqOf(d: Uint8Array): number {
   return d.length >= 8 ? new DataView(d.buffer, d.byteOffset, d.length).getUint32(vge_req.offsetOf('seq'), LE) : 0;
 }
 
-/** Writes the vge_reply header of `buf` (a slab reply: alloc()); the view and the offset of buf's byte 0 in it. */
-function header(buf: Uint8Array, kind: VgeReplyKind, seq: number, result: number, err: number, nranges: number, nfds: number): { dv: DataView; at: number } {
-  const dv = viewOf(buf), at = buf.byteOffset;
+/** Writes the vge_reply header of a reply whose byte 0 is at `at` of `dv` (a slab reply: alloc(), viewOf()). */
+function header(dv: DataView, at: number, kind: VgeReplyKind, seq: number, result: number, err: number, nranges: number, nfds: number): void {
   dv.setUint32(at + R_KIND, kind, LE);
   dv.setUint32(at + R_SEQ, seq, LE);
   dv.setInt32(at + R_RESULT, result, LE);
   dv.setUint32(at + R_ERR, err, LE);
   dv.setUint32(at + R_NRANGES, nranges, LE);
   dv.setUint32(at + R_NFDS, nfds, LE);
-  return { dv, at };
 }
 const R_KIND = vge_reply.offsetOf('kind'), R_SEQ = vge_reply.offsetOf('seq'), R_RESULT = vge_reply.offsetOf('result'), R_ERR = vge_reply.offsetOf('err');
 const R_NRANGES = vge_reply.offsetOf('nranges'), R_NFDS = vge_reply.offsetOf('nfds');
@@ -563,7 +561,7 @@ const R_NRANGES = vge_reply.offsetOf('nranges'), R_NFDS = vge_reply.offsetOf('nf
 /** DONE with no data: the result (0) or an errno. */
 export function done(seq: number, e: Errno | 0): Uint8Array {
   const buf = alloc(REP);
-  header(buf, VgeReplyKind.VGE_DONE, seq, 0, e === 0 ? 0 : checked(e), 0, 0);
+  header(viewOf(buf), buf.byteOffset, VgeReplyKind.VGE_DONE, seq, 0, e === 0 ? 0 : checked(e), 0, 0);
   return buf;
 }
 
@@ -588,7 +586,8 @@ export interface NeedRange extends Range { populate?: 'write' | 'read' }
 /** NEED: the complete list of ranges to send next (the struct first) and the fd numbers to attach. */
 export function need(seq: number, ranges: readonly NeedRange[], fds: readonly number[]): Uint8Array {
   const buf = alloc(REP + ranges.length * RANGE + fds.length * ITEM);
-  const { dv, at: base } = header(buf, VgeReplyKind.VGE_NEED, seq, 0, 0, ranges.length, fds.length);
+  const dv = viewOf(buf), base = buf.byteOffset;
+  header(dv, base, VgeReplyKind.VGE_NEED, seq, 0, 0, ranges.length, fds.length);
   let at = base + REP;
   for (const r of ranges) {
     dv.setBigUint64(at, BigInt(r.addr), LE); dv.setUint32(at + 8, r.len, LE);
@@ -611,7 +610,8 @@ export function doneWith(seq: number, result: number | Errno, ranges: readonly R
   let n = REP + ranges.length * RANGE + installs.length * INSTALL;
   for (const r of ranges) n += r.len;
   const buf = alloc(n);
-  const { dv, at: base } = header(buf, VgeReplyKind.VGE_DONE, seq, res, err, ranges.length, installs.length);
+  const dv = viewOf(buf), base = buf.byteOffset;
+  header(dv, base, VgeReplyKind.VGE_DONE, seq, res, err, ranges.length, installs.length);
   let at = base + REP;
   for (const r of ranges) { dv.setBigUint64(at, BigInt(r.addr), LE); dv.setUint32(at + 8, r.len, LE); at += RANGE; }
   for (const i of installs) { dv.setUint32(at, i.range, LE); dv.setUint32(at + 4, i.at, LE); at += INSTALL; }

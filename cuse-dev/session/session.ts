@@ -81,9 +81,9 @@ const IOCTL_ARG = F.fuse_ioctl_in.offsetOf('arg');
 const IOCTL_IN_SIZE = F.fuse_ioctl_in.offsetOf('in_size');
 const IOCTL_OUT_SIZE = F.fuse_ioctl_in.offsetOf('out_size');
 const TWO_POW_32 = 2 ** 32;
-/** A little-endian u64 as the nearest number (exact below 2^53), without a bigint. */
 /** The in-bytes of an ioctl that carries none (shared: nothing writes into an empty array). */
 const NO_BYTES = new Uint8Array(0);
+/** A little-endian u64 as the nearest number (exact below 2^53), without a bigint. */
 const u64Number = (dv: DataView, off: number): number => dv.getUint32(off, true) + dv.getUint32(off + 4, true) * TWO_POW_32;
 
 export class Session {
@@ -232,7 +232,7 @@ export class Session {
       }
       if (bodyLen < row.minBody) return noReply ? (this.stats.malformed++, null) : this.malformed(unique, op, bodyLen);
       // The hot path: an ioctl reads its fields in place (no node id, no view of the body).
-      if (op === FuseOpcode.FUSE_IOCTL) return this.ioctl(unique, dv.getUint32(at + IN_PID, true), buf, IN_HDR, n);
+      if (op === FuseOpcode.FUSE_IOCTL) return this.ioctl(unique, dv.getUint32(at + IN_PID, true), buf, n);
       return this.dispatch(op, unique, dv.getBigUint64(at + IN_NODEID, true), dv.getUint32(at + IN_PID, true), buf.subarray(IN_HDR, n));
     } catch (e) {
       const row = opcodeRow(op);
@@ -350,10 +350,10 @@ export class Session {
     return replyError(unique, EAGAIN);
   }
 
-  /** FUSE_IOCTL whose fuse_ioctl_in starts at byte `off` of the `n`-byte request `req` handle() just viewed. */
-  private ioctl(unique: bigint, tid: number, req: Uint8Array, off: number, n: number): Uint8Array | null {
+  /** FUSE_IOCTL: the `n`-byte request `req` handle() just viewed, its fuse_ioctl_in after the header. */
+  private ioctl(unique: bigint, tid: number, req: Uint8Array, n: number): Uint8Array | null {
     // fuse_ioctl_in read in place (the hot path): u64s straight to numbers, as Number(bigint) would round them.
-    const dv = this.view!, at = req.byteOffset + off, bodyLen = n - off;
+    const dv = this.view!, at = req.byteOffset + IN_HDR, bodyLen = n - IN_HDR;
     const inSize = dv.getUint32(at + IOCTL_IN_SIZE, true);
     if (bodyLen < IOCTL_IN + inSize) return this.malformed(unique, FuseOpcode.FUSE_IOCTL, bodyLen);
     const h = this.handles.get(u64Number(dv, at + IOCTL_FH));
@@ -368,7 +368,7 @@ export class Session {
     try {
       return bridgeIoctl(this.bridge, h.file, {
         unique, pid, flags: dv.getUint32(at + IOCTL_FLAGS, true), cmd: dv.getUint32(at + IOCTL_CMD, true),
-        arg: u64Number(dv, at + IOCTL_ARG), inData: inSize ? req.subarray(off + IOCTL_IN, off + IOCTL_IN + inSize) : NO_BYTES, outSize: dv.getUint32(at + IOCTL_OUT_SIZE, true),
+        arg: u64Number(dv, at + IOCTL_ARG), inData: inSize ? req.subarray(IN_HDR + IOCTL_IN, IN_HDR + IOCTL_IN + inSize) : NO_BYTES, outSize: dv.getUint32(at + IOCTL_OUT_SIZE, true),
       });
     } finally { traceCaller?.(0); }
   }
