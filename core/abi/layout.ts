@@ -184,7 +184,7 @@ function compile(live: readonly FieldInfo[]): {
 }
 
 /** BigUint64Array elements are in the host's byte order; the uAPI's are little endian. */
-const LITTLE_ENDIAN_HOST = new Uint8Array(new BigUint64Array([1n]).buffer)[0] === 1;
+export const LITTLE_ENDIAN_HOST = new Uint8Array(new BigUint64Array([1n]).buffer)[0] === 1;
 
 export function struct<F extends Fields>(name: string, spec: F): Struct<Infer<F>> {
   return new Struct<Infer<F>>(name, spec);

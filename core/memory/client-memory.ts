@@ -2,6 +2,7 @@
 // processes and by sim-memory.ts for tests. Addresses are user virtual addresses (< 2^47), kept as JS numbers:
 // exact below 2^53; u64 values from the uAPI are converted once at the codec edge (see `addrOf`).
 import type { Errno } from '../errno';
+import { LITTLE_ENDIAN_HOST } from '../abi/layout';
 
 export const PAGE_SIZE = 4096;
 /** End of the x86-64 user address space (TASK_SIZE_MAX): a userptr range must end at or below it. */
@@ -14,8 +15,6 @@ export function addrOf(v: bigint): number { return u64Number(v); }
 
 const U64 = new BigUint64Array(1);
 const U64_HALVES = new Uint32Array(U64.buffer);
-/** BigUint64Array elements are in the host's byte order. */
-const LITTLE_ENDIAN_HOST = ((): boolean => { U64[0] = 1n; const le = new Uint8Array(U64.buffer)[0] === 1; U64[0] = 0n; return le; })();
 
 /**
  * Number(v) of a u64 (0 ≤ v < 2^64, as the struct codecs decode them): the same double (the exact sum of the two

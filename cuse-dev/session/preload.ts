@@ -21,7 +21,7 @@ import {
 import type { CoreDevice, CoreFile } from './core-api';
 import { FdItems, type FenceFds } from '../../uffd/fence-fd';
 import { IovecUser, planUnrestricted, structOut } from './ioctl-bridge';
-import { alloc, viewOf } from './slab';
+import { alloc, byteOffsetOf, viewOf } from './slab';
 
 /** A message received on a lane or node socket: as the addon's, its data a view of the session's receive buffer. */
 type Message = Omit<UnixMessage, 'data'> & { data: Uint8Array };
@@ -506,7 +506,7 @@ export class PreloadSession {
     if (t.memory.fd === undefined) return { bytes: done(seq, ENODEV), fds: [] }; // memory with no fd cannot leave this process
     const fd = this.o.u.dupFd(t.memory.fd);
     const bytes = done(seq, 0);
-    viewOf(bytes).setBigUint64(bytes.byteOffset + vge_reply.offsetOf('aux'), BigInt(t.offset), LE);
+    viewOf(bytes).setBigUint64(byteOffsetOf(bytes) + vge_reply.offsetOf('aux'), BigInt(t.offset), LE);
     return { bytes, fds: [fd] };
   }
 
@@ -561,7 +561,7 @@ const R_NRANGES = vge_reply.offsetOf('nranges'), R_NFDS = vge_reply.offsetOf('nf
 /** DONE with no data: the result (0) or an errno. */
 export function done(seq: number, e: Errno | 0): Uint8Array {
   const buf = alloc(REP);
-  header(viewOf(buf), buf.byteOffset, VgeReplyKind.VGE_DONE, seq, 0, e === 0 ? 0 : checked(e), 0, 0);
+  header(viewOf(buf), byteOffsetOf(buf), VgeReplyKind.VGE_DONE, seq, 0, e === 0 ? 0 : checked(e), 0, 0);
   return buf;
 }
 
@@ -586,7 +586,7 @@ export interface NeedRange extends Range { populate?: 'write' | 'read' }
 /** NEED: the complete list of ranges to send next (the struct first) and the fd numbers to attach. */
 export function need(seq: number, ranges: readonly NeedRange[], fds: readonly number[]): Uint8Array {
   const buf = alloc(REP + ranges.length * RANGE + fds.length * ITEM);
-  const dv = viewOf(buf), base = buf.byteOffset;
+  const dv = viewOf(buf), base = byteOffsetOf(buf);
   header(dv, base, VgeReplyKind.VGE_NEED, seq, 0, 0, ranges.length, fds.length);
   let at = base + REP;
   for (const r of ranges) {
@@ -610,7 +610,7 @@ export function doneWith(seq: number, result: number | Errno, ranges: readonly R
   let n = REP + ranges.length * RANGE + installs.length * INSTALL;
   for (const r of ranges) n += r.len;
   const buf = alloc(n);
-  const dv = viewOf(buf), base = buf.byteOffset;
+  const dv = viewOf(buf), base = byteOffsetOf(buf);
   header(dv, base, VgeReplyKind.VGE_DONE, seq, res, err, ranges.length, installs.length);
   let at = base + REP;
   for (const r of ranges) { dv.setBigUint64(at, BigInt(r.addr), LE); dv.setUint32(at + 8, r.len, LE); at += RANGE; }

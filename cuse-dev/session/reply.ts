@@ -4,7 +4,7 @@
 import { Errno, EIO, MAX_ERRNO } from '../../core/errno';
 import { fuse_out_header, fuse_ioctl_out, fuse_ioctl_iovec, FUSE_IOCTL_RETRY } from '../abi/fuse';
 import type { Range } from '../../core';
-import { alloc, viewOf } from './slab';
+import { alloc, byteOffsetOf, setU64, viewOf } from './slab';
 
 const HDR = fuse_out_header.size;
 const LE = true;
@@ -16,10 +16,10 @@ const OFF_UNIQUE = fuse_out_header.offsetOf('unique');
 export type BadErrnoSink = (what: string) => void;
 
 function header(buf: Uint8Array, unique: bigint, error: number): void {
-  const dv = viewOf(buf), base = buf.byteOffset;
+  const dv = viewOf(buf), base = byteOffsetOf(buf);
   dv.setUint32(base + OFF_LEN, buf.length, LE);
   dv.setInt32(base + OFF_ERROR, error, LE);
-  dv.setBigUint64(base + OFF_UNIQUE, unique, LE);
+  setU64(buf, base, OFF_UNIQUE, unique);
 }
 
 /** Valid errno → itself; anything else → EIO, reported. */
@@ -76,7 +76,7 @@ export function replyIoctl(unique: bigint, result: number | Errno, out: Uint8Arr
   const buf = alloc(n);
   // The hot path of every ioctl: fuse_ioctl_out's result written through the slab view; flags, in_iovs and out_iovs
   // stay 0 (alloc() hands out zeroed bytes).
-  viewOf(buf).setInt32(buf.byteOffset + HDR + OFF_IOCTL_RESULT, res, LE);
+  viewOf(buf).setInt32(byteOffsetOf(buf) + HDR + OFF_IOCTL_RESULT, res, LE);
   let off = HDR + IOCTL_OUT;
   if (one) { if (one.length) buf.set(one, off); } else for (const p of out as readonly Uint8Array[]) { buf.set(p, off); off += p.length; }
   header(buf, unique, 0);
