@@ -128,6 +128,22 @@ export class IoctlTable {
   private readonly kdv = new DataView(this.scratch);
   private readonly kbytes = new Uint8Array(this.scratch);
   private readonly kq = new BigUint64Array(this.scratch);
+  /** The scratch as 8-byte words, for zeroing: stores of 0 clear all 64 bits. */
+  private readonly kw = new Float64Array(this.scratch);
+
+  /**
+   * Zero scratch bytes [from, to). A struct's worth is zeroed a word at a time in JS: TypedArray.prototype.fill is a
+   * runtime call in this V8 (~18 ns for 64 bytes, more than the rest of a no-op's dispatch).
+   */
+  private zero(from: number, to: number): void {
+    const k = this.kbytes;
+    if (to - from > 256) { k.fill(0, from, to); return; }
+    let i = from;
+    for (; i < to && (i & 7) !== 0; i++) k[i] = 0;
+    const kw = this.kw;
+    for (; i + 8 <= to; i += 8) kw[i >> 3] = 0;
+    for (; i < to; i++) k[i] = 0;
+  }
 
   /** Run one ioctl. Nothing thrown by a handler escapes: a bug becomes EIO and is reported through `onBug`. */
   call(cmd: number, argIn: Uint8Array, ctx: IoctlCtx, onBug: (e: unknown, row: IoctlRow) => void): IoctlResult & { row?: IoctlRow; args?: unknown } {
@@ -135,8 +151,8 @@ export class IoctlTable {
     if (isErr(n)) return { result: n, out: EMPTY };
     const k = this.kbytes;
     const len = argIn.length > n.inSize ? n.inSize : argIn.length;
-    k.set(len < argIn.length ? argIn.subarray(0, len) : argIn);
-    if (len < n.ksize) k.fill(0, len, n.ksize);
+    if (len > 0) k.set(len < argIn.length ? argIn.subarray(0, len) : argIn);
+    if (len < n.ksize) this.zero(len, n.ksize);
     const dv = this.kdv;
     const args = n.row.layout.readAt0(dv, this.kq);
     let result: number | Errno;
