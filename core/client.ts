@@ -1,5 +1,5 @@
 // A client is a process (thread-group id, docs/semantics.md §5): one memory view and one watcher, shared by all its files.
-import type { ClientEnv, ClientMemory, NotifierEvent, NotifierSource } from './memory/client-memory';
+import type { ClientEnv, ClientMemory, DrainCause, NotifierEvent, NotifierSource } from './memory/client-memory';
 import type { DrmFile } from './drm/file';
 
 /** A Set of files that counts its changes (the client's open-order list is rebuilt only after one). */
@@ -36,9 +36,9 @@ export class Client {
   /** Events injected by a fault rule, applied at the next drain before the watcher's own. */
   private injected: NotifierEvent[] | null = null;
   inject(evs: readonly NotifierEvent[]): void { (this.injected ??= []).push(...evs); }
-  /** The events to apply now: injected ones first, then what the watcher saw (wake: a watcher's wake-up, NotifierSource.drain). */
-  drainEvents(wake = false): readonly NotifierEvent[] {
-    const evs = this.env.events.drain(wake);
+  /** The events to apply now: injected ones first, then what the watcher saw (NotifierSource.drain). */
+  drainEvents(cause: DrainCause = 'sync'): readonly NotifierEvent[] {
+    const evs = this.env.events.drain(cause);
     if (!this.injected) return evs;
     const all = [...this.injected, ...evs];
     this.injected = null;

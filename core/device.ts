@@ -273,7 +273,7 @@ export class Device {
   /** Ioctl entry (docs/semantics.md §5): drain the client's events, run the invalidate handlers, then the worker. */
   private entry(c: Client): void {
     try {
-      syncClient(this.vg, c, this.vg.scheduler.runAtEntry());
+      syncClient(this.vg, c, this.vg.scheduler.runAtEntry(), 'entry');
     } catch (e) {
       this.logOnce(`bug:entry:${c.pid}:${String(e)}`, `entry of pid ${c.pid}: ${e instanceof Error ? e.stack : String(e)}`);
     }
@@ -283,7 +283,7 @@ export class Device {
   service(pid: number): void {
     const c = this.clients.get(pid);
     if (!c) return;
-    this.vg.guard(`service:${pid}`, () => syncClient(this.vg, c, true, true));
+    this.vg.guard(`service:${pid}`, () => syncClient(this.vg, c, true, 'wake'));
   }
 
   // ---- introspection ----

@@ -6,7 +6,7 @@
 //                   an outcome); ranges it cannot register still fall back to /proc;
 //   proc:           the /proc checker only (approximate, docs/semantics.md §4).
 // Every fallback is announced once with its reason.
-import { USER_ADDR_END, type NotifierEvent, type NotifierSource } from '../core/memory/client-memory';
+import { USER_ADDR_END, type DrainCause, type NotifierEvent, type NotifierSource } from '../core/memory/client-memory';
 import { loadUffd } from './load';
 import type { UffdBinding } from './native-types';
 import type { ProcessMemory } from './process-memory';
@@ -110,10 +110,13 @@ export class ClientWatch implements NotifierSource {
   private forkPending = false;
 
   /**
-   * uffd events first (they happened before anything /proc can show now), then the /proc diff, then exit. wake (a
-   * reader's or the timer's wake-up): the /proc checker's queued events only, no check (ioctl entries and its timer check).
+   * uffd events first (they happened before anything /proc can show now), then the /proc diff, then exit. 'wake' (a
+   * reader's or the timer's wake-up): the /proc checker's queued events only, no check (ioctl entries and its timer
+   * check). 'entry': the client is making an ioctl, so it is alive: no exit check (a clock read and a poll(2) saved
+   * on every ioctl); every other drain looks.
    */
-  drain(wake = false): readonly NotifierEvent[] {
+  drain(cause: DrainCause = 'sync'): readonly NotifierEvent[] {
+    const wake = cause === 'wake';
     if (this.released) return [];
     let a: readonly NotifierEvent[] = this.uffd ? this.uffd.drain() : [];
     if (this.forkPending) { this.forkPending = false; a = [...a, { event: 'PROTECTION_PAGE', start: 0, end: USER_ADDR_END, note: 'fork reported by the client' }]; }
@@ -122,7 +125,7 @@ export class ClientWatch implements NotifierSource {
       for (const id of this.upgraded) if (this.mode === 'auto') this.proc.setFramesToo(id, false); else this.proc.unregister(id);
       this.upgraded.clear();
     }
-    const exit = this.exited();
+    const exit = cause !== 'entry' && this.exited();
     if (a.length === 0 && !exit) return b;
     const out = [...a, ...b];
     if (exit) out.push({ event: 'RELEASE', start: 0, end: USER_ADDR_END, note: 'client exited' });
@@ -131,8 +134,7 @@ export class ClientWatch implements NotifierSource {
 
   private exited(): boolean {
     if (this.exitReported || this.pidfd < 0) return false;
-    // A poll(2) per ioctl entry is measurable (~0.2 µs) and exit only yields RELEASE (ignored by core): check at most
-    // every EXIT_CHECK_MS; a client that is issuing ioctls is alive anyway.
+    // Exit only yields RELEASE (ignored by core): a poll(2) at most every EXIT_CHECK_MS.
     const now = Date.now();
     if (now - this.exitCheckedAt < EXIT_CHECK_MS) return false;
     this.exitCheckedAt = now;

@@ -76,6 +76,15 @@ export interface NotifierEvent {
 }
 
 /**
+ * Why core drains a client's watcher:
+ *   entry: the entry of an ioctl the client itself is making (so it is alive: no exit check);
+ *   sync:  another synchronous point (a create's flush of the file's other clients, a file's close);
+ *   wake:  a watcher's wake-up (service): what the watchers already hold, with no comparison of /proc (that is the
+ *          entry's, sync's and the timer's), so a munmap's BO is deleted without a /proc query.
+ */
+export type DrainCause = 'entry' | 'sync' | 'wake';
+
+/**
  * The watcher of one client process, pulled by core (docs/semantics.md §5 "Ordering"): core calls drain() at the entry of
  * every ioctl of that client, so an event read before the client's munmap returned is always seen.
  */
@@ -83,11 +92,8 @@ export interface NotifierSource {
   /** Watch [start, last] for userptr `id`; a known id has its range replaced. */
   register(id: number, start: number, last: number): void;
   unregister(id: number): void;
-  /**
-   * wake: called by a watcher's wake-up (service), not at an ioctl entry: what the watchers already hold, with no
-   * comparison of /proc (that is the entry's and the timer's), so a munmap's BO is deleted without a /proc query.
-   */
-  drain(wake?: boolean): readonly NotifierEvent[];
+  /** The events seen since the last drain, in order (`cause`: DrainCause; 'sync' when omitted). */
+  drain(cause?: DrainCause): readonly NotifierEvent[];
   /** True when removals in [start, last] are reported synchronously (userfaultfd); false: /proc checker only (approximate). */
   exact(start: number, last: number): boolean;
   /** Live registrations, for snapshots and leak checks. */

@@ -1,6 +1,6 @@
 // Drain → invalidate → work list → worker (docs/semantics.md §4–§6): what stands in for the MMU notifier and its work item.
 import type { Client } from '../client';
-import type { NotifierEvent } from '../memory/client-memory';
+import type { DrainCause, NotifierEvent } from '../memory/client-memory';
 import { NOT_PRESENT, PAGE_SIZE, pageDown, pageUp } from '../memory/client-memory';
 import type { VirtgpuFile } from '../virtgpu/fpriv';
 import type { Vgdev } from '../virtgpu/vgdev';
@@ -35,17 +35,17 @@ export function filesOf(c: Client): Iterable<VirtgpuFile> {
 
 /**
  * Ioctl entry and watcher wake-ups (docs/semantics.md §5): drain the client, then run the worker of its files — none when no
- * work list holds anything (the common case: no walk over the client's files). wake: a watcher's wake-up (no /proc check).
+ * work list holds anything (the common case: no walk over the client's files). cause: 'entry' or 'wake' (DrainCause).
  */
-export function syncClient(dev: Vgdev, c: Client, work: boolean, wake = false): void {
-  drainInto(dev, c, wake);
+export function syncClient(dev: Vgdev, c: Client, work: boolean, cause: DrainCause): void {
+  drainInto(dev, c, cause);
   if (!work || !anyWorkQueued()) return;
   for (const f of filesOf(c)) runWorker(dev, f);
 }
 
 /** Drain a client's pending events into the work lists of every file holding its userptrs. */
-function drainInto(dev: Vgdev, c: Client, wake = false): void {
-  const evs = c.drainEvents(wake);
+function drainInto(dev: Vgdev, c: Client, cause: DrainCause = 'sync'): void {
+  const evs = c.drainEvents(cause);
   if (evs.length === 0) return;
   dev.stats.notifierEvents += evs.length;
   for (const ev of evs) dev.trace?.({ t: 'notifier', pid: c.pid, event: ev.event, start: ev.start, end: ev.end, removed: ev.removed, note: ev.note });
