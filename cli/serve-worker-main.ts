@@ -137,7 +137,9 @@ function serveWorkerMain(cfg: WorkerConfig): void {
   // Injections in flight wake the loop on a timer: each step is a waitpid(WNOHANG), never a wait on the tracee.
   const timeoutMs = (): number => injectionWaitMs?.() ?? -1;
   const onTimeout = (): void => { completeInjections?.(); };
-  const quiet = (): boolean => announcedInit && !stopping && (!mail || Atomics.load(mail, 0) === 0) && !(pendingInjections?.() ?? 0);
+  // The mail word read plainly (tear-free, and Atomics.load is a builtin call here): a flag set a moment ago and not
+  // seen yet is seen at the next request's afterRequest(), which takes it with Atomics.exchange.
+  const quiet = (): boolean => announcedInit && !stopping && (!mail || mail[0] === 0) && !(pendingInjections?.() ?? 0);
   const background = (): boolean => session.parked() > 0;
   const step = (): Uint8Array | null => session.step();
   const reason = serveLoop(cfg.fd, session, { afterRequest, log, wakeFd: wakeNeeded, onWake, quiet, timeoutMs, onTimeout, background, step }, readBufferSize(cfg.maxWrite), cfg.fd, io);

@@ -109,6 +109,8 @@ export interface UffdConstants {
   SYS_pidfd_open: number; SYS_pidfd_getfd: number; SYS_process_madvise: number; SYS_exit_group: number;
   UFFD_MSG_SIZE: number;
   READER_RECORD_HEADER_SIZE: number;
+  /** The bits of readerPendingView's word: a read() may be in progress; records are queued. */
+  READER_HINT_READING: number; READER_HINT_QUEUED: number;
   PAGE_SIZE: number;
   USER_REGS_SIZE: number;
   USER_REGS_OFFSETS: UserRegsOffsets;
@@ -164,8 +166,9 @@ export interface UffdBinding {
   readerStop(id: number): Buffer;
   readerStats(id: number): ReaderStats;
   /**
-   * Lock-free hint words of a reader: [0] a read() may be in progress, [1] records are queued. Load [0] then [1]
-   * with Atomics.load; both 0 ⇒ readerDrain would return nothing (every event already read was drained).
+   * The lock-free hint word of a reader, [0]: READER_HINT_READING (a read() may be in progress) | READER_HINT_QUEUED
+   * (records are queued). Load it with Atomics.load; 0 ⇒ readerDrain would return nothing (every event already read
+   * was drained).
    */
   readerPendingView(id: number): Int32Array;
   /**
@@ -290,7 +293,7 @@ export interface UffdBinding {
   // ---- thread pidfds watched for exit (pidwatch.cc) ----
   /**
    * A native thread epoll-waiting on up to `slots` pidfds. `exited[slot]` becomes 1 when the slot's task exits (the
-   * thread closed its pidfd then); read it with Atomics.load. realtime: ask for SCHED_FIFO (best effort, see stats).
+   * thread closed its pidfd then); one word, read with a plain or an atomic load. realtime: ask for SCHED_FIFO (best effort, see stats).
    */
   pidWatchStart(slots: number, opts?: { realtime?: boolean }): { id: number; exited: Int32Array };
   /** The watch takes `pidfd` into the empty `slot` (EBUSY if it holds one) and sets exited[slot] = 0; on failure the caller keeps it. */

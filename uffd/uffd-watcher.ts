@@ -340,7 +340,7 @@ export class UffdWatcher {
     if (this.readerId < 0) return;
     // Hot path (every ioctl entry): skip the native drain when the reader says nothing was read since the last one.
     const h = this.hint ??= this.u.readerPendingView(this.readerId);
-    if (Atomics.load(h, 0) === 0 && Atomics.load(h, 1) === 0) return;
+    if (Atomics.load(h, 0) === 0) return;
     const recs = drainRecords(this.u, this.readerId);
     if (recs.length) this.convert(decodeReaderRecords(recs));
   }

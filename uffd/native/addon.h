@@ -296,6 +296,8 @@ inline Napi::Value SetErrorConstructor(const Napi::CallbackInfo& info) {
 
 /** Bytes of the header in front of each uffd_msg in readerDrain() buffers (struct RecordHeader). */
 extern const size_t kRecordHeaderSize;
+// The bits of a reader's hint word (readerPendingView): a read() may be in progress; records are queued.
+constexpr int32_t kHintReading = 1, kHintQueued = 2;
 Napi::Value ReaderStart(const Napi::CallbackInfo& info);
 Napi::Value ReaderDrain(const Napi::CallbackInfo& info);
 Napi::Value ReaderDrainInto(const Napi::CallbackInfo& info);

@@ -128,9 +128,10 @@ struct Reader {
   int notifyFd = -1;  // caller's eventfd (not owned): bumped with every onPending, for a JS thread blocked elsewhere
   std::shared_ptr<WakeQueue> wakeQueue;  // when notifyFd is a wake queue's: notifyToken is queued before the bump
   int32_t notifyToken = 0;
-  // Lock-free hint for JS (readerPendingView): [0] = a read() may be in progress, [1] = records queued. JS reads
-  // [0] then [1]; both 0 means every event already read has been drained, so drain() can skip the native call.
-  int32_t hint[2] = {0, 0};
+  // Lock-free hint for JS (readerPendingView), one word: kHintReading = a read() may be in progress, kHintQueued =
+  // records queued. 0 means every event already read has been drained, so drain() can skip the native call; one
+  // word, so one load sees both (no order between two loads to get right).
+  int32_t hint = 0;
   int snapshotPid = 0;
   std::unique_ptr<TaskSyscalls> taskSyscalls;  // made and used by the reader thread only (while snapshotPid > 0)
   bool nonblocking = false;
@@ -236,7 +237,7 @@ struct Reader {
       if (taskSyscalls) haveSnap = taskSyscalls->Snapshot(snap);
       bool notify = false;
       int readErr = 0;
-      __atomic_store_n(&hint[0], 1, __ATOMIC_SEQ_CST);  // before read(): the client is released by the read
+      __atomic_or_fetch(&hint, kHintReading, __ATOMIC_SEQ_CST);  // before read(): the client is released by the read
       {
         std::lock_guard<std::mutex> g(mu);
         if (taskSyscalls) {
@@ -275,7 +276,7 @@ struct Reader {
           }
           events += count;
           queuedRecords += count;
-          if (queuedRecords > 0) __atomic_store_n(&hint[1], 1, __ATOMIC_SEQ_CST);
+          if (queuedRecords > 0) __atomic_or_fetch(&hint, kHintQueued, __ATOMIC_SEQ_CST);
           if (count > 0 && !notified) {
             notified = true;
             notifications++;
@@ -284,7 +285,7 @@ struct Reader {
           if (count < kBatch) break;
         }
       }
-      __atomic_store_n(&hint[0], 0, __ATOMIC_SEQ_CST);
+      __atomic_and_fetch(&hint, ~kHintReading, __ATOMIC_SEQ_CST);
       if (notify) Notify();
       if (readErr != 0) return Fail(readErr);
     }
@@ -304,7 +305,7 @@ std::shared_ptr<Reader> FindReader(Napi::Env env, int id, const char* op) {
 void Drained(Reader& r) {
   r.queuedRecords = 0;
   r.notified = false;
-  __atomic_store_n(&r.hint[1], 0, __ATOMIC_SEQ_CST);
+  __atomic_and_fetch(&r.hint, ~kHintQueued, __ATOMIC_SEQ_CST);
 }
 
 Napi::Value DrainQueue(Napi::Env env, Reader& r) {
@@ -417,15 +418,15 @@ Napi::Value ReaderDrainInto(const Napi::CallbackInfo& info) {
   return Num(env, static_cast<double>(n));
 }
 
-// An Int32Array(2) over the reader's hint words (see Reader::hint); the ArrayBuffer keeps the Reader alive.
+// An Int32Array(1) over the reader's hint word (see Reader::hint); the ArrayBuffer keeps the Reader alive.
 Napi::Value ReaderPendingView(const Napi::CallbackInfo& info) {
   Args a(info, "readerPendingView(id: number)", 1, 1);
   Napi::Env env = info.Env();
   auto r = FindReader(env, a.I32(0, "id"), "readerPendingView");
   auto* keep = new std::shared_ptr<Reader>(r);
-  Napi::ArrayBuffer ab = Napi::ArrayBuffer::New(env, r->hint, sizeof r->hint,
+  Napi::ArrayBuffer ab = Napi::ArrayBuffer::New(env, &r->hint, sizeof r->hint,
                                                 [](Napi::Env, void*, std::shared_ptr<Reader>* k) { delete k; }, keep);
-  return Napi::Int32Array::New(env, 2, ab, 0);
+  return Napi::Int32Array::New(env, 1, ab, 0);
 }
 
 Napi::Value ReaderStop(const Napi::CallbackInfo& info) {

@@ -603,6 +603,8 @@ Napi::Object Constants(Napi::Env env) {
 #undef B
   n("UFFD_MSG_SIZE", kUffdMsgSize);
   n("READER_RECORD_HEADER_SIZE", kRecordHeaderSize);
+  n("READER_HINT_READING", kHintReading);
+  n("READER_HINT_QUEUED", kHintQueued);
   n("PAGE_SIZE", static_cast<double>(sysconf(_SC_PAGESIZE)));
 #if defined(__x86_64__)
   n("USER_REGS_SIZE", sizeof(struct user_regs_struct));
