@@ -200,8 +200,16 @@ export interface UffdBinding {
    * wakeFd >= 0: poll both first.
    */
   readOrWake(fd: number, buf: Uint8Array, wakeFd: number): number;
-  /** write(fd, reply) (ENOENT ignored), then readOrWake(fd, buf, wakeFd): one call per request in a serving loop. */
-  writeThenRead(fd: number, reply: Uint8Array, buf: Uint8Array, wakeFd: number): number;
+  /**
+   * Bind a serving loop's device fd and read buffer to this thread's addon instance, for loopNext; returns the
+   * binding's number (a later loopBind replaces it).
+   */
+  loopBind(fd: number, buf: Uint8Array): number;
+  /**
+   * write(reply) on the bound fd unless reply is null (ENOENT ignored), then readOrWake into the bound buffer: one
+   * call per request in a serving loop. Throws unless `binding` is the current one.
+   */
+  loopNext(binding: number, reply: Uint8Array | null, wakeFd: number): number;
   /** One write(2) of the whole buffer; bytes written. */
   writeFd(fd: number, buf: Uint8Array): number;
 

@@ -48,9 +48,38 @@ export const fsIO: LoopIO = {
   write: (fd, buf) => { fs.writeSync(fd, buf); },
 };
 
-/** The addon's read/poll/write (cheaper per request than fs.*Sync); the caller uses fsIO when the addon cannot load. */
+/**
+ * What this loop has bound (loopBind): its fd, buffer and the binding's number. Bound again when the fd or buffer
+ * differs, and when another loopBind of this thread replaced it (loopNext then throws, the call is retried once).
+ */
+interface Binding { fd: number; buf: Buffer | null; id: number }
+function bind(u: UffdBinding, b: Binding, fd: number, buf: Buffer): number {
+  if (fd !== b.fd || buf !== b.buf) { b.id = u.loopBind(fd, buf); b.fd = fd; b.buf = buf; }
+  return b.id;
+}
+function loopNext(u: UffdBinding, b: Binding, fd: number, reply: Uint8Array | null, buf: Buffer, w: number): number {
+  try {
+    return u.loopNext(bind(u, b, fd, buf), reply, w);
+  } catch (e) {
+    if ((e as { syscall?: string }).syscall !== undefined) throw e; // the syscalls' errors; else: rebound elsewhere
+    b.fd = -1;
+    return u.loopNext(bind(u, b, fd, buf), reply, w);
+  }
+}
+
+/**
+ * The addon's read/poll/write (cheaper per request than fs.*Sync); the caller uses fsIO when the addon cannot load.
+ * Reads go through loopNext on the bound fd and buffer: per request, no typed array but the reply crosses into C.
+ */
 export function nativeIO(u: UffdBinding): LoopIO {
-  return { read: (fd, buf, w) => u.readOrWake(fd, buf, w), write: (fd, buf) => { u.writeFd(fd, buf); }, writeRead: (fd, r, buf, w) => u.writeThenRead(fd, r, buf, w), waitReadable: (fd, w, ms) => u.pollReadable(w >= 0 ? [fd, w] : [fd], ms) !== 0, poll: (fds) => { const m = u.pollReadable(fds, 0); if (m & 2) u.eventfdDrain(fds[1]!); return m; } };
+  const b: Binding = { fd: -1, buf: null, id: 0 };
+  return {
+    read: (fd, buf, w) => loopNext(u, b, fd, null, buf, w),
+    write: (fd, buf) => { u.writeFd(fd, buf); },
+    writeRead: (fd, r, buf, w) => loopNext(u, b, fd, r, buf, w),
+    waitReadable: (fd, w, ms) => u.pollReadable(w >= 0 ? [fd, w] : [fd], ms) !== 0,
+    poll: (fds) => { const m = u.pollReadable(fds, 0); if (m & 2) u.eventfdDrain(fds[1]!); return m; },
+  };
 }
 
 const errCode = (e: unknown): string => (e as NodeJS.ErrnoException)?.code ?? String(e);

@@ -10,6 +10,7 @@ import { defaultAddonPaths, loadTestkit, loadUffd } from '../../uffd/load';
 import type { UffdBinding } from '../../uffd/native-types';
 import { READER_RECORD_HEADER_SIZE, UFFD_MSG_SIZE } from '../../uffd/abi';
 import { decodeRecords, type TestRecord } from './helpers/native-records';
+import { nativeIO } from '../../cuse-dev/session/loop';
 import { reservation } from './helpers/reservation';
 
 const u = loadTestkit();
@@ -562,6 +563,58 @@ test.serial('eventfd + pollReadable: nothing pending → 0; a write → bit set;
     t.throws(() => u.pollReadable([], 0), { instanceOf: TypeError });
   } finally {
     u.close(e);
+  }
+});
+
+test.serial('loopBind + loopNext: the reply is written to the bound fd, then the next read lands in the bound buffer; null writes nothing; a replaced binding and misuse throw', (t) => {
+  // An eventfd stands in for /dev/fuse: a write adds to its count, a read of 8 bytes returns the count and clears it.
+  const e = u.eventfd();
+  const e2 = u.eventfd();
+  try {
+    const buf = new Uint8Array(8);
+    const b = u.loopBind(e, buf);
+    const reply = new Uint8Array(new BigUint64Array([5n]).buffer);
+    t.is(u.loopNext(b, reply, -1), 8);
+    t.is(new DataView(buf.buffer).getBigUint64(0, true), 5n, 'read back what the call wrote');
+    fs.writeSync(e, Buffer.from([3, 0, 0, 0, 0, 0, 0, 0]));
+    t.is(u.loopNext(b, null, -1), 8);
+    t.is(buf[0], 3, 'null: nothing written, only the read');
+    t.throws(() => u.loopNext(b, new Uint16Array(4) as unknown as Uint8Array, -1), { instanceOf: TypeError });
+    t.throws(() => u.loopNext(b, reply, 'x' as unknown as number), { instanceOf: TypeError });
+    t.throws(() => u.loopBind(e, new Uint16Array(4) as unknown as Uint8Array), { instanceOf: TypeError });
+    // A new binding replaces the old one: the old number is refused before anything is written.
+    const buf2 = new Uint8Array(8);
+    const b2 = u.loopBind(e2, buf2);
+    t.not(b2, b);
+    t.throws(() => u.loopNext(b, reply, -1), { message: /not the current loopBind/ });
+    t.is(u.pollReadable([e], 0), 0, 'nothing written by the refused call');
+    t.is(u.loopNext(b2, reply, -1), 8);
+    t.is(buf2[0], 5);
+  } finally {
+    u.close(e);
+    u.close(e2);
+  }
+});
+
+test.serial('the serving loop\'s nativeIO binds at first use and binds again when another loopBind of the thread replaced its binding', (t) => {
+  const e = u.eventfd();
+  const other = u.eventfd();
+  try {
+    const io = nativeIO(u);
+    const buf = Buffer.alloc(8);
+    const reply = new Uint8Array(new BigUint64Array([7n]).buffer);
+    t.is(io.writeRead!(e, reply, buf, -1), 8);
+    t.is(buf[0], 7);
+    u.loopBind(other, new Uint8Array(8)); // someone else on this thread
+    t.is(io.writeRead!(e, reply, buf, -1), 8, 'bound again, the call made once');
+    t.is(buf[0], 7);
+    t.is(u.pollReadable([other], 0), 0, 'nothing went to the other binding');
+    fs.writeSync(e, Buffer.from([9, 0, 0, 0, 0, 0, 0, 0]));
+    t.is(io.read(e, buf, -1), 8);
+    t.is(buf[0], 9);
+  } finally {
+    u.close(e);
+    u.close(other);
   }
 });
 

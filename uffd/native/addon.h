@@ -49,6 +49,13 @@ constexpr size_t kMaxSafeInteger = (size_t(1) << 53) - 1;
 
 struct AddonData {
   Napi::FunctionReference errorCtor;  // set by setErrorConstructor(SyscallError); per env (main or worker)
+  // The serving loop's device fd and read buffer (loopBind), per env: each worker runs its own loop. The reference
+  // keeps the buffer alive (its bytes never move) until the next loopBind or the env's end.
+  Napi::Reference<Napi::Uint8Array> loopBuf;
+  uint8_t* loopData = nullptr;
+  size_t loopLen = 0;
+  int loopFd = -1;
+  int32_t loopGen = 0;  // bumped by every loopBind; loopNext names the one it means
 };
 
 inline std::string ErrnoName(int err) {

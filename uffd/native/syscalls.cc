@@ -317,14 +317,14 @@ namespace {
 // The serving loop's read: with wakeFd >= 0, wait for a request or a wake-up. A wake queue's fd: read(2) alone,
 // interrupted by its readers' signal (above); any other fd: poll both fds first. On a wake-up with no request,
 // wakeFd is drained and -1 returned. Otherwise one read(2) of the next request into buf.
-Napi::Value PollThenRead(Napi::Env env, int fd, Napi::Uint8Array buf, int wakeFd) {
+Napi::Value PollThenRead(Napi::Env env, int fd, uint8_t* data, size_t len, int wakeFd) {
 #if VGN_WAKEABLE_READ
   std::shared_ptr<WakeQueue> q = wakeFd >= 0 && WakeSignalReady() ? WakeQueues::Of().Get(wakeFd) : nullptr;
   if (q) {
     int32_t tid = WakeableThread();
     for (;;) {
       q->sleeper.store(tid);
-      long got = vgn_wakeable_read(fd, buf.Data(), buf.ByteLength(), reinterpret_cast<const int32_t*>(&q->pending));
+      long got = vgn_wakeable_read(fd, data, len, reinterpret_cast<const int32_t*>(&q->pending));
       q->sleeper.store(0, std::memory_order_release);
       if (got >= 0) return Napi::Number::New(env, static_cast<double>(got));
       if (got != -EINTR) ThrowSys(env, "read", static_cast<int>(-got));
@@ -348,7 +348,7 @@ Napi::Value PollThenRead(Napi::Env env, int fd, Napi::Uint8Array buf, int wakeFd
     }
   }
   ssize_t got;
-  do got = read(fd, buf.Data(), buf.ByteLength()); while (got < 0 && errno == EINTR);
+  do got = read(fd, data, len); while (got < 0 && errno == EINTR);
   if (got < 0) ThrowSys(env, "read", errno);
   return Napi::Number::New(env, static_cast<double>(got));
 }
@@ -357,21 +357,52 @@ Napi::Value PollThenRead(Napi::Env env, int fd, Napi::Uint8Array buf, int wakeFd
 Napi::Value ReadOrWake(const Napi::CallbackInfo& info) {
   Args a(info, "readOrWake(fd: number, buf: Buffer, wakeFd: number)", 3, 3);
   if (!info[1].IsTypedArray()) a.Fail("buf must be a Buffer/Uint8Array");
-  return PollThenRead(info.Env(), a.Fd(0), info[1].As<Napi::Uint8Array>(), a.I32(2, "wakeFd"));
+  Napi::Uint8Array buf = info[1].As<Napi::Uint8Array>();
+  return PollThenRead(info.Env(), a.Fd(0), buf.Data(), buf.ByteLength(), a.I32(2, "wakeFd"));
 }
 
-// The steady state of the serving loop in ONE call: write the reply (one write(2); ENOENT = the request was
-// interrupted meanwhile, ignored), then read the next request as readOrWake does. Errors name the failing syscall.
-Napi::Value WriteThenRead(const Napi::CallbackInfo& info) {
-  Args a(info, "writeThenRead(fd: number, reply: Uint8Array, buf: Buffer, wakeFd: number)", 4, 4);
-  Napi::Env env = info.Env();
+// loopBind(fd, buf) → binding: the serving loop's device fd and read buffer, kept for loopNext (per env); the
+// number names this binding (a later loopBind replaces it, and loopNext of the old number then throws).
+Napi::Value LoopBind(const Napi::CallbackInfo& info) {
+  Args a(info, "loopBind(fd: number, buf: Uint8Array)", 2, 2);
   int fd = a.Fd(0);
-  if (!info[1].IsTypedArray() || !info[2].IsTypedArray()) a.Fail("reply and buf must be Uint8Arrays");
-  Napi::Uint8Array reply = info[1].As<Napi::Uint8Array>();
-  ssize_t w;
-  do w = write(fd, reply.Data(), reply.ByteLength()); while (w < 0 && errno == EINTR);
-  if (w < 0 && errno != ENOENT) ThrowSys(env, "write", errno);
-  return PollThenRead(env, fd, info[2].As<Napi::Uint8Array>(), a.I32(3, "wakeFd"));
+  if (!info[1].IsTypedArray() || info[1].As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array) a.Fail("buf must be a Uint8Array");
+  AddonData* d = info.Env().GetInstanceData<AddonData>();
+  Napi::Uint8Array buf = info[1].As<Napi::Uint8Array>();
+  d->loopBuf = Napi::Persistent(buf);
+  d->loopData = buf.Data();
+  d->loopLen = buf.ByteLength();
+  d->loopFd = fd;
+  d->loopGen = d->loopGen == INT32_MAX ? 1 : d->loopGen + 1;
+  return Napi::Number::New(info.Env(), d->loopGen);
+}
+
+// loopNext(binding, reply, wakeFd): the steady state of the serving loop in ONE call, on what loopBind bound. Write the
+// reply unless it is null (one write(2); ENOENT = the request was interrupted meanwhile, ignored), then read the
+// next request into the bound buffer as readOrWake does. Errors name the failing syscall. Per request, so the
+// arguments are taken with one N-API call each (no type probe before the conversion).
+Napi::Value LoopNext(const Napi::CallbackInfo& info) {
+  napi_env env = info.Env();
+  AddonData* d = info.Env().GetInstanceData<AddonData>();
+  if (info.Length() != 3) throw Napi::TypeError::New(env, "usage: loopNext(binding: number, reply: Uint8Array | null, wakeFd: number)");
+  int32_t gen, wakeFd;
+  if (napi_get_value_int32(env, info[0], &gen) != napi_ok || napi_get_value_int32(env, info[2], &wakeFd) != napi_ok)
+    throw Napi::TypeError::New(env, "loopNext: binding and wakeFd must be numbers");
+  if (d == nullptr || d->loopFd < 0 || gen != d->loopGen) throw Napi::Error::New(env, "loopNext: not the current loopBind of this thread");
+  napi_value reply = info[1];
+  napi_valuetype t;
+  napi_typeof(env, reply, &t);
+  if (t != napi_null) {
+    napi_typedarray_type type;
+    size_t len;
+    void* data;
+    if (napi_get_typedarray_info(env, reply, &type, &len, &data, nullptr, nullptr) != napi_ok || type != napi_uint8_array)
+      throw Napi::TypeError::New(env, "loopNext: reply must be a Uint8Array or null");
+    ssize_t w;
+    do w = write(d->loopFd, data, len); while (w < 0 && errno == EINTR);
+    if (w < 0 && errno != ENOENT) ThrowSys(env, "write", errno);
+  }
+  return PollThenRead(env, d->loopFd, d->loopData, d->loopLen, wakeFd);
 }
 
 // One write(2) of the whole reply (a FUSE reply must be a single write); returns bytes written.
@@ -648,7 +679,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   fn("pollReadable", PollReadable);
   fn("readOrWake", ReadOrWake);
   fn("writeFd", WriteFd);
-  fn("writeThenRead", WriteThenRead);
+  fn("loopBind", LoopBind);
+  fn("loopNext", LoopNext);
   fn("ptrace", Ptrace);
   fn("ptraceGetRegs", PtraceGetRegs);
   fn("ptraceSetRegs", PtraceSetRegs);
