@@ -1,6 +1,7 @@
-// Floors for bench/transport: a FUSE server in a Node worker with blocking readSync/writeSync, like ours, minus parts.
+// Floors for bench/transport: a FUSE server in a Node worker reading and writing /dev/fuse as ours does (the addon's
+// loopBind/loopNext, one native call per request; fs.readSync/writeSync when the addon does not load), minus parts.
 //   raw:     IOCTL answered in place from one preallocated buffer (result 0, in bytes echoed, rest zero), like the
-//            libfuse3 server: the cost of Node + worker + fs.readSync/writeSync alone;
+//            libfuse3 server: the cost of Node + worker + the native loop call alone;
 //   session: every request through cuse-dev's Session + serveLoop, over a stub device whose ioctl echoes its input:
 //            the transport's own cost without core/ and without a client watcher.
 // Other requests (INIT, LOOKUP, GETATTR, OPEN, FLUSH, RELEASE) always go through the Session.
@@ -11,7 +12,7 @@ import { Worker, isMainThread, workerData } from 'worker_threads';
 import * as F from '../../cuse-dev/abi/fuse';
 import { FuseOpcode } from '../../cuse-dev/abi/opcodes';
 import { Session } from '../../cuse-dev/session/session';
-import { serveLoop } from '../../cuse-dev/session/loop';
+import { fsIO, nativeIO, serveLoop } from '../../cuse-dev/session/loop';
 import { FileTree } from '../../cuse-dev/session/tree';
 import { callerResolver } from '../../cuse-dev/session/tgid';
 import { loadUffd } from '../../uffd/load';
@@ -47,17 +48,22 @@ function workerMain(fd: number, mode: FloorMode): void {
   let u: UffdBinding | undefined;
   try { u = loadUffd(); } catch { /* /proc per request */ }
   const session = new Session({ kind: 'fuse', device: stubDevice(), tree: new FileTree(DEVICE, 0o666), tgid: callerResolver(u).resolver });
-  if (mode === 'session') { serveLoop(fd, session, {}, BUF); return; }
-  const buf = new Uint8Array(BUF), dv = new DataView(buf.buffer);
+  const io = u ? nativeIO(u) : fsIO;
+  // quiet: the reply goes out in the same native call as the next read, as in `serve` once INIT is done.
+  if (mode === 'session') { serveLoop(fd, session, { quiet: () => session.state === 'ready' }, BUF, fd, io); return; }
+  const buf = Buffer.alloc(BUF), dv = new DataView(buf.buffer, buf.byteOffset);
   const out = new Uint8Array(OUT_HDR + IOCTL_OUT + (1 << 14)), odv = new DataView(out.buffer);
+  let reply: Uint8Array | null = null;
   for (;;) {
     let n: number;
-    try { n = fs.readSync(fd, buf, 0, buf.length, null); } catch (e) {
+    try {
+      if (reply && io.writeRead) { const r = reply; reply = null; n = io.writeRead(fd, r, buf, -1); }
+      else { if (reply) { try { io.write(fd, reply); } catch { /* ENOENT: interrupted */ } reply = null; } n = io.read(fd, buf, -1); }
+    } catch (e) {
       const c = (e as NodeJS.ErrnoException).code;
       if (c === 'EINTR' || c === 'EAGAIN' || c === 'ENOENT') continue;
       return;
     }
-    let reply: Uint8Array | null;
     if (dv.getUint32(IN_OPCODE, true) === FuseOpcode.FUSE_IOCTL && session.state === 'ready') {
       const inSize = dv.getUint32(IOCTL_IN_SIZE, true), outSize = Math.min(dv.getUint32(IOCTL_OUT_SIZE, true), 1 << 14);
       const len = OUT_HDR + IOCTL_OUT + outSize;
@@ -68,9 +74,8 @@ function workerMain(fd: number, mode: FloorMode): void {
       out.fill(0, data + echo, data + outSize);
       reply = out.subarray(0, len);
     } else {
-      reply = session.handle(buf.subarray(0, n));
+      reply = session.handle(buf, n);
     }
-    if (reply) { try { fs.writeSync(fd, reply); } catch { /* ENOENT: interrupted */ } }
   }
 }
 
