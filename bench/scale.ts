@@ -111,6 +111,11 @@ export async function main(argv: string[] = process.argv.slice(2)): Promise<stri
       rows.push({ name: `create+close, ${c.name}`, value: med(x.create), unit: 'µs/op', baseline: bCreate, note: `runs ${x.create.map((v) => v.toFixed(1)).join(' / ')}` });
     }
     out.push(table(`scale, ${s.label}: through the FUSE node, default watcher (auto, uffd handed over), client and server on CPU ${CPU}; ratio: to live ${sc.live[0]}, same server, same run (${sc.reps} run${sc.reps > 1 ? 's' : ''}, median; ${sc.n} ops each, after 200 warm-up ones; two unrecorded clients first)`, rows), '');
+    // The largest case of each kind against the smallest of the same kind (mappings against mappings).
+    const ratio = (a: Case, b: Case, k: 'get' | 'create'): string => `${(med(cell(s, a)[k]) / med(cell(s, b)[k])).toFixed(2)}×`;
+    const pair = (a: Case, b: Case): string => `${a.name} / ${b.name}: GETPARAM ${ratio(a, b, 'get')}, create+close ${ratio(a, b, 'create')}`;
+    const nl = sc.live.length, nm = sc.maps.length;
+    out.push(`${s.label}, largest / smallest of each kind: ${pair(cs[nl - 1]!, cs[0]!)}; ${pair(cs[nl + nm - 1]!, cs[nl]!)}; ${pair(cs[nl + nm]!, cs[0]!)}`, '');
   }
   if (servers.length === 2) {
     out.push('before/after (ratios to each server\'s own live-100 case):', '', '| case | baseline GETPARAM | ours GETPARAM | baseline create+close | ours create+close |', '|---|---|---|---|---|');
