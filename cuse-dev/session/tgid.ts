@@ -18,6 +18,13 @@
 // reallocated, and the new owner's request read; and that owner has the same fsuid and fsgid, so a stale mapping can
 // never lend one user's process to another user.
 //
+// Kernels without thread pidfds (before 6.9; Debian 12 runs 6.1) give a pidfd of a thread group leader only. There
+// the cache keeps a leader's entry on its pidfd as above (signalled when the whole group has exited: until then the
+// leader's tid stays allocated, a zombie's if it left first), and any other thread's entry is checked at each request
+// against /proc/TGID/task/TID: that name exists only while the tid is a thread of that group, and the caller holds
+// its tid for the whole request, so a hit is exact again (one access(2), ~0.7 µs, against ~11 µs for reading
+// /proc/TID/status, which every request paid before).
+//
 // Callers that cannot be established are refused: outside the server's pid namespace, or /proc and pidfds refused
 // (EACCES: the server may not act for a caller it cannot see); a thread already gone (EINTR: what the kernel's FUSE
 // layer answers a request whose caller was killed before the server took it — ESRCH is no ioctl errno, and by the
@@ -99,19 +106,36 @@ export function tgidResolver(read: (path: string) => string = (p) => fs.readFile
 /** Default entries of the pidfd cache: a pidfd each (bounded further by the fd limit, see callerResolver). */
 export const CALLER_CACHE_SLOTS = 256;
 
+/** slot: the pid watch's slot of the entry's pidfd; NO_PIDFD: a non-leader on a kernel without thread pidfds. */
 class Entry {
   constructor(readonly tgid: number, readonly slot: number, readonly uid: number, readonly gid: number) {}
 }
+const NO_PIDFD = -1;
 
 export interface PidfdResolverOptions {
   slots?: number;
   /** Ask for SCHED_FIFO on the watch thread (best effort). Default true. */
   realtime?: boolean;
-  /** /proc reader for kernels without PIDFD_GET_INFO (6.9–6.12); injectable for tests. */
+  /** /proc reader for kernels without PIDFD_GET_INFO (before 6.13); injectable for tests. */
   read?: (path: string) => string;
+  /**
+   * Whether the kernel has thread pidfds (PIDFD_THREAD, >= 6.9). Default true. false: pidfds of thread group leaders
+   * only, every other thread's entry checked by `member` at each request (see the top of this file).
+   */
+  threadPidfds?: boolean;
+  /** Whether thread `tid` belongs to thread group `tgid` now (/proc/TGID/task/TID exists); injectable for tests. */
+  member?: (tgid: number, tid: number) => boolean;
 }
 
-/** The cached resolver over thread pidfds (kernel >= 6.9); throws when the watch cannot start (use callerResolver). */
+/** /proc/TGID/task/TID exists: the tid is a thread of that group now. */
+export function procMember(tgid: number, tid: number): boolean {
+  try { fs.accessSync(`/proc/${tgid}/task/${tid}`); return true; } catch { return false; }
+}
+
+/**
+ * The cached resolver over pidfds: of every thread (kernel >= 6.9), or of thread group leaders with the others checked
+ * through /proc (`threadPidfds: false`). Throws when the watch cannot start (use callerResolver).
+ */
 export class PidfdCallerResolver implements CallerResolver {
   /** Entries at most (a pidfd each). */
   readonly slots: number;
@@ -120,7 +144,10 @@ export class PidfdCallerResolver implements CallerResolver {
   private readonly id: number;
   private readonly exitedView: Int32Array;
   private readonly read: (path: string) => string;
-  private readonly pidfdThread: number;
+  private readonly member: (tgid: number, tid: number) => boolean;
+  /** The pidfd_open flag of a thread's pidfd; 0 without thread pidfds (then only a leader's opens). */
+  private readonly pidfdFlags: number;
+  private readonly threadPidfds: boolean;
   /** PIDFD_GET_INFO answers (kernel >= 6.13); else /proc/TID/status read between pidfd_open and an exit check. */
   private infoIoctl = true;
   private closed = false;
@@ -133,21 +160,26 @@ export class PidfdCallerResolver implements CallerResolver {
     this.exitedView = w.exited;
     for (let s = slots - 1; s >= 0; s--) this.free.push(s);
     this.read = opts.read ?? ((p) => fs.readFileSync(p, 'latin1'));
-    this.pidfdThread = u.constants.PIDFD_THREAD;
+    this.member = opts.member ?? procMember;
+    this.threadPidfds = opts.threadPidfds ?? true;
+    this.pidfdFlags = this.threadPidfds ? u.constants.PIDFD_THREAD : 0;
   }
 
-  /** The hot path: a hit costs a map lookup, one load and two compares (see the top of this file). */
+  /**
+   * The hot path: a hit costs a map lookup, one load and three compares (see the top of this file); without thread
+   * pidfds, a non-leader's hit one access(2) more.
+   */
   resolve(tid: number, uid: number, gid: number): number | CallerRefusal {
     const e = this.cache.get(tid);
     // A plain load of the exit word: one word, nothing ordered after it depends on it, and Atomics.load is a builtin
     // call in this V8 (~8 ns) where an element load is inlined; either may read a just-published exit a moment late.
-    if (e !== undefined && this.exitedView[e.slot] === 0 && e.uid === uid && e.gid === gid) return e.tgid;
+    if (e !== undefined && e.uid === uid && e.gid === gid && (e.slot >= 0 ? this.exitedView[e.slot] === 0 : this.member(e.tgid, tid))) return e.tgid;
     return this.miss(tid, uid, gid, e);
   }
 
   forget(tid: number): void {
     const e = this.cache.get(tid);
-    if (e) this.drop(tid, e);
+    if (e) this.drop(tid, e, false);
   }
 
   close(): void {
@@ -166,35 +198,50 @@ export class PidfdCallerResolver implements CallerResolver {
   realtime(): boolean { return !this.closed && this.u.pidWatchStats(this.id).realtime; }
 
   private miss(tid: number, uid: number, gid: number, stale: Entry | undefined): number | CallerRefusal {
-    if (stale) this.drop(tid, stale);
+    // A pidfd entry's drop asks the watch whether its thread exited; an entry checked through /proc failed the check
+    // when its ids matched (the thread is no longer in that group), else it was evicted for the other ids.
+    if (stale) this.drop(tid, stale, stale.uid === uid && stale.gid === gid);
     if (tid <= 0) { this.counts.refused++; return outsideNamespace(tid); }
-    const slot = this.takeSlot();
+    let slot = this.takeSlot();
     let pidfd = -1;
     try {
-      pidfd = this.openThreadPidfd(tid);
-      const tgid = this.tgidOf(pidfd, tid);
+      pidfd = this.openPidfd(tid);
+      if (pidfd < 0) { // not a leader, no thread pidfds: cached without a pidfd, checked through /proc at each hit
+        this.free.push(slot);
+        slot = NO_PIDFD;
+        const tgid = procTgid(this.read, tid);
+        this.cache.set(tid, new Entry(tgid, NO_PIDFD, uid, gid));
+        this.counts.resolved++;
+        return tgid;
+      }
+      const tgid = this.threadPidfds ? this.tgidOf(pidfd, tid) : tid; // a leader's pidfd: its tid is the group's id
       this.u.pidWatchAdd(this.id, slot, pidfd); // the watch owns the pidfd from here
       this.cache.set(tid, new Entry(tgid, slot, uid, gid));
       this.counts.resolved++;
       return tgid;
     } catch (e) {
       if (pidfd >= 0) { try { this.u.close(pidfd); } catch { /* closed */ } }
-      this.free.push(slot);
+      if (slot !== NO_PIDFD) this.free.push(slot);
       const r = refusalOf(e, `tid ${tid}`); // rethrows exhaustion
       this.counts.refused++;
       return r;
     }
   }
 
-  /** pidfd_open(tid, PIDFD_THREAD); out of fds, the cache gives half its pidfds back and tries once more. */
-  private openThreadPidfd(tid: number): number {
+  /**
+   * pidfd_open(tid, PIDFD_THREAD), or without thread pidfds pidfd_open(tid, 0): -1 when tid is no thread group
+   * leader (EINVAL before 6.9, ENOENT on later kernels; ENOSYS before 5.3: no pidfds at all; a tid nobody holds is
+   * ESRCH, and /proc tells the rest). Out of fds, the cache gives half its pidfds back and tries once more.
+   */
+  private openPidfd(tid: number): number {
     try {
-      return this.u.pidfdOpen(tid, this.pidfdThread);
+      return this.u.pidfdOpen(tid, this.pidfdFlags);
     } catch (e) {
       const code = errCode(e);
+      if (!this.threadPidfds && (code === 'EINVAL' || code === 'ENOENT' || code === 'ENOSYS')) return -1;
       if ((code !== 'EMFILE' && code !== 'ENFILE') || this.cache.size === 0) throw e;
       this.evictOldest(Math.ceil(this.cache.size / 2));
-      return this.u.pidfdOpen(tid, this.pidfdThread);
+      return this.u.pidfdOpen(tid, this.pidfdFlags);
     }
   }
 
@@ -213,24 +260,29 @@ export class PidfdCallerResolver implements CallerResolver {
     return tgid;
   }
 
-  /** A free slot: one never used or emptied, else those of exited threads swept, else the oldest entry evicted. */
+  /**
+   * A free slot, the cache kept to `slots` entries in all: a slot never used or emptied, else those of exited
+   * threads swept, else the oldest entry evicted (without thread pidfds that may be one without a slot: then again).
+   */
   private takeSlot(): number {
-    if (this.free.length === 0) {
-      for (const [tid, e] of this.cache) if (Atomics.load(this.exitedView, e.slot) !== 0) this.drop(tid, e);
+    if (this.free.length === 0 || this.cache.size >= this.slots) {
+      for (const [tid, e] of this.cache) if (e.slot >= 0 && Atomics.load(this.exitedView, e.slot) !== 0) this.drop(tid, e, true);
     }
-    if (this.free.length === 0) this.evictOldest(1);
+    while ((this.free.length === 0 || this.cache.size >= this.slots) && this.cache.size > 0) this.evictOldest(1);
     return this.free.pop()!;
   }
 
   private evictOldest(n: number): void {
     for (const [tid, e] of this.cache) {
       if (n-- <= 0) break;
-      this.drop(tid, e);
+      this.drop(tid, e, false);
     }
   }
 
-  private drop(tid: number, e: Entry): void {
+  /** `gone`, for an entry without a pidfd: its /proc check failed (counted as exited), else it is evicted. */
+  private drop(tid: number, e: Entry, gone: boolean): void {
     this.cache.delete(tid);
+    if (e.slot === NO_PIDFD) { if (gone) this.counts.exited++; else this.counts.evicted++; return; }
     // true: the pidfd was still open, so the thread ran (or its exit was not published yet); false: it had exited.
     if (this.u.pidWatchRemove(this.id, e.slot)) this.counts.evicted++; else this.counts.exited++;
     this.free.push(e.slot);
@@ -238,23 +290,27 @@ export class PidfdCallerResolver implements CallerResolver {
 }
 
 /**
- * The server's resolver: thread pidfds with their exits watched (kernel >= 6.9), else /proc/TID/status per request.
- * `note` says why the fallback was taken (for the log).
+ * The server's resolver: thread pidfds with their exits watched (kernel >= 6.9); else leaders' pidfds, the other
+ * threads checked through /proc/TGID/task/TID at each request; /proc/TID/status per request only without the addon
+ * or the watch. `note` says what was taken instead of thread pidfds, and why (for the log).
  */
 export function callerResolver(u: UffdBinding | undefined, opts: PidfdResolverOptions & { fdLimit?: number } = {}): { resolver: CallerResolver; note?: string } {
   if (!u) return { resolver: tgidResolver(opts.read), note: 'no native addon: callers resolved through /proc/TID/status at every request' };
+  let note: string | undefined;
+  let threadPidfds = true;
   try {
     // PIDFD_THREAD (kernel >= 6.9) on our own main thread: EINVAL on older kernels.
     u.close(u.pidfdOpen(process.pid, u.constants.PIDFD_THREAD));
   } catch (e) {
-    return { resolver: tgidResolver(opts.read), note: `no thread pidfds (pidfd_open(PIDFD_THREAD): ${errCode(e) ?? String(e)}; kernel >= 6.9 has them): callers resolved through /proc/TID/status at every request` };
+    threadPidfds = false;
+    note = `no thread pidfds (pidfd_open(PIDFD_THREAD): ${errCode(e) ?? String(e)}; kernel >= 6.9 has them): a process's main thread is cached on its pidfd, other threads are checked against /proc/TGID/task/TID at every request`;
   }
   // A pidfd per cached thread: at most an eighth of the fd limit, so a low RLIMIT_NOFILE stays for opens and clients.
   const byLimit = opts.fdLimit !== undefined && Number.isFinite(opts.fdLimit) ? Math.max(8, Math.floor(opts.fdLimit / 8)) : Infinity;
   const slots = Math.min(opts.slots ?? CALLER_CACHE_SLOTS, byLimit);
   try {
-    return { resolver: new PidfdCallerResolver(u, { ...opts, slots }) };
+    return { resolver: new PidfdCallerResolver(u, { ...opts, slots, threadPidfds }), note };
   } catch (e) {
-    return { resolver: tgidResolver(opts.read), note: `thread pidfd watch not started (${String(e)}): callers resolved through /proc/TID/status at every request` };
+    return { resolver: tgidResolver(opts.read), note: `pidfd watch not started (${String(e)}): callers resolved through /proc/TID/status at every request` };
   }
 }

@@ -8,7 +8,7 @@ import * as path from 'path';
 import { spawn, type ChildProcess } from 'child_process';
 import { loadUffd } from '../../uffd/load';
 import type { UffdBinding } from '../../uffd/native-types';
-import { PidfdCallerResolver, callerResolver, tgidResolver, type CallerRefusal, type CallerResolver } from '../../cuse-dev/session/tgid';
+import { PidfdCallerResolver, callerResolver, procMember, tgidResolver, type CallerRefusal, type CallerResolver } from '../../cuse-dev/session/tgid';
 import { Session } from '../../cuse-dev/session/session';
 import { createDevice } from '../../core';
 import { SimMachine, simProvider, type SimProcess } from '../../core/testing';
@@ -204,18 +204,84 @@ real(titled('kernels without PIDFD_GET_INFO: the tgid comes from /proc/TID/statu
   }
 });
 
-real(titled('the server\'s choice: thread pidfds when the kernel has them (an eighth of a low fd limit), else /proc per request, said once'), (t) => {
+real(titled('the server\'s choice: thread pidfds when the kernel has them (an eighth of a low fd limit), else leaders\' pidfds and /proc checks, said once; /proc per request only without the watch'), async (t) => {
   const c = callerResolver(u!, { fdLimit: 64 });
   try {
     t.is(c.note, undefined);
     t.true(c.resolver instanceof PidfdCallerResolver);
     t.is((c.resolver as PidfdCallerResolver).slots, 8);
   } finally { c.resolver.close(); }
+  // A kernel before 6.9: pidfd_open refuses PIDFD_THREAD with EINVAL, and a non-leader's tid without it.
   const einval = (): never => { throw Object.assign(new Error('pidfd_open: EINVAL'), { code: 'EINVAL' }); };
-  const old = callerResolver({ ...u!, pidfdOpen: einval });
-  t.regex(old.note ?? '', /no thread pidfds .*EINVAL.*kernel >= 6\.9.*\/proc\/TID\/status at every request/);
-  t.false(old.resolver instanceof PidfdCallerResolver);
+  const old = callerResolver({ ...u!, pidfdOpen: (pid: number, flags?: number) => (flags ? einval() : u!.pidfdOpen(pid, flags)) });
+  const h = await held();
+  try {
+    t.regex(old.note ?? '', /no thread pidfds .*EINVAL.*kernel >= 6\.9.*main thread is cached on its pidfd.*\/proc\/TGID\/task\/TID at every request/);
+    t.true(old.resolver instanceof PidfdCallerResolver);
+    t.is(old.resolver.resolve(h.pid, 0, 0), h.pid);
+    t.is(old.resolver.resolve(h.tid, 0, 0), h.pid);
+    t.like(old.resolver.stats(), { cached: 2, pidfds: 1 });
+  } finally {
+    old.resolver.close();
+    await h.end();
+  }
+  const noWatch = callerResolver({ ...u!, pidWatchStart: () => { throw new Error('epoll_create1: EMFILE'); } });
+  t.regex(noWatch.note ?? '', /pidfd watch not started .*\/proc\/TID\/status at every request/);
+  t.false(noWatch.resolver instanceof PidfdCallerResolver);
   t.regex(callerResolver(undefined).note ?? '', /no native addon/);
+});
+
+real(titled('without thread pidfds (kernels before 6.9): a leader\'s requests cost no look-up (its pidfd), another thread\'s one /proc/TGID/task/TID check each; a thread\'s exit sends its tid to a fresh resolution'), async (t) => {
+  let checks = 0;
+  const reads: string[] = [];
+  const r = new PidfdCallerResolver(u!, {
+    slots: 8, threadPidfds: false,
+    member: (tgid, tid) => { checks++; return procMember(tgid, tid); },
+    read: (p) => { reads.push(p); return fs.readFileSync(p, 'latin1'); },
+  });
+  const h = await held();
+  try {
+    for (let i = 0; i < 100; i++) t.is(r.resolve(h.pid, 0, 0), h.pid);
+    t.is(checks, 0, 'a leader is checked by its pidfd\'s exit word only');
+    t.deepEqual(reads, [], 'and resolved without /proc: a leader\'s pidfd opens only for a thread group id');
+    t.like(r.stats(), { resolved: 1, cached: 1, pidfds: 1 });
+    for (let i = 0; i < 100; i++) t.is(r.resolve(h.tid, 0, 0), h.pid);
+    t.deepEqual(reads, [`/proc/${h.tid}/status`], 'the non-leader resolved once');
+    t.is(checks, 99, 'one membership check per hit');
+    t.like(r.stats(), { resolved: 2, cached: 2, pidfds: 1 });
+    t.false(procMember(process.pid, h.tid), 'the check names the group: the tid is no thread of ours');
+    await h.endThread();
+    const again = r.resolve(h.tid, 0, 0);
+    t.not(again, h.pid, 'the dead thread\'s mapping is never used again');
+    if (isRefusal(again)) t.like(again, { kind: 'vanished', errno: { code: 'EINTR' } });
+    t.like(r.stats(), { exited: 1, evicted: 0 });
+    t.is(r.resolve(h.pid, 0, 0), h.pid, 'the process itself is still served');
+    await h.end();
+    await until('the group\'s exit published', () => r.stats().pidfds === 0);
+    const gone = r.resolve(h.pid, 0, 0);
+    if (!fs.existsSync(`/proc/${h.pid}`)) t.like(gone, { kind: 'vanished', errno: { code: 'EINTR' } });
+    else t.log(`pid ${h.pid} already reused on this host: refusal of a gone process not checked`);
+  } finally {
+    r.close();
+    await h.end();
+  }
+});
+
+real(titled('without thread pidfds: at most `slots` entries, with a pidfd or without'), async (t) => {
+  const pidfdsBefore = pidfdCount();
+  const r = new PidfdCallerResolver(u!, { slots: 2, threadPidfds: false });
+  const hs = [await held(), await held(), await held()];
+  try {
+    for (const h of hs) t.is(r.resolve(h.tid, 0, 0), h.pid);
+    t.like(r.stats(), { cached: 2, evicted: 1, pidfds: 0 });
+    t.is(r.resolve(hs[0]!.pid, 0, 0), hs[0]!.pid);
+    t.like(r.stats(), { cached: 2, evicted: 2, pidfds: 1 });
+    t.is(pidfdCount(), pidfdsBefore + 1);
+  } finally {
+    r.close();
+    for (const h of hs) await h.end();
+  }
+  t.is(pidfdCount(), pidfdsBefore, 'close gave the leader\'s pidfd back');
 });
 
 test('the session resolves every OPEN and IOCTL with the header\'s tid, fsuid and fsgid; a refused caller gets the errno, logged once per kind', (t) => {

@@ -352,6 +352,18 @@ test('cuse-e2e: SIGTERM stops the server with a summary line and removes the nod
   t.is(e.facts.get('node-after-stop'), 'gone', `${DEV} must disappear when /dev/cuse is closed`);
 });
 
+test('cuse-e2e: the callers of a kernel without thread pidfds (before 6.9, as the guest\'s): leaders cached on their pidfds, other threads checked through /proc, said once', async (t) => {
+  const e = await get(t);
+  if (!e) return;
+  const k = /^(\d+)\.(\d+)/.exec(e.facts.get('kernel') ?? '');
+  if (!k) { t.fail(`no guest kernel version: ${e.facts.get('kernel') ?? '(no fact)'}`); return; }
+  const before69 = Number(k[1]) < 6 || (Number(k[1]) === 6 && Number(k[2]) < 9);
+  const notes = (e.steps.get('stop')?.lines ?? []).filter((l) => /no thread pidfds/.test(l));
+  if (!before69) { t.deepEqual(notes, [], `guest kernel ${k[0]} has thread pidfds`); return; }
+  t.is(notes.length, 1, show(e.steps.get('stop')));
+  t.regex(notes[0] ?? '', /main thread is cached on its pidfd, other threads are checked against \/proc\/TGID\/task\/TID at every request/);
+});
+
 test('cuse-e2e: by the stop every file, resource and context was released (docs/semantics.md §7.5, from the trace)', async (t) => {
   const e = await get(t);
   if (!e) return;
