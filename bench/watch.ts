@@ -31,7 +31,7 @@ import { header, summarize, table, fmt, type Sample } from './lib/measure';
 import { eventLatency } from '../uffd/event-latency';
 import { execFileSync } from 'child_process';
 import * as path from 'path';
-import { exited, handoffEnv, startServer } from './transport';
+import { exited, handoffEnv, pin, startServer } from './transport';
 import { Reservation, reservation } from '../tests/uffd/helpers/reservation';
 import { createBlob, VIRTGPU_CONTEXT_INIT as CONTEXT_INIT, VIRTGPU_RESOURCE_CREATE_BLOB as CREATE_BLOB } from '../tests/helpers/bytes';
 
@@ -135,19 +135,16 @@ function mergeFloor(blocks: Array<Map<string, FloorRow>>): Map<string, FloorRow>
  * Event read → BO deleted in `serve` (FUSE, default watcher, the client's uffd handed over): a C client maps a page,
  * creates a userptr over it and munmaps it, n times, idle 200 µs after each (tests/c/bin/ioctl_bench -o unmap); the
  * server's wake-up services the event. The server's stop summary gives median / p99 over its latest 4096 events.
- */
-/**
- * `pinned`: the server (every thread) on CPU 0 and the client on CPU 1, both with `taskset`; otherwise both where the
- * scheduler puts them. The difference is the scheduler's share: unpinned, the reader's wake-up can land the serving
- * thread on the client's CPU or move it, and it then runs on cold caches.
+ * `pinned`: the server (every thread) on CPU 0 and the client on CPU 1; otherwise both where the scheduler puts them.
+ * The difference is the scheduler's share: unpinned, the reader's wake-up can land the serving thread on the client's
+ * CPU or move it, and it then runs on cold caches.
  */
 async function serveEventToDeleted(n: number, pinned: boolean): Promise<{ n: number; median: number; p99: number; line: string }> {
   const cli = path.join(ROOT, 'dist', 'cli', 'main.js');
-  const serve = [cli, 'serve', '--transport', 'fuse'];
-  const ready = /^virtgpu-emu: serving (\S+) \((.*)\)$/m;
-  const o = pinned ? await startServer('taskset', ['-c', '0', process.execPath, ...serve], ready) : await startServer(process.execPath, serve, ready);
+  const o = await startServer(process.execPath, [cli, 'serve', '--transport', 'fuse'], /^virtgpu-emu: serving (\S+) \((.*)\)$/m);
   let line = '';
   try {
+    if (pinned) pin(o.proc.pid!, '0'); // its threads now; the reader a client's handoff starts inherits it
     const env = await handoffEnv(o.stderr);
     if (!env) throw new Error('serve offered no uffd handoff');
     const client = [path.join(C_BIN, 'ioctl_bench'), '-n', String(n), '-w', '0', '-o', 'unmap', o.m[1]!];

@@ -202,20 +202,15 @@ export class PidfdCallerResolver implements CallerResolver {
     // when its ids matched (the thread is no longer in that group), else it was evicted for the other ids.
     if (stale) this.drop(tid, stale, stale.uid === uid && stale.gid === gid);
     if (tid <= 0) { this.counts.refused++; return outsideNamespace(tid); }
-    let slot = this.takeSlot();
+    let slot = NO_PIDFD;
     let pidfd = -1;
     try {
       pidfd = this.openPidfd(tid);
-      if (pidfd < 0) { // not a leader, no thread pidfds: cached without a pidfd, checked through /proc at each hit
-        this.free.push(slot);
-        slot = NO_PIDFD;
-        const tgid = procTgid(this.read, tid);
-        this.cache.set(tid, new Entry(tgid, NO_PIDFD, uid, gid));
-        this.counts.resolved++;
-        return tgid;
-      }
-      const tgid = this.threadPidfds ? this.tgidOf(pidfd, tid) : tid; // a leader's pidfd: its tid is the group's id
-      this.u.pidWatchAdd(this.id, slot, pidfd); // the watch owns the pidfd from here
+      // No pidfd (a non-leader without thread pidfds): cached without one, checked through /proc at each hit.
+      // A leader's pidfd without thread pidfds: its tid is the group's id.
+      const tgid = pidfd < 0 ? procTgid(this.read, tid) : this.threadPidfds ? this.tgidOf(pidfd, tid) : tid;
+      slot = this.room(pidfd >= 0);
+      if (pidfd >= 0) this.u.pidWatchAdd(this.id, slot, pidfd); // the watch owns the pidfd from here
       this.cache.set(tid, new Entry(tgid, slot, uid, gid));
       this.counts.resolved++;
       return tgid;
@@ -261,15 +256,16 @@ export class PidfdCallerResolver implements CallerResolver {
   }
 
   /**
-   * A free slot, the cache kept to `slots` entries in all: a slot never used or emptied, else those of exited
-   * threads swept, else the oldest entry evicted (without thread pidfds that may be one without a slot: then again).
+   * Room for one more entry, the cache kept to `slots` entries in all, and with `slot` a free slot for its pidfd
+   * (returned; else NO_PIDFD): entries of exited threads swept, else the oldest evicted until there is.
    */
-  private takeSlot(): number {
-    if (this.free.length === 0 || this.cache.size >= this.slots) {
+  private room(slot: boolean): number {
+    const full = (): boolean => this.cache.size >= this.slots || (slot && this.free.length === 0);
+    if (full()) {
       for (const [tid, e] of this.cache) if (e.slot >= 0 && Atomics.load(this.exitedView, e.slot) !== 0) this.drop(tid, e, true);
     }
-    while ((this.free.length === 0 || this.cache.size >= this.slots) && this.cache.size > 0) this.evictOldest(1);
-    return this.free.pop()!;
+    while (full() && this.cache.size > 0) this.evictOldest(1);
+    return slot ? this.free.pop()! : NO_PIDFD;
   }
 
   private evictOldest(n: number): void {
