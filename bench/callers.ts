@@ -1,9 +1,12 @@
 // bench/callers: what caller attribution costs a request, in-process (no kernel round trip, so no scheduling noise):
 // the serving Session's handle() of a no-op ioctl with the thread-pidfd cache of cuse-dev/session/tgid.ts (a hit),
 // against a resolver that does no work at all and against a bare Map.get (the shape of the tid cache it replaced,
-// which trusted an entry until the next OPEN of that tid). Rows interleaved, median of ROUNDS rounds.
+// which trusted an entry until the next OPEN of that tid). Then resolve() alone, also as on kernels without thread
+// pidfds (before 6.9): a leader's hit on its pidfd, another thread's hit with its /proc/TGID/task/TID check, and the
+// /proc/TID/status read per request that those kernels paid before. Rows interleaved, median of ROUNDS rounds.
+import * as fs from 'fs';
 import { Session } from '../cuse-dev/session/session';
-import { PidfdCallerResolver, type CallerResolver } from '../cuse-dev/session/tgid';
+import { PidfdCallerResolver, tgidResolver, type CallerResolver } from '../cuse-dev/session/tgid';
 import * as F from '../cuse-dev/abi/fuse';
 import { FuseOpcode } from '../cuse-dev/abi/opcodes';
 import { loadUffd } from '../uffd/load';
@@ -37,6 +40,10 @@ export function main(): string {
   const u = loadUffd();
   const tid = process.pid; // this process's main thread: alive for the whole run
   const pidfd = new PidfdCallerResolver(u, { slots: 16 });
+  const leaderOnly = new PidfdCallerResolver(u, { slots: 16, threadPidfds: false });
+  // Another thread of this process (libuv's and V8's live for the whole run): a non-leader.
+  const other = Number(fs.readdirSync('/proc/self/task').find((t) => Number(t) !== tid));
+  const perRequest = tgidResolver();
   const map = new Map<number, number>([[tid, tid]]);
   const none: CallerResolver = { resolve: () => tid, forget: () => undefined, close: () => undefined, stats: () => STATS };
   const cache: CallerResolver = { resolve: (t) => map.get(t) ?? t, forget: (t) => { map.delete(t); }, close: () => undefined, stats: () => STATS };
@@ -49,12 +56,16 @@ export function main(): string {
     const direct = [
       { name: 'resolve(): thread-pidfd cache hit alone', f: () => { pidfd.resolve(tid, 0, 0); }, runs: [] as number[] },
       { name: 'resolve(): Map.get alone', f: () => { cache.resolve(tid, 0, 0); }, runs: [] as number[] },
+      { name: 'resolve() without thread pidfds: the main thread\'s hit (its pidfd)', f: () => { leaderOnly.resolve(tid, 0, 0); }, runs: [] as number[] },
+      { name: 'resolve() without thread pidfds: another thread\'s hit (access of /proc/TGID/task/TID)', f: () => { leaderOnly.resolve(other, 0, 0); }, runs: [] as number[], slow: true },
+      { name: 'resolve() reading /proc/TID/status (every request before, without thread pidfds)', f: () => { perRequest.resolve(other, 0, 0); }, runs: [] as number[], slow: true },
     ];
     for (let round = 0; round < ROUNDS; round++) {
       for (const x of rows) x.runs.push(timePerCall(x.name, () => { x.s.handle(x.req); }, { batch: BATCH }).median);
-      for (const x of direct) x.runs.push(timePerCall(x.name, x.f, { batch: BATCH * 10 }).median);
+      for (const x of direct) x.runs.push(timePerCall(x.name, x.f, { batch: 'slow' in x ? BATCH / 10 : BATCH * 10 }).median);
     }
     if (pidfd.stats().resolved !== 1) throw new Error(`the pidfd cache missed: ${JSON.stringify(pidfd.stats())}`);
+    if (leaderOnly.stats().resolved !== 2 || leaderOnly.stats().pidfds !== 1) throw new Error(`the leader-only cache missed: ${JSON.stringify(leaderOnly.stats())}`);
     const med = (xs: number[]): number => summarize('', '', xs).median;
     const [withPidfd, withMap, withNone] = rows.map((x) => med(x.runs));
     const base = withNone!;
@@ -67,6 +78,7 @@ export function main(): string {
     return out.join('\n');
   } finally {
     pidfd.close();
+    leaderOnly.close();
   }
 }
 
